@@ -1,0 +1,140 @@
+"""Palabre's core: the app factory and what plugins import from it."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+import jinja2
+from flask import Flask
+
+from .hookspecs import hookimpl
+
+__all__ = ["create_app", "hookimpl"]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: dict | None = None, plugins=()) -> Flask:
+    """Build a Palabre app.
+
+    Configuration comes, each overriding the one before, from the defaults
+    below, ``config.py`` in the instance folder, ``PALABRE_*`` environment
+    variables (``PALABRE_BASE_URL`` sets ``BASE_URL``) and ``test_config``.
+    ``plugins`` are extra hook-implementing objects (see
+    :func:`core.plugins.build_plugin_host`).
+    """
+    from . import (
+        auth,
+        backlog,
+        i18n,
+        join,
+        live,  # noqa: F401  (importing it registers the socket events)
+        printing,
+        ratelimit,
+        sessions,
+    )
+    from .database import configure_engine
+    from .extensions import babel, csrf, db, login_manager, migrate, socketio
+    from .plugins import build_plugin_host
+
+    app = Flask(
+        __name__,
+        # PALABRE_INSTANCE picks another instance folder (database, secret key).
+        instance_path=_instance_from_environment(),
+        instance_relative_config=True,
+        template_folder=str(ROOT / "templates"),
+    )
+    instance = Path(app.instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+    app.config.from_mapping(
+        SQLALCHEMY_DATABASE_URI=f"sqlite:///{instance / 'palabre.db'}",
+        # Public address phones use to join, e.g. https://palabre.city.example;
+        # when unset the server's address on the local network is used.
+        BASE_URL=None,
+        # Redis URL shared by several worker processes, when there are several.
+        MESSAGE_QUEUE=None,
+        PERMANENT_SESSION_LIFETIME=timedelta(days=30),
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_HTTPONLY=True,
+        WTF_CSRF_TIME_LIMIT=None,
+        BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
+        MAX_CONTENT_LENGTH=1024 * 1024,
+        # Times are stored in UTC and shown in this zone, e.g. "Europe/Madrid".
+        BABEL_DEFAULT_TIMEZONE="UTC",
+        # Live writes one participant may send per minute.
+        RATE_LIMIT_WRITES="30/minute",
+        RATE_LIMIT_STORAGE="memory://",
+    )
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env("PALABRE")
+    if test_config:
+        app.config.update(test_config)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _instance_secret(instance / "secret_key")
+
+    host = build_plugin_host(plugins)
+    app.extensions["palabre"] = host
+    app.jinja_loader = jinja2.ChoiceLoader(
+        [app.jinja_loader]
+        + [jinja2.FileSystemLoader(str(m.template_folder)) for m in host.methods.values()]
+    )
+
+    db.init_app(app)
+    with app.app_context():
+        configure_engine(db.engine)
+    migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"))
+    babel.init_app(app, locale_selector=i18n.select_locale)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    socketio.init_app(
+        app,
+        message_queue=app.config["MESSAGE_QUEUE"],
+        # Same origin only: never "*".
+        cors_allowed_origins=None,
+        # Neither the server nor Engine.IO logs requests: logs would hold addresses.
+        logger=False,
+        engineio_logger=False,
+    )
+
+    ratelimit.init_app(app)
+    app.context_processor(i18n.template_globals)
+    for blueprint in (auth.bp, sessions.bp, join.bp, backlog.bp, printing.bp):
+        app.register_blueprint(blueprint)
+    for blueprints in host.hook.register_blueprints(app=app):
+        for blueprint in blueprints or ():
+            app.register_blueprint(blueprint)
+    _serve_browser_libraries(app)
+    auth.register_commands(app)
+    return app
+
+
+def _instance_from_environment() -> str | None:
+    folder = os.environ.get("PALABRE_INSTANCE")
+    return os.path.abspath(folder) if folder else None
+
+
+def _serve_browser_libraries(app: Flask) -> None:
+    """Serve the Socket.IO client installed from npm (see ``package.json``).
+
+    Phones must not need the internet: the venue's network may have none.
+    """
+    from flask import abort, send_from_directory
+
+    folder = ROOT / "node_modules" / "socket.io-client" / "dist"
+
+    @app.get("/static/vendor/socket.io.min.js", endpoint="vendor_socketio")
+    def vendor_socketio():
+        if not (folder / "socket.io.min.js").exists():
+            abort(404)
+        return send_from_directory(folder, "socket.io.min.js", max_age=86400)
+
+
+def _instance_secret(path: Path) -> str:
+    """Read the secret key from ``path``, creating it on first run."""
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()

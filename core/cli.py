@@ -1,0 +1,28 @@
+"""The ``palabre`` command: ``palabre serve``, ``palabre create-facilitator``, ..."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main() -> None:
+    """Console entry point."""
+    if sys.argv[1:2] == ["serve"]:
+        # The server runs on gevent; patch the standard library before
+        # anything else imports it, so database, Redis and child-process
+        # calls yield to other connections instead of blocking them.
+        from gevent import monkey
+
+        monkey.patch_all()
+    from flask.cli import FlaskGroup
+
+    from . import create_app
+    from .serve import serve
+
+    cli = FlaskGroup(
+        create_app=lambda: create_app(),
+        add_version_option=False,
+        help="Palabre: co-design sessions with everyone in the room.",
+    )
+    cli.add_command(serve)
+    cli.main(prog_name="palabre")

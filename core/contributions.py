@@ -1,0 +1,289 @@
+"""Accepting contributions and votes: the rules every method shares.
+
+Phones (over Socket.IO), plain form posts and staff transcribing paper all
+come through here, so the checks are the same whichever way a note arrives.
+Writes are idempotent on the sender's ``client_id``: a resent write returns
+what was stored the first time and stores nothing new.
+"""
+
+from __future__ import annotations
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from . import ratelimit
+from .database import write_transaction
+from .errors import Refused
+from .events import ALL, FACILITATORS, PROJECTOR, group_room, record_event
+from .extensions import db
+from .methods import VOTE, ContributionKind, contribute
+from .models import Contribution, Participant, Session, Status, Vote
+from .phases import current_phase, plan
+from .plugins import get_method, plugin_host
+
+MAX_CLIENT_ID = 64
+
+
+def contribution_payload(contribution: Contribution) -> dict:
+    """A contribution as live clients receive it. The body is plain text."""
+    return {
+        "id": contribution.id,
+        "kind": contribution.kind,
+        "body": contribution.body,
+        "group": contribution.group,
+        "phase_index": contribution.phase_index,
+        "transcribed": contribution.transcribed,
+        "hidden": contribution.hidden,
+    }
+
+
+def visible(session: Session, **filters) -> list[Contribution]:
+    """A session's contributions in order, hidden ones left out.
+
+    ``filters`` are column values, e.g. ``kind="note", group="3"``.
+    """
+    query = select(Contribution).where(
+        Contribution.session_id == session.id, Contribution.hidden.is_(False)
+    )
+    for name, value in filters.items():
+        query = query.where(getattr(Contribution, name) == value)
+    return db.session.scalars(query.order_by(Contribution.id)).all()
+
+
+def vote_totals(session: Session) -> dict[int, int]:
+    """Votes per contribution id in a session."""
+    rows = db.session.execute(
+        select(Vote.contribution_id, func.sum(Vote.value))
+        .where(Vote.session_id == session.id)
+        .group_by(Vote.contribution_id)
+    )
+    return {contribution_id: int(total) for contribution_id, total in rows}
+
+
+def contribution_rooms(contribution: Contribution) -> list[str]:
+    """Who sees a contribution live: its group (or everyone), staff, projector."""
+    first = group_room(contribution.group) if contribution.group else ALL
+    return [first, FACILITATORS, PROJECTOR]
+
+
+def _kind(session: Session, kind_name: str) -> ContributionKind:
+    kind = get_method(session.method).contribution_kinds.get(kind_name)
+    if kind is None:
+        raise Refused(_("This kind of contribution is not accepted here."))
+    return kind
+
+
+def _clean_body(kind: ContributionKind, body: str) -> str:
+    body = body.strip()
+    if not body:
+        raise Refused(_("Write something before sending."))
+    if len(body) > kind.max_length:
+        raise Refused(_("This is too long: %(max)d characters at most.", max=kind.max_length))
+    return body
+
+
+def _clean_client_id(client_id: str) -> str:
+    if not client_id or len(client_id) > MAX_CLIENT_ID:
+        raise Refused(_("Your phone sent an incomplete message. Please try again."))
+    return client_id
+
+
+def _existing(session: Session, client_id: str) -> Contribution | None:
+    return db.session.scalar(
+        select(Contribution).where(
+            Contribution.session_id == session.id, Contribution.client_id == client_id
+        )
+    )
+
+
+def _store(session: Session, contribution: Contribution) -> Contribution:
+    """Insert and broadcast; on a concurrent duplicate, return the first copy."""
+    try:
+        with write_transaction():
+            db.session.add(contribution)
+            db.session.flush()
+            record_event(
+                session,
+                "contribution.added",
+                contribution_payload(contribution),
+                contribution_rooms(contribution),
+            )
+    except IntegrityError:
+        existing = _existing(session, contribution.client_id)
+        if existing is None:
+            raise
+        return existing
+    plugin_host().hook.contribution_accepted(session=session, contribution=contribution)
+    return contribution
+
+
+def accept(
+    session: Session, participant: Participant, *, client_id: str, kind_name: str, body: str
+) -> Contribution:
+    """Store a participant's contribution and broadcast it.
+
+    Raises :class:`Refused`, with a message in the participant's language,
+    when the session or current phase does not take this kind, the text is
+    empty or too long, the participant sends too fast, or the method's own
+    rules say no. A ``client_id`` already stored returns the stored
+    contribution without checking anything again: the phone is only
+    resending something whose acknowledgement it missed.
+    """
+    client_id = _clean_client_id(client_id)
+    existing = _existing(session, client_id)
+    if existing is not None:
+        return existing
+    kind = _kind(session, kind_name)
+    if session.status != Status.LIVE or not current_phase(session).allowing(contribute(kind.name)):
+        raise Refused(_("This part of the session is over: your note was not added."))
+    body = _clean_body(kind, body)
+    if kind.hosts_only and not participant.is_host:
+        raise Refused(_("Only the table's host can send this."))
+    method = get_method(session.method)
+    refusal = method.check_contribution(session, participant, kind, {"body": body})
+    if refusal:
+        raise Refused(refusal)
+    if not ratelimit.allow(f"write:{participant.id}", current_app.config["RATE_LIMIT_WRITES"]):
+        raise Refused(_("You are sending very fast. Wait a moment and send again."))
+    contribution = Contribution(
+        session_id=session.id,
+        participant_id=participant.id,
+        client_id=client_id,
+        kind=kind.name,
+        phase_index=session.phase_index,
+        group=participant.group if kind.grouped else None,
+        body=body,
+    )
+    return _store(session, contribution)
+
+
+def transcribe(
+    session: Session,
+    *,
+    client_id: str,
+    kind_name: str,
+    body: str,
+    group: str | None,
+    phase_index: int | None,
+) -> Contribution:
+    """Store a note that staff typed in from paper, marked as transcribed.
+
+    Staff may transcribe into any group and any phase that has been reached,
+    while the session is live or closed; the note stays anonymous.
+    """
+    client_id = _clean_client_id(client_id)
+    existing = _existing(session, client_id)
+    if existing is not None:
+        return existing
+    kind = _kind(session, kind_name)
+    if session.status not in (Status.OPEN, Status.LIVE, Status.CLOSED):
+        raise Refused(_("This session does not take notes now."))
+    try:
+        phase_index = session.phase_index if phase_index in (None, "") else int(phase_index)
+    except (TypeError, ValueError):
+        phase_index = -1
+    if not 0 <= phase_index <= min(session.phase_index, len(plan(session)) - 1):
+        raise Refused(_("Choose a part of the session that has already started."))
+    body = _clean_body(kind, body)
+    contribution = Contribution(
+        session_id=session.id,
+        client_id=client_id,
+        kind=kind.name,
+        phase_index=phase_index,
+        group=str(group) if kind.grouped and group not in (None, "") else None,
+        body=body,
+        transcribed=True,
+    )
+    return _store(session, contribution)
+
+
+def set_hidden(session: Session, contribution_id, hidden: bool) -> Contribution:
+    """Hide an abusive contribution everywhere at once, or restore it. Never deletes."""
+    with write_transaction():
+        contribution = db.session.get(Contribution, _int(contribution_id))
+        if contribution is None or contribution.session_id != session.id:
+            raise Refused(_("This contribution does not exist."))
+        if contribution.hidden != hidden:
+            contribution.hidden = hidden
+            record_event(
+                session,
+                "contribution.hidden" if hidden else "contribution.restored",
+                contribution_payload(contribution),
+                contribution_rooms(contribution),
+            )
+    return contribution
+
+
+def votes_used(participant: Participant) -> int:
+    return db.session.scalar(
+        select(func.coalesce(func.sum(Vote.value), 0)).where(Vote.participant_id == participant.id)
+    )
+
+
+def vote_total(contribution_id: int) -> int:
+    return db.session.scalar(
+        select(func.coalesce(func.sum(Vote.value), 0)).where(
+            Vote.contribution_id == contribution_id
+        )
+    )
+
+
+def vote(
+    session: Session, participant: Participant, *, client_id: str, contribution_id, value=1
+) -> int:
+    """Give one dot to a contribution; return how many dots the participant has left.
+
+    Raises :class:`Refused` outside a voting phase, for a contribution not
+    open to votes, or when no dot is left. A resent ``client_id`` changes
+    nothing.
+    """
+    client_id = _clean_client_id(client_id)
+    method = get_method(session.method)
+    budget = method.vote_budget(session.config)
+    with write_transaction():
+        already = db.session.scalar(
+            select(Vote).where(Vote.participant_id == participant.id, Vote.client_id == client_id)
+        )
+        if already is not None:
+            return budget - votes_used(participant)
+        if session.status != Status.LIVE or not current_phase(session).allowing(VOTE):
+            raise Refused(_("Voting is not open now."))
+        target = db.session.get(Contribution, _int(contribution_id))
+        if (
+            target is None
+            or target.session_id != session.id
+            or target.hidden
+            or target.kind not in method.votable_kinds
+        ):
+            raise Refused(_("You cannot vote for this."))
+        if _int(value) != 1:
+            raise Refused(_("You cannot vote for this."))
+        if votes_used(participant) >= budget:
+            raise Refused(_("You have used all your dots."))
+        if not ratelimit.allow(f"write:{participant.id}", current_app.config["RATE_LIMIT_WRITES"]):
+            raise Refused(_("You are sending very fast. Wait a moment and send again."))
+        db.session.add(
+            Vote(
+                session_id=session.id,
+                participant_id=participant.id,
+                contribution_id=target.id,
+                client_id=client_id,
+            )
+        )
+        db.session.flush()
+        record_event(
+            session,
+            "votes.changed",
+            {"id": target.id, "total": vote_total(target.id)},
+            [ALL],
+        )
+        return budget - votes_used(participant)
+
+
+def _int(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return -1

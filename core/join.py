@@ -1,0 +1,408 @@
+"""Joining a session: short codes, QR codes, the anonymous cookie, phone pages.
+
+Everything a participant does over HTTP is here, and works without
+JavaScript: the join page, the participant view, and plain form posts for
+contributions and votes (the live layer does the same over Socket.IO).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import ipaddress
+import secrets
+import uuid
+from urllib.parse import urlsplit
+
+import psutil
+import qrcode
+import qrcode.image.svg
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask import session as cookie
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from markupsafe import Markup
+from sqlalchemy import func, select
+from wtforms import HiddenField, RadioField, StringField, SubmitField, TextAreaField
+from wtforms.validators import DataRequired, Length
+
+from . import contributions, ratelimit
+from .database import write_transaction
+from .errors import Refused
+from .events import FACILITATORS, PROJECTOR, current_participant, record_event
+from .extensions import db
+from .forms import options
+from .i18n import LANGUAGES
+from .models import Participant, Session, Status, hash_token
+from .phases import current_phase, plan
+from .plugins import get_method
+
+bp = Blueprint("join", __name__)
+
+#: Letters and digits nobody confuses when reading them off a screen
+#: (no 0/O, 1/I/L, 2/Z, 5/S, 8/B).
+CODE_ALPHABET = "34679ACDEFGHJKMNPQRTUVWXY"
+CODE_LENGTH = 6
+#: Wrong codes one browser, and the whole instance, may try before waiting.
+WRONG_CODES_PER_BROWSER = "10/minute"
+WRONG_CODES_OVERALL = "300/minute"
+
+
+def new_join_code() -> str:
+    """A random, unused join code: not sequential, not guessable in order."""
+    while True:
+        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+        if db.session.scalar(select(Session.id).where(Session.code == code)) is None:
+            return code
+
+
+def normalise_code(text: str) -> str:
+    """Read a typed code leniently: case, spaces, dashes and look-alikes."""
+    lookalike = str.maketrans({"0": "Q", "O": "Q", "1": "T", "I": "T", "L": "T"})
+    return "".join(ch for ch in text.upper() if ch.isalnum()).translate(lookalike)
+
+
+# --- addresses and QR codes -------------------------------------------------
+
+
+def lan_address() -> str | None:
+    """This machine's IPv4 address on the local network, if it has one."""
+    candidates = []
+    stats = psutil.net_if_stats()
+    for name, addresses in psutil.net_if_addrs().items():
+        if name in stats and not stats[name].isup:
+            continue
+        for address in addresses:
+            if address.family.name != "AF_INET":
+                continue
+            ip = ipaddress.ip_address(address.address)
+            if ip.is_loopback or ip.is_link_local:
+                continue
+            # Prefer private (venue Wi-Fi) addresses over public ones.
+            candidates.append((not ip.is_private, address.address))
+    return min(candidates)[1] if candidates else None
+
+
+def base_url() -> str:
+    """The address phones use to reach this server, without a trailing slash.
+
+    ``BASE_URL`` when configured; otherwise the address the request came
+    to, except that ``localhost`` is replaced by the machine's address on
+    the local network, since a phone cannot open ``localhost``.
+    """
+    configured = current_app.config.get("BASE_URL")
+    if configured:
+        return configured.rstrip("/")
+    parts = urlsplit(request.host_url)
+    host = parts.hostname or ""
+    is_local = host == "localhost"
+    with contextlib.suppress(ValueError):
+        is_local = is_local or ipaddress.ip_address(host).is_loopback
+    if is_local and (lan := lan_address()):
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{lan}{port}"
+    return request.host_url.rstrip("/")
+
+
+def join_url(session: Session) -> str:
+    return base_url() + url_for("join.join", code=session.code)
+
+
+def qr_svg(data: str) -> str:
+    """An SVG QR code for ``data``, scalable to any size."""
+    image = qrcode.make(
+        data,
+        image_factory=qrcode.image.svg.SvgPathImage,
+        error_correction=qrcode.constants.ERROR_CORRECT_M,
+        border=2,
+    )
+    return image.to_string(encoding="unicode")
+
+
+def qr_png(data: str, box_size: int = 12) -> bytes:
+    image = qrcode.make(data, box_size=box_size, border=2)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@bp.app_template_global()
+def join_qr(session: Session) -> Markup:
+    """Inline SVG QR code of a session's join URL, for pages and prints."""
+    return Markup(qr_svg(join_url(session)))
+
+
+@bp.app_template_global()
+def session_join_url(session: Session) -> str:
+    return join_url(session)
+
+
+# --- forms -------------------------------------------------------------------
+
+
+class CodeForm(FlaskForm):
+    code = StringField(_l("Session code"), validators=[DataRequired(), Length(max=20)])
+    submit = SubmitField(_l("Join"))
+
+
+class JoinForm(FlaskForm):
+    language = RadioField(_l("Your language"), validators=[DataRequired()])
+    group = RadioField(_l("Your table"), validate_choice=False)
+    submit = SubmitField(_l("Join"))
+
+
+class ContributionForm(FlaskForm):
+    """The no-JavaScript way to contribute; ``cid`` makes a resubmission harmless."""
+
+    cid = HiddenField(default=lambda: uuid.uuid4().hex)
+    kind = HiddenField()
+    body = TextAreaField(_l("Your note"))
+    submit = SubmitField(_l("Send"))
+
+
+class VoteForm(FlaskForm):
+    cid = HiddenField(default=lambda: uuid.uuid4().hex)
+    contribution = HiddenField()
+    submit = SubmitField(_l("Give a dot"))
+
+
+# --- pages ---------------------------------------------------------------------
+
+
+def _joinable_session(code: str) -> Session | None:
+    return db.session.scalar(
+        select(Session).where(
+            Session.code == normalise_code(code),
+            Session.status.in_([Status.OPEN, Status.LIVE, Status.CLOSED]),
+        )
+    )
+
+
+def participant_count(session: Session) -> int:
+    return db.session.scalar(
+        select(func.count()).select_from(Participant).where(Participant.session_id == session.id)
+    )
+
+
+def _visitor_key() -> str:
+    """An anonymous per-browser key for rate limits; not linked to anything."""
+    if "visitor" not in cookie:
+        cookie["visitor"] = secrets.token_urlsafe(16)
+    return cookie["visitor"]
+
+
+def _too_many_wrong_codes() -> bool:
+    per_browser = ratelimit.allow(f"badcode:{_visitor_key()}", WRONG_CODES_PER_BROWSER)
+    overall = ratelimit.allow("badcode:*", WRONG_CODES_OVERALL)
+    return not (per_browser and overall)
+
+
+def _unknown_code(code: str):
+    if _too_many_wrong_codes():
+        return render_template("join/slow_down.html"), 429
+    return render_template("join/unknown.html", code=code, form=CodeForm()), 404
+
+
+@bp.route("/", methods=["GET", "POST"])
+def home():
+    """Where people without a camera type the code shown on the screen."""
+    form = CodeForm()
+    if form.validate_on_submit():
+        return redirect(url_for("join.join", code=normalise_code(form.code.data)))
+    return render_template("join/home.html", form=form)
+
+
+@bp.route("/language", methods=["POST"])
+def choose_language():
+    """Switch the interface language; goes back to the page it came from."""
+    language = request.form.get("language", "")
+    if language in LANGUAGES:
+        cookie["lang"] = language
+    target = request.form.get("next", "")
+    if not target.startswith("/") or target.startswith("//"):
+        target = url_for("join.home")
+    return redirect(target)
+
+
+@bp.route("/j/<code>", methods=["GET", "POST"])
+def join(code: str):
+    """The join URL in the QR code: the join form, then the participant view."""
+    session = _joinable_session(code)
+    if session is None:
+        return _unknown_code(code)
+    if code != session.code:
+        return redirect(url_for("join.join", code=session.code))
+    participant = current_participant(session)
+    if participant is None:
+        return _join_form(session)
+    return participant_view(session, participant)
+
+
+def _join_form(session: Session):
+    method = get_method(session.method)
+    form = JoinForm()
+    offered = [lang for lang in session.languages if lang in LANGUAGES] or list(LANGUAGES)
+    form.language.choices = options((lang, LANGUAGES[lang][0]) for lang in offered)
+    if not form.language.data:
+        form.language.data = cookie.get("lang") if cookie.get("lang") in offered else offered[0]
+    if method.participants_choose_group(session.config):
+        form.group.choices = options(method.groups(session.config))
+    else:
+        del form.group
+    if session.status == Status.CLOSED:
+        return render_template("join/closed.html", session=session)
+    if form.validate_on_submit():
+        token = secrets.token_urlsafe(32)
+        with write_transaction():
+            participant = Participant(
+                session_id=session.id, token_hash=hash_token(token), language=form.language.data
+            )
+            db.session.add(participant)
+            db.session.flush()
+            chosen = form.group.data if "group" in form else None
+            method.on_join(session, participant, {"group": chosen})
+            record_event(
+                session,
+                "participants.changed",
+                {"count": participant_count(session)},
+                [FACILITATORS, PROJECTOR],
+            )
+        cookie.permanent = True
+        cookie["p"] = {**(cookie.get("p") or {}), str(session.id): token}
+        cookie["lang"] = form.language.data
+        return redirect(url_for("join.join", code=session.code))
+    return render_template("join/join.html", session=session, form=form, method=method)
+
+
+def participant_view(session: Session, participant: Participant):
+    """Render the method's participant page for the current phase."""
+    method = get_method(session.method)
+    # Read the sequence number first: the page then holds everything up to it.
+    seq = session.seq
+    phase = current_phase(session)
+    context = method.view_context(session, "participant", participant=participant)
+    return render_template(
+        method.template("participant"),
+        session=session,
+        method=method,
+        phase=phase,
+        plan=plan(session),
+        participant=participant,
+        seq=seq,
+        contribution_form=ContributionForm(body=cookie.pop("draft", "")),
+        vote_form=VoteForm(),
+        **context,
+    )
+
+
+def _require_participant(code: str) -> tuple[Session, Participant]:
+    session = _joinable_session(code)
+    if session is None:
+        abort(404)
+    participant = current_participant(session)
+    if participant is None:
+        abort(redirect(url_for("join.join", code=session.code)))
+    return session, participant
+
+
+@bp.post("/j/<code>/contribute")
+def contribute(code: str):
+    """Plain form post of a contribution, for phones without JavaScript."""
+    session, participant = _require_participant(code)
+    form = ContributionForm()
+    if not form.validate_on_submit():
+        flash(_("Your note could not be sent. Please try again."), "error")
+    else:
+        try:
+            contributions.accept(
+                session,
+                participant,
+                client_id=form.cid.data,
+                kind_name=form.kind.data,
+                body=form.body.data or "",
+            )
+            flash(_("Sent. Thank you!"), "success")
+        except Refused as refusal:
+            flash(refusal.message, "error")
+            # Keep what was typed, so nothing is lost.
+            cookie["draft"] = (form.body.data or "")[:4000]
+    return redirect(url_for("join.join", code=session.code))
+
+
+@bp.post("/j/<code>/vote")
+def vote(code: str):
+    """Plain form post of one dot."""
+    session, participant = _require_participant(code)
+    form = VoteForm()
+    if form.validate_on_submit():
+        try:
+            contributions.vote(
+                session,
+                participant,
+                client_id=form.cid.data,
+                contribution_id=form.contribution.data,
+            )
+        except Refused as refusal:
+            flash(refusal.message, "error")
+    return redirect(url_for("join.join", code=session.code))
+
+
+@bp.get("/j/<code>/host/<group>")
+def become_host(code: str, group: str):
+    """A table host's link: sets the host cookie once, then a clean URL.
+
+    The key in the link is checked and dropped from the address bar, so it
+    stays out of browser history and logs.
+    """
+    session = _joinable_session(code)
+    key = request.args.get("k", "")
+    if (
+        session is None
+        or not secrets.compare_digest(key, session.host_key)
+        or group not in dict(get_method(session.method).groups(session.config))
+    ):
+        return _unknown_code(code)
+    participant = current_participant(session)
+    token = None
+    with write_transaction():
+        if participant is None:
+            token = secrets.token_urlsafe(32)
+            participant = Participant(
+                session_id=session.id,
+                token_hash=hash_token(token),
+                language=cookie.get("lang") or (session.languages or ["en"])[0],
+            )
+            db.session.add(participant)
+        participant.is_host = True
+        participant.group = group
+    if token:
+        cookie.permanent = True
+        cookie["p"] = {**(cookie.get("p") or {}), str(session.id): token}
+    return redirect(url_for("join.join", code=session.code))
+
+
+@bp.get("/s/<code>/qr.svg")
+def qr_code_svg(code: str):
+    session = db.session.scalar(select(Session).where(Session.code == code)) or abort(404)
+    return current_app.response_class(qr_svg(join_url(session)), mimetype="image/svg+xml")
+
+
+@bp.get("/s/<code>/qr.png")
+def qr_code_png(code: str):
+    session = db.session.scalar(select(Session).where(Session.code == code)) or abort(404)
+    return send_file(
+        io.BytesIO(qr_png(join_url(session))),
+        mimetype="image/png",
+        download_name=f"palabre-{session.code}.png",
+    )

@@ -1,0 +1,250 @@
+"""The live layer: Socket.IO rooms, sequenced events, replay, and socket events.
+
+See ``docs/live-protocol.md`` for the protocol as clients see it. In short:
+
+* A socket connects with ``auth = {"session": <join code>, "view":
+  "participant" | "facilitator" | "projector", "last_seq": <int>}``. A
+  participant is recognised by the token cookie set by the join page; the
+  other views need a signed-in facilitator.
+* Every broadcast is ``event`` with ``{"seq", "type", "data"}``; ``seq``
+  grows by one per session. Events are stored with the rooms they went to,
+  and a socket that connects with ``last_seq`` gets what it missed.
+* Every write carries a client-generated ``cid`` and is acknowledged only
+  after its commit, with ``{"ok": true, ...}`` or ``{"ok": false, "error":
+  <message in the sender's language>}``.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from flask import request
+from flask import session as cookie
+from flask_babel import gettext as _
+from flask_login import current_user
+from flask_socketio import join_room
+from sqlalchemy import select
+
+from . import contributions, phases
+from .errors import Refused
+from .events import (
+    ALL,
+    FACILITATORS,
+    PROJECTOR,
+    current_participant,
+    group_room,
+    participant_room,
+    room,
+)
+from .extensions import db, socketio
+from .models import Event, Participant, Session
+
+#: Replaying more events than this is slower than reloading the page.
+REPLAY_LIMIT = 500
+
+# --- connection ---------------------------------------------------------
+
+
+def rooms_for(view: str, participant: Participant | None) -> list[str]:
+    """The relative rooms a socket joins for its view."""
+    if view == "participant":
+        names = [ALL, participant_room(participant.id)]
+        if participant.group:
+            names.append(group_room(participant.group))
+        return names
+    return [ALL, FACILITATORS if view == "facilitator" else PROJECTOR]
+
+
+@socketio.on("connect")
+def on_connect(auth):
+    """A phone, facilitator screen or projector connects.
+
+    Refused (the client sees a connect error) when the session is unknown,
+    when a participant has not joined through the join page, or when a
+    facilitator view has no signed-in facilitator.
+    """
+    auth = auth if isinstance(auth, dict) else {}
+    session = db.session.scalar(select(Session).where(Session.code == str(auth.get("session"))))
+    view = auth.get("view", "participant")
+    if session is None or view not in ("participant", "facilitator", "projector"):
+        return False
+    participant = None
+    if view == "participant":
+        participant = current_participant(session)
+        if participant is None:
+            return False
+    elif not current_user.is_authenticated:
+        return False
+    rooms = rooms_for(view, participant)
+    for name in rooms:
+        join_room(room(session.id, name))
+    # The socket's own copy of the cookie session remembers who it is.
+    cookie["live"] = {
+        "session_id": session.id,
+        "view": view,
+        "participant_id": participant.id if participant else None,
+    }
+    _replay(session, rooms, auth.get("last_seq"))
+
+
+def _replay(session: Session, rooms: list[str], last_seq) -> None:
+    """Send this socket the events it missed since ``last_seq``."""
+    try:
+        last_seq = int(last_seq)
+    except (TypeError, ValueError):
+        return
+    missed = db.session.scalars(
+        select(Event)
+        .where(Event.session_id == session.id, Event.seq > last_seq)
+        .order_by(Event.seq)
+        .limit(REPLAY_LIMIT + 1)
+    ).all()
+    if len(missed) > REPLAY_LIMIT:
+        socketio.emit("resync", {"seq": session.seq}, to=request.sid)
+        return
+    wanted = set(rooms)
+    for event in missed:
+        if wanted.intersection(event.rooms):
+            envelope = {"seq": event.seq, "type": event.type, "data": event.data}
+            socketio.emit("event", envelope, to=request.sid)
+
+
+def _connection() -> tuple[Session | None, Participant | None, str]:
+    live = cookie.get("live") or {}
+    session = db.session.get(Session, live.get("session_id") or 0)
+    participant = None
+    if live.get("participant_id"):
+        participant = db.session.get(Participant, live["participant_id"])
+    return session, participant, live.get("view", "")
+
+
+def _payload(data) -> dict:
+    return data if isinstance(data, dict) else {}
+
+
+def _refused(error: str) -> dict:
+    return {"ok": False, "error": error}
+
+
+# --- participant writes ---------------------------------------------------
+
+
+@socketio.on("contribute")
+def on_contribute(data):
+    """A participant sends a contribution: ``{cid, kind, body}``.
+
+    Acknowledged with ``{"ok": true, "id": <contribution id>}`` after the
+    commit; the ``contribution.added`` event goes to the sender's group, the
+    facilitators and the projector.
+    """
+    session, participant, _view = _connection()
+    if session is None or participant is None:
+        return _refused(_("You are not part of this session."))
+    data = _payload(data)
+    try:
+        contribution = contributions.accept(
+            session,
+            participant,
+            client_id=str(data.get("cid", "")),
+            kind_name=str(data.get("kind", "")),
+            body=str(data.get("body", "")),
+        )
+    except Refused as refusal:
+        return _refused(refusal.message)
+    return {"ok": True, "id": contribution.id}
+
+
+@socketio.on("vote")
+def on_vote(data):
+    """A participant votes: ``{cid, contribution, value}``.
+
+    Acknowledged with ``{"ok": true, "left": <votes left>}``; the
+    ``votes.changed`` event goes to everyone in the session.
+    """
+    session, participant, _view = _connection()
+    if session is None or participant is None:
+        return _refused(_("You are not part of this session."))
+    data = _payload(data)
+    try:
+        left = contributions.vote(
+            session,
+            participant,
+            client_id=str(data.get("cid", "")),
+            contribution_id=data.get("contribution"),
+            value=data.get("value", 1),
+        )
+    except Refused as refusal:
+        return _refused(refusal.message)
+    return {"ok": True, "left": left}
+
+
+# --- facilitator events ---------------------------------------------------
+
+
+def facilitator_event(handler):
+    """Refuse the event unless it comes from a signed-in facilitator's socket."""
+
+    @functools.wraps(handler)
+    def guarded(data=None):
+        session, _participant, view = _connection()
+        if (
+            session is None
+            or view not in ("facilitator", "projector")
+            or not current_user.is_authenticated
+        ):
+            return _refused(_("Only a facilitator can do this."))
+        try:
+            return handler(session, _payload(data))
+        except Refused as refusal:
+            return _refused(refusal.message)
+
+    return guarded
+
+
+@socketio.on("phase.go")
+@facilitator_event
+def on_phase_go(session, data):
+    """A facilitator moves the session to the phase at ``{index}``.
+
+    Broadcasts ``phase.changed`` to everyone; acknowledged with the new index.
+    """
+    phases.go_to(session, int(data.get("index", session.phase_index + 1)))
+    return {"ok": True, "index": session.phase_index}
+
+
+@socketio.on("timer.extend")
+@facilitator_event
+def on_timer_extend(session, data):
+    """A facilitator adds ``{minutes}`` to the running timer; broadcasts ``timer.changed``."""
+    phases.extend_timer(session, int(data.get("minutes", 1)))
+    return {"ok": True}
+
+
+@socketio.on("contribution.hide")
+@facilitator_event
+def on_hide(session, data):
+    """A facilitator hides (``{id, hidden: true}``) or restores a contribution.
+
+    Broadcasts ``contribution.hidden`` or ``contribution.restored`` to everyone.
+    """
+    hidden = data.get("hidden", True) not in (False, 0, "0", "false")
+    contributions.set_hidden(session, data.get("id"), hidden)
+    return {"ok": True}
+
+
+@socketio.on("contribution.transcribe")
+@facilitator_event
+def on_transcribe(session, data):
+    """Staff type in a paper note: ``{cid, kind, body, group, phase_index}``.
+
+    Stored as transcribed and anonymous, broadcast like a phone's note.
+    """
+    contribution = contributions.transcribe(
+        session,
+        client_id=str(data.get("cid", "")),
+        kind_name=str(data.get("kind", "")),
+        body=str(data.get("body", "")),
+        group=data.get("group"),
+        phase_index=data.get("phase_index"),
+    )
+    return {"ok": True, "id": contribution.id}

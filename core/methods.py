@@ -1,0 +1,185 @@
+"""The base class every co-design method derives from.
+
+A method declares, as data, its phases, the kinds of contribution it accepts
+and its configuration form; it provides its participant, facilitator and
+projector templates (under ``templates/<slug>/`` in its own package), its
+printable report and the backlog candidates it distils from a session.
+The core owns storage, the live layer and permissions: a method never
+writes to the database behind the core's back except in the few callbacks
+documented below, which run inside the core's write transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Features a phase may allow. ``contribute:<kind>`` lets participants send
+# contributions of that kind; ``vote`` lets them vote.
+VOTE = "vote"
+
+
+def contribute(kind: str) -> str:
+    """Name the feature that allows contributions of ``kind`` in a phase."""
+    return f"contribute:{kind}"
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One step of a session, moved by the facilitator, never by the clock.
+
+    ``id`` is ``"<method slug>:<name>"``. A method whose plan repeats a phase
+    (a café's rounds) gives each occurrence a ``number``. ``minutes`` is the
+    suggested length shown as a timer, or ``None`` when untimed.
+    """
+
+    id: str
+    title: str
+    allows: frozenset[str] = frozenset()
+    number: int | None = None
+    minutes: int | None = None
+    question: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The part of the id after the method slug, e.g. ``"round"``."""
+        return self.id.split(":", 1)[1]
+
+    def allowing(self, feature: str) -> bool:
+        return feature in self.allows
+
+
+@dataclass(frozen=True)
+class ContributionKind:
+    """A kind of contribution and the rules its text must follow."""
+
+    name: str
+    title: str
+    max_length: int = 2000
+    # Who may send it: participants at large, or only the host of a group.
+    hosts_only: bool = False
+    # Whether the contribution belongs to the sender's group (café table).
+    grouped: bool = True
+
+
+@dataclass
+class BacklogCandidate:
+    """A need or action a method proposes from a session, with provenance."""
+
+    title: str
+    description: str = ""
+    theme: str = ""
+    contribution_ids: list[int] = field(default_factory=list)
+    votes: int = 0
+
+
+class Method:
+    """Base class of a co-design method; subclass it in a plugin.
+
+    Subclasses set the class attributes and override the methods whose
+    docstring says so. Templates are looked up as ``<slug>/participant.html``,
+    ``<slug>/facilitator.html``, ``<slug>/projector.html`` and
+    ``<slug>/report.html`` in the ``templates`` folder next to the module
+    that defines the subclass.
+    """
+
+    #: Unique, stable identifier used in URLs, phase ids and the database.
+    slug: str = ""
+    #: Translatable title and description (use ``lazy_gettext``).
+    title: str = ""
+    description: str = ""
+    #: The :class:`flask_wtf.FlaskForm` subclass configuring a session.
+    config_form: type | None = None
+    #: The kinds of contribution this method accepts, by name.
+    contribution_kinds: dict[str, ContributionKind] = {}
+    #: Kinds of contribution participants may vote on in a voting phase.
+    votable_kinds: tuple[str, ...] = ()
+
+    # --- declared data -------------------------------------------------
+
+    def phases(self, config: dict) -> list[Phase]:
+        """Return the session's plan: its phases in order. Must override.
+
+        The first phase is the one a session opens in; the last is its
+        closing phase.
+        """
+        raise NotImplementedError
+
+    def default_config(self) -> dict:
+        """Return the configuration a new session starts from.
+
+        The default reads the defaults of :attr:`config_form`'s fields.
+        """
+        if self.config_form is None:
+            return {}
+        form = self.config_form(formdata=None, meta={"csrf": False})
+        return self.config_from_form(form)
+
+    def config_from_form(self, form) -> dict:
+        """Turn a validated :attr:`config_form` into a JSON-able dict."""
+        return {k: v for k, v in form.data.items() if k not in ("csrf_token", "submit")}
+
+    @property
+    def template_folder(self) -> Path:
+        """The folder holding this method's ``<slug>/`` templates."""
+        import sys
+
+        return Path(sys.modules[type(self).__module__].__file__).parent / "templates"
+
+    def groups(self, config: dict) -> list[tuple[str, str]]:
+        """The session's sub-groups (café tables) as ``(value, label)`` pairs.
+
+        Each group has its own live room and may have a host. Default: none.
+        """
+        return []
+
+    def participants_choose_group(self, config: dict) -> bool:
+        """Whether the join page asks participants to pick a group. Default: no."""
+        return False
+
+    def vote_budget(self, config: dict) -> int:
+        """How many votes (dots) each participant has in a voting phase. Default: 0."""
+        return 0
+
+    def template(self, view: str) -> str:
+        """Name the template of ``view`` (participant, facilitator, ...)."""
+        return f"{self.slug}/{view}.html"
+
+    # --- behaviour the core calls --------------------------------------
+
+    def on_join(self, session, participant, choices: dict) -> None:
+        """Place a participant who just joined (e.g. at a café table).
+
+        Runs inside the core's write transaction. ``choices`` holds what the
+        join form sent (such as a chosen ``group``). Default: nothing.
+        """
+
+    def on_enter_phase(self, session, phase: Phase) -> list[tuple[str, dict, list[str]]]:
+        """Update method state when ``session`` enters ``phase``.
+
+        Runs inside the core's write transaction, before the phase change is
+        broadcast. Returns extra live events as ``(type, data, rooms)``
+        triples (rooms as in :func:`core.live.record_event`). Default: none.
+        """
+        return []
+
+    def check_contribution(self, session, participant, kind: ContributionKind, data: dict):
+        """Refuse a contribution the method's own rules forbid.
+
+        Return a translated message to refuse, or ``None`` to accept. The
+        core has already checked the phase, the text and the kind's
+        ``hosts_only`` flag. Default: accept.
+        """
+        return None
+
+    def view_context(self, session, view: str, participant=None) -> dict:
+        """Return extra template variables for ``view``. Default: none."""
+        return {}
+
+    def report_context(self, session) -> dict:
+        """Return the template variables of the printable report."""
+        return {}
+
+    def backlog_candidates(self, session) -> list[BacklogCandidate]:
+        """Return what the session proposes for the backlog, best first."""
+        return []

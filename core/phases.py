@@ -1,0 +1,86 @@
+"""A session's plan of phases, and moving through it.
+
+The current phase is explicit (``Session.phase_index``) and only a
+facilitator moves it. Entering the first phase after the welcome makes the
+session live; entering the last one closes it.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask_babel import gettext as _
+
+from .database import write_transaction
+from .errors import Refused
+from .events import ALL, record_event
+from .methods import Phase
+from .models import Session, Status, utcnow
+from .plugins import get_method, plugin_host
+
+
+def plan(session: Session) -> list[Phase]:
+    """The phases of ``session`` in order, from its method and configuration."""
+    return get_method(session.method).phases(session.config)
+
+
+def current_phase(session: Session) -> Phase:
+    return plan(session)[session.phase_index]
+
+
+def phase_payload(session: Session) -> dict:
+    """What clients need to show the current phase."""
+    phase = current_phase(session)
+    return {
+        "index": session.phase_index,
+        "id": phase.id,
+        "title": str(phase.title),
+        "number": phase.number,
+        "question": phase.question,
+        "status": session.status,
+        "timer_ends_at": session.timer_ends_at.isoformat() + "Z" if session.timer_ends_at else None,
+    }
+
+
+def go_to(session: Session, index: int) -> None:
+    """Move ``session`` to the phase at ``index`` and tell everyone.
+
+    Raises :class:`core.contributions.Refused` when the session is not
+    running or the index is outside the plan.
+    """
+    with write_transaction():
+        phases = plan(session)
+        if session.status not in (Status.OPEN, Status.LIVE):
+            raise Refused(_("This session is not running."))
+        if not 0 <= index < len(phases):
+            raise Refused(_("There is no such phase."))
+        previous = phases[session.phase_index] if session.status == Status.LIVE else None
+        current = phases[index]
+        now = utcnow()
+        session.phase_index = index
+        session.phase_started_at = now
+        session.timer_ends_at = (
+            now + timedelta(minutes=current.minutes) if current.minutes else None
+        )
+        if index == len(phases) - 1:
+            session.status = Status.CLOSED
+            session.closed_at = now
+        elif index > 0:
+            session.status = Status.LIVE
+            session.started_at = session.started_at or now
+        else:
+            session.status = Status.OPEN
+        for type_, data, rooms in get_method(session.method).on_enter_phase(session, current):
+            record_event(session, type_, data, rooms)
+        record_event(session, "phase.changed", phase_payload(session), [ALL])
+    plugin_host().hook.phase_changed(session=session, previous=previous, current=current)
+
+
+def extend_timer(session: Session, minutes: int) -> None:
+    """Add ``minutes`` (1 to 30) to the current phase's timer, starting one if none runs."""
+    with write_transaction():
+        if session.status not in (Status.OPEN, Status.LIVE) or not 1 <= minutes <= 30:
+            raise Refused(_("The timer cannot be changed now."))
+        start = max(session.timer_ends_at or utcnow(), utcnow())
+        session.timer_ends_at = start + timedelta(minutes=minutes)
+        record_event(session, "timer.changed", phase_payload(session), [ALL])

@@ -1,0 +1,161 @@
+"""Printable outputs: HTML templates turned into A4 PDFs by WeasyPrint.
+
+Rendering a PDF takes seconds of CPU, so it runs in a child process
+(``python -m core.printing``): the server only renders the HTML and waits
+cooperatively, and the live layer keeps broadcasting meanwhile.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from flask import Blueprint, abort, current_app, render_template, url_for
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from flask_login import login_required
+from markupsafe import Markup
+
+from .extensions import db
+from .i18n import LANGUAGES
+from .join import base_url
+from .models import Session, utcnow
+from .plugins import get_method, plugin_host
+
+bp = Blueprint("printing", __name__, url_prefix="/print")
+
+ROOT = Path(__file__).resolve().parent.parent
+RENDER_TIMEOUT_S = 120
+
+
+class PrintError(RuntimeError):
+    """WeasyPrint failed; the message holds its error output."""
+
+
+def html_to_pdf(html: str) -> bytes:
+    """Turn a complete HTML document into PDF bytes, in a child process."""
+    result = subprocess.run(
+        [sys.executable, "-m", "core.printing"],
+        input=html.encode(),
+        capture_output=True,
+        timeout=RENDER_TIMEOUT_S,
+        cwd=ROOT,
+    )
+    if result.returncode != 0 or not result.stdout.startswith(b"%PDF"):
+        raise PrintError(result.stderr.decode(errors="replace")[-2000:])
+    return result.stdout
+
+
+def extra_sections(document: str, session: Session | None) -> list[tuple[str, Markup]]:
+    """Sections plugins add to a printout (the ``print_sections`` hook)."""
+    sections = []
+    for added in plugin_host().hook.print_sections(document=document, session=session):
+        sections.extend(added or ())
+    return sections
+
+
+@bp.app_template_filter("css_string")
+def css_string(text) -> str:
+    """Quote ``text`` as a CSS string, escaping all but letters, digits and spaces."""
+    escaped = "".join(ch if ch.isalnum() or ch == " " else f"\\{ord(ch):x} " for ch in str(text))
+    return f'"{escaped}"'
+
+
+def in_each_language(session: Session, template: str, **context) -> list[Markup]:
+    """Render ``template`` once in each of the session's languages.
+
+    Each rendering runs under :func:`flask_babel.force_locale`, so its
+    ``_()`` strings, ``page_lang`` and ``page_dir`` are those of the
+    language. Sessions without languages offer them all (as the join page does).
+    """
+    codes = [code for code in session.languages or () if code in LANGUAGES] or list(LANGUAGES)
+    blocks = []
+    for code in codes:
+        with force_locale(code):
+            blocks.append(Markup(render_template(template, session=session, **context)))
+    return blocks
+
+
+def render_document(template: str, document: str, session: Session | None = None, **context):
+    """Render ``template`` as a PDF download response."""
+    html = render_template(
+        template,
+        session=session,
+        document=document,
+        sections=extra_sections(document, session),
+        printed_at=utcnow(),
+        **context,
+    )
+    pdf = html_to_pdf(html)
+    name = f"palabre-{document}-{session.code if session else 'backlog'}.pdf"
+    response = current_app.response_class(pdf, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'inline; filename="{name}"'
+    return response
+
+
+@bp.before_request
+@login_required
+def require_facilitator():
+    """Printouts are made by facilitators."""
+
+
+def _session(session_id: int) -> Session:
+    return db.session.get(Session, session_id) or abort(404)
+
+
+@bp.get("/sessions/<int:session_id>/report.pdf")
+def report(session_id: int):
+    """The session's report for the council, from its method's template."""
+    session = _session(session_id)
+    method = get_method(session.method)
+    return render_document(
+        method.template("report"),
+        "report",
+        session,
+        method=method,
+        **method.report_context(session),
+    )
+
+
+@bp.get("/sessions/<int:session_id>/poster.pdf")
+def poster(session_id: int):
+    """An A4 poster with the QR code, code and address, in the session's languages."""
+    session = _session(session_id)
+    home_url = base_url() + url_for("join.home")
+    return render_document(
+        "print/poster.html",
+        "poster",
+        session,
+        method=get_method(session.method),
+        home_url=home_url,
+        instructions=in_each_language(session, "print/poster_instructions.html", home_url=home_url),
+    )
+
+
+@bp.get("/backlog.pdf")
+def backlog():
+    """The needs and actions plan, for council review."""
+    from .backlog import open_needs
+    from .models import Action
+
+    actions = db.session.scalars(db.select(Action).order_by(Action.id)).all()
+    return render_document(
+        "print/backlog.html",
+        "backlog",
+        needs=open_needs(),
+        actions=actions,
+        title=_("Needs and actions"),
+    )
+
+
+def _main() -> None:
+    """Child process: HTML on standard input, PDF on standard output."""
+    from weasyprint import HTML
+
+    html = sys.stdin.buffer.read().decode()
+    sys.stdout.buffer.write(HTML(string=html, base_url=str(ROOT)).write_pdf())
+
+
+if __name__ == "__main__":
+    _main()

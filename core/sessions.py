@@ -1,0 +1,246 @@
+"""Facilitators' pages: creating sessions and running them live.
+
+Each control is a plain form post (CSRF-protected) so it works without
+JavaScript; the live facilitator screen sends the same actions over
+Socket.IO (see :mod:`core.live`), and both call the same functions.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from sqlalchemy import func, select
+from wtforms import HiddenField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms.validators import DataRequired, Length
+
+from . import contributions, phases
+from .database import write_transaction
+from .errors import Refused
+from .events import ALL, record_event
+from .extensions import db
+from .forms import ButtonForm, MultiCheckboxField, options
+from .i18n import LANGUAGES, current_language
+from .join import new_join_code, participant_count
+from .models import Participant, Session, Status, utcnow
+from .plugins import get_method, plugin_host
+
+bp = Blueprint("sessions", __name__, url_prefix="/sessions")
+
+
+@bp.before_request
+@login_required
+def require_facilitator():
+    """Every page here is for signed-in facilitators only."""
+
+
+class SessionForm(FlaskForm):
+    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
+    venue = StringField(_l("Venue"), validators=[Length(max=200)])
+    languages = MultiCheckboxField(
+        _l("Languages offered to participants"),
+        choices=options((code, name) for code, (name, _dir) in LANGUAGES.items()),
+        validators=[DataRequired(_l("Choose at least one language."))],
+    )
+    submit = SubmitField(_l("Create the session"))
+
+
+class TranscribeForm(FlaskForm):
+    cid = HiddenField(default=lambda: uuid.uuid4().hex)
+    kind = SelectField(_l("Kind"))
+    group = SelectField(_l("Table"), validate_choice=False)
+    phase_index = SelectField(_l("Part of the session"), coerce=int, validate_choice=False)
+    body = TextAreaField(_l("Text of the paper note"), validators=[DataRequired()])
+    submit = SubmitField(_l("Add the note"))
+
+
+def get_session(session_id: int) -> Session:
+    return db.session.get(Session, session_id) or abort(404)
+
+
+@bp.get("/")
+def index():
+    """The facilitator's home: their sessions and the methods to start one."""
+    show_archived = request.args.get("archived") == "1"
+    query = select(Session).order_by(Session.created_at.desc())
+    if not show_archived:
+        query = query.where(Session.status != Status.ARCHIVED)
+    sessions = db.session.scalars(query).all()
+    counts = dict(
+        db.session.execute(
+            select(Participant.session_id, func.count()).group_by(Participant.session_id)
+        ).all()
+    )
+    return render_template(
+        "sessions/index.html",
+        sessions=sessions,
+        counts=counts,
+        methods=plugin_host().methods,
+        show_archived=show_archived,
+    )
+
+
+@bp.route("/new/<slug>", methods=["GET", "POST"])
+def create(slug: str):
+    """Create a session of a method, starting from the method's defaults."""
+    method = plugin_host().methods.get(slug) or abort(404)
+    form = SessionForm(languages=[current_language()] if request.method == "GET" else None)
+    config_form = method.config_form(prefix="config") if method.config_form else None
+    config_ok = config_form is None or config_form.validate_on_submit()
+    if form.validate_on_submit() and config_ok:
+        with write_transaction():
+            session = Session(
+                method=method.slug,
+                title=form.title.data.strip(),
+                venue=(form.venue.data or "").strip(),
+                languages=form.languages.data,
+                code=new_join_code(),
+                host_key=secrets.token_urlsafe(16),
+                config=method.config_from_form(config_form) if config_form else {},
+                created_by_id=current_user.id,
+            )
+            db.session.add(session)
+        flash(_("Session created. Open it when you are ready for people to join."), "success")
+        return redirect(url_for("sessions.run", session_id=session.id))
+    return render_template(
+        "sessions/create.html", form=form, config_form=config_form, method=method
+    )
+
+
+@bp.get("/<int:session_id>")
+def run(session_id: int):
+    """The facilitator's one screen for running a session live."""
+    session = get_session(session_id)
+    method = get_method(session.method)
+    seq = session.seq
+    transcribe_form = TranscribeForm()
+    transcribe_form.kind.choices = options(
+        (k.name, k.title) for k in method.contribution_kinds.values()
+    )
+    transcribe_form.group.choices = options([("", _("No table")), *method.groups(session.config)])
+    reached = phases.plan(session)[: session.phase_index + 1]
+    transcribe_form.phase_index.choices = options(enumerate(p.title for p in reached))
+    transcribe_form.phase_index.data = session.phase_index
+    return render_template(
+        method.template("facilitator"),
+        session=session,
+        method=method,
+        phase=phases.current_phase(session),
+        plan=phases.plan(session),
+        seq=seq,
+        action_form=ButtonForm(),
+        transcribe_form=transcribe_form,
+        participant_count=participant_count(session),
+        **method.view_context(session, "facilitator"),
+    )
+
+
+@bp.get("/<int:session_id>/projector")
+def projector(session_id: int):
+    """The big screen: QR code, code, phase, question, timer, live contributions."""
+    session = get_session(session_id)
+    method = get_method(session.method)
+    return render_template(
+        method.template("projector"),
+        session=session,
+        method=method,
+        phase=phases.current_phase(session),
+        seq=session.seq,
+        participant_count=participant_count(session),
+        **method.view_context(session, "projector"),
+    )
+
+
+def _back(session: Session):
+    return redirect(url_for("sessions.run", session_id=session.id))
+
+
+def _checked_action(session_id: int) -> Session:
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    return get_session(session_id)
+
+
+@bp.post("/<int:session_id>/open")
+def open_session(session_id: int):
+    """Let people join: the session moves from draft to open (its welcome phase)."""
+    session = _checked_action(session_id)
+    with write_transaction():
+        if session.status == Status.DRAFT:
+            session.status = Status.OPEN
+            session.phase_index = 0
+            session.phase_started_at = utcnow()
+            record_event(session, "phase.changed", phases.phase_payload(session), [ALL])
+    return _back(session)
+
+
+@bp.post("/<int:session_id>/phase")
+def go_to_phase(session_id: int):
+    session = _checked_action(session_id)
+    try:
+        phases.go_to(session, int(request.form.get("index", -1)))
+    except (Refused, ValueError) as error:
+        flash(getattr(error, "message", _("There is no such phase.")), "error")
+    return _back(session)
+
+
+@bp.post("/<int:session_id>/timer")
+def extend_timer(session_id: int):
+    session = _checked_action(session_id)
+    try:
+        phases.extend_timer(session, int(request.form.get("minutes", 1)))
+    except (Refused, ValueError):
+        flash(_("The timer cannot be changed now."), "error")
+    return _back(session)
+
+
+@bp.post("/<int:session_id>/contributions/<int:contribution_id>/hide")
+def hide(session_id: int, contribution_id: int):
+    """Hide an abusive contribution everywhere (``hidden=0`` restores it)."""
+    session = _checked_action(session_id)
+    try:
+        contributions.set_hidden(session, contribution_id, request.form.get("hidden", "1") == "1")
+    except Refused as refusal:
+        flash(refusal.message, "error")
+    return redirect(request.referrer or url_for("sessions.run", session_id=session.id))
+
+
+@bp.post("/<int:session_id>/transcribe")
+def transcribe(session_id: int):
+    """Type in a note written on paper at a table."""
+    session = get_session(session_id)
+    form = TranscribeForm()
+    form.kind.choices = options((k, k) for k in get_method(session.method).contribution_kinds)
+    if form.validate_on_submit():
+        try:
+            contributions.transcribe(
+                session,
+                client_id=form.cid.data,
+                kind_name=form.kind.data,
+                body=form.body.data,
+                group=form.group.data,
+                phase_index=form.phase_index.data,
+            )
+            flash(_("Paper note added."), "success")
+        except Refused as refusal:
+            flash(refusal.message, "error")
+    else:
+        flash(_("Write the note's text before adding it."), "error")
+    return _back(session)
+
+
+@bp.post("/<int:session_id>/archive")
+def archive(session_id: int):
+    """Hide a closed session from the list; nothing is deleted."""
+    session = _checked_action(session_id)
+    with write_transaction():
+        if session.status == Status.CLOSED:
+            session.status = Status.ARCHIVED
+        else:
+            flash(_("Close the session before archiving it."), "error")
+    return redirect(url_for("sessions.index"))

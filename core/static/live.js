@@ -1,0 +1,235 @@
+/* Palabre's live layer in the browser.
+ *
+ * Pages work without this file: forms post and the page reloads. With it:
+ * - forms marked data-live-event are sent over Socket.IO instead, each with a
+ *   client-generated id (cid), and kept in localStorage until the server
+ *   acknowledges them after its commit; unacknowledged ones are resent after a
+ *   reconnect or a reload, so a phone that sleeps loses nothing;
+ * - broadcast events ({seq, type, data}) update the page; on reconnect the
+ *   server replays what was missed since the last sequence number seen;
+ * - timers count down.
+ * Text from the server is only ever inserted with textContent, never as HTML.
+ */
+(function () {
+  "use strict";
+
+  function newId() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID().replace(/-/g, "");
+    return Date.now().toString(36) + Math.random().toString(36).slice(2, 12);
+  }
+
+  function readJSON(key, fallback) {
+    try { return JSON.parse(localStorage.getItem(key)) || fallback; } catch (e) { return fallback; }
+  }
+
+  function writeJSON(key, value) {
+    try { localStorage.setItem(key, JSON.stringify(value)); } catch (e) { /* private mode: keep in memory */ }
+  }
+
+  function formPayload(form) {
+    var payload = {};
+    new FormData(form).forEach(function (value, name) {
+      if (name !== "csrf_token" && name !== "submit") payload[name] = value;
+    });
+    return payload;
+  }
+
+  function matches(container, data) {
+    var checks = ["kind", "group", "phaseIndex"];
+    var fields = { kind: data.kind, group: data.group, phaseIndex: data.phase_index };
+    return checks.every(function (name) {
+      var wanted = container.dataset[name];
+      return wanted === undefined || wanted === String(fields[name] == null ? "" : fields[name]);
+    });
+  }
+
+  function renderContribution(container, data) {
+    var template = container.querySelector("template");
+    var item;
+    if (template) {
+      item = template.content.firstElementChild.cloneNode(true);
+    } else {
+      item = document.createElement("li");
+      item.setAttribute("data-body", "");
+    }
+    item.dataset.contributionId = data.id;
+    item.querySelectorAll("[data-body]").forEach(function (el) { el.textContent = data.body; });
+    if (item.hasAttribute("data-body")) item.textContent = data.body;
+    item.querySelectorAll("[data-votes-for]").forEach(function (el) { el.dataset.votesFor = data.id; });
+    item.querySelectorAll("input[name=id], input[name=contribution]").forEach(function (el) { el.value = data.id; });
+    item.querySelectorAll("form[data-action-template]").forEach(function (form) {
+      form.action = form.dataset.actionTemplate.replace("__id__", data.id);
+    });
+    if (data.transcribed) item.classList.add("transcribed");
+    if (data.hidden) item.classList.add("is-hidden");
+    return item;
+  }
+
+  function updateTimers() {
+    document.querySelectorAll("[data-timer]").forEach(function (timer) {
+      var endsAt = timer.dataset.endsAt;
+      var text = timer.querySelector("[data-timer-text]");
+      if (!endsAt || !text) { timer.hidden = true; return; }
+      timer.hidden = false;
+      var left = Math.max(0, Math.round((Date.parse(endsAt) - Date.now()) / 1000));
+      var minutes = Math.floor(left / 60), seconds = left % 60;
+      text.textContent = minutes + ":" + (seconds < 10 ? "0" : "") + seconds;
+      timer.classList.toggle("timer-over", left === 0);
+    });
+  }
+
+  function live(options) {
+    var code = options.code, view = options.view, lastSeq = options.seq || 0;
+    var messages = options.messages || {};
+    var outboxKey = "palabre:outbox:" + code + ":" + view;
+    var outbox = readJSON(outboxKey, []);
+    var banner = document.getElementById("live-message");
+
+    function say(text) {
+      if (!banner) return;
+      banner.textContent = text || "";
+      banner.hidden = !text;
+    }
+
+    var socket = io({
+      auth: function (cb) { cb({ session: code, view: view, last_seq: lastSeq }); },
+      reconnectionDelayMax: 10000
+    });
+
+    function saveOutbox() { writeJSON(outboxKey, outbox); }
+
+    function forget(cid) {
+      outbox = outbox.filter(function (item) { return item.payload.cid !== cid; });
+      saveOutbox();
+      document.querySelectorAll('[data-pending="' + cid + '"]').forEach(function (el) { el.remove(); });
+    }
+
+    function transmit(item) {
+      if (!socket.connected) return;
+      socket.timeout(15000).emit(item.event, item.payload, function (err, ack) {
+        if (err) return; // no answer: it stays in the outbox and is resent on reconnect
+        forget(item.payload.cid);
+        if (ack && !ack.ok) {
+          say(ack.error);
+          if (item.form && item.payload.body !== undefined) {
+            var field = item.form.querySelector("textarea[name=body]");
+            if (field && !field.value) field.value = item.payload.body;
+          }
+        } else {
+          say("");
+        }
+        document.dispatchEvent(new CustomEvent("palabre:ack", { detail: { item: item, ack: ack } }));
+      });
+    }
+
+    function send(event, payload, form) {
+      payload.cid = payload.cid || newId();
+      var item = { event: event, payload: payload };
+      outbox.push(item);
+      saveOutbox();
+      Object.defineProperty(item, "form", { value: form, enumerable: false });
+      var list = form && form.dataset.pendingIn && document.querySelector(form.dataset.pendingIn);
+      if (list && payload.body) {
+        var pending = document.createElement("li");
+        pending.className = "pending";
+        pending.dataset.pending = payload.cid;
+        pending.textContent = payload.body + " — " + (messages.sending || "…");
+        list.appendChild(pending);
+      }
+      transmit(item);
+      return payload.cid;
+    }
+
+    document.addEventListener("submit", function (e) {
+      var form = e.target;
+      var event = form.dataset && form.dataset.liveEvent;
+      if (!event) return;
+      e.preventDefault();
+      var payload = formPayload(form);
+      if (e.submitter && e.submitter.name && e.submitter.name !== "submit") {
+        payload[e.submitter.name] = e.submitter.value;
+      }
+      send(event, payload, form);
+      var cidField = form.querySelector("input[name=cid]");
+      if (cidField) cidField.value = newId();
+      var body = form.querySelector("textarea[name=body]");
+      if (body) body.value = "";
+    });
+
+    var handlers = {
+      "contribution.added": function (data) {
+        document.querySelectorAll("[data-contributions]").forEach(function (container) {
+          if (!matches(container, data)) return;
+          if (container.querySelector('[data-contribution-id="' + data.id + '"]')) return;
+          var list = container.matches("ul, ol") ? container : container.querySelector("ul, ol") || container;
+          var item = renderContribution(container, data);
+          if (container.dataset.newestFirst !== undefined) list.insertBefore(item, list.firstChild);
+          else list.appendChild(item);
+        });
+        document.querySelectorAll("[data-count-of]").forEach(function (counter) {
+          if (counter.dataset.countOf === data.kind) counter.textContent = Number(counter.textContent || 0) + 1;
+        });
+      },
+      "contribution.hidden": function (data) {
+        document.querySelectorAll('[data-contribution-id="' + data.id + '"]').forEach(function (el) {
+          if (el.closest("[data-show-hidden]")) el.classList.add("is-hidden");
+          else el.remove();
+        });
+      },
+      "contribution.restored": function (data) {
+        document.querySelectorAll('[data-contribution-id="' + data.id + '"]').forEach(function (el) {
+          el.classList.remove("is-hidden");
+        });
+        handlers["contribution.added"](data);
+      },
+      "votes.changed": function (data) {
+        document.querySelectorAll('[data-votes-for="' + data.id + '"]').forEach(function (el) {
+          el.textContent = data.total;
+          var item = el.closest("[data-contribution-id]");
+          if (item) item.dataset.votes = data.total;
+        });
+        document.querySelectorAll("[data-ranking]").forEach(function (list) {
+          Array.from(list.children)
+            .sort(function (a, b) { return Number(b.dataset.votes || 0) - Number(a.dataset.votes || 0); })
+            .forEach(function (child) { list.appendChild(child); });
+        });
+      },
+      "participants.changed": function (data) {
+        document.querySelectorAll("[data-participant-count]").forEach(function (el) { el.textContent = data.count; });
+      },
+      "timer.changed": function (data) {
+        document.querySelectorAll("[data-timer]").forEach(function (timer) { timer.dataset.endsAt = data.timer_ends_at || ""; });
+        updateTimers();
+      },
+      "phase.changed": function () {
+        // Each phase has its own page; spread reloads so a full room does not arrive at once.
+        outbox.length ? setTimeout(function () { location.reload(); }, 1500) :
+          setTimeout(function () { location.reload(); }, Math.random() * 1200);
+      }
+    };
+
+    socket.on("event", function (envelope) {
+      if (envelope.seq <= lastSeq) return;
+      lastSeq = envelope.seq;
+      var handler = handlers[envelope.type];
+      if (handler) handler(envelope.data);
+      document.dispatchEvent(new CustomEvent("palabre:event", { detail: envelope }));
+    });
+    socket.on("resync", function () { location.reload(); });
+    socket.on("connect", function () {
+      say("");
+      document.documentElement.classList.add("live-connected");
+      outbox.forEach(transmit);
+    });
+    socket.on("disconnect", function () {
+      document.documentElement.classList.remove("live-connected");
+      say(messages.offline);
+    });
+
+    updateTimers();
+    setInterval(updateTimers, 1000);
+    return { socket: socket, send: send, lastSeq: function () { return lastSeq; } };
+  }
+
+  window.Palabre = { live: live };
+})();

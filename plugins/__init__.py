@@ -1,0 +1,1 @@
+"""Methods shipped with Palabre, each a pluggy plugin (see ``core.plugins``)."""

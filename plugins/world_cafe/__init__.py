@@ -1,0 +1,372 @@
+"""World café: small tables, several rounds, one question per round.
+
+As in Zaragoza's café on its intercultural plan: people talk at tables, move
+between rounds to meet new people, a host stays at each table and carries
+the previous round's summary, staff take notes; the harvest gathers each
+table's key insights and everyone prioritises them with dots.
+"""
+
+from __future__ import annotations
+
+import random
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import BooleanField, IntegerField, RadioField, TextAreaField
+from wtforms.validators import DataRequired, NumberRange, ValidationError
+
+from core import hookimpl
+from core.backlog import session_needs
+from core.contributions import visible, vote_totals, votes_used
+from core.extensions import db
+from core.forms import options
+from core.methods import VOTE, BacklogCandidate, ContributionKind, Method, Phase, contribute
+from core.models import Contribution, Participant, Session, Vote
+
+from .seating import encounters, seat
+
+MAX_ROUNDS = 8
+MAX_QUESTION = 300
+
+
+def default_questions() -> str:
+    return "\n".join(
+        [
+            _("What has helped you most since you arrived in the city?"),
+            _("What is hardest for you or your family here?"),
+            _("What should the city do first to make things better?"),
+        ]
+    )
+
+
+class WorldCafeConfig(FlaskForm):
+    tables = IntegerField(
+        _l("Number of tables"), default=5, validators=[NumberRange(min=1, max=40)]
+    )
+    questions = TextAreaField(
+        _l("Questions, one per round (one per line)"),
+        default=default_questions,
+        validators=[DataRequired()],
+    )
+    round_minutes = IntegerField(
+        _l("Minutes per round"), default=20, validators=[NumberRange(min=3, max=120)]
+    )
+    assignment = RadioField(
+        _l("Seating"),
+        choices=options(
+            [
+                ("assign", _l("Palabre seats people, mixing them between rounds")),
+                ("choose", _l("Participants choose their first table")),
+            ]
+        ),
+        default="assign",
+    )
+    hosts_stay = BooleanField(_l("Table hosts stay at their table between rounds"), default=True)
+    dots = IntegerField(
+        _l("Dots each participant gives in the harvest"),
+        default=3,
+        validators=[NumberRange(min=1, max=10)],
+    )
+
+    def validate_questions(self, field):
+        questions = _questions(field.data)
+        if not questions:
+            raise ValidationError(_("Write at least one question."))
+        if len(questions) > MAX_ROUNDS:
+            raise ValidationError(_("At most %(n)d rounds.", n=MAX_ROUNDS))
+        if any(len(q) > MAX_QUESTION for q in questions):
+            raise ValidationError(_("Keep each question under %(n)d characters.", n=MAX_QUESTION))
+
+
+def _questions(text: str | None) -> list[str]:
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
+
+
+class WorldCafe(Method):
+    slug = "world_cafe"
+    title = _l("World café")
+    description = _l(
+        "Small tables, a question per round; people change tables between rounds, "
+        "hosts carry each table's summary, and everyone prioritises the harvest."
+    )
+    config_form = WorldCafeConfig
+    contribution_kinds = {
+        "note": ContributionKind("note", _l("Note")),
+        "summary": ContributionKind("summary", _l("Table summary")),
+        "insight": ContributionKind("insight", _l("Key insight"), max_length=500),
+    }
+    votable_kinds = ("insight",)
+
+    def config_from_form(self, form) -> dict:
+        return {
+            "tables": form.tables.data,
+            "rounds": [{"question": q} for q in _questions(form.questions.data)],
+            "round_minutes": form.round_minutes.data,
+            "assignment": form.assignment.data,
+            "hosts_stay": bool(form.hosts_stay.data),
+            "dots": form.dots.data,
+        }
+
+    def phases(self, config: dict) -> list[Phase]:
+        rounds = [
+            Phase(
+                "world_cafe:round",
+                _("Round %(n)d", n=number),
+                allows=frozenset({contribute("note"), contribute("summary")}),
+                number=number,
+                minutes=config.get("round_minutes"),
+                question=round_["question"],
+            )
+            for number, round_ in enumerate(config.get("rounds", []), start=1)
+        ]
+        return [
+            Phase("world_cafe:welcome", _("Welcome")),
+            *rounds,
+            Phase(
+                "world_cafe:harvest",
+                _("Harvest"),
+                allows=frozenset({contribute("insight"), contribute("summary"), VOTE}),
+            ),
+            Phase("world_cafe:closed", _("Closed")),
+        ]
+
+    def groups(self, config: dict) -> list[tuple[str, str]]:
+        return [(str(n), _("Table %(n)d", n=n)) for n in range(1, config.get("tables", 1) + 1)]
+
+    def participants_choose_group(self, config: dict) -> bool:
+        return config.get("assignment") == "choose"
+
+    def vote_budget(self, config: dict) -> int:
+        return config.get("dots", 3)
+
+    # --- seating -------------------------------------------------------
+
+    def on_join(self, session, participant, choices):
+        tables = [value for value, _label in self.groups(session.config)]
+        if choices.get("group") in tables:
+            participant.group = choices["group"]
+        elif session.phase_index > 0:
+            # Arriving during the café: sit at the emptiest table.
+            sizes = {t: 0 for t in tables}
+            for other in _participants(session):
+                if other.group in sizes and other.id != participant.id:
+                    sizes[other.group] += 1
+            participant.group = min(tables, key=lambda t: (sizes[t], random.random()))
+        round_number = self._round_number(session)
+        if participant.group and round_number:
+            _remember_seat(participant, round_number)
+
+    def on_enter_phase(self, session, phase):
+        if phase.name != "round":
+            return []
+        people = _participants(session)
+        round_number = phase.number
+        if any(str(round_number) in p.state.get("seats", {}) for p in people):
+            return []  # re-entering a round (going back) keeps its seating
+        tables = [value for value, _label in self.groups(session.config)]
+        hosts_stay = session.config.get("hosts_stay", True)
+        fixed = {p.id: p.group for p in people if p.is_host and hosts_stay and p.group in tables}
+        if round_number == 1 and session.config.get("assignment") == "choose":
+            movers = [p for p in people if p.id not in fixed and p.group not in tables]
+            for p in people:
+                if p.group in tables and p.id not in fixed:
+                    fixed[p.id] = p.group
+        else:
+            movers = [p for p in people if p.id not in fixed]
+        history = [
+            {p.id: p.state["seats"][str(r)] for p in people if str(r) in p.state.get("seats", {})}
+            for r in range(1, round_number)
+        ]
+        placed = seat([p.id for p in movers], fixed, tables, encounters(history))
+        for p in people:
+            p.group = placed.get(p.id, p.group)
+            if p.group:
+                _remember_seat(p, round_number)
+        return []
+
+    def _round_number(self, session) -> int:
+        phase = self.phases(session.config)[session.phase_index]
+        return phase.number or 0
+
+    def check_contribution(self, session, participant, kind, data):
+        if kind.grouped and not participant.group:
+            return _("You do not have a table yet. Wait for the next round.")
+        hosts_write = kind.name in ("summary", "insight")
+        if hosts_write and not participant.is_host and _table_has_host(session, participant.group):
+            return _("Your table's host writes this.")
+        return None
+
+    # --- views ---------------------------------------------------------
+
+    def view_context(self, session, view, participant=None):
+        plan = self.phases(session.config)
+        phase = plan[session.phase_index]
+        labels = dict(self.groups(session.config))
+        totals = vote_totals(session)
+        context = {"table_labels": labels, "vote_totals": totals}
+        insights = sorted(
+            visible(session, kind="insight"), key=lambda c: (-totals.get(c.id, 0), c.id)
+        )
+        context["insights"] = insights
+        if view == "participant":
+            table = participant.group
+            context["table_label"] = labels.get(table, "")
+            context["notes"] = (
+                visible(session, kind="note", group=table, phase_index=session.phase_index)
+                if table
+                else []
+            )
+            previous = _previous_round_index(plan, session.phase_index)
+            context["previous_summary"] = (
+                visible(session, kind="summary", group=table, phase_index=previous)
+                if table and previous is not None
+                else []
+            )
+            context["previous_notes"] = (
+                visible(session, kind="note", group=table, phase_index=previous)
+                if table and previous is not None and participant.is_host
+                else []
+            )
+            context["dots_left"] = self.vote_budget(session.config) - votes_used(participant)
+            context["my_votes"] = _my_votes(participant)
+        else:
+            round_notes = _all_of_phase(
+                session, "note", session.phase_index, include_hidden=view != "projector"
+            )
+            context["notes_by_table"] = _by_group(round_notes)
+            context["newest_notes"] = round_notes[::-1]
+            context["summaries_by_table"] = _by_group(
+                _all_of_kind(session, "summary", include_hidden=view != "projector")
+            )
+            context["people_by_table"] = _people_by_table(session)
+            if view == "facilitator" and phase.name == "harvest":
+                context["all_insights"] = _all_of_kind(session, "insight", include_hidden=True)
+        return context
+
+    def report_context(self, session):
+        plan = self.phases(session.config)
+        totals = vote_totals(session)
+        rounds = []
+        for index, phase in enumerate(plan):
+            if phase.name != "round":
+                continue
+            rounds.append(
+                {
+                    "phase": phase,
+                    "notes": _by_group(visible(session, kind="note", phase_index=index)),
+                    "summaries": _by_group(visible(session, kind="summary", phase_index=index)),
+                }
+            )
+        everything = visible(session)
+        insights = sorted(
+            visible(session, kind="insight"), key=lambda c: (-totals.get(c.id, 0), c.id)
+        )
+        return {
+            "rounds": rounds,
+            "table_labels": dict(self.groups(session.config)),
+            "insights": insights,
+            "vote_totals": totals,
+            "needs": session_needs(session),
+            "participant_total": len(_participants(session)),
+            "contribution_total": len(everything),
+            "transcribed_total": sum(1 for c in everything if c.transcribed),
+            "vote_total": sum(totals.values()),
+        }
+
+    def backlog_candidates(self, session):
+        totals = vote_totals(session)
+        labels = dict(self.groups(session.config))
+        insights = sorted(
+            visible(session, kind="insight"), key=lambda c: (-totals.get(c.id, 0), c.id)
+        )
+        return [
+            BacklogCandidate(
+                title=insight.body[:200],
+                description=_(
+                    "Key insight of %(table)s at “%(session)s”.",
+                    table=labels.get(insight.group, _("the plenary")),
+                    session=session.title,
+                ),
+                contribution_ids=[insight.id],
+                votes=totals.get(insight.id, 0),
+            )
+            for insight in insights
+        ]
+
+
+# --- queries -------------------------------------------------------------------
+
+
+def _participants(session: Session) -> list[Participant]:
+    return db.session.scalars(
+        select(Participant).where(Participant.session_id == session.id).order_by(Participant.id)
+    ).all()
+
+
+def _remember_seat(participant: Participant, round_number: int) -> None:
+    seats = dict(participant.state.get("seats", {}))
+    seats[str(round_number)] = participant.group
+    # Reassign the dict so SQLAlchemy sees the JSON column change.
+    participant.state = {**participant.state, "seats": seats}
+
+
+def _table_has_host(session: Session, table: str | None) -> bool:
+    return (
+        db.session.scalar(
+            select(Participant.id).where(
+                Participant.session_id == session.id,
+                Participant.group == table,
+                Participant.is_host.is_(True),
+            )
+        )
+        is not None
+    )
+
+
+def _previous_round_index(plan: list[Phase], index: int) -> int | None:
+    for earlier in range(index - 1, -1, -1):
+        if plan[earlier].name == "round":
+            return earlier
+    return None
+
+
+def _all_of_kind(session, kind, include_hidden):
+    query = select(Contribution).where(
+        Contribution.session_id == session.id, Contribution.kind == kind
+    )
+    if not include_hidden:
+        query = query.where(Contribution.hidden.is_(False))
+    return db.session.scalars(query.order_by(Contribution.id)).all()
+
+
+def _all_of_phase(session, kind, phase_index, include_hidden):
+    return [c for c in _all_of_kind(session, kind, include_hidden) if c.phase_index == phase_index]
+
+
+def _by_group(contributions) -> dict[str, list[Contribution]]:
+    grouped: dict[str, list[Contribution]] = {}
+    for contribution in contributions:
+        grouped.setdefault(contribution.group or "", []).append(contribution)
+    return grouped
+
+
+def _people_by_table(session: Session) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for participant in _participants(session):
+        if participant.group:
+            counts[participant.group] = counts.get(participant.group, 0) + 1
+    return counts
+
+
+def _my_votes(participant: Participant) -> dict[int, int]:
+    votes: dict[int, int] = {}
+    for vote in db.session.scalars(select(Vote).where(Vote.participant_id == participant.id)):
+        votes[vote.contribution_id] = votes.get(vote.contribution_id, 0) + vote.value
+    return votes
+
+
+@hookimpl
+def register_methods():
+    return [WorldCafe]

@@ -1,0 +1,152 @@
+"""Fixtures shared by the whole suite, in the manner of Flask's tutorial.
+
+Each test gets its own app, instance folder and SQLite database.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+
+from core import create_app
+from core.extensions import db, socketio
+from core.models import Facilitator
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def app(tmp_path):
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'palabre.db'}",
+            "BASE_URL": "http://palabre.test",
+            "SERVER_NAME": "palabre.test",
+        }
+    )
+    app.instance_path = str(tmp_path)
+    with app.app_context():
+        db.create_all()
+        facilitator = Facilitator(email="fac@example.org", name="Fatou")
+        facilitator.set_password(PASSWORD)
+        db.session.add(facilitator)
+        db.session.commit()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+def csrf_token(response) -> str:
+    """The CSRF token of the first form on a page."""
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', response.text) or re.search(
+        r'name="csrf_token" value="([^"]+)"', response.text
+    )
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+class AuthActions:
+    def __init__(self, client):
+        self._client = client
+
+    def login(self, email="fac@example.org", password=PASSWORD):
+        page = self._client.get("/auth/login")
+        return self._client.post(
+            "/auth/login",
+            data={"email": email, "password": password, "csrf_token": csrf_token(page)},
+        )
+
+    def logout(self):
+        page = self._client.get("/sessions/")
+        return self._client.post("/auth/logout", data={"csrf_token": csrf_token(page)})
+
+
+@pytest.fixture
+def auth(client):
+    return AuthActions(client)
+
+
+def post_form(client, page_url: str, url: str, data: dict, **kwargs):
+    """Post ``data`` to ``url`` with the CSRF token of the page at ``page_url``."""
+    page = client.get(page_url)
+    return client.post(url, data={"csrf_token": csrf_token(page), **data}, **kwargs)
+
+
+def new_cid() -> str:
+    return uuid.uuid4().hex
+
+
+@pytest.fixture
+def socket_client(app):
+    """Make Socket.IO test clients sharing a Flask test client's cookies."""
+    made = []
+
+    def make(flask_client, view="participant", code=None, last_seq=None):
+        auth = {"session": code, "view": view, "last_seq": last_seq}
+        sock = socketio.test_client(app, flask_test_client=flask_client, auth=auth)
+        made.append(sock)
+        return sock
+
+    yield make
+    for sock in made:
+        if sock.is_connected():
+            sock.disconnect()
+
+
+@pytest.fixture
+def make_cafe(app):
+    """Create a world café session; returns its join code.
+
+    ``status`` "draft", "open" (welcome phase) or "live" (``phase_index``
+    picks the phase; 1 is the first round).
+    """
+    from core.database import write_transaction
+    from core.join import new_join_code
+    from core.models import Session, Status
+    from plugins.world_cafe import WorldCafe
+
+    def make(status="live", phase_index=1, languages=("en", "fr", "ar"), **config):
+        with app.test_request_context(), write_transaction():
+            settings = {**WorldCafe().default_config(), **config}
+            code = new_join_code()
+            session = Session(
+                method="world_cafe",
+                title="Café on the intercultural plan",
+                venue="Casa de las Culturas",
+                code=code,
+                host_key="hostkey",
+                config=settings,
+                languages=list(languages),
+                status=Status(status),
+                phase_index=phase_index if status == "live" else 0,
+            )
+            db.session.add(session)
+        return code
+
+    return make
+
+
+def join(client, code, language="en", group=None):
+    """Join a session from a phone: the join form, then the participant page."""
+    page = client.get(f"/j/{code}")
+    data = {"csrf_token": csrf_token(page), "language": language}
+    if group is not None:
+        data["group"] = group
+    response = client.post(f"/j/{code}", data=data)
+    assert response.status_code == 302, response.text
+    return response

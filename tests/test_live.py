@@ -1,0 +1,237 @@
+"""The live layer through Socket.IO test clients: flow, acks, replay, authorisation."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from core.extensions import db
+from core.models import Contribution, Event, Session
+from tests.conftest import join, new_cid
+
+
+def events_of(sock, type_=None):
+    """Broadcast envelopes received by a test client, optionally of one type."""
+    envelopes = [r["args"][0] for r in sock.get_received() if r["name"] == "event"]
+    return [e for e in envelopes if type_ is None or e["type"] == type_]
+
+
+def note(sock, body="We need evening language classes", cid=None, kind="note"):
+    return sock.emit("contribute", {"cid": cid or new_cid(), "kind": kind, "body": body}, callback=True)
+
+
+@pytest.fixture
+def phones(app, make_cafe, socket_client):
+    """Two participants at the same table (a one-table café), live in round 1."""
+
+    def make(count=2, language="en", **config):
+        code = make_cafe(tables=config.pop("tables", 1), **config)
+        socks = []
+        for _ in range(count):
+            client = app.test_client()
+            join(client, code, language=language)
+            socks.append(socket_client(client, code=code))
+        return code, socks
+
+    return make
+
+
+@pytest.fixture
+def staff(client, auth, socket_client):
+    """A facilitator's socket and a projector's socket for a session code."""
+    auth.login()
+
+    def make(code):
+        return socket_client(client, view="facilitator", code=code), socket_client(
+            client, view="projector", code=code
+        )
+
+    return make
+
+
+def test_note_reaches_table_facilitator_and_projector(phones, staff):
+    code, (alice, bob) = phones()
+    facilitator, projector = staff(code)
+    ack = note(alice, "Opening hours clash with work")
+    assert ack["ok"] is True
+    for sock in (alice, bob, facilitator, projector):
+        added = events_of(sock, "contribution.added")
+        assert [e["data"]["body"] for e in added] == ["Opening hours clash with work"]
+    assert added[0]["seq"] > 0
+
+
+def test_other_tables_do_not_receive_the_note(app, make_cafe, socket_client):
+    code = make_cafe(tables=2, assignment="choose")
+    socks = {}
+    for table in ("1", "2"):
+        client = app.test_client()
+        join(client, code, group=table)
+        socks[table] = socket_client(client, code=code)
+    assert note(socks["1"])["ok"]
+    assert events_of(socks["1"], "contribution.added")
+    assert not events_of(socks["2"], "contribution.added")
+
+
+def test_ack_comes_after_commit_and_resend_is_stored_once(app, phones):
+    code, (alice, bob) = phones()
+    cid = new_cid()
+    first = note(alice, "Bus passes for newcomers", cid=cid)
+    again = note(alice, "Bus passes for newcomers", cid=cid)
+    assert first == again == {"ok": True, "id": first["id"]}
+    with app.app_context():
+        stored = db.session.scalars(select(Contribution).where(Contribution.client_id == cid)).all()
+        assert len(stored) == 1 and stored[0].id == first["id"]
+    assert len(events_of(bob, "contribution.added")) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [("   ", "Write something"), ("x" * 2001, "2000 characters at most")],
+)
+def test_empty_and_oversized_notes_are_refused(phones, body, message):
+    _code, (alice, _bob) = phones()
+    ack = note(alice, body)
+    assert ack["ok"] is False and message in ack["error"]
+
+
+def test_refusal_is_in_the_participants_language(phones):
+    _code, (alice, _bob) = phones(language="fr")
+    ack = note(alice, "")
+    assert ack["ok"] is False
+    assert ack["error"] == "Écrivez quelque chose avant d’envoyer."
+
+
+def test_note_after_round_closed_is_refused_not_dropped(app, phones, staff):
+    code, (alice, _bob) = phones()
+    facilitator, _projector = staff(code)
+    assert facilitator.emit("phase.go", {"index": 4}, callback=True)["ok"]  # harvest
+    ack = note(alice, "Too late?")
+    assert ack["ok"] is False
+    assert "over" in ack["error"]
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Contribution)) == 0
+
+
+def test_participant_cannot_drive_the_session(app, phones):
+    code, (alice, bob) = phones()
+    for event, payload in [
+        ("phase.go", {"index": 2}),
+        ("timer.extend", {"minutes": 5}),
+        ("contribution.hide", {"id": 1}),
+        ("contribution.transcribe", {"cid": new_cid(), "kind": "note", "body": "x", "group": "1"}),
+    ]:
+        ack = alice.emit(event, payload, callback=True)
+        assert ack == {"ok": False, "error": "Only a facilitator can do this."}
+    with app.app_context():
+        session = db.session.scalar(select(Session).where(Session.code == code))
+        assert session.phase_index == 1
+    assert not events_of(bob)
+
+
+def test_facilitator_moves_phase_and_everyone_hears(phones, staff):
+    code, (alice, bob) = phones()
+    facilitator, projector = staff(code)
+    ack = facilitator.emit("phase.go", {"index": 2}, callback=True)
+    assert ack == {"ok": True, "index": 2}
+    for sock in (alice, bob, facilitator, projector):
+        changed = events_of(sock, "phase.changed")
+        assert changed[-1]["data"]["index"] == 2
+        assert changed[-1]["data"]["number"] == 2
+
+
+def test_reconnect_replays_missed_events_in_order(app, phones, socket_client):
+    code, (alice, bob) = phones()
+    assert note(alice, "first")["ok"]
+    seen = events_of(bob)[-1]["seq"]
+    bob_client = bob.flask_test_client
+    bob.disconnect()
+    for body in ("second", "third"):
+        assert note(alice, body)["ok"]
+    back = socket_client(bob_client, code=code, last_seq=seen)
+    replayed = events_of(back, "contribution.added")
+    assert [e["data"]["body"] for e in replayed] == ["second", "third"]
+    assert [e["seq"] for e in replayed] == sorted(e["seq"] for e in replayed)
+
+
+def test_replay_only_sends_the_rooms_a_client_belongs_to(app, make_cafe, socket_client):
+    code = make_cafe(tables=2, assignment="choose")
+    one, two = app.test_client(), app.test_client()
+    join(one, code, group="1")
+    join(two, code, group="2")
+    sender = socket_client(one, code=code)
+    assert note(sender, "for table one")["ok"]
+    late = socket_client(two, code=code, last_seq=0)
+    assert not events_of(late, "contribution.added")
+
+
+def test_socket_refused_without_joining_or_signing_in(app, make_cafe, socket_client):
+    code = make_cafe()
+    stranger = app.test_client()
+    assert not socket_client(stranger, code=code).is_connected()
+    assert not socket_client(stranger, view="facilitator", code=code).is_connected()
+    assert not socket_client(stranger, code="NOSUCH").is_connected()
+
+
+def test_hidden_note_disappears_everywhere_but_is_kept(app, phones, staff):
+    code, (alice, bob) = phones()
+    facilitator, projector = staff(code)
+    note_id = note(alice, "an insult")["id"]
+    assert facilitator.emit("contribution.hide", {"id": note_id}, callback=True)["ok"]
+    for sock in (alice, bob, projector):
+        assert events_of(sock, "contribution.hidden")[-1]["data"]["id"] == note_id
+    with app.app_context():
+        assert db.session.get(Contribution, note_id).hidden is True
+    page = bob.flask_test_client.get(f"/j/{code}")
+    assert "an insult" not in page.text
+    assert facilitator.emit("contribution.hide", {"id": note_id, "hidden": "0"}, callback=True)["ok"]
+    with app.app_context():
+        assert db.session.get(Contribution, note_id).hidden is False
+
+
+def test_transcribed_paper_note_is_anonymous_and_live(app, phones, staff):
+    code, (alice, _bob) = phones()
+    facilitator, projector = staff(code)
+    ack = facilitator.emit(
+        "contribution.transcribe",
+        {"cid": new_cid(), "kind": "note", "body": "Written on the tablecloth", "group": "1"},
+        callback=True,
+    )
+    assert ack["ok"]
+    added = events_of(alice, "contribution.added")[-1]["data"]
+    assert added["transcribed"] is True and added["body"] == "Written on the tablecloth"
+    with app.app_context():
+        stored = db.session.get(Contribution, ack["id"])
+        assert stored.participant_id is None and stored.transcribed
+
+
+def test_writes_are_rate_limited_per_participant(app, phones):
+    app.config["RATE_LIMIT_WRITES"] = "3/minute"
+    _code, (alice, bob) = phones()
+    assert all(note(alice, f"note {i}")["ok"] for i in range(3))
+    ack = note(alice, "one too many")
+    assert ack["ok"] is False and "fast" in ack["error"]
+    # The limit is the participant's own, not the venue's: Bob can still write.
+    assert note(bob, "my first note")["ok"]
+
+
+def test_html_in_notes_travels_as_plain_text(phones):
+    _code, (alice, bob) = phones()
+    body = '<script>alert("x")</script><b>bold</b>'
+    assert note(alice, body)["ok"]
+    assert events_of(bob, "contribution.added")[-1]["data"]["body"] == body
+    page = bob.flask_test_client.get(f"/j/{_code}")
+    assert "<script>alert" not in page.text
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page.text
+
+
+def test_every_broadcast_is_stored_for_replay(app, phones, staff):
+    code, (alice, _bob) = phones()
+    facilitator, _projector = staff(code)
+    note(alice)
+    facilitator.emit("timer.extend", {"minutes": 2}, callback=True)
+    with app.app_context():
+        session = db.session.scalar(select(Session).where(Session.code == code))
+        seqs = db.session.scalars(
+            select(Event.seq).where(Event.session_id == session.id).order_by(Event.seq)
+        ).all()
+        assert seqs == list(range(1, session.seq + 1))
