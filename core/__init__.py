@@ -91,6 +91,10 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
     login_manager.init_app(app)
     socketio.init_app(
         app,
+        # `palabre serve` patches the process for gevent: serve on it. Left to
+        # choose, Flask-SocketIO picks "threading" under any Flask CLI command,
+        # and its run() then refuses to start (Werkzeug is not for production).
+        async_mode="gevent" if _gevent_patched() else None,
         message_queue=app.config["MESSAGE_QUEUE"],
         # Same origin only: never "*".
         cors_allowed_origins=None,
@@ -109,6 +113,12 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
     _serve_browser_libraries(app)
     auth.register_commands(app)
     return app
+
+
+def _gevent_patched() -> bool:
+    from gevent import monkey
+
+    return monkey.is_module_patched("socket")
 
 
 def _instance_from_environment() -> str | None:

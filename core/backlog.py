@@ -135,6 +135,7 @@ def merge_needs(duplicate: Need, into: Need) -> None:
         for action in list(duplicate.actions):
             if into not in action.needs:
                 action.needs.append(into)
+            action.needs.remove(duplicate)
         duplicate.merged_into_id = into.id
 
 
@@ -156,6 +157,9 @@ def _fill_action(action: Action, form: ActionForm) -> None:
 def _action_form(**kwargs) -> ActionForm:
     form = ActionForm(**kwargs)
     form.needs.choices = options((need.id, need.title) for need in open_needs())
+    if not form.is_submitted() and "needs" in kwargs:
+        # With ``obj``, WTForms would read ``obj.needs`` (objects, not ids) instead.
+        form.needs.data = kwargs["needs"]
     return form
 
 

@@ -64,8 +64,10 @@ def vote_totals(session: Session) -> dict[int, int]:
 
 def contribution_rooms(contribution: Contribution) -> list[str]:
     """Who sees a contribution live: its group (or everyone), staff, projector."""
-    first = group_room(contribution.group) if contribution.group else ALL
-    return [first, FACILITATORS, PROJECTOR]
+    kind = get_method(contribution.session.method).contribution_kinds.get(contribution.kind)
+    if contribution.group and not (kind and kind.seen_by_all):
+        return [group_room(contribution.group), FACILITATORS, PROJECTOR]
+    return [ALL, FACILITATORS, PROJECTOR]
 
 
 def _kind(session: Session, kind_name: str) -> ContributionKind:

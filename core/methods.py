@@ -60,6 +60,8 @@ class ContributionKind:
     hosts_only: bool = False
     # Whether the contribution belongs to the sender's group (café table).
     grouped: bool = True
+    # Whether everyone in the session sees it live, not only the group.
+    seen_by_all: bool = False
 
 
 @dataclass

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import unicodedata
 from pathlib import Path
 
 from flask import Blueprint, abort, current_app, render_template, url_for
@@ -18,7 +19,7 @@ from flask_login import login_required
 from markupsafe import Markup
 
 from .extensions import db
-from .i18n import LANGUAGES
+from .i18n import LANGUAGES, current_language, direction
 from .join import base_url
 from .models import Session, utcnow
 from .plugins import get_method, plugin_host
@@ -60,6 +61,35 @@ def css_string(text) -> str:
     """Quote ``text`` as a CSS string, escaping all but letters, digits and spaces."""
     escaped = "".join(ch if ch.isalnum() or ch == " " else f"\\{ord(ch):x} " for ch in str(text))
     return f'"{escaped}"'
+
+
+@bp.app_template_filter("inline_url")
+def inline_url(url: str) -> str:
+    """An address to print inside a sentence, in any writing direction.
+
+    Isolated left-to-right (U+2066..U+2069) so it keeps its order inside
+    Arabic text, and joined (U+2060) after the scheme so it never breaks
+    after ``http://``. (A ``white-space: nowrap`` span would do, but
+    WeasyPrint then breaks the line before it in the wrong place.)
+    """
+    return "\u2066" + url.replace("://", ":/\u2060/\u2060", 1) + "\u2069"
+
+
+@bp.app_template_filter("text_dir")
+def text_dir(text) -> str:
+    """``"rtl"`` or ``"ltr"``: the direction of someone's text, as ``dir="auto"`` finds it.
+
+    WeasyPrint ignores ``dir="auto"``, so the printouts set each note's
+    direction from its first strongly directional character; text without
+    one follows the page.
+    """
+    for char in str(text):
+        kind = unicodedata.bidirectional(char)
+        if kind in ("R", "AL"):
+            return "rtl"
+        if kind == "L":
+            return "ltr"
+    return direction(current_language())
 
 
 def in_each_language(session: Session, template: str, **context) -> list[Markup]:
@@ -137,7 +167,7 @@ def poster(session_id: int):
 def backlog():
     """The needs and actions plan, for council review."""
     from .backlog import open_needs
-    from .models import Action
+    from .models import Action, ActionStatus
 
     actions = db.session.scalars(db.select(Action).order_by(Action.id)).all()
     return render_document(
@@ -145,6 +175,7 @@ def backlog():
         "backlog",
         needs=open_needs(),
         actions=actions,
+        statuses=list(ActionStatus),
         title=_("Needs and actions"),
     )
 

@@ -53,9 +53,9 @@ def runner(app):
 
 def csrf_token(response) -> str:
     """The CSRF token of the first form on a page."""
-    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', response.text) or re.search(
-        r'name="csrf_token" value="([^"]+)"', response.text
-    )
+    match = re.search(
+        r'name="csrf_token" type="hidden" value="([^"]+)"', response.text
+    ) or re.search(r'name="csrf_token" value="([^"]+)"', response.text)
     assert match, "no CSRF token on the page"
     return match.group(1)
 

@@ -17,7 +17,9 @@ def events_of(sock, type_=None):
 
 
 def note(sock, body="We need evening language classes", cid=None, kind="note"):
-    return sock.emit("contribute", {"cid": cid or new_cid(), "kind": kind, "body": body}, callback=True)
+    return sock.emit(
+        "contribute", {"cid": cid or new_cid(), "kind": kind, "body": body}, callback=True
+    )
 
 
 @pytest.fixture
@@ -183,7 +185,9 @@ def test_hidden_note_disappears_everywhere_but_is_kept(app, phones, staff):
         assert db.session.get(Contribution, note_id).hidden is True
     page = bob.flask_test_client.get(f"/j/{code}")
     assert "an insult" not in page.text
-    assert facilitator.emit("contribution.hide", {"id": note_id, "hidden": "0"}, callback=True)["ok"]
+    assert facilitator.emit("contribution.hide", {"id": note_id, "hidden": "0"}, callback=True)[
+        "ok"
+    ]
     with app.app_context():
         assert db.session.get(Contribution, note_id).hidden is False
 

@@ -1,0 +1,237 @@
+"""The world café method through the app: seating, hosts, rounds, harvest."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from sqlalchemy import select
+
+from core import phases
+from core.extensions import db
+from core.models import Contribution, Participant, Session
+from plugins.world_cafe import WorldCafe
+from tests.conftest import csrf_token, join, new_cid
+
+
+def session_by_code(code) -> Session:
+    return db.session.scalar(select(Session).where(Session.code == code))
+
+
+def participants(code) -> list[Participant]:
+    return db.session.scalars(
+        select(Participant).join(Session).where(Session.code == code).order_by(Participant.id)
+    ).all()
+
+
+def go_to(app, code, index):
+    with app.test_request_context():
+        phases.go_to(session_by_code(code), index)
+
+
+def phone(app, code, **kwargs):
+    client = app.test_client()
+    join(client, code, **kwargs)
+    return client
+
+
+def post_note(client, code, body, kind="note"):
+    page = client.get(f"/j/{code}")
+    return client.post(
+        f"/j/{code}/contribute",
+        data={"csrf_token": csrf_token(page), "cid": new_cid(), "kind": kind, "body": body},
+        follow_redirects=True,
+    )
+
+
+def test_plan_follows_the_configuration(app):
+    with app.test_request_context():
+        config = WorldCafe().default_config()
+        config["rounds"] = [{"question": "A?"}, {"question": "B?"}]
+        plan = WorldCafe().phases(config)
+    assert [p.id for p in plan] == [
+        "world_cafe:welcome",
+        "world_cafe:round",
+        "world_cafe:round",
+        "world_cafe:harvest",
+        "world_cafe:closed",
+    ]
+    assert [p.question for p in plan[1:3]] == ["A?", "B?"]
+    assert plan[1].minutes == 20 and plan[1].number == 1
+
+
+def test_palabre_seats_everyone_when_the_first_round_starts(app, make_cafe):
+    code = make_cafe(status="open", tables=3)
+    for _ in range(10):
+        phone(app, code)
+    with app.app_context():
+        assert all(p.group is None for p in participants(code))
+    go_to(app, code, 1)
+    with app.app_context():
+        sizes = Counter(p.group for p in participants(code))
+    assert set(sizes) == {"1", "2", "3"} and max(sizes.values()) - min(sizes.values()) <= 1
+
+
+def test_hosts_stay_and_others_move_between_rounds(app, make_cafe):
+    code = make_cafe(status="open", tables=3)
+    host = app.test_client()
+    assert host.get(f"/j/{code}/host/2?k=hostkey").status_code == 302
+    for _ in range(9):
+        phone(app, code)
+    go_to(app, code, 1)
+    with app.app_context():
+        first = {p.id: p.group for p in participants(code)}
+    go_to(app, code, 2)
+    with app.app_context():
+        people = participants(code)
+        second = {p.id: p.group for p in people}
+        hosts = [p for p in people if p.is_host]
+        assert [h.group for h in hosts] == ["2"]
+        assert all(p.state["seats"] == {"1": first[p.id], "2": second[p.id]} for p in people)
+    movers = [pid for pid in first if pid != hosts[0].id]
+    assert any(first[pid] != second[pid] for pid in movers)
+
+
+def test_participants_choose_their_table_when_configured(app, make_cafe):
+    code = make_cafe(status="open", tables=4, assignment="choose")
+    page = app.test_client().get(f"/j/{code}")
+    assert "Table 4" in page.text
+    phone(app, code, group="3")
+    go_to(app, code, 1)
+    with app.app_context():
+        assert [p.group for p in participants(code)] == ["3"]
+
+
+def test_late_arrival_sits_at_the_emptiest_table(app, make_cafe):
+    code = make_cafe(tables=2, assignment="choose")
+    phone(app, code, group="1")
+    phone(app, code, group="1")
+    phone(app, code)
+    with app.app_context():
+        assert [p.group for p in participants(code)] == ["1", "1", "2"]
+
+
+def test_host_link_sets_a_cookie_and_drops_the_key_from_the_address(app, make_cafe):
+    code = make_cafe(tables=3)
+    client = app.test_client()
+    response = client.get(f"/j/{code}/host/3?k=hostkey")
+    assert response.status_code == 302 and response.location.endswith(f"/j/{code}")
+    assert "k=" not in response.location
+    page = client.get(f"/j/{code}")
+    assert "Table 3" in page.text and "host" in page.text
+    assert client.get(f"/j/{code}/host/3?k=wrong").status_code == 404
+    assert client.get(f"/j/{code}/host/9?k=hostkey").status_code == 404
+
+
+def test_host_summary_is_carried_into_the_next_round(app, make_cafe):
+    code = make_cafe(tables=1)
+    host = app.test_client()
+    host.get(f"/j/{code}/host/1?k=hostkey")
+    guest = phone(app, code)
+    post_note(guest, code, "Childcare during language classes")
+    refused = post_note(guest, code, "I summarise", kind="summary")
+    assert "host writes this" in refused.text
+    post_note(host, code, "Table wants childcare and evening classes", kind="summary")
+    go_to(app, code, 2)
+    guest_page = guest.get(f"/j/{code}").text
+    assert "Last round at this table" in guest_page
+    assert "Table wants childcare and evening classes" in guest_page
+    host_page = host.get(f"/j/{code}").text
+    assert "Childcare during language classes" in host_page  # previous round's notes
+
+
+def test_plain_form_post_works_without_javascript(app, make_cafe):
+    code = make_cafe(tables=1)
+    client = phone(app, code)
+    page = post_note(client, code, "Interpreters at the town hall")
+    assert "Sent. Thank you!" in page.text
+    assert "Interpreters at the town hall" in page.text
+
+
+def test_refused_form_post_keeps_the_text_and_says_why(app, make_cafe):
+    code = make_cafe(tables=1)
+    client = phone(app, code)
+    long_note = "word " * 500
+    page = post_note(client, code, long_note)
+    assert "2000 characters at most" in page.text
+    assert long_note.strip() in page.text  # kept in the form, not lost
+    with app.app_context():
+        assert db.session.scalar(select(Contribution.id)) is None
+
+
+def test_resubmitted_form_is_stored_once(app, make_cafe):
+    code = make_cafe(tables=1)
+    client = phone(app, code)
+    page = client.get(f"/j/{code}")
+    data = {"csrf_token": csrf_token(page), "cid": new_cid(), "kind": "note", "body": "Once"}
+    client.post(f"/j/{code}/contribute", data=data)
+    client.post(f"/j/{code}/contribute", data=data)
+    with app.app_context():
+        assert len(db.session.scalars(select(Contribution)).all()) == 1
+
+
+@pytest.fixture
+def harvest(app, make_cafe):
+    """A café in its harvest with two insights; returns (code, phone, insight ids)."""
+    code = make_cafe(tables=2, assignment="choose", dots=3)
+    host = app.test_client()
+    host.get(f"/j/{code}/host/1?k=hostkey")
+    voter = phone(app, code, group="2")
+    go_to(app, code, 4)
+    post_note(host, code, "Housing advice in many languages", kind="insight")
+    post_note(voter, code, "A buddy for each newcomer family", kind="insight")
+    with app.app_context():
+        ids = db.session.scalars(select(Contribution.id).order_by(Contribution.id)).all()
+    return code, voter, ids
+
+
+def vote(client, code, contribution_id):
+    page = client.get(f"/j/{code}")
+    return client.post(
+        f"/j/{code}/vote",
+        data={"csrf_token": csrf_token(page), "cid": new_cid(), "contribution": contribution_id},
+        follow_redirects=True,
+    )
+
+
+def test_dots_rank_the_insights(app, harvest):
+    code, voter, (housing, buddy) = harvest
+    vote(voter, code, buddy)
+    vote(voter, code, buddy)
+    page = vote(voter, code, housing)
+    assert page.text.index("A buddy for each newcomer family") < page.text.index(
+        "Housing advice in many languages"
+    )
+    refused = vote(voter, code, housing)
+    assert "used all your dots" in refused.text
+    with app.test_request_context():
+        candidates = WorldCafe().backlog_candidates(session_by_code(code))
+    assert [(c.title, c.votes) for c in candidates] == [
+        ("A buddy for each newcomer family", 2),
+        ("Housing advice in many languages", 1),
+    ]
+    assert candidates[0].contribution_ids == [buddy]
+
+
+def test_voting_is_refused_outside_the_harvest(app, make_cafe):
+    code = make_cafe(tables=1)
+    client = phone(app, code)
+    post_note(client, code, "a note")
+    with app.app_context():
+        note_id = db.session.scalar(select(Contribution.id))
+    assert "Voting is not open now" in vote(client, code, note_id).text
+
+
+def test_staff_pages_show_the_session(app, make_cafe, client, auth):
+    code = make_cafe(tables=2)
+    post_note(phone(app, code), code, "Visible on the big screen")
+    auth.login()
+    with app.app_context():
+        session_id = session_by_code(code).id
+    run = client.get(f"/sessions/{session_id}")
+    assert run.status_code == 200 and "Visible on the big screen" in run.text
+    assert "host/1?k=hostkey" in run.text
+    projector = client.get(f"/sessions/{session_id}/projector")
+    assert projector.status_code == 200
+    assert code in projector.text and "<svg" in projector.text
+    assert "Visible on the big screen" in projector.text
