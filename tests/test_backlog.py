@@ -1,0 +1,352 @@
+"""The backlog's pages: needs, merging duplicates, actions, and harvesting a session into it."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import select
+
+from core import contributions
+from core.backlog import create_need
+from core.database import write_transaction
+from core.extensions import db
+from core.models import Action, Need, NeedSource, Participant, Session, hash_token
+from tests.conftest import new_cid, post_form
+
+SCRIPT = "<script>alert('x')</script>"
+
+
+@pytest.fixture
+def staff(client, auth):
+    auth.login()
+    return client
+
+
+def all_needs(app) -> list[Need]:
+    with app.app_context():
+        needs = db.session.scalars(select(Need).order_by(Need.id)).all()
+        for need in needs:  # load what the tests read before the session ends
+            _ = [(s.session_id, s.contribution_id) for s in need.sources], need.actions
+        return needs
+
+
+def add_need(client, title, theme="other", description=""):
+    return post_form(
+        client,
+        "/backlog/",
+        "/backlog/needs",
+        {"title": title, "theme": theme, "description": description, "submit": "1"},
+    )
+
+
+@pytest.fixture
+def harvest(app, make_cafe):
+    """A café in its harvest phase with two key insights; the first has two dots."""
+    code = make_cafe(status="live", phase_index=4)  # welcome, 3 rounds, then the harvest
+    with app.test_request_context():
+        session = db.session.scalar(select(Session).where(Session.code == code))
+        with write_transaction():
+            voter = Participant(
+                session_id=session.id, token_hash=hash_token("voter"), language="en", group="1"
+            )
+            db.session.add(voter)
+        insights = [
+            contributions.transcribe(
+                session,
+                client_id=new_cid(),
+                kind_name="insight",
+                body=body,
+                group=group,
+                phase_index=None,
+            )
+            for body, group in [
+                ("Evening language classes " + SCRIPT, "1"),
+                ("One desk for all the paperwork", "2"),
+            ]
+        ]
+        for _ in range(2):
+            contributions.vote(session, voter, client_id=new_cid(), contribution_id=insights[0].id)
+        return SimpleNamespace(
+            id=session.id,
+            title=session.title,
+            code=code,
+            insight_ids=[insight.id for insight in insights],
+        )
+
+
+# --- needs ------------------------------------------------------------------------------
+
+
+def test_empty_backlog(staff):
+    page = staff.get("/backlog/")
+    assert page.status_code == 200
+    assert "No needs yet" in page.text
+    assert 'href="/print/backlog.pdf"' in page.text
+    assert 'href="/backlog/actions/new"' in page.text
+    assert 'action="/backlog/needs"' in page.text
+
+
+def test_add_need(app, staff):
+    response = add_need(staff, "Evening language classes", theme="language")
+    assert response.status_code == 302
+    page = staff.get("/backlog/")
+    assert "Need added." in page.text
+    assert "Evening language classes" in page.text
+    assert "<td>Language</td>" in page.text
+    (need,) = all_needs(app)
+    assert need.theme == "language"
+    assert need.sources == []
+
+
+def test_add_need_needs_a_title(app, staff):
+    add_need(staff, "")
+    assert "A need needs a title." in staff.get("/backlog/").text
+    assert all_needs(app) == []
+
+
+def test_needs_listed_by_priority(app, staff):
+    with app.test_request_context():
+        create_need("Rarely voted", priority=1)
+        create_need("Most voted", priority=9)
+        create_need("Somewhat voted", priority=4)
+    page = staff.get("/backlog/").text
+    assert page.index("Most voted") < page.index("Somewhat voted") < page.index("Rarely voted")
+
+
+def test_edit_need(app, staff):
+    add_need(staff, "Housing advice")
+    (need,) = all_needs(app)
+    url = f"/backlog/needs/{need.id}"
+    page = staff.get(url)
+    assert page.status_code == 200
+    assert 'value="Housing advice"' in page.text
+    assert "Typed in by a facilitator." in page.text
+    response = post_form(
+        staff,
+        url,
+        url,
+        {
+            "title": "Housing advice in Arabic",
+            "description": "At the library",
+            "theme": "housing",
+            "submit": "1",
+        },
+    )
+    assert response.status_code == 302
+    (need,) = all_needs(app)
+    assert (need.title, need.description, need.theme) == (
+        "Housing advice in Arabic",
+        "At the library",
+        "housing",
+    )
+
+
+def test_edit_need_shows_errors(app, staff):
+    add_need(staff, "Housing advice")
+    (need,) = all_needs(app)
+    url = f"/backlog/needs/{need.id}"
+    response = post_form(staff, url, url, {"title": "", "theme": "housing", "submit": "1"})
+    assert response.status_code == 200
+    assert 'role="alert"' in response.text
+    assert all_needs(app)[0].title == "Housing advice"
+
+
+def test_unknown_need_is_404(staff):
+    assert staff.get("/backlog/needs/999").status_code == 404
+
+
+def test_merge_two_needs(app, staff, harvest):
+    with app.test_request_context():
+        session = db.session.get(Session, harvest.id)
+        duplicate = create_need(
+            "Language classes at night",
+            priority=2,
+            session=session,
+            contribution_ids=[harvest.insight_ids[0]],
+        )
+        kept = create_need("Evening language classes", priority=3)
+        duplicate_id, kept_id = duplicate.id, kept.id
+    action = post_form(
+        staff,
+        "/backlog/actions/new",
+        "/backlog/actions/new",
+        {"title": "Open the library at night", "status": "proposed", "needs": [duplicate_id]},
+    )
+    assert action.status_code == 302
+
+    page = staff.get(f"/backlog/needs/{duplicate_id}")
+    assert 'name="into"' in page.text
+    response = post_form(
+        staff,
+        f"/backlog/needs/{duplicate_id}",
+        f"/backlog/needs/{duplicate_id}/merge",
+        {"into": str(kept_id), "submit": "1"},
+    )
+    assert response.status_code == 302
+    assert response.location.endswith(f"/backlog/needs/{kept_id}")
+
+    duplicate, kept = all_needs(app)
+    assert duplicate.merged_into_id == kept_id
+    assert kept.priority == 5
+    assert [(s.session_id, s.contribution_id) for s in kept.sources] == [
+        (harvest.id, harvest.insight_ids[0])
+    ]
+    assert duplicate.sources == []
+    assert [a.title for a in kept.actions] == ["Open the library at night"]
+
+    kept_page = staff.get(f"/backlog/needs/{kept_id}").text
+    assert "Needs merged." in kept_page
+    assert harvest.title in kept_page  # provenance moved over
+    assert "Evening language classes &lt;script&gt;" in kept_page
+    assert SCRIPT not in kept_page
+    index = staff.get("/backlog/").text
+    assert "Language classes at night" not in index
+    assert "Evening language classes" in index
+
+
+def test_merge_into_itself_is_refused(app, staff):
+    add_need(staff, "Housing advice")
+    (need,) = all_needs(app)
+    url = f"/backlog/needs/{need.id}"
+    response = post_form(staff, url, f"{url}/merge", {"into": str(need.id), "submit": "1"})
+    assert response.location.endswith(url)
+    assert "Choose another need" in staff.get(url).text
+    assert all_needs(app)[0].merged_into_id is None
+
+
+# --- actions -----------------------------------------------------------------------------
+
+
+def test_add_action_linked_to_needs(app, staff):
+    add_need(staff, "Housing advice")
+    add_need(staff, "Evening language classes")
+    first, second = all_needs(app)
+    page = staff.get(f"/backlog/actions/new?need={first.id}")
+    assert page.status_code == 200
+    # Needs are checkboxes; the one the page was opened from is ticked.
+    assert f'name="needs" value="{first.id}" checked' in page.text
+    assert f'name="needs" value="{second.id}">' in page.text
+    response = post_form(
+        staff,
+        "/backlog/actions/new",
+        "/backlog/actions/new",
+        {
+            "title": "Advice desk at the library",
+            "objective": "Answer housing questions in five languages",
+            "indicator": "People helped per month",
+            "owner": "Housing department",
+            "resources": "Two staff, 10,000 EUR",
+            "timeline": "Spring 2027",
+            "status": "planned",
+            "needs": [str(first.id), str(second.id)],
+        },
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        (action,) = db.session.scalars(select(Action)).all()
+        assert action.owner == "Housing department"
+        assert action.status == "planned"
+        assert sorted(n.id for n in action.needs) == [first.id, second.id]
+    index = staff.get("/backlog/").text
+    assert "Action added." in index
+    assert "Advice desk at the library" in index
+    assert "Planned" in index
+
+
+def test_edit_action(app, staff):
+    add_need(staff, "Housing advice")
+    (need,) = all_needs(app)
+    post_form(
+        staff,
+        "/backlog/actions/new",
+        "/backlog/actions/new",
+        {"title": "Advice desk", "status": "proposed", "needs": [str(need.id)]},
+    )
+    with app.app_context():
+        action_id = db.session.scalar(select(Action.id))
+    url = f"/backlog/actions/{action_id}"
+    page = staff.get(url)
+    assert page.status_code == 200
+    assert f'name="needs" value="{need.id}" checked' in page.text
+    response = post_form(staff, url, url, {"title": "Advice desk", "status": "in_progress"})
+    assert response.status_code == 302
+    with app.app_context():
+        action = db.session.get(Action, action_id)
+        assert action.status == "in_progress"
+        assert action.needs == []
+    assert "In progress" in staff.get("/backlog/").text
+
+
+def test_action_needs_a_title(app, staff):
+    url = "/backlog/actions/new"
+    response = post_form(staff, url, url, {"title": "", "status": "proposed"})
+    assert response.status_code == 200
+    assert 'role="alert"' in response.text
+
+
+# --- from a session to the backlog --------------------------------------------------------
+
+
+def test_harvest_page_lists_candidates(staff, harvest):
+    page = staff.get(f"/backlog/from-session/{harvest.id}")
+    assert page.status_code == 200
+    text = page.text
+    assert text.index("Evening language classes") < text.index("One desk for all the paperwork")
+    for i in (0, 1):
+        assert f'name="take-{i}" value="1"' in text
+        assert f'name="title-{i}"' in text
+        assert f'name="theme-{i}"' in text
+    assert "2 votes" in text and "0 votes" in text
+    assert SCRIPT not in text
+    assert "&lt;script&gt;" in text
+
+
+def test_harvest_into_needs_with_provenance(app, staff, harvest):
+    url = f"/backlog/from-session/{harvest.id}"
+    response = post_form(
+        staff,
+        url,
+        url,
+        {
+            "take-0": "1",
+            "title-0": "Evening language classes",
+            "theme-0": "language",
+            "title-1": "not taken",
+            "theme-1": "services",
+            "submit": "1",
+        },
+    )
+    assert response.status_code == 302
+    (need,) = all_needs(app)
+    assert need.title == "Evening language classes"
+    assert need.theme == "language"
+    assert need.priority == 2
+    assert [(s.session_id, s.contribution_id) for s in need.sources] == [
+        (harvest.id, harvest.insight_ids[0])
+    ]
+    assert "1 needs added to the backlog." in staff.get("/backlog/").text
+    page = staff.get(f"/backlog/needs/{need.id}").text
+    assert harvest.title in page
+    assert f'href="/sessions/{harvest.id}"' in page
+
+
+def test_harvest_keeps_title_and_checks_theme(app, staff, harvest):
+    url = f"/backlog/from-session/{harvest.id}"
+    post_form(
+        staff, url, url, {"take-1": "1", "title-1": "  ", "theme-1": "nonsense", "submit": "1"}
+    )
+    (need,) = all_needs(app)
+    assert need.title == "One desk for all the paperwork"
+    assert need.theme == "other"
+    with app.app_context():
+        assert db.session.scalar(select(NeedSource.contribution_id)) == harvest.insight_ids[1]
+
+
+def test_harvest_of_session_without_insights(staff, make_cafe, app):
+    code = make_cafe(status="open")
+    with app.app_context():
+        session_id = db.session.scalar(select(Session.id).where(Session.code == code))
+    page = staff.get(f"/backlog/from-session/{session_id}")
+    assert page.status_code == 200
+    assert "nothing to harvest yet" in page.text
