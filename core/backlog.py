@@ -223,7 +223,7 @@ def merge(need_id: int):
 
 @bp.route("/actions/new", methods=["GET", "POST"])
 def new_action():
-    form = _action_form(needs=[int(n) for n in request.args.getlist("need")])
+    form = _action_form(needs=request.args.getlist("need", type=int))
     if form.validate_on_submit():
         create_action(form)
         flash(_("Action added."), "success")

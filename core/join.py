@@ -263,26 +263,36 @@ def _join_form(session: Session):
     if session.status == Status.CLOSED:
         return render_template("join/closed.html", session=session)
     if form.validate_on_submit():
-        token = secrets.token_urlsafe(32)
-        with write_transaction():
-            participant = Participant(
-                session_id=session.id, token_hash=hash_token(token), language=form.language.data
-            )
-            db.session.add(participant)
-            db.session.flush()
-            chosen = form.group.data if "group" in form else None
-            method.on_join(session, participant, {"group": chosen})
-            record_event(
-                session,
-                "participants.changed",
-                {"count": participant_count(session)},
-                [FACILITATORS, PROJECTOR],
-            )
-        cookie.permanent = True
-        cookie["p"] = {**(cookie.get("p") or {}), str(session.id): token}
+        chosen = form.group.data if "group" in form else None
+        add_participant(session, form.language.data, {"group": chosen})
         cookie["lang"] = form.language.data
         return redirect(url_for("join.join", code=session.code))
     return render_template("join/join.html", session=session, form=form, method=method)
+
+
+def add_participant(session: Session, language: str, choices: dict, host=False) -> Participant:
+    """Create an anonymous participant and give this browser its token cookie.
+
+    Only the token's hash is stored. The method places the participant
+    (``on_join``) and the staff screens hear the new head count.
+    """
+    token = secrets.token_urlsafe(32)
+    with write_transaction():
+        participant = Participant(
+            session_id=session.id, token_hash=hash_token(token), language=language, is_host=host
+        )
+        db.session.add(participant)
+        db.session.flush()
+        get_method(session.method).on_join(session, participant, choices)
+        record_event(
+            session,
+            "participants.changed",
+            {"count": participant_count(session)},
+            [FACILITATORS, PROJECTOR],
+        )
+    cookie.permanent = True
+    cookie["p"] = {**(cookie.get("p") or {}), str(session.id): token}
+    return participant
 
 
 def participant_view(session: Session, participant: Participant):
@@ -374,21 +384,13 @@ def become_host(code: str, group: str):
     ):
         return _unknown_code(code)
     participant = current_participant(session)
-    token = None
-    with write_transaction():
-        if participant is None:
-            token = secrets.token_urlsafe(32)
-            participant = Participant(
-                session_id=session.id,
-                token_hash=hash_token(token),
-                language=cookie.get("lang") or (session.languages or ["en"])[0],
-            )
-            db.session.add(participant)
-        participant.is_host = True
-        participant.group = group
-    if token:
-        cookie.permanent = True
-        cookie["p"] = {**(cookie.get("p") or {}), str(session.id): token}
+    if participant is None:
+        language = cookie.get("lang") or (session.languages or ["en"])[0]
+        add_participant(session, language, {"group": group}, host=True)
+    else:
+        with write_transaction():
+            participant.is_host = True
+            participant.group = group
     return redirect(url_for("join.join", code=session.code))
 
 

@@ -197,6 +197,8 @@ def facilitator_event(handler):
             return handler(session, _payload(data))
         except Refused as refusal:
             return _refused(refusal.message)
+        except (TypeError, ValueError):
+            return _refused(_("This request is incomplete. Please try again."))
 
     return guarded
 

@@ -45,16 +45,21 @@ def phase_payload(session: Session) -> dict:
 def go_to(session: Session, index: int) -> None:
     """Move ``session`` to the phase at ``index`` and tell everyone.
 
-    Raises :class:`core.contributions.Refused` when the session is not
-    running or the index is outside the plan.
+    A draft session may only go to its first phase, which opens it to
+    participants. Asking for the phase the session is already in changes
+    nothing, so a resent request is harmless. Raises :class:`Refused` when
+    the session is closed or the index is outside the plan.
     """
     with write_transaction():
         phases = plan(session)
-        if session.status not in (Status.OPEN, Status.LIVE):
+        running = session.status in (Status.OPEN, Status.LIVE)
+        if not (running or (session.status == Status.DRAFT and index == 0)):
             raise Refused(_("This session is not running."))
         if not 0 <= index < len(phases):
             raise Refused(_("There is no such phase."))
-        previous = phases[session.phase_index] if session.status == Status.LIVE else None
+        if running and index == session.phase_index:
+            return
+        previous = phases[session.phase_index] if running else None
         current = phases[index]
         now = utcnow()
         session.phase_index = index

@@ -22,15 +22,28 @@ from wtforms.validators import DataRequired, Length
 from . import contributions, phases
 from .database import write_transaction
 from .errors import Refused
-from .events import ALL, record_event
 from .extensions import db
 from .forms import ButtonForm, MultiCheckboxField, options
 from .i18n import LANGUAGES, current_language
 from .join import new_join_code, participant_count
-from .models import Participant, Session, Status, utcnow
+from .models import Participant, Session, Status
 from .plugins import get_method, plugin_host
 
 bp = Blueprint("sessions", __name__, url_prefix="/sessions")
+
+STATUS_LABELS = {
+    Status.DRAFT: _l("Draft"),
+    Status.OPEN: _l("Open"),
+    Status.LIVE: _l("Live"),
+    Status.CLOSED: _l("Closed"),
+    Status.ARCHIVED: _l("Archived"),
+}
+
+
+@bp.app_template_global()
+def session_status_label(status: str) -> str:
+    """A session's status in the reader's language."""
+    return str(STATUS_LABELS.get(status, status))
 
 
 @bp.before_request
@@ -170,12 +183,8 @@ def _checked_action(session_id: int) -> Session:
 def open_session(session_id: int):
     """Let people join: the session moves from draft to open (its welcome phase)."""
     session = _checked_action(session_id)
-    with write_transaction():
-        if session.status == Status.DRAFT:
-            session.status = Status.OPEN
-            session.phase_index = 0
-            session.phase_started_at = utcnow()
-            record_event(session, "phase.changed", phases.phase_payload(session), [ALL])
+    if session.status == Status.DRAFT:
+        phases.go_to(session, 0)
     return _back(session)
 
 

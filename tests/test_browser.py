@@ -50,8 +50,16 @@ def server(tmp_path_factory):
         "PALABRE_BASE_URL": f"http://127.0.0.1:{port}",
     }
     log = open(instance / "server.log", "w+")  # noqa: SIM115 (closed below)
-    process = palabre("serve", "--host", "127.0.0.1", "--port", str(port), env=env,
-                      stdout=log, stderr=subprocess.STDOUT)
+    process = palabre(
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -104,6 +112,12 @@ def phone(browser, url):
     return page
 
 
+def advance(facilitator, to: str) -> None:
+    """Move to the next phase and wait until the facilitator's screen shows it."""
+    facilitator.click("[data-next-phase]")
+    facilitator.wait_for_selector(f".plan li.current button:has-text('{to}')")
+
+
 def test_a_world_cafe_from_qr_scan_to_printed_harvest(server, browser):
     facilitator = browser.new_context().new_page()
     facilitator.goto(server + "/auth/login")
@@ -140,7 +154,7 @@ def test_a_world_cafe_from_qr_scan_to_printed_harvest(server, browser):
     assert jonas.locator("html").get_attribute("lang") == "fr"
 
     # Round 1: phones reload by themselves when the facilitator moves on.
-    facilitator.click("[data-next-phase]")
+    advance(facilitator, "Round 1")
     amina.wait_for_selector("text=What helped you when you arrived?")
     projector.wait_for_selector("text=What helped you when you arrived?")
     amina.fill("textarea[name=body]", "The library's <b>free</b> language café")
@@ -155,13 +169,12 @@ def test_a_world_cafe_from_qr_scan_to_printed_harvest(server, browser):
     assert "Des horaires du soir" not in amina.content()
 
     # Round 2, then the harvest.
-    facilitator.click("[data-next-phase]")
+    advance(facilitator, "Round 2")
     amina.wait_for_selector("text=What should the city change?")
     amina.fill("textarea[name=body]", "Interpreters at the town hall")
     amina.click(".note-form [type=submit]")
     projector.wait_for_selector("text=Interpreters at the town hall")
-    facilitator.click("[data-next-phase]")
-    amina.wait_for_selector("textarea[name=body]", state="attached")
+    advance(facilitator, "Harvest")
     amina.locator("details.insight-form summary").click()
     amina.fill("textarea[name=body]", "One desk for all newcomer questions")
     amina.click("details.insight-form [type=submit]")
@@ -174,7 +187,8 @@ def test_a_world_cafe_from_qr_scan_to_printed_harvest(server, browser):
     facilitator.check("input[name=take-0]")
     facilitator.click("form [type=submit]:not(.link)")
     facilitator.wait_for_selector("text=One desk for all newcomer questions")
-    report = facilitator.request.get(run_url.replace("/sessions/", "/print/sessions/") + "/report.pdf")
+    report_url = run_url.replace("/sessions/", "/print/sessions/") + "/report.pdf"
+    report = facilitator.request.get(report_url)
     assert report.ok and report.headers["content-type"] == "application/pdf"
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(report.body())).pages)
     for expected in (
@@ -201,7 +215,7 @@ def test_phone_offline_keeps_its_note_and_sends_it_later(server, browser):
     code = facilitator.locator(".join-code strong").first.inner_text().strip()
     amina = phone(browser, f"{server}/j/{code}")
     amina.click("button[type=submit], input[type=submit]")
-    facilitator.click("[data-next-phase]")
+    advance(facilitator, "Round 1")
     amina.wait_for_selector(".note-form")
     amina.wait_for_function("document.documentElement.classList.contains('live-connected')")
 

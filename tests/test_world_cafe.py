@@ -235,3 +235,23 @@ def test_staff_pages_show_the_session(app, make_cafe, client, auth):
     assert projector.status_code == 200
     assert code in projector.text and "<svg" in projector.text
     assert "Visible on the big screen" in projector.text
+
+
+def test_closed_cafe_shows_participants_what_became_of_their_ideas(app, make_cafe):
+    from core.backlog import create_need
+    from core.database import write_transaction
+    from core.models import Action
+
+    code = make_cafe(tables=1)
+    client = phone(app, code)
+    go_to(app, code, 5)  # closed
+    with app.test_request_context():
+        session = session_by_code(code)
+        need = create_need("Evening opening hours", session=session)
+        with write_transaction():
+            db.session.add(Action(title="Open the town hall on Thursdays until 8pm",
+                                  status="planned", needs=[db.session.merge(need)]))
+    page = client.get(f"/j/{code}").text
+    assert "You said, we did" in page
+    assert "Evening opening hours" in page
+    assert "Open the town hall on Thursdays until 8pm" in page and "Planned" in page

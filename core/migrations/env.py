@@ -75,9 +75,33 @@ def run_migrations_online() -> None:
     args = configure_args()
     args.setdefault("process_revision_directives", process_revision_directives)
     with get_engine().connect() as connection:
-        context.configure(connection=connection, target_metadata=get_metadata(), **args)
-        with context.begin_transaction():
-            context.run_migrations()
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # The engine really begins transactions on SQLite (core.database),
+            # so a failed revision is rolled back whole. Batch mode rebuilds a
+            # table by copying and dropping it, which enforced foreign keys
+            # would refuse for a table others refer to: they are checked once
+            # at the end instead.
+            args.setdefault("transactional_ddl", True)
+            _sqlite_pragma(connection, "foreign_keys=OFF")
+        try:
+            context.configure(connection=connection, target_metadata=get_metadata(), **args)
+            with context.begin_transaction():
+                context.run_migrations()
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if broken:
+                        raise RuntimeError(f"foreign keys broken by the migration: {broken}")
+        finally:
+            if sqlite:
+                _sqlite_pragma(connection, "foreign_keys=ON")
+
+
+def _sqlite_pragma(connection, pragma: str) -> None:
+    """Run a PRAGMA outside any transaction, where SQLite honours it."""
+    if connection.in_transaction():
+        connection.rollback()
+    connection.connection.driver_connection.execute(f"PRAGMA {pragma}")
 
 
 if context.is_offline_mode():

@@ -233,6 +233,8 @@ class WorldCafe(Method):
             )
             context["dots_left"] = self.vote_budget(session.config) - votes_used(participant)
             context["my_votes"] = _my_votes(participant)
+            # "You said, we did": what became of the café's harvest.
+            context["needs"] = session_needs(session) if phase.name == "closed" else []
         else:
             round_notes = _all_of_phase(
                 session, "note", session.phase_index, include_hidden=view != "projector"
@@ -288,7 +290,7 @@ class WorldCafe(Method):
                 title=insight.body[:200],
                 description=_(
                     "Key insight of %(table)s at “%(session)s”.",
-                    table=labels.get(insight.group, _("the plenary")),
+                    table=labels.get(insight.group) or _("the plenary"),
                     session=session.title,
                 ),
                 contribution_ids=[insight.id],
