@@ -1,0 +1,1053 @@
+"""Live latency of a world café note, from sending to arrival on every phone.
+
+Starts Palabre for real (``palabre serve`` on a throw-away instance folder,
+127.0.0.1 only), signs in a facilitator, creates a one-table world café,
+joins N participants through the join page, connects N Socket.IO clients
+and has one of them send notes at a fixed interval. Every client records
+when each ``contribution.added`` arrives; latency is arrival minus sending,
+measured with one monotonic clock in one client process.
+
+In the same run the same client harness measures ``bench/baseline_server.py``,
+a bare Flask-SocketIO server on the same stack (gevent, simple-websocket, no
+database) broadcasting the same payload to the same N clients.
+
+Prints, for each N, p50, p95 and max latency and lost deliveries for both,
+and the p95 ratio; writes everything to ``bench/results/*.json``. Exits
+non-zero only when the benchmark itself fails (a server does not start, the
+set-up fails), never because a target is missed.
+
+    /tmp/venv/bin/python bench/live_latency.py --clients "200 1000"
+
+See ``bench/README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import json
+import os
+import platform
+import re
+import resource
+import shlex
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+import psutil
+import socketio
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RESULTS = HERE / "results"
+HOST = "127.0.0.1"
+
+FACILITATOR_EMAIL = "bench@example.org"
+FACILITATOR_PASSWORD = "benchpassword"
+
+#: Notes sent and awaited before the measured ones, on each server.
+WARMUP_NOTES = 2
+#: How many clients connect, or join over HTTP, at the same time.
+CONNECT_CONCURRENCY = 50
+JOIN_CONCURRENCY = 16
+CONNECT_ATTEMPTS = 3
+CONNECT_TIMEOUT_S = 20
+#: Waiting for the last deliveries after the last note is sent.
+DRAIN_TIMEOUT_S = 20
+SERVER_START_TIMEOUT_S = 60
+HTTP_TIMEOUT_S = 60
+#: Target of the issue: p95 within this factor of the baseline at N=1000, nothing lost.
+TARGET_RATIO = 1.5
+TARGET_N = 1000
+
+NOTE_PATTERN = re.compile(r"Bench note (\d+) \[(\w+)\]")
+FILLER = (
+    "The language classes at the community centre are full before we hear of them; "
+    "a list at the library would help."
+)
+
+
+class BenchError(Exception):
+    """The benchmark could not run (not a missed target)."""
+
+
+# --- statistics ----------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The ``q``-th percentile (0-100) of ``values``, linearly interpolated."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 2)
+
+
+# --- servers ---------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+class Server:
+    """A server in a child process (its own process group), logging to a file."""
+
+    def __init__(self, name: str, argv: list[str], env: dict, log_path: Path, ready_path: str):
+        self.name = name
+        self.argv = argv
+        self.env = env
+        self.log_path = log_path
+        self.ready_path = ready_path
+        self.process: subprocess.Popen | None = None
+        self.port = int(argv[argv.index("--port") + 1])
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def start(self) -> None:
+        if not port_is_free(self.port):
+            raise BenchError(f"port {self.port} on {HOST} is taken ({self.name})")
+        log = open(self.log_path, "wb")  # noqa: SIM115 (closed with the process)
+        self.process = subprocess.Popen(
+            self.argv,
+            env=self.env,
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            # Its own group: Ctrl+C reaches only the benchmark, which stops it.
+            start_new_session=True,
+        )
+        log.close()
+
+    async def wait_ready(self, http: aiohttp.ClientSession) -> None:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise BenchError(
+                    f"{self.name} exited with {self.process.returncode}\n{self.tail()}"
+                )
+            with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
+                async with http.get(self.url + self.ready_path, allow_redirects=False) as r:
+                    if r.status < 500:
+                        return
+            await asyncio.sleep(0.2)
+        raise BenchError(
+            f"{self.name} did not answer within {SERVER_START_TIMEOUT_S}s\n{self.tail()}"
+        )
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the server (and any children)."""
+        try:
+            proc = psutil.Process(self.process.pid)
+            total = proc.cpu_times()
+            seconds = total.user + total.system
+            for child in proc.children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    t = child.cpu_times()
+                    seconds += t.user + t.system
+            return seconds
+        except psutil.Error:
+            return float("nan")
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        return "\n".join(f"  | {line}" for line in text[-lines:])
+
+    def stop(self) -> None:
+        """Stop the server's process group: SIGTERM, then SIGKILL after 10 s."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+def palabre_command() -> list[str]:
+    if os.environ.get("PALABRE_BENCH_COMMAND"):
+        return shlex.split(os.environ["PALABRE_BENCH_COMMAND"])
+    script = Path(sys.executable).parent / "palabre"
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("palabre")
+    if found:
+        return [found]
+    return [sys.executable, "-c", "from core.cli import main; main()"]
+
+
+def palabre_env(instance: Path) -> dict:
+    env = dict(os.environ)
+    env.update(
+        PALABRE_INSTANCE=str(instance),
+        PALABRE_SECRET_KEY="bench-secret-key",
+        # One phone sends every note: lift the per-participant write limit.
+        PALABRE_RATE_LIMIT_WRITES="1000/minute",
+        PYTHONUNBUFFERED="1",
+    )
+    env.pop("PALABRE_MESSAGE_QUEUE", None)
+    env.pop("PALABRE_BASE_URL", None)
+    return env
+
+
+# --- Palabre set-up over HTTP --------------------------------------------------------
+
+CSRF_INPUT = re.compile(r"<input[^>]*name=\"csrf_token\"[^>]*>", re.S)
+VALUE = re.compile(r"value=\"([^\"]*)\"")
+
+
+def csrf_token(html: str, where: str) -> str:
+    match = CSRF_INPUT.search(html)
+    value = VALUE.search(match.group(0)) if match else None
+    if not value:
+        raise BenchError(f"no csrf_token input on {where}")
+    return value.group(1)
+
+
+def new_browser() -> aiohttp.ClientSession:
+    # unsafe=True: keep cookies set by an IP-address host (127.0.0.1).
+    return aiohttp.ClientSession(
+        cookie_jar=aiohttp.CookieJar(unsafe=True),
+        timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S),
+    )
+
+
+async def fetch(browser, method: str, url: str, where: str, **kwargs) -> tuple[str, str]:
+    """Request ``url``; return (final URL, body). Raises on a server error."""
+    async with browser.request(method, url, **kwargs) as response:
+        body = await response.text()
+        if response.status >= 400:
+            raise BenchError(f"{where}: HTTP {response.status} from {method} {url}\n{body[:800]}")
+        return str(response.url), body
+
+
+def browser_cookie_header(browser: aiohttp.ClientSession) -> str:
+    return "; ".join(f"{c.key}={c.value}" for c in browser.cookie_jar)
+
+
+@dataclass
+class PalabreSession:
+    id: int
+    code: str
+
+
+class PalabreSetup:
+    """A facilitator's browser that creates and runs sessions on a Palabre server."""
+
+    def __init__(self, server: Server, instance: Path):
+        self.server = server
+        self.instance = instance
+        self.base = server.url
+        self.browser: aiohttp.ClientSession | None = None
+
+    async def create_facilitator(self) -> None:
+        proc = await asyncio.create_subprocess_exec(
+            *palabre_command(),
+            "create-facilitator",
+            FACILITATOR_EMAIL,
+            "--password",
+            FACILITATOR_PASSWORD,
+            env=self.server.env,
+            cwd=ROOT,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout=120)
+        if proc.returncode != 0:
+            raise BenchError(f"palabre create-facilitator failed:\n{out.decode(errors='replace')}")
+
+    async def sign_in(self) -> None:
+        self.browser = new_browser()
+        url = self.base + "/auth/login"
+        _, page = await fetch(self.browser, "GET", url, "sign-in page")
+        final, page = await fetch(
+            self.browser,
+            "POST",
+            url,
+            "sign-in",
+            data={
+                "csrf_token": csrf_token(page, "the sign-in page"),
+                "email": FACILITATOR_EMAIL,
+                "password": FACILITATOR_PASSWORD,
+            },
+        )
+        if "/auth/login" in final:
+            raise BenchError("sign-in refused (still on the sign-in page)")
+
+    async def create_cafe(self, title: str) -> PalabreSession:
+        url = self.base + "/sessions/new/world_cafe"
+        _, page = await fetch(self.browser, "GET", url, "new world café page")
+        final, page = await fetch(
+            self.browser,
+            "POST",
+            url,
+            "create world café",
+            data={
+                "csrf_token": csrf_token(page, "the new session page"),
+                "title": title,
+                "venue": "Loopback community centre",
+                "languages": "en",
+                # One table: every participant receives every note, like the
+                # baseline's broadcast to everyone.
+                "config-tables": "1",
+                "config-questions": "Q1\nQ2",
+                "config-round_minutes": "20",
+                "config-assignment": "assign",
+                "config-hosts_stay": "y",
+                "config-dots": "3",
+            },
+        )
+        match = re.search(r"/sessions/(\d+)/?$", final)
+        if not match:
+            raise BenchError(f"creating the café did not lead to its page ({final}):\n{page[:800]}")
+        session_id = int(match.group(1))
+        code = self._code_from_page(page) or self._db_row(session_id)["code"]
+        return PalabreSession(session_id, code)
+
+    @staticmethod
+    def _code_from_page(page: str) -> str | None:
+        match = re.search(r"/j/([0-9A-Z]{6})\b", page)
+        return match.group(1) if match else None
+
+    def _db_row(self, session_id: int) -> dict:
+        """Read a session's row (read-only) when a page does not show what is needed."""
+        uri = f"file:{self.instance / 'palabre.db'}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=10)) as db:
+            db.row_factory = sqlite3.Row
+            row = db.execute(
+                "SELECT code, seq, status, phase_index FROM palabre_session WHERE id = ?",
+                (session_id,),
+            ).fetchone()
+        if row is None:
+            raise BenchError(f"session {session_id} not in the database")
+        return dict(row)
+
+    async def action(self, session: PalabreSession, path: str, **fields) -> None:
+        run_url = f"{self.base}/sessions/{session.id}"
+        _, page = await fetch(self.browser, "GET", run_url, "run page")
+        await fetch(
+            self.browser,
+            "POST",
+            f"{run_url}/{path}",
+            f"POST /sessions/{session.id}/{path}",
+            data={"csrf_token": csrf_token(page, "the run page"), **fields},
+        )
+
+    async def join(self, session: PalabreSession) -> str:
+        """Join as a new participant, in a fresh browser; return its Cookie header."""
+        url = f"{self.base}/j/{session.code}"
+        async with new_browser() as phone:
+            _, page = await fetch(phone, "GET", url, "join page")
+            async with phone.post(
+                url,
+                data={"csrf_token": csrf_token(page, "the join page"), "language": "en"},
+                allow_redirects=False,
+            ) as response:
+                body = await response.text()
+                if response.status not in (301, 302, 303):
+                    raise BenchError(f"joining: HTTP {response.status}, no redirect\n{body[:800]}")
+            cookie = browser_cookie_header(phone)
+            if "session=" not in cookie:
+                raise BenchError("joining set no session cookie")
+            return cookie
+
+    async def participant_seq(self, session: PalabreSession, cookie: str) -> int:
+        """The sequence number a participant's page starts from, as a phone sees it."""
+        async with new_browser() as phone:
+            _, page = await fetch(
+                phone,
+                "GET",
+                f"{self.base}/j/{session.code}",
+                "participant page",
+                headers={"Cookie": cookie},
+            )
+        match = re.search(r"\bseq:\s*(\d+)", page)
+        if match:
+            return int(match.group(1))
+        return int(self._db_row(session.id)["seq"])
+
+    async def prepare(self, n: int, log) -> tuple[PalabreSession, list[ClientSpec], dict]:
+        """A live one-table café with ``n`` joined participants, and their socket specs."""
+        started = time.perf_counter()
+        session = await self.create_cafe(f"Bench café, {n} participants")
+        await self.action(session, "open")
+        cookies: list[str | None] = [None] * n
+        gate = asyncio.Semaphore(JOIN_CONCURRENCY)
+
+        async def join_one(i):
+            async with gate:
+                cookies[i] = await self.join(session)
+
+        await asyncio.gather(*(join_one(i) for i in range(n)))
+        joined_s = time.perf_counter() - started
+        # Round 1 seats everyone who joined in the welcome (one table: everyone together).
+        await self.action(session, "phase", index="1")
+        row = self._db_row(session.id)
+        if row["status"] != "live" or row["phase_index"] != 1:
+            raise BenchError(f"the café is not live in round 1: {row}")
+        seq = await self.participant_seq(session, cookies[0])
+        origin = self.base
+        specs = [
+            ClientSpec(
+                headers={"Cookie": cookie, "Origin": origin},
+                auth={"session": session.code, "view": "participant", "last_seq": seq},
+            )
+            for cookie in cookies
+        ]
+        info = {
+            "session_id": session.id,
+            "join_code": session.code,
+            "seq_at_connect": seq,
+            "setup_seconds": round(time.perf_counter() - started, 2),
+            "join_seconds": round(joined_s, 2),
+        }
+        log(f"  café {session.code}: {n} joined in {joined_s:.1f}s, live in round 1")
+        return session, specs, info
+
+    async def close(self) -> None:
+        if self.browser is not None:
+            await self.browser.close()
+
+
+# --- the client harness (same for both servers) ----------------------------------------
+
+
+@dataclass
+class ClientSpec:
+    headers: dict
+    auth: dict | None
+
+
+@dataclass
+class Run:
+    """What one server's measurement recorded."""
+
+    tag: str
+    notes: int
+    send_times: dict[int, float] = field(default_factory=dict)
+    ack_times: dict[int, float] = field(default_factory=dict)
+    ack_errors: dict[int, object] = field(default_factory=dict)
+    # arrivals[note][client] = arrival time (first copy only)
+    arrivals: dict[int, dict[int, float]] = field(default_factory=dict)
+    block_of: dict[int, int] = field(default_factory=dict)
+    duplicates: int = 0
+    unexpected_disconnects: int = 0
+    wall_s: float = 0.0
+    server_cpu_s: float = 0.0
+    client_cpu_s: float = 0.0
+    # CPU used on the machine by anything other than this server and the clients.
+    other_cpu_s: float = 0.0
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (all CPUs) since boot."""
+    t = psutil.cpu_times()
+    extra = ("iowait", "guest", "guest_nice")  # guest time is already counted in user
+    return sum(t) - t.idle - sum(getattr(t, name, 0.0) for name in extra)
+
+
+class Harness:
+    """N Socket.IO clients of one server in this process; client 0 also sends."""
+
+    def __init__(self, server: Server, specs: list[ClientSpec], send_event: str, log):
+        self.server = server
+        self.name = server.name
+        self.specs = specs
+        self.send_event = send_event
+        self.log = log
+        self.clients: list[socketio.AsyncClient | None] = [None] * len(specs)
+        self.run: Run | None = None
+        self.measuring = False
+        self.connect_failures: list[str] = []
+        self.connect_s = 0.0
+
+    def _new_client(self, index: int) -> socketio.AsyncClient:
+        sio = socketio.AsyncClient(reconnection=False, handle_sigint=False, request_timeout=30)
+
+        def on_event(envelope):
+            now = time.perf_counter()
+            run = self.run
+            if run is None or not isinstance(envelope, dict):
+                return
+            if envelope.get("type") != "contribution.added":
+                return
+            body = (envelope.get("data") or {}).get("body", "")
+            match = NOTE_PATTERN.search(body)
+            if not match or match.group(2) != run.tag:
+                return
+            per_client = run.arrivals.setdefault(int(match.group(1)), {})
+            if index in per_client:
+                run.duplicates += 1
+            else:
+                per_client[index] = now
+
+        def on_disconnect(*_args):
+            if self.measuring and self.run is not None:
+                self.run.unexpected_disconnects += 1
+
+        sio.on("event", on_event)
+        sio.on("disconnect", on_disconnect)
+        return sio
+
+    async def connect_all(self) -> None:
+        gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+        started = time.perf_counter()
+
+        async def connect_one(i: int):
+            spec = self.specs[i]
+            error = None
+            async with gate:
+                for attempt in range(CONNECT_ATTEMPTS):
+                    sio = self._new_client(i)
+                    try:
+                        await sio.connect(
+                            self.server.url,
+                            headers=spec.headers,
+                            auth=spec.auth,
+                            transports=["websocket"],
+                            wait_timeout=CONNECT_TIMEOUT_S,
+                        )
+                        self.clients[i] = sio
+                        return
+                    except (socketio.exceptions.ConnectionError, OSError, TimeoutError) as e:
+                        error = f"{type(e).__name__}: {e}"
+                        with contextlib.suppress(Exception):
+                            await sio.disconnect()
+                        await asyncio.sleep(0.5 * (attempt + 1))
+            self.connect_failures.append(f"client {i}: {error}")
+
+        await asyncio.gather(*(connect_one(i) for i in range(len(self.specs))))
+        self.connect_s = time.perf_counter() - started
+        connected = len(self.connected())
+        self.log(
+            f"  {self.name}: {connected}/{len(self.specs)} sockets connected "
+            f"in {self.connect_s:.1f}s"
+        )
+        for failure in self.connect_failures[:5]:
+            self.log(f"    connect failed, {failure}")
+        if self.clients[0] is None:
+            raise BenchError(
+                f"{self.name}: the sending client could not connect\n{self.server.tail()}"
+            )
+
+    def connected(self) -> list[int]:
+        return [i for i, c in enumerate(self.clients) if c is not None and c.connected]
+
+    def new_run(self, notes: int, prefix: str = "m") -> Run:
+        self.run = Run(tag=prefix + uuid.uuid4().hex[:8], notes=notes)
+        return self.run
+
+    async def send_block(self, indices: list[int], interval: float, block: int = 0) -> None:
+        """Send the notes ``indices`` at ``interval`` and wait for their deliveries."""
+        run = self.run
+        sender = self.clients[0]
+        if sender is None or not sender.connected:
+            raise BenchError(f"{self.name}: the sending client is not connected")
+        expected = len(self.connected())
+        self.measuring = True
+        cpu_server = self.server.cpu_seconds()
+        cpu_client = time.process_time()
+        cpu_machine = machine_busy_seconds()
+        wall = time.perf_counter()
+        next_at = wall
+        for k in indices:
+            delay = next_at - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            next_at += interval
+            body = f"Bench note {k} [{run.tag}] {FILLER}"
+            payload = {"cid": uuid.uuid4().hex, "kind": "note", "body": body}
+
+            def on_ack(*args, k=k):
+                run.ack_times[k] = time.perf_counter()
+                reply = args[0] if args else None
+                if not (isinstance(reply, dict) and reply.get("ok")):
+                    run.ack_errors[k] = reply
+
+            run.block_of[k] = block
+            run.send_times[k] = time.perf_counter()
+            await sender.emit(self.send_event, payload, callback=on_ack)
+        # Wait for every delivery and acknowledgement of this block, bounded.
+        deadline = time.perf_counter() + DRAIN_TIMEOUT_S
+        while time.perf_counter() < deadline:
+            if all(
+                k in run.ack_times and len(run.arrivals.get(k, ())) >= expected for k in indices
+            ):
+                break
+            await asyncio.sleep(0.02)
+        run.wall_s += time.perf_counter() - wall
+        server_cpu = self.server.cpu_seconds() - cpu_server
+        client_cpu = time.process_time() - cpu_client
+        run.server_cpu_s += server_cpu
+        run.client_cpu_s += client_cpu
+        run.other_cpu_s += max(0.0, machine_busy_seconds() - cpu_machine - server_cpu - client_cpu)
+        self.measuring = False
+
+    async def warm_up(self, interval: float) -> None:
+        """A few notes not counted: first-use costs on the server and in the clients."""
+        self.new_run(WARMUP_NOTES, prefix="w")
+        await self.send_block(list(range(WARMUP_NOTES)), interval)
+
+    async def disconnect_all(self) -> None:
+        async def bye(sio):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(sio.disconnect(), timeout=10)
+
+        self.measuring = False
+        clients = [c for c in self.clients if c is not None]
+        for start in range(0, len(clients), 100):
+            await asyncio.gather(*(bye(c) for c in clients[start : start + 100]))
+        self.clients = [None] * len(self.specs)
+
+
+def summarise(harness: Harness) -> dict:
+    run, n = harness.run, len(harness.specs)
+    latencies: list[float] = []
+    lost_per_client = [0] * n
+    per_note = []
+    for k in sorted(run.send_times):
+        sent = run.send_times[k]
+        got = run.arrivals.get(k, {})
+        note_latencies = [t - sent for t in got.values()]
+        latencies.extend(note_latencies)
+        for i in range(n):
+            if i not in got:
+                lost_per_client[i] += 1
+        ack = run.ack_times.get(k)
+        per_note.append(
+            {
+                "note": k,
+                "block": run.block_of.get(k, 0),
+                "received": len(got),
+                "ack_ms": ms(ack - sent) if ack is not None else None,
+                "p50_ms": ms(percentile(note_latencies, 50)),
+                "p95_ms": ms(percentile(note_latencies, 95)),
+                "max_ms": ms(max(note_latencies)) if note_latencies else None,
+            }
+        )
+    expected = run.notes * n
+    delivered = sum(len(got) for got in run.arrivals.values())
+    acks = [run.ack_times[k] - run.send_times[k] for k in run.ack_times if k in run.send_times]
+    return {
+        "server": harness.name,
+        "n": n,
+        "notes": run.notes,
+        "expected_deliveries": expected,
+        "deliveries": delivered,
+        "lost": expected - delivered,
+        "clients_with_loss": sum(1 for x in lost_per_client if x),
+        "lost_per_client_max": max(lost_per_client) if lost_per_client else 0,
+        "duplicates": run.duplicates,
+        "unconnected_clients": len(harness.connect_failures),
+        "connect_failures": harness.connect_failures[:20],
+        "unexpected_disconnects": run.unexpected_disconnects,
+        "refused_notes": {str(k): v for k, v in run.ack_errors.items()},
+        "unacknowledged_notes": run.notes - len(run.ack_times),
+        "p50_ms": ms(percentile(latencies, 50)),
+        "p95_ms": ms(percentile(latencies, 95)),
+        "p99_ms": ms(percentile(latencies, 99)),
+        "max_ms": ms(max(latencies)) if latencies else None,
+        "ack_p50_ms": ms(percentile(acks, 50)),
+        "ack_p95_ms": ms(percentile(acks, 95)),
+        "connect_seconds": round(harness.connect_s, 2),
+        "measure_wall_seconds": round(run.wall_s, 2),
+        "server_cpu_seconds": round(run.server_cpu_s, 3),
+        "server_cpu_ms_per_note": round(run.server_cpu_s * 1000 / max(1, run.notes), 2),
+        "client_cpu_seconds": round(run.client_cpu_s, 3),
+        # Average number of CPUs kept busy by other work while measuring.
+        "other_load_cpus": round(run.other_cpu_s / run.wall_s, 2) if run.wall_s else None,
+        "per_note": per_note,
+    }
+
+
+def blocks_of(notes: int, blocks: int) -> list[list[int]]:
+    """Split note numbers 0..notes-1 into ``blocks`` consecutive, near-equal blocks."""
+    blocks = max(1, min(blocks, notes))
+    size, extra = divmod(notes, blocks)
+    out, start = [], 0
+    for b in range(blocks):
+        end = start + size + (1 if b < extra else 0)
+        out.append(list(range(start, end)))
+        start = end
+    return out
+
+
+async def measure(harnesses: list[Harness], args, log) -> list[dict]:
+    """Connect every harness, warm each up, then send blocks of notes in turn.
+
+    With two servers the blocks alternate in an ABBA order, so that a burst
+    of load from elsewhere on the machine, or a slow drift, weighs on both
+    alike. Only one server has notes in flight at any time.
+    """
+    try:
+        for harness in harnesses:
+            await harness.connect_all()
+        await asyncio.sleep(1.0)  # let the connection burst settle
+        # The clients' own garbage collector would pause all of them at once
+        # (a full collection over thousands of clients takes a few hundred
+        # ms) and charge it to whichever server is being measured: freeze
+        # what exists and collect nothing until the notes are delivered.
+        gc.collect()
+        gc.freeze()
+        gc.disable()
+        for harness in harnesses:
+            await harness.warm_up(args.interval)
+            harness.new_run(args.notes)
+        for b, indices in enumerate(blocks_of(args.notes, args.blocks)):
+            order = harnesses if b % 2 == 0 else harnesses[::-1]
+            for harness in order:
+                await asyncio.sleep(0.5)
+                await harness.send_block(indices, args.interval, block=b)
+    finally:
+        gc.enable()
+        gc.unfreeze()
+        for harness in harnesses:
+            await harness.disconnect_all()
+    results = []
+    for harness in harnesses:
+        result = summarise(harness)
+        log(
+            f"  {harness.name}: p50 {result['p50_ms']} ms, p95 {result['p95_ms']} ms, "
+            f"max {result['max_ms']} ms, lost {result['lost']}/{result['expected_deliveries']}, "
+            f"server CPU {result['server_cpu_ms_per_note']} ms/note, "
+            f"other work on the machine {result['other_load_cpus']} CPUs"
+        )
+        results.append(result)
+    return results
+
+
+# --- orchestration ------------------------------------------------------------------------
+
+
+def raise_fd_limit(n_max: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = max(4096, n_max * 4 + 512)
+    if soft < wanted:
+        new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+        if new < wanted:
+            print(f"warning: file descriptors limited to {new} (wanted {wanted})", file=sys.stderr)
+
+
+def versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in (
+        "flask",
+        "flask-socketio",
+        "python-socketio",
+        "python-engineio",
+        "gevent",
+        "simple-websocket",
+        "sqlalchemy",
+        "aiohttp",
+    ):
+        with contextlib.suppress(PackageNotFoundError):
+            found[name] = version(name)
+    return found
+
+
+def print_table(rows: list[dict], out=sys.stdout) -> None:
+    columns = [
+        ("N", 5), ("server", 9), ("p50 ms", 8), ("p95 ms", 8), ("max ms", 8), ("lost", 6),
+        ("ack p50", 8), ("srv CPU/note", 12), ("p95 ratio", 9),
+    ]  # fmt: skip
+    header = "  ".join(
+        f"{name:<{w}}" if name == "server" else f"{name:>{w}}" for name, w in columns
+    )
+    print(header, file=out)
+    print("-" * len(header), file=out)
+    for row in rows:
+        for name in ("palabre", "baseline"):
+            r = row.get(name)
+            if r is None:
+                continue
+            ratio = row.get("p95_ratio") if name == "palabre" else None
+            cells = [
+                row["n"], name, r["p50_ms"], r["p95_ms"], r["max_ms"], r["lost"],
+                r["ack_p50_ms"], f"{r['server_cpu_ms_per_note']} ms",
+                f"{ratio:.2f}x" if ratio else "",
+            ]  # fmt: skip
+            print(
+                "  ".join(
+                    f"{cell!s:<{w}}" if label == "server" else f"{cell!s:>{w}}"
+                    for cell, (label, w) in zip(cells, columns, strict=True)
+                ),
+                file=out,
+            )
+
+
+def target_verdict(rows: list[dict]) -> str:
+    row = next((r for r in rows if r["n"] == TARGET_N), None)
+    if row is None or row.get("p95_ratio") is None:
+        return f"target (N={TARGET_N}): not measured in this run"
+    lost = row["palabre"]["lost"]
+    met = row["p95_ratio"] <= TARGET_RATIO and lost == 0
+    return (
+        f"target (N={TARGET_N}: p95 within {TARGET_RATIO}x of baseline, no lost delivery): "
+        f"{'MET' if met else 'NOT MET'} (ratio {row['p95_ratio']:.2f}x, lost {lost})"
+    )
+
+
+async def bench(args, workdir: Path, servers: list[Server], rows: list[dict], log) -> None:
+    palabre_port = args.port or free_port()
+    baseline_port = args.baseline_port or (args.port + 1 if args.port else free_port())
+    instance = workdir / "instance"
+    instance.mkdir()
+    palabre = Server(
+        "palabre",
+        [*palabre_command(), "serve", "--host", HOST, "--port", str(palabre_port)],
+        palabre_env(instance),
+        workdir / "palabre.log",
+        "/",
+    )
+    baseline = Server(
+        "baseline",
+        [
+            sys.executable,
+            str(HERE / "baseline_server.py"),
+            "--host",
+            HOST,
+            "--port",
+            str(baseline_port),
+        ],
+        dict(os.environ, PYTHONUNBUFFERED="1"),
+        workdir / "baseline.log",
+        "/health",
+    )
+    if args.report_blocking:
+        # gevent's monitor thread prints the stack of any greenlet that keeps
+        # the event loop (so every socket) waiting longer than this.
+        for server in (palabre, baseline):
+            server.env.update(
+                GEVENT_MONITOR_THREAD_ENABLE="true",
+                GEVENT_MAX_BLOCKING_TIME=str(args.report_blocking),
+            )
+    wanted = [s for s in (palabre, baseline) if args.only in (None, s.name)]
+    servers.extend(wanted)
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+        log("starting " + " and ".join(f"{s.name} on {s.url}" for s in wanted))
+        for server in wanted:
+            server.start()
+        for server in wanted:
+            await server.wait_ready(http)
+    setup = PalabreSetup(palabre, instance)
+    try:
+        if palabre in wanted:
+            await setup.create_facilitator()
+            await setup.sign_in()
+        for n in args.clients:
+            log(f"N={n}")
+            row = {"n": n, "p95_ratio": None}
+            harnesses = []
+            if palabre in wanted:
+                _session, specs, info = await setup.prepare(n, log)
+                row["palabre_setup"] = info
+                harnesses.append(Harness(palabre, specs, "contribute", log))
+            if baseline in wanted:
+                specs = [ClientSpec(headers={"Origin": baseline.url}, auth=None) for _ in range(n)]
+                harnesses.append(Harness(baseline, specs, "note", log))
+            for result in await measure(harnesses, args, log):
+                row[result["server"]] = result
+            p95s = [row.get(name, {}).get("p95_ms") for name in ("palabre", "baseline")]
+            if all(p95s):
+                row["p95_ratio"] = round(p95s[0] / p95s[1], 3)
+            rows.append(row)
+            for server in wanted:
+                if server.process.poll() is not None:
+                    raise BenchError(f"{server.name} died during the run\n{server.tail()}")
+            await asyncio.sleep(2)
+    finally:
+        await setup.close()
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description="Note latency on Palabre's live layer against a bare Flask-SocketIO baseline."
+    )
+    parser.add_argument(
+        "--clients",
+        default="200 1000",
+        help='numbers of clients to measure, e.g. "200 1000" (default: %(default)s)',
+    )
+    parser.add_argument("--notes", type=int, default=30, help="notes measured (default: 30)")
+    parser.add_argument(
+        "--interval", type=float, default=0.5, help="seconds between notes (default: 0.5)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=0, help="Palabre's port (default: a free one); baseline: +1"
+    )
+    parser.add_argument(
+        "--blocks",
+        type=int,
+        default=3,
+        help="the notes go in this many blocks, alternating servers (default: 3)",
+    )
+    parser.add_argument("--baseline-port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--only", choices=("palabre", "baseline"), default=None, help="measure one server only"
+    )
+    parser.add_argument(
+        "--output", type=Path, default=None, help="JSON results file (default: bench/results/…)"
+    )
+    parser.add_argument(
+        "--report-blocking",
+        type=float,
+        metavar="SECONDS",
+        default=None,
+        help="servers log (gevent monitor) whatever blocks their event loop this long; "
+        "implies --keep",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the temporary instance folder and server logs"
+    )
+    args = parser.parse_args(argv)
+    args.keep = args.keep or args.report_blocking is not None
+    try:
+        args.clients = [int(x) for x in re.split(r"[\s,]+", args.clients.strip()) if x]
+    except ValueError:
+        parser.error('--clients takes numbers, e.g. "200 1000"')
+    if not args.clients or min(args.clients) < 1:
+        parser.error("--clients needs at least one number, each 1 or more")
+    if args.notes < 1 or args.interval < 0:
+        parser.error("--notes must be 1 or more and --interval 0 or more")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    raise_fd_limit(max(args.clients))
+    started = datetime.now(UTC)
+
+    def log(message: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+    # SIGTERM stops the run like Ctrl+C does: servers are stopped on the way out.
+    def on_term(_signum, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+
+    workdir = Path(tempfile.mkdtemp(prefix="palabre-bench-"))
+    servers: list[Server] = []
+    rows: list[dict] = []
+    code = 0
+    try:
+        asyncio.run(bench(args, workdir, servers, rows, log))
+    except KeyboardInterrupt:
+        log("interrupted")
+        code = 130
+    except BenchError as error:
+        log(f"benchmark failed: {error}")
+        code = 2
+    except Exception:
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    finally:
+        for server in servers:
+            server.stop()
+        if code and code != 130:
+            for server in servers:
+                log(f"{server.name} log ({server.log_path}):\n{server.tail()}")
+        if args.keep or (code and code != 130):
+            log(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    if rows:
+        print()
+        print(
+            f"Live latency, {args.notes} notes every {args.interval}s, one table "
+            f"(every client receives every note); {os.cpu_count()} CPUs"
+        )
+        print_table(rows)
+        print(target_verdict(rows))
+        busiest = max(
+            (row[name].get("other_load_cpus") or 0 for row in rows for name in row
+             if name in ("palabre", "baseline")),
+            default=0,
+        )  # fmt: skip
+        if busiest > 0.25:
+            print(
+                f"note: other work kept up to {busiest} CPUs busy while measuring "
+                "(see other_load_cpus in the JSON): latencies are noisier than on a quiet machine"
+            )
+        RESULTS.mkdir(exist_ok=True)
+        output = args.output or RESULTS / f"live_latency-{started:%Y%m%d-%H%M%S}.json"
+        output.write_text(
+            json.dumps(
+                {
+                    "started": started.isoformat(),
+                    "finished": datetime.now(UTC).isoformat(),
+                    "complete": code == 0,
+                    "config": {
+                        "clients": args.clients,
+                        "notes": args.notes,
+                        "interval_s": args.interval,
+                        "blocks": args.blocks,
+                        "warmup_notes": WARMUP_NOTES,
+                        "connect_concurrency": CONNECT_CONCURRENCY,
+                        "drain_timeout_s": DRAIN_TIMEOUT_S,
+                    },
+                    "machine": {
+                        "cpus": os.cpu_count(),
+                        "python": platform.python_version(),
+                        "platform": platform.platform(),
+                        "versions": versions(),
+                    },
+                    "target": target_verdict(rows),
+                    "runs": rows,
+                },
+                indent=2,
+            )
+        )
+        print(f"results written to {output}")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
