@@ -53,11 +53,13 @@ def contribution_accepted(session, contribution):
 def phase_changed(session, previous, current):
     """Observe a session moving from one phase to another.
 
-    Called after the change is committed and broadcast.
+    Called after the change is committed and broadcast, including when a
+    draft session opens into its first phase; never for a request to enter
+    the phase the session is already in.
 
     :param session: the :class:`core.models.Session`.
     :param previous: the :class:`core.methods.Phase` left, or ``None`` when
-        the session goes live.
+        the session opens from its draft.
     :param current: the :class:`core.methods.Phase` entered.
     :return: ignored.
     """

@@ -279,3 +279,19 @@ def _live_cafe(app) -> str:
             )
         )
     return code
+
+
+def test_hook_phase_changed_when_a_draft_opens_and_not_on_a_repeat(tmp_path):
+    recorder = Recorder()
+    app = make_app(tmp_path, recorder)
+    code = _live_cafe(app)
+    with app.test_request_context():
+        session = db.session.scalar(select(Session).where(Session.code == code))
+        with write_transaction():
+            session.status = "draft"
+            session.phase_index = 0
+        phases.go_to(session, 0)
+        phases.go_to(session, 0)  # a resent request changes nothing
+    assert [c for c in recorder.calls if c[0] == "phase_changed"] == [
+        ("phase_changed", None, "world_cafe:welcome")
+    ]
