@@ -17,28 +17,40 @@ from core.models import Facilitator
 PASSWORD = "correct horse battery"
 
 
-@pytest.fixture
-def app(tmp_path):
+def make_test_app(folder, plugins=(), **config):
+    """An app with its own database in ``folder`` and one facilitator account."""
+    folder.mkdir(parents=True, exist_ok=True)
     app = create_app(
         {
             "TESTING": True,
             "SECRET_KEY": "test",
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'palabre.db'}",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'palabre.db'}",
             "BASE_URL": "http://palabre.test",
-            "SERVER_NAME": "palabre.test",
-        }
+            **config,
+        },
+        plugins=plugins,
     )
-    app.instance_path = str(tmp_path)
+    app.instance_path = str(folder)
     with app.app_context():
         db.create_all()
         facilitator = Facilitator(email="fac@example.org", name="Fatou")
         facilitator.set_password(PASSWORD)
         db.session.add(facilitator)
         db.session.commit()
-    yield app
+    return app
+
+
+def close_test_app(app) -> None:
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture
+def app(tmp_path):
+    app = make_test_app(tmp_path, SERVER_NAME="palabre.test")
+    yield app
+    close_test_app(app)
 
 
 @pytest.fixture

@@ -112,6 +112,15 @@ def phone(browser, url):
     return page
 
 
+def signed_in_facilitator(browser, server):
+    page = browser.new_context().new_page()
+    page.goto(server + "/auth/login")
+    page.fill("input[name=email]", EMAIL)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit], input[type=submit]")
+    return page
+
+
 def advance(facilitator, to: str) -> None:
     """Move to the next phase and wait until the facilitator's screen shows it."""
     facilitator.click("[data-next-phase]")
@@ -119,11 +128,7 @@ def advance(facilitator, to: str) -> None:
 
 
 def test_a_world_cafe_from_qr_scan_to_printed_harvest(server, browser):
-    facilitator = browser.new_context().new_page()
-    facilitator.goto(server + "/auth/login")
-    facilitator.fill("input[name=email]", EMAIL)
-    facilitator.fill("input[name=password]", PASSWORD)
-    facilitator.click("button[type=submit], input[type=submit]")
+    facilitator = signed_in_facilitator(browser, server)
     facilitator.goto(server + "/sessions/new/world_cafe")
     facilitator.fill("input[name=title]", "Café on the intercultural plan")
     facilitator.fill("input[name=config-tables]", "2")
@@ -201,11 +206,7 @@ def test_a_world_cafe_from_qr_scan_to_printed_harvest(server, browser):
 
 
 def test_phone_offline_keeps_its_note_and_sends_it_later(server, browser):
-    facilitator = browser.new_context().new_page()
-    facilitator.goto(server + "/auth/login")
-    facilitator.fill("input[name=email]", EMAIL)
-    facilitator.fill("input[name=password]", PASSWORD)
-    facilitator.click("button[type=submit], input[type=submit]")
+    facilitator = signed_in_facilitator(browser, server)
     facilitator.goto(server + "/sessions/new/world_cafe")
     facilitator.fill("input[name=title]", "Weak Wi-Fi café")
     facilitator.fill("input[name=config-tables]", "1")

@@ -16,11 +16,19 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from core import create_app, hookspecs
+from core import hookspecs
 from core.extensions import db
-from core.models import Contribution, Facilitator, Session
+from core.models import Contribution, Session
 from core.plugins import ENTRY_POINT_GROUP
-from tests.conftest import PASSWORD, AuthActions, csrf_token, join, new_cid, post_form
+from tests.conftest import (
+    AuthActions,
+    close_test_app,
+    csrf_token,
+    join,
+    make_test_app,
+    new_cid,
+    post_form,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -179,26 +187,9 @@ def example_app(tmp_path, monkeypatch):
     sys.modules.pop(EXAMPLE_PACKAGE, None)
     try:
         module = importlib.import_module(EXAMPLE_PACKAGE)
-        app = create_app(
-            {
-                "TESTING": True,
-                "SECRET_KEY": "test",
-                "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'docs.db'}",
-                "BASE_URL": "http://palabre.test",
-            },
-            plugins=[module],
-        )
-        app.instance_path = str(tmp_path)
-        with app.app_context():
-            db.create_all()
-            facilitator = Facilitator(email="fac@example.org", name="Fatou")
-            facilitator.set_password(PASSWORD)
-            db.session.add(facilitator)
-            db.session.commit()
+        app = make_test_app(tmp_path, plugins=[module])
         yield app
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        close_test_app(app)
     finally:
         sys.modules.pop(EXAMPLE_PACKAGE, None)
 

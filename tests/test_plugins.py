@@ -19,15 +19,15 @@ from markupsafe import Markup
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from core import contributions, create_app, hookimpl, hookspecs, phases
+from core import contributions, hookimpl, hookspecs, phases
 from core.backlog import create_need
 from core.database import write_transaction
 from core.extensions import db
 from core.join import new_join_code
-from core.models import Facilitator, Need, Participant, Session
+from core.models import Need, Participant, Session
 from core.plugins import BUILTIN_PLUGINS, ENTRY_POINT_GROUP
 from plugins.world_cafe import WorldCafe
-from tests.conftest import PASSWORD, csrf_token, join, new_cid
+from tests.conftest import PASSWORD, csrf_token, join, make_test_app, new_cid
 
 
 def hook_names() -> list[str]:
@@ -35,23 +35,7 @@ def hook_names() -> list[str]:
 
 
 def make_app(tmp_path, *plugins):
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "test",
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'plugins.db'}",
-            "BASE_URL": "http://palabre.test",
-        },
-        plugins=plugins,
-    )
-    with app.app_context():
-        db.create_all()
-        facilitator = Facilitator(email="fac@example.org", name="Fatou")
-        facilitator.set_password(PASSWORD)
-        db.session.add(facilitator)
-        db.session.commit()
-    return app
+    return make_test_app(tmp_path, plugins=plugins)
 
 
 def sign_in(client):

@@ -249,8 +249,13 @@ def test_closed_cafe_shows_participants_what_became_of_their_ideas(app, make_caf
         session = session_by_code(code)
         need = create_need("Evening opening hours", session=session)
         with write_transaction():
-            db.session.add(Action(title="Open the town hall on Thursdays until 8pm",
-                                  status="planned", needs=[db.session.merge(need)]))
+            db.session.add(
+                Action(
+                    title="Open the town hall on Thursdays until 8pm",
+                    status="planned",
+                    needs=[db.session.merge(need)],
+                )
+            )
     page = client.get(f"/j/{code}").text
     assert "You said, we did" in page
     assert "Evening opening hours" in page
