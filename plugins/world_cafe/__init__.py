@@ -129,7 +129,7 @@ class WorldCafe(Method):
             Phase(
                 "world_cafe:harvest",
                 _("Harvest"),
-                allows=frozenset({contribute("insight"), contribute("summary"), VOTE}),
+                allows=frozenset({contribute("insight"), VOTE}),
             ),
             Phase("world_cafe:closed", _("Closed")),
         ]

@@ -1,0 +1,312 @@
+"""Printed outputs: the café report, the join poster and the backlog as PDFs.
+
+The PDFs are rendered for real by WeasyPrint (in its child process) and read
+back with pypdf, so these tests check what a council member would read.
+"""
+
+from __future__ import annotations
+
+import io
+import unicodedata
+import uuid
+from datetime import datetime
+
+import pytest
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from markupsafe import Markup
+from pypdf import PdfReader
+
+from core import create_app, hookimpl
+from core.backlog import create_need
+from core.extensions import db
+from core.models import (
+    Action,
+    ActionStatus,
+    Contribution,
+    Facilitator,
+    Participant,
+    Session,
+    Status,
+    Theme,
+    Vote,
+    hash_token,
+)
+from core.printing import css_string
+from plugins.world_cafe import WorldCafe
+
+from .conftest import PASSWORD, AuthActions
+
+SCRIPT_NOTE = "<script>alert(1)</script> & <b>bold</b>"
+CODE = "K7M3QX"
+FACILITATOR_EMAIL = "fac@example.org"
+FACILITATOR_NAME = "Fatou"
+
+
+def make_cafe(app) -> int:
+    """A live world café with notes, a paper note, a hidden note, insights and dots."""
+    with app.test_request_context():
+        method = WorldCafe()
+        config = method.default_config()
+        config["tables"] = 2
+        session = Session(
+            method=method.slug,
+            title="Café on the intercultural plan",
+            code=CODE,
+            host_key=uuid.uuid4().hex,
+            languages=["en", "fr", "ar"],
+            status=Status.LIVE,
+            venue="Centro Cívico Delicias",
+            config=config,
+            created_by_id=db.session.scalar(db.select(Facilitator.id)),
+            started_at=datetime(2025, 3, 14, 18, 0),
+        )
+        db.session.add(session)
+        db.session.flush()
+        people = [
+            Participant(
+                session_id=session.id,
+                token_hash=hash_token(uuid.uuid4().hex),
+                language=lang,
+                group=str(1 + n % 2),
+                is_host=n < 2,
+            )
+            for n, lang in enumerate(["en", "fr", "ar", "en"])
+        ]
+        db.session.add_all(people)
+        db.session.flush()
+
+        def add(kind, body, phase_index, group, participant=None, **flags):
+            contribution = Contribution(
+                session_id=session.id,
+                participant_id=participant.id if participant else None,
+                client_id=uuid.uuid4().hex,
+                kind=kind,
+                phase_index=phase_index,
+                group=group,
+                body=body,
+                **flags,
+            )
+            db.session.add(contribution)
+            db.session.flush()
+            return contribution
+
+        # Phase 0 is the welcome; rounds are phases 1..3; the harvest is 4.
+        add("note", "Finding a flat takes months", 1, "1", people[0])
+        add("note", SCRIPT_NOTE, 1, "1", people[2])
+        add("note", "The library helped with homework", 1, "2", people[1])
+        add("note", "Evening language classes are full", 1, "2", transcribed=True)
+        add("note", "Insulting note nobody should print", 1, "2", people[3], hidden=True)
+        add("summary", "Housing and language come first", 1, "1", people[0])
+        add("note", "Doctors speak only Spanish", 2, "1", people[2])
+        housing = add("insight", "More social housing for newcomers", 4, "1", people[0])
+        classes = add("insight", "Free evening language classes", 4, "2", people[1])
+        for n, person in enumerate(people):
+            db.session.add(
+                Vote(
+                    session_id=session.id,
+                    participant_id=person.id,
+                    contribution_id=(housing if n < 3 else classes).id,
+                    client_id=uuid.uuid4().hex,
+                )
+            )
+        session.phase_index = 4
+        db.session.commit()
+        need = create_need(
+            "Affordable housing for newcomers",
+            description="Key insight of Table 1.",
+            theme=Theme.HOUSING,
+            priority=3,
+            session=session,
+            contribution_ids=[housing.id],
+        )
+        action = Action(
+            title="Rental guarantee fund",
+            objective="Help 50 families rent a first flat",
+            indicator="Families housed within a year",
+            owner="Housing department",
+            resources="120,000 EUR",
+            timeline="2025-2026",
+            status=ActionStatus.PLANNED,
+        )
+        action.needs = [need]
+        db.session.add(action)
+        db.session.commit()
+        return session.id
+
+
+def pdf_text(response) -> str:
+    """The text of a PDF response, after checking it is one."""
+    assert response.status_code == 200, response.text[:500]
+    assert response.mimetype == "application/pdf"
+    assert response.data.startswith(b"%PDF")
+    reader = PdfReader(io.BytesIO(response.data))
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    # Arabic glyphs come back as presentation forms; fold them to letters.
+    return unicodedata.normalize("NFKC", text)
+
+
+def flat(text: str) -> str:
+    """Text with line breaks and repeated spaces folded, for phrases that wrap."""
+    return " ".join(text.split())
+
+
+def page_count(response) -> int:
+    return len(PdfReader(io.BytesIO(response.data)).pages)
+
+
+def assert_no_personal_data(text: str) -> None:
+    assert FACILITATOR_EMAIL not in text
+    assert FACILITATOR_NAME not in text
+
+
+@pytest.mark.pdf
+def test_report_pdf(app, client, auth):
+    session_id = make_cafe(app)
+    auth.login()
+    response = client.get(f"/print/sessions/{session_id}/report.pdf")
+    text = pdf_text(response)
+    words = flat(text)
+
+    assert "Café on the intercultural plan" in text
+    assert "Centro Cívico Delicias" in text
+    assert CODE in text
+    assert "Français" in text
+    assert "What has helped you most since you arrived in the city?" in words
+    for note in (
+        "Finding a flat takes months",
+        "The library helped with homework",
+        "Doctors speak only Spanish",
+        "Housing and language come first",
+    ):
+        assert note in words
+    # Paper notes are marked; hidden notes are left out.
+    assert "Evening language classes are full (paper)" in words
+    assert "Insulting note" not in text
+    # HTML in a note prints as text, never as markup.
+    assert SCRIPT_NOTE in words
+    # Ranked insights with their dots, the needs, the figures.
+    assert words.index("More social housing for newcomers") < words.index(
+        "Free evening language classes"
+    )
+    assert "Affordable housing for newcomers" in words
+    assert "participants" in text and "dots given" in text
+    pages = page_count(response)
+    assert pages >= 2
+    for number in range(1, pages + 1):
+        assert f"page {number} / {pages}" in text
+    assert_no_personal_data(text)
+
+
+@pytest.mark.pdf
+def test_poster_pdf(app, client, auth):
+    session_id = make_cafe(app)
+    auth.login()
+    response = client.get(f"/print/sessions/{session_id}/poster.pdf")
+    text = pdf_text(response)
+    words = flat(text)
+
+    assert page_count(response) == 1
+    assert CODE in text
+    assert f"http://palabre.test/j/{CODE}" in text
+    assert "Café on the intercultural plan" in text
+    assert "Centro Cívico Delicias" in text
+    with app.test_request_context():
+        for lang in ("en", "fr"):
+            with force_locale(lang):
+                expected = _(
+                    "Scan with your phone camera, or open %(url)s and type the code.",
+                    url="http://palabre.test/",
+                )
+                assert expected in words, lang
+                assert _("No account, no name needed.") in words, lang
+    # Each language is named in itself, Arabic included.
+    assert "Français" in text
+    assert "العربية" in text.replace(" ", "")
+    assert_no_personal_data(text)
+
+
+@pytest.mark.pdf
+def test_backlog_pdf(app, client, auth):
+    make_cafe(app)
+    auth.login()
+    response = client.get("/print/backlog.pdf")
+    words = flat(pdf_text(response))
+
+    assert "Needs and actions" in words
+    assert "Affordable housing for newcomers" in words
+    assert "Housing" in words
+    assert "Café on the intercultural plan (1 contribution)" in words
+    assert "Rental guarantee fund" in words
+    assert "Help 50 families rent a first flat" in words
+    assert "Families housed within a year" in words
+    assert "Housing department" in words
+    assert "120,000 EUR" in words
+    assert "2025-2026" in words
+    assert "Planned" in words
+    assert_no_personal_data(words)
+
+
+def test_printing_needs_a_facilitator(app, client):
+    session_id = make_cafe(app)
+    for url in (
+        f"/print/sessions/{session_id}/report.pdf",
+        f"/print/sessions/{session_id}/poster.pdf",
+        "/print/backlog.pdf",
+    ):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert "/auth/login" in response.headers["Location"]
+
+
+def test_unknown_session_is_404(app, client, auth):
+    auth.login()
+    assert client.get("/print/sessions/999/report.pdf").status_code == 404
+
+
+def test_css_string_escapes_quotes():
+    assert css_string("page") == '"page"'
+    assert css_string('a"b\\c') == '"a\\22 b\\5c c"'
+    assert css_string("página") == '"página"'
+
+
+class ExtraSection:
+    """A throwaway plugin adding a section to every printout."""
+
+    @hookimpl
+    def print_sections(self, document, session):
+        if document == "report":
+            return [("Extra", Markup("<p>Extra section text</p>"))]
+        return None
+
+
+@pytest.mark.pdf
+def test_print_sections_hook_adds_a_section(tmp_path):
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'palabre.db'}",
+            "BASE_URL": "http://palabre.test",
+            "SERVER_NAME": "palabre.test",
+        },
+        plugins=[ExtraSection()],
+    )
+    app.instance_path = str(tmp_path)
+    try:
+        with app.app_context():
+            db.create_all()
+            facilitator = Facilitator(email=FACILITATOR_EMAIL, name=FACILITATOR_NAME)
+            facilitator.set_password(PASSWORD)
+            db.session.add(facilitator)
+            db.session.commit()
+        session_id = make_cafe(app)
+        client = app.test_client()
+        AuthActions(client).login()
+        text = pdf_text(client.get(f"/print/sessions/{session_id}/report.pdf"))
+        assert "Extra section text" in text
+        assert "Finding a flat takes months" in text
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
