@@ -1,0 +1,254 @@
+"""Every string in every language: complete catalogs, an up-to-date template, pages that speak.
+
+The catalogs are compiled here (see :func:`compiled_catalogs`) when their
+``.mo`` files are missing or older than their ``.po``, so these tests do not
+depend on ``scripts/setup`` having run first.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from babel.messages.frontend import CommandLineInterface
+from babel.messages.pofile import read_po
+from sqlalchemy import select
+
+from core.extensions import db
+from core.i18n import DEFAULT_LANGUAGE, LANGUAGES
+from core.models import Session
+from core.printing import in_each_language
+from tests.conftest import csrf_token, join
+
+ROOT = Path(__file__).resolve().parent.parent
+TRANSLATIONS = ROOT / "core" / "translations"
+TEMPLATE = TRANSLATIONS / "messages.pot"
+#: Every language but the one the code is written in has a catalog.
+TRANSLATED = [code for code in LANGUAGES if code != DEFAULT_LANGUAGE]
+
+#: The extraction command of core/translations/README.md, minus the output file.
+EXTRACT = [
+    "pybabel",
+    "-q",
+    "extract",
+    "-F",
+    str(ROOT / "babel.cfg"),
+    "-k",
+    "_l",
+    "-k",
+    "lazy_gettext",
+    "--ignore-dirs=.* _* node_modules tests bench",
+]
+
+PLACEHOLDER = re.compile(r"%\(\w+\)[-#0 +]*\d*(?:\.\d+)?[a-zA-Z]")
+
+
+def po_path(language: str) -> Path:
+    return TRANSLATIONS / language / "LC_MESSAGES" / "messages.po"
+
+
+def read_catalog(path: Path, language: str | None = None):
+    with path.open("rb") as file:
+        return read_po(file, locale=language)
+
+
+def msgids(catalog) -> set:
+    """The identities of a catalog's messages: (context, id or (singular, plural))."""
+    return {(m.context, m.id) for m in catalog if m.id}
+
+
+def placeholders(text: str) -> set[str]:
+    return set(PLACEHOLDER.findall(text))
+
+
+def stray_percent(text: str) -> bool:
+    """A ``%`` that is neither a placeholder nor ``%%``: templates would fail to format it."""
+    return "%" in PLACEHOLDER.sub("", text).replace("%%", "")
+
+
+def translation(language: str, msgid: str) -> str:
+    """What the catalog says ``msgid`` is in ``language``."""
+    return read_catalog(po_path(language), language)[msgid].string
+
+
+# --- the catalogs -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def template():
+    return read_catalog(TEMPLATE)
+
+
+def test_template_covers_the_core_the_plugins_and_every_template(template):
+    files = {path for m in template for path, _line in m.locations}
+    assert any(f.startswith("core/") and f.endswith(".py") for f in files)
+    assert "plugins/world_cafe/__init__.py" in files
+    on_disk = {
+        str(p.relative_to(ROOT))
+        for pattern in ("templates/**/*.html", "plugins/*/templates/**/*.html")
+        for p in ROOT.glob(pattern)
+    }
+    with_strings = {
+        f
+        for f in on_disk
+        if re.search(r"\b(_|gettext|ngettext)\(", (ROOT / f).read_text(encoding="utf-8"))
+    }
+    assert with_strings - files == set(), "templates whose strings were not extracted"
+    # Lazy strings defined at import time (form labels, method titles) are in too.
+    assert "Session code" in template and "World café" in template
+
+
+def test_template_is_up_to_date(template, tmp_path):
+    """Extracting again finds the same strings: a new string fails until it is translated."""
+    fresh = tmp_path / "messages.pot"
+    CommandLineInterface().run([*EXTRACT, "-o", str(fresh), str(ROOT)])
+    now, stored = msgids(read_catalog(fresh)), msgids(template)
+    assert now == stored, (
+        "core/translations/messages.pot is out of date; follow core/translations/README.md. "
+        f"New: {sorted(map(str, now - stored))}; gone: {sorted(map(str, stored - now))}"
+    )
+
+
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_catalog_holds_exactly_the_template(template, language):
+    catalog = read_catalog(po_path(language), language)
+    assert msgids(catalog) == msgids(template), "run pybabel update (core/translations/README.md)"
+    assert not catalog.fuzzy, "the catalog's header is marked fuzzy: pybabel compile skips it"
+
+
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_every_message_is_translated_and_keeps_its_placeholders(language):
+    catalog = read_catalog(po_path(language), language)
+    problems = []
+    for message in catalog:
+        if not message.id:
+            continue
+        if message.fuzzy:
+            problems.append(("fuzzy", message.id))
+        if message.pluralizable:
+            source = placeholders(message.id[0]) | placeholders(message.id[1])
+            forms = list(message.string)
+            if len(forms) != catalog.num_plurals:
+                problems.append((f"{len(forms)} of {catalog.num_plurals} forms", message.id))
+            # A form for one or two may leave out the number; the general one keeps all.
+            if forms and placeholders(forms[-1]) != source:
+                problems.append(("placeholders", message.id))
+            for form in forms:
+                if not form.strip():
+                    problems.append(("empty", message.id))
+                if not placeholders(form) <= source or stray_percent(form):
+                    problems.append(("placeholders", message.id))
+        else:
+            if not (message.string or "").strip():
+                problems.append(("empty", message.id))
+            elif placeholders(message.string) != placeholders(message.id):
+                problems.append(("placeholders", message.id))
+            elif stray_percent(message.string):
+                problems.append(("stray %", message.id))
+    assert problems == []
+
+
+def test_french_uses_the_typographic_apostrophe():
+    catalog = read_catalog(po_path("fr"), "fr")
+    straight = [
+        m.id
+        for m in catalog
+        if m.id
+        for text in (m.string if m.pluralizable else (m.string,))
+        if "'" in text
+    ]
+    assert straight == []
+
+
+# --- pages in French and Arabic ----------------------------------------------------
+
+
+def test_home_page_in_french_from_the_browser(client):
+    page = client.get("/", headers={"Accept-Language": "fr-FR,fr;q=0.9,en;q=0.5"})
+    assert '<html lang="fr" dir="ltr">' in page.text
+    assert translation("fr", "Join a session") in page.text
+    assert translation("fr", "Session code") in page.text  # a lazy form label
+    assert "Join a session" not in page.text
+
+
+def test_home_page_in_arabic_from_the_chosen_language(client):
+    with client.session_transaction() as cookie:
+        cookie["lang"] = "ar"
+    page = client.get("/", headers={"Accept-Language": "fr"})  # the choice wins
+    assert '<html lang="ar" dir="rtl">' in page.text
+    assert "انضمّ إلى جلسة" in page.text
+    assert translation("ar", "No name, no e-mail, no account: you take part anonymously.") in (
+        page.text
+    )
+
+
+def test_join_page_and_participant_page_in_arabic(client, make_cafe):
+    code = make_cafe(status="live", phase_index=1)
+    form = client.get(f"/j/{code}", headers={"Accept-Language": "ar"})
+    assert '<html lang="ar" dir="rtl">' in form.text
+    assert translation("ar", "Your language") in form.text
+    join(client, code, language="ar")
+    page = client.get(f"/j/{code}")
+    assert '<html lang="ar" dir="rtl">' in page.text
+    assert "الجولة 1" in page.text  # "Round 1": a phase title made at request time
+    assert translation("ar", "Send") in page.text
+
+
+def test_plain_form_refusal_in_the_participants_language(client, make_cafe):
+    code = make_cafe(status="live", phase_index=1)
+    join(client, code, language="fr")
+    page = client.get(f"/j/{code}")
+    client.post(
+        f"/j/{code}/contribute",
+        data={"csrf_token": csrf_token(page), "cid": "c1", "kind": "note", "body": "  "},
+    )
+    page = client.get(f"/j/{code}")
+    assert "Écrivez quelque chose avant d’envoyer." in page.text
+
+
+def test_facilitator_pages_in_french(client, auth):
+    auth.login()
+    page = client.get("/sessions/", headers={"Accept-Language": "fr"})
+    assert '<html lang="fr" dir="ltr">' in page.text
+    assert translation("fr", "Your sessions") in page.text
+    assert translation("fr", "Start a new session") in page.text
+
+
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_every_page_sets_lang_and_dir(app, client, auth, make_cafe, language):
+    live = make_cafe(status="live", phase_index=1)
+    with app.app_context():
+        session_id = db.session.scalar(select(Session.id).where(Session.code == live))
+    urls = ["/", "/auth/login", f"/j/{live}", "/j/NOSUCH"]
+    signed_in = [
+        "/sessions/",
+        "/sessions/new/world_cafe",
+        f"/sessions/{session_id}",
+        f"/sessions/{session_id}/projector",
+        "/backlog/",
+        f"/backlog/from-session/{session_id}",
+        "/backlog/actions/new",
+    ]
+    expected = f'<html lang="{language}" dir="{LANGUAGES[language][1]}">'
+    headers = {"Accept-Language": language}
+    for url in urls:
+        assert expected in client.get(url, headers=headers).text, url
+    auth.login()
+    for url in signed_in:
+        page = client.get(url, headers=headers)
+        assert page.status_code == 200, url
+        assert expected in page.text, url
+
+
+def test_poster_instructions_in_each_language_of_the_session(app, make_cafe):
+    code = make_cafe(status="open", languages=("fr", "ar"))
+    with app.test_request_context():
+        session = db.session.scalar(select(Session).where(Session.code == code))
+        french, arabic = in_each_language(
+            session, "print/poster_instructions.html", home_url="http://palabre.test/"
+        )
+    assert 'lang="fr" dir="ltr"' in french
+    assert translation("fr", "Join in from your phone") in french
+    assert 'lang="ar" dir="rtl"' in arabic
+    assert translation("ar", "Join in from your phone") in arabic
