@@ -209,10 +209,16 @@ def set_hidden(session: Session, contribution_id, hidden: bool) -> Contribution:
             raise Refused(_("This contribution does not exist."))
         if contribution.hidden != hidden:
             contribution.hidden = hidden
+            # A hidden text is not sent again, nor kept in the replay log.
+            payload = (
+                {"id": contribution.id, "hidden": True}
+                if hidden
+                else contribution_payload(contribution)
+            )
             record_event(
                 session,
                 "contribution.hidden" if hidden else "contribution.restored",
-                contribution_payload(contribution),
+                payload,
                 contribution_rooms(contribution),
             )
     return contribution

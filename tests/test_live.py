@@ -180,7 +180,7 @@ def test_hidden_note_disappears_everywhere_but_is_kept(app, phones, staff):
     note_id = note(alice, "an insult")["id"]
     assert facilitator.emit("contribution.hide", {"id": note_id}, callback=True)["ok"]
     for sock in (alice, bob, projector):
-        assert events_of(sock, "contribution.hidden")[-1]["data"]["id"] == note_id
+        assert events_of(sock, "contribution.hidden")[-1]["data"] == {"id": note_id, "hidden": True}
     with app.app_context():
         assert db.session.get(Contribution, note_id).hidden is True
     page = bob.flask_test_client.get(f"/j/{code}")
