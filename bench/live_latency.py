@@ -543,7 +543,9 @@ class Harness:
                     try:
                         await sio.connect(
                             self.server.url,
-                            headers=spec.headers,
+                            # A copy: python-engineio moves the Cookie header out of
+                            # the dict it is given, and a retry needs it again.
+                            headers=dict(spec.headers),
                             auth=spec.auth,
                             transports=["websocket"],
                             wait_timeout=CONNECT_TIMEOUT_S,

@@ -7,8 +7,10 @@ cooperatively, and the live layer keeps broadcasting meanwhile.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import threading
 import unicodedata
 from pathlib import Path
 
@@ -28,6 +30,8 @@ bp = Blueprint("printing", __name__, url_prefix="/print")
 
 ROOT = Path(__file__).resolve().parent.parent
 RENDER_TIMEOUT_S = 120
+# A threading primitive, which gevent makes cooperative when it serves.
+_RENDER_SLOT = threading.BoundedSemaphore(1)
 
 
 class PrintError(RuntimeError):
@@ -35,7 +39,16 @@ class PrintError(RuntimeError):
 
 
 def html_to_pdf(html: str) -> bytes:
-    """Turn a complete HTML document into PDF bytes, in a child process."""
+    """Turn a complete HTML document into PDF bytes, in a child process.
+
+    One document renders at a time, at a lower CPU priority: a render keeps
+    a core busy for seconds, and the live layer must keep the other.
+    """
+    with _RENDER_SLOT:
+        return _render_in_child(html)
+
+
+def _render_in_child(html: str) -> bytes:
     result = subprocess.run(
         [sys.executable, "-m", "core.printing"],
         input=html.encode(),
@@ -184,6 +197,7 @@ def _main() -> None:
     """Child process: HTML on standard input, PDF on standard output."""
     from weasyprint import HTML
 
+    os.nice(10)  # let the server's live layer go first
     html = sys.stdin.buffer.read().decode()
     sys.stdout.buffer.write(HTML(string=html, base_url=str(ROOT)).write_pdf())
 
