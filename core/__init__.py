@@ -36,6 +36,7 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
         ratelimit,
         sessions,
     )
+    from .concurrency import served_by_gevent
     from .database import configure_engine
     from .extensions import babel, csrf, db, login_manager, migrate, socketio
     from .plugins import build_plugin_host
@@ -94,7 +95,7 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
         # `palabre serve` patches the process for gevent: serve on it. Left to
         # choose, Flask-SocketIO picks "threading" under any Flask CLI command,
         # and its run() then refuses to start (Werkzeug is not for production).
-        async_mode="gevent" if _gevent_patched() else None,
+        async_mode="gevent" if served_by_gevent() else None,
         message_queue=app.config["MESSAGE_QUEUE"],
         # Same origin only: never "*".
         cors_allowed_origins=None,
@@ -113,12 +114,6 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
     _serve_browser_libraries(app)
     auth.register_commands(app)
     return app
-
-
-def _gevent_patched() -> bool:
-    from gevent import monkey
-
-    return monkey.is_module_patched("socket")
 
 
 def _instance_from_environment() -> str | None:
