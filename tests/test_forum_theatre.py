@@ -467,7 +467,7 @@ def test_staff_pages_render_in_every_phase(app, make_forum, client, auth):
         go(app, code, index)
         for url in (f"/sessions/{session_id}", f"/sessions/{session_id}/projector"):
             assert client.get(url).status_code == 200, (index, url)
-        browser = app.test_client()
-        join(browser, code) if index < CLOSED else None
         if index < CLOSED:
+            browser = app.test_client()
+            join(browser, code)
             assert browser.get(f"/j/{code}").status_code == 200
