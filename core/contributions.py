@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from . import ratelimit
 from .database import write_transaction
 from .errors import Refused
-from .events import ALL, FACILITATORS, PROJECTOR, group_room, record_event
+from .events import ALL, FACILITATORS, PROJECTOR, group_room, participant_room, record_event
 from .extensions import db
 from .methods import VOTE, ContributionKind, contribute
 from .models import Contribution, Participant, Session, Status, Vote
@@ -66,8 +66,16 @@ def vote_totals(session: Session) -> dict[int, int]:
 
 
 def contribution_rooms(contribution: Contribution) -> list[str]:
-    """Who sees a contribution live: its group (or everyone), staff, projector."""
+    """Who sees a contribution live: its group (or everyone), staff, projector.
+
+    A ``staff_only`` kind goes to the staff, the projector and its sender only.
+    """
     kind = get_method(contribution.session.method).contribution_kinds.get(contribution.kind)
+    if kind and kind.staff_only:
+        sender = (
+            [participant_room(contribution.participant_id)] if contribution.participant_id else []
+        )
+        return [FACILITATORS, PROJECTOR, *sender]
     if contribution.group and not (kind and kind.seen_by_all):
         return [group_room(contribution.group), FACILITATORS, PROJECTOR]
     return [ALL, FACILITATORS, PROJECTOR]

@@ -62,6 +62,9 @@ class ContributionKind:
     grouped: bool = True
     # Whether everyone in the session sees it live, not only the group.
     seen_by_all: bool = False
+    # Whether only the facilitators, the projector and its sender get it
+    # live (a "Stop!" request): phones of a large audience are spared.
+    staff_only: bool = False
     # Whether it must have text; a one-tap signal (a "Stop!") has none.
     needs_text: bool = True
     # When set, votes on contributions of this kind are ratings on this
@@ -198,7 +201,9 @@ class Method:
         Runs inside the core's write transaction, after every check and just
         before the insert, for contributions from participants (not paper
         transcriptions); set ``contribution.data`` here (a queue number, the
-        scene it is about). Default: nothing.
+        scene it is about). Raise :class:`core.errors.Refused` to refuse:
+        checks that must not race (one per person) belong here, since they
+        run with the write lock held. Default: nothing.
         """
 
     def run_action(self, session, name: str, data: dict) -> list[tuple[str, dict, list[str]]]:

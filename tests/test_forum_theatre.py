@@ -471,3 +471,25 @@ def test_staff_pages_render_in_every_phase(app, make_forum, client, auth):
             browser = app.test_client()
             join(browser, code)
             assert browser.get(f"/j/{code}").status_code == 200
+
+
+def test_stop_requests_reach_staff_and_their_sender_only(app, make_forum, socket_client, staff):
+    """150 phones need not hear every "Stop!"; the one called hears it is their turn."""
+    code = make_forum(phase_index=FORUM)
+    facilitator = staff(code)
+    _b1, amina = phone(app, code, socket_client)
+    _b2, jonas = phone(app, code, socket_client)
+    stop_id = send(amina, "stop")["id"]
+    send(jonas, "alternative", "Ask for the decision in writing")
+    action(facilitator, "queue.call")
+    # Jonas hears his own alternative, nothing of Amina's request.
+    assert [e["kind"] for e in events_of(jonas, "contribution.added")] == ["alternative"]
+    assert not events_of(jonas, "contribution.changed")
+    assert [e["id"] for e in events_of(amina, "contribution.changed")] == [stop_id]
+    assert len(events_of(facilitator, "contribution.added")) == 2
+    # Replayed after a reconnect, to the same rooms only.
+    with app.app_context():
+        from core.models import Event
+
+        rooms = db.session.scalars(select(Event.rooms).where(Event.type == "contribution.changed"))
+        assert all("all" not in r for r in rooms)

@@ -154,15 +154,26 @@ class ForumTheatre(Method):
             grouped=False,
             needs_text=False,
             max_length=0,
+            # The projector counts the taps: 150 phones need not hear each one.
+            staff_only=True,
         ),
         "answer": ContributionKind(
             "answer", _l("What stopped the protagonist"), max_length=280, grouped=False
         ),
         "stop": ContributionKind(
-            "stop", _l("Stop! request"), grouped=False, needs_text=False, max_length=0
+            "stop",
+            _l("Stop! request"),
+            grouped=False,
+            needs_text=False,
+            max_length=0,
+            staff_only=True,
         ),
         "alternative": ContributionKind(
-            "alternative", _l("Written alternative"), max_length=500, grouped=False
+            "alternative",
+            _l("Written alternative"),
+            max_length=500,
+            grouped=False,
+            staff_only=True,
         ),
         "intervention": ContributionKind(
             "intervention", _l("Intervention"), max_length=500, grouped=False, rating=SCALE
@@ -212,22 +223,28 @@ class ForumTheatre(Method):
     # --- participants' contributions ----------------------------------------
 
     def check_contribution(self, session, participant, kind, data):
-        if kind.name == "happened":
-            if _mine(participant, "happened", phase_index=session.phase_index):
-                return _("Already counted for this scene. Thank you!")
-        elif kind.name == "stop":
-            waiting = _waiting_stop(participant)
-            if waiting is not None:
-                return _("You are already in the queue: number %(n)d.", n=waiting.data["queue"])
-            if not ratelimit.allow(f"stop:{participant.id}", STOP_LIMIT):
-                return _("You asked several times already. Wait a little before asking again.")
+        # A second "Stop!" while waiting is refused with its number, and not counted.
+        if (
+            kind.name == "stop"
+            and _waiting_stop(participant) is None
+            and not ratelimit.allow(f"stop:{participant.id}", STOP_LIMIT)
+        ):
+            return _("You asked several times already. Wait a little before asking again.")
         return None
 
     def prepare_contribution(self, session, participant, contribution):
+        # With the write lock held: two quick taps cannot both pass, and queue
+        # numbers are handed out one at a time.
         if contribution.kind == "happened":
+            if _mine(participant, "happened", phase_index=session.phase_index):
+                raise Refused(_("Already counted for this scene. Thank you!"))
             contribution.data = {"scene": self._phase(session).number}
         elif contribution.kind == "stop":
-            # Inside the write transaction: numbers are handed out one at a time.
+            waiting = _waiting_stop(participant)
+            if waiting is not None:
+                raise Refused(
+                    _("You are already in the queue: number %(n)d.", n=waiting.data["queue"])
+                )
             contribution.data = {"queue": _count(session, "stop") + 1, "state": WAITING}
 
     # --- the joker's actions ---------------------------------------------------
