@@ -345,7 +345,7 @@ def test_a_forum_theatre_evening_from_the_play_to_the_printed_report(server, bro
     facilitator.fill("input[name=title]", "Nobody speaks my language")
     facilitator.click(".obstacle-form [type=submit]")
     facilitator.wait_for_selector("text=Nobody speaks my language · 2 answers")
-    projector.reload()
+    projector.wait_for_selector(".obstacles li:has-text('Nobody speaks my language')")
     facilitator.goto(run_url.replace("/sessions/", "/backlog/from-session/"))
     facilitator.check("input[name=take-0]")
     facilitator.check("input[name=take-1]")

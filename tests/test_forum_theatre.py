@@ -22,7 +22,11 @@ ROUNDABOUT = {
     },
     "protagonist": "Amal",
     "scenes": [
-        {"title": "The Home Office interview", "description": "Eight hours, no interpreter."},
+        {
+            "title": "The Home Office interview",
+            "description": "Eight hours, no interpreter.",
+            "translations": {"fr": {"title": "L’entretien au ministère", "description": ""}},
+        },
         {"title": "The housing office", "description": "Sent back for a missing letter."},
         {"title": "Back at the start", "description": "The same form, again."},
     ],
@@ -117,6 +121,14 @@ def test_configuration_parses_scenes_and_synopsis_per_language():
         {"title": "Interview", "description": "Eight hours"},
         {"title": "Housing office", "description": ""},
     ]
+    translated = parse_scenes("Interview | Eight hours\nfr: L’entretien | Huit heures")
+    assert translated == [
+        {
+            "title": "Interview",
+            "description": "Eight hours",
+            "translations": {"fr": {"title": "L’entretien", "description": "Huit heures"}},
+        }
+    ]
     assert parse_synopsis("Amal is sent round.\nfr: Amal tourne en rond.\nar: أمل تدور") == {
         "": "Amal is sent round.",
         "fr": "Amal tourne en rond.",
@@ -198,10 +210,12 @@ def test_phones_show_the_synopsis_and_scene_in_their_language(app, make_forum):
     french = app.test_client()
     join(french, code, language="fr")
     page = french.get(f"/j/{code}").text
-    assert "Amal demande l’asile" in page and "The Home Office interview" in page
-    english = app.test_client()
-    join(english, code, language="ar")
-    assert "Amal seeks asylum" in english.get(f"/j/{code}").text
+    assert "Amal demande l’asile" in page and "L’entretien au ministère" in page
+    assert "Eight hours, no interpreter." in page  # untranslated description: as written
+    arabic = app.test_client()
+    join(arabic, code, language="ar")
+    page = arabic.get(f"/j/{code}").text
+    assert "Amal seeks asylum" in page and "The Home Office interview" in page
 
 
 def test_a_tap_works_without_javascript(app, make_forum):
@@ -493,3 +507,21 @@ def test_stop_requests_reach_staff_and_their_sender_only(app, make_forum, socket
 
         rooms = db.session.scalars(select(Event.rooms).where(Event.type == "contribution.changed"))
         assert all("all" not in r for r in rooms)
+
+
+def test_ratings_are_rate_limited_per_participant(app, make_forum, socket_client, staff):
+    app.config["RATE_LIMIT_WRITES"] = "3/minute"
+    code = make_forum(phase_index=FORUM)
+    facilitator = staff(code)
+    _b1, amina = phone(app, code, socket_client)
+    _b2, jonas = phone(app, code, socket_client)
+    log(facilitator)
+    with app.app_context():
+        target = db.session.scalar(
+            select(Contribution.id).where(Contribution.kind == "intervention")
+        )
+    for value in (1, 2, 3):
+        assert rate(amina, target, value)["ok"] is True
+    limited = rate(amina, target, 4)
+    assert limited["ok"] is False and "very fast" in limited["error"]
+    assert rate(jonas, target, 4)["ok"] is True  # keyed on the participant, not the venue

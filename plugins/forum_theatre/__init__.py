@@ -69,14 +69,35 @@ def default_scenes() -> str:
 
 
 def parse_scenes(text: str | None) -> list[dict]:
-    """Scenes from "title | description" lines."""
-    scenes = []
+    """Scenes from "title | description" lines.
+
+    A line starting with a language code ("fr: titre | description") translates
+    the scene above it, so phones can show each scene in their language.
+    """
+    scenes: list[dict] = []
     for line in (text or "").splitlines():
         if not line.strip():
+            continue
+        match = _LANGUAGE_LINE.match(line)
+        if match and match.group(1) in LANGUAGES and scenes:
+            title, _sep, description = match.group(2).partition("|")
+            scenes[-1].setdefault("translations", {})[match.group(1)] = {
+                "title": title.strip(),
+                "description": description.strip(),
+            }
             continue
         title, _sep, description = line.partition("|")
         scenes.append({"title": title.strip(), "description": description.strip()})
     return scenes
+
+
+def scene_in(scene: dict, language: str) -> dict:
+    """A scene's title and description in ``language`` when translated, else as written."""
+    translated = (scene.get("translations") or {}).get(language) or {}
+    return {
+        "title": translated.get("title") or scene["title"],
+        "description": translated.get("description") or scene.get("description", ""),
+    }
 
 
 def parse_synopsis(text: str | None) -> dict[str, str]:
@@ -111,7 +132,10 @@ class ForumTheatreConfig(FlaskForm):
         validators=[DataRequired(), Length(max=120)],
     )
     scenes = TextAreaField(
-        _l("Scenes, one per line: title | short description"),
+        _l(
+            "Scenes, one per line: title | short description "
+            "(a line starting with a language code, such as “fr:”, translates the scene above)"
+        ),
         default=default_scenes,
         validators=[DataRequired()],
     )
@@ -123,11 +147,12 @@ class ForumTheatreConfig(FlaskForm):
             raise ValidationError(_("Write at least one scene."))
         if len(scenes) > MAX_SCENES:
             raise ValidationError(_("At most %(n)d scenes.", n=MAX_SCENES))
+        versions = [v for s in scenes for v in (s, *s.get("translations", {}).values())]
         if any(
-            not s["title"]
-            or len(s["title"]) > MAX_SCENE_TITLE
-            or len(s["description"]) > MAX_SCENE_DESCRIPTION
-            for s in scenes
+            not v["title"]
+            or len(v["title"]) > MAX_SCENE_TITLE
+            or len(v["description"]) > MAX_SCENE_DESCRIPTION
+            for v in versions
         ):
             raise ValidationError(
                 _(
@@ -292,7 +317,7 @@ class ForumTheatre(Method):
             title = str(data.get("title", "")).strip()
             if not title:
                 raise Refused(_("Name the obstacle."))
-            add_by_staff(session, "obstacle", title, {"answers": ids})
+            add_by_staff(session, "obstacle", title, {"answers": ids, "count": len(ids)})
         return []
 
     def _phase(self, session) -> Phase:
@@ -306,7 +331,7 @@ class ForumTheatre(Method):
         phase = self._phase(session)
         context = {
             "scenes": scenes,
-            "scene": scenes[phase.number - 1] if phase.name == "performance" else None,
+            "scene": None,
             "happened_counts": happened_counts(session),
             "queue": _stops(session, WAITING),
             "called": _stops(session, CALLED),
@@ -318,6 +343,8 @@ class ForumTheatre(Method):
         }
         language = participant.language if participant else (session.languages or [""])[0]
         context["synopsis"] = synopsis_in(config, language)
+        if phase.name == "performance":
+            context["scene"] = scene_in(scenes[phase.number - 1], language)
         if view == "participant":
             context["answers"] = visible(session, kind="answer")[::-1]
             context["my_happened"] = {c.phase_index for c in _mine(participant, "happened")}
