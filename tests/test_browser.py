@@ -310,8 +310,8 @@ def test_a_forum_theatre_evening_from_the_play_to_the_printed_report(server, bro
     jonas.fill("details.alternative-form textarea", "Demander la décision par écrit")
     jonas.click("details.alternative-form [type=submit]")
     facilitator.wait_for_selector("text=Demander la décision par écrit")
-    facilitator.wait_for_selector(".queue.waiting li:nth-child(2)")
-    projector.wait_for_selector(".queue.waiting li:nth-child(2)")
+    facilitator.wait_for_selector(".queue.waiting li >> nth=1")
+    projector.wait_for_selector(".queue.waiting li >> nth=1")
 
     facilitator.click("[data-call-next]")
     amina.wait_for_selector("text=It is your turn: come to the stage!")
@@ -332,8 +332,9 @@ def test_a_forum_theatre_evening_from_the_play_to_the_printed_report(server, bro
     facilitator.fill("textarea[name=tried]", "Demander la décision par écrit")
     facilitator.check("input[name=written]")
     facilitator.click(".intervention-form [type=submit]")
-    rahel.wait_for_selector(".interventions li:nth-child(2) .rating-form")
-    rahel.click(".interventions li:first-child .rating-form button[value='2']")
+    second = ".interventions li:has-text('Demander la décision par écrit') .rating-form"
+    rahel.wait_for_selector(second)
+    rahel.click(second + " button[value='2']")
     facilitator.wait_for_selector(".interventions [data-average-for]:text-is('2.0')")
 
     # The harvest: answers grouped into an obstacle, then into the backlog.

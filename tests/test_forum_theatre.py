@@ -229,7 +229,7 @@ def test_a_tap_works_without_javascript(app, make_forum):
     )
     page = browser.get(f"/j/{code}").text
     assert "Counted. Thank you!" in page
-    assert 'data-where-scene="1">1<' in page
+    assert "1 person in the room said this happened" in page
 
 
 # --- reflection -------------------------------------------------------------------------
