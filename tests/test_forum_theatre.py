@@ -6,6 +6,8 @@ chapter 4): a person seeking asylum sent round and round the procedure.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import select
 
@@ -525,3 +527,25 @@ def test_ratings_are_rate_limited_per_participant(app, make_forum, socket_client
     limited = rate(amina, target, 4)
     assert limited["ok"] is False and "very fast" in limited["error"]
     assert rate(jonas, target, 4)["ok"] is True  # keyed on the participant, not the venue
+
+
+def test_rating_works_without_javascript(app, make_forum, staff):
+    code = make_forum(phase_index=FORUM)
+    log(staff(code))
+    browser = app.test_client()
+    join(browser, code)
+    page = browser.get(f"/j/{code}")
+    assert 'name="value" value="5"' in page.text
+    with app.app_context():
+        target = db.session.scalar(
+            select(Contribution.id).where(Contribution.kind == "intervention")
+        )
+    form = {"csrf_token": csrf_token(page), "contribution": target}
+    browser.post(f"/j/{code}/vote", data={**form, "cid": new_cid(), "value": "3"})
+    browser.post(f"/j/{code}/vote", data={**form, "cid": new_cid(), "value": "9"})
+    page = browser.get(f"/j/{code}").text
+    assert "Choose a rating from 1 to 5." in page
+    chosen = re.findall(r'value="(\d)"\s+class="rating chosen"', page)
+    assert chosen == ["3"]
+    with app.app_context():
+        assert db.session.scalar(select(Vote.value)) == 3
