@@ -20,8 +20,17 @@ from wtforms.validators import DataRequired, Length
 from .database import write_transaction
 from .extensions import db
 from .forms import options
-from .methods import BacklogCandidate
-from .models import Action, ActionStatus, Contribution, Need, NeedSource, Session, Theme
+from .methods import ACTION, BacklogCandidate
+from .models import (
+    Action,
+    ActionSource,
+    ActionStatus,
+    Contribution,
+    Need,
+    NeedSource,
+    Session,
+    Theme,
+)
 from .plugins import get_method, plugin_host
 
 bp = Blueprint("backlog", __name__, url_prefix="/backlog")
@@ -139,6 +148,28 @@ def merge_needs(duplicate: Need, into: Need) -> None:
         duplicate.merged_into_id = into.id
 
 
+def propose_action(
+    title: str,
+    *,
+    objective: str = "",
+    session: Session | None = None,
+    contribution_ids: list[int] = (),
+    needs: list[Need] = (),
+) -> Action:
+    """Add a proposed action distilled from a session, with where it came from."""
+    with write_transaction():
+        action = Action(title=title, objective=objective, status=ActionStatus.PROPOSED)
+        action.needs = list(needs)
+        if session is not None:
+            action.sources = [
+                ActionSource(session_id=session.id, contribution_id=cid)
+                for cid in (contribution_ids or [None])
+            ]
+        db.session.add(action)
+    plugin_host().hook.backlog_item_created(item=action)
+    return action
+
+
 def create_action(form: ActionForm) -> Action:
     with write_transaction():
         action = Action()
@@ -245,17 +276,20 @@ def action(action_id: int):
 
 @bp.route("/from-session/<int:session_id>", methods=["GET", "POST"])
 def from_session(session_id: int):
-    """Turn a session's harvest into needs, keeping where each came from."""
+    """Turn a session's harvest into needs and proposed actions, keeping where each came from."""
     session = db.session.get(Session, session_id) or abort(404)
     candidates: list[BacklogCandidate] = get_method(session.method).backlog_candidates(session)
     form = HarvestForm()
     if form.validate_on_submit():
-        created = 0
+        created, proposed = 0, []
         for position, candidate in enumerate(candidates):
             if request.form.get(f"take-{position}") != "1":
                 continue
             title = request.form.get(f"title-{position}", "").strip()[:200] or candidate.title
             theme = request.form.get(f"theme-{position}", candidate.theme or Theme.OTHER)
+            if candidate.kind == ACTION:
+                proposed.append((title, candidate))
+                continue
             create_need(
                 title,
                 description=candidate.description,
@@ -265,7 +299,16 @@ def from_session(session_id: int):
                 contribution_ids=candidate.contribution_ids,
             )
             created += 1
+        for title, candidate in proposed:
+            propose_action(
+                title,
+                objective=candidate.description,
+                session=session,
+                contribution_ids=candidate.contribution_ids,
+            )
         flash(_("%(count)d needs added to the backlog.", count=created), "success")
+        if proposed:
+            flash(_("Actions proposed: %(count)d.", count=len(proposed)), "success")
         return redirect(url_for("backlog.index"))
     return render_template(
         "backlog/from_session.html",
@@ -290,4 +333,15 @@ def session_needs(session: Session) -> list[Need]:
         .where(NeedSource.session_id == session.id)
         .distinct()
         .order_by(Need.priority.desc(), Need.id)
+    ).all()
+
+
+def session_actions(session: Session) -> list[Action]:
+    """Actions proposed from ``session``, for its report."""
+    return db.session.scalars(
+        select(Action)
+        .join(ActionSource, ActionSource.action_id == Action.id)
+        .where(ActionSource.session_id == session.id)
+        .distinct()
+        .order_by(Action.id)
     ).all()

@@ -8,6 +8,8 @@ what was stored the first time and stores nothing new.
 
 from __future__ import annotations
 
+import uuid
+
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func, select
@@ -16,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from . import ratelimit
 from .database import write_transaction
 from .errors import Refused
-from .events import ALL, FACILITATORS, PROJECTOR, group_room, record_event
+from .events import ALL, FACILITATORS, PROJECTOR, group_room, participant_room, record_event
 from .extensions import db
 from .methods import VOTE, ContributionKind, contribute
 from .models import Contribution, Participant, Session, Status, Vote
@@ -32,6 +34,7 @@ def contribution_payload(contribution: Contribution) -> dict:
         "id": contribution.id,
         "kind": contribution.kind,
         "body": contribution.body,
+        "data": contribution.data or {},
         "group": contribution.group,
         "phase_index": contribution.phase_index,
         "transcribed": contribution.transcribed,
@@ -63,8 +66,16 @@ def vote_totals(session: Session) -> dict[int, int]:
 
 
 def contribution_rooms(contribution: Contribution) -> list[str]:
-    """Who sees a contribution live: its group (or everyone), staff, projector."""
+    """Who sees a contribution live: its group (or everyone), staff, projector.
+
+    A ``staff_only`` kind goes to the staff, the projector and its sender only.
+    """
     kind = get_method(contribution.session.method).contribution_kinds.get(contribution.kind)
+    if kind and kind.staff_only:
+        sender = (
+            [participant_room(contribution.participant_id)] if contribution.participant_id else []
+        )
+        return [FACILITATORS, PROJECTOR, *sender]
     if contribution.group and not (kind and kind.seen_by_all):
         return [group_room(contribution.group), FACILITATORS, PROJECTOR]
     return [ALL, FACILITATORS, PROJECTOR]
@@ -79,7 +90,9 @@ def _kind(session: Session, kind_name: str) -> ContributionKind:
 
 def _clean_body(kind: ContributionKind, body: str) -> str:
     body = body.strip()
-    if not body:
+    if not kind.needs_text:
+        body = body[: kind.max_length]
+    elif not body:
         raise Refused(_("Write something before sending."))
     if len(body) > kind.max_length:
         raise Refused(_("This is too long: %(max)d characters at most.", max=kind.max_length))
@@ -100,10 +113,18 @@ def _existing(session: Session, client_id: str) -> Contribution | None:
     )
 
 
-def _store(session: Session, contribution: Contribution) -> Contribution:
-    """Insert and broadcast; on a concurrent duplicate, return the first copy."""
+def _store(
+    session: Session, contribution: Contribution, participant: Participant | None = None
+) -> Contribution:
+    """Insert and broadcast; on a concurrent duplicate, return the first copy.
+
+    For a participant's contribution, the method's ``prepare_contribution``
+    runs first, inside the same transaction.
+    """
     try:
         with write_transaction():
+            if participant is not None:
+                get_method(session.method).prepare_contribution(session, participant, contribution)
             db.session.add(contribution)
             db.session.flush()
             record_event(
@@ -157,8 +178,9 @@ def accept(
         phase_index=session.phase_index,
         group=participant.group if kind.grouped else None,
         body=body,
+        data={},
     )
-    return _store(session, contribution)
+    return _store(session, contribution, participant)
 
 
 def transcribe(
@@ -196,9 +218,54 @@ def transcribe(
         phase_index=phase_index,
         group=str(group) if kind.grouped and group not in (None, "") else None,
         body=body,
+        data={},
         transcribed=True,
     )
     return _store(session, contribution)
+
+
+def add_by_staff(
+    session: Session, kind_name: str, body: str, data: dict | None = None
+) -> Contribution:
+    """Store and broadcast a contribution a facilitator's action makes (a logged intervention).
+
+    For :meth:`core.methods.Method.run_action`: runs inside its write
+    transaction, checks the kind and the text as for anyone, and is not
+    marked transcribed. The ``contribution_accepted`` hook is not called.
+    """
+    kind = _kind(session, kind_name)
+    contribution = Contribution(
+        session_id=session.id,
+        client_id=f"staff:{uuid.uuid4().hex}",
+        kind=kind.name,
+        phase_index=session.phase_index,
+        body=_clean_body(kind, body),
+        data=dict(data or {}),
+    )
+    db.session.add(contribution)
+    db.session.flush()
+    record_event(
+        session,
+        "contribution.added",
+        contribution_payload(contribution),
+        contribution_rooms(contribution),
+    )
+    return contribution
+
+
+def update_data(session: Session, contribution: Contribution, **changes) -> None:
+    """Change structured fields of a contribution and broadcast ``contribution.changed``.
+
+    For :meth:`core.methods.Method.run_action`: runs inside its write transaction.
+    """
+    # Reassign the dict so SQLAlchemy sees the JSON column change.
+    contribution.data = {**(contribution.data or {}), **changes}
+    record_event(
+        session,
+        "contribution.changed",
+        contribution_payload(contribution),
+        contribution_rooms(contribution),
+    )
 
 
 def set_hidden(session: Session, contribution_id, hidden: bool) -> Contribution:
@@ -224,9 +291,20 @@ def set_hidden(session: Session, contribution_id, hidden: bool) -> Contribution:
     return contribution
 
 
+def _rating_kinds(session: Session) -> list[str]:
+    kinds = get_method(session.method).contribution_kinds.values()
+    return [kind.name for kind in kinds if kind.rating]
+
+
 def votes_used(participant: Participant) -> int:
+    """The dots a participant has given (ratings are not dots)."""
     return db.session.scalar(
-        select(func.coalesce(func.sum(Vote.value), 0)).where(Vote.participant_id == participant.id)
+        select(func.coalesce(func.sum(Vote.value), 0))
+        .join(Contribution, Contribution.id == Vote.contribution_id)
+        .where(
+            Vote.participant_id == participant.id,
+            Contribution.kind.not_in(_rating_kinds(participant.session)),
+        )
     )
 
 
@@ -238,14 +316,49 @@ def vote_total(contribution_id: int) -> int:
     )
 
 
+def vote_summary(contribution_id: int) -> dict:
+    """What ``votes.changed`` says of a contribution: total, count and average."""
+    total, count = db.session.execute(
+        select(func.coalesce(func.sum(Vote.value), 0), func.count(Vote.id)).where(
+            Vote.contribution_id == contribution_id
+        )
+    ).one()
+    average = round(total / count, 2) if count else None
+    return {"id": contribution_id, "total": int(total), "count": count, "average": average}
+
+
+def rating_summaries(session: Session) -> dict[int, dict]:
+    """``{"count", "average"}`` of the ratings per contribution id in a session."""
+    rows = db.session.execute(
+        select(Vote.contribution_id, func.count(Vote.id), func.avg(Vote.value))
+        .where(Vote.session_id == session.id)
+        .group_by(Vote.contribution_id)
+    )
+    return {cid: {"count": n, "average": round(float(avg), 1)} for cid, n, avg in rows}
+
+
+def my_ratings(participant: Participant) -> dict[int, int]:
+    """The rating a participant gave, per contribution id."""
+    rows = db.session.execute(
+        select(Vote.contribution_id, Vote.value).where(Vote.participant_id == participant.id)
+    )
+    return dict(rows.all())
+
+
 def vote(
     session: Session, participant: Participant, *, client_id: str, contribution_id, value=1
 ) -> int:
-    """Give one dot to a contribution; return how many dots the participant has left.
+    """Give one dot to a contribution, or rate it; return dots left, or the rating.
+
+    For a contribution whose kind has a ``rating`` scale, the vote is a
+    rating: ``value`` must be within the scale, and a participant's new
+    rating of the same contribution replaces the old one; the return value
+    is the rating kept. Otherwise it is one dot, and the return value is
+    how many dots the participant has left.
 
     Raises :class:`Refused` outside a voting phase, for a contribution not
-    open to votes, or when no dot is left. A resent ``client_id`` changes
-    nothing.
+    open to votes, for a rating off the scale, or when no dot is left. A
+    resent ``client_id`` changes nothing.
     """
     client_id = _clean_client_id(client_id)
     method = get_method(session.method)
@@ -255,7 +368,8 @@ def vote(
             select(Vote).where(Vote.participant_id == participant.id, Vote.client_id == client_id)
         )
         if already is not None:
-            return budget - votes_used(participant)
+            kind = method.contribution_kinds.get(_vote_kind(already))
+            return already.value if kind and kind.rating else budget - votes_used(participant)
         if session.status != Status.LIVE or not current_phase(session).allowing(VOTE):
             raise Refused(_("Voting is not open now."))
         target = db.session.get(Contribution, _int(contribution_id))
@@ -266,6 +380,9 @@ def vote(
             or target.kind not in method.votable_kinds
         ):
             raise Refused(_("You cannot vote for this."))
+        kind = method.contribution_kinds.get(target.kind)
+        if kind is not None and kind.rating:
+            return _rate(session, participant, target, kind, client_id, value)
         if _int(value) != 1:
             raise Refused(_("You cannot vote for this."))
         if votes_used(participant) >= budget:
@@ -281,13 +398,49 @@ def vote(
             )
         )
         db.session.flush()
-        record_event(
-            session,
-            "votes.changed",
-            {"id": target.id, "total": vote_total(target.id)},
-            [ALL],
-        )
+        record_event(session, "votes.changed", vote_summary(target.id), [ALL])
         return budget - votes_used(participant)
+
+
+def _vote_kind(vote_: Vote) -> str:
+    return db.session.scalar(
+        select(Contribution.kind).where(Contribution.id == vote_.contribution_id)
+    )
+
+
+def _rate(session, participant, target, kind, client_id, value) -> int:
+    """Store or replace a participant's rating; runs inside :func:`vote`'s transaction."""
+    low, high = kind.rating
+    value = _int(value)
+    if not low <= value <= high:
+        raise Refused(_("Choose a rating from %(low)d to %(high)d.", low=low, high=high))
+    if not ratelimit.allow(f"write:{participant.id}", current_app.config["RATE_LIMIT_WRITES"]):
+        raise Refused(_("You are sending very fast. Wait a moment and send again."))
+    rating = db.session.scalar(
+        select(Vote).where(Vote.participant_id == participant.id, Vote.contribution_id == target.id)
+    )
+    if rating is None:
+        rating = Vote(
+            session_id=session.id, participant_id=participant.id, contribution_id=target.id
+        )
+        db.session.add(rating)
+    rating.value = value
+    # The newest write's id, so that its resending is recognised.
+    rating.client_id = client_id
+    db.session.flush()
+    record_event(session, "votes.changed", vote_summary(target.id), [ALL])
+    return value
+
+
+def is_rating(session: Session, contribution_id) -> bool:
+    """Whether votes on this contribution are ratings."""
+    kind_name = db.session.scalar(
+        select(Contribution.kind).where(
+            Contribution.id == _int(contribution_id), Contribution.session_id == session.id
+        )
+    )
+    kind = get_method(session.method).contribution_kinds.get(kind_name)
+    return bool(kind and kind.rating)
 
 
 def _int(value) -> int:

@@ -362,6 +362,7 @@ def vote(code: str):
                 participant,
                 client_id=form.cid.data,
                 contribution_id=form.contribution.data,
+                value=request.form.get("value", 1),
             )
         except Refused as refusal:
             flash(refusal.message, "error")

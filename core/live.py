@@ -25,7 +25,7 @@ from flask_login import current_user
 from flask_socketio import join_room
 from sqlalchemy import select
 
-from . import contributions, phases
+from . import actions, contributions, phases
 from .errors import Refused
 from .events import (
     ALL,
@@ -133,9 +133,10 @@ def _refused(error: str) -> dict:
 def on_contribute(data):
     """A participant sends a contribution: ``{cid, kind, body}``.
 
-    Acknowledged with ``{"ok": true, "id": <contribution id>}`` after the
-    commit; the ``contribution.added`` event goes to the sender's group, the
-    facilitators and the projector.
+    Acknowledged with ``{"ok": true, "id": <contribution id>, "data":
+    <its structured fields>}`` after the commit (``data`` holds what the
+    method filled in, such as a queue number); the ``contribution.added``
+    event goes to the sender's group, the facilitators and the projector.
     """
     session, participant, _view = _connection()
     if session is None or participant is None:
@@ -151,15 +152,17 @@ def on_contribute(data):
         )
     except Refused as refusal:
         return _refused(refusal.message)
-    return {"ok": True, "id": contribution.id}
+    return {"ok": True, "id": contribution.id, "data": contribution.data or {}}
 
 
 @socketio.on("vote")
 def on_vote(data):
     """A participant votes: ``{cid, contribution, value}``.
 
-    Acknowledged with ``{"ok": true, "left": <votes left>}``; the
-    ``votes.changed`` event goes to everyone in the session.
+    Acknowledged with ``{"ok": true, "left": <votes left>}`` for a dot, or
+    ``{"ok": true, "rating": <value kept>}`` for a rating (a contribution
+    whose kind has a ``rating`` scale); the ``votes.changed`` event goes to
+    everyone in the session.
     """
     session, participant, _view = _connection()
     if session is None or participant is None:
@@ -175,6 +178,8 @@ def on_vote(data):
         )
     except Refused as refusal:
         return _refused(refusal.message)
+    if contributions.is_rating(session, data.get("contribution")):
+        return {"ok": True, "rating": left}
     return {"ok": True, "left": left}
 
 
@@ -250,3 +255,17 @@ def on_transcribe(session, data):
         phase_index=data.get("phase_index"),
     )
     return {"ok": True, "id": contribution.id}
+
+
+@socketio.on("method.action")
+@facilitator_event
+def on_method_action(session, data):
+    """A facilitator asks for one of the method's actions: ``{name, ...fields}``.
+
+    The method does it inside the core's write transaction (see
+    ``Method.run_action``) and its events are broadcast to the rooms it
+    names; acknowledged with ``{"ok": true}``. A participant's socket is
+    refused.
+    """
+    actions.run(session, str(data.get("name", "")), data)
+    return {"ok": True}

@@ -62,17 +62,36 @@ class ContributionKind:
     grouped: bool = True
     # Whether everyone in the session sees it live, not only the group.
     seen_by_all: bool = False
+    # Whether only the facilitators, the projector and its sender get it
+    # live (a "Stop!" request): phones of a large audience are spared.
+    staff_only: bool = False
+    # Whether it must have text; a one-tap signal (a "Stop!") has none.
+    needs_text: bool = True
+    # When set, votes on contributions of this kind are ratings on this
+    # inclusive scale: one per participant, a new one replacing the old.
+    # Without it, votes are dots counted against ``Method.vote_budget``.
+    rating: tuple[int, int] | None = None
+
+
+NEED = "need"
+ACTION = "action"
 
 
 @dataclass
 class BacklogCandidate:
-    """A need or action a method proposes from a session, with provenance."""
+    """A need or action a method proposes from a session, with provenance.
+
+    ``kind`` is :data:`NEED` (the default) or :data:`ACTION`; an action
+    becomes a proposed :class:`core.models.Action` whose ``objective`` is the
+    description.
+    """
 
     title: str
     description: str = ""
     theme: str = ""
     contribution_ids: list[int] = field(default_factory=list)
     votes: int = 0
+    kind: str = NEED
 
 
 class Method:
@@ -96,6 +115,8 @@ class Method:
     contribution_kinds: dict[str, ContributionKind] = {}
     #: Kinds of contribution participants may vote on in a voting phase.
     votable_kinds: tuple[str, ...] = ()
+    #: Names of the actions a facilitator may ask for (see :meth:`run_action`).
+    facilitator_actions: tuple[str, ...] = ()
 
     # --- declared data -------------------------------------------------
 
@@ -173,6 +194,34 @@ class Method:
         ``hosts_only`` flag. Default: accept.
         """
         return None
+
+    def prepare_contribution(self, session, participant, contribution) -> None:
+        """Fill in method-specific fields of a contribution about to be stored.
+
+        Runs inside the core's write transaction, after every check and just
+        before the insert, for contributions from participants (not paper
+        transcriptions); set ``contribution.data`` here (a queue number, the
+        scene it is about). Raise :class:`core.errors.Refused` to refuse:
+        checks that must not race (one per person) belong here, since they
+        run with the write lock held. Default: nothing.
+        """
+
+    def run_action(self, session, name: str, data: dict) -> list[tuple[str, dict, list[str]]]:
+        """Do the facilitator action ``name`` (one of :attr:`facilitator_actions`).
+
+        The core calls it only for a signed-in facilitator, inside its write
+        transaction; ``data`` is what the socket event or form sent (values
+        are strings, or lists of strings for repeated form fields). The
+        method may add or change its session's contributions here. Raise
+        :class:`core.errors.Refused` with a translated message to refuse.
+        Returns live events as ``(type, data, rooms)`` triples, recorded and
+        broadcast by the core. Default: refuses every action.
+        """
+        from flask_babel import gettext as _
+
+        from .errors import Refused
+
+        raise Refused(_("This action does not exist."))
 
     def view_context(self, session, view: str, participant=None) -> dict:
         """Return extra template variables for ``view``. Default: none."""

@@ -117,6 +117,9 @@ class Contribution(db.Model):
     phase_index: Mapped[int]
     group: Mapped[str | None] = mapped_column(String(40))
     body: Mapped[str] = mapped_column(Text)
+    # Structured, method-specific fields (a scene, a queue number, an
+    # intervention's moment and outcome); never personal data.
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
     transcribed: Mapped[bool] = mapped_column(default=False)
     hidden: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -227,9 +230,25 @@ class Action(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     needs: Mapped[list[Need]] = relationship(secondary=need_action, back_populates="actions")
+    sources: Mapped[list[ActionSource]] = relationship(
+        back_populates="action", cascade="all, delete-orphan"
+    )
     updates: Mapped[list[ActionUpdate]] = relationship(
         back_populates="action", order_by="ActionUpdate.created_at"
     )
+
+
+class ActionSource(db.Model):
+    """Where a proposed action came from: a session, and the contributions behind it."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    action_id: Mapped[int] = mapped_column(ForeignKey("action.id"), index=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("palabre_session.id"))
+    contribution_id: Mapped[int | None] = mapped_column(ForeignKey("contribution.id"))
+
+    action: Mapped[Action] = relationship(back_populates="sources")
+    session: Mapped[Session] = relationship()
+    contribution: Mapped[Contribution | None] = relationship()
 
 
 class ActionUpdate(db.Model):

@@ -11,7 +11,7 @@ from . import hookspecs
 from .methods import Method
 
 #: Plugins shipped with Palabre, loaded in this order.
-BUILTIN_PLUGINS = ("plugins.world_cafe",)
+BUILTIN_PLUGINS = ("plugins.world_cafe", "plugins.forum_theatre")
 
 #: Entry-point group through which installed packages add methods.
 ENTRY_POINT_GROUP = "palabre.methods"

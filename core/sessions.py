@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from wtforms import HiddenField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from . import contributions, phases
+from . import actions, contributions, phases
 from .database import write_transaction
 from .errors import Refused
 from .extensions import db
@@ -241,6 +241,19 @@ def transcribe(session_id: int):
     else:
         flash(_("Write the note's text before adding it."), "error")
     return _back(session)
+
+
+@bp.post("/<int:session_id>/actions/<name>")
+def method_action(session_id: int, name: str):
+    """Do one of the method's facilitator actions (``Method.run_action``) from a form."""
+    session = _checked_action(session_id)
+    # A field sent more than once (checkboxes) arrives as a list.
+    data = {key: vals if len(vals) > 1 else vals[0] for key, vals in request.form.lists()}
+    try:
+        actions.run(session, name, data)
+    except Refused as refusal:
+        flash(refusal.message, "error")
+    return redirect(request.referrer or url_for("sessions.run", session_id=session.id))
 
 
 @bp.post("/<int:session_id>/archive")

@@ -237,3 +237,138 @@ def test_sockets_from_another_origin_are_refused(server):
     same = websocket.create_connection(url, origin=server, timeout=5)
     assert same.recv().startswith("0{")  # Engine.IO open packet
     same.close()
+
+
+def test_a_forum_theatre_evening_from_the_play_to_the_printed_report(server, browser):
+    """The Roundabout: a joker, a projector and three phones, Stop! queue to backlog."""
+    facilitator = signed_in_facilitator(browser, server)
+    facilitator.goto(server + "/sessions/new/forum_theatre")
+    facilitator.fill("input[name=title]", "Forum theatre at the Tron")
+    facilitator.fill("input[name=config-play_title]", "The Roundabout")
+    facilitator.fill(
+        "textarea[name=config-synopsis]",
+        "Amal seeks asylum and is sent round and round.\nfr: Amal tourne en rond.",
+    )
+    facilitator.fill("input[name=config-protagonist]", "Amal")
+    facilitator.fill(
+        "textarea[name=config-scenes]",
+        "The interview | Eight hours, no interpreter\nThe housing office | A letter is missing",
+    )
+    facilitator.check("input[name=languages][value=fr]")
+    facilitator.click("form [type=submit]:not(.link)")
+    facilitator.wait_for_url(re.compile(r"/sessions/\d+$"))
+    run_url = facilitator.url
+    facilitator.click("text=Open the session")
+    code = facilitator.locator(".join-code strong").first.inner_text().strip()
+    projector = browser.new_context(storage_state=facilitator.context.storage_state()).new_page()
+    projector.goto(run_url + "/projector")
+    projector.wait_for_selector("text=The Roundabout")
+
+    phones = []
+    for language in ("en", "fr", "en"):
+        page = phone(browser, f"{server}/j/{code}")
+        page.check(f"input[name=language][value={language}]")
+        page.click("button[type=submit], input[type=submit]")
+        phones.append(page)
+    amina, jonas, rahel = phones
+    jonas.wait_for_selector("text=Amal tourne en rond.")
+
+    # The performance: one tap per phone and scene, counted live on the projector.
+    advance(facilitator, "Scene 1")
+    projector.wait_for_selector("text=The interview")
+    for page in (amina, rahel):
+        page.wait_for_selector(".happened-form button")
+        page.click(".happened-form button")
+        page.wait_for_selector(".happened-done")
+    projector.wait_for_selector(".big-counter strong:text-is('2')")
+    advance(facilitator, "Scene 2")
+    amina.wait_for_selector("text=A letter is missing")
+
+    # Reflection: short answers on the projector's wall, shown as text.
+    advance(facilitator, "Reflection")
+    answers = {
+        amina: "No <b>interpreter</b> at the interview",
+        jonas: "Personne n’explique la lettre",
+        rahel: "Every office wants another form",
+    }
+    for page, text in answers.items():
+        page.wait_for_selector(".answer-form textarea")
+        page.fill(".answer-form textarea", text)
+        page.click(".answer-form [type=submit]")
+    for text in answers.values():
+        projector.wait_for_selector(f"text={text}")
+
+    # The forum: two Stop! requests, one written alternative.
+    advance(facilitator, "Forum")
+    amina.wait_for_selector(".stop-form button")
+    amina.click(".stop-form button")
+    amina.wait_for_selector("text=You are number 1 in the queue.")
+    rahel.wait_for_selector(".stop-form button")
+    rahel.click(".stop-form button")
+    rahel.wait_for_selector("text=You are number 2 in the queue.")
+    jonas.locator("details.alternative-form summary").click()
+    jonas.fill("details.alternative-form textarea", "Demander la décision par écrit")
+    jonas.click("details.alternative-form [type=submit]")
+    facilitator.wait_for_selector("text=Demander la décision par écrit")
+    facilitator.wait_for_selector(".queue.waiting li >> nth=1")
+    projector.wait_for_selector(".queue.waiting li >> nth=1")
+
+    facilitator.click("[data-call-next]")
+    amina.wait_for_selector("text=It is your turn: come to the stage!")
+    projector.wait_for_selector(".queue.called li:has-text('1')")
+    facilitator.select_option("select[name=scene]", "1")
+    facilitator.fill("input[name=moment]", "When the officer refuses an interpreter")
+    facilitator.fill("textarea[name=tried]", "She asks for the <i>refusal</i> in writing")
+    facilitator.fill("textarea[name=happened]", "The officer finds an interpreter")
+    facilitator.click(".intervention-form [type=submit]")
+    for page in (amina, jonas):
+        page.wait_for_selector(".interventions .rating-form")
+    amina.click(".interventions .rating-form button[value='5']")
+    jonas.click(".interventions .rating-form button[value='4']")
+    projector.wait_for_selector(".interventions [data-average-for]:text-is('4.5')")
+
+    facilitator.click("[data-call-next]")
+    rahel.wait_for_selector("text=It is your turn: come to the stage!")
+    facilitator.fill("textarea[name=tried]", "Demander la décision par écrit")
+    facilitator.check("input[name=written]")
+    facilitator.click(".intervention-form [type=submit]")
+    second = ".interventions li:has-text('Demander la décision par écrit') .rating-form"
+    rahel.wait_for_selector(second)
+    rahel.click(second + " button[value='2']")
+    facilitator.wait_for_selector(".interventions [data-average-for]:text-is('2.0')")
+
+    # The harvest: answers grouped into an obstacle, then into the backlog.
+    advance(facilitator, "Harvest")
+    facilitator.wait_for_selector(".answers-to-group")
+    for text in ("No <b>interpreter</b>", "Personne n’explique"):
+        answer = facilitator.locator(".answers-to-group li", has_text=text)
+        answer.locator("input[name=answers]").check()
+    facilitator.fill("input[name=title]", "Nobody speaks my language")
+    facilitator.click(".obstacle-form [type=submit]")
+    facilitator.wait_for_selector("text=Nobody speaks my language · 2 answers")
+    projector.wait_for_selector(".obstacles li:has-text('Nobody speaks my language')")
+    facilitator.goto(run_url.replace("/sessions/", "/backlog/from-session/"))
+    facilitator.check("input[name=take-0]")
+    facilitator.check("input[name=take-1]")
+    facilitator.click("form [type=submit]:not(.link)")
+    facilitator.wait_for_selector("text=Nobody speaks my language")
+    facilitator.wait_for_selector("text=She asks for the <i>refusal</i> in writing")
+
+    report_url = run_url.replace("/sessions/", "/print/sessions/") + "/report.pdf"
+    report = facilitator.request.get(report_url)
+    assert report.ok and report.headers["content-type"] == "application/pdf"
+    text = " ".join(
+        "".join(p.extract_text() for p in PdfReader(io.BytesIO(report.body())).pages).split()
+    )
+    for expected in (
+        "The Roundabout",
+        "The housing office",
+        "Nobody speaks my language",
+        "She asks for the <i>refusal</i> in writing",
+        "The officer finds an interpreter",
+        "4.5 (2)",
+        "Demander la décision par écrit",
+        "Proposed actions",
+    ):
+        assert expected in text, expected
+    assert EMAIL not in text

@@ -79,7 +79,7 @@ def test_ack_comes_after_commit_and_resend_is_stored_once(app, phones):
     cid = new_cid()
     first = note(alice, "Bus passes for newcomers", cid=cid)
     again = note(alice, "Bus passes for newcomers", cid=cid)
-    assert first == again == {"ok": True, "id": first["id"]}
+    assert first == again == {"ok": True, "id": first["id"], "data": {}}
     with app.app_context():
         stored = db.session.scalars(select(Contribution).where(Contribution.client_id == cid)).all()
         assert len(stored) == 1 and stored[0].id == first["id"]

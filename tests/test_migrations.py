@@ -152,3 +152,25 @@ def test_later_sqlite_revisions_rebuild_referenced_tables_or_roll_back(tmp_path)
             assert connection.exec_driver_sql("SELECT session_id FROM participant").all() == [(1,)]
         flask_migrate.downgrade(str(directory), revision="base")
         db.engine.dispose()
+
+
+def test_revision_0002_gives_existing_contributions_empty_data(empty_app):
+    """Notes stored before contributions had structured data upgrade to ``{}``."""
+    flask_migrate.upgrade(revision="0001")
+    with db.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO palabre_session (id, method, title, code, status, config, languages,"
+            " venue, host_key, phase_index, seq, created_at)"
+            " VALUES (1, 'world_cafe', 'Café', 'ABCDEF', 'live', '{}', '[]', '', 'k', 1, 0,"
+            " '2026-01-01 00:00:00')"
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO contribution (session_id, client_id, kind, phase_index, body,"
+            " transcribed, hidden, created_at)"
+            " VALUES (1, 'c1', 'note', 1, 'Evening classes', 0, 0, '2026-01-01 00:00:00')"
+        )
+    flask_migrate.upgrade()
+    from core.models import Contribution
+
+    assert db.session.scalar(db.select(Contribution)).data == {}
+    db.session.remove()

@@ -66,7 +66,7 @@ class Recorder:
 
 
 def test_builtins_are_listed_and_the_group_is_named_once():
-    assert BUILTIN_PLUGINS == ("plugins.world_cafe",)
+    assert BUILTIN_PLUGINS == ("plugins.world_cafe", "plugins.forum_theatre")
     assert ENTRY_POINT_GROUP == "palabre.methods"
     docs = (Path(__file__).parent.parent / "docs" / "plugins.md").read_text()
     assert ENTRY_POINT_GROUP in docs

@@ -34,9 +34,19 @@
     return payload;
   }
 
+  // data-kind, data-group, data-phase-index filter on the contribution itself;
+  // data-where-<field> on its structured data (data-where-state="waiting").
   function matches(container, data) {
     var checks = ["kind", "group", "phaseIndex"];
     var fields = { kind: data.kind, group: data.group, phaseIndex: data.phase_index };
+    var extra = data.data || {};
+    Object.keys(container.dataset).forEach(function (name) {
+      if (name.indexOf("where") === 0 && name.length > 5) {
+        var field = name.charAt(5).toLowerCase() + name.slice(6);
+        checks.push(name);
+        fields[name] = extra[field];
+      }
+    });
     return checks.every(function (name) {
       var wanted = container.dataset[name];
       return wanted === undefined || wanted === String(fields[name] == null ? "" : fields[name]);
@@ -55,7 +65,14 @@
     item.dataset.contributionId = data.id;
     item.querySelectorAll("[data-body]").forEach(function (el) { el.textContent = data.body; });
     if (item.hasAttribute("data-body")) item.textContent = data.body;
-    item.querySelectorAll("[data-votes-for]").forEach(function (el) { el.dataset.votesFor = data.id; });
+    ["votesFor", "averageFor", "countFor"].forEach(function (name) {
+      var attribute = "data-" + name.replace(/[A-Z]/g, function (c) { return "-" + c.toLowerCase(); });
+      item.querySelectorAll("[" + attribute + "]").forEach(function (el) { el.dataset[name] = data.id; });
+    });
+    item.querySelectorAll("[data-field]").forEach(function (el) {
+      var value = (data.data || {})[el.dataset.field];
+      el.textContent = value == null ? "" : value;
+    });
     item.querySelectorAll("input[name=id], input[name=contribution]").forEach(function (el) { el.value = data.id; });
     item.querySelectorAll("form[data-action-template]").forEach(function (form) {
       form.action = form.dataset.actionTemplate.replace("__id__", data.id);
@@ -167,7 +184,25 @@
           else list.appendChild(item);
         });
         document.querySelectorAll("[data-count-of]").forEach(function (counter) {
-          if (counter.dataset.countOf === data.kind) counter.textContent = Number(counter.textContent || 0) + 1;
+          if (counter.dataset.countOf === data.kind && matches(counter, { kind: data.kind, data: data.data }))
+            counter.textContent = Number(counter.textContent || 0) + 1;
+        });
+      },
+      "contribution.changed": function (data) {
+        // Leave the lists it no longer belongs to (a called person leaves the queue), join new ones.
+        document.querySelectorAll("[data-contributions]").forEach(function (container) {
+          if (matches(container, data)) return;
+          container.querySelectorAll('[data-contribution-id="' + data.id + '"]').forEach(function (el) { el.remove(); });
+        });
+        document.querySelectorAll('[data-contribution-id="' + data.id + '"] [data-field]').forEach(function (el) {
+          var value = (data.data || {})[el.dataset.field];
+          el.textContent = value == null ? "" : value;
+        });
+        document.querySelectorAll("[data-contributions]").forEach(function (container) {
+          if (matches(container, data) && !container.querySelector('[data-contribution-id="' + data.id + '"]')) {
+            var list = container.matches("ul, ol") ? container : container.querySelector("ul, ol") || container;
+            list.appendChild(renderContribution(container, data));
+          }
         });
       },
       "contribution.hidden": function (data) {
@@ -188,6 +223,10 @@
           var item = el.closest("[data-contribution-id]");
           if (item) item.dataset.votes = data.total;
         });
+        document.querySelectorAll('[data-average-for="' + data.id + '"]').forEach(function (el) {
+          el.textContent = data.average == null ? "–" : Number(data.average).toFixed(1);
+        });
+        document.querySelectorAll('[data-count-for="' + data.id + '"]').forEach(function (el) { el.textContent = data.count; });
         document.querySelectorAll("[data-ranking]").forEach(function (list) {
           Array.from(list.children)
             .sort(function (a, b) { return Number(b.dataset.votes || 0) - Number(a.dataset.votes || 0); })

@@ -1,1 +1,512 @@
-"""The forum theatre method: to be filled in; it registers no hook yet."""
+"""Forum theatre: a short play, then the audience stops the replay to try other ways.
+
+As in Glasgow's "The Roundabout" on the circular, exhausting asylum
+procedure: the audience watches scenes in which a protagonist meets an
+obstacle they cannot overcome, and taps "this happened to me or someone I
+know" for each scene; says what stopped the protagonist; then, in the forum,
+spectators shout "Stop!" (a tap that gives a queue number) to come on stage,
+or write an alternative instead, while the joker logs each intervention and
+the audience rates it ("could this work in real life?"). In the harvest the
+joker groups the answers into obstacles, which become needs, and the
+interventions become proposed actions, each with its provenance.
+"""
+
+from __future__ import annotations
+
+import re
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from sqlalchemy import func, select
+from wtforms import BooleanField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, ValidationError
+
+from core import hookimpl, ratelimit
+from core.backlog import session_actions, session_needs
+from core.contributions import (
+    add_by_staff,
+    my_ratings,
+    rating_summaries,
+    update_data,
+    visible,
+)
+from core.errors import Refused
+from core.extensions import db
+from core.i18n import LANGUAGES
+from core.methods import (
+    ACTION,
+    VOTE,
+    BacklogCandidate,
+    ContributionKind,
+    Method,
+    Phase,
+    contribute,
+)
+from core.models import Contribution, Participant, Vote
+
+MAX_SCENES = 12
+MAX_SCENE_TITLE = 120
+MAX_SCENE_DESCRIPTION = 400
+MAX_SYNOPSIS = 3000
+#: How often one participant may ask to come on stage.
+STOP_LIMIT = "3 per 10 minutes"
+#: The "could this work in real life?" scale.
+SCALE = (1, 5)
+
+WAITING, CALLED, DONE = "waiting", "called", "done"
+_LANGUAGE_LINE = re.compile(r"^\s*([a-z]{2,3})\s*:\s*(.*)$")
+
+
+def default_scenes() -> str:
+    return "\n".join(
+        [
+            _("At the reception desk | She is sent to another office for a form."),
+            _("At the other office | The form needs a letter from the first desk."),
+            _("Back at the start | The first desk asks again for the same form."),
+        ]
+    )
+
+
+def parse_scenes(text: str | None) -> list[dict]:
+    """Scenes from "title | description" lines.
+
+    A line starting with a language code ("fr: titre | description") translates
+    the scene above it, so phones can show each scene in their language.
+    """
+    scenes: list[dict] = []
+    for line in (text or "").splitlines():
+        if not line.strip():
+            continue
+        match = _LANGUAGE_LINE.match(line)
+        if match and match.group(1) in LANGUAGES and scenes:
+            title, _sep, description = match.group(2).partition("|")
+            scenes[-1].setdefault("translations", {})[match.group(1)] = {
+                "title": title.strip(),
+                "description": description.strip(),
+            }
+            continue
+        title, _sep, description = line.partition("|")
+        scenes.append({"title": title.strip(), "description": description.strip()})
+    return scenes
+
+
+def scene_in(scene: dict, language: str) -> dict:
+    """A scene's title and description in ``language`` when translated, else as written."""
+    translated = (scene.get("translations") or {}).get(language) or {}
+    return {
+        "title": translated.get("title") or scene["title"],
+        "description": translated.get("description") or scene.get("description", ""),
+    }
+
+
+def parse_synopsis(text: str | None) -> dict[str, str]:
+    """Synopsis by language, from paragraphs starting "fr: ..."; "" is for any language."""
+    blocks: dict[str, list[str]] = {}
+    language = ""
+    for line in (text or "").splitlines():
+        match = _LANGUAGE_LINE.match(line)
+        if match and match.group(1) in LANGUAGES:
+            language = match.group(1)
+            line = match.group(2)
+        blocks.setdefault(language, []).append(line)
+    return {
+        code: "\n".join(lines).strip() for code, lines in blocks.items() if "".join(lines).strip()
+    }
+
+
+class ForumTheatreConfig(FlaskForm):
+    play_title = StringField(
+        _l("Title of the play"),
+        default=lambda: _("The Roundabout"),
+        validators=[DataRequired(), Length(max=200)],
+    )
+    synopsis = TextAreaField(
+        _l("Synopsis (start a paragraph with a language code, such as “fr:”, for each language)"),
+        default=lambda: _("A woman seeking asylum is sent from office to office, and back."),
+        validators=[DataRequired(), Length(max=MAX_SYNOPSIS)],
+    )
+    protagonist = StringField(
+        _l("The protagonist"),
+        default=lambda: _("Amal"),
+        validators=[DataRequired(), Length(max=120)],
+    )
+    scenes = TextAreaField(
+        _l(
+            "Scenes, one per line: title | short description "
+            "(a line starting with a language code, such as “fr:”, translates the scene above)"
+        ),
+        default=default_scenes,
+        validators=[DataRequired()],
+    )
+    on_stage = BooleanField(_l("Spectators may ask to come on stage"), default=True)
+
+    def validate_scenes(self, field):
+        scenes = parse_scenes(field.data)
+        if not scenes:
+            raise ValidationError(_("Write at least one scene."))
+        if len(scenes) > MAX_SCENES:
+            raise ValidationError(_("At most %(n)d scenes.", n=MAX_SCENES))
+        versions = [v for s in scenes for v in (s, *s.get("translations", {}).values())]
+        if any(
+            not v["title"]
+            or len(v["title"]) > MAX_SCENE_TITLE
+            or len(v["description"]) > MAX_SCENE_DESCRIPTION
+            for v in versions
+        ):
+            raise ValidationError(
+                _(
+                    "Give each scene a title under %(title)d characters and a description "
+                    "under %(description)d.",
+                    title=MAX_SCENE_TITLE,
+                    description=MAX_SCENE_DESCRIPTION,
+                )
+            )
+
+
+class ForumTheatre(Method):
+    slug = "forum_theatre"
+    title = _l("Forum theatre")
+    description = _l(
+        "A short play where a protagonist meets an obstacle; the audience says what stopped "
+        "them, then stops the replay to try other ways, and rates each try."
+    )
+    config_form = ForumTheatreConfig
+    contribution_kinds = {
+        "happened": ContributionKind(
+            "happened",
+            _l("This happened to me or someone I know"),
+            grouped=False,
+            needs_text=False,
+            max_length=0,
+            # The projector counts the taps: 150 phones need not hear each one.
+            staff_only=True,
+        ),
+        "answer": ContributionKind(
+            "answer", _l("What stopped the protagonist"), max_length=280, grouped=False
+        ),
+        "stop": ContributionKind(
+            "stop",
+            _l("Stop! request"),
+            grouped=False,
+            needs_text=False,
+            max_length=0,
+            staff_only=True,
+        ),
+        "alternative": ContributionKind(
+            "alternative",
+            _l("Written alternative"),
+            max_length=500,
+            grouped=False,
+            staff_only=True,
+        ),
+        "intervention": ContributionKind(
+            "intervention", _l("Intervention"), max_length=500, grouped=False, rating=SCALE
+        ),
+        "obstacle": ContributionKind("obstacle", _l("Obstacle"), max_length=200, grouped=False),
+    }
+    votable_kinds = ("intervention",)
+    facilitator_actions = ("queue.call", "intervention.log", "obstacle.add")
+
+    def config_from_form(self, form) -> dict:
+        return {
+            "play_title": form.play_title.data.strip(),
+            "synopsis": parse_synopsis(form.synopsis.data),
+            "protagonist": form.protagonist.data.strip(),
+            "scenes": parse_scenes(form.scenes.data),
+            "on_stage": bool(form.on_stage.data),
+        }
+
+    def phases(self, config: dict) -> list[Phase]:
+        scenes = [
+            Phase(
+                "forum_theatre:performance",
+                _("Scene %(n)d", n=number),
+                allows=frozenset({contribute("happened")}),
+                number=number,
+                question=scene["title"],
+            )
+            for number, scene in enumerate(config.get("scenes", []), start=1)
+        ]
+        forum = {contribute("alternative"), VOTE}
+        if config.get("on_stage", True):
+            forum.add(contribute("stop"))
+        return [
+            Phase("forum_theatre:welcome", _("Welcome")),
+            *scenes,
+            Phase(
+                "forum_theatre:reflection",
+                _("Reflection"),
+                allows=frozenset({contribute("answer")}),
+                question=_("What stopped %(name)s?", name=config.get("protagonist", "")),
+            ),
+            Phase("forum_theatre:forum", _("Forum"), allows=frozenset(forum)),
+            Phase("forum_theatre:harvest", _("Harvest")),
+            Phase("forum_theatre:closed", _("Closed")),
+        ]
+
+    # --- participants' contributions ----------------------------------------
+
+    def check_contribution(self, session, participant, kind, data):
+        # A second "Stop!" while waiting is refused with its number, and not counted.
+        if (
+            kind.name == "stop"
+            and _waiting_stop(participant) is None
+            and not ratelimit.allow(f"stop:{participant.id}", STOP_LIMIT)
+        ):
+            return _("You asked several times already. Wait a little before asking again.")
+        return None
+
+    def prepare_contribution(self, session, participant, contribution):
+        # With the write lock held: two quick taps cannot both pass, and queue
+        # numbers are handed out one at a time.
+        if contribution.kind == "happened":
+            if _mine(participant, "happened", phase_index=session.phase_index):
+                raise Refused(_("Already counted for this scene. Thank you!"))
+            contribution.data = {"scene": self._phase(session).number}
+        elif contribution.kind == "stop":
+            waiting = _waiting_stop(participant)
+            if waiting is not None:
+                raise Refused(
+                    _("You are already in the queue: number %(n)d.", n=waiting.data["queue"])
+                )
+            contribution.data = {"queue": _count(session, "stop") + 1, "state": WAITING}
+
+    # --- the joker's actions ---------------------------------------------------
+
+    def run_action(self, session, name, data):
+        phase = self._phase(session)
+        if name == "queue.call":
+            for called in _stops(session, CALLED):
+                update_data(session, called, state=DONE)
+            waiting = _stops(session, WAITING)
+            if not waiting:
+                raise Refused(_("Nobody is waiting in the queue."))
+            update_data(session, waiting[0], state=CALLED)
+        elif name == "intervention.log":
+            if phase.name != "forum":
+                raise Refused(_("Log interventions during the forum."))
+            tried = str(data.get("tried", "")).strip()
+            if not tried:
+                raise Refused(_("Write what was tried."))
+            scenes = session.config.get("scenes", [])
+            try:
+                scene = int(data.get("scene") or 0)
+            except ValueError:
+                scene = 0
+            if not 1 <= scene <= len(scenes):
+                raise Refused(_("Choose the scene."))
+            written = str(data.get("written", "")) in ("1", "on", "true")
+            add_by_staff(
+                session,
+                "intervention",
+                tried,
+                {
+                    "number": _count(session, "intervention") + 1,
+                    "scene": scene,
+                    "moment": str(data.get("moment", "")).strip()[:200],
+                    "happened": str(data.get("happened", "")).strip()[:500],
+                    "written": written,
+                },
+            )
+        elif name == "obstacle.add":
+            answers = data.get("answers") or []
+            answers = answers if isinstance(answers, list) else [answers]
+            wanted = {int(a) for a in answers if str(a).isdigit()}
+            ids = [c.id for c in _all(session, "answer") if c.id in wanted]
+            title = str(data.get("title", "")).strip()
+            if not title:
+                raise Refused(_("Name the obstacle."))
+            add_by_staff(session, "obstacle", title, {"answers": ids, "count": len(ids)})
+        return []
+
+    def _phase(self, session) -> Phase:
+        return self.phases(session.config)[session.phase_index]
+
+    # --- views -------------------------------------------------------------------
+
+    def view_context(self, session, view, participant=None):
+        config = session.config
+        scenes = config.get("scenes", [])
+        phase = self._phase(session)
+        context = {
+            "scenes": scenes,
+            "scene": None,
+            "happened_counts": happened_counts(session),
+            "queue": _stops(session, WAITING),
+            "called": _stops(session, CALLED),
+            "interventions": visible(session, kind="intervention")[::-1],
+            "ratings": rating_summaries(session),
+            "obstacles": visible(session, kind="obstacle"),
+            "scale": range(SCALE[0], SCALE[1] + 1),
+            "on_stage": config.get("on_stage", True),
+        }
+        language = participant.language if participant else (session.languages or [""])[0]
+        context["synopsis"] = synopsis_in(config, language)
+        if phase.name == "performance":
+            context["scene"] = scene_in(scenes[phase.number - 1], language)
+        if view == "participant":
+            context["answers"] = visible(session, kind="answer")[::-1]
+            context["my_happened"] = {c.phase_index for c in _mine(participant, "happened")}
+            context["my_stop"] = _waiting_stop(participant) or next(
+                (c for c in _mine(participant, "stop") if c.data.get("state") == CALLED), None
+            )
+            context["ahead"] = (
+                sum(
+                    1
+                    for c in context["queue"]
+                    if c.data["queue"] < context["my_stop"].data["queue"]
+                )
+                if context["my_stop"] is not None
+                else 0
+            )
+            context["my_ratings"] = my_ratings(participant)
+            context["needs"] = session_needs(session) if phase.name == "closed" else []
+            context["actions"] = session_actions(session) if phase.name == "closed" else []
+        else:
+            staff = view == "facilitator"
+            context["answers"] = _all(session, "answer", include_hidden=staff)[::-1]
+            context["alternatives"] = _all(session, "alternative", include_hidden=staff)[::-1]
+            context["grouped"] = {
+                answer_id for o in context["obstacles"] for answer_id in o.data.get("answers", [])
+            }
+        return context
+
+    def report_context(self, session):
+        counts = happened_counts(session)
+        ratings = rating_summaries(session)
+        obstacles = sorted(
+            visible(session, kind="obstacle"), key=lambda o: (-len(o.data.get("answers", [])), o.id)
+        )
+        everyone = db.session.scalar(
+            select(func.count())
+            .select_from(Participant)
+            .where(Participant.session_id == session.id)
+        )
+        rated_by = db.session.scalar(
+            select(func.count(func.distinct(Vote.participant_id))).where(
+                Vote.session_id == session.id
+            )
+        )
+        return {
+            "scenes": session.config.get("scenes", []),
+            "synopsis": synopsis_in(session.config, (session.languages or [""])[0]),
+            "happened_counts": counts,
+            "obstacles": obstacles,
+            "interventions": visible(session, kind="intervention"),
+            "alternatives": visible(session, kind="alternative"),
+            "ratings": ratings,
+            "needs": session_needs(session),
+            "actions": session_actions(session),
+            "figures": {
+                "participants": everyone,
+                "happened": sum(counts.values()),
+                "answers": len(visible(session, kind="answer")),
+                "stops": _count(session, "stop"),
+                "alternatives": len(visible(session, kind="alternative")),
+                "raters": rated_by,
+            },
+        }
+
+    def backlog_candidates(self, session):
+        play = session.config.get("play_title", session.title)
+        candidates = []
+        obstacles = sorted(
+            visible(session, kind="obstacle"), key=lambda o: (-len(o.data.get("answers", [])), o.id)
+        )
+        for obstacle in obstacles:
+            answers = obstacle.data.get("answers", [])
+            candidates.append(
+                BacklogCandidate(
+                    title=obstacle.body[:200],
+                    description=_(
+                        "Answers naming this obstacle at the forum theatre “%(play)s”: %(n)d.",
+                        n=len(answers),
+                        play=play,
+                    ),
+                    contribution_ids=[obstacle.id, *answers],
+                    votes=len(answers),
+                )
+            )
+        ratings = rating_summaries(session)
+        interventions = sorted(
+            visible(session, kind="intervention"),
+            key=lambda i: (-(ratings.get(i.id) or {}).get("average", 0), i.id),
+        )
+        for intervention in interventions:
+            rating = ratings.get(intervention.id) or {"average": 0, "count": 0}
+            candidates.append(
+                BacklogCandidate(
+                    title=intervention.body[:200],
+                    description=_(
+                        "Tried in scene %(scene)d of “%(play)s”: %(happened)s "
+                        "Could it work in real life? %(average)s out of %(top)d; "
+                        "ratings: %(count)d.",
+                        scene=intervention.data.get("scene", 0),
+                        play=play,
+                        happened=intervention.data.get("happened", ""),
+                        average=rating["average"],
+                        top=SCALE[1],
+                        count=rating["count"],
+                    ),
+                    contribution_ids=[intervention.id],
+                    kind=ACTION,
+                )
+            )
+        return candidates
+
+
+# --- queries -------------------------------------------------------------------
+
+
+def synopsis_in(config: dict, language: str) -> str:
+    synopsis = config.get("synopsis") or {}
+    return synopsis.get(language) or synopsis.get("") or next(iter(synopsis.values()), "")
+
+
+def happened_counts(session) -> dict[int, int]:
+    """ "This happened to me" taps per scene number."""
+    counts: dict[int, int] = {}
+    for tap in visible(session, kind="happened"):
+        scene = tap.data.get("scene")
+        counts[scene] = counts.get(scene, 0) + 1
+    return counts
+
+
+def _all(session, kind, include_hidden=False) -> list[Contribution]:
+    query = select(Contribution).where(
+        Contribution.session_id == session.id, Contribution.kind == kind
+    )
+    if not include_hidden:
+        query = query.where(Contribution.hidden.is_(False))
+    return db.session.scalars(query.order_by(Contribution.id)).all()
+
+
+def _count(session, kind) -> int:
+    return db.session.scalar(
+        select(func.count())
+        .select_from(Contribution)
+        .where(Contribution.session_id == session.id, Contribution.kind == kind)
+    )
+
+
+def _mine(participant, kind, **filters) -> list[Contribution]:
+    query = select(Contribution).where(
+        Contribution.participant_id == participant.id, Contribution.kind == kind
+    )
+    for name, value in filters.items():
+        query = query.where(getattr(Contribution, name) == value)
+    return db.session.scalars(query.order_by(Contribution.id)).all()
+
+
+def _stops(session, state) -> list[Contribution]:
+    return [s for s in _all(session, "stop") if s.data.get("state") == state]
+
+
+def _waiting_stop(participant) -> Contribution | None:
+    return next((s for s in _mine(participant, "stop") if s.data.get("state") == WAITING), None)
+
+
+@hookimpl
+def register_methods():
+    return [ForumTheatre]

@@ -1,0 +1,49 @@
+"""Facilitator actions a method declares: calling the next person, logging what happened.
+
+A method names its actions in ``Method.facilitator_actions`` and does them in
+``Method.run_action``; the core checks who asks (a signed-in facilitator,
+never a participant's socket), runs the action inside its write transaction
+and broadcasts the events it returns. The live layer (``method.action``) and
+plain form posts (``/sessions/<id>/actions/<name>``) both come through here.
+"""
+
+from __future__ import annotations
+
+from flask_babel import gettext as _
+
+from .database import write_transaction
+from .errors import Refused
+from .events import record_event
+from .models import Session, Status
+from .plugins import get_method
+
+MAX_FIELD = 4000
+
+
+def clean_data(data: dict) -> dict:
+    """Keep string values (and lists of strings), each cut to a sane length."""
+    cleaned = {}
+    for key, value in (data or {}).items():
+        if key in ("csrf_token", "submit", "name"):
+            continue
+        if isinstance(value, list):
+            cleaned[str(key)] = [str(item)[:MAX_FIELD] for item in value[:500]]
+        elif value is not None:
+            cleaned[str(key)] = str(value)[:MAX_FIELD]
+    return cleaned
+
+
+def run(session: Session, name: str, data: dict) -> None:
+    """Run the method action ``name`` for a facilitator, and broadcast its events.
+
+    Raises :class:`Refused` when the method has no such action, the session
+    is not running or closed, or the method refuses.
+    """
+    method = get_method(session.method)
+    if name not in method.facilitator_actions:
+        raise Refused(_("This action does not exist."))
+    with write_transaction():
+        if session.status not in (Status.OPEN, Status.LIVE, Status.CLOSED):
+            raise Refused(_("This session is not running."))
+        for type_, event_data, rooms in method.run_action(session, name, clean_data(data)) or ():
+            record_event(session, type_, event_data, rooms)
