@@ -24,8 +24,10 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from flask_socketio import join_room
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from . import actions, contributions, phases
+from .database import write_transaction
 from .errors import Refused
 from .events import (
     ALL,
@@ -37,7 +39,7 @@ from .events import (
     room,
 )
 from .extensions import db, socketio
-from .models import Event, Participant, Session
+from .models import Event, HandledRequest, Participant, Session
 
 #: Replaying more events than this is slower than reloading the page.
 REPLAY_LIMIT = 500
@@ -198,14 +200,38 @@ def facilitator_event(handler):
             or not current_user.is_authenticated
         ):
             return _refused(_("Only a facilitator can do this."))
+        data = _payload(data)
+        client_id = str(data.get("cid") or "")[:64]
+        if client_id and (done := _handled(session, client_id)) is not None:
+            return done.ack
         try:
-            return handler(session, _payload(data))
+            ack = handler(session, data)
         except Refused as refusal:
             return _refused(refusal.message)
         except (TypeError, ValueError):
             return _refused(_("This request is incomplete. Please try again."))
+        if client_id:
+            _remember(session, client_id, ack)
+        return ack
 
     return guarded
+
+
+def _handled(session: Session, client_id: str) -> HandledRequest | None:
+    return db.session.scalar(
+        select(HandledRequest).where(
+            HandledRequest.session_id == session.id, HandledRequest.client_id == client_id
+        )
+    )
+
+
+def _remember(session: Session, client_id: str, ack: dict) -> None:
+    """Keep a facilitator request's acknowledgement, so a resend gets it again."""
+    try:
+        with write_transaction():
+            db.session.add(HandledRequest(session_id=session.id, client_id=client_id, ack=ack))
+    except IntegrityError:
+        pass  # the same request, resent while it was being done: already kept
 
 
 @socketio.on("phase.go")

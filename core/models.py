@@ -157,6 +157,23 @@ class Event(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class HandledRequest(db.Model):
+    """A facilitator's live request already carried out, kept by its client id.
+
+    A facilitator's screen resends what it saw no acknowledgement for; the
+    stored acknowledgement is sent again instead of doing the request twice
+    (a timer extended twice, the next person in a queue called twice).
+    """
+
+    __table_args__ = (UniqueConstraint("session_id", "client_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("palabre_session.id"))
+    client_id: Mapped[str] = mapped_column(String(64))
+    ack: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Theme(enum.StrEnum):
     HOUSING = "housing"
     HEALTH = "health"

@@ -239,3 +239,16 @@ def test_every_broadcast_is_stored_for_replay(app, phones, staff):
             select(Event.seq).where(Event.session_id == session.id).order_by(Event.seq)
         ).all()
         assert seqs == list(range(1, session.seq + 1))
+
+
+def test_a_resent_facilitator_request_is_acknowledged_again_not_done_twice(app, phones, staff):
+    code, (alice, _bob) = phones()
+    facilitator, _projector = staff(code)
+    request = {"cid": new_cid(), "minutes": 5}
+    first = facilitator.emit("timer.extend", request, callback=True)
+    again = facilitator.emit("timer.extend", request, callback=True)
+    assert first == again == {"ok": True}
+    assert len(events_of(alice, "timer.changed")) == 1
+    # A new request (a new id) is done again.
+    other = facilitator.emit("timer.extend", {"cid": new_cid(), "minutes": 5}, callback=True)
+    assert other["ok"] and len(events_of(alice, "timer.changed")) == 1
