@@ -254,6 +254,7 @@ def test_example_plugin_runs_a_whole_session(example_app, monkeypatch):
     assert "data-dots-left>1<" in page
     assert f'data-votes-for="{idea_id}">1<' in page
     assert f'data-votes-for="{idea_id}">1<' in staff.get(f"{run}/projector").text
+    assert f"/contributions/{idea_id}/hide" in staff.get(run).text  # shared moderation buttons
 
     post_form(staff, run, f"{run}/phase", {"index": 3})
     assert "Thank you!" in phone.get(f"/j/{code}").text
