@@ -306,7 +306,7 @@ def from_session(session_id: int):
                 session=session,
                 contribution_ids=candidate.contribution_ids,
             )
-        flash(_("%(count)d needs added to the backlog.", count=created), "success")
+        flash(_("Needs added to the backlog: %(count)d.", count=created), "success")
         if proposed:
             flash(_("Actions proposed: %(count)d.", count=len(proposed)), "success")
         return redirect(url_for("backlog.index"))

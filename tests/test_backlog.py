@@ -325,7 +325,7 @@ def test_harvest_into_needs_with_provenance(app, staff, harvest):
     assert [(s.session_id, s.contribution_id) for s in need.sources] == [
         (harvest.id, harvest.insight_ids[0])
     ]
-    assert "1 needs added to the backlog." in staff.get("/backlog/").text
+    assert "Needs added to the backlog: 1." in staff.get("/backlog/").text
     page = staff.get(f"/backlog/needs/{need.id}").text
     assert harvest.title in page
     assert f'href="/sessions/{harvest.id}"' in page
