@@ -14,6 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flask_babel import gettext as _
+
+from .errors import Refused
+
 # Features a phase may allow. ``contribute:<kind>`` lets participants send
 # contributions of that kind; ``vote`` lets them vote.
 VOTE = "vote"
@@ -217,10 +221,6 @@ class Method:
         Returns live events as ``(type, data, rooms)`` triples, recorded and
         broadcast by the core. Default: refuses every action.
         """
-        from flask_babel import gettext as _
-
-        from .errors import Refused
-
         raise Refused(_("This action does not exist."))
 
     def view_context(self, session, view: str, participant=None) -> dict:

@@ -20,10 +20,11 @@ from flask_babel import gettext as _
 from flask_login import login_required
 from markupsafe import Markup
 
+from .backlog import open_needs
 from .extensions import db
 from .i18n import LANGUAGES, current_language, direction
 from .join import base_url
-from .models import Session, utcnow
+from .models import Action, ActionStatus, Session, utcnow
 from .plugins import get_method, plugin_host
 
 bp = Blueprint("printing", __name__, url_prefix="/print")
@@ -179,8 +180,6 @@ def poster(session_id: int):
 @bp.get("/backlog.pdf")
 def backlog():
     """The needs and actions plan, for council review."""
-    from .backlog import open_needs
-    from .models import Action, ActionStatus
 
     actions = db.session.scalars(db.select(Action).order_by(Action.id)).all()
     return render_document(
