@@ -958,26 +958,28 @@ def parse_args(argv=None):
     return args
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    raise_fd_limit(max(args.clients))
-    started = datetime.now(UTC)
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
-    def log(message: str) -> None:
-        print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+def run_bench(make_bench, prefix: str, keep: bool) -> int:
+    """Run ``make_bench(workdir, servers)`` and always stop its servers.
+
+    Returns the exit code: 0 when it ran, 2 when set-up failed (the servers'
+    logs are printed and the work folder kept), 1 on an unexpected error,
+    130 on Ctrl+C or SIGTERM.
+    """
 
     # SIGTERM stops the run like Ctrl+C does: servers are stopped on the way out.
     def on_term(_signum, _frame):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
-
-    workdir = Path(tempfile.mkdtemp(prefix="palabre-bench-"))
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
     servers: list[Server] = []
-    rows: list[dict] = []
     code = 0
     try:
-        asyncio.run(bench(args, workdir, servers, rows, log))
+        asyncio.run(make_bench(workdir, servers))
     except KeyboardInterrupt:
         log("interrupted")
         code = 130
@@ -995,10 +997,24 @@ def main(argv=None) -> int:
         if code and code != 130:
             for server in servers:
                 log(f"{server.name} log ({server.log_path}):\n{server.tail()}")
-        if args.keep or (code and code != 130):
+        if keep or (code and code != 130):
             log(f"kept {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+    return code
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    raise_fd_limit(max(args.clients))
+    started = datetime.now(UTC)
+
+    rows: list[dict] = []
+    code = run_bench(
+        lambda workdir, servers: bench(args, workdir, servers, rows, log),
+        prefix="palabre-bench-",
+        keep=args.keep,
+    )
 
     if rows:
         print()

@@ -33,11 +33,8 @@ import json
 import os
 import platform
 import random
-import shutil
-import signal
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -57,12 +54,14 @@ from live_latency import (  # noqa: E402 (the bench folder is not a package)
     PalabreSetup,
     Server,
     free_port,
+    log,
     machine_busy_seconds,
     ms,
     palabre_command,
     palabre_env,
     percentile,
     raise_fd_limit,
+    run_bench,
     versions,
 )
 
@@ -623,41 +622,12 @@ def main(argv=None) -> int:
     raise_fd_limit(args.clients)
     started = datetime.now(UTC)
 
-    def log(message: str) -> None:
-        print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-    def on_term(_signum, _frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
-
-    workdir = Path(tempfile.mkdtemp(prefix="palabre-print-bench-"))
-    servers: list[Server] = []
     result: dict = {}
-    code = 0
-    try:
-        asyncio.run(bench(args, workdir, servers, result, log))
-    except KeyboardInterrupt:
-        log("interrupted")
-        code = 130
-    except BenchError as error:
-        log(f"benchmark failed: {error}")
-        code = 2
-    except Exception:
-        import traceback
-
-        traceback.print_exc()
-        code = 1
-    finally:
-        for server in servers:
-            server.stop()
-        if code and code != 130:
-            for server in servers:
-                log(f"{server.name} log ({server.log_path}):\n{server.tail()}")
-        if args.keep or (code and code != 130):
-            log(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+    code = run_bench(
+        lambda workdir, servers: bench(args, workdir, servers, result, log),
+        prefix="palabre-print-bench-",
+        keep=args.keep,
+    )
 
     if "summary" in result:
         summary, render = result["summary"], result["render"]
