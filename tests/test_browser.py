@@ -121,6 +121,15 @@ def signed_in_facilitator(browser, server):
     return page
 
 
+def create_and_open(facilitator) -> tuple[str, str]:
+    """Submit the filled-in new-session form, open the session; its run URL and join code."""
+    facilitator.click("form [type=submit]:not(.link)")
+    facilitator.wait_for_url(re.compile(r"/sessions/\d+$"))
+    run_url = facilitator.url
+    facilitator.click("text=Open the session")
+    return run_url, facilitator.locator(".join-code strong").first.inner_text().strip()
+
+
 def advance(facilitator, to: str) -> None:
     """Move to the next phase and wait until the facilitator's screen shows it."""
     facilitator.click("[data-next-phase]")
@@ -138,11 +147,7 @@ def test_a_world_cafe_from_qr_scan_to_printed_harvest(server, browser):
     )
     facilitator.check("input[name=languages][value=fr]")
     facilitator.check("input[name=config-assignment][value=choose]")
-    facilitator.click("form [type=submit]:not(.link)")
-    facilitator.wait_for_url(re.compile(r"/sessions/\d+$"))
-    run_url = facilitator.url
-    facilitator.click("text=Open the session")
-    code = facilitator.locator(".join-code strong").first.inner_text().strip()
+    run_url, code = create_and_open(facilitator)
 
     projector = browser.new_context(storage_state=facilitator.context.storage_state()).new_page()
     projector.goto(run_url + "/projector")
@@ -210,10 +215,7 @@ def test_phone_offline_keeps_its_note_and_sends_it_later(server, browser):
     facilitator.goto(server + "/sessions/new/world_cafe")
     facilitator.fill("input[name=title]", "Weak Wi-Fi café")
     facilitator.fill("input[name=config-tables]", "1")
-    facilitator.click("form [type=submit]:not(.link)")
-    facilitator.wait_for_url(re.compile(r"/sessions/\d+$"))
-    facilitator.click("text=Open the session")
-    code = facilitator.locator(".join-code strong").first.inner_text().strip()
+    _run_url, code = create_and_open(facilitator)
     amina = phone(browser, f"{server}/j/{code}")
     amina.click("button[type=submit], input[type=submit]")
     advance(facilitator, "Round 1")
@@ -255,11 +257,7 @@ def test_a_forum_theatre_evening_from_the_play_to_the_printed_report(server, bro
         "The interview | Eight hours, no interpreter\nThe housing office | A letter is missing",
     )
     facilitator.check("input[name=languages][value=fr]")
-    facilitator.click("form [type=submit]:not(.link)")
-    facilitator.wait_for_url(re.compile(r"/sessions/\d+$"))
-    run_url = facilitator.url
-    facilitator.click("text=Open the session")
-    code = facilitator.locator(".join-code strong").first.inner_text().strip()
+    run_url, code = create_and_open(facilitator)
     projector = browser.new_context(storage_state=facilitator.context.storage_state()).new_page()
     projector.goto(run_url + "/projector")
     projector.wait_for_selector("text=The Roundabout")
