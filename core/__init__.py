@@ -10,6 +10,7 @@ from pathlib import Path
 import jinja2
 from flask import Flask
 
+from .errors import Unavailable
 from .hookspecs import hookimpl
 
 __all__ = ["create_app", "hookimpl"]
@@ -68,11 +69,16 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
         # Live writes one participant may send per minute.
         RATE_LIMIT_WRITES="30/minute",
         RATE_LIMIT_STORAGE="memory://",
+        # Fail a write transaction that yields to another greenlet (see
+        # core.database); unset, it is on in tests and debug mode only.
+        STRICT_WRITES=None,
     )
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env("PALABRE")
     if test_config:
         app.config.update(test_config)
+    if app.config["STRICT_WRITES"] is None:
+        app.config["STRICT_WRITES"] = app.testing or app.debug
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret(instance / "secret_key")
 
@@ -85,7 +91,7 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
 
     db.init_app(app)
     with app.app_context():
-        configure_engine(db.engine)
+        configure_engine(app, db.engine)
     migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"))
     babel.init_app(app, locale_selector=i18n.select_locale)
     csrf.init_app(app)
@@ -112,8 +118,17 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
         for blueprint in blueprints or ():
             app.register_blueprint(blueprint)
     _serve_browser_libraries(app)
+    app.register_error_handler(Unavailable, _unavailable)
     auth.register_commands(app)
     return app
+
+
+def _unavailable(error):
+    """The database could not take a write now (busy, disk full): 503, nothing half-stored."""
+    from flask import render_template
+
+    page = render_template("errors/unavailable.html", message=error.message)
+    return page, 503, {"Retry-After": "5"}
 
 
 def _instance_from_environment() -> str | None:

@@ -27,8 +27,9 @@ from sqlalchemy import func, select
 from wtforms import EmailField, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, Email, Length
 
+from .database import write_transaction
 from .extensions import db, login_manager
-from .models import Facilitator, hash_token
+from .models import Facilitator, hash_password, hash_token
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -84,15 +85,17 @@ def register_commands(app) -> None:
         """Create a facilitator account, or reset its password."""
         if len(password) < 8:
             raise click.BadParameter("use at least 8 characters", param_hint="password")
-        facilitator = find_facilitator(email)
-        if facilitator is None:
-            facilitator = Facilitator(email=email.strip(), name=name or email.split("@")[0])
-            db.session.add(facilitator)
-            verb = "Created"
-        else:
-            verb = "Updated"
-        facilitator.set_password(password)
-        db.session.commit()
+        # Hash first: nothing slow runs while the database is locked for writing.
+        password_hash = hash_password(password)
+        with write_transaction():
+            facilitator = find_facilitator(email)
+            if facilitator is None:
+                facilitator = Facilitator(email=email.strip(), name=name or email.split("@")[0])
+                db.session.add(facilitator)
+                verb = "Created"
+            else:
+                verb = "Updated"
+            facilitator.password_hash = password_hash
         click.echo(f"{verb} facilitator {facilitator.email}.")
 
 
@@ -153,8 +156,8 @@ def setup():
     if form.validate_on_submit():
         facilitator = Facilitator(email=form.email.data.strip(), name=form.name.data.strip())
         facilitator.set_password(form.password.data)
-        db.session.add(facilitator)
-        db.session.commit()
+        with write_transaction():
+            db.session.add(facilitator)
         path.unlink(missing_ok=True)
         session.pop("setup", None)
         login_user(facilitator, remember=True)

@@ -18,7 +18,15 @@ from sqlalchemy.exc import IntegrityError
 from . import ratelimit
 from .database import write_transaction
 from .errors import Refused
-from .events import ALL, FACILITATORS, PROJECTOR, group_room, participant_room, record_event
+from .events import (
+    ALL,
+    FACILITATORS,
+    PROJECTOR,
+    group_room,
+    participant_room,
+    record_event,
+    scrub_contribution_events,
+)
 from .extensions import db
 from .methods import VOTE, ContributionKind, contribute
 from .models import Contribution, Participant, Session, Status, Vote
@@ -168,8 +176,7 @@ def accept(
     refusal = method.check_contribution(session, participant, kind, {"body": body})
     if refusal:
         raise Refused(refusal)
-    if not ratelimit.allow(f"write:{participant.id}", current_app.config["RATE_LIMIT_WRITES"]):
-        raise Refused(_("You are sending very fast. Wait a moment and send again."))
+    _check_rate(participant)
     contribution = Contribution(
         session_id=session.id,
         participant_id=participant.id,
@@ -277,6 +284,8 @@ def set_hidden(session: Session, contribution_id, hidden: bool) -> Contribution:
         if contribution.hidden != hidden:
             contribution.hidden = hidden
             # A hidden text is not sent again, nor kept in the replay log.
+            if hidden:
+                scrub_contribution_events(session, contribution.id)
             payload = (
                 {"id": contribution.id, "hidden": True}
                 if hidden
@@ -363,13 +372,13 @@ def vote(
     client_id = _clean_client_id(client_id)
     method = get_method(session.method)
     budget = method.vote_budget(session.config)
+    if (done := _resent_vote(participant, client_id, budget)) is not None:
+        return done
+    # The rate limit may yield to other phones: it runs before the transaction.
+    _check_rate(participant)
     with write_transaction():
-        already = db.session.scalar(
-            select(Vote).where(Vote.participant_id == participant.id, Vote.client_id == client_id)
-        )
-        if already is not None:
-            kind = method.contribution_kinds.get(_vote_kind(already))
-            return already.value if kind and kind.rating else budget - votes_used(participant)
+        if (done := _resent_vote(participant, client_id, budget)) is not None:
+            return done
         if session.status != Status.LIVE or not current_phase(session).allowing(VOTE):
             raise Refused(_("Voting is not open now."))
         target = db.session.get(Contribution, _int(contribution_id))
@@ -387,8 +396,6 @@ def vote(
             raise Refused(_("You cannot vote for this."))
         if votes_used(participant) >= budget:
             raise Refused(_("You have used all your dots."))
-        if not ratelimit.allow(f"write:{participant.id}", current_app.config["RATE_LIMIT_WRITES"]):
-            raise Refused(_("You are sending very fast. Wait a moment and send again."))
         db.session.add(
             Vote(
                 session_id=session.id,
@@ -400,6 +407,27 @@ def vote(
         db.session.flush()
         record_event(session, "votes.changed", vote_summary(target.id), [ALL])
         return budget - votes_used(participant)
+
+
+def _check_rate(participant: Participant) -> None:
+    """Refuse a participant who writes faster than ``RATE_LIMIT_WRITES``.
+
+    May yield (a shared rate-limit store is on the network): never call it
+    inside a write transaction.
+    """
+    if not ratelimit.allow(f"write:{participant.id}", current_app.config["RATE_LIMIT_WRITES"]):
+        raise Refused(_("You are sending very fast. Wait a moment and send again."))
+
+
+def _resent_vote(participant: Participant, client_id: str, budget: int) -> int | None:
+    """What :func:`vote` answered the first time ``client_id`` was sent, or ``None``."""
+    already = db.session.scalar(
+        select(Vote).where(Vote.participant_id == participant.id, Vote.client_id == client_id)
+    )
+    if already is None:
+        return None
+    kind = get_method(participant.session.method).contribution_kinds.get(_vote_kind(already))
+    return already.value if kind and kind.rating else budget - votes_used(participant)
 
 
 def _vote_kind(vote_: Vote) -> str:
@@ -414,8 +442,6 @@ def _rate(session, participant, target, kind, client_id, value) -> int:
     value = _int(value)
     if not low <= value <= high:
         raise Refused(_("Choose a rating from %(low)d to %(high)d.", low=low, high=high))
-    if not ratelimit.allow(f"write:{participant.id}", current_app.config["RATE_LIMIT_WRITES"]):
-        raise Refused(_("You are sending very fast. Wait a moment and send again."))
     rating = db.session.scalar(
         select(Vote).where(Vote.participant_id == participant.id, Vote.contribution_id == target.id)
     )

@@ -1,30 +1,78 @@
 """Database set-up and the one way to write: :func:`write_transaction`.
 
-On SQLite (the embedded default) every connection uses WAL with a busy
-timeout, and writes start with ``BEGIN IMMEDIATE``: a transaction takes the
-write lock before reading, so it can never fail later when upgrading a read
-lock to a write lock. A burst of notes then queues on the lock instead of
-failing with "database is locked".
+On SQLite (the embedded default) every connection uses WAL, and writes
+start with ``BEGIN IMMEDIATE``: a transaction takes the write lock before
+reading, so it can never fail later when upgrading a read lock to a write
+lock.
+
+``palabre serve`` runs every phone as a greenlet on one thread. SQLite's
+own wait for a busy database is a C loop that blocks that whole thread: if
+one greenlet waited there for a lock held by another greenlet of the same
+process, the holder could never run to release it, and the server would
+freeze until the timeout. So, on SQLite:
+
+* writers of one process queue *cooperatively* on one process-wide lock
+  (:data:`WRITE_LOCK_KEY`) before they touch SQLite, and only one of them at
+  a time is ever inside a write transaction;
+* SQLite's busy timeout is short (:data:`BUSY_TIMEOUT_MS`): it only waits
+  for *another* process (``palabre backup``, a second server), and a
+  ``BEGIN`` that still finds the database busy is retried after a
+  cooperative sleep, up to :data:`BUSY_RETRY_SECONDS`, before the request
+  is answered with :class:`core.errors.Unavailable` (HTTP 503);
+* nothing that can yield to another greenlet (a rate limiter, network I/O,
+  a broadcast, a plugin doing I/O) may run while the write lock is held:
+  checks run before the transaction, broadcasts after the commit. With
+  ``STRICT_WRITES`` on (tests, development) a greenlet switch while the lock
+  is held rolls the transaction back and raises :class:`YieldedInsideWrite`
+  naming where it yielded.
+
+PostgreSQL handles concurrent writers itself and needs none of this.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import greenlet
+from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
+from .errors import Unavailable
 from .extensions import db
 
-BUSY_TIMEOUT_MS = 10_000
+#: SQLite's own (thread-blocking) wait for another process's write lock.
+BUSY_TIMEOUT_MS = 50
+#: How long a write waits, cooperatively, for another process to finish.
+BUSY_RETRY_SECONDS = 5.0
+#: ``app.extensions`` key of the process-wide write lock (SQLite only).
+WRITE_LOCK_KEY = "palabre.write_lock"
 _BEGIN_OPTION = "palabre_begin"
 
 
-def configure_engine(engine: Engine) -> None:
-    """Apply Palabre's connection settings to ``engine`` (SQLite only)."""
+class YieldedInsideWrite(AssertionError):
+    """A greenlet switched away while holding the database write lock.
+
+    Raised only with ``STRICT_WRITES`` on; the message holds the stack of
+    the code that yielded. Move that code before the transaction, or into an
+    :func:`after_commit` callback.
+    """
+
+
+def configure_engine(app, engine: Engine) -> None:
+    """Apply Palabre's connection settings to ``engine`` and give ``app`` its write lock.
+
+    Only SQLite needs either; other databases are left as they are.
+    """
     if engine.dialect.name != "sqlite":
         return
+    app.extensions[WRITE_LOCK_KEY] = WriteLock(strict=app.config["STRICT_WRITES"])
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, connection_record):
@@ -43,13 +91,151 @@ def configure_engine(engine: Engine) -> None:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 
+class WriteLock:
+    """One writer at a time in this process, queued cooperatively.
+
+    Under ``palabre serve`` the standard library is patched for gevent, so
+    the lock below is gevent's and a writer waiting for it lets every other
+    greenlet run. ``strict`` watches greenlet switches while it is held.
+    """
+
+    def __init__(self, strict: bool = False):
+        self._lock = threading.Lock()
+        self._holder = None
+        self.strict = strict
+        self.yielded_at: str | None = None
+
+    def acquire(self) -> None:
+        self._lock.acquire()
+        self._holder = _current_greenlet()
+        self.yielded_at = None
+        if self.strict and self._holder is not None:
+            _holding[self._holder] = self
+            _watch_switches()
+
+    def release(self) -> None:
+        _holding.pop(self._holder, None)
+        self._holder = None
+        self._lock.release()
+
+    def held_by_current(self) -> bool:
+        holder = self._holder
+        return holder is not None and holder is _current_greenlet()
+
+    def note_switch(self, origin) -> None:
+        if self.yielded_at is None:
+            # Where the holder's own code stood, without gevent's and this module's frames.
+            frames = [
+                frame
+                for frame in traceback.extract_stack(origin.gr_frame)
+                if "gevent" not in frame.filename and frame.filename != __file__
+            ]
+            self.yielded_at = "".join(traceback.format_list(frames[-8:])) or "(unknown)"
+
+
+def _current_greenlet():
+    """The running greenlet (each thread has its own main one)."""
+    return greenlet.getcurrent()
+
+
+#: Greenlets holding a strict write lock, and that lock.
+_holding: dict = {}
+
+
+def _note_switch(event_name, args):
+    """Greenlet trace: tell a strict write lock that its holder switched away."""
+    if event_name in ("switch", "throw") and (lock := _holding.get(args[0])) is not None:
+        lock.note_switch(args[0])
+
+
+def _watch_switches() -> None:
+    """Trace greenlet switches in this thread (once; traces are per thread)."""
+    current = greenlet.gettrace()
+    if current is _note_switch or getattr(current, "chained", None) is _note_switch:
+        return
+    if current is None:
+        greenlet.settrace(_note_switch)
+        return
+
+    def both(event_name, args):
+        _note_switch(event_name, args)
+        current(event_name, args)
+
+    both.chained = _note_switch
+    greenlet.settrace(both)
+
+
 def after_commit(callback: Callable[[], None]) -> None:
     """Run ``callback`` once the current write transaction has committed.
 
     Used for live broadcasts and hooks, so nothing is announced that could
-    still be rolled back.
+    still be rolled back, and nothing that can yield runs under the lock.
     """
     db.session.info.setdefault("after_commit", []).append(callback)
+
+
+def _is_busy(error: OperationalError) -> bool:
+    return "database is locked" in str(error.orig) or "database is busy" in str(error.orig)
+
+
+def _is_full(error: OperationalError) -> bool:
+    return "disk is full" in str(error.orig) or "disk I/O error" in str(error.orig)
+
+
+def _begin_immediately() -> None:
+    """``BEGIN IMMEDIATE``, once; raises ``OperationalError`` if another process writes."""
+    try:
+        db.session.connection(execution_options={_BEGIN_OPTION: "IMMEDIATE"})
+    except OperationalError:
+        db.session.rollback()
+        raise
+
+
+def _busy_message() -> str:
+    return _("Palabre is very busy. Nothing was lost: please try again in a moment.")
+
+
+def _full_message() -> str:
+    return _(
+        "Palabre cannot save anything now: the computer's disk is full. Nothing was lost; "
+        "tell the facilitator."
+    )
+
+
+@contextmanager
+def _write_lock() -> Iterator[WriteLock | None]:
+    """Hold this process's write lock (SQLite) while a write transaction begins and runs.
+
+    Waits for another process's transaction with cooperative sleeps, never
+    inside SQLite; raises :class:`Unavailable` when it does not end in time.
+    """
+    lock: WriteLock | None = current_app.extensions.get(WRITE_LOCK_KEY)
+    if lock is None:
+        _begin_immediately()
+        yield None
+        return
+    if lock.held_by_current():
+        raise RuntimeError("write_transaction() cannot be nested")
+    deadline = time.monotonic() + BUSY_RETRY_SECONDS
+    pause = 0.01
+    while True:
+        lock.acquire()
+        try:
+            _begin_immediately()
+        except OperationalError as error:
+            lock.release()
+            if not _is_busy(error):
+                raise
+            if time.monotonic() > deadline:
+                raise Unavailable(_busy_message()) from error
+            time.sleep(pause)  # gevent's sleep under `palabre serve`: others run meanwhile
+            pause = min(pause * 2, 0.2)
+            continue
+        break
+    try:
+        yield lock
+    finally:
+        lock.release()
 
 
 @contextmanager
@@ -57,18 +243,34 @@ def write_transaction() -> Iterator[None]:
     """Run the block as one write transaction, then its after-commit callbacks.
 
     Any read transaction still open is ended first, so that the write one
-    starts with the write lock held (``BEGIN IMMEDIATE`` on SQLite). On an
-    exception everything is rolled back and no callback runs.
+    starts with the write lock held (``BEGIN IMMEDIATE`` on SQLite). The
+    block must not yield to other greenlets (see the module docstring); it
+    may read and write through ``db.session`` and call :func:`after_commit`.
+    On an exception everything is rolled back and no callback runs. Raises
+    :class:`Unavailable` when the database stays busy or the disk is full:
+    nothing of the block was stored, and the sender should try again.
     """
     db.session.commit()
     db.session.info.pop("after_commit", None)
-    db.session.connection(execution_options={_BEGIN_OPTION: "IMMEDIATE"})
     try:
-        yield
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        db.session.info.pop("after_commit", None)
+        with _write_lock() as lock:
+            try:
+                yield
+                if lock is not None and lock.yielded_at:
+                    raise YieldedInsideWrite(
+                        "yielded to another greenlet inside a write transaction at:\n"
+                        + lock.yielded_at
+                    )
+                db.session.commit()
+            except BaseException:
+                db.session.rollback()
+                db.session.info.pop("after_commit", None)
+                raise
+    except OperationalError as error:
+        if _is_busy(error):
+            raise Unavailable(_busy_message()) from error
+        if _is_full(error):
+            raise Unavailable(_full_message()) from error
         raise
     for callback in db.session.info.pop("after_commit", []):
         callback()

@@ -51,6 +51,42 @@ def record_event(session: Session, type: str, data: dict, rooms: list[str]) -> i
     return seq
 
 
+def announce(session: Session, type: str, data: dict, rooms: list[str]) -> None:
+    """Broadcast a passing state, such as a head count, once the transaction commits.
+
+    Unlike :func:`record_event` nothing is stored and no sequence number is
+    taken: a burst of 500 phones joining must not fill the replay log that
+    every one of them reads when its socket connects. A client that
+    reconnects is sent the current state instead (see ``core.live``).
+    """
+    envelope = {"type": type, "data": data}
+    targets = [room(session.id, name) for name in rooms]
+    after_commit(lambda: socketio.emit("event", envelope, to=targets))
+
+
+#: Events that carry a contribution's text, keyed on its id.
+TEXT_EVENTS = ("contribution.added", "contribution.changed", "contribution.restored")
+
+
+def scrub_contribution_events(session: Session, contribution_id: int) -> None:
+    """Rewrite the stored events that carried a contribution as "hidden" ones.
+
+    Run when a facilitator hides it, inside that write transaction: a
+    reconnecting phone, the projector or anything reading the log later
+    then replays that it was hidden, never its text.
+    """
+    stored = db.session.scalars(
+        select(Event).where(
+            Event.session_id == session.id,
+            Event.type.in_(TEXT_EVENTS),
+            Event.data["id"].as_integer() == contribution_id,
+        )
+    )
+    for event in stored:
+        event.type = "contribution.hidden"
+        event.data = {"id": contribution_id, "hidden": True}
+
+
 def room(session_id: int, name: str) -> str:
     """The Socket.IO room of a relative room ``name`` in a session."""
     return f"s{session_id}:{name}"

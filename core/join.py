@@ -39,8 +39,8 @@ from wtforms.validators import DataRequired, Length
 
 from . import contributions, ratelimit
 from .database import write_transaction
-from .errors import Refused
-from .events import FACILITATORS, PROJECTOR, current_participant, record_event
+from .errors import Refused, Unavailable
+from .events import FACILITATORS, PROJECTOR, announce, current_participant
 from .extensions import db
 from .forms import options
 from .i18n import LANGUAGES
@@ -284,7 +284,7 @@ def add_participant(session: Session, language: str, choices: dict, host=False) 
         db.session.add(participant)
         db.session.flush()
         get_method(session.method).on_join(session, participant, choices)
-        record_event(
+        announce(
             session,
             "participants.changed",
             {"count": participant_count(session)},
@@ -343,7 +343,7 @@ def contribute(code: str):
                 body=form.body.data or "",
             )
             flash(_("Sent. Thank you!"), "success")
-        except Refused as refusal:
+        except (Refused, Unavailable) as refusal:
             flash(refusal.message, "error")
             # Keep what was typed, so nothing is lost.
             cookie["draft"] = (form.body.data or "")[:4000]

@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 
 from . import actions, contributions, phases
 from .database import write_transaction
-from .errors import Refused
+from .errors import Refused, Unavailable
 from .events import (
     ALL,
     FACILITATORS,
@@ -39,6 +39,7 @@ from .events import (
     room,
 )
 from .extensions import db, socketio
+from .join import participant_count
 from .models import Event, HandledRequest, Participant, Session
 
 #: Replaying more events than this is slower than reloading the page.
@@ -87,6 +88,10 @@ def on_connect(auth):
         "participant_id": participant.id if participant else None,
     }
     _replay(session, rooms, auth.get("last_seq"))
+    if view != "participant":
+        # Head counts are not in the replay log: send the current one.
+        envelope = {"type": "participants.changed", "data": {"count": participant_count(session)}}
+        socketio.emit("event", envelope, to=request.sid)
 
 
 def _replay(session: Session, rooms: list[str], last_seq) -> None:
@@ -128,6 +133,11 @@ def _refused(error: str) -> dict:
     return {"ok": False, "error": error}
 
 
+def _try_again(unavailable: Unavailable) -> dict:
+    """The acknowledgement of a write the server could not take now: the phone resends it."""
+    return {"ok": False, "error": unavailable.message, "retry": True}
+
+
 # --- participant writes ---------------------------------------------------
 
 
@@ -154,6 +164,8 @@ def on_contribute(data):
         )
     except Refused as refusal:
         return _refused(refusal.message)
+    except Unavailable as unavailable:
+        return _try_again(unavailable)
     return {"ok": True, "id": contribution.id, "data": contribution.data or {}}
 
 
@@ -180,6 +192,8 @@ def on_vote(data):
         )
     except Refused as refusal:
         return _refused(refusal.message)
+    except Unavailable as unavailable:
+        return _try_again(unavailable)
     if contributions.is_rating(session, data.get("contribution")):
         return {"ok": True, "rating": left}
     return {"ok": True, "left": left}
@@ -208,6 +222,8 @@ def facilitator_event(handler):
             ack = handler(session, data)
         except Refused as refusal:
             return _refused(refusal.message)
+        except Unavailable as unavailable:
+            return _try_again(unavailable)
         except (TypeError, ValueError):
             return _refused(_("This request is incomplete. Please try again."))
         if client_id:

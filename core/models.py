@@ -29,6 +29,11 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def hash_password(password: str) -> str:
+    """A facilitator password's hash. Deliberately slow: computed off the live layer's loop."""
+    return off_the_loop(generate_password_hash, password)
+
+
 class Facilitator(UserMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
@@ -37,8 +42,8 @@ class Facilitator(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     def set_password(self, password: str) -> None:
-        # Hashing is deliberately slow: keep it off the live layer's loop.
-        self.password_hash = off_the_loop(generate_password_hash, password)
+        """Set the password; call it before a write transaction, not inside (it is slow)."""
+        self.password_hash = hash_password(password)
 
     def check_password(self, password: str) -> bool:
         return off_the_loop(check_password_hash, self.password_hash, password)

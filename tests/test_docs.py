@@ -127,7 +127,7 @@ def broadcasts_in_source() -> tuple[set[str], set[str]]:
                 continue
             func = node.func
             name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-            if name == "record_event":
+            if name in ("record_event", "announce"):
                 argument = node.args[1] if len(node.args) > 1 else None
                 for keyword in node.keywords:
                     if keyword.arg == "type":

@@ -125,6 +125,12 @@
       if (!socket.connected) return;
       socket.timeout(15000).emit(item.event, item.payload, function (err, ack) {
         if (err) return; // no answer: it stays in the outbox and is resent on reconnect
+        if (ack && ack.retry) {
+          // The server could not take it now (busy, disk full): keep it and try again.
+          say(ack.error);
+          setTimeout(function () { transmit(item); }, 3000 + Math.random() * 4000);
+          return;
+        }
         forget(item.payload.cid);
         if (ack && !ack.ok) {
           say(ack.error);
@@ -248,8 +254,12 @@
     };
 
     socket.on("event", function (envelope) {
-      if (envelope.seq <= lastSeq) return;
-      lastSeq = envelope.seq;
+      // Sequenced events are replayed after a reconnect; passing states
+      // (head counts) carry no seq and are sent afresh instead.
+      if (envelope.seq !== undefined) {
+        if (envelope.seq <= lastSeq) return;
+        lastSeq = envelope.seq;
+      }
       var handler = handlers[envelope.type];
       if (handler) handler(envelope.data);
       document.dispatchEvent(new CustomEvent("palabre:event", { detail: envelope }));
