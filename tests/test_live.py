@@ -252,3 +252,45 @@ def test_a_resent_facilitator_request_is_acknowledged_again_not_done_twice(app, 
     # A new request (a new id) is done again.
     other = facilitator.emit("timer.extend", {"cid": new_cid(), "minutes": 5}, callback=True)
     assert other["ok"] and len(events_of(alice, "timer.changed")) == 1
+
+
+def test_a_hidden_note_is_not_replayed_to_anyone(app, phones, staff, socket_client):
+    """Reconnecting from the very start after hiding: the log says hidden, never the text."""
+    code, (alice, bob) = phones()
+    facilitator, _projector = staff(code)
+    note_id = note(alice, "an insult")["id"]
+    assert facilitator.emit(
+        "contribution.transcribe", {"cid": new_cid(), "kind": "note", "body": "kept"}, callback=True
+    )["ok"]
+    assert facilitator.emit("contribution.hide", {"id": note_id}, callback=True)["ok"]
+    for view, flask_client in (
+        ("participant", bob.flask_test_client),
+        ("projector", facilitator.flask_test_client),
+        ("facilitator", facilitator.flask_test_client),
+    ):
+        back = socket_client(flask_client, view=view, code=code, last_seq=0)
+        replayed = events_of(back)
+        assert "an insult" not in repr(replayed)
+        assert {"id": note_id, "hidden": True} in [e["data"] for e in replayed]
+        assert "kept" in [e["data"].get("body") for e in replayed]
+    with app.app_context():
+        stored = db.session.scalars(select(Event.data)).all()
+        assert "an insult" not in repr(stored)
+
+
+def test_joins_are_announced_but_not_kept_for_replay(app, make_cafe, staff, socket_client):
+    """500 joins must not fill the log every connecting phone reads; staff get the count."""
+    code = make_cafe()
+    facilitator, projector = staff(code)
+    for _ in range(3):
+        join(app.test_client(), code)
+    announced = events_of(projector, "participants.changed")
+    assert [e["data"]["count"] for e in announced][-3:] == [1, 2, 3]
+    assert not any("seq" in e for e in announced)
+    with app.app_context():
+        session = db.session.scalar(select(Session).where(Session.code == code))
+        assert session.seq == 0
+    again = socket_client(facilitator.flask_test_client, view="facilitator", code=code, last_seq=0)
+    assert events_of(again, "participants.changed") == [
+        {"type": "participants.changed", "data": {"count": 3}}
+    ]
