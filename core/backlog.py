@@ -20,7 +20,7 @@ from wtforms.validators import DataRequired, Length
 from .database import write_transaction
 from .extensions import db
 from .forms import options
-from .methods import ACTION, BacklogCandidate
+from .methods import ACTION, NEED, BacklogCandidate
 from .models import (
     Action,
     ActionSource,
@@ -122,14 +122,27 @@ def create_need(
 ) -> Need:
     """Add a need, with the session and contributions it came from."""
     with write_transaction():
-        need = Need(title=title, description=description, theme=theme, priority=priority)
-        if session is not None:
-            need.sources = [
-                NeedSource(session_id=session.id, contribution_id=cid)
-                for cid in (contribution_ids or [None])
-            ]
-        db.session.add(need)
+        need = _new_need(
+            title,
+            description=description,
+            theme=theme,
+            priority=priority,
+            session=session,
+            contribution_ids=contribution_ids,
+        )
     plugin_host().hook.backlog_item_created(item=need)
+    return need
+
+
+def _new_need(title, *, description, theme, priority, session, contribution_ids) -> Need:
+    """Add a need inside the caller's write transaction (no hook called)."""
+    need = Need(title=title, description=description, theme=theme, priority=priority)
+    if session is not None:
+        need.sources = [
+            NeedSource(session_id=session.id, contribution_id=cid)
+            for cid in (contribution_ids or [None])
+        ]
+    db.session.add(need)
     return need
 
 
@@ -158,16 +171,86 @@ def propose_action(
 ) -> Action:
     """Add a proposed action distilled from a session, with where it came from."""
     with write_transaction():
-        action = Action(title=title, objective=objective, status=ActionStatus.PROPOSED)
+        action = _new_action(
+            title, objective=objective, session=session, contribution_ids=contribution_ids
+        )
         action.needs = list(needs)
-        if session is not None:
-            action.sources = [
-                ActionSource(session_id=session.id, contribution_id=cid)
-                for cid in (contribution_ids or [None])
-            ]
-        db.session.add(action)
     plugin_host().hook.backlog_item_created(item=action)
     return action
+
+
+def _new_action(title, *, objective, session, contribution_ids) -> Action:
+    """Add a proposed action inside the caller's write transaction (no hook called)."""
+    action = Action(title=title, objective=objective, status=ActionStatus.PROPOSED)
+    if session is not None:
+        action.sources = [
+            ActionSource(session_id=session.id, contribution_id=cid)
+            for cid in (contribution_ids or [None])
+        ]
+    db.session.add(action)
+    return action
+
+
+def harvested_keys(session: Session) -> set[str]:
+    """Keys of the session's backlog candidates already turned into needs or actions.
+
+    A candidate's key comes from its subject contribution (see
+    :attr:`core.methods.BacklogCandidate.key`), so this holds however the
+    candidates have been reordered or reworded since.
+    """
+    keys = set()
+    for kind, source, item in ((NEED, NeedSource, Need), (ACTION, ActionSource, Action)):
+        rows = db.session.execute(
+            select(source.contribution_id, item.title)
+            .join(item)
+            .where(source.session_id == session.id)
+        )
+        for contribution_id, title in rows:
+            keys.add(
+                BacklogCandidate(
+                    title=title,
+                    kind=kind,
+                    contribution_ids=[contribution_id] if contribution_id else [],
+                ).key
+            )
+    return keys
+
+
+def harvest(session: Session, chosen: list[tuple[BacklogCandidate, str, str]]) -> tuple[int, int]:
+    """Turn chosen candidates, each with its (reworded) title and theme, into needs and actions.
+
+    One transaction: a candidate already harvested (a form sent twice, two
+    facilitators at once) is skipped, so nothing is created twice. Returns
+    how many needs and actions were made.
+    """
+    made = []
+    with write_transaction():
+        done = harvested_keys(session)
+        for candidate, title, theme in chosen:
+            if candidate.key in done:
+                continue
+            done.add(candidate.key)
+            if candidate.kind == ACTION:
+                item = _new_action(
+                    title,
+                    objective=candidate.description,
+                    session=session,
+                    contribution_ids=candidate.contribution_ids,
+                )
+            else:
+                item = _new_need(
+                    title,
+                    description=candidate.description,
+                    theme=theme,
+                    priority=candidate.votes,
+                    session=session,
+                    contribution_ids=candidate.contribution_ids,
+                )
+            made.append(item)
+    for item in made:
+        plugin_host().hook.backlog_item_created(item=item)
+    actions = sum(isinstance(item, Action) for item in made)
+    return len(made) - actions, actions
 
 
 def create_action(form: ActionForm) -> Action:
@@ -281,39 +364,24 @@ def from_session(session_id: int):
     candidates: list[BacklogCandidate] = get_method(session.method).backlog_candidates(session)
     form = HarvestForm()
     if form.validate_on_submit():
-        created, proposed = 0, []
-        for position, candidate in enumerate(candidates):
-            if request.form.get(f"take-{position}") != "1":
+        chosen = []
+        for candidate in candidates:
+            key = candidate.key
+            if request.form.get(f"take-{key}") != "1":
                 continue
-            title = request.form.get(f"title-{position}", "").strip()[:200] or candidate.title
-            theme = request.form.get(f"theme-{position}", candidate.theme or Theme.OTHER)
-            if candidate.kind == ACTION:
-                proposed.append((title, candidate))
-                continue
-            create_need(
-                title,
-                description=candidate.description,
-                theme=theme if theme in THEME_LABELS else Theme.OTHER,
-                priority=candidate.votes,
-                session=session,
-                contribution_ids=candidate.contribution_ids,
-            )
-            created += 1
-        for title, candidate in proposed:
-            propose_action(
-                title,
-                objective=candidate.description,
-                session=session,
-                contribution_ids=candidate.contribution_ids,
-            )
+            title = request.form.get(f"title-{key}", "").strip()[:200] or candidate.title
+            theme = request.form.get(f"theme-{key}", candidate.theme or Theme.OTHER)
+            chosen.append((candidate, title, theme if theme in THEME_LABELS else Theme.OTHER))
+        created, proposed = harvest(session, chosen)
         flash(_("Needs added to the backlog: %(count)d.", count=created), "success")
         if proposed:
-            flash(_("Actions proposed: %(count)d.", count=len(proposed)), "success")
+            flash(_("Actions proposed: %(count)d.", count=proposed), "success")
         return redirect(url_for("backlog.index"))
     return render_template(
         "backlog/from_session.html",
         session=session,
         candidates=candidates,
+        harvested=harvested_keys(session),
         form=form,
         themes=THEME_LABELS,
         contributions={

@@ -11,6 +11,7 @@ documented below, which run inside the core's write transaction.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,7 +88,10 @@ class BacklogCandidate:
 
     ``kind`` is :data:`NEED` (the default) or :data:`ACTION`; an action
     becomes a proposed :class:`core.models.Action` whose ``objective`` is the
-    description.
+    description. The first of ``contribution_ids`` is the candidate's
+    subject (the insight, obstacle or intervention itself; others, such as
+    answers naming it, may follow and grow while people answer): it gives
+    the candidate its stable :attr:`key`.
     """
 
     title: str
@@ -96,6 +100,19 @@ class BacklogCandidate:
     contribution_ids: list[int] = field(default_factory=list)
     votes: int = 0
     kind: str = NEED
+
+    @property
+    def key(self) -> str:
+        """A stable identity within its session, for forms: never a position in a list.
+
+        Candidates move while dots arrive; a ticked box must still mean the
+        same one. ``"need-12"`` for the subject contribution 12, or, for a
+        candidate with no contribution, its kind and a digest of its title.
+        """
+        if self.contribution_ids:
+            return f"{self.kind}-{self.contribution_ids[0]}"
+        digest = hashlib.sha256(self.title.encode("utf-8", "replace")).hexdigest()[:12]
+        return f"{self.kind}-t{digest}"
 
 
 class Method:

@@ -11,8 +11,8 @@ from core import contributions
 from core.backlog import create_need
 from core.database import write_transaction
 from core.extensions import db
-from core.models import Action, Need, NeedSource, Participant, Session, hash_token
-from tests.conftest import new_cid, post_form
+from core.models import Action, Need, NeedSource, Participant, Session, Vote, hash_token
+from tests.conftest import csrf_token, new_cid, post_form
 
 SCRIPT = "<script>alert('x')</script>"
 
@@ -293,10 +293,10 @@ def test_harvest_page_lists_candidates(staff, harvest):
     assert page.status_code == 200
     text = page.text
     assert text.index("Evening language classes") < text.index("One desk for all the paperwork")
-    for i in (0, 1):
-        assert f'name="take-{i}" value="1"' in text
-        assert f'name="title-{i}"' in text
-        assert f'name="theme-{i}"' in text
+    for insight_id in harvest.insight_ids:
+        assert f'name="take-need-{insight_id}" value="1"' in text
+        assert f'name="title-need-{insight_id}"' in text
+        assert f'name="theme-need-{insight_id}"' in text
     assert "2 votes" in text and "0 votes" in text
     assert SCRIPT not in text
     assert "&lt;script&gt;" in text
@@ -304,16 +304,17 @@ def test_harvest_page_lists_candidates(staff, harvest):
 
 def test_harvest_into_needs_with_provenance(app, staff, harvest):
     url = f"/backlog/from-session/{harvest.id}"
+    first, second = (f"need-{i}" for i in harvest.insight_ids)
     response = post_form(
         staff,
         url,
         url,
         {
-            "take-0": "1",
-            "title-0": "Evening language classes",
-            "theme-0": "language",
-            "title-1": "not taken",
-            "theme-1": "services",
+            f"take-{first}": "1",
+            f"title-{first}": "Evening language classes",
+            f"theme-{first}": "language",
+            f"title-{second}": "not taken",
+            f"theme-{second}": "services",
             "submit": "1",
         },
     )
@@ -333,8 +334,12 @@ def test_harvest_into_needs_with_provenance(app, staff, harvest):
 
 def test_harvest_keeps_title_and_checks_theme(app, staff, harvest):
     url = f"/backlog/from-session/{harvest.id}"
+    second = f"need-{harvest.insight_ids[1]}"
     post_form(
-        staff, url, url, {"take-1": "1", "title-1": "  ", "theme-1": "nonsense", "submit": "1"}
+        staff,
+        url,
+        url,
+        {f"take-{second}": "1", f"title-{second}": "  ", f"theme-{second}": "nonsense"},
     )
     (need,) = all_needs(app)
     assert need.title == "One desk for all the paperwork"
@@ -350,3 +355,43 @@ def test_harvest_of_session_without_insights(staff, make_cafe, app):
     page = staff.get(f"/backlog/from-session/{session_id}")
     assert page.status_code == 200
     assert "nothing to harvest yet" in page.text
+
+
+def test_a_tick_stays_on_its_candidate_while_dots_reorder_the_list(app, staff, harvest):
+    """The page was read before new dots moved the second insight to the top."""
+    url = f"/backlog/from-session/{harvest.id}"
+    page = staff.get(url)
+    second = f"need-{harvest.insight_ids[1]}"
+    with app.app_context():
+        session = db.session.get(Session, harvest.id)
+        participant = db.session.scalars(
+            select(Participant).where(Participant.session_id == session.id)
+        ).first()
+        for _ in range(3):
+            db.session.add(
+                Vote(
+                    session_id=session.id,
+                    participant_id=participant.id,
+                    contribution_id=harvest.insight_ids[1],
+                    client_id=new_cid(),
+                )
+            )
+        db.session.commit()
+    staff.post(url, data={"csrf_token": csrf_token(page), f"take-{second}": "1"})
+    (need,) = all_needs(app)
+    assert need.title == "One desk for all the paperwork"
+    assert need.priority == 3
+    assert [s.contribution_id for s in need.sources] == [harvest.insight_ids[1]]
+
+
+def test_the_same_harvest_sent_twice_creates_nothing_twice(app, staff, harvest):
+    url = f"/backlog/from-session/{harvest.id}"
+    page = staff.get(url)
+    first = f"need-{harvest.insight_ids[0]}"
+    for _ in range(2):
+        staff.post(url, data={"csrf_token": csrf_token(page), f"take-{first}": "1"})
+    assert len(all_needs(app)) == 1
+    again = staff.get(url).text
+    assert f'name="take-{first}"' not in again
+    assert "Already in the backlog" in again
+    assert f'name="take-need-{harvest.insight_ids[1]}"' in again

@@ -194,7 +194,7 @@ def test_a_world_cafe_from_qr_scan_to_printed_harvest(server, browser):
 
     # Into the backlog, then the printed harvest.
     facilitator.goto(run_url.replace("/sessions/", "/backlog/from-session/"))
-    facilitator.check("input[name=take-0]")
+    facilitator.check("input[name^=take-] >> nth=0")
     facilitator.click("form [type=submit]:not(.link)")
     facilitator.wait_for_selector("text=One desk for all newcomer questions")
     report_url = run_url.replace("/sessions/", "/print/sessions/") + "/report.pdf"
@@ -346,8 +346,8 @@ def test_a_forum_theatre_evening_from_the_play_to_the_printed_report(server, bro
     facilitator.wait_for_selector("text=Nobody speaks my language · 2 answers")
     projector.wait_for_selector(".obstacles li:has-text('Nobody speaks my language')")
     facilitator.goto(run_url.replace("/sessions/", "/backlog/from-session/"))
-    facilitator.check("input[name=take-0]")
-    facilitator.check("input[name=take-1]")
+    facilitator.check("input[name^=take-] >> nth=0")
+    facilitator.check("input[name^=take-] >> nth=1")
     facilitator.click("form [type=submit]:not(.link)")
     facilitator.wait_for_selector("text=Nobody speaks my language")
     facilitator.wait_for_selector("text=She asks for the <i>refusal</i> in writing")

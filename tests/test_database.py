@@ -99,7 +99,9 @@ def test_a_write_waits_cooperatively_for_another_process(app, make_cafe, monkeyp
     other.close()
     assert len(sleeps) == 3 and all(0 < pause <= 0.2 for pause in sleeps)
     with app.app_context():
-        assert db.session.scalar(select(Session.venue).where(Session.code == code)) == "Centro cívico"
+        assert (
+            db.session.scalar(select(Session.venue).where(Session.code == code)) == "Centro cívico"
+        )
 
 
 def test_a_database_that_stays_busy_answers_503_and_keeps_the_note(
@@ -133,7 +135,9 @@ def test_a_busy_database_asks_phones_to_resend(
     join(client, code)
     phone = socket_client(client, code=code)
     another_process_writes()
-    ack = phone.emit("contribute", {"cid": new_cid(), "kind": "note", "body": "Hola"}, callback=True)
+    ack = phone.emit(
+        "contribute", {"cid": new_cid(), "kind": "note", "body": "Hola"}, callback=True
+    )
     assert ack == {"ok": False, "error": ack["error"], "retry": True}
     assert "busy" in ack["error"]
 
@@ -145,7 +149,9 @@ def test_a_full_disk_refuses_the_write_and_keeps_what_was_stored(
     code = make_cafe()
     join(client, code)
     phone = socket_client(client, code=code)
-    first = phone.emit("contribute", {"cid": new_cid(), "kind": "note", "body": "kept"}, callback=True)
+    first = phone.emit(
+        "contribute", {"cid": new_cid(), "kind": "note", "body": "kept"}, callback=True
+    )
     assert first["ok"]
     with app.app_context():
         pages = db.session.execute(text("PRAGMA page_count")).scalar()

@@ -444,9 +444,11 @@ def test_harvest_turns_obstacles_into_needs_and_interventions_into_actions(
     assert "Nobody speaks my language" in page.text
     assert "Asks for an interpreter before answering" in page.text
     assert "&lt;script&gt;forms&lt;/script&gt;" in page.text
+    keys = re.findall(r'name="take-([\w-]+)"', page.text)
+    assert keys[2] == f"action-{intervention}"
     client.post(
         f"/backlog/from-session/{session_id}",
-        data={"csrf_token": csrf_token(page), "take-0": "1", "take-2": "1"},
+        data={"csrf_token": csrf_token(page), f"take-{keys[0]}": "1", f"take-{keys[2]}": "1"},
     )
     with app.app_context():
         need = db.session.scalar(select(Need))
