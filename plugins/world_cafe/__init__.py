@@ -13,7 +13,7 @@ import random
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from sqlalchemy import select
+from sqlalchemy import func, select
 from wtforms import BooleanField, IntegerField, RadioField, TextAreaField
 from wtforms.validators import DataRequired, NumberRange, ValidationError
 
@@ -150,11 +150,10 @@ class WorldCafe(Method):
         if choices.get("group") in tables:
             participant.group = choices["group"]
         elif session.phase_index > 0:
-            # Arriving during the café: sit at the emptiest table.
+            # Arriving during the café: sit at the emptiest table. Counted by
+            # the database: a full room's joins each read one row per table.
             sizes = {t: 0 for t in tables}
-            for other in _participants(session):
-                if other.group in sizes and other.id != participant.id:
-                    sizes[other.group] += 1
+            sizes.update(_table_sizes(session, excluding=participant))
             participant.group = min(tables, key=lambda t: (sizes[t], random.random()))
         round_number = self._round_number(session)
         if participant.group and round_number:
@@ -307,6 +306,16 @@ def _participants(session: Session) -> list[Participant]:
     return db.session.scalars(
         select(Participant).where(Participant.session_id == session.id).order_by(Participant.id)
     ).all()
+
+
+def _table_sizes(session: Session, excluding: Participant) -> dict[str, int]:
+    """How many participants sit at each table, ``excluding`` one."""
+    rows = db.session.execute(
+        select(Participant.group, func.count())
+        .where(Participant.session_id == session.id, Participant.id != excluding.id)
+        .group_by(Participant.group)
+    )
+    return {group: count for group, count in rows if group is not None}
 
 
 def _remember_seat(participant: Participant, round_number: int) -> None:
