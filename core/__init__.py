@@ -40,7 +40,7 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
     from .concurrency import served_by_gevent
     from .database import configure_engine
     from .extensions import babel, csrf, db, login_manager, migrate, socketio
-    from .plugins import build_plugin_host
+    from .plugins import build_plugin_host, plugins_command
 
     app = Flask(
         __name__,
@@ -72,6 +72,8 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
         # Fail a write transaction that yields to another greenlet (see
         # core.database); unset, it is on in tests and debug mode only.
         STRICT_WRITES=None,
+        # Installed plugins (entry-point or distribution names) not to load.
+        DISABLED_PLUGINS=(),
     )
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env("PALABRE")
@@ -81,13 +83,6 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
         app.config["STRICT_WRITES"] = app.testing or app.debug
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret(instance / "secret_key")
-
-    host = build_plugin_host(plugins)
-    app.extensions["palabre"] = host
-    app.jinja_loader = jinja2.ChoiceLoader(
-        [app.jinja_loader]
-        + [jinja2.FileSystemLoader(str(m.template_folder)) for m in host.methods.values()]
-    )
 
     db.init_app(app)
     with app.app_context():
@@ -110,16 +105,28 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
         engineio_logger=False,
     )
 
+    disabled = app.config["DISABLED_PLUGINS"]
+    if isinstance(disabled, str):  # PALABRE_DISABLED_PLUGINS=survey,other
+        disabled = [name.strip() for name in disabled.split(",") if name.strip()]
+    with app.test_request_context():  # checking methods reads their configuration forms
+        host = build_plugin_host(plugins, disabled=disabled)
+    app.extensions["palabre"] = host
+    app.jinja_loader = jinja2.ChoiceLoader(
+        [app.jinja_loader]
+        + [jinja2.FileSystemLoader(str(m.template_folder)) for m in host.methods.values()]
+    )
+
     ratelimit.init_app(app)
     app.context_processor(i18n.template_globals)
     for blueprint in (auth.bp, sessions.bp, join.bp, backlog.bp, printing.bp):
         app.register_blueprint(blueprint)
-    for blueprints in host.hook.register_blueprints(app=app):
-        for blueprint in blueprints or ():
+    for blueprints in host.notify("register_blueprints", app=app):
+        for blueprint in blueprints:
             app.register_blueprint(blueprint)
     _serve_browser_libraries(app)
     app.register_error_handler(Unavailable, _unavailable)
     auth.register_commands(app)
+    app.cli.add_command(plugins_command)
     return app
 
 

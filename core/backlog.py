@@ -130,7 +130,7 @@ def create_need(
             session=session,
             contribution_ids=contribution_ids,
         )
-    plugin_host().hook.backlog_item_created(item=need)
+    plugin_host().notify("backlog_item_created", item=need)
     return need
 
 
@@ -175,7 +175,7 @@ def propose_action(
             title, objective=objective, session=session, contribution_ids=contribution_ids
         )
         action.needs = list(needs)
-    plugin_host().hook.backlog_item_created(item=action)
+    plugin_host().notify("backlog_item_created", item=action)
     return action
 
 
@@ -248,7 +248,7 @@ def harvest(session: Session, chosen: list[tuple[BacklogCandidate, str, str]]) -
                 )
             made.append(item)
     for item in made:
-        plugin_host().hook.backlog_item_created(item=item)
+        plugin_host().notify("backlog_item_created", item=item)
     actions = sum(isinstance(item, Action) for item in made)
     return len(made) - actions, actions
 
@@ -258,7 +258,7 @@ def create_action(form: ActionForm) -> Action:
         action = Action()
         _fill_action(action, form)
         db.session.add(action)
-    plugin_host().hook.backlog_item_created(item=action)
+    plugin_host().notify("backlog_item_created", item=action)
     return action
 
 

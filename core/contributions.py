@@ -146,7 +146,7 @@ def _store(
         if existing is None:
             raise
         return existing
-    plugin_host().hook.contribution_accepted(session=session, contribution=contribution)
+    plugin_host().notify("contribution_accepted", session=session, contribution=contribution)
     return contribution
 
 

@@ -78,7 +78,7 @@ def go_to(session: Session, index: int) -> None:
         for type_, data, rooms in get_method(session.method).on_enter_phase(session, current):
             record_event(session, type_, data, rooms)
         record_event(session, "phase.changed", phase_payload(session), [ALL])
-    plugin_host().hook.phase_changed(session=session, previous=previous, current=current)
+    plugin_host().notify("phase_changed", session=session, previous=previous, current=current)
 
 
 def extend_timer(session: Session, minutes: int) -> None:

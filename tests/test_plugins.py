@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import io
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -22,10 +23,11 @@ from sqlalchemy import select
 from core import contributions, hookimpl, hookspecs, phases
 from core.backlog import create_need
 from core.database import write_transaction
-from core.extensions import db
+from core.extensions import db, socketio
 from core.join import new_join_code
+from core.methods import ContributionKind, Method, Phase, contribute
 from core.models import Need, Participant, Session
-from core.plugins import BUILTIN_PLUGINS, ENTRY_POINT_GROUP
+from core.plugins import BUILTIN_PLUGINS, ENTRY_POINT_GROUP, InvalidMethod
 from plugins.world_cafe import WorldCafe
 from tests.conftest import PASSWORD, csrf_token, join, make_test_app, new_cid
 
@@ -34,8 +36,8 @@ def hook_names() -> list[str]:
     return [name for name, _ in inspect.getmembers(hookspecs, inspect.isfunction)]
 
 
-def make_app(tmp_path, *plugins):
-    return make_test_app(tmp_path, plugins=plugins)
+def make_app(tmp_path, *plugins, **config):
+    return make_test_app(tmp_path, plugins=plugins, **config)
 
 
 def sign_in(client):
@@ -128,17 +130,24 @@ def installed_method(tmp_path, monkeypatch):
     package = site / "palabre_idea_box"
     (package / "templates" / "idea_box").mkdir(parents=True)
     (package / "__init__.py").write_text(textwrap.dedent(EXTERNAL_METHOD))
-    (package / "templates" / "idea_box" / "participant.html").write_text(
-        '{% extends "base.html" %}{% block content %}<h1>{{ phase.title }}</h1>'
-        "{% for c in ideas %}<p>{{ c.body }}</p>{% endfor %}{% endblock %}"
-    )
-    dist = site / "palabre_idea_box-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: palabre-idea-box\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\nidea_box = palabre_idea_box\n")
+    for view in ("participant", "facilitator", "projector", "report"):
+        (package / "templates" / "idea_box" / f"{view}.html").write_text(
+            '{% extends "base.html" %}{% block content %}<h1>{{ phase.title }}</h1>'
+            "{% for c in ideas %}<p>{{ c.body }}</p>{% endfor %}{% endblock %}"
+        )
+    install_distribution(site, "palabre-idea-box", "idea_box = palabre_idea_box")
     monkeypatch.syspath_prepend(str(site))
-    yield
+    yield site
     sys.modules.pop("palabre_idea_box", None)
+
+
+def install_distribution(site: Path, name: str, *entry_points: str) -> None:
+    """Write the metadata of an installed distribution with ``palabre.methods`` entry points."""
+    dist = site / f"{name.replace('-', '_')}-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    lines = "\n".join(entry_points)
+    (dist / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\n{lines}\n")
 
 
 def test_hook_register_methods_from_an_installed_package(tmp_path, installed_method):
@@ -279,3 +288,140 @@ def test_hook_phase_changed_when_a_draft_opens_and_not_on_a_repeat(tmp_path):
     assert [c for c in recorder.calls if c[0] == "phase_changed"] == [
         ("phase_changed", None, "world_cafe:welcome")
     ]
+
+
+# --- plugins fail alone --------------------------------------------------------------
+
+BROKEN_IMPORT = "raise ImportError('this plugin needs a library that is not installed')\n"
+
+BAD_PHASES = (
+    EXTERNAL_METHOD.replace('"idea_box:ideas"', '"ideas"')
+    .replace("Ideas", "Bad")
+    .replace('"idea_box"', '"bad_box"')
+)
+
+MISSPELT_HOOK = """
+from core import hookimpl
+
+
+@hookimpl
+def contribution_acepted(contribution):
+    pass
+"""
+
+
+@pytest.fixture
+def guests(tmp_path, monkeypatch, installed_method):
+    """Three broken installed plugins beside the working idea box."""
+    site = installed_method
+    for module, text in (
+        ("palabre_broken", BROKEN_IMPORT),
+        ("palabre_bad_box", BAD_PHASES),
+        ("palabre_misspelt", MISSPELT_HOOK),
+    ):
+        (site / module).mkdir()
+        (site / module / "__init__.py").write_text(textwrap.dedent(text))
+        install_distribution(site, module.replace("_", "-"), f"{module[8:]} = {module}")
+    yield
+    for module in ("palabre_broken", "palabre_bad_box", "palabre_misspelt"):
+        sys.modules.pop(module, None)
+
+
+def test_a_broken_installed_plugin_is_skipped_and_named(tmp_path, guests, caplog):
+    app = make_app(tmp_path)
+    host = app.extensions["palabre"]
+    # Everything else loaded: the built-ins and the working guest.
+    assert {"world_cafe", "forum_theatre", "idea_box"} <= set(host.methods)
+    failed = {plugin.name: plugin for plugin in host.failed}
+    assert set(failed) == {"broken", "bad_box", "misspelt"}
+    assert failed["broken"].source == "palabre-broken 1.0"
+    assert "needs a library" in failed["broken"].error
+    assert "phase id 'idea_box:welcome' must be 'bad_box:<name>'" in failed["bad_box"].error
+    assert "contribution_acepted" in failed["misspelt"].error
+    assert "Plugin 'broken' from palabre-broken 1.0 was not loaded" in caplog.text
+    # Nothing of a failed plugin stays registered.
+    assert not any(host.pm.has_plugin(name) for name in failed)
+    assert app.test_client().get("/auth/login").status_code == 200
+
+
+def test_palabre_plugins_lists_what_loaded_and_what_failed(tmp_path, guests):
+    app = make_app(tmp_path, DISABLED_PLUGINS="idea_box")
+    result = app.test_cli_runner().invoke(args=["plugins"])
+    assert result.exit_code == 0, result.output
+    assert "plugins.world_cafe  [built-in]  methods: world_cafe" in result.output
+    assert "idea_box (palabre-idea-box 1.0)" in result.output.split("Disabled")[1]
+    assert "broken  [palabre-broken 1.0]  ImportError" in result.output.split("Failed")[1]
+    assert "idea_box" not in app.extensions["palabre"].methods
+
+
+def test_a_plugin_is_disabled_by_its_distribution_name(tmp_path, installed_method, monkeypatch):
+    monkeypatch.setenv("PALABRE_DISABLED_PLUGINS", '["palabre-idea-box"]')
+    app = make_app(tmp_path)
+    assert "idea_box" not in app.extensions["palabre"].methods
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"slug": "Idea Box"}, "the slug must be"),
+        ({"phases": lambda self, config: [Phase("idea_box:only", "Only")]}, "at least an opening"),
+        (
+            {
+                "phases": lambda self, config: [
+                    Phase("idea_box:a", "A", allows=frozenset({contribute("wish")})),
+                    Phase("idea_box:b", "B"),
+                ]
+            },
+            "allows 'contribute:wish', which names no declared contribution kind",
+        ),
+        ({"votable_kinds": ("wish",)}, "votable kinds ['wish'] are not declared"),
+        ({"slug": "no_templates"}, "templates missing"),
+    ],
+)
+def test_methods_are_checked_when_they_register(tmp_path, change, message):
+    def phases(self, config):
+        return [
+            Phase(f"{self.slug}:welcome", "Welcome"),
+            Phase(f"{self.slug}:closed", "Closed"),
+        ]
+
+    attributes = {
+        "slug": "idea_box",
+        "contribution_kinds": {"idea": ContributionKind("idea", "Idea")},
+        "phases": phases,
+        **change,
+    }
+    checked = type("Checked", (Method,), attributes)
+    # Borrow the world café's templates so only the change under test is wrong.
+    checked.template_folder = Path(__file__).parent.parent / "plugins" / "world_cafe" / "templates"
+    checked.template = lambda self, view: f"world_cafe/{view}.html"
+    if attributes["slug"] == "no_templates":
+        del checked.template
+
+    class Plugin:
+        @hookimpl
+        def register_methods(self):
+            return [checked]
+
+    with pytest.raises(InvalidMethod, match=re.escape(message)):
+        make_app(tmp_path, Plugin())
+
+
+def test_an_observer_hook_that_fails_costs_no_acknowledgement(tmp_path, caplog):
+    class Faulty:
+        @hookimpl
+        def contribution_accepted(self, contribution):
+            raise RuntimeError("the plugin's mail server is down")
+
+    recorder = Recorder()
+    app = make_app(tmp_path, Faulty(), recorder)
+    code = _live_cafe(app)
+    phone = app.test_client()
+    join(phone, code)
+    sock = socketio.test_client(app, flask_test_client=phone, auth={"session": code})
+    ack = sock.emit("contribute", {"cid": new_cid(), "kind": "note", "body": "Hola"}, callback=True)
+    sock.disconnect()
+    assert ack["ok"] is True
+    assert "the plugin's mail server is down" in caplog.text
+    # The other plugins still heard of it.
+    assert ("contribution_accepted", code, "Hola") in recorder.calls
