@@ -47,6 +47,7 @@ def contribution_payload(contribution: Contribution) -> dict:
         "phase_index": contribution.phase_index,
         "transcribed": contribution.transcribed,
         "hidden": contribution.hidden,
+        "reply_to": contribution.reply_to_id,
     }
 
 
@@ -151,25 +152,33 @@ def _store(
 
 
 def accept(
-    session: Session, participant: Participant, *, client_id: str, kind_name: str, body: str
+    session: Session,
+    participant: Participant,
+    *,
+    client_id: str,
+    kind_name: str,
+    body: str,
+    reply_to=None,
 ) -> Contribution:
     """Store a participant's contribution and broadcast it.
 
-    Raises :class:`Refused`, with a message in the participant's language,
-    when the session or current phase does not take this kind, the text is
-    empty or too long, the participant sends too fast, or the method's own
-    rules say no. A ``client_id`` already stored returns the stored
-    contribution without checking anything again: the phone is only
-    resending something whose acknowledgement it missed.
+    ``reply_to`` is the id of the contribution it answers, for a kind whose
+    :attr:`~core.methods.ContributionKind.answers` allows it. Raises
+    :class:`Refused`, with a message in the participant's language, when the
+    session or current phase does not take this kind, the text is empty or
+    too long, it answers nothing it may answer, the participant sends too
+    fast, or the method's own rules say no. A ``client_id`` already stored
+    returns the stored contribution without checking anything again: the
+    phone is only resending something whose acknowledgement it missed.
     """
     client_id = _clean_client_id(client_id)
     existing = _existing(session, client_id)
     if existing is not None:
         return existing
     kind = _kind(session, kind_name)
-    if session.status != Status.LIVE or not current_phase(session).allowing(contribute(kind.name)):
-        raise Refused(_("This part of the session is over: your note was not added."))
+    _check_phase_takes(session, kind)
     body = _clean_body(kind, body)
+    answered = _answered(session, kind, reply_to)
     if kind.hosts_only and not participant.is_host:
         raise Refused(_("Only the table's host can send this."))
     method = get_method(session.method)
@@ -186,8 +195,41 @@ def accept(
         group=participant.group if kind.grouped else None,
         body=body,
         data={},
+        reply_to_id=answered.id if answered else None,
     )
     return _store(session, contribution, participant)
+
+
+def _check_phase_takes(session: Session, kind: ContributionKind) -> None:
+    """Refuse, saying why, a kind the session or its current phase does not take now."""
+    if session.status != Status.LIVE:
+        raise Refused(_("This session is not taking contributions now."))
+    feature = contribute(kind.name)
+    if current_phase(session).allowing(feature):
+        return
+    phases = plan(session)
+    if any(phase.allowing(feature) for phase in phases[: session.phase_index]):
+        raise Refused(_("This part of the session is over: your note was not added."))
+    if any(phase.allowing(feature) for phase in phases[session.phase_index + 1 :]):
+        raise Refused(_("“%(kind)s” opens later in the session.", kind=kind.title))
+    raise Refused(_("“%(kind)s” is not taken in this part of the session.", kind=kind.title))
+
+
+def _answered(session: Session, kind: ContributionKind, reply_to) -> Contribution | None:
+    """The contribution a new one answers, checked; ``None`` when it answers none."""
+    if reply_to in (None, ""):
+        return None
+    if not kind.answers:
+        raise Refused(_("“%(kind)s” cannot answer another contribution.", kind=kind.title))
+    target = db.session.get(Contribution, _int(reply_to))
+    if (
+        target is None
+        or target.session_id != session.id
+        or target.hidden
+        or target.kind not in kind.answers
+    ):
+        raise Refused(_("What you are answering is not here any more."))
+    return target
 
 
 def transcribe(
@@ -325,15 +367,26 @@ def vote_total(contribution_id: int) -> int:
     )
 
 
-def vote_summary(contribution_id: int) -> dict:
-    """What ``votes.changed`` says of a contribution: total, count and average."""
-    total, count = db.session.execute(
-        select(func.coalesce(func.sum(Vote.value), 0), func.count(Vote.id)).where(
-            Vote.contribution_id == contribution_id
-        )
-    ).one()
+def vote_summary(contribution_id: int, scale: tuple[int, int] | None = None) -> dict:
+    """What ``votes.changed`` says of a contribution: total, count and average.
+
+    For a rating kind (``scale`` given), also the ``distribution``: how many
+    people gave each value of the scale, every value present.
+    """
+    rows = db.session.execute(
+        select(Vote.value, func.count(Vote.id))
+        .where(Vote.contribution_id == contribution_id)
+        .group_by(Vote.value)
+    ).all()
+    total = sum(value * n for value, n in rows)
+    count = sum(n for _value, n in rows)
     average = round(total / count, 2) if count else None
-    return {"id": contribution_id, "total": int(total), "count": count, "average": average}
+    summary = {"id": contribution_id, "total": total, "count": count, "average": average}
+    if scale is not None:
+        given = dict(rows)
+        low, high = scale
+        summary["distribution"] = {str(v): given.get(v, 0) for v in range(low, high + 1)}
+    return summary
 
 
 def rating_summaries(session: Session) -> dict[int, dict]:
@@ -454,7 +507,7 @@ def _rate(session, participant, target, kind, client_id, value) -> int:
     # The newest write's id, so that its resending is recognised.
     rating.client_id = client_id
     db.session.flush()
-    record_event(session, "votes.changed", vote_summary(target.id), [ALL])
+    record_event(session, "votes.changed", vote_summary(target.id, kind.rating), [ALL])
     return value
 
 

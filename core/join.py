@@ -167,6 +167,8 @@ class ContributionForm(FlaskForm):
 
     cid = HiddenField(default=lambda: uuid.uuid4().hex)
     kind = HiddenField()
+    # The contribution this one answers, for kinds that answer (see ContributionKind.answers).
+    reply_to = HiddenField()
     body = TextAreaField(_l("Your note"))
     submit = SubmitField(_l("Send"))
 
@@ -341,6 +343,7 @@ def contribute(code: str):
                 client_id=form.cid.data,
                 kind_name=form.kind.data,
                 body=form.body.data or "",
+                reply_to=form.reply_to.data,
             )
             flash(_("Sent. Thank you!"), "success")
         except (Refused, Unavailable) as refusal:

@@ -143,7 +143,7 @@ def _try_again(unavailable: Unavailable) -> dict:
 
 @socketio.on("contribute")
 def on_contribute(data):
-    """A participant sends a contribution: ``{cid, kind, body}``.
+    """A participant sends a contribution: ``{cid, kind, body, reply_to?}``.
 
     Acknowledged with ``{"ok": true, "id": <contribution id>, "data":
     <its structured fields>}`` after the commit (``data`` holds what the
@@ -161,6 +161,7 @@ def on_contribute(data):
             client_id=str(data.get("cid", "")),
             kind_name=str(data.get("kind", "")),
             body=str(data.get("body", "")),
+            reply_to=data.get("reply_to"),
         )
     except Refused as refusal:
         return _refused(refusal.message)

@@ -76,6 +76,9 @@ class ContributionKind:
     # inclusive scale: one per participant, a new one replacing the old.
     # Without it, votes are dots counted against ``Method.vote_budget``.
     rating: tuple[int, int] | None = None
+    # Kinds of contribution this kind may answer: a participant's comment
+    # names the statement it is about with ``reply_to``. Empty: answers none.
+    answers: tuple[str, ...] = ()
 
 
 NEED = "need"

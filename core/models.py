@@ -127,6 +127,8 @@ class Contribution(db.Model):
     data: Mapped[dict] = mapped_column(JSON, default=dict)
     transcribed: Mapped[bool] = mapped_column(default=False)
     hidden: Mapped[bool] = mapped_column(default=False)
+    # The contribution this one answers (a comment on a statement), if any.
+    reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("contribution.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     session: Mapped[Session] = relationship()

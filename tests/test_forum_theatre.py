@@ -360,7 +360,13 @@ def test_ratings_stay_on_the_scale_and_a_new_one_replaces_the_old(
     assert rate(amina, target, 5)["rating"] == 5
     assert rate(jonas, target, 4)["ok"] is True
     last = events_of(facilitator, "votes.changed")[-1]
-    assert last == {"id": target, "total": 9, "count": 2, "average": 4.5}
+    assert last == {
+        "id": target,
+        "total": 9,
+        "count": 2,
+        "average": 4.5,
+        "distribution": {"1": 0, "2": 0, "3": 0, "4": 1, "5": 1},
+    }
     with app.app_context():
         assert db.session.query(Vote).count() == 2
 

@@ -26,7 +26,7 @@ from core.database import write_transaction
 from core.extensions import db, socketio
 from core.join import new_join_code
 from core.methods import ContributionKind, Method, Phase, contribute
-from core.models import Need, Participant, Session
+from core.models import Contribution, Need, Participant, Session
 from core.plugins import BUILTIN_PLUGINS, ENTRY_POINT_GROUP, InvalidMethod
 from plugins.world_cafe import WorldCafe
 from tests.conftest import PASSWORD, csrf_token, join, make_test_app, new_cid
@@ -425,3 +425,127 @@ def test_an_observer_hook_that_fails_costs_no_acknowledgement(tmp_path, caplog):
     assert "the plugin's mail server is down" in caplog.text
     # The other plugins still heard of it.
     assert ("contribution_accepted", code, "Hola") in recorder.calls
+
+
+# --- the contract: answers, ratings, refusals -------------------------------------------
+
+
+class Statements(Method):
+    """Statements rated 1 to 5, each with comments that answer it."""
+
+    slug = "statements"
+    title = "Statements"
+    contribution_kinds = {
+        "statement": ContributionKind("statement", "Statement", grouped=False, rating=(1, 5)),
+        "comment": ContributionKind("comment", "Comment", grouped=False, answers=("statement",)),
+        "idea": ContributionKind("idea", "Idea", grouped=False),
+    }
+    votable_kinds = ("statement",)
+
+    def phases(self, config):
+        return [
+            Phase("statements:welcome", "Welcome"),
+            Phase("statements:rate", "Rate", allows=frozenset({contribute("comment"), "vote"})),
+            Phase("statements:ideas", "Ideas", allows=frozenset({contribute("idea")})),
+            Phase("statements:closed", "Closed"),
+        ]
+
+
+@pytest.fixture
+def statements(tmp_path):
+    """A live statements session, two statements, and a phone; yields (app, code, ids, phone)."""
+    folder = tmp_path / "templates" / "statements"
+    folder.mkdir(parents=True)
+    for view in ("participant", "facilitator", "projector", "report"):
+        (folder / f"{view}.html").write_text("{{ session.title }}")
+    Statements.template_folder = tmp_path / "templates"
+
+    class Plugin:
+        @hookimpl
+        def register_methods(self):
+            return [Statements]
+
+    app = make_app(tmp_path / "app", Plugin())
+    with app.test_request_context():
+        with write_transaction():
+            session = Session(
+                method="statements",
+                title="Survey",
+                code=new_join_code(),
+                host_key="k",
+                config={},
+                languages=["en"],
+                status="live",
+                phase_index=1,
+            )
+            db.session.add(session)
+        code = session.code
+        ids = [
+            contributions.transcribe(
+                session,
+                client_id=new_cid(),
+                kind_name="statement",
+                body=text,
+                group=None,
+                phase_index=None,
+            ).id
+            for text in ("Offices open in the evening", "Forms exist in my language")
+        ]
+    phone = app.test_client()
+    join(phone, code)
+    sock = socketio.test_client(app, flask_test_client=phone, auth={"session": code})
+    yield app, code, ids, sock
+    sock.disconnect()
+
+
+def comment(sock, reply_to, body="Only on Tuesdays", kind="comment"):
+    payload = {"cid": new_cid(), "kind": kind, "body": body, "reply_to": reply_to}
+    return sock.emit("contribute", payload, callback=True)
+
+
+def test_a_comment_names_the_statement_it_answers(statements):
+    app, code, (first, second), sock = statements
+    ack = comment(sock, second)
+    assert ack["ok"] is True
+    added = [r["args"][0] for r in sock.get_received() if r["name"] == "event"][-1]
+    assert added["data"]["reply_to"] == second
+    with app.app_context():
+        assert db.session.get(Contribution, ack["id"]).reply_to_id == second
+
+
+def test_a_comment_must_answer_something_it_may_answer(statements):
+    app, code, (first, _second), sock = statements
+    assert comment(sock, 999_999)["error"] == "What you are answering is not here any more."
+    own = comment(sock, first)["id"]
+    # A comment is not a statement: comments cannot answer comments.
+    assert comment(sock, own)["error"] == "What you are answering is not here any more."
+    with app.test_request_context():
+        contributions.set_hidden(db.session.get(Session, 1), first, True)
+    assert comment(sock, first)["error"] == "What you are answering is not here any more."
+
+
+def test_ratings_broadcast_their_distribution(statements):
+    app, code, (first, _second), sock = statements
+    ack = sock.emit("vote", {"cid": new_cid(), "contribution": first, "value": 4}, callback=True)
+    assert ack == {"ok": True, "rating": 4}
+    changed = [r["args"][0] for r in sock.get_received() if r["name"] == "event"][-1]
+    assert changed["type"] == "votes.changed"
+    assert changed["data"]["distribution"] == {"1": 0, "2": 0, "3": 0, "4": 1, "5": 0}
+    assert changed["data"]["count"] == 1 and changed["data"]["average"] == 4
+
+
+def test_refusals_say_what_is_wrong_with_the_kind(statements):
+    app, code, (first, _second), sock = statements
+    # A kind that only answers is refused when given something to answer it cannot.
+    assert comment(sock, first, kind="idea")["error"] == "“Idea” opens later in the session."
+    with app.test_request_context():
+        phases.go_to(db.session.get(Session, 1), 2)
+    assert comment(sock, None)["error"] == (
+        "This part of the session is over: your note was not added."
+    )
+    assert comment(sock, first, kind="idea")["error"] == (
+        "“Idea” cannot answer another contribution."
+    )
+    assert comment(sock, None, kind="statement")["error"] == (
+        "“Statement” is not taken in this part of the session."
+    )
