@@ -208,6 +208,29 @@ def _too_many_wrong_codes() -> bool:
     return not (per_browser and overall)
 
 
+def _within_limits(name: str) -> bool:
+    """Count one request against the ``RATE_LIMIT_<NAME>_PER_BROWSER`` and
+    ``..._OVERALL`` limits; ``False`` once either is exceeded.
+
+    The overall limit is what stops a script that drops its cookies, since
+    each request without one looks like a new browser.
+    """
+    config = current_app.config
+    per_browser = ratelimit.allow(
+        f"{name}:{_visitor_key()}", config[f"RATE_LIMIT_{name.upper()}_PER_BROWSER"]
+    )
+    overall = ratelimit.allow(f"{name}:*", config[f"RATE_LIMIT_{name.upper()}_OVERALL"])
+    return per_browser and overall
+
+
+def _slow_down(response):
+    """Answer 429, asking the browser to wait before the next try."""
+    response = current_app.make_response(response)
+    response.status_code = 429
+    response.headers["Retry-After"] = "60"
+    return response
+
+
 def _unknown_code(code: str):
     if _too_many_wrong_codes():
         return render_template("join/slow_down.html"), 429
@@ -219,6 +242,11 @@ def home():
     """Where people without a camera type the code shown on the screen."""
     form = CodeForm()
     if form.validate_on_submit():
+        if not _within_limits("codes"):
+            flash(
+                _("Many codes were typed in this browser. Wait a minute, then try again."), "error"
+            )
+            return _slow_down(render_template("join/home.html", form=form))
         return redirect(url_for("join.join", code=normalise_code(form.code.data)))
     return render_template("join/home.html", form=form)
 
@@ -263,6 +291,14 @@ def _join_form(session: Session):
     if session.status == Status.CLOSED:
         return render_template("join/closed.html", session=session)
     if form.validate_on_submit():
+        if not ratelimit.allow(f"joins:{session.id}", current_app.config["RATE_LIMIT_JOINS"]):
+            flash(
+                _("Many people are joining at once. Wait a few seconds, then tap Join again."),
+                "error",
+            )
+            return _slow_down(
+                render_template("join/join.html", session=session, form=form, method=method)
+            )
         chosen = form.group.data if "group" in form else None
         add_participant(session, form.language.data, {"group": chosen})
         cookie["lang"] = form.language.data
@@ -395,15 +431,22 @@ def become_host(code: str, group: str):
     return redirect(url_for("join.join", code=session.code))
 
 
+def _qr_session(code: str) -> Session:
+    """The session of a QR code image request, within the QR rate limits."""
+    if not _within_limits("qr"):
+        abort(_slow_down(_("Too many QR codes were asked for. Wait a minute, then try again.")))
+    return db.session.scalar(select(Session).where(Session.code == code)) or abort(404)
+
+
 @bp.get("/s/<code>/qr.svg")
 def qr_code_svg(code: str):
-    session = db.session.scalar(select(Session).where(Session.code == code)) or abort(404)
+    session = _qr_session(code)
     return current_app.response_class(qr_svg(join_url(session)), mimetype="image/svg+xml")
 
 
 @bp.get("/s/<code>/qr.png")
 def qr_code_png(code: str):
-    session = db.session.scalar(select(Session).where(Session.code == code)) or abort(404)
+    session = _qr_session(code)
     return send_file(
         io.BytesIO(qr_png(join_url(session))),
         mimetype="image/png",

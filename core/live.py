@@ -26,7 +26,7 @@ from flask_socketio import join_room
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from . import actions, contributions, phases
+from . import actions, capacity, contributions, phases
 from .database import write_transaction
 from .errors import Refused
 from .events import (
@@ -87,6 +87,7 @@ def on_connect(auth):
         "participant_id": participant.id if participant else None,
     }
     _replay(session, rooms, auth.get("last_seq"))
+    capacity.admit_socket(capacity.socket_owner(participant))
 
 
 def _replay(session: Session, rooms: list[str], last_seq) -> None:
