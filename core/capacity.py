@@ -28,6 +28,11 @@ from .extensions import socketio
 from .models import Participant
 
 NAMESPACE = "/"
+#: WSGI environment key of a callable that cuts the request's connection;
+#: ``palabre serve`` provides it (see :class:`core.serve.PrivateHandler`).
+HANG_UP = "palabre.hang_up"
+#: Seconds a closed socket's client has to close its connection itself.
+HANG_UP_GRACE_S = 1
 
 
 def socket_owner(participant: Participant | None) -> str:
@@ -72,14 +77,25 @@ def admit_socket(owner: str) -> list[str]:
         if sid == request.sid or not socketio.server.manager.is_connected(sid, NAMESPACE):
             continue  # still connecting: it meets the cap at its own admission
         transport = socketio.server.manager.eio_sid_from_sid(sid, NAMESPACE)
+        environ = socketio.server.environ.get(transport) or {}
         disconnect(sid=sid, namespace=NAMESPACE)
-        # A well-behaved client closes its connection once told to go; a
-        # script might not. Close the transport too, without waiting on it.
-        socketio.start_background_task(_close_transport, transport)
+        socketio.start_background_task(_close_transport, transport, environ)
         closed.append(sid)
     return closed
 
 
-def _close_transport(eio_sid: str | None) -> None:
+def _close_transport(eio_sid: str | None, environ: dict) -> None:
+    """Close a socket's Engine.IO transport, and cut its connection if it lingers.
+
+    A well-behaved client closes its connection once told to go. A script
+    need not: its WebSocket would keep two open files until the ping
+    timeout. A WebSocket connection carries nothing else, so after a grace
+    period it is cut; a connection that carried long-polling requests may be
+    serving other requests of the browser, and is left alone.
+    """
     if eio_sid is not None:
         socketio.server.eio.disconnect(eio_sid)
+    hang_up = environ.get(HANG_UP)
+    if hang_up is not None and environ.get("HTTP_UPGRADE", "").lower() == "websocket":
+        socketio.sleep(HANG_UP_GRACE_S)
+        hang_up()

@@ -31,6 +31,7 @@ from flask import (
 from flask import session as cookie
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import refresh
 from flask_wtf import FlaskForm
 from markupsafe import Markup
 from sqlalchemy import func, select
@@ -202,25 +203,21 @@ def _visitor_key() -> str:
     return cookie["visitor"]
 
 
-def _too_many_wrong_codes() -> bool:
-    per_browser = ratelimit.allow(f"badcode:{_visitor_key()}", WRONG_CODES_PER_BROWSER)
-    overall = ratelimit.allow("badcode:*", WRONG_CODES_OVERALL)
-    return not (per_browser and overall)
+def _within_limits(name: str, per_browser: str, overall: str) -> bool:
+    """Count one request by this browser against ``per_browser``, then ``overall``.
 
-
-def _within_limits(name: str) -> bool:
-    """Count one request against the ``RATE_LIMIT_<NAME>_PER_BROWSER`` and
-    ``..._OVERALL`` limits; ``False`` once either is exceeded.
-
-    The overall limit is what stops a script that drops its cookies, since
-    each request without one looks like a new browser.
+    ``False`` once either is exceeded. A browser over its own limit is not
+    counted overall, so it cannot use up everyone else's allowance; the
+    overall limit stops a script that drops its cookies, since each request
+    without one looks like a new browser.
     """
-    config = current_app.config
-    per_browser = ratelimit.allow(
-        f"{name}:{_visitor_key()}", config[f"RATE_LIMIT_{name.upper()}_PER_BROWSER"]
+    return ratelimit.allow(f"{name}:{_visitor_key()}", per_browser) and ratelimit.allow(
+        f"{name}:*", overall
     )
-    overall = ratelimit.allow(f"{name}:*", config[f"RATE_LIMIT_{name.upper()}_OVERALL"])
-    return per_browser and overall
+
+
+def _too_many_wrong_codes() -> bool:
+    return not _within_limits("badcode", WRONG_CODES_PER_BROWSER, WRONG_CODES_OVERALL)
 
 
 def _slow_down(response):
@@ -242,7 +239,10 @@ def home():
     """Where people without a camera type the code shown on the screen."""
     form = CodeForm()
     if form.validate_on_submit():
-        if not _within_limits("codes"):
+        config = current_app.config
+        if not _within_limits(
+            "codes", config["RATE_LIMIT_CODES_PER_BROWSER"], config["RATE_LIMIT_CODES_OVERALL"]
+        ):
             flash(
                 _("Many codes were typed in this browser. Wait a minute, then try again."), "error"
             )
@@ -292,6 +292,9 @@ def _join_form(session: Session):
         return render_template("join/closed.html", session=session)
     if form.validate_on_submit():
         if not ratelimit.allow(f"joins:{session.id}", current_app.config["RATE_LIMIT_JOINS"]):
+            # Ask them to wait in the language they have just chosen.
+            cookie["lang"] = form.language.data
+            refresh()
             flash(
                 _("Many people are joining at once. Wait a few seconds, then tap Join again."),
                 "error",
@@ -433,7 +436,10 @@ def become_host(code: str, group: str):
 
 def _qr_session(code: str) -> Session:
     """The session of a QR code image request, within the QR rate limits."""
-    if not _within_limits("qr"):
+    config = current_app.config
+    if not _within_limits(
+        "qr", config["RATE_LIMIT_QR_PER_BROWSER"], config["RATE_LIMIT_QR_OVERALL"]
+    ):
         abort(_slow_down(_("Too many QR codes were asked for. Wait a minute, then try again.")))
     return db.session.scalar(select(Session).where(Session.code == code)) or abort(404)
 

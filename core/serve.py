@@ -25,7 +25,9 @@ Ctrl+C. So ``palabre serve``:
 from __future__ import annotations
 
 import contextlib
+import functools
 import signal
+import socket
 import sqlite3
 import traceback
 from pathlib import Path
@@ -41,6 +43,7 @@ from sqlalchemy import func, select
 
 from .auth import new_setup_token
 from .backups import DatabaseFileError, database_problem, refusal, sqlite_file, take_lock
+from .capacity import HANG_UP
 from .concurrency import served_by_gevent
 from .extensions import db, socketio
 from .join import lan_address
@@ -53,6 +56,8 @@ except ImportError:  # Windows: no open-file limit to raise
 
 #: Open files kept free for the database, PDF rendering and the like.
 FILES_KEPT_FREE = 200
+#: Open files one connection may take: a WebSocket holds a copy of its socket.
+FILES_PER_CONNECTION = 2
 #: Below this many open files, warn that the room may not all get in.
 FEW_FILES = 4096
 #: Seconds requests under way may take to finish once the server is asked to stop.
@@ -79,6 +84,11 @@ class PrivateHandler(pywsgi.WSGIHandler):
         with gevent.Timeout(self.server.request_timeout, late):
             return super().read_request(raw_requestline)
 
+    def get_environ(self):
+        environ = super().get_environ()
+        environ[HANG_UP] = functools.partial(_hang_up, self.socket)
+        return environ
+
     def log_error(self, msg, *args):
         # gevent's own version starts the line with the socket, whose
         # description holds the client's address.
@@ -87,6 +97,12 @@ class PrivateHandler(pywsgi.WSGIHandler):
         except (TypeError, ValueError):
             message = f"{msg!r} {args!r}"
         self.server.error_log.write(message + "\n")
+
+
+def _hang_up(sock: socket.socket) -> None:
+    """End a connection at once, whoever holds its socket (WebSockets hold a copy)."""
+    with contextlib.suppress(OSError):  # already closed: nothing to do
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 class PrivateWSGIServer(pywsgi.WSGIServer):
@@ -188,7 +204,8 @@ def serve(host: str, port: int) -> None:
     if files is not None and files < FEW_FILES:
         click.echo(
             f"This system lets Palabre keep only {files} files open, so at most about "
-            f"{files - FILES_KEPT_FREE} phones can be connected at once; raise it with "
+            f"{(files - FILES_KEPT_FREE) // FILES_PER_CONNECTION} phones can be connected at "
+            "once; raise it with "
             "`ulimit -n` before starting Palabre.",
             err=True,
         )
@@ -197,7 +214,7 @@ def serve(host: str, port: int) -> None:
         (host, port),
         app,
         request_timeout=app.config["REQUEST_HEADER_TIMEOUT"],
-        max_connections=max(16, (files or 100_000) - FILES_KEPT_FREE),
+        max_connections=max(16, ((files or 200_000) - FILES_KEPT_FREE) // FILES_PER_CONNECTION),
     )
     socketio.wsgi_server = server  # what socketio.stop() stops, as after socketio.run()
     for signum in (signal.SIGINT, signal.SIGTERM):
