@@ -101,8 +101,8 @@ class PalabreServer:
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             try:
-                urllib.request.urlopen(self.url + "/", timeout=2)
-                return self
+                with urllib.request.urlopen(self.url + "/", timeout=2):
+                    return self
             except OSError as error:
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     self.kill()
@@ -250,3 +250,4 @@ class RawSocket:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.ws.close()
+        self.ws.shutdown()  # close() leaves the socket open once the server has closed

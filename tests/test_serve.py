@@ -6,6 +6,7 @@ Each test runs the real server in a child process (see ``tests/serving.py``).
 from __future__ import annotations
 
 import contextlib
+import json
 import resource
 import shutil
 import signal
@@ -16,10 +17,12 @@ import uuid
 from pathlib import Path
 
 import pytest
+import websocket
 
 from .serving import HOST, Facilitator, PalabreServer, join, palabre, phone_socket
 
 HEADER_TIMEOUT_S = 2
+PING_INTERVAL_S = PING_TIMEOUT_S = 1
 
 
 def note(client, body: str) -> dict:
@@ -40,6 +43,8 @@ def server(tmp_path_factory):
         tmp_path_factory.mktemp("serve"),
         file_limit=(256, hard),
         REQUEST_HEADER_TIMEOUT=HEADER_TIMEOUT_S,
+        SOCKET_PING_INTERVAL=PING_INTERVAL_S,
+        SOCKET_PING_TIMEOUT=PING_TIMEOUT_S,
     ) as server:
         server.hard_file_limit = hard
         yield server
@@ -80,6 +85,25 @@ def test_an_idle_keep_alive_connection_is_closed(server):
         started = time.monotonic()
         assert connection.recv(1024) == b""
         assert time.monotonic() - started <= HEADER_TIMEOUT_S + 5
+
+
+def test_a_socket_that_stops_answering_pings_is_dropped(server):
+    live = websocket.create_connection(
+        f"ws://{HOST}:{server.port}/socket.io/?EIO=4&transport=websocket", timeout=20
+    )
+    started = time.monotonic()
+    handshake = json.loads(live.recv()[1:])
+    assert handshake["pingInterval"] == PING_INTERVAL_S * 1000
+    assert handshake["pingTimeout"] == PING_TIMEOUT_S * 1000
+    received = []
+    try:
+        with contextlib.suppress(websocket.WebSocketConnectionClosedException):
+            while message := live.recv():  # pings ("2"), never answered
+                received.append(message)
+    finally:
+        live.shutdown()
+    assert "2" in received
+    assert time.monotonic() - started <= PING_INTERVAL_S + PING_TIMEOUT_S + 5
 
 
 def test_malformed_requests_leave_no_client_address_in_the_log(server):
