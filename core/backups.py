@@ -182,6 +182,8 @@ def backup_command(file: Path) -> None:
     if problem := palabre_database_problem(database):
         raise DatabaseFileError(f"Nothing to back up: the database file {database} {problem}.")
     file = file.resolve()
+    if not file.parent.is_dir():
+        raise DatabaseFileError(f"There is no folder {file.parent}: create it first.")
     if file == database or file.name.startswith(f"{database.name}-"):
         raise DatabaseFileError(f"{file} is the live database: choose another file name.")
     copy_database(database, file)

@@ -157,6 +157,12 @@ class Facilitator:
         self.browser = requests.Session()
         self.post("/auth/login", "/auth/login", email=EMAIL, password=PASSWORD)
 
+    def __enter__(self) -> Facilitator:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.browser.close()
+
     def post(self, page: str, url: str, **data) -> requests.Response:
         """Post ``data`` to ``url`` with the CSRF token of ``page``."""
         form = self.browser.get(self.server.url + page, timeout=30)
@@ -191,16 +197,16 @@ class Facilitator:
 
 def join(server: PalabreServer, code: str) -> str:
     """Join the session ``code`` as a new phone; the phone's ``Cookie`` header."""
-    phone = requests.Session()
-    page = phone.get(f"{server.url}/j/{code}", timeout=30)
-    response = phone.post(
-        f"{server.url}/j/{code}",
-        data={"csrf_token": csrf_token(page.text), "language": "en"},
-        allow_redirects=False,
-        timeout=30,
-    )
-    assert response.status_code == 302, response.text[:500]
-    return "; ".join(f"{name}={value}" for name, value in phone.cookies.items())
+    with requests.Session() as phone:
+        page = phone.get(f"{server.url}/j/{code}", timeout=30)
+        response = phone.post(
+            f"{server.url}/j/{code}",
+            data={"csrf_token": csrf_token(page.text), "language": "en"},
+            allow_redirects=False,
+            timeout=30,
+        )
+        assert response.status_code == 302, response.text[:500]
+        return "; ".join(f"{name}={value}" for name, value in phone.cookies.items())
 
 
 def phone_socket(server: PalabreServer, code: str, cookie: str) -> socketio.Client:

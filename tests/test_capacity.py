@@ -147,7 +147,8 @@ def test_one_cookie_cannot_lock_out_the_room(tmp_path: Path):
         tmp_path / "instance", file_limit=(512, 512), SOCKETS_PER_PARTICIPANT=CAP
     )
     with server:
-        code = Facilitator(server).live_cafe()
+        with Facilitator(server) as facilitator:
+            code = facilitator.live_cafe()
         abuser = join_over_http(server, code)
         with ThreadPoolExecutor(8) as pool:
             cookies = list(pool.map(lambda _: join_over_http(server, code), range(PHONES)))

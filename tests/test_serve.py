@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import websocket
 
-from .serving import HOST, Facilitator, PalabreServer, join, palabre, phone_socket
+from .serving import HOST, Facilitator, PalabreServer, RawSocket, join, palabre, phone_socket
 
 HEADER_TIMEOUT_S = 2
 PING_INTERVAL_S = PING_TIMEOUT_S = 1
@@ -130,11 +130,21 @@ def test_malformed_requests_leave_no_client_address_in_the_log(server):
 def test_once_stopped_the_database_file_alone_holds_everything(tmp_path, signum):
     server = PalabreServer(tmp_path / "instance")
     with server:
-        code = Facilitator(server).live_cafe()
-        phone = phone_socket(server, code, join(server, code))
+        with Facilitator(server) as facilitator:
+            code = facilitator.live_cafe()
+        cookie = join(server, code)
+        phone = phone_socket(server, code, cookie)
         assert note(phone, "A library open on Sundays")["ok"]
         phone.disconnect()
-        assert server.stop(signum) == 0
+        # Stopped in the middle of the session, with a phone still connected.
+        still_connected = RawSocket(server, code, cookie)
+        try:
+            assert still_connected.accepted
+            started = time.monotonic()
+            assert server.stop(signum) == 0
+            assert time.monotonic() - started < 15
+        finally:
+            still_connected.close()
     assert "Everything is saved" in server.output()
     alone = tmp_path / "copied" / "palabre.db"
     alone.parent.mkdir()
@@ -147,7 +157,8 @@ def test_backup_while_serving_and_restore_once_stopped(tmp_path):
     backup = tmp_path / "backups" / "before-round-2.db"
     backup.parent.mkdir()
     with server:
-        code = Facilitator(server).live_cafe()
+        with Facilitator(server) as facilitator:
+            code = facilitator.live_cafe()
         phone = phone_socket(server, code, join(server, code))
         assert note(phone, "Round 1: more evening classes")["ok"]
         made = palabre("backup", str(backup), env=server.env)
