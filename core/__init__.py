@@ -68,12 +68,37 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
         BABEL_DEFAULT_TIMEZONE="UTC",
         # Live writes one participant may send per minute.
         RATE_LIMIT_WRITES="30/minute",
+        # Joins one session accepts per minute: 500 phones scanning within
+        # 10 s get in; a script creating participants without end does not.
+        RATE_LIMIT_JOINS="1200/minute",
+        # QR code images (/s/<code>/qr.svg|png) per browser and overall.
+        RATE_LIMIT_QR_PER_BROWSER="30/minute",
+        RATE_LIMIT_QR_OVERALL="300/minute",
+        # Codes typed on the home page per browser and overall.
+        RATE_LIMIT_CODES_PER_BROWSER="20/minute",
+        RATE_LIMIT_CODES_OVERALL="1200/minute",
         RATE_LIMIT_STORAGE="memory://",
         # Fail a write transaction that yields to another greenlet (see
         # core.database); unset, it is on in tests and debug mode only.
         STRICT_WRITES=None,
         # Installed plugins (entry-point or distribution names) not to load.
         DISABLED_PLUGINS=(),
+        # Sockets one participant (a phone with a few tabs) and one
+        # facilitator (run screen, projector, tablets) may hold at once;
+        # beyond, the oldest is closed (see core/capacity.py).
+        SOCKETS_PER_PARTICIPANT=4,
+        SOCKETS_PER_FACILITATOR=12,
+        # Seconds between the server's pings, and how long a pong may take.
+        # A phone that stays silent for both (asleep, gone, out of range) is
+        # dropped after 45 s and reconnects when it comes back; 25 s of grace
+        # lets a weak Wi-Fi retransmit, and a ping every 20 s keeps access
+        # points that drop idle connections after 30 s from doing so.
+        SOCKET_PING_INTERVAL=20,
+        SOCKET_PING_TIMEOUT=25,
+        # Seconds ``palabre serve`` waits for a request line, and then for
+        # its headers, before closing the connection (half-open or idle
+        # keep-alive connections would otherwise hold a file each forever).
+        REQUEST_HEADER_TIMEOUT=20,
     )
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env("PALABRE")
@@ -103,6 +128,8 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
         # Neither the server nor Engine.IO logs requests: logs would hold addresses.
         logger=False,
         engineio_logger=False,
+        ping_interval=app.config["SOCKET_PING_INTERVAL"],
+        ping_timeout=app.config["SOCKET_PING_TIMEOUT"],
     )
 
     disabled = app.config["DISABLED_PLUGINS"]

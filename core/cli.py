@@ -1,4 +1,4 @@
-"""The ``palabre`` command: ``palabre serve``, ``palabre create-facilitator``, ..."""
+"""The ``palabre`` command: ``serve``, ``backup``, ``restore``, ``create-facilitator``, ..."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ def main() -> None:
     from flask.cli import FlaskGroup
 
     from . import create_app
+    from .backups import backup_command, restore_command
     from .serve import serve
 
     cli = FlaskGroup(
@@ -25,4 +26,6 @@ def main() -> None:
         help="Palabre: co-design sessions with everyone in the room.",
     )
     cli.add_command(serve)
+    cli.add_command(backup_command)
+    cli.add_command(restore_command)
     cli.main(prog_name="palabre")

@@ -31,6 +31,7 @@ from flask import (
 from flask import session as cookie
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import refresh
 from flask_wtf import FlaskForm
 from markupsafe import Markup
 from sqlalchemy import func, select
@@ -204,10 +205,29 @@ def _visitor_key() -> str:
     return cookie["visitor"]
 
 
+def _within_limits(name: str, per_browser: str, overall: str) -> bool:
+    """Count one request by this browser against ``per_browser``, then ``overall``.
+
+    ``False`` once either is exceeded. A browser over its own limit is not
+    counted overall, so it cannot use up everyone else's allowance; the
+    overall limit stops a script that drops its cookies, since each request
+    without one looks like a new browser.
+    """
+    return ratelimit.allow(f"{name}:{_visitor_key()}", per_browser) and ratelimit.allow(
+        f"{name}:*", overall
+    )
+
+
 def _too_many_wrong_codes() -> bool:
-    per_browser = ratelimit.allow(f"badcode:{_visitor_key()}", WRONG_CODES_PER_BROWSER)
-    overall = ratelimit.allow("badcode:*", WRONG_CODES_OVERALL)
-    return not (per_browser and overall)
+    return not _within_limits("badcode", WRONG_CODES_PER_BROWSER, WRONG_CODES_OVERALL)
+
+
+def _slow_down(response):
+    """Answer 429, asking the browser to wait before the next try."""
+    response = current_app.make_response(response)
+    response.status_code = 429
+    response.headers["Retry-After"] = "60"
+    return response
 
 
 def _unknown_code(code: str):
@@ -221,6 +241,14 @@ def home():
     """Where people without a camera type the code shown on the screen."""
     form = CodeForm()
     if form.validate_on_submit():
+        config = current_app.config
+        if not _within_limits(
+            "codes", config["RATE_LIMIT_CODES_PER_BROWSER"], config["RATE_LIMIT_CODES_OVERALL"]
+        ):
+            flash(
+                _("Many codes were typed in this browser. Wait a minute, then try again."), "error"
+            )
+            return _slow_down(render_template("join/home.html", form=form))
         return redirect(url_for("join.join", code=normalise_code(form.code.data)))
     return render_template("join/home.html", form=form)
 
@@ -265,6 +293,17 @@ def _join_form(session: Session):
     if session.status == Status.CLOSED:
         return render_template("join/closed.html", session=session)
     if form.validate_on_submit():
+        if not ratelimit.allow(f"joins:{session.id}", current_app.config["RATE_LIMIT_JOINS"]):
+            # Ask them to wait in the language they have just chosen.
+            cookie["lang"] = form.language.data
+            refresh()
+            flash(
+                _("Many people are joining at once. Wait a few seconds, then tap Join again."),
+                "error",
+            )
+            return _slow_down(
+                render_template("join/join.html", session=session, form=form, method=method)
+            )
         chosen = form.group.data if "group" in form else None
         add_participant(session, form.language.data, {"group": chosen})
         cookie["lang"] = form.language.data
@@ -398,15 +437,25 @@ def become_host(code: str, group: str):
     return redirect(url_for("join.join", code=session.code))
 
 
+def _qr_session(code: str) -> Session:
+    """The session of a QR code image request, within the QR rate limits."""
+    config = current_app.config
+    if not _within_limits(
+        "qr", config["RATE_LIMIT_QR_PER_BROWSER"], config["RATE_LIMIT_QR_OVERALL"]
+    ):
+        abort(_slow_down(_("Too many QR codes were asked for. Wait a minute, then try again.")))
+    return db.session.scalar(select(Session).where(Session.code == code)) or abort(404)
+
+
 @bp.get("/s/<code>/qr.svg")
 def qr_code_svg(code: str):
-    session = db.session.scalar(select(Session).where(Session.code == code)) or abort(404)
+    session = _qr_session(code)
     return current_app.response_class(qr_svg(join_url(session)), mimetype="image/svg+xml")
 
 
 @bp.get("/s/<code>/qr.png")
 def qr_code_png(code: str):
-    session = db.session.scalar(select(Session).where(Session.code == code)) or abort(404)
+    session = _qr_session(code)
     return send_file(
         io.BytesIO(qr_png(join_url(session))),
         mimetype="image/png",

@@ -26,7 +26,7 @@ from flask_socketio import join_room
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from . import actions, contributions, phases
+from . import actions, capacity, contributions, phases
 from .database import write_transaction
 from .errors import Refused, Unavailable
 from .events import (
@@ -92,6 +92,7 @@ def on_connect(auth):
         # Head counts are not in the replay log: send the current one.
         envelope = {"type": "participants.changed", "data": {"count": participant_count(session)}}
         socketio.emit("event", envelope, to=request.sid)
+    capacity.admit_socket(capacity.socket_owner(participant))
 
 
 def _replay(session: Session, rooms: list[str], last_seq) -> None:

@@ -1,17 +1,172 @@
-"""``palabre serve``: migrate the database and serve Palabre on the network."""
+"""``palabre serve``: check and migrate the database, then serve Palabre on the network.
+
+A laptop serving a room must hold up against phones that vanish mid-request,
+scripts that open connections and never finish them, and being stopped with
+Ctrl+C. So ``palabre serve``:
+
+* refuses to start on an empty or damaged database file, rather than
+  putting a new, empty instance in its place (see :mod:`core.backups`);
+* raises its open-file limit to the hard limit (every connection is an open
+  file; the usual soft limit of 1,024 stops a laptop at about 500 phones)
+  and, near that limit, stops accepting connections rather than failing
+  them and the database with it;
+* closes a connection whose request line, then headers, do not arrive within
+  ``REQUEST_HEADER_TIMEOUT`` seconds (20: weak Wi-Fi retransmits within
+  that; a half-open or idle keep-alive connection does not hold a file
+  forever). Live sockets are dropped by Engine.IO's pings instead
+  (``SOCKET_PING_INTERVAL`` and ``SOCKET_PING_TIMEOUT`` in ``core/__init__.py``);
+* never learns, so never logs, a client's address: the WSGI server drops it
+  on accept, and its error log (malformed requests) is written without it;
+* on SIGINT (Ctrl+C) or SIGTERM, stops accepting, lets requests under way
+  finish for a few seconds, then checkpoints the SQLite write-ahead log into
+  the database file, so ``palabre.db`` alone holds everything.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import signal
+import socket
+import sqlite3
+import traceback
+from pathlib import Path
+
 import click
+import gevent
 from flask import current_app
 from flask.cli import with_appcontext
 from flask_migrate import upgrade
+from gevent import pywsgi
+from gevent.pool import Pool
 from sqlalchemy import func, select
 
 from .auth import new_setup_token
+from .backups import DatabaseFileError, database_problem, refusal, sqlite_file, take_lock
+from .capacity import HANG_UP
+from .concurrency import served_by_gevent
 from .extensions import db, socketio
 from .join import lan_address
 from .models import Facilitator
+
+try:
+    import resource
+except ImportError:  # Windows: no open-file limit to raise
+    resource = None
+
+#: Open files kept free for the database, PDF rendering and the like.
+FILES_KEPT_FREE = 200
+#: Open files one connection may take: a WebSocket holds a copy of its socket.
+FILES_PER_CONNECTION = 2
+#: Below this many open files, warn that the room may not all get in.
+FEW_FILES = 4096
+#: Seconds requests under way may take to finish once the server is asked to stop.
+STOP_GRACE_S = 3
+#: What the server records as every client's address.
+NO_ADDRESS = "-"
+
+
+class _SlowRequest(ValueError):
+    """The request's headers did not arrive in time (a client error, answered 400)."""
+
+
+class PrivateHandler(pywsgi.WSGIHandler):
+    """gevent's request handler with deadlines for slow requests and no address in logs."""
+
+    def read_requestline(self):
+        # A timeout is an OSError: gevent closes the connection without a word.
+        late = TimeoutError("no request line in time")
+        with gevent.Timeout(self.server.request_timeout, late):
+            return super().read_requestline()
+
+    def read_request(self, raw_requestline):
+        late = _SlowRequest(f"headers not complete within {self.server.request_timeout} s")
+        with gevent.Timeout(self.server.request_timeout, late):
+            return super().read_request(raw_requestline)
+
+    def get_environ(self):
+        environ = super().get_environ()
+        environ[HANG_UP] = functools.partial(_hang_up, self.socket)
+        return environ
+
+    def log_error(self, msg, *args):
+        # gevent's own version starts the line with the socket, whose
+        # description holds the client's address.
+        try:
+            message = msg % args if args else msg
+        except (TypeError, ValueError):
+            message = f"{msg!r} {args!r}"
+        self.server.error_log.write(message + "\n")
+
+
+def _hang_up(sock: socket.socket) -> None:
+    """End a connection at once, whoever holds its socket (WebSockets hold a copy)."""
+    with contextlib.suppress(OSError):  # already closed: nothing to do
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+class PrivateWSGIServer(pywsgi.WSGIServer):
+    """gevent's WSGI server, without client addresses and with request deadlines.
+
+    ``request_timeout`` is the seconds allowed for a request line and then
+    for its headers; ``max_connections`` caps connections open at once.
+    """
+
+    handler_class = PrivateHandler
+
+    def __init__(self, listener, application, *, request_timeout: float, max_connections: int):
+        super().__init__(
+            listener,
+            application,
+            spawn=Pool(max_connections),
+            # No access log: it would record every visitor's address.
+            log=None,
+        )
+        self.request_timeout = request_timeout
+
+    def do_read(self):
+        accepted = super().do_read()
+        if not accepted:
+            return accepted
+        sock, _address = accepted
+        # Forgotten on arrival: nothing downstream can log or store it.
+        return sock, NO_ADDRESS
+
+    def handle(self, sock, address):
+        try:
+            super().handle(sock, address)
+        except Exception:
+            # Reported here, not by gevent, whose report shows the socket
+            # and so the client's address.
+            traceback.print_exc()
+
+
+def raise_open_file_limit() -> int | None:
+    """Raise this process's soft limit on open files to its hard limit.
+
+    Returns the limit in force afterwards (``None`` where there is none).
+    """
+    if resource is None:
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        # Where the hard limit is "unlimited" the system caps the soft one
+        # (macOS: 10,240); keep what there is if it refuses.
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def checkpoint(database: Path) -> bool:
+    """Move everything from the write-ahead log into ``database``; ``True`` when done.
+
+    Call once the server has stopped: any connection still reading keeps
+    the log from being emptied.
+    """
+    db.engine.dispose()
+    with contextlib.closing(sqlite3.connect(database, timeout=10)) as connection:
+        busy, _pages, _moved = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    return not busy
 
 
 @click.command("serve")
@@ -21,6 +176,20 @@ from .models import Facilitator
 def serve(host: str, port: int) -> None:
     """Bring the database up to date and serve Palabre (Ctrl+C stops it)."""
     app = current_app._get_current_object()
+    if not served_by_gevent():
+        raise click.ClickException("Start the server with the palabre command: palabre serve")
+    database = sqlite_file()
+    lock = None
+    if database is not None:
+        if problem := database_problem(database):
+            raise refusal(database, problem)
+        lock = take_lock(database, exclusive=False)
+        if lock is None:
+            raise DatabaseFileError(
+                f"palabre restore is replacing {database}: start Palabre once it has finished."
+            )
+        # Held until the server stops: palabre restore refuses to run meanwhile.
+    files = raise_open_file_limit()
     upgrade()
     base = app.config.get("BASE_URL") or f"http://{lan_address() or 'localhost'}:{port}"
     click.echo(f"Palabre is running. Phones join at {base.rstrip('/')}/")
@@ -32,6 +201,32 @@ def serve(host: str, port: int) -> None:
             "on this computer (the link works once), or run\n"
             "  palabre create-facilitator you@example.org"
         )
+    if files is not None and files < FEW_FILES:
+        click.echo(
+            f"This system lets Palabre keep only {files} files open, so at most about "
+            f"{(files - FILES_KEPT_FREE) // FILES_PER_CONNECTION} phones can be connected at "
+            "once; raise it with "
+            "`ulimit -n` before starting Palabre.",
+            err=True,
+        )
     db.session.remove()
-    # No access log: it would record every visitor's address.
-    socketio.run(app, host=host, port=port, log_output=False)
+    server = PrivateWSGIServer(
+        (host, port),
+        app,
+        request_timeout=app.config["REQUEST_HEADER_TIMEOUT"],
+        max_connections=max(16, ((files or 200_000) - FILES_KEPT_FREE) // FILES_PER_CONNECTION),
+    )
+    socketio.wsgi_server = server  # what socketio.stop() stops, as after socketio.run()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        gevent.signal_handler(signum, server.close)
+    server.serve_forever(stop_timeout=STOP_GRACE_S)
+    if database is not None:
+        if checkpoint(database):
+            click.echo(f"Palabre has stopped. Everything is saved in {database}.")
+        else:
+            click.echo(
+                f"Palabre has stopped. Part of the data is still in {database.name}-wal: "
+                f"keep it with {database.name} when copying the database (or use palabre backup).",
+                err=True,
+            )
+        lock.close()

@@ -95,9 +95,7 @@ class WorldCafe(Method):
     contribution_kinds = {
         "note": ContributionKind("note", _l("Note")),
         "summary": ContributionKind("summary", _l("Table summary")),
-        "insight": ContributionKind(
-            "insight", _l("Key insight"), max_length=500, seen_by_all=True
-        ),
+        "insight": ContributionKind("insight", _l("Key insight"), max_length=500, seen_by_all=True),
     }
     votable_kinds = ("insight",)
 
