@@ -82,7 +82,11 @@ def configure_engine(app, engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        # An acknowledged note must survive a power cut, not only a crash:
+        # FULL syncs the log at each commit (NORMAL would leave the last
+        # commits in the page cache). It costs well under a millisecond on a
+        # laptop's SSD, paid once per write, while other greenlets wait anyway.
+        cursor.execute("PRAGMA synchronous=FULL")
         cursor.close()
 
     @event.listens_for(engine, "begin")

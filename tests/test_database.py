@@ -224,3 +224,9 @@ def test_writers_of_one_process_queue_on_the_lock_not_inside_sqlite(app, make_ca
     greenlets = [gevent.spawn(write, i) for i in range(30)]
     gevent.joinall(greenlets, timeout=20, raise_error=True)
     assert sorted(done) == list(range(30))
+
+
+def test_every_commit_reaches_the_disk_before_it_is_acknowledged(app):
+    """synchronous=FULL: an acknowledged note survives a power cut, not only a crash."""
+    with app.app_context():
+        assert db.session.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
