@@ -188,21 +188,25 @@ class ServerProcess:
                 start_new_session=True,
             )
 
+    def answers(self, within: float = 2) -> bool:
+        """Whether ``ready_path`` answers, below 500, within ``within`` seconds."""
+        try:
+            with urllib.request.urlopen(self.url + self.ready_path, timeout=within):
+                return True
+        except urllib.error.HTTPError as error:
+            return error.code < 500
+        except OSError:
+            return False
+
     def wait_ready(self, timeout: float = START_TIMEOUT_S) -> None:
-        """Return once ``ready_path`` answers below 500; raise :class:`RoomError` otherwise."""
+        """Return once the server :meth:`answers`; raise :class:`RoomError` otherwise."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.running():
                 code = self.process.returncode if self.process else None
                 raise RoomError(f"{self.name} exited with {code}\n{self.tail()}")
-            try:
-                with urllib.request.urlopen(self.url + self.ready_path, timeout=2):
-                    return
-            except urllib.error.HTTPError as error:
-                if error.code < 500:
-                    return
-            except OSError:
-                pass
+            if self.answers():
+                return
             time.sleep(0.2)
         raise RoomError(f"{self.name} did not answer within {timeout}s\n{self.tail()}")
 
@@ -435,20 +439,27 @@ class LiveSocket:
     """
 
     name: str
-    client: socketio.AsyncClient = field(
-        default_factory=lambda: socketio.AsyncClient(
-            reconnection=False, handle_sigint=False, request_timeout=HTTP_TIMEOUT_S
-        )
-    )
     events: list[Received] = field(default_factory=list)
     resyncs: int = 0
     disconnects: int = 0
     duplicates: int = 0
     connect_seconds: float | None = None
+    client: socketio.AsyncClient = field(init=False)
+    _http: aiohttp.ClientSession = field(init=False)
     _seen: set = field(default_factory=set)
     _closing: bool = False
 
     def __post_init__(self) -> None:
+        # The socket's own HTTP client, closed by close() even when the server
+        # never answers the disconnection (python-engineio would leave it open).
+        self._http = aiohttp.ClientSession()
+        self.client = socketio.AsyncClient(
+            reconnection=False,
+            handle_sigint=False,
+            request_timeout=HTTP_TIMEOUT_S,
+            http_session=self._http,
+        )
+
         def on_event(envelope):
             now = time.perf_counter()
             if not isinstance(envelope, dict):
@@ -528,7 +539,8 @@ class LiveSocket:
     async def close(self) -> None:
         self._closing = True
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.client.disconnect(), timeout=10)
+            await asyncio.wait_for(self.client.disconnect(), timeout=STOP_TIMEOUT_S)
+        await self._http.close()
 
 
 class Browser:
@@ -759,10 +771,14 @@ class Phone(Browser):
     socket connected (``connected``).
     """
 
-    def __init__(self, base_url: str, code: str, number: int = 0):
+    def __init__(
+        self, base_url: str, code: str, number: int = 0, ack_timeout: float = ACK_TIMEOUT_S
+    ):
         super().__init__(base_url, f"phone {number}")
         self.code = code
         self.number = number
+        #: How long :meth:`send` waits for an acknowledgement.
+        self.ack_timeout = ack_timeout
         self.seq: int | None = None
         self.socket: LiveSocket | None = None
         self.timings: dict[str, float] = {}
@@ -798,10 +814,10 @@ class Phone(Browser):
         )
         self.timings["connected"] = time.perf_counter()
 
-    async def send(self, event: str, payload: dict, timeout: float = ACK_TIMEOUT_S) -> Ack:
+    async def send(self, event: str, payload: dict) -> Ack:
         if self.socket is None:
             raise RoomError(f"{self.name}: not connected")
-        return await self.socket.send(event, payload, timeout)
+        return await self.socket.send(event, payload, self.ack_timeout)
 
     async def contribute(self, kind: str, body: str = "", cid: str | None = None) -> Ack:
         return await self.send("contribute", {"cid": cid or new_cid(), "kind": kind, "body": body})
@@ -820,8 +836,16 @@ class Room:
     benchmark can count it.
     """
 
-    def __init__(self, base_url: str, code: str, size: int, *, seed: int | None = None):
-        self.phones = [Phone(base_url, code, number) for number in range(size)]
+    def __init__(
+        self,
+        base_url: str,
+        code: str,
+        size: int,
+        *,
+        seed: int | None = None,
+        ack_timeout: float = ACK_TIMEOUT_S,
+    ):
+        self.phones = [Phone(base_url, code, number, ack_timeout) for number in range(size)]
         self.failures: list[str] = []
         self.random = random.Random(seed)
 
@@ -898,7 +922,7 @@ class Room:
         ``pace=(low, high)``: at human pace, each phone waits a random
         ``low`` to ``high`` seconds before each action. ``pace=None``: a
         burst, every phone starts at the same moment and goes on as fast as
-        its actions return. Results come phone by phone, in order.
+        its actions return. Results come phone by phone (``times`` each), in order.
         """
         start = asyncio.Event()
 
