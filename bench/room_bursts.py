@@ -528,8 +528,8 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    # python-engineio warns once per socket the server drops; the figures count them.
-    logging.getLogger("engineio.client").setLevel(logging.ERROR)
+    # python-engineio logs an error for each socket the server drops; the figures count them.
+    logging.getLogger("engineio.client").setLevel(logging.CRITICAL)
     raise_fd_limit(max(args.join_phones, args.write_phones, args.dot_phones))
     started = datetime.now(UTC)
     rows: list[dict] = []
