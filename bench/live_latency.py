@@ -35,9 +35,6 @@ import resource
 import shlex
 import shutil
 import signal
-import socket
-import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,13 +47,22 @@ import aiohttp
 import psutil
 import socketio
 
+from core.testing import (
+    HOST,
+    Facilitator,
+    LiveSession,
+    PalabreServer,
+    Room,
+    RoomError,
+    ServerProcess,
+    free_port,
+    percentile,
+)
+from core.testing import palabre_command as harness_palabre_command
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
-HOST = "127.0.0.1"
-
-FACILITATOR_EMAIL = "bench@example.org"
-FACILITATOR_PASSWORD = "benchpassword"
 
 #: Notes sent and awaited before the measured ones, on each server.
 WARMUP_NOTES = 2
@@ -67,7 +73,6 @@ CONNECT_ATTEMPTS = 3
 CONNECT_TIMEOUT_S = 20
 #: Waiting for the last deliveries after the last note is sent.
 DRAIN_TIMEOUT_S = 20
-SERVER_START_TIMEOUT_S = 60
 HTTP_TIMEOUT_S = 60
 #: Target of the issue: p95 within this factor of the baseline at N=1000, nothing lost.
 TARGET_RATIO = 1.5
@@ -80,361 +85,119 @@ FILLER = (
 )
 
 
-class BenchError(Exception):
-    """The benchmark could not run (not a missed target)."""
-
-
-# --- statistics ----------------------------------------------------------------
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """The ``q``-th percentile (0-100) of ``values``, linearly interpolated."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+#: The benchmark could not run (not a missed target): a server did not start,
+#: a set-up step failed. The harness raises the same error.
+BenchError = RoomError
 
 
 def ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 2)
 
 
-# --- servers ---------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind((HOST, port))
-        except OSError:
-            return False
-    return True
-
-
-class Server:
-    """A server in a child process (its own process group), logging to a file."""
-
-    def __init__(self, name: str, argv: list[str], env: dict, log_path: Path, ready_path: str):
-        self.name = name
-        self.argv = argv
-        self.env = env
-        self.log_path = log_path
-        self.ready_path = ready_path
-        self.process: subprocess.Popen | None = None
-        self.port = int(argv[argv.index("--port") + 1])
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    def start(self) -> None:
-        if not port_is_free(self.port):
-            raise BenchError(f"port {self.port} on {HOST} is taken ({self.name})")
-        log = open(self.log_path, "wb")  # noqa: SIM115 (closed with the process)
-        self.process = subprocess.Popen(
-            self.argv,
-            env=self.env,
-            cwd=ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            # Its own group: Ctrl+C reaches only the benchmark, which stops it.
-            start_new_session=True,
-        )
-        log.close()
-
-    async def wait_ready(self, http: aiohttp.ClientSession) -> None:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise BenchError(
-                    f"{self.name} exited with {self.process.returncode}\n{self.tail()}"
-                )
-            with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
-                async with http.get(self.url + self.ready_path, allow_redirects=False) as r:
-                    if r.status < 500:
-                        return
-            await asyncio.sleep(0.2)
-        raise BenchError(
-            f"{self.name} did not answer within {SERVER_START_TIMEOUT_S}s\n{self.tail()}"
-        )
-
-    def cpu_seconds(self) -> float:
-        """CPU time used so far by the server (and any children)."""
-        try:
-            proc = psutil.Process(self.process.pid)
-            total = proc.cpu_times()
-            seconds = total.user + total.system
-            for child in proc.children(recursive=True):
-                with contextlib.suppress(psutil.Error):
-                    t = child.cpu_times()
-                    seconds += t.user + t.system
-            return seconds
-        except psutil.Error:
-            return float("nan")
-
-    def tail(self, lines: int = 30) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace").splitlines()
-        except OSError:
-            return ""
-        return "\n".join(f"  | {line}" for line in text[-lines:])
-
-    def stop(self) -> None:
-        """Stop the server's process group: SIGTERM, then SIGKILL after 10 s."""
-        process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+# --- servers -------------------------------------------------------------------------
 
 
 def palabre_command() -> list[str]:
+    """The ``palabre`` command, or ``$PALABRE_BENCH_COMMAND`` (a wrapper that profiles it)."""
     if os.environ.get("PALABRE_BENCH_COMMAND"):
         return shlex.split(os.environ["PALABRE_BENCH_COMMAND"])
-    script = Path(sys.executable).parent / "palabre"
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("palabre")
-    if found:
-        return [found]
-    return [sys.executable, "-c", "from core.cli import main; main()"]
+    return harness_palabre_command()
 
 
-def palabre_env(instance: Path) -> dict:
-    env = dict(os.environ)
-    env.update(
-        PALABRE_INSTANCE=str(instance),
-        PALABRE_SECRET_KEY="bench-secret-key",
-        # One phone sends every note: lift the per-participant write limit.
-        PALABRE_RATE_LIMIT_WRITES="1000/minute",
-        PYTHONUNBUFFERED="1",
+#: Palabre's settings for the benchmarks: one phone sends every note, so the
+#: per-participant write limit is lifted.
+PALABRE_SETTINGS = {"RATE_LIMIT_WRITES": "1000/minute"}
+
+
+def palabre_server(instance: Path, port: int, log_path: Path) -> PalabreServer:
+    return PalabreServer(
+        instance,
+        port=port,
+        settings=PALABRE_SETTINGS,
+        log_path=log_path,
+        command=palabre_command(),
     )
-    env.pop("PALABRE_MESSAGE_QUEUE", None)
-    env.pop("PALABRE_BASE_URL", None)
-    return env
+
+
+def baseline_server(port: int, log_path: Path) -> ServerProcess:
+    """``bench/baseline_server.py``: bare Flask-SocketIO on the same stack."""
+    return ServerProcess(
+        "baseline",
+        [sys.executable, str(HERE / "baseline_server.py"), "--host", HOST, "--port", str(port)],
+        dict(os.environ, PYTHONUNBUFFERED="1"),
+        log_path,
+        ready_path="/health",
+    )
 
 
 # --- Palabre set-up over HTTP --------------------------------------------------------
 
-CSRF_INPUT = re.compile(r"<input[^>]*name=\"csrf_token\"[^>]*>", re.S)
-VALUE = re.compile(r"value=\"([^\"]*)\"")
-
-
-def csrf_token(html: str, where: str) -> str:
-    match = CSRF_INPUT.search(html)
-    value = VALUE.search(match.group(0)) if match else None
-    if not value:
-        raise BenchError(f"no csrf_token input on {where}")
-    return value.group(1)
-
-
-def new_browser() -> aiohttp.ClientSession:
-    # unsafe=True: keep cookies set by an IP-address host (127.0.0.1).
-    return aiohttp.ClientSession(
-        cookie_jar=aiohttp.CookieJar(unsafe=True),
-        timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S),
-    )
-
-
-async def fetch(browser, method: str, url: str, where: str, **kwargs) -> tuple[str, str]:
-    """Request ``url``; return (final URL, body). Raises on a server error."""
-    async with browser.request(method, url, **kwargs) as response:
-        body = await response.text()
-        if response.status >= 400:
-            raise BenchError(f"{where}: HTTP {response.status} from {method} {url}\n{body[:800]}")
-        return str(response.url), body
-
-
-def browser_cookie_header(browser: aiohttp.ClientSession) -> str:
-    return "; ".join(f"{c.key}={c.value}" for c in browser.cookie_jar)
-
-
-@dataclass
-class PalabreSession:
-    id: int
-    code: str
+#: A café with one table: every participant receives every note, like the
+#: baseline's broadcast to everyone.
+ONE_TABLE_CAFE = {
+    "tables": 1,
+    "questions": "Q1\nQ2",
+    "round_minutes": 20,
+    "assignment": "assign",
+    "hosts_stay": True,
+    "dots": 3,
+}
 
 
 class PalabreSetup:
-    """A facilitator's browser that creates and runs sessions on a Palabre server."""
+    """A facilitator's browser that creates and runs cafés on a Palabre server."""
 
-    def __init__(self, server: Server, instance: Path):
+    def __init__(self, server: PalabreServer, instance: Path | None = None):
         self.server = server
-        self.instance = instance
-        self.base = server.url
-        self.browser: aiohttp.ClientSession | None = None
+        self.facilitator = Facilitator(server.url)
+
+    @property
+    def browser(self) -> aiohttp.ClientSession:
+        """The facilitator's HTTP client (signed in), e.g. to download PDFs."""
+        return self.facilitator.http
 
     async def create_facilitator(self) -> None:
-        proc = await asyncio.create_subprocess_exec(
-            *palabre_command(),
-            "create-facilitator",
-            FACILITATOR_EMAIL,
-            "--password",
-            FACILITATOR_PASSWORD,
-            env=self.server.env,
-            cwd=ROOT,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout=120)
-        if proc.returncode != 0:
-            raise BenchError(f"palabre create-facilitator failed:\n{out.decode(errors='replace')}")
+        self.server.create_facilitator()
 
     async def sign_in(self) -> None:
-        self.browser = new_browser()
-        url = self.base + "/auth/login"
-        _, page = await fetch(self.browser, "GET", url, "sign-in page")
-        final, page = await fetch(
-            self.browser,
-            "POST",
-            url,
-            "sign-in",
-            data={
-                "csrf_token": csrf_token(page, "the sign-in page"),
-                "email": FACILITATOR_EMAIL,
-                "password": FACILITATOR_PASSWORD,
-            },
-        )
-        if "/auth/login" in final:
-            raise BenchError("sign-in refused (still on the sign-in page)")
+        await self.facilitator.sign_in()
 
-    async def create_cafe(self, title: str) -> PalabreSession:
-        url = self.base + "/sessions/new/world_cafe"
-        _, page = await fetch(self.browser, "GET", url, "new world café page")
-        final, page = await fetch(
-            self.browser,
-            "POST",
-            url,
-            "create world café",
-            data={
-                "csrf_token": csrf_token(page, "the new session page"),
-                "title": title,
-                "venue": "Loopback community centre",
-                "languages": "en",
-                # One table: every participant receives every note, like the
-                # baseline's broadcast to everyone.
-                "config-tables": "1",
-                "config-questions": "Q1\nQ2",
-                "config-round_minutes": "20",
-                "config-assignment": "assign",
-                "config-hosts_stay": "y",
-                "config-dots": "3",
-            },
-        )
-        match = re.search(r"/sessions/(\d+)/?$", final)
-        if not match:
-            raise BenchError(f"creating the café did not lead to its page ({final}):\n{page[:800]}")
-        session_id = int(match.group(1))
-        code = self._code_from_page(page) or self._db_row(session_id)["code"]
-        return PalabreSession(session_id, code)
-
-    @staticmethod
-    def _code_from_page(page: str) -> str | None:
-        match = re.search(r"/j/([0-9A-Z]{6})\b", page)
-        return match.group(1) if match else None
+    async def create_cafe(self, title: str) -> LiveSession:
+        return await self.facilitator.create_session("world_cafe", ONE_TABLE_CAFE, title=title)
 
     def _db_row(self, session_id: int) -> dict:
-        """Read a session's row (read-only) when a page does not show what is needed."""
-        uri = f"file:{self.instance / 'palabre.db'}?mode=ro"
-        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=10)) as db:
-            db.row_factory = sqlite3.Row
-            row = db.execute(
-                "SELECT code, seq, status, phase_index FROM palabre_session WHERE id = ?",
-                (session_id,),
-            ).fetchone()
-        if row is None:
-            raise BenchError(f"session {session_id} not in the database")
-        return dict(row)
+        return self.server.session_row(session_id)
 
-    async def action(self, session: PalabreSession, path: str, **fields) -> None:
-        run_url = f"{self.base}/sessions/{session.id}"
-        _, page = await fetch(self.browser, "GET", run_url, "run page")
-        await fetch(
-            self.browser,
-            "POST",
-            f"{run_url}/{path}",
-            f"POST /sessions/{session.id}/{path}",
-            data={"csrf_token": csrf_token(page, "the run page"), **fields},
-        )
+    async def action(self, session: LiveSession, path: str, **fields) -> None:
+        await self.facilitator.post_action(session, path, fields)
 
-    async def join(self, session: PalabreSession) -> str:
-        """Join as a new participant, in a fresh browser; return its Cookie header."""
-        url = f"{self.base}/j/{session.code}"
-        async with new_browser() as phone:
-            _, page = await fetch(phone, "GET", url, "join page")
-            async with phone.post(
-                url,
-                data={"csrf_token": csrf_token(page, "the join page"), "language": "en"},
-                allow_redirects=False,
-            ) as response:
-                body = await response.text()
-                if response.status not in (301, 302, 303):
-                    raise BenchError(f"joining: HTTP {response.status}, no redirect\n{body[:800]}")
-            cookie = browser_cookie_header(phone)
-            if "session=" not in cookie:
-                raise BenchError("joining set no session cookie")
-            return cookie
-
-    async def participant_seq(self, session: PalabreSession, cookie: str) -> int:
-        """The sequence number a participant's page starts from, as a phone sees it."""
-        async with new_browser() as phone:
-            _, page = await fetch(
-                phone,
-                "GET",
-                f"{self.base}/j/{session.code}",
-                "participant page",
-                headers={"Cookie": cookie},
-            )
-        match = re.search(r"\bseq:\s*(\d+)", page)
-        if match:
-            return int(match.group(1))
-        return int(self._db_row(session.id)["seq"])
-
-    async def prepare(self, n: int, log) -> tuple[PalabreSession, list[ClientSpec], dict]:
+    async def prepare(self, n: int, log) -> tuple[LiveSession, list[ClientSpec], dict]:
         """A live one-table café with ``n`` joined participants, and their socket specs."""
         started = time.perf_counter()
         session = await self.create_cafe(f"Bench café, {n} participants")
-        await self.action(session, "open")
-        cookies: list[str | None] = [None] * n
-        gate = asyncio.Semaphore(JOIN_CONCURRENCY)
-
-        async def join_one(i):
-            async with gate:
-                cookies[i] = await self.join(session)
-
-        await asyncio.gather(*(join_one(i) for i in range(n)))
-        joined_s = time.perf_counter() - started
-        # Round 1 seats everyone who joined in the welcome (one table: everyone together).
-        await self.action(session, "phase", index="1")
-        row = self._db_row(session.id)
-        if row["status"] != "live" or row["phase_index"] != 1:
-            raise BenchError(f"the café is not live in round 1: {row}")
-        seq = await self.participant_seq(session, cookies[0])
-        origin = self.base
-        specs = [
-            ClientSpec(
-                headers={"Cookie": cookie, "Origin": origin},
-                auth={"session": session.code, "view": "participant", "last_seq": seq},
-            )
-            for cookie in cookies
-        ]
+        await self.facilitator.open(session)
+        room = Room(self.server.url, session.code, n)
+        try:
+            await room.join_all(concurrency=JOIN_CONCURRENCY)
+            if room.failures:
+                raise BenchError(f"joining failed: {room.failures[:3]}")
+            joined_s = time.perf_counter() - started
+            # Round 1 seats everyone who joined in the welcome (one table: everyone together).
+            await self.facilitator.go_to_phase(session, 1)
+            row = self._db_row(session.id)
+            if row["status"] != "live" or row["phase_index"] != 1:
+                raise BenchError(f"the café is not live in round 1: {row}")
+            await room.phones[0].reload()
+            seq = room.phones[0].seq
+            specs = [
+                ClientSpec(
+                    headers={"Cookie": phone.cookie_header(), "Origin": self.server.url},
+                    auth={"session": session.code, "view": "participant", "last_seq": seq},
+                )
+                for phone in room.phones
+            ]
+        finally:
+            await room.close()
         info = {
             "session_id": session.id,
             "join_code": session.code,
@@ -446,8 +209,7 @@ class PalabreSetup:
         return session, specs, info
 
     async def close(self) -> None:
-        if self.browser is not None:
-            await self.browser.close()
+        await self.facilitator.close()
 
 
 # --- the client harness (same for both servers) ----------------------------------------
@@ -490,7 +252,7 @@ def machine_busy_seconds() -> float:
 class Harness:
     """N Socket.IO clients of one server in this process; client 0 also sends."""
 
-    def __init__(self, server: Server, specs: list[ClientSpec], send_event: str, log):
+    def __init__(self, server: ServerProcess, specs: list[ClientSpec], send_event: str, log):
         self.server = server
         self.name = server.name
         self.specs = specs
@@ -833,32 +595,11 @@ def target_verdict(rows: list[dict]) -> str:
     )
 
 
-async def bench(args, workdir: Path, servers: list[Server], rows: list[dict], log) -> None:
+async def bench(args, workdir: Path, servers: list[ServerProcess], rows: list[dict], log) -> None:
     palabre_port = args.port or free_port()
     baseline_port = args.baseline_port or (args.port + 1 if args.port else free_port())
-    instance = workdir / "instance"
-    instance.mkdir()
-    palabre = Server(
-        "palabre",
-        [*palabre_command(), "serve", "--host", HOST, "--port", str(palabre_port)],
-        palabre_env(instance),
-        workdir / "palabre.log",
-        "/",
-    )
-    baseline = Server(
-        "baseline",
-        [
-            sys.executable,
-            str(HERE / "baseline_server.py"),
-            "--host",
-            HOST,
-            "--port",
-            str(baseline_port),
-        ],
-        dict(os.environ, PYTHONUNBUFFERED="1"),
-        workdir / "baseline.log",
-        "/health",
-    )
+    palabre = palabre_server(workdir / "instance", palabre_port, workdir / "palabre.log")
+    baseline = baseline_server(baseline_port, workdir / "baseline.log")
     if args.report_blocking:
         # gevent's monitor thread prints the stack of any greenlet that keeps
         # the event loop (so every socket) waiting longer than this.
@@ -869,13 +610,12 @@ async def bench(args, workdir: Path, servers: list[Server], rows: list[dict], lo
             )
     wanted = [s for s in (palabre, baseline) if args.only in (None, s.name)]
     servers.extend(wanted)
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
-        log("starting " + " and ".join(f"{s.name} on {s.url}" for s in wanted))
-        for server in wanted:
-            server.start()
-        for server in wanted:
-            await server.wait_ready(http)
-    setup = PalabreSetup(palabre, instance)
+    log("starting " + " and ".join(f"{s.name} on {s.url}" for s in wanted))
+    for server in wanted:
+        server.start()
+    for server in wanted:
+        server.wait_ready()
+    setup = PalabreSetup(palabre)
     try:
         if palabre in wanted:
             await setup.create_facilitator()
@@ -976,7 +716,7 @@ def run_bench(make_bench, prefix: str, keep: bool) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     workdir = Path(tempfile.mkdtemp(prefix=prefix))
-    servers: list[Server] = []
+    servers: list[ServerProcess] = []
     code = 0
     try:
         asyncio.run(make_bench(workdir, servers))

@@ -46,19 +46,17 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from live_latency import (  # noqa: E402 (the bench folder is not a package)
-    HOST,
     HTTP_TIMEOUT_S,
     RESULTS,
     BenchError,
     Harness,
+    PalabreServer,
     PalabreSetup,
-    Server,
     free_port,
     log,
     machine_busy_seconds,
     ms,
-    palabre_command,
-    palabre_env,
+    palabre_server,
     percentile,
     raise_fd_limit,
     run_bench,
@@ -181,11 +179,11 @@ class Printers:
         return any(d.started <= moment <= d.finished for d in self.downloads)
 
 
-async def signed_in_browsers(server: Server, instance: Path, count: int) -> list[PalabreSetup]:
+async def signed_in_browsers(server: PalabreServer, count: int) -> list[PalabreSetup]:
     """``count`` facilitator browsers, each signed in on its own."""
     setups = []
     for _ in range(count):
-        setup = PalabreSetup(server, instance)
+        setup = PalabreSetup(server)
         await setup.sign_in()
         setups.append(setup)
     return setups
@@ -194,7 +192,7 @@ async def signed_in_browsers(server: Server, instance: Path, count: int) -> list
 # --- seeding --------------------------------------------------------------------------
 
 
-async def seed_notes(server: Server, specs, count: int, log) -> dict:
+async def seed_notes(server: PalabreServer, specs, count: int, log) -> dict:
     """Post ``count`` notes from a few participants (over their sockets), all acknowledged."""
     senders = specs[1 : 1 + SEED_CLIENTS] or specs[:1]
     harness = Harness(server, senders, "contribute", log)
@@ -505,28 +503,19 @@ def block_line(summary: dict) -> str:
 # --- orchestration ---------------------------------------------------------------------
 
 
-async def bench(args, workdir: Path, servers: list[Server], result: dict, log) -> None:
-    instance = workdir / "instance"
-    instance.mkdir()
+async def bench(args, workdir: Path, servers: list[PalabreServer], result: dict, log) -> None:
     port = args.port or free_port()
-    palabre = Server(
-        "palabre",
-        [*palabre_command(), "serve", "--host", HOST, "--port", str(port)],
-        palabre_env(instance),
-        workdir / "palabre.log",
-        "/",
-    )
+    palabre = palabre_server(workdir / "instance", port, workdir / "palabre.log")
     if args.report_blocking:
         palabre.env.update(
             GEVENT_MONITOR_THREAD_ENABLE="true",
             GEVENT_MAX_BLOCKING_TIME=str(args.report_blocking),
         )
     servers.append(palabre)
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
-        log(f"starting palabre on {palabre.url}")
-        palabre.start()
-        await palabre.wait_ready(http)
-    setup = PalabreSetup(palabre, instance)
+    log(f"starting palabre on {palabre.url}")
+    palabre.start()
+    palabre.wait_ready()
+    setup = PalabreSetup(palabre)
     facilitators: list[PalabreSetup] = []
     try:
         await setup.create_facilitator()
@@ -539,7 +528,7 @@ async def bench(args, workdir: Path, servers: list[Server], result: dict, log) -
         for spec in specs:
             spec.auth["last_seq"] = seq
 
-        facilitators = await signed_in_browsers(palabre, instance, args.printers)
+        facilitators = await signed_in_browsers(palabre, args.printers)
         printers = Printers(
             f"{palabre.url}/print/sessions/{session.id}/report.pdf",
             [f.browser for f in facilitators],

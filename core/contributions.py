@@ -409,18 +409,18 @@ def my_ratings(participant: Participant) -> dict[int, int]:
 
 def vote(
     session: Session, participant: Participant, *, client_id: str, contribution_id, value=1
-) -> int:
-    """Give one dot to a contribution, or rate it; return dots left, or the rating.
+) -> dict:
+    """Give one dot to a contribution, or rate it; return what the phone is told.
 
     For a contribution whose kind has a ``rating`` scale, the vote is a
-    rating: ``value`` must be within the scale, and a participant's new
-    rating of the same contribution replaces the old one; the return value
-    is the rating kept. Otherwise it is one dot, and the return value is
-    how many dots the participant has left.
+    rating: ``value`` must be within the scale, a participant's new rating
+    of the same contribution replaces the old one, and the result is
+    ``{"rating": <the value kept>}``. Otherwise it is one dot, and the
+    result is ``{"left": <dots the participant has left>}``.
 
     Raises :class:`Refused` outside a voting phase, for a contribution not
     open to votes, for a rating off the scale, or when no dot is left. A
-    resent ``client_id`` changes nothing.
+    resent ``client_id`` changes nothing and gets the same kind of result.
     """
     client_id = _clean_client_id(client_id)
     method = get_method(session.method)
@@ -444,10 +444,11 @@ def vote(
             raise Refused(_("You cannot vote for this."))
         kind = method.contribution_kinds.get(target.kind)
         if kind is not None and kind.rating:
-            return _rate(session, participant, target, kind, client_id, value)
+            return {"rating": _rate(session, participant, target, kind, client_id, value)}
         if _int(value) != 1:
             raise Refused(_("You cannot vote for this."))
-        if votes_used(participant) >= budget:
+        used = votes_used(participant)
+        if used >= budget:
             raise Refused(_("You have used all your dots."))
         db.session.add(
             Vote(
@@ -459,7 +460,7 @@ def vote(
         )
         db.session.flush()
         record_event(session, "votes.changed", vote_summary(target.id), [ALL])
-        return budget - votes_used(participant)
+        return {"left": budget - used - 1}
 
 
 def _check_rate(participant: Participant) -> None:
@@ -472,15 +473,17 @@ def _check_rate(participant: Participant) -> None:
         raise Refused(_("You are sending very fast. Wait a moment and send again."))
 
 
-def _resent_vote(participant: Participant, client_id: str, budget: int) -> int | None:
-    """What :func:`vote` answered the first time ``client_id`` was sent, or ``None``."""
+def _resent_vote(participant: Participant, client_id: str, budget: int) -> dict | None:
+    """What :func:`vote` answers a resent ``client_id``, or ``None`` for a new one."""
     already = db.session.scalar(
         select(Vote).where(Vote.participant_id == participant.id, Vote.client_id == client_id)
     )
     if already is None:
         return None
     kind = get_method(participant.session.method).contribution_kinds.get(_vote_kind(already))
-    return already.value if kind and kind.rating else budget - votes_used(participant)
+    if kind and kind.rating:
+        return {"rating": already.value}
+    return {"left": budget - votes_used(participant)}
 
 
 def _vote_kind(vote_: Vote) -> str:
@@ -509,17 +512,6 @@ def _rate(session, participant, target, kind, client_id, value) -> int:
     db.session.flush()
     record_event(session, "votes.changed", vote_summary(target.id, kind.rating), [ALL])
     return value
-
-
-def is_rating(session: Session, contribution_id) -> bool:
-    """Whether votes on this contribution are ratings."""
-    kind_name = db.session.scalar(
-        select(Contribution.kind).where(
-            Contribution.id == _int(contribution_id), Contribution.session_id == session.id
-        )
-    )
-    kind = get_method(session.method).contribution_kinds.get(kind_name)
-    return bool(kind and kind.rating)
 
 
 def _int(value) -> int:

@@ -185,7 +185,7 @@ def on_vote(data):
         return _refused(_("You are not part of this session."))
     data = _payload(data)
     try:
-        left = contributions.vote(
+        result = contributions.vote(
             session,
             participant,
             client_id=str(data.get("cid", "")),
@@ -196,9 +196,7 @@ def on_vote(data):
         return _refused(refusal.message)
     except Unavailable as unavailable:
         return _try_again(unavailable)
-    if contributions.is_rating(session, data.get("contribution")):
-        return {"ok": True, "rating": left}
-    return {"ok": True, "left": left}
+    return {"ok": True, **result}
 
 
 # --- facilitator events ---------------------------------------------------

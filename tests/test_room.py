@@ -1,0 +1,736 @@
+"""A room, not a user: every write path with a room of phones against a real server.
+
+One ``palabre serve`` for the module (``core.testing``); each test creates its
+own session on it, joins at least 30 phones through the join page, connects
+their sockets and a facilitator's and a projector's, and writes at human
+pace (a random 0.2 to 1.5 s between two writes of a phone) and in a burst
+(every phone at once). For every path: every write is acknowledged, 95% of
+acknowledgements within a second on a 2-core machine, no socket is lost, the
+database holds exactly one row per client id, and the screens received every
+broadcast once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import functools
+import json
+import random
+
+import pytest
+
+from core.testing import (
+    Ack,
+    Facilitator,
+    LiveSession,
+    LiveSocket,
+    PalabreServer,
+    Room,
+    new_cid,
+    p95,
+    served_palabre,
+)
+
+PHONES = 36
+HUMAN_PACE = (0.2, 1.5)
+#: The issue's bound on the 95th percentile of acknowledgements, in seconds.
+ACK_P95_LIMIT_S = 1.0
+#: How long a write may go unacknowledged before the test counts it lost.
+ACK_TIMEOUT_S = 10
+#: How long broadcasts may take to reach every socket after the last write.
+DELIVERY_TIMEOUT_S = 10
+SCENARIO_TIMEOUT_S = 240
+
+CAFE = {
+    "tables": 3,
+    "questions": "What helped you most since you arrived?\nWhat should the city do first?",
+    "round_minutes": 20,
+    "assignment": "assign",
+    "hosts_stay": True,
+    "dots": 3,
+}
+# The café's plan: 0 welcome, 1-2 rounds, 3 harvest, 4 closed.
+ROUND_1, ROUND_2, CAFE_HARVEST = 1, 2, 3
+
+THEATRE = {
+    "play_title": "The Roundabout",
+    "synopsis": "Amal seeks asylum and is sent from office to office, and back.",
+    "protagonist": "Amal",
+    "scenes": "The interview | Eight hours, no interpreter.\n"
+    "The housing office | Sent back for a letter.\n"
+    "Back at the start | The same form, again.",
+    "on_stage": True,
+}
+# The play's plan: 0 welcome, 1-3 scenes, 4 reflection, 5 forum, 6 harvest, 7 closed.
+SCENE_1, SCENE_2, REFLECTION, FORUM = 1, 2, 4, 5
+
+
+class Servers:
+    """The module's real server, with the limits a venue gets by default.
+
+    Shared by the tests to keep the module short. A test that leaves it
+    frozen (not answering within a few seconds) fails, and the next test
+    gets a fresh server, so one freeze does not fail every later test too.
+    """
+
+    def __init__(self, tmp_path_factory, stack: contextlib.ExitStack):
+        self.tmp_path_factory = tmp_path_factory
+        self.stack = stack
+        self.current: PalabreServer | None = None
+
+    def answering(self) -> PalabreServer:
+        if self.current is not None and not self.current.answers(within=5):
+            self.current.stop()
+            self.current = None
+        if self.current is None:
+            folder = self.tmp_path_factory.mktemp("room")
+            self.current = self.stack.enter_context(served_palabre(folder, STRICT_WRITES="true"))
+            self.current.create_facilitator()
+        return self.current
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory):
+    with contextlib.ExitStack() as stack:
+        yield Servers(tmp_path_factory, stack)
+
+
+@pytest.fixture
+def server(servers) -> PalabreServer:
+    return servers.answering()
+
+
+def run(server, scenario) -> None:
+    """Run ``scenario`` (bounded), and fail if the server logged an error meanwhile."""
+    before = len(server.output())
+    asyncio.run(asyncio.wait_for(scenario, SCENARIO_TIMEOUT_S))
+    logged = server.output()[before:]
+    assert "Traceback" not in logged, f"the server logged an error:\n{logged[-3000:]}"
+
+
+@contextlib.asynccontextmanager
+async def live_room(server, method: str, config: dict, phones: int = PHONES, seed: int = 0):
+    """A signed-in facilitator, an open session of ``method`` and a room of phones for it."""
+    async with Facilitator(server.url) as facilitator:
+        await facilitator.sign_in()
+        session = await facilitator.start_session(method, config)
+        async with Room(
+            server.url, session.code, phones, seed=seed, ack_timeout=ACK_TIMEOUT_S
+        ) as room:
+            yield facilitator, session, room
+
+
+async def screens(facilitator: Facilitator, session: LiveSession) -> tuple[LiveSocket, LiveSocket]:
+    """The facilitator's screen and the projector, connected from the current sequence number."""
+    return (
+        await facilitator.connect_to(session, "facilitator"),
+        await facilitator.connect_to(session, "projector"),
+    )
+
+
+async def resent(phone, kind: str, body: str = "") -> list[Ack]:
+    """A write sent, then sent again with the same client id before its acknowledgement."""
+    cid = new_cid()
+    return list(
+        await asyncio.gather(phone.contribute(kind, body, cid), phone.contribute(kind, body, cid))
+    )
+
+
+def flat(nested) -> list:
+    return [item for items in nested for item in items]
+
+
+# --- assertions ---------------------------------------------------------------------
+
+
+def assert_acknowledged(acks: list[Ack], what: str) -> None:
+    """Every write acknowledged ``ok``, 95% of them within the limit."""
+    refused = [(a.payload, a.error) for a in acks if not a.ok]
+    assert not refused, f"{len(refused)} of {len(acks)} {what} not acknowledged: {refused[:3]}"
+    assert_prompt(acks, what)
+
+
+def assert_prompt(acks: list[Ack], what: str) -> None:
+    """Every write answered (``ok`` or refused), 95% of them within the limit."""
+    unanswered = [(a.payload, a.error) for a in acks if a.latency is None]
+    assert not unanswered, f"{len(unanswered)} of {len(acks)} {what} unanswered: {unanswered[:3]}"
+    slowest = p95([a.latency for a in acks])
+    assert slowest < ACK_P95_LIMIT_S, (
+        f"{what}: p95 acknowledgement {slowest:.3f}s (max {max(a.latency for a in acks):.3f}s)"
+    )
+
+
+def assert_held(room: Room, *staff: LiveSocket) -> None:
+    """No socket lost, no resync asked, no broadcast received twice."""
+    sockets = [*room.sockets, *staff]
+    assert room.failures == [], room.failures[:3]
+    assert sum(s.disconnects for s in sockets) == 0, "sockets were disconnected"
+    assert sum(s.resyncs for s in sockets) == 0, "sockets were asked to resync"
+    assert sum(s.duplicates for s in sockets) == 0, "a broadcast arrived twice"
+
+
+def assert_once_per_client_id(server, table: str, session: LiveSession, cids) -> dict[str, dict]:
+    """Exactly one row of ``table`` per client id, none missing; the rows by client id."""
+    rows = server.query(f'SELECT * FROM "{table}" WHERE session_id = ?', (session.id,))
+    counts = collections.Counter(row["client_id"] for row in rows)
+    doubled = {cid: n for cid, n in counts.items() if n > 1}
+    assert not doubled, f"stored more than once in {table}: {list(doubled.items())[:3]}"
+    missing = set(cids) - set(counts)
+    assert not missing, f"{len(missing)} acknowledged writes missing from {table}"
+    return {row["client_id"]: dict(row) for row in rows}
+
+
+async def assert_received(sockets, seen, expected: set, what: str) -> None:
+    """Each socket receives every expected item (``seen(socket)`` is a set), within a bound."""
+    for live in sockets:
+        await live.wait_for(lambda live=live: expected <= seen(live), DELIVERY_TIMEOUT_S)
+        missing = expected - seen(live)
+        assert not missing, f"{live.name} missed {len(missing)} of {len(expected)} {what}"
+
+
+def added(kind: str):
+    """The ids of the contributions of ``kind`` a socket heard of."""
+    return lambda live: {d["id"] for d in live.of_type("contribution.added") if d["kind"] == kind}
+
+
+def final_totals(server, session) -> set[tuple[int, int]]:
+    """``(contribution id, sum of votes)`` as stored."""
+    return {
+        (row[0], row[1])
+        for row in server.query(
+            "SELECT contribution_id, SUM(value) FROM vote WHERE session_id = ? "
+            "GROUP BY contribution_id",
+            (session.id,),
+        )
+    }
+
+
+# --- notes ------------------------------------------------------------------------------
+
+
+def test_a_room_writes_notes_at_human_pace_and_all_at_once(server):
+    async def scenario():
+        async with live_room(server, "world_cafe", CAFE, seed=1) as (facilitator, session, room):
+            await room.join_all()
+            await facilitator.go_to_phase(session, ROUND_1)
+            staff = await screens(facilitator, session)
+            await room.connect_all()
+
+            human = await room.each(
+                lambda p, k: p.contribute("note", f"Phone {p.number}, note {k}"),
+                pace=HUMAN_PACE,
+                times=3,
+            )
+            assert_acknowledged(human, "notes at human pace")
+            burst = flat(await room.each(lambda p, k: resent(p, "note", f"Burst {k}"), times=2))
+            assert_acknowledged(burst, "notes in a burst")
+            assert all(
+                a.reply["id"] == b.reply["id"] for a, b in zip(burst[::2], burst[1::2], strict=True)
+            )
+
+            rows = assert_once_per_client_id(
+                server, "contribution", session, {a.payload["cid"] for a in human + burst}
+            )
+            assert len(rows) == PHONES * 5
+            await assert_received(staff, added("note"), {r["id"] for r in rows.values()}, "notes")
+            # Each phone got every note of its table, and only those.
+            by_table = collections.defaultdict(set)
+            table_of = {}
+            for row in rows.values():
+                by_table[row["group"]].add(row["id"])
+                table_of[row["participant_id"]] = row["group"]
+            for number, phone in enumerate(room.phones):
+                own = rows[human[number * 3].payload["cid"]]  # results come phone by phone
+                table = by_table[table_of[own["participant_id"]]]
+                await assert_received([phone.socket], added("note"), table, "notes of its table")
+                assert added("note")(phone.socket) == table
+            assert_held(room, *staff)
+
+    run(server, scenario())
+
+
+# --- host summaries -----------------------------------------------------------------------
+
+
+def test_table_hosts_write_summaries_while_their_tables_write_notes(server):
+    tables = 6
+    cafe = {**CAFE, "tables": tables}
+
+    async def scenario():
+        async with live_room(server, "world_cafe", cafe, seed=2) as (facilitator, session, room):
+            links = await facilitator.host_links(session)
+            assert sorted(links) == [str(n) for n in range(1, tables + 1)]
+            hosts, guests = room.phones[:tables], room.phones[tables:]
+            await asyncio.gather(
+                *(host.become_host(links[str(n + 1)]) for n, host in enumerate(hosts)),
+                *(guest.join() for guest in guests),
+            )
+            await facilitator.go_to_phase(session, ROUND_1)
+            staff = await screens(facilitator, session)
+            await room.connect_all()
+
+            def write(phone, k):
+                kind = "summary" if phone in hosts else "note"
+                return phone.contribute(kind, f"{kind} {k} from phone {phone.number}")
+
+            human = await room.each(write, pace=HUMAN_PACE, times=3)
+            assert_acknowledged(human, "summaries and notes at human pace")
+            burst = await room.each(write, times=2)
+            assert_acknowledged(burst, "summaries and notes in a burst")
+            # A guest at a hosted table may not write its summary.
+            refused = await guests[0].contribute("summary", "Not mine to write")
+            assert not refused.ok and "host" in refused.error
+
+            rows = assert_once_per_client_id(
+                server, "contribution", session, {a.payload["cid"] for a in human + burst}
+            )
+            summaries = {r["id"]: r for r in rows.values() if r["kind"] == "summary"}
+            assert len(summaries) == tables * 5
+            table_of_host = {
+                row["id"]: row["group"]
+                for row in server.query(
+                    'SELECT id, "group" FROM participant WHERE session_id = ? AND is_host',
+                    (session.id,),
+                )
+            }
+            assert sorted(table_of_host.values()) == sorted(links)
+            for summary in summaries.values():
+                assert table_of_host[summary["participant_id"]] == summary["group"]
+            await assert_received(staff, added("summary"), set(summaries), "summaries")
+            assert_held(room, *staff)
+
+    run(server, scenario())
+
+
+# --- insights and dots ----------------------------------------------------------------------
+
+
+async def cafe_in_harvest(facilitator, session, room) -> tuple[LiveSocket, LiveSocket]:
+    """Phones seated at tables in round 1 (no hosts), then everyone in the harvest."""
+    await room.join_all()
+    await facilitator.go_to_phase(session, ROUND_1)
+    await facilitator.go_to_phase(session, CAFE_HARVEST)
+    staff = await screens(facilitator, session)
+    await room.connect_all()
+    return staff
+
+
+def test_a_room_writes_key_insights_that_reach_everyone(server):
+    async def scenario():
+        async with live_room(server, "world_cafe", CAFE, seed=3) as (facilitator, session, room):
+            staff = await cafe_in_harvest(facilitator, session, room)
+            human = await room.each(
+                lambda p, k: p.contribute("insight", f"Insight {k} of phone {p.number}"),
+                pace=HUMAN_PACE,
+                times=2,
+            )
+            assert_acknowledged(human, "insights at human pace")
+            burst = flat(await room.each(lambda p, k: resent(p, "insight", "Said at once")))
+            assert_acknowledged(burst, "insights in a burst")
+
+            rows = assert_once_per_client_id(
+                server, "contribution", session, {a.payload["cid"] for a in human + burst}
+            )
+            assert len(rows) == PHONES * 3
+            # An insight is for the whole café: every phone hears of every one.
+            await assert_received(
+                [*staff, *(p.socket for p in room.phones)],
+                added("insight"),
+                {r["id"] for r in rows.values()},
+                "insights",
+            )
+            assert_held(room, *staff)
+
+    run(server, scenario())
+
+
+def test_everyone_gives_their_dots_at_human_pace_then_all_at_once(server):
+    dots = 6
+    cafe = {**CAFE, "dots": dots}
+
+    async def scenario():
+        async with live_room(server, "world_cafe", cafe, seed=4) as (facilitator, session, room):
+            staff = await cafe_in_harvest(facilitator, session, room)
+            written = await room.each(
+                lambda p, k: p.contribute("insight", f"Insight of phone {p.number}"),
+                phones=room.phones[:6],
+            )
+            assert_acknowledged(written, "insights")
+            insights = [a.reply["id"] for a in written]
+            pick = random.Random(4)
+
+            def dot_resent(phone, k):
+                target, cid = pick.choice(insights), new_cid()
+                return asyncio.gather(phone.vote(target, cid=cid), phone.vote(target, cid=cid))
+
+            human = flat(await room.each(dot_resent, pace=HUMAN_PACE, times=dots // 2))
+            assert_acknowledged(human, "dots at human pace")
+
+            # All at once, each phone taps one dot more than it has left:
+            # exactly its budget counts, and one tap is refused.
+            def tap_all_left(phone, _k):
+                target = pick.choice(insights)
+                return asyncio.gather(*(phone.vote(target) for _ in range(dots - dots // 2 + 1)))
+
+            burst = flat(await room.each(tap_all_left))
+            assert_prompt(burst, "dots in a burst")
+            over = [a for a in burst if not a.ok]
+            assert len(over) == PHONES and all("dots" in a.error for a in over), over[:3]
+
+            accepted = [a for a in human + burst if a.ok]
+            rows = assert_once_per_client_id(
+                server, "vote", session, {a.payload["cid"] for a in accepted}
+            )
+            per_phone = collections.Counter(row["participant_id"] for row in rows.values())
+            assert sorted(per_phone.values()) == [dots] * PHONES
+            # Everyone sees every dot counted, up to the stored totals.
+            await assert_received(
+                [*staff, *(p.socket for p in room.phones)],
+                lambda live: {(d["id"], d["total"]) for d in live.of_type("votes.changed")},
+                final_totals(server, session),
+                "final dot counts",
+            )
+            assert len(staff[0].of_type("votes.changed")) == PHONES * dots
+            assert_held(room, *staff)
+
+    run(server, scenario())
+
+
+# --- the forum theatre: one-tap signals, the Stop! queue, ratings, the joker ------------------
+
+
+def test_this_happened_to_me_counts_each_phone_once_per_scene(server):
+    async def scenario():
+        async with live_room(server, "forum_theatre", THEATRE, seed=5) as (
+            facilitator,
+            session,
+            room,
+        ):
+            await room.join_all()
+            await facilitator.go_to_phase(session, SCENE_1)
+            staff = await screens(facilitator, session)
+            await room.connect_all()
+
+            human = await room.each(lambda p, k: p.contribute("happened"), pace=HUMAN_PACE)
+            assert_acknowledged(human, "taps at human pace")
+            await facilitator.go_to_phase(session, SCENE_2)
+            # All at once, every phone double-taps: one tap counts, the other is refused.
+            burst = flat(
+                await room.each(
+                    lambda p, k: asyncio.gather(p.contribute("happened"), p.contribute("happened"))
+                )
+            )
+            assert_prompt(burst, "taps in a burst")
+            counted = [a for a in burst if a.ok]
+            again = [a for a in burst if not a.ok]
+            assert len(counted) == PHONES, [a.error for a in again][:3]
+            assert all("Already counted" in a.error for a in again)
+
+            rows = assert_once_per_client_id(
+                server, "contribution", session, {a.payload["cid"] for a in human + counted}
+            )
+            per_scene = collections.Counter(
+                (r["participant_id"], r["phase_index"]) for r in rows.values()
+            )
+            assert len(per_scene) == 2 * PHONES and set(per_scene.values()) == {1}
+            # The screens hear every tap; a phone only its own.
+            taps = {r["id"] for r in rows.values()}
+            await assert_received(staff, added("happened"), taps, "taps")
+            for phone in room.phones:
+                assert len(added("happened")(phone.socket)) == 2
+            assert_held(room, *staff)
+
+    run(server, scenario())
+
+
+def test_stop_queue_numbers_fifty_phones_at_once_without_gaps(server):
+    audience = 50
+
+    async def scenario():
+        async with live_room(server, "forum_theatre", THEATRE, audience, seed=6) as (
+            facilitator,
+            session,
+            room,
+        ):
+            await room.join_all()
+            await facilitator.go_to_phase(session, FORUM)
+            staff = await screens(facilitator, session)
+            joker = staff[0]
+            await room.connect_all()
+
+            # Fifty "Stop!" at once, each phone tapping twice: numbers 1..50.
+            burst = flat(
+                await room.each(
+                    lambda p, k: asyncio.gather(p.contribute("stop"), p.contribute("stop"))
+                )
+            )
+            assert_prompt(burst, "Stop! requests in a burst")
+            first = [a for a in burst if a.ok]
+            again = [a for a in burst if not a.ok]
+            assert len(first) == audience, [a.error for a in again][:3]
+            assert all("already in the queue" in a.error for a in again)
+            assert sorted(a.reply["data"]["queue"] for a in first) == list(range(1, audience + 1))
+
+            # The joker calls everyone; a resent call calls nobody more.
+            calls = []
+            for _ in range(audience):
+                call = {"cid": new_cid(), "name": "queue.call"}
+                calls += await asyncio.gather(
+                    joker.send("method.action", call), joker.send("method.action", call)
+                )
+            assert_acknowledged(calls, "queue calls")
+            nobody = await joker.send("method.action", {"cid": new_cid(), "name": "queue.call"})
+            assert not nobody.ok and "Nobody" in nobody.error
+
+            # Thirty ask again, at human pace: numbers 51..80.
+            human = await room.each(
+                lambda p, k: p.contribute("stop"), pace=HUMAN_PACE, phones=room.phones[:30]
+            )
+            assert_acknowledged(human, "Stop! requests at human pace")
+            numbers = sorted(a.reply["data"]["queue"] for a in human)
+            assert numbers == list(range(audience + 1, audience + 31))
+
+            rows = assert_once_per_client_id(
+                server, "contribution", session, {a.payload["cid"] for a in first + human}
+            )
+            stored = sorted(json.loads(row["data"])["queue"] for row in rows.values())
+            assert stored == list(range(1, audience + 31))
+            stops = {r["id"] for r in rows.values()}
+            await assert_received(staff, added("stop"), stops, "Stop! requests")
+            # Every phone heard that it was called.
+            for phone in room.phones:
+                await assert_received(
+                    [phone.socket],
+                    lambda live: {
+                        d["data"].get("state") for d in live.of_type("contribution.changed")
+                    },
+                    {"called"},
+                    "calls",
+                )
+            assert_held(room, *staff)
+
+    run(server, scenario())
+
+
+def test_the_audience_rates_interventions_at_human_pace_then_all_at_once(server):
+    async def scenario():
+        async with live_room(server, "forum_theatre", THEATRE, seed=7) as (
+            facilitator,
+            session,
+            room,
+        ):
+            await room.join_all()
+            await facilitator.go_to_phase(session, FORUM)
+            staff = await screens(facilitator, session)
+            joker = staff[0]
+            await room.connect_all()
+            logged = [
+                await joker.send(
+                    "method.action", {"name": "intervention.log", "tried": f"Try {n}", "scene": "1"}
+                )
+                for n in (1, 2)
+            ]
+            assert_acknowledged(logged, "logged interventions")
+            watcher = room.phones[0].socket
+            await watcher.wait_for(lambda: len(added("intervention")(watcher)) == 2)
+            first, second = sorted(added("intervention")(watcher))
+            pick = random.Random(7)
+            last_rating: dict[tuple[int, int], int] = {}
+
+            def rate(phone, intervention):
+                value = pick.randint(1, 5)
+                last_rating[(phone.number, intervention)] = value
+                return phone.vote(intervention, value)
+
+            human = await room.each(lambda p, k: rate(p, first), pace=HUMAN_PACE)
+            assert_acknowledged(human, "ratings at human pace")
+            # All at once: everyone rates the second try and changes their first rating.
+            burst = flat(
+                await room.each(lambda p, k: asyncio.gather(rate(p, second), rate(p, first)))
+            )
+            assert_acknowledged(burst, "ratings in a burst")
+            assert all(a.reply["rating"] == a.payload["value"] for a in human + burst)
+
+            votes = server.query(
+                "SELECT participant_id, contribution_id, value FROM vote WHERE session_id = ?",
+                (session.id,),
+            )
+            pairs = collections.Counter((v[0], v[1]) for v in votes)
+            assert len(pairs) == 2 * PHONES and set(pairs.values()) == {1}
+            assert sorted(v[2] for v in votes) == sorted(last_rating.values())
+            await assert_received(
+                [*staff, *(p.socket for p in room.phones)],
+                lambda live: {
+                    (d["id"], d["total"], d["count"]) for d in live.of_type("votes.changed")
+                },
+                {(cid, total, PHONES) for cid, total in final_totals(server, session)},
+                "final ratings",
+            )
+            assert_held(room, *staff)
+
+    run(server, scenario())
+
+
+def test_the_joker_acts_while_the_audience_writes(server):
+    async def scenario():
+        async with live_room(server, "forum_theatre", THEATRE, seed=8) as (
+            facilitator,
+            session,
+            room,
+        ):
+            await room.join_all()
+            await facilitator.go_to_phase(session, REFLECTION)
+            staff = await screens(facilitator, session)
+            jokers = [staff[0], *[await facilitator.connect_to(session) for _ in range(2)]]
+            await room.connect_all()
+
+            answers = await room.each(
+                lambda p, k: p.contribute("answer", f"The letter never came ({p.number})"),
+                pace=HUMAN_PACE,
+            )
+            answers += await room.each(lambda p, k: p.contribute("answer", "No interpreter"))
+            assert_acknowledged(answers, "answers")
+            ids = [a.reply["id"] for a in answers]
+
+            # Three screens group the answers into obstacles at the same moment.
+            obstacles = await asyncio.gather(
+                *(
+                    joker.send(
+                        "method.action",
+                        {"name": "obstacle.add", "title": f"Obstacle {n}", "answers": ids[n::3]},
+                    )
+                    for n, joker in enumerate(jokers)
+                )
+            )
+            assert_acknowledged(list(obstacles), "obstacles")
+            forum = await jokers[0].send("phase.go", {"cid": new_cid(), "index": FORUM})
+            assert_acknowledged([forum], "the move to the forum")
+
+            async def log_interventions(joker: LiveSocket, n: int) -> list[Ack]:
+                acks = []
+                for k in range(5):
+                    await asyncio.sleep(random.uniform(*HUMAN_PACE))
+                    payload = {
+                        "cid": new_cid(),
+                        "name": "intervention.log",
+                        "tried": f"Try {n}.{k}",
+                        "scene": "2",
+                    }
+                    # Resent (the same cid) while the first is being done: done once.
+                    acks += await asyncio.gather(
+                        joker.send("method.action", payload), joker.send("method.action", payload)
+                    )
+                return acks
+
+            alternatives, *logged = await asyncio.gather(
+                room.each(
+                    lambda p, k: p.contribute("alternative", f"Ask for a receipt ({p.number})"),
+                    pace=HUMAN_PACE,
+                    times=2,
+                ),
+                *(log_interventions(joker, n) for n, joker in enumerate(jokers)),
+            )
+            assert_acknowledged(alternatives, "written alternatives")
+            assert_acknowledged(flat(logged), "logged interventions")
+
+            # Five alternatives hidden at once, from three screens.
+            hidden = [a.reply["id"] for a in alternatives[:5]]
+            hides = await asyncio.gather(
+                *(
+                    jokers[n % 3].send("contribution.hide", {"cid": new_cid(), "id": cid})
+                    for n, cid in enumerate(hidden)
+                )
+            )
+            assert_acknowledged(list(hides), "hidden alternatives")
+
+            rows = assert_once_per_client_id(
+                server, "contribution", session, {a.payload["cid"] for a in answers + alternatives}
+            )
+            interventions = [r for r in rows.values() if r["kind"] == "intervention"]
+            numbers = sorted(json.loads(r["data"])["number"] for r in interventions)
+            assert numbers == list(range(1, 16))
+            assert len([r for r in rows.values() if r["kind"] == "obstacle"]) == 3
+            assert {r["id"] for r in rows.values() if r["hidden"]} == set(hidden)
+            everyone = [*staff, *jokers[1:], *(p.socket for p in room.phones)]
+            await assert_received(
+                everyone, added("intervention"), {r["id"] for r in interventions}, "interventions"
+            )
+            await assert_received(
+                jokers,
+                lambda live: {d["id"] for d in live.of_type("contribution.hidden")},
+                set(hidden),
+                "hidden alternatives",
+            )
+            assert_held(room, *everyone)
+
+    run(server, scenario())
+
+
+# --- phase changes ------------------------------------------------------------------------------
+
+
+def test_phase_changes_reach_every_phone_while_the_room_writes(server):
+    async def scenario():
+        async with live_room(server, "world_cafe", CAFE, seed=9) as (facilitator, session, room):
+            await room.join_all(spread_seconds=3)
+            await facilitator.go_to_phase(session, ROUND_1)
+            staff = await screens(facilitator, session)
+            presses = [staff[0], *[await facilitator.connect_to(session) for _ in range(2)]]
+            await room.connect_all()
+            notes: list[Ack] = []
+            moves: list[Ack] = []
+
+            async def press_next(index: int) -> list[Ack]:
+                await asyncio.sleep(1.0)
+                # Two screens press "next" at once, and one of them resends its request.
+                first, second = new_cid(), new_cid()
+                return list(
+                    await asyncio.gather(
+                        *(
+                            screen.send("phase.go", {"cid": cid, "index": index})
+                            for screen, cid in zip(presses, (first, first, second), strict=True)
+                        )
+                    )
+                )
+
+            def heard(index: int):
+                return lambda live: {d["index"] for d in live.of_type("phase.changed")} >= {index}
+
+            for index in (ROUND_2, CAFE_HARVEST):
+                # The room keeps writing while the phase changes.
+                written, pressed = await asyncio.gather(
+                    room.each(
+                        lambda p, k: p.contribute("note", f"Phone {p.number}, note {k}"),
+                        pace=HUMAN_PACE,
+                        times=2,
+                    ),
+                    press_next(index),
+                )
+                notes += written
+                moves += pressed
+                # Every socket hears of it; like live.js, each phone then
+                # reloads its page and reconnects, at its new table.
+                for live in [*staff, *presses[1:], *(p.socket for p in room.phones)]:
+                    assert await live.wait_for(functools.partial(heard(index), live)), live.name
+                if index != CAFE_HARVEST:
+                    await room.connect_all()
+
+            assert_acknowledged(moves, "phase changes")
+            # A note sent as the rounds ended is refused, never left unanswered.
+            assert_prompt(notes, "notes while the phase changes")
+            late = [a for a in notes if not a.ok]
+            assert all("over" in a.error for a in late), [a.error for a in late][:3]
+
+            changes = [d["index"] for d in staff[0].of_type("phase.changed")]
+            assert changes == [ROUND_2, CAFE_HARVEST]
+            stored = [a for a in notes if a.ok]
+            rows = assert_once_per_client_id(
+                server, "contribution", session, {a.payload["cid"] for a in stored}
+            )
+            assert len(rows) == len(stored)
+            assert server.session_row(session.id)["phase_index"] == CAFE_HARVEST
+            assert_held(room, *staff, *presses[1:])
+
+    run(server, scenario())
