@@ -258,6 +258,8 @@ def write_transaction() -> Iterator[None]:
     db.session.info.pop("after_commit", None)
     try:
         with _write_lock() as lock:
+            # What was read before the lock may have changed meanwhile: read afresh.
+            db.session.expire_all()
             try:
                 yield
                 if lock is not None and lock.yielded_at:

@@ -24,7 +24,11 @@ class Base(DeclarativeBase):
     )
 
 
-db = SQLAlchemy(model_class=Base)
+# Objects keep what was just committed instead of reloading it on the next
+# read: a phone's acknowledgement and broadcast cost no extra query. Reads
+# that must be fresh are: core.database.write_transaction expires everything
+# when it takes the write lock.
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate()
 babel = Babel()
 csrf = CSRFProtect()

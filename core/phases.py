@@ -7,21 +7,35 @@ session live; entering the last one closes it.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from functools import lru_cache
 
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from .database import write_transaction
 from .errors import Refused
 from .events import ALL, record_event
-from .methods import Phase
+from .methods import Method, Phase
 from .models import Session, Status, utcnow
 from .plugins import get_method, plugin_host
 
 
-def plan(session: Session) -> list[Phase]:
-    """The phases of ``session`` in order, from its method and configuration."""
-    return get_method(session.method).phases(session.config)
+def plan(session: Session) -> tuple[Phase, ...]:
+    """The phases of ``session`` in order, from its method and configuration.
+
+    Every write asks for the current phase; the plan is built once per
+    method, configuration and language, not once per phone.
+    """
+    config = json.dumps(session.config, sort_keys=True, default=str)
+    return _plan(get_method(session.method), config, str(get_locale()))
+
+
+@lru_cache(maxsize=512)
+def _plan(method: Method, config: str, language: str) -> tuple[Phase, ...]:
+    # ``language`` is part of the key only: phase titles are translated.
+    return tuple(method.phases(json.loads(config)))
 
 
 def current_phase(session: Session) -> Phase:
