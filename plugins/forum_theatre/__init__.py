@@ -17,7 +17,6 @@ import re
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from wtforms import BooleanField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, ValidationError
@@ -33,6 +32,7 @@ from core.contributions import (
 )
 from core.errors import Refused
 from core.extensions import db
+from core.forms import CleanForm
 from core.i18n import LANGUAGES
 from core.methods import (
     ACTION,
@@ -115,7 +115,7 @@ def parse_synopsis(text: str | None) -> dict[str, str]:
     }
 
 
-class ForumTheatreConfig(FlaskForm):
+class ForumTheatreConfig(CleanForm):
     play_title = StringField(
         _l("Title of the play"),
         default=lambda: _("The Roundabout"),

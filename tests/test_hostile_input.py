@@ -1,0 +1,413 @@
+"""Hostile and broken input: every route and socket event answers, nothing malformed is stored.
+
+Property-based (Hypothesis): every rule of the URL map, with every method, is
+requested by a participant and by a signed-in facilitator with hostile path
+parameters, query strings and form fields (forms start from the real forms
+found on the pages, with a valid CSRF token, so that the checks behind CSRF
+are reached); every socket event is sent hostile payloads. No answer may be a
+server error, every socket write must be acknowledged, nothing may be logged
+as an error, and no stored text may hold NUL, control or bidi override
+characters or lone surrogates. Then one test per kind of bug found, so that
+each stays fixed in plain sight.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from html.parser import HTMLParser
+from itertools import product
+from urllib.parse import quote, urlencode, urlsplit
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import RequestRedirect
+
+from core.database import write_transaction
+from core.extensions import db
+from core.inputs import SQL_INT_MAX
+from core.join import new_join_code
+from core.models import Action, Contribution, Need, Session, Status
+from plugins.forum_theatre import ForumTheatre
+from plugins.world_cafe import WorldCafe
+from tests.conftest import AuthActions, close_test_app, csrf_token, join, make_test_app, new_cid
+
+#: Examples per route, method and person: enough to meet every kind of hostile
+#: value in a few runs, few enough that the whole file runs in well under a minute.
+EXAMPLES_PER_ROUTE = 5
+EXAMPLES_PER_EVENT = 40
+
+HOST = "palabre.test"
+
+#: Values that broke, or could break, something: huge and negative numbers,
+#: non-ASCII digits, line breaks for headers, other sites for redirects, NUL,
+#: lone surrogates, bidi overrides, very long text, nothing at all.
+HOSTILE_SAMPLES = [
+    "",
+    "0",
+    "-1",
+    "1",
+    str(SQL_INT_MAX),
+    str(SQL_INT_MAX + 1),
+    str(10**30),
+    "9" * 5000,
+    "1e3",
+    " 7 ",
+    "١٢",
+    "é",
+    "\r\nSet-Cookie: evil=1",
+    "/\r\nLocation: //evil.example",
+    "//evil.example",
+    "/\\evil.example",
+    "https://evil.example/",
+    "\x00",
+    "a\x00b",
+    "\ud800",
+    "\udfff\ud800x",
+    "\u202egnp.exe",
+    "\u2066ltr\u2069",
+    "x" * 20_000,
+]
+#: Tried in each path parameter, and in every query argument and form field at once.
+PATH_SAMPLES = ["0", "-1", str(SQL_INT_MAX + 1), str(10**30), "9" * 5000, "é", "\ud800", "a\x00b"]
+QUERY_SAMPLES = [
+    *PATH_SAMPLES,
+    "/\r\nSet-Cookie: evil=1",
+    "//evil.example",
+    "/\\evil.example",
+    "\u202e",
+]
+#: Tried in each form field alone, the others as the page filled them in.
+TEXT_SAMPLES = ["Evening\u202e classes\x00 for \u2066parents\u2069", "9" * 30]
+ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=30)
+HOSTILE = st.one_of(st.sampled_from(HOSTILE_SAMPLES), ANY_TEXT)
+#: Query arguments the routes read, and one they do not.
+QUERY_KEYS = ["next", "k", "archived", "need", "x"]
+
+UNWANTED = re.compile("[\x00\u202a-\u202e\u2066-\u2069]|[\ud800-\udfff]")
+
+
+def as_bytes(value: str) -> bytes:
+    """What a hostile client can send: any bytes, including a lone surrogate's (invalid UTF-8)."""
+    return value.encode("utf-8", "surrogatepass")
+
+
+# --- a populated instance ------------------------------------------------------------
+
+
+class FormFinder(HTMLParser):
+    """The ``method="post"`` forms of a page: their action and their fields, filled in."""
+
+    def __init__(self):
+        super().__init__()
+        self.forms: list[tuple[str, list[tuple[str, str]]]] = []
+        self._fields: list[tuple[str, str]] | None = None
+        self._textarea: str | None = None
+        self._select: str | None = None
+        self._select_value: str | None = None
+        self._submitted = set()
+
+    def handle_starttag(self, tag, attrs):
+        attrs = {name: value or "" for name, value in attrs}
+        name = attrs.get("name")
+        if tag == "form" and attrs.get("method", "").lower() == "post":
+            self._fields = []
+            self.forms.append((attrs.get("action", ""), self._fields))
+            self._submitted = set()
+        elif self._fields is None:
+            return
+        elif tag == "option" and self._select:
+            if self._select_value is None or "selected" in attrs:
+                self._select_value = attrs.get("value", "")
+        elif not name:
+            return
+        elif tag == "input":
+            kind = attrs.get("type", "text")
+            # As a person would: every box ticked, the chosen radio button.
+            if kind == "radio" and "checked" not in attrs:
+                return
+            if kind == "submit" and name in self._submitted:
+                return  # several buttons of one name: press the first
+            self._submitted.add(name)
+            self._fields.append((name, attrs.get("value", "")))
+        elif tag == "button" and name not in self._submitted:
+            self._submitted.add(name)
+            self._fields.append((name, attrs.get("value", "")))
+        elif tag == "textarea":
+            self._textarea = name
+            self._fields.append((name, ""))
+        elif tag == "select":
+            self._select, self._select_value = name, None
+
+    def handle_data(self, data):
+        if self._textarea and self._fields:
+            name, text = self._fields[-1]
+            self._fields[-1] = (name, text + data)
+
+    def handle_endtag(self, tag):
+        if tag == "textarea":
+            self._textarea = None
+        elif tag == "select" and self._select and self._fields is not None:
+            self._fields.append((self._select, self._select_value or ""))
+            self._select = None
+        elif tag == "form":
+            self._fields = None
+
+
+class Instance:
+    """An app holding a café in its first round, a café in its harvest, a forum theatre
+    in its forum and a draft, with notes, insights, an intervention, a need and an action;
+    a facilitator and a participant (of every session, and a café table's host) signed in.
+    """
+
+    def __init__(self, app):
+        self.app = app
+        self.facilitator = app.test_client()
+        AuthActions(self.facilitator).login()
+        self.participant = app.test_client()
+        self.codes = {
+            "round": self._session(WorldCafe, Status.LIVE, 1, tables=2, assignment="choose"),
+            "harvest": self._session(WorldCafe, Status.LIVE, 4, tables=2, assignment="choose"),
+            "forum": self._session(ForumTheatre, Status.LIVE, 5),
+            "draft": self._session(WorldCafe, Status.DRAFT, 0),
+        }
+        join(self.participant, self.codes["round"], group="1")
+        self.participant.get(f"/j/{self.codes['harvest']}/host/1?k=hostkey")
+        join(self.participant, self.codes["forum"])
+        for name, kind in (("round", "note"), ("harvest", "insight")):
+            page = f"/j/{self.codes[name]}"
+            self._post(self.participant, page, f"{page}/contribute", kind=kind)
+        forum_id = self.session_id("forum")
+        self._post(
+            self.facilitator,
+            f"/sessions/{forum_id}",
+            f"/sessions/{forum_id}/actions/intervention.log",
+            tried="She asks for the decision in writing",
+            scene="1",
+        )
+        self._post(self.facilitator, "/backlog/", "/backlog/needs", title="Evening classes")
+        self._post(
+            self.facilitator,
+            "/backlog/actions/new",
+            "/backlog/actions/new",
+            title="Open a class",
+            status="planned",
+        )
+        with app.app_context():
+            self.valid = {
+                "session_id": [str(s) for s in db.session.scalars(select(Session.id))],
+                "contribution_id": [str(c) for c in db.session.scalars(select(Contribution.id))],
+                "need_id": [str(n) for n in db.session.scalars(select(Need.id))],
+                "action_id": [str(a) for a in db.session.scalars(select(Action.id))],
+                "code": list(self.codes.values()),
+                "group": ["1", "2"],
+                "slug": ["world_cafe", "forum_theatre"],
+                "name": list(ForumTheatre.facilitator_actions),
+                "token": ["not-the-set-up-token"],
+                "filename": ["live.js"],
+            }
+        self.people = {"participant": self.participant, "facilitator": self.facilitator}
+        self.tokens = {role: self._token(client) for role, client in self.people.items()}
+        self.forms = self._find_forms()
+
+    def session_id(self, name: str) -> int:
+        with self.app.app_context():
+            return db.session.scalar(select(Session.id).where(Session.code == self.codes[name]))
+
+    def _session(self, method, status, phase_index, **config) -> str:
+        with self.app.test_request_context(), write_transaction():
+            code = new_join_code()
+            db.session.add(
+                Session(
+                    method=method.slug,
+                    title="A session",
+                    code=code,
+                    host_key="hostkey",
+                    config={**method().default_config(), **config},
+                    languages=["en", "fr", "ar"],
+                    status=status,
+                    phase_index=phase_index,
+                )
+            )
+        return code
+
+    def _post(self, client, page, url, **fields):
+        """Post ``fields`` (with a new ``cid`` and a body) to ``url`` as the form on ``page``."""
+        token = csrf_token(client.get(page))
+        data = {"csrf_token": token, "cid": new_cid(), "body": "A first note", **fields}
+        response = client.post(url, data=data)
+        assert response.status_code == 302, response.text
+
+    def _token(self, client) -> str:
+        return csrf_token(client.get("/"))
+
+    def _find_forms(self) -> dict[tuple[str, str], list[tuple[dict, list[tuple[str, str]]]]]:
+        """Every post form on the pages each person can open, by (person, endpoint).
+
+        Each form is the path parameters it posts to and its fields, filled in.
+        """
+        adapter = self.app.url_map.bind(HOST)
+        found: dict[tuple[str, str], list[tuple[dict, list[tuple[str, str]]]]] = {}
+        for rule in self.app.url_map.iter_rules():
+            if "GET" not in rule.methods or rule.rule.endswith(".pdf"):
+                continue
+            choices = [self.valid[name] for name in sorted(rule.arguments)]
+            for values in product(*choices):
+                url = fill(rule, dict(zip(sorted(rule.arguments), values, strict=True)))
+                for role, client in self.people.items():
+                    with client.get(url) as page:
+                        if page.status_code != 200 or page.mimetype != "text/html":
+                            continue
+                        finder = FormFinder()
+                        finder.feed(page.text)
+                    for action, fields in finder.forms:
+                        target = urlsplit(action or url).path
+                        try:
+                            endpoint, args = adapter.match(target, method="POST")
+                        except (HTTPException, RequestRedirect):
+                            continue
+                        args = {name: str(value) for name, value in args.items()}
+                        found.setdefault((role, endpoint), []).append((args, fields))
+        return found
+
+    def keep_signed_in(self) -> None:
+        """Sign the facilitator in again after a hostile request signed them out."""
+        with self.facilitator.session_transaction() as cookie:
+            signed_in = "_user_id" in cookie
+        if not signed_in:
+            AuthActions(self.facilitator).login()
+            self.tokens["facilitator"] = self._token(self.facilitator)
+
+
+def fill(rule, values: dict[str, str]) -> str:
+    """The URL of ``rule`` with ``values`` in its parameters, percent-encoded byte for byte."""
+    return re.sub(
+        r"<(?:[^:<>]+:)?([^<>]+)>",
+        lambda match: quote(as_bytes(values[match.group(1)]), safe=""),
+        rule.rule,
+    )
+
+
+@pytest.fixture
+def instance(tmp_path):
+    # No rate limit: a refusal for sending too fast would hide what comes after it.
+    app = make_test_app(tmp_path, SERVER_NAME=HOST, RATE_LIMIT_WRITES="100000/minute")
+    yield Instance(app)
+    close_test_app(app)
+
+
+def malformed_texts(app) -> list[tuple[str, str, object]]:
+    """Every stored text (JSON included) holding NUL, a bidi control or a lone surrogate."""
+    found = []
+
+    def walk(table, column, value):
+        if isinstance(value, str) and UNWANTED.search(value):
+            found.append((table, column, value))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(table, column, key)
+                walk(table, column, item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(table, column, item)
+
+    with app.app_context():
+        for table in db.metadata.sorted_tables:
+            for row in db.session.execute(select(table)).mappings():
+                for column, value in row.items():
+                    walk(table.name, column, value)
+    return found
+
+
+# --- every route ----------------------------------------------------------------------
+
+
+def test_no_route_answers_a_server_error(instance, caplog):
+    """Hostile paths, query strings and form fields get 2xx, 3xx or 4xx, never 5xx."""
+    app = instance.app
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            # Rendering a PDF takes seconds: its routes get hostile ids only.
+            renders_pdf = rule.rule.endswith(".pdf")
+            if renders_pdf and not rule.arguments:
+                continue
+            for role in ("participant", "facilitator"):
+                check_route(instance, rule, method, role, valid_ids=not renders_pdf)
+                checked += 1
+    assert checked > 50
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert malformed_texts(app) == []
+
+
+def check_route(instance, rule, method, role, valid_ids):
+    """Request ``rule`` as ``role``: each sample in each place in turn, then Hypothesis's mixes."""
+    arguments = sorted(rule.arguments)
+    usual = {name: instance.valid[name][0] for name in arguments}
+    found = instance.forms.get((role, rule.endpoint)) if method == "POST" else None
+    # A form found on a page posts to its own path: it is the one to start from.
+    if found:
+        usual = found[0][0]
+    forms = [fields for _args, fields in found or [({}, [])]]
+    for name in arguments:
+        for sample in PATH_SAMPLES:
+            send(instance, role, method, fill(rule, {**usual, name: sample}), forms[0])
+    for position, (name, _value) in enumerate(forms[0]):
+        for sample in TEXT_SAMPLES:
+            one_field = [*forms[0][:position], (name, sample), *forms[0][position + 1 :]]
+            send(instance, role, method, fill(rule, usual), one_field)
+    if valid_ids:
+        for sample in QUERY_SAMPLES:
+            query = "?" + urlencode([(key, as_bytes(sample)) for key in QUERY_KEYS])
+            every_field = [(name, sample) for name, _value in forms[0]]
+            send(instance, role, method, fill(rule, usual) + query, every_field)
+
+    def path_value(name):
+        hostile = st.one_of(st.sampled_from(PATH_SAMPLES), ANY_TEXT.filter(bool))
+        if not valid_ids:
+            return hostile
+        return st.one_of(st.sampled_from(instance.valid[name]), hostile)
+
+    @settings(
+        max_examples=EXAMPLES_PER_ROUTE,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(
+        path=st.fixed_dictionaries({name: path_value(name) for name in arguments}),
+        query=st.dictionaries(st.sampled_from(QUERY_KEYS), HOSTILE, max_size=3),
+        form=st.sampled_from(forms),
+        changes=st.data(),
+    )
+    def requested(path, query, form, changes):
+        url = fill(rule, path)
+        if query:
+            url += "?" + urlencode([(key, as_bytes(value)) for key, value in query.items()])
+        if method != "GET":
+            names = sorted({name for name, _value in form if name != "csrf_token"} | {"x"})
+            changed = changes.draw(st.dictionaries(st.sampled_from(names), HOSTILE, max_size=4))
+            form = [(n, v) for n, v in form if n not in changed] + list(changed.items())
+        send(instance, role, method, url, form)
+
+    requested()
+
+
+def send(instance, role, method, url, form):
+    """Request ``url``, posting ``form`` with a valid CSRF token; assert no server error."""
+    body = b""
+    if method != "GET":
+        fields = [(n, v) for n, v in form if n != "csrf_token"]
+        fields.append(("csrf_token", instance.tokens[role]))
+        body = urlencode([(name, as_bytes(value)) for name, value in fields]).encode()
+    client = instance.people[role]
+    with client.open(
+        url, method=method, data=body, content_type="application/x-www-form-urlencoded"
+    ) as response:
+        assert response.status_code < 500, (role, method, url, body[:300])
+    instance.keep_signed_in()
