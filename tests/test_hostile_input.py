@@ -13,13 +13,21 @@ each stays fixed in plain sight.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import re
+import shutil
+import socket
+import subprocess
+import time
 from html.parser import HTMLParser
 from itertools import product
+from pathlib import Path
 from urllib.parse import quote, urlencode, urlsplit
 
 import pytest
+import websocket
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -34,11 +42,12 @@ from core.models import Action, Contribution, Need, Session, Status
 from plugins.forum_theatre import ForumTheatre
 from plugins.world_cafe import WorldCafe
 from tests.conftest import AuthActions, close_test_app, csrf_token, join, make_test_app, new_cid
+from tests.test_browser import free_port, palabre
 
 #: Examples per route, method and person: enough to meet every kind of hostile
 #: value in a few runs, few enough that the whole file runs in well under a minute.
 EXAMPLES_PER_ROUTE = 5
-EXAMPLES_PER_EVENT = 40
+EXAMPLES_PER_EVENT = 25
 
 HOST = "palabre.test"
 
@@ -168,6 +177,7 @@ class Instance:
         self.facilitator = app.test_client()
         AuthActions(self.facilitator).login()
         self.participant = app.test_client()
+        self.phases: dict[str, tuple[Status, int]] = {}
         self.codes = {
             "round": self._session(WorldCafe, Status.LIVE, 1, tables=2, assignment="choose"),
             "harvest": self._session(WorldCafe, Status.LIVE, 4, tables=2, assignment="choose"),
@@ -213,6 +223,13 @@ class Instance:
         self.tokens = {role: self._token(client) for role, client in self.people.items()}
         self.forms = self._find_forms()
 
+    def restore_phases(self) -> None:
+        """Put each session back in the phase it was made in (a hostile ``phase.go`` moves it)."""
+        with self.app.app_context(), write_transaction():
+            for code, (status, phase_index) in self.phases.items():
+                session = db.session.scalar(select(Session).where(Session.code == code))
+                session.status, session.phase_index = status, phase_index
+
     def session_id(self, name: str) -> int:
         with self.app.app_context():
             return db.session.scalar(select(Session.id).where(Session.code == self.codes[name]))
@@ -220,6 +237,7 @@ class Instance:
     def _session(self, method, status, phase_index, **config) -> str:
         with self.app.test_request_context(), write_transaction():
             code = new_join_code()
+            self.phases[code] = (status, phase_index)
             db.session.add(
                 Session(
                     method=method.slug,
@@ -411,3 +429,272 @@ def send(instance, role, method, url, form):
     ) as response:
         assert response.status_code < 500, (role, method, url, body[:300])
     instance.keep_signed_in()
+
+
+# --- every socket event -----------------------------------------------------------------
+
+#: What JSON can carry, hostile text, numbers beyond 64 bits, NaN and infinities included.
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**80), max_value=2**80)
+    | st.floats()
+    | HOSTILE,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(ANY_TEXT, inner, max_size=3),
+    max_leaves=6,
+)
+CIDS = st.uuids().map(lambda u: u.hex)
+NOTES = st.sampled_from(
+    [
+        "Evening classes",
+        "Evening\u202e classes\x00 for \u2066parents\u2069",
+        "\ud800 a lone surrogate, \ud83d\ude00 a split pair",
+        "دروس \u202bمسائية",
+        "x" * 2001,
+    ]
+)
+#: Each event's payload as a client would send it, to be spoilt field by field below.
+BELIEVABLE = {
+    "contribute": st.fixed_dictionaries(
+        {
+            "cid": CIDS,
+            # Notes go to the café's round, alternatives to the forum.
+            "kind": st.sampled_from(["note", "alternative"]),
+            "body": NOTES,
+        }
+    ),
+    # The forum's intervention is the third contribution.
+    "vote": st.fixed_dictionaries(
+        {"cid": CIDS, "contribution": st.integers(1, 4), "value": st.integers(1, 5)}
+    ),
+    # Phases 1 to 4 keep both sessions running (the last phase would close one).
+    "phase.go": st.fixed_dictionaries({"cid": CIDS, "index": st.integers(1, 4)}),
+    "timer.extend": st.fixed_dictionaries({"cid": CIDS, "minutes": st.integers(1, 30)}),
+    "contribution.hide": st.fixed_dictionaries(
+        {"cid": CIDS, "id": st.integers(1, 8), "hidden": st.booleans()}
+    ),
+    "contribution.transcribe": st.fixed_dictionaries(
+        {
+            "cid": CIDS,
+            "kind": st.sampled_from(["note", "answer"]),
+            "body": NOTES,
+            "group": st.sampled_from(["1", "2", None]),
+            "phase_index": st.integers(0, 3),
+        }
+    ),
+    "method.action": st.fixed_dictionaries(
+        {
+            "cid": CIDS,
+            "name": st.sampled_from(ForumTheatre.facilitator_actions),
+            "tried": NOTES,
+            "scene": st.sampled_from(["1", "2", "٣", "²"]),
+            "moment": NOTES,
+            "happened": NOTES,
+            "answers": st.lists(st.sampled_from(["1", "2", "²", "x"]), max_size=3),
+            "title": NOTES,
+        }
+    ),
+    "no.such.event": st.fixed_dictionaries({"cid": CIDS}),
+}
+
+
+@st.composite
+def payloads(draw, event):
+    """None, one or two payloads for ``event``: believable ones with a field or two spoilt,
+    or any JSON at all."""
+    if draw(st.integers(0, 4)) == 0:
+        return draw(st.lists(JSON_VALUES, max_size=2))
+    payload = draw(BELIEVABLE[event])
+    spoilt = draw(st.lists(st.sampled_from([*payload, "extra"]), max_size=2, unique=True))
+    for key in spoilt:
+        payload[key] = draw(JSON_VALUES)
+    return [payload]
+
+
+EVENTS = list(BELIEVABLE)
+
+
+def assert_answered(ack) -> None:
+    """An acknowledgement as the protocol says: ``ok``, and a message when it is ``false``."""
+    assert isinstance(ack, dict), ack
+    assert ack["ok"] in (True, False), ack
+    if not ack["ok"]:
+        assert isinstance(ack["error"], str) and ack["error"].strip(), ack
+
+
+@pytest.fixture
+def sockets(instance):
+    """A participant's and a facilitator's sockets on the café round and on the forum,
+    by role."""
+    from core.extensions import socketio
+
+    made = {"participant": [], "facilitator": []}
+    for name in ("round", "forum"):
+        for role, client in instance.people.items():
+            auth = {"session": instance.codes[name], "view": role, "last_seq": 0}
+            sock = socketio.test_client(instance.app, flask_test_client=client, auth=auth)
+            assert sock.is_connected()
+            made[role].append(sock)
+    yield made
+    for sock in (*made["participant"], *made["facilitator"]):
+        if sock.is_connected():
+            sock.disconnect()
+
+
+def test_every_socket_event_is_answered(instance, sockets, caplog):
+    """Hostile payloads, none or several of them, get an acknowledgement; nothing fails."""
+    accepted = 0
+
+    def check_event(event):
+        nonlocal accepted
+        # Mostly sent by the role the event is for, sometimes by the other one.
+        role = "participant" if event in ("contribute", "vote") else "facilitator"
+        other = "facilitator" if role == "participant" else "participant"
+
+        @settings(
+            max_examples=EXAMPLES_PER_EVENT,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(impostor=st.integers(0, 4), data=st.data())
+        def sent(impostor, data):
+            nonlocal accepted
+            instance.restore_phases()
+            sock = data.draw(st.sampled_from(sockets[other if impostor == 0 else role]))
+            ack = sock.emit(event, *data.draw(payloads(event)), callback=True)
+            assert_answered(ack)
+            accepted += ack["ok"]
+
+        sent()
+
+    for event in EVENTS:
+        check_event(event)
+    assert accepted, "no write got through: the payloads are too hostile to reach storage"
+    for sock in (*sockets["participant"], *sockets["facilitator"]):
+        for event in EVENTS:
+            for payload in (None, [], 0, 2**70, float("nan"), "\ud800", {"cid": "\ud800"}):
+                assert_answered(sock.emit(event, payload, callback=True))
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert malformed_texts(instance.app) == []
+
+
+def test_hostile_connections_are_refused_or_answered(instance):
+    """A connection with a hostile ``auth`` is refused, or accepted and then answered."""
+    from core.extensions import socketio
+
+    code = instance.codes["round"]
+    auths = [None, [], "x", 7, {}, {"session": None}, {"session": [code]}]
+    auths += [{"session": code, "view": view} for view in (None, 7, "\ud800", ["participant"])]
+    auths += [{"session": code, "last_seq": seq} for seq in (None, "x", -1, 2**70, 1e308)]
+    auths += [{"session": sample} for sample in HOSTILE_SAMPLES]
+    for auth in auths:
+        sock = socketio.test_client(instance.app, flask_test_client=instance.participant, auth=auth)
+        if sock.is_connected():
+            assert_answered(sock.emit("contribute", {"cid": new_cid()}, callback=True))
+            sock.disconnect()
+
+
+def test_a_message_over_the_size_limit_closes_the_connection(tmp_path):
+    """A real server announces the limit and closes a WebSocket that sends more.
+
+    The phone sees a disconnection, not an acknowledgement: this is why
+    ``live.js`` never queues a write over the limit (it would resend it on
+    every reconnection, forever). The longest legitimate note is far smaller.
+    """
+    from core.live import MAX_MESSAGE_BYTES
+
+    port = free_port()
+    env = {**os.environ, "PALABRE_INSTANCE": str(tmp_path)}
+    with open(tmp_path / "server.log", "w+") as log:
+        server = palabre(
+            "serve", "--host", "127.0.0.1", "--port", str(port), env=env, stdout=log, stderr=log
+        )
+        try:
+            url = f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"
+            phone = connect_when_up(url, server)
+            try:
+                opened = json.loads(phone.recv()[1:])  # "0": Engine.IO's open packet
+                assert opened["maxPayload"] == MAX_MESSAGE_BYTES
+                note = {"cid": new_cid(), "kind": "note", "body": "ü" * 2000}
+                longest_note = "42" + json.dumps(["contribute", note], ensure_ascii=False)
+                assert len(longest_note.encode()) < MAX_MESSAGE_BYTES / 8
+                phone.send("4" + "x" * MAX_MESSAGE_BYTES)
+                opcode, _data = phone.recv_data(control_frame=True)
+                assert opcode == websocket.ABNF.OPCODE_CLOSE
+            finally:
+                phone.shutdown()
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+
+
+def connect_when_up(url, server, seconds=60):
+    """A WebSocket to ``url`` once the server listens (probed first: a refused
+    WebSocket attempt would leave its socket open)."""
+    address = urlsplit(url)
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with socket.create_connection((address.hostname, address.port), timeout=2):
+                break
+        except OSError:
+            assert server.poll() is None and time.monotonic() < deadline, "no server"
+            time.sleep(0.3)
+    return websocket.create_connection(url, timeout=10)
+
+
+def test_live_js_knows_the_size_limit():
+    """The browser's outbox refuses, rather than queues forever, a write over the limit."""
+    from core.live import MAX_MESSAGE_BYTES
+
+    script = (Path(__file__).parent.parent / "core" / "static" / "live.js").read_text()
+    assert f"MAX_MESSAGE_BYTES = {MAX_MESSAGE_BYTES};" in script
+
+
+# --- the browser's outbox ------------------------------------------------------------------
+
+
+def run_outbox(**scenarios) -> dict:
+    """Run ``tests/js/outbox.js``: what ``live.js`` did with each write and its answers."""
+    node = shutil.which("node")
+    assert node, "Node.js is missing: scripts/setup installs it with npm"
+    script = Path(__file__).parent / "js" / "outbox.js"
+    done = subprocess.run(
+        [node, str(script), json.dumps(scenarios)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return json.loads(done.stdout)
+
+
+def test_outbox_drops_refusals_and_keeps_what_to_retry():
+    """A refusal leaves the outbox at once; a refusal saying ``retry``, or no answer at
+    all, stays and is sent again until it is acknowledged."""
+    busy = {"ok": False, "error": "Busy, sending again.", "retry": True}
+    results = run_outbox(
+        accepted={"body": "Evening classes", "acks": [[None, {"ok": True, "id": 1}]]},
+        refused={"body": "Evening classes", "acks": [[None, {"ok": False, "error": "No."}]]},
+        busy_then_accepted={
+            "body": "Evening classes",
+            "acks": [[None, busy], [None, busy], [None, {"ok": True, "id": 2}]],
+        },
+        unanswered_then_accepted={
+            "body": "Evening classes",
+            "acks": [[{"message": "timeout"}], [None, {"ok": True, "id": 3}]],
+        },
+        too_big={"body": "x" * 70_000, "acks": []},
+    )
+    assert results["accepted"] == {"queued": 0, "emitted": 1, "left": 0, "said": ""}
+    assert results["refused"] == {"queued": 0, "emitted": 1, "left": 0, "said": "No."}
+    assert results["busy_then_accepted"] == {"queued": 1, "emitted": 3, "left": 0, "said": ""}
+    assert results["unanswered_then_accepted"]["emitted"] == 2
+    assert results["unanswered_then_accepted"]["left"] == 0
+    assert results["too_big"] == {
+        "queued": 0,
+        "emitted": 0,
+        "left": 0,
+        "said": "Too long to send.",
+    }
