@@ -36,12 +36,20 @@ from werkzeug.routing import RequestRedirect
 
 from core.database import write_transaction
 from core.extensions import db
-from core.inputs import SQL_INT_MAX
+from core.inputs import SQL_INT_MAX, clean_json, clean_text, parse_int
 from core.join import new_join_code
 from core.models import Action, Contribution, Need, Session, Status
 from plugins.forum_theatre import ForumTheatre
 from plugins.world_cafe import WorldCafe
-from tests.conftest import AuthActions, close_test_app, csrf_token, join, make_test_app, new_cid
+from tests.conftest import (
+    PASSWORD,
+    AuthActions,
+    close_test_app,
+    csrf_token,
+    join,
+    make_test_app,
+    new_cid,
+)
 from tests.test_browser import free_port, palabre
 
 #: Examples per route, method and person: enough to meet every kind of hostile
@@ -698,3 +706,187 @@ def test_outbox_drops_refusals_and_keeps_what_to_retry():
         "left": 0,
         "said": "Too long to send.",
     }
+
+
+# --- each bug found, kept fixed ----------------------------------------------------------
+
+
+def test_clean_text_strips_controls_and_bidi_and_repairs_surrogates():
+    assert clean_text("a\x00b\x07c\u202ed\u2066e\u2069\r\n\tf") == "abcde\r\n\tf"
+    assert clean_text("\ud800x") == "\ufffdx"
+    assert clean_text("\ud83d\ude00") == "\U0001f600"  # a pair split in two is joined
+    assert clean_text("مرحبا\u200f") == "مرحبا\u200f"  # a right-to-left mark is kept
+    assert clean_text(None) == "" and clean_text(7) == "7"
+    assert clean_json({"k\x00": ["\u202ex", 1, None]}) == {"k": ["x", 1, None]}
+
+
+@pytest.mark.parametrize(
+    ("value", "parsed"),
+    [
+        (7, 7),
+        (" -3 ", -3),
+        ("12", 12),
+        (2.0, 2),
+        (str(SQL_INT_MAX), SQL_INT_MAX),
+        (str(SQL_INT_MAX + 1), None),
+        (10**30, None),
+        ("١٢", None),
+        ("1_000", None),
+        ("1e3", None),
+        (2.5, None),
+        (float("nan"), None),
+        (float("inf"), None),
+        (True, None),
+        ([1], None),
+        (None, None),
+    ],
+)
+def test_parse_int_takes_64_bit_integers_only(value, parsed):
+    assert parse_int(value) == parsed
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/sessions/{10**30}",
+        f"/sessions/{SQL_INT_MAX + 1}/projector",
+        f"/backlog/needs/{10**30}",
+        f"/backlog/actions/{10**30}",
+        f"/print/sessions/{10**30}/report.pdf",
+    ],
+)
+def test_an_id_beyond_64_bits_is_not_found(client, auth, path):
+    auth.login()
+    assert client.get(path).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["/\r\nSet-Cookie: evil=1", "//evil.example/", "/\\evil.example", "https://evil.example/"],
+)
+def test_redirect_targets_stay_on_the_site(client, target):
+    page = client.get("/")
+    response = client.post(
+        "/language", data={"csrf_token": csrf_token(page), "language": "fr", "next": target}
+    )
+    assert response.status_code == 302 and response.location == "/"
+    login = client.get("/auth/login")
+    response = client.post(
+        f"/auth/login?{urlencode({'next': target})}",
+        data={"csrf_token": csrf_token(login), "email": "fac@example.org", "password": PASSWORD},
+    )
+    assert response.status_code == 302 and response.location == "/sessions/"
+
+
+def test_a_form_goes_back_to_its_page_only_on_this_site(app, client, auth, make_cafe):
+    code = make_cafe()
+    auth.login()
+    with app.app_context():
+        session_id = db.session.scalar(select(Session.id).where(Session.code == code))
+    page = client.get(f"/sessions/{session_id}")
+    data = {"csrf_token": csrf_token(page), "name": "no.such.action"}
+    url = f"/sessions/{session_id}/actions/no.such.action"
+    back = client.post(url, data=data, headers={"Referer": f"/sessions/{session_id}/projector"})
+    assert back.location == f"/sessions/{session_id}/projector"
+    away = client.post(url, data=data, headers={"Referer": "https://evil.example/phish"})
+    assert away.location == f"/sessions/{session_id}"
+
+
+def test_a_host_link_with_a_non_ascii_key_is_unknown(app, make_cafe):
+    code = make_cafe()
+    assert app.test_client().get(f"/j/{code}/host/1?k=é").status_code == 404
+    assert app.test_client().get(f"/j/{code}/host/1?k=hostkey").status_code == 302
+
+
+def test_notes_are_stored_without_bidi_overrides_nul_or_lone_surrogates(
+    app, make_cafe, socket_client
+):
+    code = make_cafe(tables=1)
+    browser = app.test_client()
+    join(browser, code)
+    page = browser.get(f"/j/{code}")
+    browser.post(
+        f"/j/{code}/contribute",
+        data={
+            "csrf_token": csrf_token(page),
+            "cid": new_cid(),
+            "kind": "note",
+            "body": "Evening\u202e classes\x00",
+        },
+    )
+    phone = socket_client(browser, code=code)
+    ack = phone.emit(
+        "contribute",
+        {"cid": new_cid(), "kind": "note", "body": "\u2066Childcare\u2069 \ud800"},
+        callback=True,
+    )
+    assert ack["ok"] is True
+    refused = phone.emit(
+        "contribute", {"cid": "\ud800", "kind": "note", "body": "x"}, callback=True
+    )
+    assert refused["ok"] is False and "incomplete" in refused["error"]
+    with app.app_context():
+        bodies = db.session.scalars(select(Contribution.body).order_by(Contribution.id)).all()
+    assert bodies == ["Evening classes", "Childcare \ufffd"]
+
+
+def test_a_refusal_is_in_the_senders_language(app, make_cafe, socket_client):
+    code = make_cafe(tables=1)
+    browser = app.test_client()
+    join(browser, code, language="fr")
+    phone = socket_client(browser, code=code)
+    for payload in (None, {"cid": "\ud800"}, {"cid": new_cid(), "kind": "note", "body": None}):
+        ack = phone.emit("contribute", payload, callback=True)
+        assert ack["ok"] is False and ("Veuillez" in ack["error"] or "Écrivez" in ack["error"])
+    unknown = phone.emit("contribute.v2", {"cid": new_cid()}, callback=True)
+    assert unknown == {
+        "ok": False,
+        "error": "Palabre ne connaît pas cette demande. Veuillez recharger la page.",
+    }
+
+
+def test_an_unexpected_failure_is_answered_and_logged_without_the_address(
+    app, make_cafe, socket_client, monkeypatch, caplog
+):
+    code = make_cafe(tables=1)
+    browser = app.test_client()
+    join(browser, code)
+    phone = socket_client(browser, code=code)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the disk caught fire")
+
+    monkeypatch.setattr("core.contributions.accept", broken)
+    ack = phone.emit("contribute", {"cid": new_cid(), "kind": "note", "body": "x"}, callback=True)
+    assert ack == {"ok": False, "error": "Palabre could not do this. Please try again later."}
+    [record] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "contribute" in record.getMessage() and "the disk caught fire" in caplog.text
+    assert "127.0.0.1" not in caplog.text
+
+
+def test_an_obstacle_ignores_answer_ids_that_are_not_numbers(instance, sockets, caplog):
+    """``"²"`` passed ``str.isdigit`` and then broke ``int()``."""
+    facilitator = sockets["facilitator"][1]  # on the forum
+    ack = facilitator.emit(
+        "method.action",
+        {"cid": new_cid(), "name": "obstacle.add", "title": "No interpreter", "answers": ["²"]},
+        callback=True,
+    )
+    assert ack == {"ok": True}
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_forms_validate_the_text_as_it_will_be_stored(app, client, auth):
+    """A title of bidi and NUL characters only is empty, so it is refused."""
+    auth.login()
+    page = client.get("/backlog/")
+    client.post(
+        "/backlog/needs",
+        data={"csrf_token": csrf_token(page), "title": "\u202e\x00", "theme": "other"},
+    )
+    client.post(
+        "/backlog/needs",
+        data={"csrf_token": csrf_token(page), "title": "Night\u2067 buses", "theme": "other"},
+    )
+    with app.app_context():
+        assert db.session.scalars(select(Need.title)).all() == ["Night buses"]
