@@ -24,7 +24,7 @@ from .errors import Refused
 from .extensions import db
 from .forms import ButtonForm, CleanForm, MultiCheckboxField, options
 from .i18n import LANGUAGES, current_language
-from .inputs import same_site_path
+from .inputs import parse_int, same_site_path
 from .join import new_join_code, participant_count
 from .models import Participant, Session, Status
 from .plugins import get_method, plugin_host
@@ -198,9 +198,10 @@ def open_session(session_id: int):
 def go_to_phase(session_id: int):
     session = _checked_action(session_id)
     try:
-        phases.go_to(session, int(request.form.get("index", -1)))
-    except (Refused, ValueError) as error:
-        flash(getattr(error, "message", _("There is no such phase.")), "error")
+        # -1, for anything but an integer, is no phase: refused.
+        phases.go_to(session, parse_int(request.form.get("index"), default=-1))
+    except Refused as refusal:
+        flash(refusal.message, "error")
     return _back(session)
 
 
@@ -208,9 +209,10 @@ def go_to_phase(session_id: int):
 def extend_timer(session_id: int):
     session = _checked_action(session_id)
     try:
-        phases.extend_timer(session, int(request.form.get("minutes", 1)))
-    except (Refused, ValueError):
-        flash(_("The timer cannot be changed now."), "error")
+        # 0, for anything but an integer, is out of range: refused.
+        phases.extend_timer(session, parse_int(request.form.get("minutes", 1), default=0))
+    except Refused as refusal:
+        flash(refusal.message, "error")
     return _back(session)
 
 
