@@ -40,6 +40,7 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
     from .concurrency import served_by_gevent
     from .database import configure_engine
     from .extensions import babel, csrf, db, login_manager, migrate, socketio
+    from .inputs import DatabaseIdConverter, keep_stored_text_clean
     from .plugins import build_plugin_host, plugins_command
 
     app = Flask(
@@ -110,6 +111,7 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
         app.config["SECRET_KEY"] = _instance_secret(instance / "secret_key")
 
     db.init_app(app)
+    keep_stored_text_clean(db.session)
     with app.app_context():
         configure_engine(app, db.engine)
     migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"))
@@ -125,6 +127,7 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
         message_queue=app.config["MESSAGE_QUEUE"],
         # Same origin only: never "*".
         cors_allowed_origins=None,
+        max_http_buffer_size=live.MAX_MESSAGE_BYTES,
         # Neither the server nor Engine.IO logs requests: logs would hold addresses.
         logger=False,
         engineio_logger=False,
@@ -144,6 +147,8 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
     )
 
     ratelimit.init_app(app)
+    # Before any blueprint: rules bind their converters when they are added.
+    app.url_map.converters["int"] = DatabaseIdConverter
     app.context_processor(i18n.template_globals)
     for blueprint in (auth.bp, sessions.bp, join.bp, backlog.bp, printing.bp):
         app.register_blueprint(blueprint)

@@ -14,6 +14,7 @@ from flask_babel import gettext as _
 from .database import write_transaction
 from .errors import Refused
 from .events import record_event
+from .inputs import clean_text
 from .models import Session, Status
 from .plugins import get_method
 
@@ -21,15 +22,19 @@ MAX_FIELD = 4000
 
 
 def clean_data(data: dict) -> dict:
-    """Keep string values (and lists of strings), each cut to a sane length."""
+    """Keep string values (and lists of strings), each cleaned and cut to a sane length.
+
+    Numbers become strings as a form would send them; text passes through
+    :func:`core.inputs.clean_text`, so a method stores no malformed text.
+    """
     cleaned = {}
     for key, value in (data or {}).items():
         if key in ("csrf_token", "submit", "name"):
             continue
         if isinstance(value, list):
-            cleaned[str(key)] = [str(item)[:MAX_FIELD] for item in value[:500]]
+            cleaned[clean_text(key)] = [clean_text(item)[:MAX_FIELD] for item in value[:500]]
         elif value is not None:
-            cleaned[str(key)] = str(value)[:MAX_FIELD]
+            cleaned[clean_text(key)] = clean_text(value)[:MAX_FIELD]
     return cleaned
 
 

@@ -22,13 +22,14 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
-from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from wtforms import EmailField, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, Email, Length
 
 from .database import write_transaction
 from .extensions import db, login_manager
+from .forms import CleanForm
+from .inputs import local_path
 from .models import Facilitator, hash_password, hash_token
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -42,7 +43,7 @@ def load_facilitator(facilitator_id: str) -> Facilitator | None:
     return db.session.get(Facilitator, int(facilitator_id))
 
 
-class LoginForm(FlaskForm):
+class LoginForm(CleanForm):
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Email()])
     password = PasswordField(_l("Password"), validators=[DataRequired()])
     submit = SubmitField(_l("Sign in"))
@@ -61,11 +62,8 @@ def login():
         facilitator = find_facilitator(form.email.data)
         if facilitator and facilitator.check_password(form.password.data):
             login_user(facilitator, remember=True)
-            target = request.args.get("next", "")
             # Only follow local paths, never another site.
-            if not target.startswith("/") or target.startswith("//"):
-                target = url_for("sessions.index")
-            return redirect(target)
+            return redirect(local_path(request.args.get("next"), url_for("sessions.index")))
         flash(_("This e-mail and password do not match."), "error")
     return render_template("auth/login.html", form=form)
 
@@ -126,7 +124,7 @@ def _no_facilitator_yet() -> bool:
     return not db.session.scalar(select(func.count()).select_from(Facilitator))
 
 
-class SetupForm(FlaskForm):
+class SetupForm(CleanForm):
     name = StringField(_l("Your name"), validators=[DataRequired(), Length(max=120)])
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Email()])
     password = PasswordField(_l("Password (8 characters or more)"), validators=[Length(min=8)])

@@ -11,7 +11,6 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import SelectField, StringField, SubmitField, TextAreaField
 from wtforms.fields import SelectMultipleField
@@ -19,7 +18,7 @@ from wtforms.validators import DataRequired, Length
 
 from .database import write_transaction
 from .extensions import db
-from .forms import options
+from .forms import CleanForm, options
 from .methods import ACTION, NEED, BacklogCandidate
 from .models import (
     Action,
@@ -71,14 +70,14 @@ def status_label(status: str) -> str:
     return str(STATUS_LABELS.get(status, status))
 
 
-class NeedForm(FlaskForm):
+class NeedForm(CleanForm):
     title = StringField(_l("Need"), validators=[DataRequired(), Length(max=200)])
     description = TextAreaField(_l("Description"), validators=[Length(max=4000)])
     theme = SelectField(_l("Theme"), choices=options(THEME_LABELS.items()), default=Theme.OTHER)
     submit = SubmitField(_l("Save the need"))
 
 
-class ActionForm(FlaskForm):
+class ActionForm(CleanForm):
     title = StringField(_l("Action"), validators=[DataRequired(), Length(max=200)])
     objective = TextAreaField(_l("Objective"), validators=[Length(max=4000)])
     indicator = TextAreaField(_l("Indicator"), validators=[Length(max=2000)])
@@ -90,12 +89,12 @@ class ActionForm(FlaskForm):
     submit = SubmitField(_l("Save the action"))
 
 
-class MergeForm(FlaskForm):
+class MergeForm(CleanForm):
     into = SelectField(_l("Duplicate of"), coerce=int)
     submit = SubmitField(_l("Merge"))
 
 
-class HarvestForm(FlaskForm):
+class HarvestForm(CleanForm):
     """Turning a session's candidates into needs: checkboxes and themes come as raw fields."""
 
     submit = SubmitField(_l("Add the chosen needs to the backlog"))

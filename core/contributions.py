@@ -28,6 +28,7 @@ from .events import (
     scrub_contribution_events,
 )
 from .extensions import db
+from .inputs import clean_text, is_clean, parse_int
 from .methods import VOTE, ContributionKind, contribute
 from .models import Contribution, Participant, Session, Status, Vote
 from .phases import current_phase, plan
@@ -97,8 +98,8 @@ def _kind(session: Session, kind_name: str) -> ContributionKind:
     return kind
 
 
-def _clean_body(kind: ContributionKind, body: str) -> str:
-    body = body.strip()
+def _clean_body(kind: ContributionKind, body) -> str:
+    body = clean_text(body).strip()
     if not kind.needs_text:
         body = body[: kind.max_length]
     elif not body:
@@ -108,8 +109,14 @@ def _clean_body(kind: ContributionKind, body: str) -> str:
     return body
 
 
-def _clean_client_id(client_id: str) -> str:
-    if not client_id or len(client_id) > MAX_CLIENT_ID:
+def _clean_client_id(client_id) -> str:
+    # Refused, not cleaned: a cleaned id would not match the same write resent.
+    if (
+        not isinstance(client_id, str)
+        or not client_id
+        or len(client_id) > MAX_CLIENT_ID
+        or not is_clean(client_id)
+    ):
         raise Refused(_("Your phone sent an incomplete message. Please try again."))
     return client_id
 
@@ -515,7 +522,5 @@ def _rate(session, participant, target, kind, client_id, value) -> int:
 
 
 def _int(value) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return -1
+    """An id or number a client sent, or -1 (which no id matches) for anything else."""
+    return parse_int(value, default=-1)

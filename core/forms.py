@@ -6,8 +6,28 @@ from collections.abc import Iterable
 
 from flask_wtf import FlaskForm
 from wtforms import SelectChoice
-from wtforms.fields import SelectMultipleField
+from wtforms.fields import PasswordField, SelectMultipleField, StringField
 from wtforms.widgets import CheckboxInput, ListWidget
+
+from .inputs import clean_text
+
+
+class CleanForm(FlaskForm):
+    """A form whose text fields pass through :func:`core.inputs.clean_text`.
+
+    Every form of the core and the built-in plugins derives from it, so that
+    what a person types is stored without NUL, control or bidi override
+    characters, and validators (required, length) see the text as stored.
+    Passwords are left exactly as typed.
+    """
+
+    class Meta:
+        def bind_field(self, form, unbound_field, options):
+            field_class = unbound_field.field_class
+            if issubclass(field_class, StringField) and not issubclass(field_class, PasswordField):
+                filters = unbound_field.kwargs.get("filters", ())
+                options = {**options, "filters": [clean_text, *filters]}
+            return super().bind_field(form, unbound_field, options)
 
 
 def options(pairs: Iterable[tuple[object, object]]) -> list[SelectChoice]:
@@ -22,5 +42,5 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-class ButtonForm(FlaskForm):
+class ButtonForm(CleanForm):
     """A button that posts: only the CSRF token is needed."""

@@ -32,7 +32,6 @@ from flask import session as cookie
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import refresh
-from flask_wtf import FlaskForm
 from markupsafe import Markup
 from sqlalchemy import func, select
 from wtforms import HiddenField, RadioField, StringField, SubmitField, TextAreaField
@@ -43,8 +42,9 @@ from .database import write_transaction
 from .errors import Refused, Unavailable
 from .events import FACILITATORS, PROJECTOR, announce, current_participant
 from .extensions import db
-from .forms import options
+from .forms import CleanForm, options
 from .i18n import LANGUAGES
+from .inputs import local_path
 from .models import Participant, Session, Status, hash_token
 from .phases import current_phase, plan
 from .plugins import get_method
@@ -152,18 +152,18 @@ def session_join_url(session: Session) -> str:
 # --- forms -------------------------------------------------------------------
 
 
-class CodeForm(FlaskForm):
+class CodeForm(CleanForm):
     code = StringField(_l("Session code"), validators=[DataRequired(), Length(max=20)])
     submit = SubmitField(_l("Join"))
 
 
-class JoinForm(FlaskForm):
+class JoinForm(CleanForm):
     language = RadioField(_l("Your language"), validators=[DataRequired()])
     group = RadioField(_l("Your table"), validate_choice=False)
     submit = SubmitField(_l("Join"))
 
 
-class ContributionForm(FlaskForm):
+class ContributionForm(CleanForm):
     """The no-JavaScript way to contribute; ``cid`` makes a resubmission harmless."""
 
     cid = HiddenField(default=lambda: uuid.uuid4().hex)
@@ -174,7 +174,7 @@ class ContributionForm(FlaskForm):
     submit = SubmitField(_l("Send"))
 
 
-class VoteForm(FlaskForm):
+class VoteForm(CleanForm):
     cid = HiddenField(default=lambda: uuid.uuid4().hex)
     contribution = HiddenField()
     submit = SubmitField(_l("Give a dot"))
@@ -259,10 +259,7 @@ def choose_language():
     language = request.form.get("language", "")
     if language in LANGUAGES:
         cookie["lang"] = language
-    target = request.form.get("next", "")
-    if not target.startswith("/") or target.startswith("//"):
-        target = url_for("join.home")
-    return redirect(target)
+    return redirect(local_path(request.form.get("next"), url_for("join.home")))
 
 
 @bp.route("/j/<code>", methods=["GET", "POST"])
@@ -422,7 +419,8 @@ def become_host(code: str, group: str):
     key = request.args.get("k", "")
     if (
         session is None
-        or not secrets.compare_digest(key, session.host_key)
+        # compare_digest refuses str with non-ASCII characters: compare bytes.
+        or not secrets.compare_digest(key.encode(errors="replace"), session.host_key.encode())
         or group not in dict(get_method(session.method).groups(session.config))
     ):
         return _unknown_code(code)

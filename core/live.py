@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 
-from flask import request
+from flask import current_app, request
 from flask import session as cookie
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -39,11 +39,16 @@ from .events import (
     room,
 )
 from .extensions import db, socketio
+from .inputs import is_clean, parse_int
 from .join import participant_count
 from .models import Event, HandledRequest, Participant, Session
 
 #: Replaying more events than this is slower than reloading the page.
 REPLAY_LIMIT = 500
+#: The largest Socket.IO message accepted; a bigger one closes the connection.
+#: The largest legitimate one is far smaller: a 2,000-character note, or a
+#: facilitator action's few fields of at most 4,000 characters each.
+MAX_MESSAGE_BYTES = 64 * 1024
 
 # --- connection ---------------------------------------------------------
 
@@ -67,8 +72,10 @@ def on_connect(auth):
     facilitator view has no signed-in facilitator.
     """
     auth = auth if isinstance(auth, dict) else {}
-    session = db.session.scalar(select(Session).where(Session.code == str(auth.get("session"))))
-    view = auth.get("view", "participant")
+    code, view = auth.get("session"), auth.get("view", "participant")
+    if not isinstance(code, str) or not is_clean(code) or len(code) > 20:
+        return False
+    session = db.session.scalar(select(Session).where(Session.code == code))
     if session is None or view not in ("participant", "facilitator", "projector"):
         return False
     participant = None
@@ -97,9 +104,8 @@ def on_connect(auth):
 
 def _replay(session: Session, rooms: list[str], last_seq) -> None:
     """Send this socket the events it missed since ``last_seq``."""
-    try:
-        last_seq = int(last_seq)
-    except (TypeError, ValueError):
+    last_seq = parse_int(last_seq)
+    if last_seq is None:
         return
     missed = db.session.scalars(
         select(Event)
@@ -130,6 +136,12 @@ def _payload(data) -> dict:
     return data if isinstance(data, dict) else {}
 
 
+def _text(data: dict, key: str) -> str:
+    """A text field of a payload; ``""`` when it is missing or not text (``null``, a number)."""
+    value = data.get(key)
+    return value if isinstance(value, str) else ""
+
+
 def _refused(error: str) -> dict:
     return {"ok": False, "error": error}
 
@@ -139,10 +151,63 @@ def _try_again(unavailable: Unavailable) -> dict:
     return {"ok": False, "error": unavailable.message, "retry": True}
 
 
+def _incomplete() -> Refused:
+    return Refused(_("This request is incomplete. Please try again."))
+
+
+def one_payload(handler):
+    """Call ``handler`` with the event's first argument only, or ``None`` when there is none.
+
+    Clients send one payload per event; one that sends none or several gets
+    the handler's answer all the same, not a ``TypeError``.
+    """
+
+    @functools.wraps(handler)
+    def called(*args):
+        return handler(args[0] if args else None)
+
+    return called
+
+
+# --- whatever else arrives --------------------------------------------------
+
+
+@socketio.on_error_default
+def on_unexpected_error(error: Exception):
+    """Answer a socket event whose handler failed, so the sender is never left waiting.
+
+    Flask-SocketIO sends this function's return value as the event's
+    acknowledgement: a refusal in the sender's language, which the phone's
+    outbox drops. A connection that failed is refused. The traceback is
+    logged with the event's name only, never the client's address.
+    """
+    event = (getattr(request, "event", None) or {}).get("message", "?")
+    if isinstance(error, Unavailable):
+        # Busy or full: expected under load, nothing stored, the phone resends.
+        current_app.logger.warning("Socket event %r deferred: %s", event, error.message)
+        return False if event == "connect" else _try_again(error)
+    current_app.logger.error("Socket event %r failed", event, exc_info=error)
+    if event == "connect":
+        return False
+    return _refused(_("Palabre could not do this. Please try again later."))
+
+
+@socketio.on("*")
+def on_unknown_event(event, *_arguments):
+    """An event nobody handles (a misspelt name, an older or newer client): refused.
+
+    Without this handler Socket.IO would not acknowledge it, and a phone
+    would keep it in its outbox and resend it forever.
+    """
+    current_app.logger.info("Unknown socket event %r refused", str(event)[:60])
+    return _refused(_("Palabre does not know this request. Please reload the page."))
+
+
 # --- participant writes ---------------------------------------------------
 
 
 @socketio.on("contribute")
+@one_payload
 def on_contribute(data):
     """A participant sends a contribution: ``{cid, kind, body, reply_to?}``.
 
@@ -159,19 +224,18 @@ def on_contribute(data):
         contribution = contributions.accept(
             session,
             participant,
-            client_id=str(data.get("cid", "")),
-            kind_name=str(data.get("kind", "")),
-            body=str(data.get("body", "")),
+            client_id=data.get("cid"),
+            kind_name=_text(data, "kind"),
+            body=_text(data, "body"),
             reply_to=data.get("reply_to"),
         )
     except Refused as refusal:
         return _refused(refusal.message)
-    except Unavailable as unavailable:
-        return _try_again(unavailable)
     return {"ok": True, "id": contribution.id, "data": contribution.data or {}}
 
 
 @socketio.on("vote")
+@one_payload
 def on_vote(data):
     """A participant votes: ``{cid, contribution, value}``.
 
@@ -188,14 +252,12 @@ def on_vote(data):
         result = contributions.vote(
             session,
             participant,
-            client_id=str(data.get("cid", "")),
+            client_id=data.get("cid"),
             contribution_id=data.get("contribution"),
             value=data.get("value", 1),
         )
     except Refused as refusal:
         return _refused(refusal.message)
-    except Unavailable as unavailable:
-        return _try_again(unavailable)
     return {"ok": True, **result}
 
 
@@ -206,7 +268,8 @@ def facilitator_event(handler):
     """Refuse the event unless it comes from a signed-in facilitator's socket."""
 
     @functools.wraps(handler)
-    def guarded(data=None):
+    @one_payload
+    def guarded(data):
         session, _participant, view = _connection()
         if (
             session is None
@@ -215,17 +278,15 @@ def facilitator_event(handler):
         ):
             return _refused(_("Only a facilitator can do this."))
         data = _payload(data)
-        client_id = str(data.get("cid") or "")[:64]
+        client_id = data.get("cid") or ""
+        if not isinstance(client_id, str) or len(client_id) > 64 or not is_clean(client_id):
+            return _refused(_incomplete().message)
         if client_id and (done := _handled(session, client_id)) is not None:
             return done.ack
         try:
             ack = handler(session, data)
         except Refused as refusal:
             return _refused(refusal.message)
-        except Unavailable as unavailable:
-            return _try_again(unavailable)
-        except (TypeError, ValueError):
-            return _refused(_("This request is incomplete. Please try again."))
         if client_id:
             _remember(session, client_id, ack)
         return ack
@@ -257,7 +318,10 @@ def on_phase_go(session, data):
 
     Broadcasts ``phase.changed`` to everyone; acknowledged with the new index.
     """
-    phases.go_to(session, int(data.get("index", session.phase_index + 1)))
+    index = parse_int(data.get("index", session.phase_index + 1))
+    if index is None:
+        raise _incomplete()
+    phases.go_to(session, index)
     return {"ok": True, "index": session.phase_index}
 
 
@@ -265,7 +329,10 @@ def on_phase_go(session, data):
 @facilitator_event
 def on_timer_extend(session, data):
     """A facilitator adds ``{minutes}`` to the running timer; broadcasts ``timer.changed``."""
-    phases.extend_timer(session, int(data.get("minutes", 1)))
+    minutes = parse_int(data.get("minutes", 1))
+    if minutes is None:
+        raise _incomplete()
+    phases.extend_timer(session, minutes)
     return {"ok": True}
 
 
@@ -288,13 +355,16 @@ def on_transcribe(session, data):
 
     Stored as transcribed and anonymous, broadcast like a phone's note.
     """
+    phase_index = data.get("phase_index")
+    if phase_index not in (None, ""):
+        phase_index = parse_int(phase_index, default=-1)  # -1: no such phase, refused
     contribution = contributions.transcribe(
         session,
-        client_id=str(data.get("cid", "")),
-        kind_name=str(data.get("kind", "")),
-        body=str(data.get("body", "")),
-        group=data.get("group"),
-        phase_index=data.get("phase_index"),
+        client_id=data.get("cid"),
+        kind_name=_text(data, "kind"),
+        body=_text(data, "body"),
+        group=_text(data, "group") or None,
+        phase_index=phase_index,
     )
     return {"ok": True, "id": contribution.id}
 
@@ -309,5 +379,5 @@ def on_method_action(session, data):
     names; acknowledged with ``{"ok": true}``. A participant's socket is
     refused.
     """
-    actions.run(session, str(data.get("name", "")), data)
+    actions.run(session, _text(data, "name"), data)
     return {"ok": True}

@@ -14,7 +14,6 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from wtforms import HiddenField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length
@@ -23,8 +22,9 @@ from . import actions, contributions, phases
 from .database import write_transaction
 from .errors import Refused
 from .extensions import db
-from .forms import ButtonForm, MultiCheckboxField, options
+from .forms import ButtonForm, CleanForm, MultiCheckboxField, options
 from .i18n import LANGUAGES, current_language
+from .inputs import parse_int, same_site_path
 from .join import new_join_code, participant_count
 from .models import Participant, Session, Status
 from .plugins import get_method, plugin_host
@@ -52,7 +52,7 @@ def require_facilitator():
     """Every page here is for signed-in facilitators only."""
 
 
-class SessionForm(FlaskForm):
+class SessionForm(CleanForm):
     title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
     venue = StringField(_l("Venue"), validators=[Length(max=200)])
     languages = MultiCheckboxField(
@@ -63,7 +63,7 @@ class SessionForm(FlaskForm):
     submit = SubmitField(_l("Create the session"))
 
 
-class TranscribeForm(FlaskForm):
+class TranscribeForm(CleanForm):
     cid = HiddenField(default=lambda: uuid.uuid4().hex)
     kind = SelectField(_l("Kind"))
     group = SelectField(_l("Table"), validate_choice=False)
@@ -173,6 +173,12 @@ def _back(session: Session):
     return redirect(url_for("sessions.run", session_id=session.id))
 
 
+def _back_to_the_page(session: Session):
+    """Back to the page the form was on (its ``Referer``) if it is ours, else the run screen."""
+    fallback = url_for("sessions.run", session_id=session.id)
+    return redirect(same_site_path(request.referrer, fallback, request.host))
+
+
 def _checked_action(session_id: int) -> Session:
     if not ButtonForm().validate_on_submit():
         abort(400)
@@ -192,9 +198,10 @@ def open_session(session_id: int):
 def go_to_phase(session_id: int):
     session = _checked_action(session_id)
     try:
-        phases.go_to(session, int(request.form.get("index", -1)))
-    except (Refused, ValueError) as error:
-        flash(getattr(error, "message", _("There is no such phase.")), "error")
+        # -1, for anything but an integer, is no phase: refused.
+        phases.go_to(session, parse_int(request.form.get("index"), default=-1))
+    except Refused as refusal:
+        flash(refusal.message, "error")
     return _back(session)
 
 
@@ -202,9 +209,10 @@ def go_to_phase(session_id: int):
 def extend_timer(session_id: int):
     session = _checked_action(session_id)
     try:
-        phases.extend_timer(session, int(request.form.get("minutes", 1)))
-    except (Refused, ValueError):
-        flash(_("The timer cannot be changed now."), "error")
+        # 0, for anything but an integer, is out of range: refused.
+        phases.extend_timer(session, parse_int(request.form.get("minutes", 1), default=0))
+    except Refused as refusal:
+        flash(refusal.message, "error")
     return _back(session)
 
 
@@ -216,7 +224,7 @@ def hide(session_id: int, contribution_id: int):
         contributions.set_hidden(session, contribution_id, request.form.get("hidden", "1") == "1")
     except Refused as refusal:
         flash(refusal.message, "error")
-    return redirect(request.referrer or url_for("sessions.run", session_id=session.id))
+    return _back_to_the_page(session)
 
 
 @bp.post("/<int:session_id>/transcribe")
@@ -253,7 +261,7 @@ def method_action(session_id: int, name: str):
         actions.run(session, name, data)
     except Refused as refusal:
         flash(refusal.message, "error")
-    return redirect(request.referrer or url_for("sessions.run", session_id=session.id))
+    return _back_to_the_page(session)
 
 
 @bp.post("/<int:session_id>/archive")

@@ -9,9 +9,20 @@
  *   server replays what was missed since the last sequence number seen;
  * - timers count down.
  * Text from the server is only ever inserted with textContent, never as HTML.
+ *
+ * A write the server refuses ({ok: false}) leaves the outbox for good; one it
+ * could not do for now ({ok: false, retry: true}) or that got no answer stays
+ * and is sent again after a pause that grows, and on every reconnection.
  */
 (function () {
   "use strict";
+
+  // The server's limit on one message (MAX_MESSAGE_BYTES in core/live.py): a
+  // bigger one closes the connection, so it is refused here instead of queued.
+  var MAX_MESSAGE_BYTES = 65536;
+  // Room for the event's name and Socket.IO's framing around the payload.
+  var ENVELOPE_BYTES = 512;
+  var RETRY_FIRST_MS = 2000, RETRY_MAX_MS = 30000;
 
   function newId() {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID().replace(/-/g, "");
@@ -31,7 +42,31 @@
     new FormData(form).forEach(function (value, name) {
       if (name !== "csrf_token" && name !== "submit") payload[name] = value;
     });
+    // A field's maxlength holds for pasted and scripted text too.
+    Array.prototype.forEach.call(form.elements, function (field) {
+      if (field.maxLength > 0 && typeof payload[field.name] === "string") {
+        payload[field.name] = cut(payload[field.name], field.maxLength);
+      }
+    });
     return payload;
+  }
+
+  // At most `length` UTF-16 units, never ending on half of a surrogate pair.
+  function cut(text, length) {
+    if (text.length <= length) return text;
+    var end = length;
+    var last = text.charCodeAt(end - 1);
+    if (last >= 0xd800 && last <= 0xdbff) end -= 1;
+    return text.slice(0, end);
+  }
+
+  function messageBytes(payload) {
+    var json = JSON.stringify(payload);
+    return window.TextEncoder ? new TextEncoder().encode(json).length : json.length * 3;
+  }
+
+  function fits(item) {
+    return messageBytes(item.payload) + ENVELOPE_BYTES <= MAX_MESSAGE_BYTES;
   }
 
   // data-kind, data-group, data-phase-index filter on the contribution itself;
@@ -99,7 +134,8 @@
     var code = options.code, view = options.view, lastSeq = options.seq || 0;
     var messages = options.messages || {};
     var outboxKey = "palabre:outbox:" + code + ":" + view;
-    var outbox = readJSON(outboxKey, []);
+    // Anything too big to ever be accepted (kept by an older page) is dropped.
+    var outbox = readJSON(outboxKey, []).filter(fits);
     var banner = document.getElementById("live-message");
 
     function say(text) {
@@ -116,28 +152,47 @@
     function saveOutbox() { writeJSON(outboxKey, outbox); }
 
     function forget(cid) {
+      if (retries[cid]) { clearTimeout(retries[cid].timer); delete retries[cid]; }
       outbox = outbox.filter(function (item) { return item.payload.cid !== cid; });
       saveOutbox();
       document.querySelectorAll('[data-pending="' + cid + '"]').forEach(function (el) { el.remove(); });
     }
 
+    function putBack(item) {
+      // Nothing typed is lost: a refused text goes back into its empty box.
+      if (item.form && item.payload.body !== undefined) {
+        var field = item.form.querySelector("textarea[name=body]");
+        if (field && !field.value) field.value = item.payload.body;
+      }
+    }
+
+    // Send again later: after no answer at all, or a refusal that says to retry.
+    // Kept beside the outbox, not in it: timers mean nothing after a reload.
+    var retries = {};
+    function retryLater(item) {
+      var cid = item.payload.cid;
+      var retry = retries[cid] || (retries[cid] = { timer: null, delay: RETRY_FIRST_MS / 2 });
+      if (retry.timer) return;
+      retry.delay = Math.min(retry.delay * 2, RETRY_MAX_MS);
+      retry.timer = setTimeout(function () {
+        retry.timer = null;
+        if (outbox.indexOf(item) !== -1) transmit(item);
+      }, retry.delay * (0.5 + Math.random() / 2)); // spread a room's resends
+    }
+
     function transmit(item) {
       if (!socket.connected) return;
       socket.timeout(15000).emit(item.event, item.payload, function (err, ack) {
-        if (err) return; // no answer: it stays in the outbox and is resent on reconnect
-        if (ack && ack.retry) {
-          // The server could not take it now (busy, disk full): keep it and try again.
+        if (err) { retryLater(item); return; } // no answer: kept, and resent
+        if (ack && !ack.ok && ack.retry) {
           say(ack.error);
-          setTimeout(function () { transmit(item); }, 3000 + Math.random() * 4000);
+          retryLater(item);
           return;
         }
         forget(item.payload.cid);
         if (ack && !ack.ok) {
           say(ack.error);
-          if (item.form && item.payload.body !== undefined) {
-            var field = item.form.querySelector("textarea[name=body]");
-            if (field && !field.value) field.value = item.payload.body;
-          }
+          putBack(item);
         } else {
           say("");
         }
@@ -148,9 +203,14 @@
     function send(event, payload, form) {
       payload.cid = payload.cid || newId();
       var item = { event: event, payload: payload };
+      Object.defineProperty(item, "form", { value: form, enumerable: false });
+      if (!fits(item)) {
+        say(messages.tooLong);
+        putBack(item);
+        return null;
+      }
       outbox.push(item);
       saveOutbox();
-      Object.defineProperty(item, "form", { value: form, enumerable: false });
       var list = form && form.dataset.pendingIn && document.querySelector(form.dataset.pendingIn);
       if (list && payload.body) {
         var pending = document.createElement("li");
@@ -172,7 +232,7 @@
       if (e.submitter && e.submitter.name && e.submitter.name !== "submit") {
         payload[e.submitter.name] = e.submitter.value;
       }
-      send(event, payload, form);
+      if (send(event, payload, form) === null) return; // refused here: the text stays
       var cidField = form.querySelector("input[name=cid]");
       if (cidField) cidField.value = newId();
       var body = form.querySelector("textarea[name=body]");

@@ -17,7 +17,6 @@ import re
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from wtforms import BooleanField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, ValidationError
@@ -33,7 +32,9 @@ from core.contributions import (
 )
 from core.errors import Refused
 from core.extensions import db
+from core.forms import CleanForm
 from core.i18n import LANGUAGES
+from core.inputs import parse_int
 from core.methods import (
     ACTION,
     VOTE,
@@ -115,7 +116,7 @@ def parse_synopsis(text: str | None) -> dict[str, str]:
     }
 
 
-class ForumTheatreConfig(FlaskForm):
+class ForumTheatreConfig(CleanForm):
     play_title = StringField(
         _l("Title of the play"),
         default=lambda: _("The Roundabout"),
@@ -290,10 +291,7 @@ class ForumTheatre(Method):
             if not tried:
                 raise Refused(_("Write what was tried."))
             scenes = session.config.get("scenes", [])
-            try:
-                scene = int(data.get("scene") or 0)
-            except ValueError:
-                scene = 0
+            scene = parse_int(data.get("scene"), default=0)
             if not 1 <= scene <= len(scenes):
                 raise Refused(_("Choose the scene."))
             written = str(data.get("written", "")) in ("1", "on", "true")
@@ -312,7 +310,7 @@ class ForumTheatre(Method):
         elif name == "obstacle.add":
             answers = data.get("answers") or []
             answers = answers if isinstance(answers, list) else [answers]
-            wanted = {int(a) for a in answers if str(a).isdigit()}
+            wanted = {parse_int(answer) for answer in answers} - {None}
             ids = [c.id for c in _all(session, "answer") if c.id in wanted]
             title = str(data.get("title", "")).strip()
             if not title:

@@ -12,7 +12,6 @@ import random
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from wtforms import BooleanField, IntegerField, RadioField, TextAreaField
 from wtforms.validators import DataRequired, NumberRange, ValidationError
@@ -21,7 +20,7 @@ from core import hookimpl
 from core.backlog import session_needs
 from core.contributions import visible, vote_totals, votes_used
 from core.extensions import db
-from core.forms import options
+from core.forms import CleanForm, options
 from core.methods import VOTE, BacklogCandidate, ContributionKind, Method, Phase, contribute
 from core.models import Contribution, Participant, Session, Vote
 
@@ -41,7 +40,7 @@ def default_questions() -> str:
     )
 
 
-class WorldCafeConfig(FlaskForm):
+class WorldCafeConfig(CleanForm):
     tables = IntegerField(
         _l("Number of tables"), default=5, validators=[NumberRange(min=1, max=40)]
     )
