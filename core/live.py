@@ -124,11 +124,20 @@ def _replay(session: Session, rooms: list[str], last_seq) -> None:
 
 
 def _connection() -> tuple[Session | None, Participant | None, str]:
+    """The session, participant (for a phone) and view this socket connected as.
+
+    Every event asks, so a phone's session and participant come in one query.
+    """
     live = cookie.get("live") or {}
-    session = db.session.get(Session, live.get("session_id") or 0)
-    participant = None
-    if live.get("participant_id"):
-        participant = db.session.get(Participant, live["participant_id"])
+    session_id, participant_id = live.get("session_id") or 0, live.get("participant_id")
+    if not participant_id:
+        return db.session.get(Session, session_id), None, live.get("view", "")
+    row = db.session.execute(
+        select(Session, Participant)
+        .join(Participant, Participant.session_id == Session.id)
+        .where(Session.id == session_id, Participant.id == participant_id)
+    ).first()
+    session, participant = row if row else (None, None)
     return session, participant, live.get("view", "")
 
 
