@@ -16,7 +16,7 @@ check on the socket, no replay.
 * ``GET /j/<code>``: a join form (language, a ``csrf_token`` field); its
   ``POST`` sets a random token in the signed cookie and redirects back, and
   the page then shows ``seq: <n>`` as Palabre's participant page does. So
-  ``core.testing``'s phones join it as they join Palabre.
+  ``palabre.testing``'s phones join it as they join Palabre.
 
 Run: ``python bench/baseline_server.py --port 5099`` (127.0.0.1 only).
 """

@@ -47,7 +47,7 @@ import aiohttp
 import psutil
 import socketio
 
-from core.testing import (
+from palabre.testing import (
     HOST,
     Facilitator,
     LiveSession,
@@ -58,7 +58,7 @@ from core.testing import (
     free_port,
     percentile,
 )
-from core.testing import palabre_command as harness_palabre_command
+from palabre.testing import palabre_command as harness_palabre_command
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

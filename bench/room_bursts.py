@@ -3,7 +3,7 @@
 Three bursts, each measured on Palabre (``palabre serve`` on a throw-away
 instance, 127.0.0.1 only) and on ``bench/baseline_server.py`` (bare
 Flask-SocketIO on the same stack) in the same run, with the same phones
-(``core.testing``: each its own cookie jar and python-socketio client):
+(``palabre.testing``: each its own cookie jar and python-socketio client):
 
 * **join**: ``--join-phones`` phones scan the QR code within
   ``--join-spread`` seconds (each at a random moment): the join page, the
@@ -62,7 +62,7 @@ from live_latency import (  # noqa: E402 (the bench folder is not a package)
     versions,
 )
 
-from core.testing import (  # noqa: E402
+from palabre.testing import (  # noqa: E402
     Ack,
     Facilitator,
     LiveSession,

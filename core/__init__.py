@@ -1,7 +1,18 @@
-"""Palabre's core: the app factory and what plugins import from it."""
+"""Palabre: the app factory, and the one surface method plugins import from.
+
+A plugin writes ``from palabre import hookimpl, Method, Phase, ...``; every
+name in :data:`__all__` is documented in ``docs/plugins.md`` and kept there
+by a test. The core's modules (``palabre.contributions``,
+``palabre.models``, ...) are its own business and may change.
+
+The helpers that need the database are imported on first use (PEP 562), so
+that ``palabre serve`` can patch the standard library for gevent before
+anything heavy is imported.
+"""
 
 from __future__ import annotations
 
+import importlib
 import os
 import secrets
 from datetime import timedelta
@@ -10,12 +21,85 @@ from pathlib import Path
 import jinja2
 from flask import Flask
 
-from .errors import Unavailable
+from .errors import Refused, Unavailable
 from .hookspecs import hookimpl
+from .methods import (
+    ACTION,
+    NEED,
+    VOTE,
+    BacklogCandidate,
+    ContributionKind,
+    Method,
+    Phase,
+    contribute,
+)
 
-__all__ = ["create_app", "hookimpl"]
+#: Public names imported on first use, and the module each comes from.
+_LAZY = {
+    # Reading a session's contributions and votes (views, reports, candidates).
+    "visible": "contributions",
+    "vote_totals": "contributions",
+    "votes_used": "contributions",
+    "rating_summaries": "contributions",
+    "my_ratings": "contributions",
+    # Changing contributions inside Method.run_action.
+    "add_by_staff": "contributions",
+    "update_data": "contributions",
+    # Rooms a method's events go to.
+    "ALL": "events",
+    "FACILITATORS": "events",
+    "PROJECTOR": "events",
+    "group_room": "events",
+    "participant_room": "events",
+    # What a session, a participant, a contribution, a need are.
+    "Session": "models",
+    "Participant": "models",
+    "Contribution": "models",
+    "Need": "models",
+    "Action": "models",
+    "Theme": "models",
+    "Status": "models",
+    "Vote": "models",
+    # Querying: the database session (read inside views; write only where a
+    # Method callback says it runs in the core's write transaction).
+    "db": "extensions",
+    # Configuration forms: a form that cleans what is typed into it, choices.
+    "CleanForm": "forms",
+    "options": "forms",
+    # Numbers a client sent, read without ever raising.
+    "parse_int": "inputs",
+    # Languages Palabre speaks: code -> (name, direction).
+    "LANGUAGES": "i18n",
+    # What became of a session: its needs and actions in the backlog.
+    "session_needs": "backlog",
+    "session_actions": "backlog",
+    # Rate limits keyed on a participant, never an address: ratelimit.allow(key, "5/minute").
+    "ratelimit": None,
+}
 
-ROOT = Path(__file__).resolve().parent.parent
+__all__ = [
+    "create_app",
+    "hookimpl",
+    "Method",
+    "Phase",
+    "ContributionKind",
+    "BacklogCandidate",
+    "NEED",
+    "ACTION",
+    "VOTE",
+    "contribute",
+    "Refused",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        module = importlib.import_module(f".{_LAZY[name] or name}", __name__)
+        value = module if _LAZY[name] is None else getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def create_app(test_config: dict | None = None, plugins=()) -> Flask:
@@ -25,7 +109,7 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
     below, ``config.py`` in the instance folder, ``PALABRE_*`` environment
     variables (``PALABRE_BASE_URL`` sets ``BASE_URL``) and ``test_config``.
     ``plugins`` are extra hook-implementing objects (see
-    :func:`core.plugins.build_plugin_host`).
+    :func:`palabre.plugin_host.build_plugin_host`).
     """
     from . import (
         auth,
@@ -41,14 +125,15 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
     from .database import configure_engine
     from .extensions import babel, csrf, db, login_manager, migrate, socketio
     from .inputs import DatabaseIdConverter, keep_stored_text_clean
-    from .plugins import build_plugin_host, plugins_command
+    from .plugin_host import build_plugin_host, plugins_command
 
     app = Flask(
         __name__,
         # PALABRE_INSTANCE picks another instance folder (database, secret key).
         instance_path=_instance_from_environment(),
         instance_relative_config=True,
-        template_folder=str(ROOT / "templates"),
+        # The shared templates: templates/ in a checkout, palabre/templates once installed.
+        template_folder=str(Path(importlib.import_module("palabre.templates").__file__).parent),
     )
     instance = Path(app.instance_path)
     instance.mkdir(parents=True, exist_ok=True)
@@ -80,7 +165,7 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
         RATE_LIMIT_CODES_OVERALL="1200/minute",
         RATE_LIMIT_STORAGE="memory://",
         # Fail a write transaction that yields to another greenlet (see
-        # core.database); unset, it is on in tests and debug mode only.
+        # palabre.database); unset, it is on in tests and debug mode only.
         STRICT_WRITES=None,
         # Installed plugins (entry-point or distribution names) not to load.
         DISABLED_PLUGINS=(),
@@ -155,7 +240,6 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
     for blueprints in host.notify("register_blueprints", app=app):
         for blueprint in blueprints:
             app.register_blueprint(blueprint)
-    _serve_browser_libraries(app)
     app.register_error_handler(Unavailable, _unavailable)
     auth.register_commands(app)
     app.cli.add_command(plugins_command)
@@ -173,22 +257,6 @@ def _unavailable(error):
 def _instance_from_environment() -> str | None:
     folder = os.environ.get("PALABRE_INSTANCE")
     return os.path.abspath(folder) if folder else None
-
-
-def _serve_browser_libraries(app: Flask) -> None:
-    """Serve the Socket.IO client installed from npm (see ``package.json``).
-
-    Phones must not need the internet: the venue's network may have none.
-    """
-    from flask import abort, send_from_directory
-
-    folder = ROOT / "node_modules" / "socket.io-client" / "dist"
-
-    @app.get("/static/vendor/socket.io.min.js", endpoint="vendor_socketio")
-    def vendor_socketio():
-        if not (folder / "socket.io.min.js").exists():
-            abort(404)
-        return send_from_directory(folder, "socket.io.min.js", max_age=86400)
 
 
 def _instance_secret(path: Path) -> str:

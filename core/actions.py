@@ -16,7 +16,7 @@ from .errors import Refused
 from .events import record_event
 from .inputs import clean_text
 from .models import Session, Status
-from .plugins import get_method
+from .plugin_host import get_method
 
 MAX_FIELD = 4000
 
@@ -25,7 +25,7 @@ def clean_data(data: dict) -> dict:
     """Keep string values (and lists of strings), each cleaned and cut to a sane length.
 
     Numbers become strings as a form would send them; text passes through
-    :func:`core.inputs.clean_text`, so a method stores no malformed text.
+    :func:`palabre.inputs.clean_text`, so a method stores no malformed text.
     """
     cleaned = {}
     for key, value in (data or {}).items():

@@ -30,7 +30,7 @@ from .models import (
     Session,
     Theme,
 )
-from .plugins import get_method, plugin_host
+from .plugin_host import get_method, plugin_host
 
 bp = Blueprint("backlog", __name__, url_prefix="/backlog")
 
@@ -194,7 +194,7 @@ def harvested_keys(session: Session) -> set[str]:
     """Keys of the session's backlog candidates already turned into needs or actions.
 
     A candidate's key comes from its subject contribution (see
-    :attr:`core.methods.BacklogCandidate.key`), so this holds however the
+    :attr:`palabre.methods.BacklogCandidate.key`), so this holds however the
     candidates have been reordered or reworded since.
     """
     keys = set()

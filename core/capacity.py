@@ -29,7 +29,7 @@ from .models import Participant
 
 NAMESPACE = "/"
 #: WSGI environment key of a callable that cuts the request's connection;
-#: ``palabre serve`` provides it (see :class:`core.serve.PrivateHandler`).
+#: ``palabre serve`` provides it (see :class:`palabre.serve.PrivateHandler`).
 HANG_UP = "palabre.hang_up"
 #: Seconds a closed socket's client has to close its connection itself.
 HANG_UP_GRACE_S = 1

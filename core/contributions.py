@@ -32,7 +32,7 @@ from .inputs import clean_text, is_clean, parse_int
 from .methods import VOTE, ContributionKind, contribute
 from .models import Contribution, Participant, Session, Status, Vote
 from .phases import current_phase, plan
-from .plugins import get_method, plugin_host
+from .plugin_host import get_method, plugin_host
 
 MAX_CLIENT_ID = 64
 
@@ -170,7 +170,7 @@ def accept(
     """Store a participant's contribution and broadcast it.
 
     ``reply_to`` is the id of the contribution it answers, for a kind whose
-    :attr:`~core.methods.ContributionKind.answers` allows it. Raises
+    :attr:`~palabre.methods.ContributionKind.answers` allows it. Raises
     :class:`Refused`, with a message in the participant's language, when the
     session or current phase does not take this kind, the text is empty or
     too long, it answers nothing it may answer, the participant sends too
@@ -285,7 +285,7 @@ def add_by_staff(
 ) -> Contribution:
     """Store and broadcast a contribution a facilitator's action makes (a logged intervention).
 
-    For :meth:`core.methods.Method.run_action`: runs inside its write
+    For :meth:`palabre.methods.Method.run_action`: runs inside its write
     transaction, checks the kind and the text as for anyone, and is not
     marked transcribed. The ``contribution_accepted`` hook is not called.
     """
@@ -312,7 +312,7 @@ def add_by_staff(
 def update_data(session: Session, contribution: Contribution, **changes) -> None:
     """Change structured fields of a contribution and broadcast ``contribution.changed``.
 
-    For :meth:`core.methods.Method.run_action`: runs inside its write transaction.
+    For :meth:`palabre.methods.Method.run_action`: runs inside its write transaction.
     """
     # Reassign the dict so SQLAlchemy sees the JSON column change.
     contribution.data = {**(contribution.data or {}), **changes}

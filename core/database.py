@@ -18,7 +18,7 @@ freeze until the timeout. So, on SQLite:
   for *another* process (``palabre backup``, a second server), and a
   ``BEGIN`` that still finds the database busy is retried after a
   cooperative sleep, up to :data:`BUSY_RETRY_SECONDS`, before the request
-  is answered with :class:`core.errors.Unavailable` (HTTP 503);
+  is answered with :class:`palabre.errors.Unavailable` (HTTP 503);
 * nothing that can yield to another greenlet (a rate limiter, network I/O,
   a broadcast, a plugin doing I/O) may run while the write lock is held:
   checks run before the transaction, broadcasts after the commit. With

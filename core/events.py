@@ -31,7 +31,7 @@ def participant_room(participant_id: int) -> str:
 def record_event(session: Session, type: str, data: dict, rooms: list[str]) -> int:
     """Store a live event and broadcast it once the transaction commits.
 
-    Must run inside :func:`core.database.write_transaction`. ``rooms`` are
+    Must run inside :func:`palabre.database.write_transaction`. ``rooms`` are
     relative names: ``"all"``, ``"facilitators"``, ``"projector"``,
     ``"g:<group>"`` or ``"p:<participant id>"``. Returns the event's sequence
     number.
@@ -57,7 +57,7 @@ def announce(session: Session, type: str, data: dict, rooms: list[str]) -> None:
     Unlike :func:`record_event` nothing is stored and no sequence number is
     taken: a burst of 500 phones joining must not fill the replay log that
     every one of them reads when its socket connects. A client that
-    reconnects is sent the current state instead (see ``core.live``).
+    reconnects is sent the current state instead (see ``palabre.live``).
     """
     envelope = {"type": type, "data": data}
     targets = [room(session.id, name) for name in rooms]

@@ -1,4 +1,4 @@
-"""Flask extensions, created once here and bound in :func:`core.create_app`."""
+"""Flask extensions, created once here and bound in :func:`palabre.create_app`."""
 
 from flask_babel import Babel
 from flask_login import LoginManager
@@ -26,7 +26,7 @@ class Base(DeclarativeBase):
 
 # Objects keep what was just committed instead of reloading it on the next
 # read: a phone's acknowledgement and broadcast cost no extra query. Reads
-# that must be fresh are: core.database.write_transaction expires everything
+# that must be fresh are: palabre.database.write_transaction expires everything
 # when it takes the write lock.
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate()

@@ -13,7 +13,7 @@ from .inputs import clean_text
 
 
 class CleanForm(FlaskForm):
-    """A form whose text fields pass through :func:`core.inputs.clean_text`.
+    """A form whose text fields pass through :func:`palabre.inputs.clean_text`.
 
     Every form of the core and the built-in plugins derives from it, so that
     what a person types is stored without NUL, control or bidi override

@@ -18,7 +18,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 def register_methods():
     """Declare the co-design methods a plugin provides.
 
-    :return: a list of :class:`core.methods.Method` subclasses. The core
+    :return: a list of :class:`palabre.methods.Method` subclasses. The core
         instantiates each once per app; two methods may not share a ``slug``.
     """
 
@@ -43,8 +43,8 @@ def contribution_accepted(session, contribution):
     alike. Never called twice for the same contribution (a resent write is
     acknowledged but not accepted again).
 
-    :param session: the :class:`core.models.Session` it belongs to.
-    :param contribution: the committed :class:`core.models.Contribution`.
+    :param session: the :class:`palabre.models.Session` it belongs to.
+    :param contribution: the committed :class:`palabre.models.Contribution`.
     :return: ignored.
     """
 
@@ -57,10 +57,10 @@ def phase_changed(session, previous, current):
     draft session opens into its first phase; never for a request to enter
     the phase the session is already in.
 
-    :param session: the :class:`core.models.Session`.
-    :param previous: the :class:`core.methods.Phase` left, or ``None`` when
+    :param session: the :class:`palabre.models.Session`.
+    :param previous: the :class:`palabre.methods.Phase` left, or ``None`` when
         the session opens from its draft.
-    :param current: the :class:`core.methods.Phase` entered.
+    :param current: the :class:`palabre.methods.Phase` entered.
     :return: ignored.
     """
 
@@ -72,7 +72,7 @@ def backlog_item_created(item):
     Called after the commit, whether the item was created by hand or
     distilled from a session's harvest.
 
-    :param item: the new :class:`core.models.Need` or :class:`core.models.Action`.
+    :param item: the new :class:`palabre.models.Need` or :class:`palabre.models.Action`.
     :return: ignored.
     """
 
@@ -83,7 +83,7 @@ def print_sections(document, session):
 
     :param document: the name of the document being printed: ``"report"``
         (a session's report), ``"poster"`` or ``"backlog"``.
-    :param session: the :class:`core.models.Session` printed, or ``None``
+    :param session: the :class:`palabre.models.Session` printed, or ``None``
         for the backlog.
     :return: a list of ``(title, html)`` pairs appended as sections, or
         ``None``. ``html`` must be :class:`markupsafe.Markup` produced from a

@@ -47,7 +47,7 @@ from .i18n import LANGUAGES
 from .inputs import local_path
 from .models import Participant, Session, Status, hash_token
 from .phases import current_phase, plan
-from .plugins import get_method
+from .plugin_host import get_method
 
 bp = Blueprint("join", __name__)
 

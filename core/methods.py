@@ -90,7 +90,7 @@ class BacklogCandidate:
     """A need or action a method proposes from a session, with provenance.
 
     ``kind`` is :data:`NEED` (the default) or :data:`ACTION`; an action
-    becomes a proposed :class:`core.models.Action` whose ``objective`` is the
+    becomes a proposed :class:`palabre.models.Action` whose ``objective`` is the
     description. The first of ``contribution_ids`` is the candidate's
     subject (the insight, obstacle or intervention itself; others, such as
     answers naming it, may follow and grow while people answer): it gives
@@ -206,7 +206,7 @@ class Method:
 
         Runs inside the core's write transaction, before the phase change is
         broadcast. Returns extra live events as ``(type, data, rooms)``
-        triples (rooms as in :func:`core.live.record_event`). Default: none.
+        triples (rooms as in :func:`palabre.live.record_event`). Default: none.
         """
         return []
 
@@ -225,7 +225,7 @@ class Method:
         Runs inside the core's write transaction, after every check and just
         before the insert, for contributions from participants (not paper
         transcriptions); set ``contribution.data`` here (a queue number, the
-        scene it is about). Raise :class:`core.errors.Refused` to refuse:
+        scene it is about). Raise :class:`palabre.errors.Refused` to refuse:
         checks that must not race (one per person) belong here, since they
         run with the write lock held. Default: nothing.
         """
@@ -237,7 +237,7 @@ class Method:
         transaction; ``data`` is what the socket event or form sent (values
         are strings, or lists of strings for repeated form fields). The
         method may add or change its session's contributions here. Raise
-        :class:`core.errors.Refused` with a translated message to refuse.
+        :class:`palabre.errors.Refused` with a translated message to refuse.
         Returns live events as ``(type, data, rooms)`` triples, recorded and
         broadcast by the core. Default: refuses every action.
         """

@@ -73,7 +73,7 @@ class Session(db.Model):
     # Language codes offered to participants, the first being the default.
     languages: Mapped[list] = mapped_column(JSON, default=list)
     venue: Mapped[str] = mapped_column(String(200), default="")
-    # Secret in the table hosts' links (see core.join.become_host).
+    # Secret in the table hosts' links (see palabre.join.become_host).
     host_key: Mapped[str] = mapped_column(String(64))
     # Position of the current phase in the method's plan for this config.
     phase_index: Mapped[int] = mapped_column(default=0)

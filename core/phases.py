@@ -19,7 +19,7 @@ from .errors import Refused
 from .events import ALL, record_event
 from .methods import Method, Phase
 from .models import Session, Status, utcnow
-from .plugins import get_method, plugin_host
+from .plugin_host import get_method, plugin_host
 
 
 def plan(session: Session) -> tuple[Phase, ...]:

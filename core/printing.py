@@ -1,7 +1,7 @@
 """Printable outputs: HTML templates turned into A4 PDFs by WeasyPrint.
 
 Rendering a PDF takes seconds of CPU, so it runs in a child process
-(``python -m core.printing``): the server only renders the HTML and waits
+(``python -m palabre.printing``): the server only renders the HTML and waits
 cooperatively, and the live layer keeps broadcasting meanwhile.
 """
 
@@ -25,11 +25,12 @@ from .extensions import db
 from .i18n import LANGUAGES, current_language, direction
 from .join import base_url
 from .models import Action, ActionStatus, Session, utcnow
-from .plugins import get_method, plugin_host
+from .plugin_host import get_method, plugin_host
 
 bp = Blueprint("printing", __name__, url_prefix="/print")
 
-ROOT = Path(__file__).resolve().parent.parent
+#: Relative addresses in printed documents resolve against the package.
+PACKAGE = Path(__file__).resolve().parent
 RENDER_TIMEOUT_S = 120
 # A threading primitive, which gevent makes cooperative when it serves.
 _RENDER_SLOT = threading.BoundedSemaphore(1)
@@ -51,11 +52,10 @@ def html_to_pdf(html: str) -> bytes:
 
 def _render_in_child(html: str) -> bytes:
     result = subprocess.run(
-        [sys.executable, "-m", "core.printing"],
+        [sys.executable, "-m", "palabre.printing"],
         input=html.encode(),
         capture_output=True,
         timeout=RENDER_TIMEOUT_S,
-        cwd=ROOT,
     )
     if result.returncode != 0 or not result.stdout.startswith(b"%PDF"):
         raise PrintError(result.stderr.decode(errors="replace")[-2000:])
@@ -198,7 +198,7 @@ def _main() -> None:
 
     os.nice(10)  # let the server's live layer go first
     html = sys.stdin.buffer.read().decode()
-    sys.stdout.buffer.write(HTML(string=html, base_url=str(ROOT)).write_pdf())
+    sys.stdout.buffer.write(HTML(string=html, base_url=str(PACKAGE)).write_pdf())
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ scripts that open connections and never finish them, and being stopped with
 Ctrl+C. So ``palabre serve``:
 
 * refuses to start on an empty or damaged database file, rather than
-  putting a new, empty instance in its place (see :mod:`core.backups`);
+  putting a new, empty instance in its place (see :mod:`palabre.backups`);
 * raises its open-file limit to the hard limit (every connection is an open
   file; the usual soft limit of 1,024 stops a laptop at about 500 phones)
   and, near that limit, stops accepting connections rather than failing

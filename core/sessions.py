@@ -2,7 +2,7 @@
 
 Each control is a plain form post (CSRF-protected) so it works without
 JavaScript; the live facilitator screen sends the same actions over
-Socket.IO (see :mod:`core.live`), and both call the same functions.
+Socket.IO (see :mod:`palabre.live`), and both call the same functions.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from .i18n import LANGUAGES, current_language
 from .inputs import parse_int, same_site_path
 from .join import new_join_code, participant_count
 from .models import Participant, Session, Status
-from .plugins import get_method, plugin_host
+from .plugin_host import get_method, plugin_host
 
 bp = Blueprint("sessions", __name__, url_prefix="/sessions")
 

@@ -1,1 +1,1 @@
-"""Methods shipped with Palabre, each a pluggy plugin (see ``core.plugins``)."""
+"""Methods shipped with Palabre, each a pluggy plugin (see ``palabre.plugin_host``)."""

@@ -15,9 +15,9 @@ import pytest
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-from core import create_app
-from core.extensions import db, socketio
-from core.models import Facilitator
+from palabre import create_app
+from palabre.extensions import db, socketio
+from palabre.models import Facilitator
 
 PASSWORD = "correct horse battery"
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "core" / "translations"
@@ -154,10 +154,10 @@ def make_cafe(app):
     ``status`` "draft", "open" (welcome phase) or "live" (``phase_index``
     picks the phase; 1 is the first round).
     """
-    from core.database import write_transaction
-    from core.join import new_join_code
-    from core.models import Session, Status
-    from plugins.world_cafe import WorldCafe
+    from palabre.database import write_transaction
+    from palabre.join import new_join_code
+    from palabre.models import Session, Status
+    from palabre.plugins.world_cafe import WorldCafe
 
     def make(status="live", phase_index=1, languages=("en", "fr", "ar"), **config):
         with app.test_request_context(), write_transaction():

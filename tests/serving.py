@@ -41,7 +41,7 @@ def free_port() -> int:
 
 
 def palabre_command(*args: str) -> list[str]:
-    return [sys.executable, "-c", "from core.cli import main; main()", *args]
+    return [sys.executable, "-c", "from palabre.cli import main; main()", *args]
 
 
 def palabre(*args: str, env: dict, timeout: float = 120) -> subprocess.CompletedProcess:

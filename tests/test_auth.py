@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, select
 
-from core.extensions import db
-from core.models import Facilitator
+from palabre.extensions import db
+from palabre.models import Facilitator
 from tests.conftest import PASSWORD, csrf_token
 
 FACILITATOR_PAGES = [
@@ -141,7 +141,7 @@ def no_facilitator(app):
 
 
 def new_setup_link(app) -> str:
-    from core.auth import new_setup_token
+    from palabre.auth import new_setup_token
 
     with app.app_context():
         return f"/auth/setup/{new_setup_token()}"

@@ -7,11 +7,11 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select
 
-from core import contributions
-from core.backlog import create_need
-from core.database import write_transaction
-from core.extensions import db
-from core.models import Action, Need, NeedSource, Participant, Session, Vote, hash_token
+from palabre import contributions
+from palabre.backlog import create_need
+from palabre.database import write_transaction
+from palabre.extensions import db
+from palabre.models import Action, Need, NeedSource, Participant, Session, Vote, hash_token
 from tests.conftest import csrf_token, new_cid, post_form
 
 SCRIPT = "<script>alert('x')</script>"

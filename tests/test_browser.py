@@ -35,7 +35,7 @@ def free_port() -> int:
 
 
 def palabre(*args, env, **kwargs):
-    command = [sys.executable, "-c", "from core.cli import main; main()", *args]
+    command = [sys.executable, "-c", "from palabre.cli import main; main()", *args]
     return subprocess.Popen(command, env=env, **kwargs)
 
 

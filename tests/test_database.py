@@ -8,10 +8,10 @@ import threading
 import pytest
 from sqlalchemy import event, func, select, text
 
-from core import contributions, database
-from core.database import YieldedInsideWrite, write_transaction
-from core.extensions import db
-from core.models import Contribution, Participant, Session
+from palabre import contributions, database
+from palabre.database import YieldedInsideWrite, write_transaction
+from palabre.extensions import db
+from palabre.models import Contribution, Participant, Session
 from tests.conftest import csrf_token, join, new_cid, post_form
 
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from core import hookspecs
-from core.extensions import db
-from core.models import Contribution, Session
-from core.plugins import ENTRY_POINT_GROUP
+from palabre import hookspecs
+from palabre.extensions import db
+from palabre.models import Contribution, Session
+from palabre.plugin_host import ENTRY_POINT_GROUP
 from tests.conftest import (
     AuthActions,
     close_test_app,
@@ -50,7 +50,7 @@ def section(text: str, heading: str) -> str:
 
 
 def hook_specs() -> dict:
-    """The hooks declared in core.hookspecs, by name."""
+    """The hooks declared in palabre.hookspecs, by name."""
     marker = f"{hookspecs.PROJECT_NAME}_spec"
     return {
         name: function
@@ -62,7 +62,7 @@ def hook_specs() -> dict:
 def test_plugin_hooks_are_documented():
     docs = read_doc("plugins.md")
     hooks = hook_specs()
-    assert hooks, "no hook found in core.hookspecs"
+    assert hooks, "no hook found in palabre.hookspecs"
     missing = [name for name in hooks if f"`{name}(" not in docs]
     assert not missing, f"hooks missing from docs/plugins.md: {missing}"
     # Each hook has its own heading, written with the hook's current arguments.
@@ -263,6 +263,20 @@ def test_example_plugin_runs_a_whole_session(example_app, monkeypatch):
     assert "Thank you!" in phone.get(f"/j/{code}").text
     assert shown in staff.get(f"/backlog/from-session/{session_id}").text
     # The report's HTML, without running WeasyPrint.
-    monkeypatch.setattr("core.printing.html_to_pdf", lambda html: b"%PDF-1.7\n" + html.encode())
+    monkeypatch.setattr("palabre.printing.html_to_pdf", lambda html: b"%PDF-1.7\n" + html.encode())
     report = staff.get(f"/print/sessions/{session_id}/report.pdf").get_data(as_text=True)
     assert "Idea box report" in report and shown in report
+
+
+def test_the_public_api_is_documented_and_exists():
+    """Every name plugins import from ``palabre`` is in docs/plugins.md's table, and only those."""
+    import palabre
+
+    table = section(read_doc("plugins.md"), "## What `palabre` offers")
+    documented = set()
+    for cell in re.findall(r"^\| (.+?) \| ", table, re.M):
+        documented |= {name for name in re.findall(r"`(\w+)", cell)}
+    documented -= {"name"}
+    assert documented == set(palabre.__all__)
+    for name in palabre.__all__:
+        assert getattr(palabre, name) is not None

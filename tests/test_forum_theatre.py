@@ -11,9 +11,9 @@ import re
 import pytest
 from sqlalchemy import select
 
-from core.extensions import db
-from core.models import Action, ActionSource, Contribution, Need, NeedSource, Session, Vote
-from plugins.forum_theatre import ForumTheatre, parse_scenes, parse_synopsis
+from palabre.extensions import db
+from palabre.models import Action, ActionSource, Contribution, Need, NeedSource, Session, Vote
+from palabre.plugins.forum_theatre import ForumTheatre, parse_scenes, parse_synopsis
 from tests.conftest import csrf_token, join, new_cid, post_form
 
 ROUNDABOUT = {
@@ -41,9 +41,9 @@ SCENE_1, REFLECTION, FORUM, HARVEST, CLOSED = 1, 4, 5, 6, 7
 @pytest.fixture
 def make_forum(app):
     """Create a forum theatre session playing "The Roundabout"; returns its join code."""
-    from core.database import write_transaction
-    from core.join import new_join_code
-    from core.models import Status
+    from palabre.database import write_transaction
+    from palabre.join import new_join_code
+    from palabre.models import Status
 
     def make(phase_index=SCENE_1, languages=("en", "fr", "ar"), **config):
         with app.test_request_context(), write_transaction():
@@ -95,7 +95,7 @@ def rate(sock, contribution, value, cid=None):
 
 
 def go(app, code, index):
-    from core import phases
+    from palabre import phases
 
     with app.test_request_context():
         session = db.session.scalar(select(Session).where(Session.code == code))
@@ -202,7 +202,7 @@ def test_happened_is_one_tap_per_participant_per_scene(app, make_forum, socket_c
     go(app, code, SCENE_1 + 1)
     assert send(amina, "happened")["ok"] is True
     with app.app_context():
-        from plugins.forum_theatre import happened_counts
+        from palabre.plugins.forum_theatre import happened_counts
 
         assert happened_counts(session_of(code)) == {1: 2, 2: 1}
 
@@ -467,7 +467,7 @@ def test_harvest_turns_obstacles_into_needs_and_interventions_into_actions(
         assert db.session.scalar(select(ActionSource.contribution_id)) == intervention
 
     go(app, code, CLOSED)
-    monkeypatch.setattr("core.printing.html_to_pdf", lambda html: b"%PDF-1.7\n" + html.encode())
+    monkeypatch.setattr("palabre.printing.html_to_pdf", lambda html: b"%PDF-1.7\n" + html.encode())
     report = client.get(f"/print/sessions/{session_id}/report.pdf").get_data(as_text=True)
     for expected in (
         "The Roundabout",
@@ -513,7 +513,7 @@ def test_stop_requests_reach_staff_and_their_sender_only(app, make_forum, socket
     assert len(events_of(facilitator, "contribution.added")) == 2
     # Replayed after a reconnect, to the same rooms only.
     with app.app_context():
-        from core.models import Event
+        from palabre.models import Event
 
         rooms = db.session.scalars(select(Event.rooms).where(Event.type == "contribution.changed"))
         assert all("all" not in r for r in rooms)

@@ -34,13 +34,13 @@ from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RequestRedirect
 
-from core.database import write_transaction
-from core.extensions import db
-from core.inputs import SQL_INT_MAX, clean_json, clean_text, parse_int
-from core.join import new_join_code
-from core.models import Action, Contribution, Need, Session, Status
-from plugins.forum_theatre import ForumTheatre
-from plugins.world_cafe import WorldCafe
+from palabre.database import write_transaction
+from palabre.extensions import db
+from palabre.inputs import SQL_INT_MAX, clean_json, clean_text, parse_int
+from palabre.join import new_join_code
+from palabre.models import Action, Contribution, Need, Session, Status
+from palabre.plugins.forum_theatre import ForumTheatre
+from palabre.plugins.world_cafe import WorldCafe
 from tests.conftest import (
     PASSWORD,
     AuthActions,
@@ -534,7 +534,7 @@ def assert_answered(ack) -> None:
 def sockets(instance):
     """A participant's and a facilitator's sockets on the café round and on the forum,
     by role."""
-    from core.extensions import socketio
+    from palabre.extensions import socketio
 
     made = {"participant": [], "facilitator": []}
     for name in ("round", "forum"):
@@ -589,7 +589,7 @@ def test_every_socket_event_is_answered(instance, sockets, caplog):
 
 def test_hostile_connections_are_refused_or_answered(instance, caplog):
     """A connection with a hostile ``auth`` is refused, or accepted and then answered."""
-    from core.extensions import socketio
+    from palabre.extensions import socketio
 
     code = instance.codes["round"]
     auths = [None, [], "x", 7, {}, {"session": None}, {"session": [code]}]
@@ -612,7 +612,7 @@ def test_a_message_over_the_size_limit_closes_the_connection(tmp_path):
     ``live.js`` never queues a write over the limit (it would resend it on
     every reconnection, forever). The longest legitimate note is far smaller.
     """
-    from core.live import MAX_MESSAGE_BYTES
+    from palabre.live import MAX_MESSAGE_BYTES
 
     port = free_port()
     env = {**os.environ, "PALABRE_INSTANCE": str(tmp_path)}
@@ -656,7 +656,7 @@ def connect_when_up(url, server, seconds=60):
 
 def test_live_js_knows_the_size_limit():
     """The browser's outbox refuses, rather than queues forever, a write over the limit."""
-    from core.live import MAX_MESSAGE_BYTES
+    from palabre.live import MAX_MESSAGE_BYTES
 
     script = (Path(__file__).parent.parent / "core" / "static" / "live.js").read_text()
     assert f"MAX_MESSAGE_BYTES = {MAX_MESSAGE_BYTES};" in script
@@ -858,7 +858,7 @@ def test_an_unexpected_failure_is_answered_and_logged_without_the_address(
     def broken(*args, **kwargs):
         raise RuntimeError("the disk caught fire")
 
-    monkeypatch.setattr("core.contributions.accept", broken)
+    monkeypatch.setattr("palabre.contributions.accept", broken)
     ack = phone.emit("contribute", {"cid": new_cid(), "kind": "note", "body": "x"}, callback=True)
     assert ack == {"ok": False, "error": "Palabre could not do this. Please try again later."}
     [record] = [r for r in caplog.records if r.levelno >= logging.ERROR]

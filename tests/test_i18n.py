@@ -15,10 +15,10 @@ from babel.messages.frontend import CommandLineInterface
 from babel.messages.pofile import read_po
 from sqlalchemy import select
 
-from core.extensions import db
-from core.i18n import DEFAULT_LANGUAGE, LANGUAGES
-from core.models import Session
-from core.printing import in_each_language
+from palabre.extensions import db
+from palabre.i18n import DEFAULT_LANGUAGE, LANGUAGES
+from palabre.models import Session
+from palabre.printing import in_each_language
 from tests.conftest import csrf_token, join
 
 ROOT = Path(__file__).resolve().parent.parent

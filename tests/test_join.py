@@ -6,8 +6,8 @@ import re
 
 from sqlalchemy import select
 
-from core.extensions import db
-from core.models import Participant, Session, Status, hash_token
+from palabre.extensions import db
+from palabre.models import Participant, Session, Status, hash_token
 from tests.conftest import join, post_form
 
 CAFE_FORM = {

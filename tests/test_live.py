@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from core.extensions import db
-from core.models import Contribution, Event, Session
+from palabre.extensions import db
+from palabre.models import Contribution, Event, Session
 from tests.conftest import join, new_cid
 
 

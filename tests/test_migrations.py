@@ -23,12 +23,12 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-import core
-from core import create_app
-from core.extensions import db
-from core.models import Participant, Session
+import palabre
+from palabre import create_app
+from palabre.extensions import db
+from palabre.models import Participant, Session
 
-MIGRATIONS = Path(core.__file__).parent / "migrations"
+MIGRATIONS = Path(palabre.__file__).parent / "migrations"
 DATABASES = ["sqlite"]
 if os.environ.get("PALABRE_TEST_POSTGRESQL_URL"):
     DATABASES.append("postgresql")
@@ -170,7 +170,7 @@ def test_revision_0002_gives_existing_contributions_empty_data(empty_app):
             " VALUES (1, 'c1', 'note', 1, 'Evening classes', 0, 0, '2026-01-01 00:00:00')"
         )
     flask_migrate.upgrade()
-    from core.models import Contribution
+    from palabre.models import Contribution
 
     assert db.session.scalar(db.select(Contribution)).data == {}
     db.session.remove()

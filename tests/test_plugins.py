@@ -1,6 +1,6 @@
 """The plugin host: built-ins, entry points, and every hook called as documented.
 
-Each hook in core.hookspecs has a test here named ``test_hook_<name>``;
+Each hook in palabre.hookspecs has a test here named ``test_hook_<name>``;
 ``test_every_hook_has_a_test`` fails when one is missing.
 """
 
@@ -20,15 +20,15 @@ from markupsafe import Markup
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from core import contributions, hookimpl, hookspecs, phases
-from core.backlog import create_need
-from core.database import write_transaction
-from core.extensions import db, socketio
-from core.join import new_join_code
-from core.methods import ContributionKind, Method, Phase, contribute
-from core.models import Contribution, Need, Participant, Session
-from core.plugins import BUILTIN_PLUGINS, ENTRY_POINT_GROUP, InvalidMethod
-from plugins.world_cafe import WorldCafe
+from palabre import contributions, hookimpl, hookspecs, phases
+from palabre.backlog import create_need
+from palabre.database import write_transaction
+from palabre.extensions import db, socketio
+from palabre.join import new_join_code
+from palabre.methods import ContributionKind, Method, Phase, contribute
+from palabre.models import Contribution, Need, Participant, Session
+from palabre.plugin_host import BUILTIN_PLUGINS, ENTRY_POINT_GROUP, InvalidMethod
+from palabre.plugins.world_cafe import WorldCafe
 from tests.conftest import PASSWORD, csrf_token, join, make_test_app, new_cid
 
 
@@ -68,7 +68,7 @@ class Recorder:
 
 
 def test_builtins_are_listed_and_the_group_is_named_once():
-    assert BUILTIN_PLUGINS == ("plugins.world_cafe", "plugins.forum_theatre")
+    assert BUILTIN_PLUGINS == ("palabre.plugins.world_cafe", "palabre.plugins.forum_theatre")
     assert ENTRY_POINT_GROUP == "palabre.methods"
     docs = (Path(__file__).parent.parent / "docs" / "plugins.md").read_text()
     assert ENTRY_POINT_GROUP in docs
@@ -99,8 +99,8 @@ def test_each_app_has_its_own_plugin_manager(tmp_path):
 
 
 EXTERNAL_METHOD = """
-from core import hookimpl
-from core.methods import ContributionKind, Method, Phase, contribute
+from palabre import hookimpl
+from palabre.methods import ContributionKind, Method, Phase, contribute
 
 
 class Ideas(Method):
@@ -186,7 +186,7 @@ def test_hook_register_blueprints(tmp_path):
     class AddsPages:
         @hookimpl
         def register_blueprints(self, app):
-            assert app.name == "core"
+            assert app.name == "palabre"
             return [extra]
 
     app = make_app(tmp_path, AddsPages())
@@ -301,7 +301,7 @@ BAD_PHASES = (
 )
 
 MISSPELT_HOOK = """
-from core import hookimpl
+from palabre import hookimpl
 
 
 @hookimpl
@@ -348,7 +348,7 @@ def test_palabre_plugins_lists_what_loaded_and_what_failed(tmp_path, guests):
     app = make_app(tmp_path, DISABLED_PLUGINS="idea_box")
     result = app.test_cli_runner().invoke(args=["plugins"])
     assert result.exit_code == 0, result.output
-    assert "plugins.world_cafe  [built-in]  methods: world_cafe" in result.output
+    assert "palabre.plugins.world_cafe  [built-in]  methods: world_cafe" in result.output
     assert "idea_box (palabre-idea-box 1.0)" in result.output.split("Disabled")[1]
     assert "broken  [palabre-broken 1.0]  ImportError" in result.output.split("Failed")[1]
     assert "idea_box" not in app.extensions["palabre"].methods

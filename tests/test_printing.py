@@ -17,10 +17,10 @@ from flask_babel import gettext as _
 from markupsafe import Markup
 from pypdf import PdfReader
 
-from core import create_app, hookimpl
-from core.backlog import create_need
-from core.extensions import db
-from core.models import (
+from palabre import create_app, hookimpl
+from palabre.backlog import create_need
+from palabre.extensions import db
+from palabre.models import (
     Action,
     ActionStatus,
     Contribution,
@@ -32,8 +32,8 @@ from core.models import (
     Vote,
     hash_token,
 )
-from core.printing import css_string
-from plugins.world_cafe import WorldCafe
+from palabre.plugins.world_cafe import WorldCafe
+from palabre.printing import css_string
 
 from .conftest import PASSWORD, AuthActions
 

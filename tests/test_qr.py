@@ -6,8 +6,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from core import join
-from core.join import CODE_ALPHABET, CODE_LENGTH, base_url, new_join_code, normalise_code
+from palabre import join
+from palabre.join import CODE_ALPHABET, CODE_LENGTH, base_url, new_join_code, normalise_code
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """A room, not a user: every write path with a room of phones against a real server.
 
-One ``palabre serve`` for the module (``core.testing``); each test creates its
+One ``palabre serve`` for the module (``palabre.testing``); each test creates its
 own session on it, joins at least 30 phones through the join page, connects
 their sockets and a facilitator's and a projector's, and writes at human
 pace (a random 0.2 to 1.5 s between two writes of a phone) and in a burst
@@ -21,7 +21,7 @@ import random
 
 import pytest
 
-from core.testing import (
+from palabre.testing import (
     Ack,
     Facilitator,
     LiveSession,

@@ -3,7 +3,7 @@
 import random
 from collections import Counter
 
-from plugins.world_cafe.seating import encounters, repeats, seat
+from palabre.plugins.world_cafe.seating import encounters, repeats, seat
 
 
 def test_first_round_balances_tables():

@@ -7,10 +7,10 @@ from collections import Counter
 import pytest
 from sqlalchemy import select
 
-from core import phases
-from core.extensions import db
-from core.models import Contribution, Participant, Session
-from plugins.world_cafe import WorldCafe
+from palabre import phases
+from palabre.extensions import db
+from palabre.models import Contribution, Participant, Session
+from palabre.plugins.world_cafe import WorldCafe
 from tests.conftest import csrf_token, join, new_cid
 
 
@@ -238,9 +238,9 @@ def test_staff_pages_show_the_session(app, make_cafe, client, auth):
 
 
 def test_closed_cafe_shows_participants_what_became_of_their_ideas(app, make_cafe):
-    from core.backlog import create_need
-    from core.database import write_transaction
-    from core.models import Action
+    from palabre.backlog import create_need
+    from palabre.database import write_transaction
+    from palabre.models import Action
 
     code = make_cafe(tables=1)
     client = phone(app, code)

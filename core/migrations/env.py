@@ -1,6 +1,6 @@
 """Alembic environment for Palabre, run by Flask-Migrate (``palabre db ...``).
 
-The app built by :func:`core.create_app` provides the engine and the models'
+The app built by :func:`palabre.create_app` provides the engine and the models'
 metadata; ``palabre serve`` runs ``upgrade`` before serving.
 
 Revisions are rendered in batch mode so that later ``ALTER``s also work on
@@ -77,7 +77,7 @@ def run_migrations_online() -> None:
     with get_engine().connect() as connection:
         sqlite = connection.dialect.name == "sqlite"
         if sqlite:
-            # The engine really begins transactions on SQLite (core.database),
+            # The engine really begins transactions on SQLite (palabre.database),
             # so a failed revision is rolled back whole. Batch mode rebuilds a
             # table by copying and dropping it, which enforced foreign keys
             # would refuse for a table others refer to: they are checked once

@@ -1,6 +1,6 @@
 """Test helpers that ship with Palabre: a room of phones against a real server.
 
-``core.testing.room`` starts ``palabre serve`` in a child process and drives it
+``palabre.testing.room`` starts ``palabre serve`` in a child process and drives it
 as a room does: a facilitator's browser sets a session up over HTTP, phones
 join through the join page and talk to the live layer over Socket.IO, at
 human pace or all at once. Palabre's own tests (``tests/test_room.py``) and

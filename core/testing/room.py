@@ -67,8 +67,6 @@ import aiohttp
 import psutil
 import socketio
 
-from core import ROOT
-
 HOST = "127.0.0.1"
 
 #: Bounds on every wait, in seconds.
@@ -272,7 +270,7 @@ def palabre_command() -> list[str]:
     found = shutil.which("palabre")
     if found:
         return [found]
-    return [sys.executable, "-c", "from core.cli import main; main()"]
+    return [sys.executable, "-c", "from palabre.cli import main; main()"]
 
 
 class PalabreServer(ServerProcess):
@@ -314,7 +312,7 @@ class PalabreServer(ServerProcess):
             env,
             log_path or self.instance / "server.log",
             ready_path="/",
-            cwd=ROOT,
+            cwd=self.instance,
         )
 
     @property
@@ -328,7 +326,7 @@ class PalabreServer(ServerProcess):
         done = subprocess.run(
             [*self.command, "create-facilitator", email, "--password", password],
             env=self.env,
-            cwd=ROOT,
+            cwd=self.instance,
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,

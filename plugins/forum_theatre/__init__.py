@@ -21,30 +21,32 @@ from sqlalchemy import func, select
 from wtforms import BooleanField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from core import hookimpl, ratelimit
-from core.backlog import session_actions, session_needs
-from core.contributions import (
+from palabre import (
+    ACTION,
+    LANGUAGES,
+    VOTE,
+    BacklogCandidate,
+    CleanForm,
+    Contribution,
+    ContributionKind,
+    Method,
+    Participant,
+    Phase,
+    Refused,
+    Vote,
     add_by_staff,
+    contribute,
+    db,
+    hookimpl,
     my_ratings,
+    parse_int,
+    ratelimit,
     rating_summaries,
+    session_actions,
+    session_needs,
     update_data,
     visible,
 )
-from core.errors import Refused
-from core.extensions import db
-from core.forms import CleanForm
-from core.i18n import LANGUAGES
-from core.inputs import parse_int
-from core.methods import (
-    ACTION,
-    VOTE,
-    BacklogCandidate,
-    ContributionKind,
-    Method,
-    Phase,
-    contribute,
-)
-from core.models import Contribution, Participant, Vote
 
 MAX_SCENES = 12
 MAX_SCENE_TITLE = 120

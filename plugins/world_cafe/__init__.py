@@ -16,13 +16,26 @@ from sqlalchemy import func, select
 from wtforms import BooleanField, IntegerField, RadioField, TextAreaField
 from wtforms.validators import DataRequired, NumberRange, ValidationError
 
-from core import hookimpl
-from core.backlog import session_needs
-from core.contributions import visible, vote_totals, votes_used
-from core.extensions import db
-from core.forms import CleanForm, options
-from core.methods import VOTE, BacklogCandidate, ContributionKind, Method, Phase, contribute
-from core.models import Contribution, Participant, Session, Vote
+from palabre import (
+    VOTE,
+    BacklogCandidate,
+    CleanForm,
+    Contribution,
+    ContributionKind,
+    Method,
+    Participant,
+    Phase,
+    Session,
+    Vote,
+    contribute,
+    db,
+    hookimpl,
+    options,
+    session_needs,
+    visible,
+    vote_totals,
+    votes_used,
+)
 
 from .seating import encounters, seat
 

@@ -7,7 +7,7 @@ a hook that does not exist, or declares an invalid method is logged with its
 distribution's name and skipped, and everything else starts as usual (a
 live evening never stops for someone else's plugin). ``palabre plugins``
 lists what loaded and what failed. A built-in plugin or one passed to
-:func:`core.create_app` in code that fails raises at once: that is a bug to
+:func:`palabre.create_app` in code that fails raises at once: that is a bug to
 fix, not a guest to tolerate.
 """
 
@@ -28,7 +28,7 @@ from . import hookspecs
 from .methods import VOTE, Method
 
 #: Plugins shipped with Palabre, loaded in this order.
-BUILTIN_PLUGINS = ("plugins.world_cafe", "plugins.forum_theatre")
+BUILTIN_PLUGINS = ("palabre.plugins.world_cafe", "palabre.plugins.forum_theatre")
 
 #: Entry-point group through which installed packages add methods.
 ENTRY_POINT_GROUP = "palabre.methods"
