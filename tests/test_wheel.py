@@ -1,0 +1,104 @@
+"""The built wheel, installed outside the checkout, serves every page, file and PDF.
+
+A checkout finds templates, static files and translations beside the code;
+an installed package must carry them. This builds the wheel with pip,
+installs it into a new virtual environment that borrows only the test
+environment's third-party libraries (not its editable Palabre), and runs a
+real ``palabre serve`` from there, in a folder far from the checkout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import site
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+from palabre.testing import Browser, Facilitator, served_palabre
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*argv, **kwargs) -> subprocess.CompletedProcess:
+    done = subprocess.run(
+        [str(a) for a in argv], capture_output=True, text=True, timeout=300, **kwargs
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return done
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> Path:
+    """A virtual environment with the wheel installed; returns its ``bin`` folder."""
+    if not (ROOT / "core" / "static" / "vendor" / "socket.io.min.js").exists():
+        pytest.fail("the Socket.IO client is missing from core/static/vendor: run scripts/setup")
+    work = tmp_path_factory.mktemp("wheel")
+    run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", work / "dist", ROOT)
+    (wheel,) = (work / "dist").glob("palabre-*.whl")
+    env_dir = work / "venv"
+    venv.create(env_dir, with_pip=False)
+    packages = next((env_dir / "lib").glob("python*/site-packages"))
+    # The libraries Palabre needs, from the test environment; a plain path, so
+    # that the editable install's finder (a .pth file there) is not loaded.
+    (packages / "borrowed.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    run(sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", packages, wheel)
+    bin_dir = env_dir / "bin"
+    # pip --target puts console scripts in <target>/bin: give the venv its own.
+    (bin_dir / "palabre").write_text(
+        f"#!{bin_dir / 'python'}\nfrom palabre.cli import main\nmain()\n"
+    )
+    (bin_dir / "palabre").chmod(0o755)
+    return bin_dir
+
+
+def test_the_installed_package_is_not_the_checkout(installed, tmp_path):
+    where = run(
+        installed / "python", "-c", "import palabre, sys; print(palabre.__file__)", cwd=tmp_path
+    ).stdout
+    assert str(ROOT) not in where and "site-packages/palabre/__init__.py" in where
+    listed = run(
+        installed / "palabre",
+        "plugins",
+        cwd=tmp_path,
+        env={"PALABRE_INSTANCE": str(tmp_path / "instance"), "PATH": "/usr/bin:/bin"},
+    )
+    assert "palabre.plugins.world_cafe  [built-in]  methods: world_cafe" in listed.stdout
+
+
+def test_the_installed_package_serves_pages_files_translations_and_pdfs(installed, tmp_path):
+    with served_palabre(tmp_path, command=[str(installed / "palabre")]) as server:
+        server.create_facilitator()
+
+        async def visit():
+            async with Facilitator(server.url) as facilitator:
+                await facilitator.sign_in()
+                session = await facilitator.start_session(
+                    "world_cafe", {"tables": 2, "questions": "What helped you?"}
+                )
+                for path in (
+                    "/static/palabre.css",
+                    "/static/live.js",
+                    "/static/vendor/socket.io.min.js",
+                ):
+                    page = await facilitator.get(path)
+                    assert page.status == 200 and len(page.text) > 1000, path
+                run_page = await facilitator.get(f"/sessions/{session.id}")
+                # The shared layout and the method's own template, with its plan of phases.
+                assert session.code in run_page.text and "Round 1" in run_page.text
+                poster = await facilitator.http.get(
+                    f"{server.url}/print/sessions/{session.id}/poster.pdf"
+                )
+                assert poster.status == 200
+                pdf = PdfReader(io.BytesIO(await poster.read()))
+                assert session.code in "".join(page.extract_text() for page in pdf.pages)
+            async with Browser(server.url, "phone") as phone:
+                french = await phone.get(f"/j/{session.code}", headers={"Accept-Language": "fr"})
+                assert french.status == 200 and "Votre langue" in french.text
+
+        asyncio.run(visit())
