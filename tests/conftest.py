@@ -15,11 +15,10 @@ import pytest
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-from palabre import create_app
 from palabre.extensions import db, socketio
-from palabre.models import Facilitator
+from palabre.testing.kit import FACILITATOR_EMAIL, close_app, make_app
+from palabre.testing.kit import FACILITATOR_PASSWORD as PASSWORD
 
-PASSWORD = "correct horse battery"
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "core" / "translations"
 
 
@@ -44,40 +43,11 @@ def compiled_catalogs():
         os.replace(temporary, mo)
 
 
-def make_test_app(folder, plugins=(), **config):
-    """An app with its own database in ``folder`` and one facilitator account."""
-    folder.mkdir(parents=True, exist_ok=True)
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "test",
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'palabre.db'}",
-            "BASE_URL": "http://palabre.test",
-            **config,
-        },
-        plugins=plugins,
-    )
-    app.instance_path = str(folder)
-    with app.app_context():
-        db.create_all()
-        facilitator = Facilitator(email="fac@example.org", name="Fatou")
-        facilitator.set_password(PASSWORD)
-        db.session.add(facilitator)
-        db.session.commit()
-    return app
-
-
-def close_test_app(app) -> None:
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
-
-
 @pytest.fixture
 def app(tmp_path):
-    app = make_test_app(tmp_path, SERVER_NAME="palabre.test")
+    app = make_app(tmp_path, SERVER_NAME="palabre.test")
     yield app
-    close_test_app(app)
+    close_app(app)
 
 
 @pytest.fixture
@@ -103,7 +73,7 @@ class AuthActions:
     def __init__(self, client):
         self._client = client
 
-    def login(self, email="fac@example.org", password=PASSWORD):
+    def login(self, email=FACILITATOR_EMAIL, password=PASSWORD):
         page = self._client.get("/auth/login")
         return self._client.post(
             "/auth/login",

@@ -9,7 +9,7 @@ from sqlalchemy import delete, select
 
 from palabre.extensions import db
 from palabre.models import Facilitator
-from tests.conftest import PASSWORD, csrf_token
+from tests.conftest import FACILITATOR_EMAIL, PASSWORD, csrf_token
 
 FACILITATOR_PAGES = [
     "/sessions/",
@@ -37,13 +37,13 @@ def test_sign_in(client, auth):
 
 
 def test_sign_in_is_case_insensitive_on_email(client, auth):
-    assert auth.login(email="FAC@example.org").status_code == 302
+    assert auth.login(email=FACILITATOR_EMAIL.upper()).status_code == 302
     assert client.get("/sessions/").status_code == 200
 
 
 @pytest.mark.parametrize(
     ("email", "password"),
-    [("fac@example.org", "wrong password"), ("nobody@example.org", PASSWORD)],
+    [(FACILITATOR_EMAIL, "wrong password"), ("nobody@example.org", PASSWORD)],
 )
 def test_sign_in_refused(client, auth, email, password):
     response = auth.login(email=email, password=password)
@@ -66,7 +66,7 @@ def test_invalid_email_shows_field_error(client):
 
 def test_sign_in_follows_only_local_next(client):
     page = client.get("/auth/login")
-    data = {"email": "fac@example.org", "password": PASSWORD, "csrf_token": csrf_token(page)}
+    data = {"email": FACILITATOR_EMAIL, "password": PASSWORD, "csrf_token": csrf_token(page)}
     response = client.post("/auth/login?next=/backlog/", data=data)
     assert response.location.endswith("/backlog/")
     client.post("/auth/logout", data={"csrf_token": csrf_token(client.get("/sessions/"))})
@@ -97,7 +97,7 @@ def test_participant_pages_need_no_sign_in(client):
 
 
 def test_post_without_csrf_token_is_refused(client, auth):
-    response = client.post("/auth/login", data={"email": "fac@example.org", "password": PASSWORD})
+    response = client.post("/auth/login", data={"email": FACILITATOR_EMAIL, "password": PASSWORD})
     assert response.status_code == 400
     auth.login()
     assert client.post("/auth/logout").status_code == 400

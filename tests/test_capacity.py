@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import close_test_app, csrf_token, join, make_test_app
+from .conftest import close_app, csrf_token, join, make_app
 from .serving import Facilitator, PalabreServer, RawSocket, phone_socket
 from .serving import join as join_over_http
 
@@ -24,7 +24,7 @@ from .serving import join as join_over_http
 @pytest.fixture
 def app(tmp_path):
     """The suite's app with small limits, so that tests reach them quickly."""
-    app = make_test_app(
+    app = make_app(
         tmp_path,
         SERVER_NAME="palabre.test",
         SOCKETS_PER_PARTICIPANT=2,
@@ -36,7 +36,7 @@ def app(tmp_path):
         RATE_LIMIT_CODES_OVERALL="3/minute",
     )
     yield app
-    close_test_app(app)
+    close_app(app)
 
 
 def test_a_participant_keeps_only_their_newest_sockets(app, make_cafe, socket_client):

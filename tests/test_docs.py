@@ -22,10 +22,10 @@ from palabre.models import Contribution, Session
 from palabre.plugin_host import ENTRY_POINT_GROUP
 from tests.conftest import (
     AuthActions,
-    close_test_app,
+    close_app,
     csrf_token,
     join,
-    make_test_app,
+    make_app,
     new_cid,
     post_form,
 )
@@ -190,9 +190,9 @@ def example_app(tmp_path, monkeypatch):
     sys.modules.pop(EXAMPLE_PACKAGE, None)
     try:
         module = importlib.import_module(EXAMPLE_PACKAGE)
-        app = make_test_app(tmp_path, plugins=[module])
+        app = make_app(tmp_path, plugins=[module])
         yield app
-        close_test_app(app)
+        close_app(app)
     finally:
         sys.modules.pop(EXAMPLE_PACKAGE, None)
 

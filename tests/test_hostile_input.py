@@ -42,12 +42,13 @@ from palabre.models import Action, Contribution, Need, Session, Status
 from palabre.plugins.forum_theatre import ForumTheatre
 from palabre.plugins.world_cafe import WorldCafe
 from tests.conftest import (
+    FACILITATOR_EMAIL,
     PASSWORD,
     AuthActions,
-    close_test_app,
+    close_app,
     csrf_token,
     join,
-    make_test_app,
+    make_app,
     new_cid,
 )
 from tests.test_browser import free_port, palabre
@@ -320,9 +321,9 @@ def fill(rule, values: dict[str, str]) -> str:
 @pytest.fixture
 def instance(tmp_path):
     # No rate limit: a refusal for sending too fast would hide what comes after it.
-    app = make_test_app(tmp_path, SERVER_NAME=HOST, RATE_LIMIT_WRITES="100000/minute")
+    app = make_app(tmp_path, SERVER_NAME=HOST, RATE_LIMIT_WRITES="100000/minute")
     yield Instance(app)
-    close_test_app(app)
+    close_app(app)
 
 
 def malformed_texts(app) -> list[tuple[str, str, object]]:
@@ -775,7 +776,7 @@ def test_redirect_targets_stay_on_the_site(client, target):
     login = client.get("/auth/login")
     response = client.post(
         f"/auth/login?{urlencode({'next': target})}",
-        data={"csrf_token": csrf_token(login), "email": "fac@example.org", "password": PASSWORD},
+        data={"csrf_token": csrf_token(login), "email": FACILITATOR_EMAIL, "password": PASSWORD},
     )
     assert response.status_code == 302 and response.location == "/sessions/"
 

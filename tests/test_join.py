@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from palabre.extensions import db
 from palabre.models import Participant, Session, Status, hash_token
-from tests.conftest import join, post_form
+from tests.conftest import FACILITATOR_EMAIL, join, post_form
 
 CAFE_FORM = {
     "title": "Café on the intercultural plan",
@@ -69,7 +69,7 @@ def test_create_world_cafe_session(app, client, auth):
             "dots": 2,
         }
         assert re.fullmatch(r"[34679ACDEFGHJKMNPQRTUVWXY]{6}", session.code)
-        assert session.created_by.email == "fac@example.org"
+        assert session.created_by.email == FACILITATOR_EMAIL
 
 
 def test_create_session_shows_errors(app, client, auth):

@@ -29,23 +29,17 @@ from palabre.methods import ContributionKind, Method, Phase, contribute
 from palabre.models import Contribution, Need, Participant, Session
 from palabre.plugin_host import BUILTIN_PLUGINS, ENTRY_POINT_GROUP, InvalidMethod
 from palabre.plugins.world_cafe import WorldCafe
-from tests.conftest import PASSWORD, csrf_token, join, make_test_app, new_cid
+from palabre.testing.kit import make_app, sign_in
+from tests.conftest import csrf_token, join, new_cid
 
 
 def hook_names() -> list[str]:
     return [name for name, _ in inspect.getmembers(hookspecs, inspect.isfunction)]
 
 
-def make_app(tmp_path, *plugins, **config):
-    return make_test_app(tmp_path, plugins=plugins, **config)
-
-
-def sign_in(client):
-    page = client.get("/auth/login")
-    client.post(
-        "/auth/login",
-        data={"email": "fac@example.org", "password": PASSWORD, "csrf_token": csrf_token(page)},
-    )
+def app_with(tmp_path, *plugins, **config):
+    """A test app with these extra plugin objects."""
+    return make_app(tmp_path, plugins=plugins, **config)
 
 
 class Recorder:
@@ -87,12 +81,12 @@ def test_misspelt_hook_implementation_fails_loudly(tmp_path):
             pass
 
     with pytest.raises(pluggy.PluginValidationError):
-        make_app(tmp_path, Misspelt())
+        app_with(tmp_path, Misspelt())
 
 
 def test_each_app_has_its_own_plugin_manager(tmp_path):
-    one = make_app(tmp_path / "one", Recorder())
-    two = make_app(tmp_path / "two")
+    one = app_with(tmp_path / "one", Recorder())
+    two = app_with(tmp_path / "two")
     assert one.extensions["palabre"].pm is not two.extensions["palabre"].pm
     assert len(one.extensions["palabre"].pm.get_plugins()) == len(BUILTIN_PLUGINS) + 1
     assert len(two.extensions["palabre"].pm.get_plugins()) == len(BUILTIN_PLUGINS)
@@ -151,7 +145,7 @@ def install_distribution(site: Path, name: str, *entry_points: str) -> None:
 
 
 def test_hook_register_methods_from_an_installed_package(tmp_path, installed_method):
-    app = make_app(tmp_path)
+    app = app_with(tmp_path)
     method = app.extensions["palabre"].methods["idea_box"]
     assert method.title == "Idea box"
     client = app.test_client()
@@ -189,13 +183,13 @@ def test_hook_register_blueprints(tmp_path):
             assert app.name == "palabre"
             return [extra]
 
-    app = make_app(tmp_path, AddsPages())
+    app = app_with(tmp_path, AddsPages())
     assert app.test_client().get("/extra/hello").text == "hello from a plugin"
 
 
 def test_hook_contribution_accepted_once_per_contribution(tmp_path):
     recorder = Recorder()
-    app = make_app(tmp_path, recorder)
+    app = app_with(tmp_path, recorder)
     code = _live_cafe(app)
     phone = app.test_client()
     join(phone, code)
@@ -213,7 +207,7 @@ def test_hook_contribution_accepted_once_per_contribution(tmp_path):
 
 def test_hook_phase_changed(tmp_path):
     recorder = Recorder()
-    app = make_app(tmp_path, recorder)
+    app = app_with(tmp_path, recorder)
     _live_cafe(app)
     with app.test_request_context():
         session = db.session.scalar(select(Session))
@@ -223,7 +217,7 @@ def test_hook_phase_changed(tmp_path):
 
 def test_hook_backlog_item_created(tmp_path):
     recorder = Recorder()
-    app = make_app(tmp_path, recorder)
+    app = app_with(tmp_path, recorder)
     with app.test_request_context():
         create_need("Affordable housing for large families", theme="housing")
         assert db.session.scalar(select(Need.title))
@@ -242,7 +236,7 @@ def test_hook_print_sections(tmp_path):
             seen.append((document, session.code if session else None))
             return [("Local context", Markup("<p>Written by a plugin for the council</p>"))]
 
-    app = make_app(tmp_path, AddsSection())
+    app = app_with(tmp_path, AddsSection())
     code = _live_cafe(app)
     client = app.test_client()
     sign_in(client)
@@ -276,7 +270,7 @@ def _live_cafe(app) -> str:
 
 def test_hook_phase_changed_when_a_draft_opens_and_not_on_a_repeat(tmp_path):
     recorder = Recorder()
-    app = make_app(tmp_path, recorder)
+    app = app_with(tmp_path, recorder)
     code = _live_cafe(app)
     with app.test_request_context():
         session = db.session.scalar(select(Session).where(Session.code == code))
@@ -328,7 +322,7 @@ def guests(tmp_path, monkeypatch, installed_method):
 
 
 def test_a_broken_installed_plugin_is_skipped_and_named(tmp_path, guests, caplog):
-    app = make_app(tmp_path)
+    app = app_with(tmp_path)
     host = app.extensions["palabre"]
     # Everything else loaded: the built-ins and the working guest.
     assert {"world_cafe", "forum_theatre", "idea_box"} <= set(host.methods)
@@ -345,7 +339,7 @@ def test_a_broken_installed_plugin_is_skipped_and_named(tmp_path, guests, caplog
 
 
 def test_palabre_plugins_lists_what_loaded_and_what_failed(tmp_path, guests):
-    app = make_app(tmp_path, DISABLED_PLUGINS="idea_box")
+    app = app_with(tmp_path, DISABLED_PLUGINS="idea_box")
     result = app.test_cli_runner().invoke(args=["plugins"])
     assert result.exit_code == 0, result.output
     assert "palabre.plugins.world_cafe  [built-in]  methods: world_cafe" in result.output
@@ -356,7 +350,7 @@ def test_palabre_plugins_lists_what_loaded_and_what_failed(tmp_path, guests):
 
 def test_a_plugin_is_disabled_by_its_distribution_name(tmp_path, installed_method, monkeypatch):
     monkeypatch.setenv("PALABRE_DISABLED_PLUGINS", '["palabre-idea-box"]')
-    app = make_app(tmp_path)
+    app = app_with(tmp_path)
     assert "idea_box" not in app.extensions["palabre"].methods
 
 
@@ -404,7 +398,7 @@ def test_methods_are_checked_when_they_register(tmp_path, change, message):
             return [checked]
 
     with pytest.raises(InvalidMethod, match=re.escape(message)):
-        make_app(tmp_path, Plugin())
+        app_with(tmp_path, Plugin())
 
 
 def test_an_observer_hook_that_fails_costs_no_acknowledgement(tmp_path, caplog):
@@ -414,7 +408,7 @@ def test_an_observer_hook_that_fails_costs_no_acknowledgement(tmp_path, caplog):
             raise RuntimeError("the plugin's mail server is down")
 
     recorder = Recorder()
-    app = make_app(tmp_path, Faulty(), recorder)
+    app = app_with(tmp_path, Faulty(), recorder)
     code = _live_cafe(app)
     phone = app.test_client()
     join(phone, code)
@@ -465,7 +459,7 @@ def statements(tmp_path):
         def register_methods(self):
             return [Statements]
 
-    app = make_app(tmp_path / "app", Plugin())
+    app = app_with(tmp_path / "app", Plugin())
     with app.test_request_context():
         with write_transaction():
             session = Session(

@@ -39,7 +39,7 @@ from .conftest import PASSWORD, AuthActions
 
 SCRIPT_NOTE = "<script>alert(1)</script> & <b>bold</b>"
 CODE = "K7M3QX"
-FACILITATOR_EMAIL = "fac@example.org"
+FACILITATOR_EMAIL = "facilitator@example.org"
 FACILITATOR_NAME = "Fatou"
 
 

@@ -1,0 +1,102 @@
+"""Pytest fixtures for testing methods, loaded by pytest from the ``pytest11`` entry point.
+
+Installed with Palabre, so a plugin's tests can use them without a
+``conftest.py``::
+
+    def test_my_method(make_session, make_phone, go_to_phase, assert_method_conforms):
+        assert_method_conforms("dot_survey")
+        session = make_session("dot_survey", {"statements": "Buses run late"})
+        phone = make_phone(session.code, language="fr")
+        assert phone.contribute("comment", "Le soir surtout")["ok"]
+
+Override ``palabre_plugins`` to load a plugin that is not installed, and
+``palabre_config`` to change settings. Every fixture is function-scoped:
+each test gets its own app and database.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from . import kit
+
+
+@pytest.fixture
+def palabre_plugins():
+    """Extra plugin objects for the test app (a plugin module not installed). Default: none."""
+    return ()
+
+
+@pytest.fixture
+def palabre_config():
+    """Settings for the test app, e.g. ``{"RATE_LIMIT_WRITES": "1000/minute"}``. Default: none."""
+    return {}
+
+
+@pytest.fixture
+def palabre_app(tmp_path, palabre_plugins, palabre_config):
+    """A Palabre app on a throw-away database, with one facilitator account."""
+    app = kit.make_app(tmp_path / "palabre", plugins=palabre_plugins, **palabre_config)
+    yield app
+    kit.close_app(app)
+
+
+@pytest.fixture
+def facilitator_client(palabre_app):
+    """A Flask test client signed in as the app's facilitator."""
+    return kit.sign_in(palabre_app.test_client())
+
+
+@pytest.fixture
+def make_session(palabre_app):
+    """Create a session: ``make_session(slug, config=None, phase=1, status=None, ...)``.
+
+    Returns a :class:`~palabre.testing.kit.SessionRef` (``id``, ``code``, ``method``).
+    """
+
+    def make(method, config=None, **options):
+        return kit.new_session(palabre_app, method, config, **options)
+
+    return make
+
+
+@pytest.fixture
+def make_phone(palabre_app):
+    """Join a session from a phone and connect it: ``make_phone(code, language="en", group=None)``.
+
+    Returns a :class:`~palabre.testing.kit.TestPhone` (``contribute``, ``vote``,
+    ``events``, ``page``); its socket is closed after the test.
+    """
+    phones = []
+
+    def make(code, language="en", group=None):
+        phone = kit.new_phone(palabre_app, code, language, group)
+        phones.append(phone)
+        return phone
+
+    yield make
+    for phone in phones:
+        phone.close()
+
+
+@pytest.fixture
+def go_to_phase(palabre_app):
+    """Move a session as the facilitator does: ``go_to_phase(session, index)``."""
+
+    def go(session, index):
+        kit.go_to(palabre_app, session, index)
+
+    return go
+
+
+@pytest.fixture
+def assert_method_conforms(palabre_app):
+    """Check the plugin contract: ``assert_method_conforms(slug, config=None)``.
+
+    See :func:`palabre.testing.kit.assert_method_conforms`.
+    """
+
+    def check(method, config=None):
+        kit.assert_method_conforms(palabre_app, method, config)
+
+    return check
