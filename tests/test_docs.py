@@ -280,3 +280,19 @@ def test_the_public_api_is_documented_and_exists():
     assert documented == set(palabre.__all__)
     for name in palabre.__all__:
         assert getattr(palabre, name) is not None
+
+
+def test_the_test_kit_fixtures_are_documented():
+    """Every fixture the pytest plugin offers has its row in docs/plugins.md, and no other."""
+    import inspect
+
+    from palabre.testing import pytest_plugin
+
+    offered = {
+        name
+        for name, value in inspect.getmembers(pytest_plugin)
+        if getattr(value, "_pytestfixturefunction", None) or hasattr(value, "_fixture_function")
+    }
+    table = section(read_doc("plugins.md"), "## Testing a method")
+    documented = set(re.findall(r"^\| `(\w+)` \|", table, re.M))
+    assert offered and documented == offered
