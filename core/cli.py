@@ -1,4 +1,4 @@
-"""The ``palabre`` command: ``serve``, ``backup``, ``restore``, ``create-facilitator``, ..."""
+"""The ``palabre`` command: ``serve``, ``backup``, ``restore``, ``new-method``, ``plugins``, ..."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ def main() -> None:
 
     from . import create_app
     from .backups import backup_command, restore_command
+    from .scaffold import new_method_command
     from .serve import serve
 
     cli = FlaskGroup(
@@ -28,4 +29,5 @@ def main() -> None:
     cli.add_command(serve)
     cli.add_command(backup_command)
     cli.add_command(restore_command)
+    cli.add_command(new_method_command)
     cli.main(prog_name="palabre")

@@ -296,3 +296,14 @@ def test_the_test_kit_fixtures_are_documented():
     table = section(read_doc("plugins.md"), "## Testing a method")
     documented = set(re.findall(r"^\| `(\w+)` \|", table, re.M))
     assert offered and documented == offered
+
+
+def test_the_example_is_what_new_method_makes():
+    """docs/plugins.md's idea box is exactly `palabre new-method idea_box --title "Idea box"`."""
+    from palabre.scaffold import files
+
+    documented = dict(EXAMPLE_FILE.findall(read_doc("plugins.md")))
+    made = files("idea_box", "Idea box")
+    assert set(documented) <= set(made)
+    for path, text in documented.items():
+        assert made[path] == text, f"{path} differs from what palabre new-method writes"

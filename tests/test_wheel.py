@@ -102,3 +102,60 @@ def test_the_installed_package_serves_pages_files_translations_and_pdfs(installe
                 assert french.status == 200 and "Votre langue" in french.text
 
         asyncio.run(visit())
+
+
+def test_a_new_method_installs_and_passes_its_own_tests(installed, tmp_path):
+    """``palabre new-method`` makes a package that pip installs and whose tests pass unchanged."""
+    made = run(
+        installed / "palabre",
+        "new-method",
+        "dot_survey",
+        "--title",
+        "Dot survey",
+        "--directory",
+        tmp_path,
+        cwd=tmp_path,
+        env={"PALABRE_INSTANCE": str(tmp_path / "i")},
+    )
+    package = tmp_path / "palabre-dot-survey"
+    assert f"Made {package}/" in made.stdout
+    target = next((installed.parent / "lib").glob("python*/site-packages"))
+    run(sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", target, package)
+    listed = run(
+        installed / "palabre",
+        "plugins",
+        cwd=tmp_path,
+        env={"PALABRE_INSTANCE": str(tmp_path / "i")},
+    )
+    assert "dot_survey  [palabre-dot-survey 0.1.0]  methods: dot_survey" in listed.stdout
+    tested = run(
+        installed / "python",
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        package / "tests",
+        cwd=package,
+    )
+    assert "3 passed" in tested.stdout
+    again = subprocess.run(
+        [installed / "palabre", "new-method", "dot_survey", "--directory", tmp_path],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PALABRE_INSTANCE": str(tmp_path / "i")},
+    )
+    assert again.returncode != 0 and "exists already" in again.stderr
+
+
+def test_new_method_refuses_a_bad_slug(installed, tmp_path):
+    refused = subprocess.run(
+        [installed / "palabre", "new-method", "Dot Survey"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PALABRE_INSTANCE": str(tmp_path / "i")},
+    )
+    assert refused.returncode == 2 and "lowercase letters" in refused.stderr
+    assert not any(tmp_path.glob("palabre-*"))
