@@ -45,9 +45,7 @@ def files(slug: str, title: str | None = None) -> dict[str, str]:
         },
     }
     made = {
-        target: string.Template((TEMPLATES / source).read_text(encoding="utf-8")).substitute(
-            values
-        )
+        target: string.Template((TEMPLATES / source).read_text(encoding="utf-8")).substitute(values)
         for source, target in where.items()
     }
     made[f"{package}/translations/README.md"] = (
