@@ -148,6 +148,7 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_HTTPONLY=True,
         WTF_CSRF_TIME_LIMIT=None,
+        # The core's catalog; create_app adds each plugin's (palabre.i18n.use_catalogs).
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
         MAX_CONTENT_LENGTH=1024 * 1024,
         # Times are stored in UTC and shown in this zone, e.g. "Europe/Madrid".
@@ -226,6 +227,7 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
     with app.test_request_context():  # checking methods reads their configuration forms
         host = build_plugin_host(plugins, disabled=disabled)
     app.extensions["palabre"] = host
+    i18n.use_catalogs(app, host)
     app.jinja_loader = jinja2.ChoiceLoader(
         [app.jinja_loader]
         + [jinja2.FileSystemLoader(str(m.template_folder)) for m in host.methods.values()]

@@ -9,6 +9,8 @@ from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
+from .i18n import PerAppDomain
+
 
 class Base(DeclarativeBase):
     # Named constraints, so that later migrations can alter them (SQLite
@@ -31,6 +33,8 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate()
 babel = Babel()
+# Catalogs cached per app, not per process: apps differ by their plugins' catalogs.
+babel.domain_instance = PerAppDomain()
 csrf = CSRFProtect()
 login_manager = LoginManager()
 socketio = SocketIO()

@@ -5,17 +5,14 @@ Each test gets its own app, instance folder and SQLite database.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 import uuid
 from pathlib import Path
 
 import pytest
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 
 from palabre.extensions import db, socketio
+from palabre.i18n import compile_stale_catalogs
 from palabre.testing.kit import FACILITATOR_EMAIL, close_app, make_app
 from palabre.testing.kit import FACILITATOR_PASSWORD as PASSWORD
 
@@ -24,23 +21,13 @@ TRANSLATIONS = Path(__file__).resolve().parent.parent / "core" / "translations"
 
 @pytest.fixture(scope="session", autouse=True)
 def compiled_catalogs():
-    """Compile each catalog whose ``.mo`` is missing or older than its ``.po``.
+    """Compile the core's catalogs whose ``.mo`` is missing or older than their ``.po``.
 
     What ``scripts/setup`` does with ``pybabel compile``, so that any subset
-    of the tests runs in a fresh checkout. Written atomically: a concurrent
-    run never reads half a file.
+    of the tests runs in a fresh checkout; the plugins' catalogs are compiled
+    by the app when it starts (:func:`palabre.i18n.use_catalogs`).
     """
-    for po in TRANSLATIONS.glob("*/LC_MESSAGES/messages.po"):
-        mo = po.with_suffix(".mo")
-        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
-            continue
-        with po.open("rb") as source:
-            catalog = read_po(source, locale=po.parent.parent.name)
-        handle, temporary = tempfile.mkstemp(dir=po.parent, suffix=".mo.tmp")
-        with os.fdopen(handle, "wb") as target:
-            write_mo(target, catalog)
-        os.chmod(temporary, 0o644)  # as pybabel compile leaves it, not mkstemp's 0600
-        os.replace(temporary, mo)
+    compile_stale_catalogs(TRANSLATIONS)
 
 
 @pytest.fixture

@@ -1,8 +1,11 @@
 """Every string in every language: complete catalogs, an up-to-date template, pages that speak.
 
-The catalogs are compiled here (see :func:`compiled_catalogs`) when their
-``.mo`` files are missing or older than their ``.po``, so these tests do not
-depend on ``scripts/setup`` having run first.
+There is one catalog for the core (``core/translations``) and one per
+built-in plugin (``plugins/<name>/translations``), and each is held to the
+same rules. The core's are compiled by the ``compiled_catalogs`` fixture and
+the plugins' by the app when it starts, whenever a ``.mo`` is missing or
+older than its ``.po``, so these tests do not depend on ``scripts/setup``
+having run first.
 """
 
 from __future__ import annotations
@@ -18,34 +21,42 @@ from sqlalchemy import select
 from palabre.extensions import db
 from palabre.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from palabre.models import Session
+from palabre.plugin_host import BUILTIN_PLUGINS
 from palabre.printing import in_each_language
 from tests.conftest import csrf_token, join
 
 ROOT = Path(__file__).resolve().parent.parent
 TRANSLATIONS = ROOT / "core" / "translations"
-TEMPLATE = TRANSLATIONS / "messages.pot"
+#: Every catalog: the core's, then each built-in plugin's, beside its module.
+PLUGIN_CATALOGS = [
+    ROOT / "plugins" / name.rsplit(".", 1)[1] / "translations" for name in BUILTIN_PLUGINS
+]
+CATALOGS = [TRANSLATIONS, *PLUGIN_CATALOGS]
 #: Every language but the one the code is written in has a catalog.
 TRANSLATED = [code for code in LANGUAGES if code != DEFAULT_LANGUAGE]
 
-#: The extraction command of core/translations/README.md, minus the output file.
-EXTRACT = [
+#: The extraction commands of core/translations/README.md, minus the output file.
+KEYWORDS = ["-k", "_l", "-k", "lazy_gettext"]
+EXTRACT_CORE = [
     "pybabel",
     "-q",
     "extract",
     "-F",
     str(ROOT / "babel.cfg"),
-    "-k",
-    "_l",
-    "-k",
-    "lazy_gettext",
+    *KEYWORDS,
     "--ignore-dirs=.* _* node_modules tests bench",
 ]
+EXTRACT_PLUGIN = ["pybabel", "-q", "extract", "-F", str(ROOT / "plugins" / "babel.cfg"), *KEYWORDS]
 
 PLACEHOLDER = re.compile(r"%\(\w+\)[-#0 +]*\d*(?:\.\d+)?[a-zA-Z]")
 
+catalogs = pytest.mark.parametrize(
+    "catalog_folder", CATALOGS, ids=lambda folder: str(folder.relative_to(ROOT))
+)
 
-def po_path(language: str) -> Path:
-    return TRANSLATIONS / language / "LC_MESSAGES" / "messages.po"
+
+def po_path(language: str, folder: Path = TRANSLATIONS) -> Path:
+    return folder / language / "LC_MESSAGES" / "messages.po"
 
 
 def read_catalog(path: Path, language: str | None = None):
@@ -68,58 +79,92 @@ def stray_percent(text: str) -> bool:
 
 
 def translation(language: str, msgid: str) -> str:
-    """What the catalog says ``msgid`` is in ``language``."""
-    return read_catalog(po_path(language), language)[msgid].string
+    """What a page shows for ``msgid`` in ``language``: the core's catalog first."""
+    for folder in CATALOGS:
+        message = read_catalog(po_path(language, folder), language).get(msgid)
+        if message is not None:
+            return message.string
+    raise KeyError(msgid)
+
+
+def files_with_strings(pattern: str) -> set[str]:
+    """The files matching ``pattern`` (from the repository root) that hold translatable strings."""
+    return {
+        str(path.relative_to(ROOT))
+        for path in ROOT.glob(pattern)
+        if re.search(r"\b(_|_l|gettext|ngettext|lazy_gettext)\(", path.read_text(encoding="utf-8"))
+    }
+
+
+def extracted_files(template) -> set[str]:
+    return {path for message in template for path, _line in message.locations}
 
 
 # --- the catalogs -------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def template():
-    return read_catalog(TEMPLATE)
+def test_each_built_in_plugin_has_its_catalog():
+    for folder in PLUGIN_CATALOGS:
+        assert (folder / "messages.pot").is_file(), folder
 
 
-def test_template_covers_the_core_the_plugins_and_every_template(template):
-    files = {path for m in template for path, _line in m.locations}
+def test_core_template_covers_the_core_and_every_shared_template():
+    template = read_catalog(TRANSLATIONS / "messages.pot")
+    files = extracted_files(template)
     assert any(f.startswith("core/") and f.endswith(".py") for f in files)
-    assert "plugins/world_cafe/__init__.py" in files
-    on_disk = {
-        str(p.relative_to(ROOT))
-        for pattern in ("templates/**/*.html", "plugins/*/templates/**/*.html")
-        for p in ROOT.glob(pattern)
-    }
-    with_strings = {
-        f
-        for f in on_disk
-        if re.search(r"\b(_|gettext|ngettext)\(", (ROOT / f).read_text(encoding="utf-8"))
-    }
-    assert with_strings - files == set(), "templates whose strings were not extracted"
-    # Lazy strings defined at import time (form labels, method titles) are in too.
-    assert "Session code" in template and "World café" in template
+    assert not any(f.startswith("plugins/") for f in files), "plugins have their own catalogs"
+    missing = files_with_strings("templates/**/*.html") - files
+    assert missing == set(), "templates whose strings were not extracted"
+    # Lazy strings defined at import time (form labels) are in too.
+    assert "Session code" in template
 
 
-def test_template_is_up_to_date(template, tmp_path):
+@pytest.mark.parametrize("folder", PLUGIN_CATALOGS, ids=lambda folder: folder.parent.name)
+def test_plugin_template_covers_its_code_and_templates(folder):
+    template = read_catalog(folder / "messages.pot")
+    plugin = folder.parent.relative_to(ROOT)
+    files = extracted_files(template)
+    assert files <= files_with_strings(f"{plugin}/**/*.py") | files_with_strings(
+        f"{plugin}/templates/**/*.html"
+    )
+    assert f"{plugin}/__init__.py" in files
+    missing = files_with_strings(f"{plugin}/templates/**/*.html") - files
+    assert missing == set(), "templates whose strings were not extracted"
+
+
+def test_lazy_method_titles_are_in_their_plugins_catalog():
+    assert "World café" in read_catalog(PLUGIN_CATALOGS[0] / "messages.pot")
+
+
+@catalogs
+def test_template_is_up_to_date(catalog_folder, tmp_path):
     """Extracting again finds the same strings: a new string fails until it is translated."""
     fresh = tmp_path / "messages.pot"
-    CommandLineInterface().run([*EXTRACT, "-o", str(fresh), str(ROOT)])
-    now, stored = msgids(read_catalog(fresh)), msgids(template)
+    if catalog_folder == TRANSLATIONS:
+        command = [*EXTRACT_CORE, "-o", str(fresh), str(ROOT)]
+    else:
+        command = [*EXTRACT_PLUGIN, "-o", str(fresh), str(catalog_folder.parent)]
+    CommandLineInterface().run(command)
+    now, stored = msgids(read_catalog(fresh)), msgids(read_catalog(catalog_folder / "messages.pot"))
     assert now == stored, (
-        "core/translations/messages.pot is out of date; follow core/translations/README.md. "
+        f"{catalog_folder / 'messages.pot'} is out of date; follow core/translations/README.md. "
         f"New: {sorted(map(str, now - stored))}; gone: {sorted(map(str, stored - now))}"
     )
 
 
+@catalogs
 @pytest.mark.parametrize("language", TRANSLATED)
-def test_catalog_holds_exactly_the_template(template, language):
-    catalog = read_catalog(po_path(language), language)
+def test_catalog_holds_exactly_the_template(catalog_folder, language):
+    template = read_catalog(catalog_folder / "messages.pot")
+    catalog = read_catalog(po_path(language, catalog_folder), language)
     assert msgids(catalog) == msgids(template), "run pybabel update (core/translations/README.md)"
     assert not catalog.fuzzy, "the catalog's header is marked fuzzy: pybabel compile skips it"
 
 
+@catalogs
 @pytest.mark.parametrize("language", TRANSLATED)
-def test_every_message_is_translated_and_keeps_its_placeholders(language):
-    catalog = read_catalog(po_path(language), language)
+def test_every_message_is_translated_and_keeps_its_placeholders(catalog_folder, language):
+    catalog = read_catalog(po_path(language, catalog_folder), language)
     problems = []
     for message in catalog:
         if not message.id:
@@ -149,8 +194,23 @@ def test_every_message_is_translated_and_keeps_its_placeholders(language):
     assert problems == []
 
 
-def test_french_uses_the_typographic_apostrophe():
-    catalog = read_catalog(po_path("fr"), "fr")
+@pytest.mark.parametrize("folder", PLUGIN_CATALOGS, ids=lambda folder: folder.parent.name)
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_a_plugin_translates_the_cores_strings_as_the_core_does(folder, language):
+    """The core's catalog wins for a string both have: a different wording would never show."""
+    core = read_catalog(po_path(language), language)
+    plugin = read_catalog(po_path(language, folder), language)
+    differ = [
+        (m.id, m.string, core[m.id].string)
+        for m in plugin
+        if m.id and core.get(m.id, m.context) is not None and core[m.id].string != m.string
+    ]
+    assert differ == []
+
+
+@catalogs
+def test_french_uses_the_typographic_apostrophe(catalog_folder):
+    catalog = read_catalog(po_path("fr", catalog_folder), "fr")
     straight = [
         m.id
         for m in catalog

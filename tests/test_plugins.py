@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import io
+import os
 import re
 import sys
 import textwrap
@@ -85,11 +86,15 @@ def test_misspelt_hook_implementation_fails_loudly(tmp_path):
 
 
 def test_each_app_has_its_own_plugin_manager(tmp_path):
-    one = app_with(tmp_path / "one", Recorder())
+    recorder = Recorder()
+    one = app_with(tmp_path / "one", recorder)
     two = app_with(tmp_path / "two")
-    assert one.extensions["palabre"].pm is not two.extensions["palabre"].pm
-    assert len(one.extensions["palabre"].pm.get_plugins()) == len(BUILTIN_PLUGINS) + 1
-    assert len(two.extensions["palabre"].pm.get_plugins()) == len(BUILTIN_PLUGINS)
+    pm_one, pm_two = one.extensions["palabre"].pm, two.extensions["palabre"].pm
+    assert pm_one is not pm_two
+    # Compared with an app built without the extra plugin, not counted: any
+    # third-party method installed in the environment loads in both.
+    assert set(pm_one.get_plugins()) == set(pm_two.get_plugins()) | {recorder}
+    assert all(pm_two.has_plugin(name) for name in BUILTIN_PLUGINS)
 
 
 EXTERNAL_METHOD = """
@@ -352,6 +357,138 @@ def test_a_plugin_is_disabled_by_its_distribution_name(tmp_path, installed_metho
     monkeypatch.setenv("PALABRE_DISABLED_PLUGINS", '["palabre-idea-box"]')
     app = app_with(tmp_path)
     assert "idea_box" not in app.extensions["palabre"].methods
+
+
+GREETING_METHOD = """
+from flask_babel import lazy_gettext as _l
+
+from palabre import ContributionKind, Method, Phase, contribute, hookimpl
+
+
+class Greeting(Method):
+    slug = "greeting"
+    title = _l("Greeting wall")
+    contribution_kinds = {"idea": ContributionKind("idea", _l("Idea"), grouped=False)}
+
+    def phases(self, config):
+        return [
+            Phase("greeting:welcome", _l("Welcome")),
+            Phase("greeting:ideas", _l("Ideas"), allows=frozenset({contribute("idea")})),
+            Phase("greeting:closed", _l("Closed")),
+        ]
+
+
+@hookimpl
+def register_methods():
+    return [Greeting]
+"""
+
+GREETING_TEMPLATES = {
+    "participant": (
+        '{% extends "method/participant.html" %}'
+        '{% from "components/contributions.html" import note_form with context %}'
+        "{% block phase %}<h1>{{ _('Drop your idea in the box') }}</h1>"
+        '{{ note_form("idea", _(\'Your idea\'), "idea-body") }}{% endblock %}'
+    ),
+    "facilitator": '{% extends "method/facilitator.html" %}',
+    "projector": '{% extends "method/projector.html" %}',
+    "report": '{% extends "print/base.html" %}',
+}
+
+#: The plugin's French catalog; "Send" is the core's string, which a plugin cannot reword.
+GREETING_FRENCH = """
+msgid ""
+msgstr ""
+"Language: fr\\n"
+"Content-Type: text/plain; charset=utf-8\\n"
+"Plural-Forms: nplurals=2; plural=(n > 1);\\n"
+
+msgid "Drop your idea in the box"
+msgstr "Glissez votre idée dans la boîte"
+
+msgid "Your idea"
+msgstr "Votre idée"
+
+msgid "Send"
+msgstr "Expédier"
+"""
+
+
+@pytest.fixture
+def translated_method(tmp_path, monkeypatch):
+    """An installed method with its own French catalog, as a .po only (never compiled)."""
+    site = tmp_path / "site"
+    package = site / "palabre_greeting"
+    (package / "templates" / "greeting").mkdir(parents=True)
+    (package / "__init__.py").write_text(textwrap.dedent(GREETING_METHOD))
+    for view, text in GREETING_TEMPLATES.items():
+        (package / "templates" / "greeting" / f"{view}.html").write_text(text)
+    catalog = package / "translations" / "fr" / "LC_MESSAGES"
+    catalog.mkdir(parents=True)
+    (catalog / "messages.po").write_text(textwrap.dedent(GREETING_FRENCH), encoding="utf-8")
+    install_distribution(site, "palabre-greeting", "greeting = palabre_greeting")
+    monkeypatch.syspath_prepend(str(site))
+    yield catalog
+    sys.modules.pop("palabre_greeting", None)
+
+
+def greeting_page(app, language="fr") -> str:
+    """The participant's page of a live greeting session, on a phone speaking ``language``."""
+    with app.test_request_context(), write_transaction():
+        session = Session(
+            method="greeting",
+            title="Greetings",
+            code=new_join_code(),
+            host_key="hostkey",
+            languages=["en", "fr"],
+        )
+        db.session.add(session)
+    with app.test_request_context():
+        session = db.session.scalar(select(Session))
+        with write_transaction():
+            session.status = "open"
+        phases.go_to(session, 1)
+        code = session.code
+    phone = app.test_client()
+    join(phone, code, language=language)
+    return phone.get(f"/j/{code}").text
+
+
+def test_an_installed_plugin_brings_its_translations(tmp_path, translated_method):
+    # An app without the plugin speaks French first: each app keeps its own catalogs.
+    without = make_app(tmp_path / "without", DISABLED_PLUGINS="greeting")
+    home = without.test_client().get("/", headers={"Accept-Language": "fr"}).text
+    assert '<html lang="fr" dir="ltr">' in home and "Rejoindre une séance" in home
+    app = make_app(tmp_path / "with")
+    assert (translated_method / "messages.mo").is_file()  # compiled when the app started
+    page = greeting_page(app)
+    assert "Glissez votre idée dans la boîte" in page and "Votre idée" in page
+    # The plugin's catalog comes before the core's: the core's own wording wins.
+    assert "Envoyer" in page and "Expédier" not in page
+    assert "Drop your idea in the box" in greeting_page(make_app(tmp_path / "en"), "en")
+
+
+def test_a_stale_plugin_catalog_is_compiled_again(tmp_path, translated_method):
+    make_app(tmp_path / "first")
+    po, mo = translated_method / "messages.po", translated_method / "messages.mo"
+    po.write_text(po.read_text().replace("Glissez votre idée", "Déposez votre idée"))
+    os.utime(mo, (mo.stat().st_atime, po.stat().st_mtime - 10))  # the .mo is now older
+    assert "Déposez votre idée dans la boîte" in greeting_page(make_app(tmp_path / "second"))
+
+
+def test_a_plugin_catalog_that_cannot_be_compiled_is_logged(
+    tmp_path, translated_method, monkeypatch, caplog
+):
+    def read_only(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr("palabre.i18n.tempfile.mkstemp", read_only)
+    app = make_app(tmp_path)
+    assert "not compiled (OSError: [Errno 30] Read-only file system)" in caplog.text
+    assert str(translated_method / "messages.po") in caplog.text
+    assert not list(translated_method.glob("*.mo*"))  # nothing half-written left behind
+    page = greeting_page(app)  # the app started; the plugin's strings stay in English
+    assert "Drop your idea in the box" in page and "Envoyer" in page
 
 
 @pytest.mark.parametrize(

@@ -71,6 +71,19 @@ def test_the_installed_package_is_not_the_checkout(installed, tmp_path):
     assert "palabre.plugins.world_cafe  [built-in]  methods: world_cafe" in listed.stdout
 
 
+def test_the_installed_built_in_methods_carry_their_compiled_catalogs(installed, tmp_path):
+    script = (
+        "import pathlib, palabre.plugins.world_cafe as cafe, palabre.plugins.forum_theatre as ft;"
+        "print(sorted(str(p.relative_to(pathlib.Path(m.__file__).parent.parent))"
+        " for m in (cafe, ft)"
+        " for p in pathlib.Path(m.__file__).parent.glob('translations/*/*/*.mo')))"
+    )
+    listed = run(installed / "python", "-c", script, cwd=tmp_path).stdout
+    for method in ("world_cafe", "forum_theatre"):
+        for language in ("fr", "ar"):
+            assert f"{method}/translations/{language}/LC_MESSAGES/messages.mo" in listed
+
+
 def test_the_installed_package_serves_pages_files_translations_and_pdfs(installed, tmp_path):
     with served_palabre(tmp_path, command=[str(installed / "palabre")]) as server:
         server.create_facilitator()
