@@ -149,6 +149,18 @@ def install_distribution(site: Path, name: str, *entry_points: str) -> None:
     (dist / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\n{lines}\n")
 
 
+def test_an_installed_plugin_passed_in_code_too_is_registered_once(tmp_path, installed_method):
+    """What a plugin's own tests do: create_app(plugins=[their module]) while it is installed."""
+    import importlib
+
+    module = importlib.import_module("palabre_idea_box")
+    app = app_with(tmp_path, module)
+    host = app.extensions["palabre"]
+    assert [p.name for p in host.loaded].count("idea_box") == 1
+    assert host.pm.is_registered(module) and "idea_box" in host.methods
+    assert not host.failed
+
+
 def test_hook_register_methods_from_an_installed_package(tmp_path, installed_method):
     app = app_with(tmp_path)
     method = app.extensions["palabre"].methods["idea_box"]
