@@ -53,6 +53,29 @@ MAX_LABEL = 40
 SCALES = {"4": (1, 4), "5": (1, 5), "7": (1, 7)}
 STATEMENT_KINDS = {key: f"statement_{key}" for key in SCALES}
 
+#: Colours of each scale's values, lowest first, and the text written on each:
+#: a diverging red-blue palette (ColorBrewer RdBu), readable by people who do
+#: not tell red from green, in print as on screen.
+PALETTES = {
+    4: [("#ca0020", "#fff"), ("#f4a582", "#111"), ("#92c5de", "#111"), ("#0571b0", "#fff")],
+    5: [
+        ("#ca0020", "#fff"),
+        ("#f4a582", "#111"),
+        ("#c8c8c8", "#111"),
+        ("#92c5de", "#111"),
+        ("#0571b0", "#fff"),
+    ],
+    7: [
+        ("#b2182b", "#fff"),
+        ("#ef8a62", "#111"),
+        ("#fddbc7", "#111"),
+        ("#c8c8c8", "#111"),
+        ("#d1e5f0", "#111"),
+        ("#67a9cf", "#111"),
+        ("#2166ac", "#fff"),
+    ],
+}
+
 
 def default_statements() -> str:
     """What Oulu's survey asked about, as statements to agree or disagree with."""
@@ -289,9 +312,11 @@ class Survey(Method):
 
     def common_context(self, session, hidden_comments=False) -> dict:
         low, high = self.scale(session.config)
+        scale = list(range(low, high + 1))
         return {
             "results": self.results(session, hidden_comments),
-            "scale": list(range(low, high + 1)),
+            "scale": scale,
+            "colours": dict(zip(scale, PALETTES[len(scale)], strict=True)),
             "low_label": session.config.get("low_label", ""),
             "high_label": session.config.get("high_label", ""),
             "threshold": float(session.config.get("threshold", 2.5)),

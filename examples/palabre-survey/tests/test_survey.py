@@ -123,8 +123,11 @@ def test_thirty_phones_rating_at_once_give_the_right_distribution(
     assert latest["distribution"] == {"1": 7, "2": 7, "3": 6, "4": 6, "5": 6}
     go_to_phase(session, 2)
     projector = facilitator_client.get(f"/sessions/{session.id}/projector").text
-    counts = re.findall(r'<td class="survey-n" data-n>(\d+)</td>', projector)
-    assert counts[:5] == ["7", "7", "6", "6", "6"]
+    # The first statement's bar, one part per value of the scale.
+    parts = re.findall(
+        r'class="survey-seg" data-share="\d" data-n="(\d)"[^>]*>(\d*)</span>', projector
+    )
+    assert parts[:5] == [("1", "7"), ("2", "7"), ("3", "6"), ("4", "6"), ("5", "6")]
 
 
 def test_the_report_prints_bars_means_and_comments(survey, make_phone, facilitator_client):

@@ -4,7 +4,9 @@
  * data-count-for); bars are the survey's own. Every broadcast reaches the page
  * as a `palabre:event` DOM event: a `votes.changed` for a rating kind carries
  * the `distribution` (people per value of the scale), from which the bars of
- * that statement are redrawn. A `palabre:ack` with a `rating` marks the button
+ * that statement are redrawn: inside its [data-distribution-for] element,
+ * [data-share="<v>"] is as wide as the share of answers that gave v and
+ * [data-n="<v>"] shows how many did (see templates/survey/_bars.html). A `palabre:ack` with a `rating` marks the button
  * the phone pressed as chosen. Without this file the page still shows the
  * bars as they were when it was loaded.
  */
@@ -17,10 +19,14 @@
     var data = envelope.data;
     document.querySelectorAll('[data-distribution-for="' + data.id + '"]').forEach(function (chart) {
       var count = data.count || 0;
-      chart.querySelectorAll("tr[data-value]").forEach(function (row) {
-        var n = data.distribution[row.dataset.value] || 0;
-        row.querySelector(".survey-bar").style.width = (count ? (100 * n) / count : 0).toFixed(1) + "%";
-        row.querySelector("[data-n]").textContent = n;
+      chart.querySelectorAll("[data-share]").forEach(function (el) {
+        var n = data.distribution[el.dataset.share] || 0;
+        el.style.width = (count ? (100 * n) / count : 0).toFixed(1) + "%";
+      });
+      chart.querySelectorAll("[data-n]").forEach(function (el) {
+        var n = data.distribution[el.dataset.n] || 0;
+        // A stacked bar's empty part shows nothing; a table's row shows 0.
+        el.textContent = n ? n : el.classList.contains("survey-seg") ? "" : "0";
       });
       chart.querySelectorAll("[data-count]").forEach(function (el) { el.textContent = count; });
       chart.querySelectorAll("[data-mean]").forEach(function (el) {
