@@ -58,6 +58,14 @@ def test_the_contract_holds_on_a_seven_point_scale_without_comments(assert_metho
     assert_method_conforms("survey", {"scale": "7", "comments": False})
 
 
+def test_the_survey_serves_its_own_script_and_styles(palabre_app):
+    client = palabre_app.test_client()
+    for name in ("survey.js", "survey.css"):
+        served = client.get(f"/plugins/survey/static/{name}")
+        assert served.status_code == 200 and b"survey" in served.data
+        served.close()
+
+
 def test_statements_are_written_once_when_the_survey_starts(survey, make_phone, go_to_phase):
     session = survey()
     go_to_phase(session, 0)
