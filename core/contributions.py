@@ -283,11 +283,13 @@ def transcribe(
 def add_by_staff(
     session: Session, kind_name: str, body: str, data: dict | None = None
 ) -> Contribution:
-    """Store and broadcast a contribution a facilitator's action makes (a logged intervention).
+    """Store and broadcast a contribution the session itself makes (a logged intervention).
 
-    For :meth:`palabre.methods.Method.run_action`: runs inside its write
-    transaction, checks the kind and the text as for anyone, and is not
-    marked transcribed. The ``contribution_accepted`` hook is not called.
+    For :meth:`palabre.methods.Method.run_action` and
+    :meth:`palabre.methods.Method.on_enter_phase` (a survey's statements):
+    runs inside their write transaction, checks the kind and the text as for
+    anyone, and is not marked transcribed. The ``contribution_accepted``
+    hook is not called.
     """
     kind = _kind(session, kind_name)
     contribution = Contribution(

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
+import shutil
 import site
 import subprocess
 import sys
@@ -160,6 +162,34 @@ def test_a_new_method_installs_and_passes_its_own_tests(installed, tmp_path):
         env={"PALABRE_INSTANCE": str(tmp_path / "i")},
     )
     assert again.returncode != 0 and "exists already" in again.stderr
+
+
+def test_the_survey_example_installs_through_its_entry_point_and_passes_its_tests(
+    installed, tmp_path
+):
+    """``examples/palabre-survey``, a third-party method, works from a plain ``pip install``."""
+    # Built from a copy: a build in place would leave build/ and *.egg-info in the checkout.
+    package = tmp_path / "palabre-survey"
+    shutil.copytree(
+        ROOT / "examples" / "palabre-survey",
+        package,
+        ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", ".pytest_cache"),
+    )
+    target = next((installed.parent / "lib").glob("python*/site-packages"))
+    run(sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", target, package)
+    listed = run(
+        installed / "palabre",
+        "plugins",
+        cwd=tmp_path,
+        env={"PALABRE_INSTANCE": str(tmp_path / "i")},
+    )
+    assert "survey  [palabre-survey 0.1.0]  methods: survey" in listed.stdout
+    # Its tests run against the installed copy, templates and static files included.
+    shutil.rmtree(package / "palabre_survey")
+    tested = run(
+        installed / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests", cwd=package
+    )
+    assert re.search(r"\d+ passed", tested.stdout) and "skipped" not in tested.stdout
 
 
 def test_new_method_refuses_a_bad_slug(installed, tmp_path):

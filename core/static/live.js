@@ -69,11 +69,12 @@
     return messageBytes(item.payload) + ENVELOPE_BYTES <= MAX_MESSAGE_BYTES;
   }
 
-  // data-kind, data-group, data-phase-index filter on the contribution itself;
-  // data-where-<field> on its structured data (data-where-state="waiting").
+  // data-kind, data-group, data-phase-index, data-reply-to filter on the
+  // contribution itself; data-where-<field> on its structured data
+  // (data-where-state="waiting").
   function matches(container, data) {
-    var checks = ["kind", "group", "phaseIndex"];
-    var fields = { kind: data.kind, group: data.group, phaseIndex: data.phase_index };
+    var checks = ["kind", "group", "phaseIndex", "replyTo"];
+    var fields = { kind: data.kind, group: data.group, phaseIndex: data.phase_index, replyTo: data.reply_to };
     var extra = data.data || {};
     Object.keys(container.dataset).forEach(function (name) {
       if (name.indexOf("where") === 0 && name.length > 5) {
@@ -250,7 +251,7 @@
           else list.appendChild(item);
         });
         document.querySelectorAll("[data-count-of]").forEach(function (counter) {
-          if (counter.dataset.countOf === data.kind && matches(counter, { kind: data.kind, data: data.data }))
+          if (counter.dataset.countOf === data.kind && matches(counter, { kind: data.kind, reply_to: data.reply_to, data: data.data }))
             counter.textContent = Number(counter.textContent || 0) + 1;
         });
       },
