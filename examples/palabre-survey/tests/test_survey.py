@@ -93,6 +93,7 @@ def test_a_phone_rates_and_comments(survey, make_phone, facilitator_client):
     assert re.search(r'value="1" class="survey-value chosen"\s+aria-pressed="true"', page.text)
     assert "الحافلة الأخيرة عند التاسعة" in page.text
     assert 'dir="rtl"' in page.text
+    assert "إلى أي حدّ توافق؟" in page.text  # the survey's own catalog, in Arabic
     run = facilitator_client.get(f"/sessions/{session.id}").text
     assert "الحافلة الأخيرة عند التاسعة" in run
     distribution = phone.events("votes.changed")[-1]["data"]["distribution"]
