@@ -368,14 +368,6 @@ def votes_used(participant: Participant) -> int:
     )
 
 
-def vote_total(contribution_id: int) -> int:
-    return db.session.scalar(
-        select(func.coalesce(func.sum(Vote.value), 0)).where(
-            Vote.contribution_id == contribution_id
-        )
-    )
-
-
 def vote_summary(contribution_id: int, scale: tuple[int, int] | None = None) -> dict:
     """What ``votes.changed`` says of a contribution: total, count and average.
 

@@ -35,6 +35,31 @@ def run(*argv, **kwargs) -> subprocess.CompletedProcess:
     return done
 
 
+def palabre_in(installed: Path, tmp_path: Path, *args, check: bool = True):
+    """Run the installed ``palabre`` command, on an instance folder in ``tmp_path``."""
+    argv = [installed / "palabre", *args]
+    env = {"PALABRE_INSTANCE": str(tmp_path / "instance"), "PATH": "/usr/bin:/bin"}
+    if check:
+        return run(*argv, cwd=tmp_path, env=env)
+    return subprocess.run(
+        [str(a) for a in argv], capture_output=True, text=True, cwd=tmp_path, env=env
+    )
+
+
+def install_method(installed: Path, tmp_path: Path, package: Path) -> str:
+    """pip-install a method package into the wheel's environment; returns ``palabre plugins``."""
+    target = next((installed.parent / "lib").glob("python*/site-packages"))
+    run(sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", target, package)
+    return palabre_in(installed, tmp_path, "plugins").stdout
+
+
+def run_its_tests(installed: Path, package: Path, tests="tests") -> str:
+    """A method package's own tests, run by the wheel's environment; returns pytest's output."""
+    return run(
+        installed / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", tests, cwd=package
+    ).stdout
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> Path:
     """A virtual environment with the wheel installed; returns its ``bin`` folder."""
@@ -64,13 +89,8 @@ def test_the_installed_package_is_not_the_checkout(installed, tmp_path):
         installed / "python", "-c", "import palabre, sys; print(palabre.__file__)", cwd=tmp_path
     ).stdout
     assert str(ROOT) not in where and "site-packages/palabre/__init__.py" in where
-    listed = run(
-        installed / "palabre",
-        "plugins",
-        cwd=tmp_path,
-        env={"PALABRE_INSTANCE": str(tmp_path / "instance"), "PATH": "/usr/bin:/bin"},
-    )
-    assert "palabre.plugins.world_cafe  [built-in]  methods: world_cafe" in listed.stdout
+    listed = palabre_in(installed, tmp_path, "plugins").stdout
+    assert "palabre.plugins.world_cafe  [built-in]  methods: world_cafe" in listed
 
 
 def test_the_installed_built_in_methods_carry_their_compiled_catalogs(installed, tmp_path):
@@ -121,46 +141,13 @@ def test_the_installed_package_serves_pages_files_translations_and_pdfs(installe
 
 def test_a_new_method_installs_and_passes_its_own_tests(installed, tmp_path):
     """``palabre new-method`` makes a package that pip installs and whose tests pass unchanged."""
-    made = run(
-        installed / "palabre",
-        "new-method",
-        "dot_survey",
-        "--title",
-        "Dot survey",
-        "--directory",
-        tmp_path,
-        cwd=tmp_path,
-        env={"PALABRE_INSTANCE": str(tmp_path / "i")},
-    )
+    made = palabre_in(installed, tmp_path, "new-method", "dot_survey", "--title", "Dot survey")
     package = tmp_path / "palabre-dot-survey"
-    assert f"Made {package}/" in made.stdout
-    target = next((installed.parent / "lib").glob("python*/site-packages"))
-    run(sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", target, package)
-    listed = run(
-        installed / "palabre",
-        "plugins",
-        cwd=tmp_path,
-        env={"PALABRE_INSTANCE": str(tmp_path / "i")},
-    )
-    assert "dot_survey  [palabre-dot-survey 0.1.0]  methods: dot_survey" in listed.stdout
-    tested = run(
-        installed / "python",
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        package / "tests",
-        cwd=package,
-    )
-    assert "3 passed" in tested.stdout
-    again = subprocess.run(
-        [installed / "palabre", "new-method", "dot_survey", "--directory", tmp_path],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={"PALABRE_INSTANCE": str(tmp_path / "i")},
-    )
+    assert f"Made {package.name}/" in made.stdout
+    listed = install_method(installed, tmp_path, package)
+    assert "dot_survey  [palabre-dot-survey 0.1.0]  methods: dot_survey" in listed
+    assert "3 passed" in run_its_tests(installed, package)
+    again = palabre_in(installed, tmp_path, "new-method", "dot_survey", check=False)
     assert again.returncode != 0 and "exists already" in again.stderr
 
 
@@ -175,30 +162,15 @@ def test_the_survey_example_installs_through_its_entry_point_and_passes_its_test
         package,
         ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", ".pytest_cache"),
     )
-    target = next((installed.parent / "lib").glob("python*/site-packages"))
-    run(sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", target, package)
-    listed = run(
-        installed / "palabre",
-        "plugins",
-        cwd=tmp_path,
-        env={"PALABRE_INSTANCE": str(tmp_path / "i")},
-    )
-    assert "survey  [palabre-survey 0.1.0]  methods: survey" in listed.stdout
+    listed = install_method(installed, tmp_path, package)
+    assert "survey  [palabre-survey 0.1.0]  methods: survey" in listed
     # Its tests run against the installed copy, templates and static files included.
     shutil.rmtree(package / "palabre_survey")
-    tested = run(
-        installed / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests", cwd=package
-    )
-    assert re.search(r"\d+ passed", tested.stdout) and "skipped" not in tested.stdout
+    tested = run_its_tests(installed, package)
+    assert re.search(r"\d+ passed", tested) and "skipped" not in tested
 
 
 def test_new_method_refuses_a_bad_slug(installed, tmp_path):
-    refused = subprocess.run(
-        [installed / "palabre", "new-method", "Dot Survey"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={"PALABRE_INSTANCE": str(tmp_path / "i")},
-    )
+    refused = palabre_in(installed, tmp_path, "new-method", "Dot Survey", check=False)
     assert refused.returncode == 2 and "lowercase letters" in refused.stderr
     assert not any(tmp_path.glob("palabre-*"))
