@@ -25,12 +25,14 @@ from .errors import Refused, Unavailable
 from .hookspecs import hookimpl
 from .methods import (
     ACTION,
+    HOST,
     NEED,
     VOTE,
     BacklogCandidate,
     ContributionKind,
     Method,
     Phase,
+    Role,
     contribute,
 )
 
@@ -60,6 +62,7 @@ _LAZY = {
     "Theme": "models",
     "Status": "models",
     "Vote": "models",
+    "RoleLink": "models",
     # Querying: the database session (read inside views; write only where a
     # Method callback says it runs in the core's write transaction).
     "db": "extensions",
@@ -73,6 +76,11 @@ _LAZY = {
     # What became of a session: its needs and actions in the backlog.
     "session_needs": "backlog",
     "session_actions": "backlog",
+    # Personal links giving a person a role (a host, a connector, an evaluator).
+    "issue_role_link": "role_links",
+    "revoke_role_link": "role_links",
+    "role_links_of": "role_links",
+    "role_link_url": "role_links",
     # Rate limits keyed on a participant, never an address: ratelimit.allow(key, "5/minute").
     "ratelimit": None,
 }
@@ -84,6 +92,8 @@ __all__ = [
     "Phase",
     "ContributionKind",
     "BacklogCandidate",
+    "Role",
+    "HOST",
     "NEED",
     "ACTION",
     "VOTE",
@@ -119,6 +129,7 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
         live,  # noqa: F401  (importing it registers the socket events)
         printing,
         ratelimit,
+        role_links,
         sessions,
     )
     from .concurrency import served_by_gevent
@@ -237,7 +248,7 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
     # Before any blueprint: rules bind their converters when they are added.
     app.url_map.converters["int"] = DatabaseIdConverter
     app.context_processor(i18n.template_globals)
-    for blueprint in (auth.bp, sessions.bp, join.bp, backlog.bp, printing.bp):
+    for blueprint in (auth.bp, sessions.bp, join.bp, role_links.bp, backlog.bp, printing.bp):
         app.register_blueprint(blueprint)
     for blueprints in host.notify("register_blueprints", app=app):
         for blueprint in blueprints:

@@ -45,7 +45,7 @@ from .extensions import db
 from .forms import CleanForm, options
 from .i18n import LANGUAGES
 from .inputs import local_path
-from .models import Participant, Session, Status, hash_token
+from .models import Participant, RoleLink, Session, Status, hash_token
 from .phases import current_phase, plan
 from .plugin_host import get_method
 
@@ -230,7 +230,8 @@ def _slow_down(response):
     return response
 
 
-def _unknown_code(code: str):
+def unknown_code(code: str):
+    """The page for a code or link that leads nowhere (slowed down after many tries)."""
     if _too_many_wrong_codes():
         return render_template("join/slow_down.html"), 429
     return render_template("join/unknown.html", code=code, form=CodeForm()), 404
@@ -267,7 +268,7 @@ def join(code: str):
     """The join URL in the QR code: the join form, then the participant view."""
     session = _joinable_session(code)
     if session is None:
-        return _unknown_code(code)
+        return unknown_code(code)
     if code != session.code:
         return redirect(url_for("join.join", code=session.code))
     participant = current_participant(session)
@@ -308,16 +309,23 @@ def _join_form(session: Session):
     return render_template("join/join.html", session=session, form=form, method=method)
 
 
-def add_participant(session: Session, language: str, choices: dict, host=False) -> Participant:
+def add_participant(
+    session: Session, language: str, choices: dict, role_link: RoleLink | None = None
+) -> Participant:
     """Create an anonymous participant and give this browser its token cookie.
 
-    Only the token's hash is stored. The method places the participant
-    (``on_join``) and the staff screens hear the new head count.
+    Only the token's hash is stored. A participant arriving through a
+    personal link holds its role from the start. The method places the
+    participant (``on_join``) and the staff screens hear the new head count.
     """
     token = secrets.token_urlsafe(32)
     with write_transaction():
         participant = Participant(
-            session_id=session.id, token_hash=hash_token(token), language=language, is_host=host
+            session_id=session.id,
+            token_hash=hash_token(token),
+            language=language,
+            role=role_link.role if role_link else None,
+            role_link_id=role_link.id if role_link else None,
         )
         db.session.add(participant)
         db.session.flush()
@@ -405,33 +413,6 @@ def vote(code: str):
             )
         except Refused as refusal:
             flash(refusal.message, "error")
-    return redirect(url_for("join.join", code=session.code))
-
-
-@bp.get("/j/<code>/host/<group>")
-def become_host(code: str, group: str):
-    """A table host's link: sets the host cookie once, then a clean URL.
-
-    The key in the link is checked and dropped from the address bar, so it
-    stays out of browser history and logs.
-    """
-    session = _joinable_session(code)
-    key = request.args.get("k", "")
-    if (
-        session is None
-        # compare_digest refuses str with non-ASCII characters: compare bytes.
-        or not secrets.compare_digest(key.encode(errors="replace"), session.host_key.encode())
-        or group not in dict(get_method(session.method).groups(session.config))
-    ):
-        return _unknown_code(code)
-    participant = current_participant(session)
-    if participant is None:
-        language = cookie.get("lang") or (session.languages or ["en"])[0]
-        add_participant(session, language, {"group": group}, host=True)
-    else:
-        with write_transaction():
-            participant.is_host = True
-            participant.group = group
     return redirect(url_for("join.join", code=session.code))
 
 

@@ -84,6 +84,28 @@ class ContributionKind:
 NEED = "need"
 ACTION = "action"
 
+#: The role of a group's host (a café table's host): the core lets only a
+#: participant holding it send a kind declared ``hosts_only``.
+HOST = "host"
+
+
+@dataclass(frozen=True)
+class Role:
+    """A part one person plays in a session, given by a personal link.
+
+    A table host, a community connector recording interviews, an evaluator
+    filing visit reports: the facilitator hands each a link (and its QR
+    code) made for them; opening it gives that phone the role until the
+    facilitator withdraws the link. Nobody's name is stored: a link has a
+    short code such as ``C-03`` (``code_prefix`` and a number) or, when
+    ``per_group``, the group it is for (one link per café table).
+    """
+
+    name: str
+    title: str
+    per_group: bool = False
+    code_prefix: str = ""
+
 
 @dataclass
 class BacklogCandidate:
@@ -141,6 +163,8 @@ class Method:
     votable_kinds: tuple[str, ...] = ()
     #: Names of the actions a facilitator may ask for (see :meth:`run_action`).
     facilitator_actions: tuple[str, ...] = ()
+    #: The roles given by personal links, by name (see :class:`Role`).
+    roles: dict[str, Role] = {}
 
     # --- declared data -------------------------------------------------
 

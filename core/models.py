@@ -18,6 +18,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from .concurrency import off_the_loop
 from .extensions import db
+from .methods import HOST
 
 
 def utcnow() -> datetime:
@@ -73,8 +74,6 @@ class Session(db.Model):
     # Language codes offered to participants, the first being the default.
     languages: Mapped[list] = mapped_column(JSON, default=list)
     venue: Mapped[str] = mapped_column(String(200), default="")
-    # Secret in the table hosts' links (see palabre.join.become_host).
-    host_key: Mapped[str] = mapped_column(String(64))
     # Position of the current phase in the method's plan for this config.
     phase_index: Mapped[int] = mapped_column(default=0)
     phase_started_at: Mapped[datetime | None]
@@ -99,12 +98,48 @@ class Participant(db.Model):
     language: Mapped[str] = mapped_column(String(12))
     # The sub-group the participant is in now (a café table), if any.
     group: Mapped[str | None] = mapped_column(String(40))
-    is_host: Mapped[bool] = mapped_column(default=False)
+    # The role this phone holds through a personal link (palabre.role_links),
+    # or None. Withdrawing the link clears it; ``role_link_id`` stays, so
+    # what was sent through a withdrawn link keeps its code (a payment sheet).
+    role: Mapped[str | None] = mapped_column(String(30))
+    role_link_id: Mapped[int | None] = mapped_column(ForeignKey("role_link.id"))
     # Method-specific state, such as the tables a café participant sat at.
     state: Mapped[dict] = mapped_column(JSON, default=dict)
     joined_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     session: Mapped[Session] = relationship(back_populates="participants")
+    role_link: Mapped[RoleLink | None] = relationship()
+
+    @property
+    def is_host(self) -> bool:
+        """Whether this phone is its group's host (a café table's)."""
+        return self.role == HOST
+
+
+class RoleLink(db.Model):
+    """A personal link giving one person a role in a session (see palabre.role_links).
+
+    The key is kept as it is, not hashed, so the facilitator can show the
+    link's QR code again all evening; it is a bearer secret like a host
+    card handed over in the room, and withdrawing the link ends it.
+    """
+
+    __tablename__ = "role_link"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("palabre_session.id"), index=True)
+    role: Mapped[str] = mapped_column(String(30))
+    # The group the link is for (a café table), for a role given per group.
+    group: Mapped[str | None] = mapped_column(String(40))
+    # A short code naming the holder without naming a person ("C-03").
+    code: Mapped[str] = mapped_column(String(20))
+    key: Mapped[str] = mapped_column(String(32), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
 
 
 class Contribution(db.Model):

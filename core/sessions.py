@@ -7,7 +7,6 @@ Socket.IO (see :mod:`palabre.live`), and both call the same functions.
 
 from __future__ import annotations
 
-import secrets
 import uuid
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -18,7 +17,7 @@ from sqlalchemy import func, select
 from wtforms import HiddenField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from . import actions, contributions, phases
+from . import actions, contributions, phases, role_links
 from .database import write_transaction
 from .errors import Refused
 from .extensions import db
@@ -113,11 +112,12 @@ def create(slug: str):
                 venue=(form.venue.data or "").strip(),
                 languages=form.languages.data,
                 code=new_join_code(),
-                host_key=secrets.token_urlsafe(16),
                 config=method.config_from_form(config_form) if config_form else {},
                 created_by_id=current_user.id,
             )
             db.session.add(session)
+            db.session.flush()
+            role_links.issue_group_links(session)
         flash(_("Session created. Open it when you are ready for people to join."), "success")
         return redirect(url_for("sessions.run", session_id=session.id))
     return render_template(

@@ -115,6 +115,7 @@ def make_cafe(app):
     from palabre.join import new_join_code
     from palabre.models import Session, Status
     from palabre.plugins.world_cafe import WorldCafe
+    from palabre.role_links import issue_group_links
 
     def make(status="live", phase_index=1, languages=("en", "fr", "ar"), **config):
         with app.test_request_context(), write_transaction():
@@ -125,13 +126,14 @@ def make_cafe(app):
                 title="Café on the intercultural plan",
                 venue="Casa de las Culturas",
                 code=code,
-                host_key="hostkey",
                 config=settings,
                 languages=list(languages),
                 status=Status(status),
                 phase_index=phase_index if status == "live" else 0,
             )
             db.session.add(session)
+            db.session.flush()
+            issue_group_links(session)
         return code
 
     return make

@@ -54,7 +54,6 @@ def make_forum(app):
                     title="Forum theatre at the Tron",
                     venue="Tron Theatre, Glasgow",
                     code=code,
-                    host_key="hostkey",
                     config={**ROUNDABOUT, **config},
                     languages=list(languages),
                     status=Status.LIVE if phase_index else Status.OPEN,

@@ -38,9 +38,10 @@ from palabre.database import write_transaction
 from palabre.extensions import db
 from palabre.inputs import SQL_INT_MAX, clean_json, clean_text, parse_int
 from palabre.join import new_join_code
-from palabre.models import Action, Contribution, Need, Session, Status
+from palabre.models import Action, Contribution, Need, RoleLink, Session, Status
 from palabre.plugins.forum_theatre import ForumTheatre
 from palabre.plugins.world_cafe import WorldCafe
+from palabre.testing import role_link
 from tests.conftest import (
     FACILITATOR_EMAIL,
     PASSWORD,
@@ -194,7 +195,7 @@ class Instance:
             "draft": self._session(WorldCafe, Status.DRAFT, 0),
         }
         join(self.participant, self.codes["round"], group="1")
-        self.participant.get(f"/j/{self.codes['harvest']}/host/1?k=hostkey")
+        self.participant.get(role_link(self.app, self.codes["harvest"], "host", "1"))
         join(self.participant, self.codes["forum"])
         for name, kind in (("round", "note"), ("harvest", "insight")):
             page = f"/j/{self.codes[name]}"
@@ -227,6 +228,9 @@ class Instance:
                 "name": list(ForumTheatre.facilitator_actions),
                 "token": ["not-the-set-up-token"],
                 "filename": ["live.js"],
+                "key": [link.key for link in db.session.scalars(select(RoleLink))][:2],
+                "role_name": ["host"],
+                "link_id": [str(link.id) for link in db.session.scalars(select(RoleLink))][:2],
             }
         self.people = {"participant": self.participant, "facilitator": self.facilitator}
         self.tokens = {role: self._token(client) for role, client in self.people.items()}
@@ -252,7 +256,6 @@ class Instance:
                     method=method.slug,
                     title="A session",
                     code=code,
-                    host_key="hostkey",
                     config={**method().default_config(), **config},
                     languages=["en", "fr", "ar"],
                     status=status,
@@ -795,10 +798,10 @@ def test_a_form_goes_back_to_its_page_only_on_this_site(app, client, auth, make_
     assert away.location == f"/sessions/{session_id}"
 
 
-def test_a_host_link_with_a_non_ascii_key_is_unknown(app, make_cafe):
+def test_a_personal_link_with_a_non_ascii_key_is_unknown(app, make_cafe):
     code = make_cafe()
-    assert app.test_client().get(f"/j/{code}/host/1?k=é").status_code == 404
-    assert app.test_client().get(f"/j/{code}/host/1?k=hostkey").status_code == 302
+    assert app.test_client().get(f"/j/{code}/r/é").status_code == 404
+    assert app.test_client().get(role_link(app, code, "host", "1")).status_code == 302
 
 
 def test_notes_are_stored_without_bidi_overrides_nul_or_lone_surrogates(

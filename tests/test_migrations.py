@@ -132,7 +132,7 @@ def test_later_sqlite_revisions_rebuild_referenced_tables_or_roll_back(tmp_path)
     app = create_app({"TESTING": True, "SECRET_KEY": "test", "SQLALCHEMY_DATABASE_URI": uri})
     with app.app_context():
         flask_migrate.upgrade(str(directory), revision=head)
-        session = Session(method="world_cafe", title="Café", code="ABCDEF", host_key="k")
+        session = Session(method="world_cafe", title="Café", code="ABCDEF")
         db.session.add(Participant(session=session, token_hash="0" * 64, language="en"))
         db.session.commit()
         db.session.remove()

@@ -275,7 +275,6 @@ def _live_cafe(app) -> str:
                 method="world_cafe",
                 title="Café",
                 code=code,
-                host_key="k",
                 config={**WorldCafe().default_config(), "tables": 1},
                 languages=["en"],
                 status="live",
@@ -451,7 +450,6 @@ def greeting_page(app, language="fr") -> str:
             method="greeting",
             title="Greetings",
             code=new_join_code(),
-            host_key="hostkey",
             languages=["en", "fr"],
         )
         db.session.add(session)
@@ -615,7 +613,6 @@ def statements(tmp_path):
                 method="statements",
                 title="Survey",
                 code=new_join_code(),
-                host_key="k",
                 config={},
                 languages=["en"],
                 status="live",

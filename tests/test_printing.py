@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 from markupsafe import Markup
 from pypdf import PdfReader
 
-from palabre import create_app, hookimpl
+from palabre import HOST, create_app, hookimpl
 from palabre.backlog import create_need
 from palabre.extensions import db
 from palabre.models import (
@@ -53,7 +53,6 @@ def make_cafe(app) -> int:
             method=method.slug,
             title="Café on the intercultural plan",
             code=CODE,
-            host_key=uuid.uuid4().hex,
             languages=["en", "fr", "ar"],
             status=Status.LIVE,
             venue="Centro Cívico Delicias",
@@ -69,7 +68,7 @@ def make_cafe(app) -> int:
                 token_hash=hash_token(uuid.uuid4().hex),
                 language=lang,
                 group=str(1 + n % 2),
-                is_host=n < 2,
+                role=HOST if n < 2 else None,
             )
             for n, lang in enumerate(["en", "fr", "ar", "en"])
         ]

@@ -273,11 +273,11 @@ def test_table_hosts_write_summaries_while_their_tables_write_notes(server):
 
     async def scenario():
         async with live_room(server, "world_cafe", cafe, seed=2) as (facilitator, session, room):
-            links = await facilitator.host_links(session)
+            links = await facilitator.role_links(session)
             assert sorted(links) == [str(n) for n in range(1, tables + 1)]
             hosts, guests = room.phones[:tables], room.phones[tables:]
             await asyncio.gather(
-                *(host.become_host(links[str(n + 1)]) for n, host in enumerate(hosts)),
+                *(host.take_role(links[str(n + 1)]) for n, host in enumerate(hosts)),
                 *(guest.join() for guest in guests),
             )
             await facilitator.go_to_phase(session, ROUND_1)
@@ -304,7 +304,7 @@ def test_table_hosts_write_summaries_while_their_tables_write_notes(server):
             table_of_host = {
                 row["id"]: row["group"]
                 for row in server.query(
-                    'SELECT id, "group" FROM participant WHERE session_id = ? AND is_host',
+                    "SELECT id, \"group\" FROM participant WHERE session_id = ? AND role = 'host'",
                     (session.id,),
                 )
             }

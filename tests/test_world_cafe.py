@@ -11,6 +11,7 @@ from palabre import phases
 from palabre.extensions import db
 from palabre.models import Contribution, Participant, Session
 from palabre.plugins.world_cafe import WorldCafe
+from palabre.testing import role_link
 from tests.conftest import csrf_token, join, new_cid
 
 
@@ -75,7 +76,7 @@ def test_palabre_seats_everyone_when_the_first_round_starts(app, make_cafe):
 def test_hosts_stay_and_others_move_between_rounds(app, make_cafe):
     code = make_cafe(status="open", tables=3)
     host = app.test_client()
-    assert host.get(f"/j/{code}/host/2?k=hostkey").status_code == 302
+    assert host.get(role_link(app, code, "host", "2")).status_code == 302
     for _ in range(9):
         phone(app, code)
     go_to(app, code, 1)
@@ -111,22 +112,21 @@ def test_late_arrival_sits_at_the_emptiest_table(app, make_cafe):
         assert [p.group for p in participants(code)] == ["1", "1", "2"]
 
 
-def test_host_link_sets_a_cookie_and_drops_the_key_from_the_address(app, make_cafe):
+def test_host_link_gives_its_table_and_drops_the_key_from_the_address(app, make_cafe):
     code = make_cafe(tables=3)
     client = app.test_client()
-    response = client.get(f"/j/{code}/host/3?k=hostkey")
+    link = role_link(app, code, "host", "3")
+    response = client.get(link)
     assert response.status_code == 302 and response.location.endswith(f"/j/{code}")
-    assert "k=" not in response.location
     page = client.get(f"/j/{code}")
     assert "Table 3" in page.text and "host" in page.text
-    assert client.get(f"/j/{code}/host/3?k=wrong").status_code == 404
-    assert client.get(f"/j/{code}/host/9?k=hostkey").status_code == 404
+    assert client.get(f"/j/{code}/r/wrong").status_code == 404
 
 
 def test_host_summary_is_carried_into_the_next_round(app, make_cafe):
     code = make_cafe(tables=1)
     host = app.test_client()
-    host.get(f"/j/{code}/host/1?k=hostkey")
+    host.get(role_link(app, code, "host", "1"))
     guest = phone(app, code)
     post_note(guest, code, "Childcare during language classes")
     refused = post_note(guest, code, "I summarise", kind="summary")
@@ -175,7 +175,7 @@ def harvest(app, make_cafe):
     """A café in its harvest with two insights; returns (code, phone, insight ids)."""
     code = make_cafe(tables=2, assignment="choose", dots=3)
     host = app.test_client()
-    host.get(f"/j/{code}/host/1?k=hostkey")
+    host.get(role_link(app, code, "host", "1"))
     voter = phone(app, code, group="2")
     go_to(app, code, 4)
     post_note(host, code, "Housing advice in many languages", kind="insight")
@@ -230,7 +230,7 @@ def test_staff_pages_show_the_session(app, make_cafe, client, auth):
         session_id = session_by_code(code).id
     run = client.get(f"/sessions/{session_id}")
     assert run.status_code == 200 and "Visible on the big screen" in run.text
-    assert "host/1?k=hostkey" in run.text
+    assert role_link(app, code, "host", "1") in run.text
     projector = client.get(f"/sessions/{session_id}/projector")
     assert projector.status_code == 200
     assert code in projector.text and "<svg" in projector.text

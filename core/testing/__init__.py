@@ -29,6 +29,7 @@ _NAMES = {
         "make_app",
         "new_phone",
         "new_session",
+        "role_link",
         "sign_in",
     ),
     "room": (

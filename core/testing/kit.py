@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, url_for
 from flask.testing import FlaskClient
 
 #: The facilitator account every test app has.
@@ -131,6 +131,7 @@ def new_session(
     from palabre.join import new_join_code
     from palabre.models import Session, Status, utcnow
     from palabre.plugin_host import get_method
+    from palabre.role_links import issue_group_links
 
     with app.test_request_context(), write_transaction():
         chosen = get_method(method)
@@ -142,7 +143,6 @@ def new_session(
             method=method,
             title=title,
             code=new_join_code(),
-            host_key=uuid.uuid4().hex,
             config=settings,
             languages=list(languages),
             status=Status(status),
@@ -150,7 +150,29 @@ def new_session(
             started_at=utcnow() if phase else None,
         )
         db.session.add(session)
+        db.session.flush()
+        issue_group_links(session)
     return SessionRef(session.id, session.code, method)
+
+
+def role_link(app: Flask, code: str, role: str, group: str | None = None) -> str:
+    """The path of a personal link of ``role`` (for ``group``) in the session ``code``.
+
+    Returns the active link the facilitator would hand over, making one
+    when there is none (as the run screen's "Make a new link" does).
+    """
+    from palabre.database import write_transaction
+    from palabre.extensions import db
+    from palabre.models import Session
+    from palabre.role_links import issue_role_link, role_links_of
+
+    with app.test_request_context():
+        session = db.session.scalar(db.select(Session).where(Session.code == code))
+        links = [link for link in role_links_of(session, role) if link.group == group]
+        if not links:
+            with write_transaction():
+                links = [issue_role_link(session, role, group)]
+        return url_for("role_links.take", code=code, key=links[0].key)
 
 
 def go_to(app: Flask, session: SessionRef, index: int) -> None:

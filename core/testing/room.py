@@ -85,7 +85,12 @@ _VALUE = re.compile(r"value=\"([^\"]*)\"")
 _PAGE_SEQ = re.compile(r"\bseq:\s*(\d+)")
 _SESSION_URL = re.compile(r"/sessions/(\d+)/?$")
 _JOIN_CODE = re.compile(r"/j/([0-9A-Z]{6})\b")
-_HOST_LINK = re.compile(r"href=\"(/j/[0-9A-Z]{6}/host/([^?\"]+)\?k=([^\"&]+))\"")
+# A personal link on the run page (templates/components/role_links.html).
+_ROLE_LINK = re.compile(
+    r'data-role="([^"]+)" data-group="([^"]*)" data-code="([^"]+)">.*?'
+    r'class="role-link-url" href="https?://[^/"]+(/j/[0-9A-Z]{6}/r/[^"]+)"',
+    re.S,
+)
 
 
 class RoomError(Exception):
@@ -734,11 +739,13 @@ class Facilitator(Browser):
             await self.go_to_phase(session, phase)
         return session
 
-    async def host_links(self, session: LiveSession) -> dict[str, str]:
-        """The table hosts' links shown on the run page, by group."""
+    async def role_links(self, session: LiveSession, role: str = "host") -> dict[str, str]:
+        """The personal links of ``role`` shown on the run page: paths by group (or code)."""
         page = await self.get(f"/sessions/{session.id}")
         return {
-            group: path.replace("&amp;", "&") for path, group, _key in _HOST_LINK.findall(page.text)
+            group or code: path
+            for found_role, group, code, path in _ROLE_LINK.findall(page.text)
+            if found_role == role
         }
 
     async def page_seq(self, session: LiveSession) -> int:
@@ -792,8 +799,8 @@ class Phone(Browser):
         self.seq = _seq_of(page, self.name)
         self.timings["joined"] = time.perf_counter()
 
-    async def become_host(self, link: str) -> None:
-        """Open a table host's link (``/j/<code>/host/<group>?k=<key>``); it leads to the page."""
+    async def take_role(self, link: str) -> None:
+        """Open a personal link (``/j/<code>/r/<key>``, a table host's); it leads to the page."""
         self.timings["started"] = time.perf_counter()
         page = await self.get(link)
         self.seq = _seq_of(page, self.name)

@@ -17,6 +17,7 @@ from wtforms import BooleanField, IntegerField, RadioField, TextAreaField
 from wtforms.validators import DataRequired, NumberRange, ValidationError
 
 from palabre import (
+    HOST,
     VOTE,
     BacklogCandidate,
     CleanForm,
@@ -25,6 +26,7 @@ from palabre import (
     Method,
     Participant,
     Phase,
+    Role,
     Session,
     Vote,
     contribute,
@@ -110,6 +112,7 @@ class WorldCafe(Method):
         "insight": ContributionKind("insight", _l("Key insight"), max_length=500, seen_by_all=True),
     }
     votable_kinds = ("insight",)
+    roles = {HOST: Role(HOST, _l("Table host"), per_group=True)}
 
     def config_from_form(self, form) -> dict:
         return {
@@ -341,7 +344,7 @@ def _table_has_host(session: Session, table: str | None) -> bool:
             select(Participant.id).where(
                 Participant.session_id == session.id,
                 Participant.group == table,
-                Participant.is_host.is_(True),
+                Participant.role == HOST,
             )
         )
         is not None
