@@ -227,6 +227,111 @@ def test_writers_of_one_process_queue_on_the_lock_not_inside_sqlite(app, make_ca
 
 
 def test_every_commit_reaches_the_disk_before_it_is_acknowledged(app):
-    """synchronous=FULL: an acknowledged note survives a power cut, not only a crash."""
+    """Without gevent, synchronous=FULL: an acknowledged note survives a power cut."""
     with app.app_context():
         assert db.session.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
+
+
+def test_grouped_commits_share_a_sync_and_none_returns_before_its_own(tmp_path, monkeypatch):
+    """Under gevent: 40 writers, a few syncs of the log, and each waits for one after its commit."""
+    import gevent
+
+    wal = tmp_path / "palabre.db-wal"
+    wal.write_bytes(b"frames")
+    group = database.GroupCommit(str(wal))
+    synced_up_to = []
+    real_fsync = database.os.fsync
+
+    def slow_fsync(fd):
+        synced_up_to.append(group._committed)  # commits made before this sync began
+        threading.Event().wait(0.02)  # a laptop disk's sync
+        real_fsync(fd)
+
+    monkeypatch.setattr(database.os, "fsync", slow_fsync)
+    returned = []
+
+    def writer(n):
+        gevent.sleep(n * 0.002)  # commits arriving at human speed... in a burst
+        ticket = group.committed()
+        group.wait_durable(ticket)
+        returned.append((ticket, len(synced_up_to), synced_up_to[-1]))
+
+    gevent.joinall([gevent.spawn(writer, n) for n in range(40)], timeout=20, raise_error=True)
+    assert sorted(ticket for ticket, _syncs, _covered in returned) == list(range(1, 41))
+    # Each writer returned only after a sync that began once its commit was made.
+    assert all(covered >= ticket for ticket, _syncs, covered in returned)
+    assert 2 <= group.syncs == len(synced_up_to) < 20
+
+
+def test_a_failing_sync_is_answered_unavailable_and_the_next_writer_syncs_again(
+    tmp_path, monkeypatch
+):
+    import gevent
+
+    from palabre.errors import Unavailable
+
+    wal = tmp_path / "palabre.db-wal"
+    wal.write_bytes(b"frames")
+    group = database.GroupCommit(str(wal))
+    failures = iter([OSError(5, "Input/output error")])
+
+    def flaky_fsync(fd):
+        if (failure := next(failures, None)) is not None:
+            raise failure
+
+    monkeypatch.setattr(database.os, "fsync", flaky_fsync)
+    with pytest.raises(Unavailable):
+        gevent.spawn(group.wait_durable, group.committed()).get(timeout=5)
+    gevent.spawn(group.wait_durable, group.committed()).get(timeout=5)
+    assert group.syncs == 1
+
+
+def test_palabre_serve_groups_commits_and_keeps_every_acknowledged_note(tmp_path):
+    """A real server under gevent: synchronous=NORMAL with grouped syncs, nothing lost."""
+    import asyncio
+
+    from palabre.testing.room import Facilitator, Room, served_palabre
+
+    async def burst(server):
+        async with Facilitator(server.url) as facilitator:
+            await facilitator.sign_in()
+            session = await facilitator.start_session(
+                "world_cafe", {"tables": 2, "questions": "Q1", "dots": 3}, phase=1
+            )
+            async with Room(server.url, session.code, 30) as room:
+                await room.join_all()
+                await room.connect_all()
+                acks = await room.each(lambda phone, k: phone.contribute("note", f"n{k}"), times=3)
+                return session, acks
+
+    with served_palabre(tmp_path, STRICT_WRITES="true", RATE_LIMIT_WRITES="1000/minute") as server:
+        server.create_facilitator()
+        session, acks = asyncio.run(burst(server))
+        with sqlite3.connect(server.database) as stored:
+            assert stored.execute("SELECT count(*) FROM contribution").fetchone() == (90,)
+    assert len(acks) == 90 and all(ack.ok for ack in acks)
+
+
+def test_only_a_gevent_server_on_a_database_file_groups_its_commits(tmp_path):
+    import subprocess
+    import sys
+
+    probe = (
+        "from gevent import monkey; monkey.patch_all()\n"
+        "from palabre import create_app\n"
+        "from palabre.extensions import db\n"
+        "from sqlalchemy import text\n"
+        "app = create_app({{'SECRET_KEY': 'k', 'SQLALCHEMY_DATABASE_URI': {!r}}})\n"
+        "with app.app_context():\n"
+        "    grouped = app.extensions.get('palabre.group_commit')\n"
+        "    print(grouped.wal_path if grouped else None,"
+        " db.session.execute(text('PRAGMA synchronous')).scalar())\n"
+    ).format(f"sqlite:///{tmp_path / 'palabre.db'}")
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.split() == [f"{tmp_path / 'palabre.db'}-wal", "1"]  # NORMAL, grouped
+
+
+def test_a_process_without_gevent_syncs_every_commit(app):
+    assert database.GROUP_COMMIT_KEY not in app.extensions
