@@ -124,6 +124,7 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
     from . import (
         auth,
         backlog,
+        delivery,
         i18n,
         join,
         live,  # noqa: F401  (importing it registers the socket events)
@@ -245,6 +246,7 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
     )
 
     ratelimit.init_app(app)
+    delivery.init_app(app)
     # Before any blueprint: rules bind their converters when they are added.
     app.url_map.converters["int"] = DatabaseIdConverter
     app.context_processor(i18n.template_globals)

@@ -370,3 +370,57 @@ def test_a_forum_theatre_evening_from_the_play_to_the_printed_report(server, bro
     ):
         assert expected in text, expected
     assert EMAIL not in text
+
+
+#: What a phone may download before its first note is acknowledged (issue 14).
+FIRST_NOTE_BUDGET_BYTES = 40 * 1024
+#: A slow phone: 400 kbit/s each way and 400 ms of latency.
+SLOW_PHONE = {
+    "offline": False,
+    "latency": 400,
+    "downloadThroughput": 400_000 / 8,
+    "uploadThroughput": 400_000 / 8,
+}
+
+
+def test_a_slow_phone_joins_and_sends_its_first_note_within_budget(server, browser):
+    facilitator = signed_in_facilitator(browser, server)
+    facilitator.goto(server + "/sessions/new/world_cafe")
+    facilitator.fill("input[name=title]", "Prepaid plan café")
+    facilitator.fill("input[name=config-tables]", "1")
+    _run_url, code = create_and_open(facilitator)
+    advance(facilitator, "Round 1")
+
+    context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True)
+    page = context.new_page()
+    network = context.new_cdp_session(page)
+    network.send("Network.enable")
+    network.send("Network.emulateNetworkConditions", SLOW_PHONE)
+    downloaded = []
+    network.on("Network.loadingFinished", lambda e: downloaded.append(e["encodedDataLength"]))
+    network.on(
+        "Network.webSocketFrameReceived",
+        lambda event: downloaded.append(len(event["response"]["payloadData"])),
+    )
+
+    page.goto(f"{server}/j/{code}")
+    page.wait_for_timeout(2000)  # reading the form and picking a language
+    tapped = time.monotonic()
+    page.click("button[type=submit], input[type=submit]")
+    page.wait_for_selector(".note-form")
+    page.wait_for_function("document.documentElement.classList.contains('live-connected')")
+    joined = time.monotonic()
+    page.fill("textarea[name=body]", "Evening classes near the station")
+    typed = time.monotonic()
+    page.click(".note-form [type=submit]")
+    page.wait_for_function(
+        "!JSON.stringify(localStorage).includes('Evening classes near the station')"
+    )
+    acknowledged = time.monotonic()
+    context.close()
+
+    # Tapping "Join" to connected, then "Send" to acknowledged: the phone's waits.
+    join_to_ack = (joined - tapped) + (acknowledged - typed)
+    print(f"slow phone: {sum(downloaded)} bytes, {join_to_ack:.2f} s from Join to first ack")
+    assert sum(downloaded) <= FIRST_NOTE_BUDGET_BYTES, downloaded
+    assert join_to_ack < 3.0

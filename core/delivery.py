@@ -1,0 +1,111 @@
+"""Light pages for slow phones: compressed responses, static files cached for good.
+
+A participant on a venue's weak Wi-Fi, or an old phone on a prepaid plan,
+pays for every byte before their first note. So:
+
+* Static files are addressed with a digest of their content
+  (``/static/live.js?v=3f2a9c1e0b``, added by ``url_for`` itself): the
+  browser keeps them a year without asking again, and a new version gets a
+  new address. Asked for without the current digest (an old page), they
+  are revalidated on each use.
+* Text responses (pages, CSS, JavaScript, SVG, JSON) are gzip-compressed
+  for browsers that accept it (Flask-Compress). The core's static files are
+  compressed once per version and kept in memory: 500 phones scanning the
+  QR code within ten seconds cost one compression of the Socket.IO client,
+  not 500.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import mimetypes
+import os
+from functools import lru_cache
+
+from flask import Flask, current_app, request, send_from_directory
+from flask_compress import Compress
+from werkzeug.security import safe_join
+
+#: How long a browser keeps a static file asked for by its digest.
+A_YEAR = 365 * 24 * 3600
+COMPRESSED_TYPES = (
+    "text/html",
+    "text/css",
+    "text/javascript",
+    "application/javascript",
+    "application/json",
+    "image/svg+xml",
+    "text/plain",
+)
+
+compress = Compress()
+
+
+def init_app(app: Flask) -> None:
+    """Compress text responses and serve static files by content digest."""
+    app.config.setdefault("COMPRESS_ALGORITHM", ["gzip"])
+    app.config.setdefault("COMPRESS_LEVEL", 6)
+    app.config.setdefault("COMPRESS_MIMETYPES", list(COMPRESSED_TYPES))
+    # Socket.IO's long-polling answers are not compressed here (engine.io
+    # answers them before Flask); event streams must not be buffered.
+    app.config.setdefault("COMPRESS_STREAMS", False)
+    compress.init_app(app)
+    app.url_defaults(_add_digest)
+    app.view_functions["static"] = _static_file
+
+
+def _add_digest(endpoint: str, values: dict) -> None:
+    """``url_for("static", filename=...)`` gets ``v=<digest>`` of the file's content."""
+    if endpoint != "static" or "v" in values or "filename" not in values:
+        return
+    path = safe_join(current_app.static_folder, values["filename"])
+    digest = _digest_of(path) if path else None
+    if digest:
+        values["v"] = digest
+
+
+def _digest_of(path: str) -> str | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return _digest(path, stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=256)
+def _digest(path: str, _mtime_ns: int, _size: int) -> str:
+    with open(path, "rb") as file:
+        return hashlib.sha256(file.read()).hexdigest()[:12]
+
+
+@lru_cache(maxsize=64)
+def _gzipped(path: str, _mtime_ns: int, _size: int) -> bytes:
+    with open(path, "rb") as file:
+        return gzip.compress(file.read(), compresslevel=9, mtime=0)
+
+
+def _static_file(filename: str):
+    """The core's static files: by digest, cached a year, and compressed once."""
+    folder = current_app.static_folder
+    path = safe_join(folder, filename)
+    digest = _digest_of(path) if path else None
+    if digest is None or request.args.get("v") != digest:
+        response = send_from_directory(folder, filename)
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+    mimetype = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    if mimetype == "text/javascript" or mimetype.startswith("text/"):
+        mimetype = f"{mimetype}; charset=utf-8"
+    accepts_gzip = "gzip" in request.headers.get("Accept-Encoding", "").lower()
+    if accepts_gzip and mimetype.split(";")[0] in COMPRESSED_TYPES:
+        stat = os.stat(path)
+        response = current_app.response_class(
+            _gzipped(path, stat.st_mtime_ns, stat.st_size), content_type=mimetype
+        )
+        response.headers["Content-Encoding"] = "gzip"
+    else:
+        response = send_from_directory(folder, filename)
+    response.headers["Cache-Control"] = f"public, max-age={A_YEAR}, immutable"
+    response.headers["Vary"] = "Accept-Encoding"
+    return response

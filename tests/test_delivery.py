@@ -1,0 +1,69 @@
+"""Light pages for slow phones: compressed responses, static files cached by content digest."""
+
+from __future__ import annotations
+
+import gzip
+import re
+
+from palabre import delivery
+
+STATIC_URL = re.compile(r'(?:href|src)="(/static/[^"?]+)\?v=([0-9a-f]{12})"')
+
+
+def test_pages_are_compressed_for_browsers_that_accept_it(client):
+    compressed = client.get("/", headers={"Accept-Encoding": "gzip, deflate"})
+    assert compressed.headers["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in compressed.headers["Vary"]
+    plain = client.get("/", headers={"Accept-Encoding": "identity"})
+    assert "Content-Encoding" not in plain.headers
+    assert gzip.decompress(compressed.data) == plain.data
+
+
+def test_static_files_are_addressed_by_digest_and_kept_a_year(client):
+    page = client.get("/").text
+    found = dict(STATIC_URL.findall(page))
+    assert "/static/palabre.css" in found
+    with client.get(f"/static/palabre.css?v={found['/static/palabre.css']}") as css:
+        assert css.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+        assert css.content_type == "text/css; charset=utf-8"
+        plain = css.data
+
+    gzipped = client.get(
+        f"/static/palabre.css?v={found['/static/palabre.css']}",
+        headers={"Accept-Encoding": "gzip"},
+    )
+    assert gzipped.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(gzipped.data) == plain
+    assert len(gzipped.data) < len(plain) / 2
+
+
+def test_a_static_file_asked_for_without_its_digest_is_revalidated(client):
+    for url in ("/static/palabre.css", "/static/palabre.css?v=000000000000"):
+        response = client.get(url)
+        assert response.status_code == 200
+        assert response.headers["Cache-Control"] == "no-cache"
+        response.close()
+    assert client.get("/static/../pyproject.toml?v=000000000000").status_code == 404
+    assert client.get("/static/missing.js?v=000000000000").status_code == 404
+
+
+def test_a_changed_file_gets_a_new_address(app, tmp_path, monkeypatch):
+    monkeypatch.setattr(app, "static_folder", str(tmp_path))
+    (tmp_path / "palabre.css").write_text("body { color: black }")
+    with app.test_request_context():
+        from flask import url_for
+
+        first = url_for("static", filename="palabre.css")
+        (tmp_path / "palabre.css").write_text("body { color: navy }")
+        second = url_for("static", filename="palabre.css")
+    assert first != second and first.startswith("/static/palabre.css?v=")
+
+
+def test_each_version_is_compressed_once(app, client):
+    delivery._gzipped.cache_clear()
+    url = STATIC_URL.search(client.get("/j/NOCODE").text)
+    assert url, "the page links a static file by digest"
+    for _ in range(5):
+        client.get(f"{url[1]}?v={url[2]}", headers={"Accept-Encoding": "gzip"})
+    info = delivery._gzipped.cache_info()
+    assert info.misses == 1 and info.hits == 4
