@@ -283,7 +283,10 @@ def _join_form(session: Session):
     offered = [lang for lang in session.languages if lang in LANGUAGES] or list(LANGUAGES)
     form.language.choices = options((lang, LANGUAGES[lang][0]) for lang in offered)
     if not form.language.data:
-        form.language.data = cookie.get("lang") if cookie.get("lang") in offered else offered[0]
+        # The language chosen on this phone before, else the phone's own, else the session's first.
+        chosen = cookie.get("lang")
+        phone = request.accept_languages.best_match(offered)
+        form.language.data = chosen if chosen in offered else phone or offered[0]
     if method.participants_choose_group(session.config):
         form.group.choices = options(method.groups(session.config))
     else:

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from palabre.extensions import db
 from palabre.models import Participant, Session, Status, hash_token
-from tests.conftest import FACILITATOR_EMAIL, join, post_form
+from tests.conftest import FACILITATOR_EMAIL, csrf_token, join, post_form
 
 CAFE_FORM = {
     "title": "Café on the intercultural plan",
@@ -236,6 +236,21 @@ def test_language_chosen_on_join_page_sets_lang_and_dir(app, client, make_cafe):
     assert '<html lang="ar" dir="rtl">' in page.text
     home = client.get("/")
     assert '<html lang="ar" dir="rtl">' in home.text
+
+
+def test_the_join_form_ticks_the_phones_own_language(client, make_cafe):
+    code = make_cafe(status="open", languages=("en", "fr", "ar"))
+    arabic_phone = {"Accept-Language": "ar-MA,ar;q=0.9,fr;q=0.5"}
+    page = client.get(f"/j/{code}", headers=arabic_phone)
+    assert '<html lang="ar" dir="rtl">' in page.text
+    assert re.search(r'<input checked[^>]*value="ar"|value="ar"[^>]*checked', page.text)
+    # A language chosen on this phone before wins over the phone's setting.
+    client.post("/language", data={"language": "fr", "csrf_token": csrf_token(page)})
+    page = client.get(f"/j/{code}", headers=arabic_phone)
+    assert re.search(r'<input checked[^>]*value="fr"|value="fr"[^>]*checked', page.text)
+    # A phone language the session does not offer falls back to the session's first.
+    other = client.application.test_client().get(f"/j/{code}", headers={"Accept-Language": "tr"})
+    assert re.search(r'<input checked[^>]*value="en"|value="en"[^>]*checked', other.text)
 
 
 def test_left_to_right_by_default(client):
