@@ -7,6 +7,7 @@ chapter 4): a person seeking asylum sent round and round the procedure.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -36,6 +37,10 @@ ROUNDABOUT = {
 }
 # The plan: 0 welcome, 1-3 scenes, 4 reflection, 5 forum, 6 harvest, 7 closed.
 SCENE_1, REFLECTION, FORUM, HARVEST, CLOSED = 1, 4, 5, 6, 7
+ROOT = Path(__file__).resolve().parent.parent
+STATIC = ROOT / "core" / "static"
+PLUGIN_TEMPLATES = ROOT / "plugins" / "forum_theatre" / "templates" / "forum_theatre"
+CORE_TEMPLATES = ROOT / "templates" / "components"
 
 
 @pytest.fixture
@@ -557,3 +562,50 @@ def test_rating_works_without_javascript(app, make_forum, staff):
     assert chosen == ["3"]
     with app.app_context():
         assert db.session.scalar(select(Vote.value)) == 3
+
+
+def test_phones_follow_the_harvest_as_the_projector_does(app, make_forum, socket_client, staff):
+    """In the harvest the projector shows the obstacles: phones show them too, not "it is over"."""
+    code = make_forum(phase_index=REFLECTION)
+    facilitator = staff(code)
+    browser, amina = phone(app, code, socket_client)
+    answer = send(amina, "answer", "No interpreter")["id"]
+    go(app, code, HARVEST)
+    amina.get_received()
+    added = action(facilitator, "obstacle.add", title="Nobody speaks my language", answers=answer)
+    assert added["ok"] is True
+    # The new obstacle reaches the phone live, and the page shows it after a reload.
+    assert [e["body"] for e in events_of(amina, "contribution.added")] == [
+        "Nobody speaks my language"
+    ]
+    page = browser.get(f"/j/{code}").text
+    assert "Nobody speaks my language" in page
+    assert "The forum is over" not in page
+    go(app, code, CLOSED)
+    assert "The forum is over" in browser.get(f"/j/{code}").text
+
+
+def test_every_class_on_the_forum_screens_is_styled():
+    """A chosen rating, "your turn" and the projector's counter must look like what they are."""
+    css = re.sub(r"/\*.*?\*/", "", (STATIC / "palabre.css").read_text(), flags=re.S)
+    styled = set(re.findall(r"\.([A-Za-z][\w-]*)", css))
+    screens = [
+        PLUGIN_TEMPLATES / f"{view}.html" for view in ("participant", "facilitator", "projector")
+    ]
+    screens += [PLUGIN_TEMPLATES / "_item.html", CORE_TEMPLATES / "contributions.html"]
+    used = set()
+    for template in screens:
+        for attribute in re.findall(r'class="([^"]*)"', template.read_text()):
+            used |= set(re.sub(r"\{[{%].*?[%}]\}", " ", attribute).split())
+    # Hooks for tests and scripts, and lists styled by their items' rules.
+    unstyled_on_purpose = {
+        "queue-ack",
+        "alternative-form",
+        "answer-form",
+        "note-form",
+        "stop",
+        "waiting",
+    }
+    assert used - styled - unstyled_on_purpose == set()
+    for needed in ("chosen", "big-counter", "scene-card", "called", "rating", "queue"):
+        assert needed in styled
