@@ -264,6 +264,40 @@ def method_action(session_id: int, name: str):
     return _back_to_the_page(session)
 
 
+@bp.route("/<int:session_id>/close", methods=["GET", "POST"])
+def close(session_id: int):
+    """Close a session after a confirmation page; it can be reopened until archived."""
+    session = get_session(session_id)
+    if request.method == "POST":
+        session = _checked_action(session_id)
+        try:
+            phases.go_to(session, len(phases.plan(session)) - 1)
+            flash(_("The session is closed. You can reopen it until you archive it."), "success")
+        except Refused as refusal:
+            flash(refusal.message, "error")
+        return _back(session)
+    if session.status not in (Status.OPEN, Status.LIVE):
+        return _back(session)
+    return render_template(
+        "sessions/close.html",
+        session=session,
+        action_form=ButtonForm(),
+        participant_count=participant_count(session),
+    )
+
+
+@bp.post("/<int:session_id>/reopen")
+def reopen(session_id: int):
+    """Bring a closed session back to the step before closing."""
+    session = _checked_action(session_id)
+    try:
+        phases.reopen(session)
+        flash(_("The session is open again: phones can contribute."), "success")
+    except Refused as refusal:
+        flash(refusal.message, "error")
+    return _back(session)
+
+
 @bp.post("/<int:session_id>/archive")
 def archive(session_id: int):
     """Hide a closed session from the list; nothing is deleted."""

@@ -411,6 +411,63 @@ def test_everyone_gives_their_dots_at_human_pace_then_all_at_once(server):
     run(server, scenario())
 
 
+def test_everyone_takes_dots_back_at_human_pace_then_all_at_once(server):
+    """A dot taken back, sent twice, counts once; nobody takes back more than they gave."""
+    dots = 4
+    cafe = {**CAFE, "dots": dots}
+
+    async def scenario():
+        async with live_room(server, "world_cafe", cafe, seed=9) as (facilitator, session, room):
+            staff = await cafe_in_harvest(facilitator, session, room)
+            written = await room.each(
+                lambda p, k: p.contribute("insight", f"Insight of phone {p.number}"),
+                phones=room.phones[:4],
+            )
+            assert_acknowledged(written, "insights")
+            insights = [a.reply["id"] for a in written]
+            target = {p.number: insights[p.number % len(insights)] for p in room.phones}
+            given = flat(
+                await room.each(
+                    lambda p, k: asyncio.gather(*(p.vote(target[p.number]) for _ in range(dots)))
+                )
+            )
+            assert_acknowledged(given, "dots given")
+
+            def take_back_resent(phone, _k):
+                cid = new_cid()
+                return asyncio.gather(
+                    phone.vote(target[phone.number], -1, cid=cid),
+                    phone.vote(target[phone.number], -1, cid=cid),
+                )
+
+            human = flat(await room.each(take_back_resent, pace=HUMAN_PACE))
+            assert_acknowledged(human, "dots taken back at human pace")
+            assert all(a.reply["left"] == 1 and a.reply["mine"] == dots - 1 for a in human)
+
+            # All at once, each phone takes back every dot it has, and one more: refused.
+            def take_all_back(phone, _k):
+                taps = (phone.vote(target[phone.number], -1) for _ in range(dots))
+                return asyncio.gather(*taps)
+
+            burst = flat(await room.each(take_all_back))
+            assert_prompt(burst, "dots taken back in a burst")
+            over = [a for a in burst if not a.ok]
+            assert len(over) == PHONES and all("no dot" in a.error for a in over), over[:3]
+
+            accepted = [a for a in given + human + burst if a.ok]
+            assert_once_per_client_id(server, "vote", session, {a.payload["cid"] for a in accepted})
+            assert final_totals(server, session) == {(i, 0) for i in insights}
+            await assert_received(
+                [*staff, *(p.socket for p in room.phones)],
+                lambda live: {(d["id"], d["total"]) for d in live.of_type("votes.changed")},
+                final_totals(server, session),
+                "final dot counts",
+            )
+            assert_held(room, *staff)
+
+    run(server, scenario())
+
+
 # --- the forum theatre: one-tap signals, the Stop! queue, ratings, the joker ------------------
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 import pytest
 from sqlalchemy import select
 
-from palabre import phases
+from palabre import phases, vote_totals, votes_used
 from palabre.extensions import db
 from palabre.models import Contribution, Participant, Session
 from palabre.plugins.world_cafe import WorldCafe
@@ -185,13 +186,48 @@ def harvest(app, make_cafe):
     return code, voter, ids
 
 
-def vote(client, code, contribution_id):
+def vote(client, code, contribution_id, value=1):
     page = client.get(f"/j/{code}")
     return client.post(
         f"/j/{code}/vote",
-        data={"csrf_token": csrf_token(page), "cid": new_cid(), "contribution": contribution_id},
+        data={
+            "csrf_token": csrf_token(page),
+            "cid": new_cid(),
+            "contribution": contribution_id,
+            "value": value,
+        },
         follow_redirects=True,
     )
+
+
+def give_buttons(page: str) -> list[str]:
+    """The "Give a dot" buttons of a phone's page, as HTML."""
+    return re.findall(r"<button[^>]*data-give[^>]*>", page)
+
+
+def test_dots_are_disabled_at_zero_and_can_be_taken_back(app, harvest, socket_client):
+    code, voter, (housing, buddy) = harvest
+    for target in (buddy, buddy, housing):
+        page = vote(voter, code, target).text
+    assert "Dots left: <strong data-dots-left>0</strong>" in page
+    assert give_buttons(page) and all("disabled" in b for b in give_buttons(page))
+    # Taken back over the socket: the phone hears its dots left and its dots on the insight.
+    sock = socket_client(voter, code=code)
+    cid = new_cid()
+    taken = sock.emit("vote", {"cid": cid, "contribution": buddy, "value": -1}, callback=True)
+    assert taken == {"ok": True, "left": 1, "mine": 1, "contribution": buddy}
+    # Resent, it is not taken twice.
+    again = sock.emit("vote", {"cid": cid, "contribution": buddy, "value": -1}, callback=True)
+    assert again == taken
+    page = voter.get(f"/j/{code}").text
+    assert not any("disabled" in b for b in give_buttons(page))
+    # The plain form takes back too, but only a dot this phone gave.
+    assert "have no dot on this" not in vote(voter, code, housing, value=-1).text
+    assert "have no dot on this" in vote(voter, code, housing, value=-1).text
+    assert "cannot vote for this" in vote(voter, code, buddy, value=2).text
+    with app.app_context():
+        assert vote_totals(session_by_code(code)) == {buddy: 1, housing: 0}
+        assert votes_used(participants(code)[-1]) == 1
 
 
 def test_dots_rank_the_insights(app, harvest):

@@ -1,0 +1,92 @@
+"""Running a session as a facilitator: the next step, going back, closing and reopening."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from palabre import phases
+from palabre.extensions import db
+from palabre.models import Contribution, Session, Status
+from tests.conftest import csrf_token, join, new_cid
+
+# The café's plan with three questions: 0 welcome, 1-3 rounds, 4 harvest, 5 closed.
+CLOSED = 5
+
+
+def session_by_code(code) -> Session:
+    return db.session.scalar(select(Session).where(Session.code == code))
+
+
+def test_the_run_screen_names_the_current_step_and_offers_next_and_back(
+    app, make_cafe, client, auth
+):
+    code = make_cafe(phase_index=2)
+    auth.login()
+    with app.app_context():
+        session_id = session_by_code(code).id
+    page = client.get(f"/sessions/{session_id}").text
+    assert "Now</span> <strong>Round 2</strong>" in page
+    assert "Next: Round 3" in page and page.count("data-next-phase") == 1
+    assert "Back to </span>Round 1" in page
+    # Going back is allowed, and phones follow.
+    token = csrf_token(client.get(f"/sessions/{session_id}"))
+    client.post(f"/sessions/{session_id}/phase", data={"csrf_token": token, "index": 1})
+    with app.app_context():
+        assert session_by_code(code).phase_index == 1
+
+
+def test_closing_asks_first_and_a_closed_session_reopens_until_archived(
+    app, make_cafe, client, auth
+):
+    code = make_cafe(phase_index=4)
+    phone = app.test_client()
+    join(phone, code)
+    auth.login()
+    with app.app_context():
+        session_id = session_by_code(code).id
+    run = client.get(f"/sessions/{session_id}").text
+    # The closing step is a link to a confirmation page, not a button that closes at once.
+    assert f'href="/sessions/{session_id}/close"' in run
+    confirm = client.get(f"/sessions/{session_id}/close")
+    assert "1 participant will see the thank-you page" in confirm.text
+    with app.app_context():
+        assert session_by_code(code).status == Status.LIVE
+
+    client.post(f"/sessions/{session_id}/close", data={"csrf_token": csrf_token(confirm)})
+    with app.app_context():
+        assert session_by_code(code).status == Status.CLOSED
+    closed = client.get(f"/sessions/{session_id}")
+    assert "Reopen the session" in closed.text
+    assert "Thank you!" in phone.get(f"/j/{code}").text
+
+    client.post(f"/sessions/{session_id}/reopen", data={"csrf_token": csrf_token(closed)})
+    with app.app_context():
+        session = session_by_code(code)
+        assert (session.status, session.phase_index, session.closed_at) == (
+            Status.LIVE,
+            CLOSED - 1,
+            None,
+        )
+    # Phones contribute again.
+    page = phone.get(f"/j/{code}")
+    assert "Thank you!" not in page.text
+    phone.post(
+        f"/j/{code}/contribute",
+        data={"csrf_token": csrf_token(page), "cid": new_cid(), "kind": "insight", "body": "Back"},
+    )
+    with app.app_context():
+        assert db.session.scalar(select(Contribution.body)) == "Back"
+
+    # Archived, it stays archived.
+    with app.test_request_context():
+        phases.go_to(session_by_code(code), CLOSED)
+    page = client.get(f"/sessions/{session_id}")
+    client.post(f"/sessions/{session_id}/archive", data={"csrf_token": csrf_token(page)})
+    refused = client.post(
+        f"/sessions/{session_id}/reopen",
+        data={"csrf_token": csrf_token(page)},
+        follow_redirects=True,
+    )
+    assert "Only a closed session can be reopened." in refused.text
+    with app.app_context():
+        assert session_by_code(code).status == Status.ARCHIVED
