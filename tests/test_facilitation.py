@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+
+import pytest
 from sqlalchemy import select
 
 from palabre import phases
 from palabre.extensions import db
 from palabre.models import Contribution, Session, Status
 from tests.conftest import csrf_token, join, new_cid
+from tests.test_printing import make_cafe as make_printed_cafe
 
 # The café's plan with three questions: 0 welcome, 1-3 rounds, 4 harvest, 5 closed.
 CLOSED = 5
@@ -90,3 +94,32 @@ def test_closing_asks_first_and_a_closed_session_reopens_until_archived(
     assert "Only a closed session can be reopened." in refused.text
     with app.app_context():
         assert session_by_code(code).status == Status.ARCHIVED
+
+
+@pytest.mark.pdf
+def test_emoji_and_flags_print_in_colour_not_as_empty_boxes(app, client, auth, tmp_path):
+    session_id = make_printed_cafe(app)
+    said = "Merci 🙏 on se tient la main 🤝 fête 🎉 🇫🇷 🇸🇾"
+    with app.app_context():
+        db.session.add(
+            Contribution(
+                session_id=session_id,
+                client_id=new_cid(),
+                kind="note",
+                phase_index=1,
+                group="1",
+                body=said,
+            )
+        )
+        db.session.commit()
+    auth.login()
+    report = client.get(f"/print/sessions/{session_id}/report.pdf")
+    assert report.status_code == 200 and report.mimetype == "application/pdf"
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(report.data)
+    fonts = subprocess.run(["pdffonts", pdf], capture_output=True, text=True, check=True).stdout
+    assert "Noto-Color-Emoji" in fonts
+    text = subprocess.run(["pdftotext", pdf, "-"], capture_output=True, text=True, check=True)
+    printed = " ".join(text.stdout.split())
+    for emoji in ("🙏", "🤝", "🎉", "🇫🇷", "🇸🇾"):
+        assert emoji in printed
