@@ -12,6 +12,7 @@ import uuid
 
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -105,7 +106,13 @@ def _clean_body(kind: ContributionKind, body) -> str:
     elif not body:
         raise Refused(_("Write something before sending."))
     if len(body) > kind.max_length:
-        raise Refused(_("This is too long: %(max)d characters at most.", max=kind.max_length))
+        raise Refused(
+            ngettext(
+                "This is too long: %(num)d character at most.",
+                "This is too long: %(num)d characters at most.",
+                kind.max_length,
+            )
+        )
     return body
 
 

@@ -17,6 +17,7 @@ import re
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy import func, select
 from wtforms import BooleanField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, ValidationError
@@ -149,7 +150,9 @@ class ForumTheatreConfig(CleanForm):
         if not scenes:
             raise ValidationError(_("Write at least one scene."))
         if len(scenes) > MAX_SCENES:
-            raise ValidationError(_("At most %(n)d scenes.", n=MAX_SCENES))
+            raise ValidationError(
+                ngettext("At most %(num)d scene.", "At most %(num)d scenes.", MAX_SCENES)
+            )
         versions = [v for s in scenes for v in (s, *s.get("translations", {}).values())]
         if any(
             not v["title"]
@@ -158,10 +161,12 @@ class ForumTheatreConfig(CleanForm):
             for v in versions
         ):
             raise ValidationError(
-                _(
-                    "Give each scene a title under %(title)d characters and a description "
+                ngettext(
+                    "Give each scene a title under %(num)d character and a description "
                     "under %(description)d.",
-                    title=MAX_SCENE_TITLE,
+                    "Give each scene a title under %(num)d characters and a description "
+                    "under %(description)d.",
+                    MAX_SCENE_TITLE,
                     description=MAX_SCENE_DESCRIPTION,
                 )
             )

@@ -12,6 +12,7 @@ import random
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy import func, select
 from wtforms import BooleanField, IntegerField, RadioField, TextAreaField
 from wtforms.validators import DataRequired, NumberRange, ValidationError
@@ -87,9 +88,17 @@ class WorldCafeConfig(CleanForm):
         if not questions:
             raise ValidationError(_("Write at least one question."))
         if len(questions) > MAX_ROUNDS:
-            raise ValidationError(_("At most %(n)d rounds.", n=MAX_ROUNDS))
+            raise ValidationError(
+                ngettext("At most %(num)d round.", "At most %(num)d rounds.", MAX_ROUNDS)
+            )
         if any(len(q) > MAX_QUESTION for q in questions):
-            raise ValidationError(_("Keep each question under %(n)d characters.", n=MAX_QUESTION))
+            raise ValidationError(
+                ngettext(
+                    "Keep each question under %(num)d character.",
+                    "Keep each question under %(num)d characters.",
+                    MAX_QUESTION,
+                )
+            )
 
 
 def _questions(text: str | None) -> list[str]:
