@@ -16,7 +16,8 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 from wtforms import HiddenField, SelectField, StringField, SubmitField, TextAreaField
-from wtforms.validators import DataRequired, Length
+from wtforms.fields import DateTimeLocalField
+from wtforms.validators import DataRequired, Length, Optional
 
 from . import actions, contributions, phases
 from .database import write_transaction
@@ -54,7 +55,19 @@ def require_facilitator():
 
 class SessionForm(CleanForm):
     title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
+    starts_at = DateTimeLocalField(
+        _l("Date and time"),
+        format="%Y-%m-%dT%H:%M",
+        validators=[Optional()],
+        description=_l("Shown in your list of sessions, on the poster and in the report."),
+    )
     venue = StringField(_l("Venue"), validators=[Length(max=200)])
+    wifi_name = StringField(
+        _l("Venue Wi-Fi name (optional)"),
+        validators=[Length(max=100)],
+        description=_l("Shown on the projector and the join poster, so phones can get online."),
+    )
+    wifi_password = StringField(_l("Venue Wi-Fi password (optional)"), validators=[Length(max=100)])
     languages = MultiCheckboxField(
         _l("Languages offered to participants"),
         choices=options((code, name) for code, (name, _dir) in LANGUAGES.items()),
@@ -80,10 +93,16 @@ def get_session(session_id: int) -> Session:
 def index():
     """The facilitator's home: their sessions and the methods to start one."""
     show_archived = request.args.get("archived") == "1"
-    query = select(Session).order_by(Session.created_at.desc())
+    # Newest first: by the date it takes place, else by when it was created.
+    query = select(Session).order_by(
+        func.coalesce(Session.starts_at, Session.created_at).desc(), Session.id.desc()
+    )
     if not show_archived:
         query = query.where(Session.status != Status.ARCHIVED)
     sessions = db.session.scalars(query).all()
+    archived = db.session.scalar(
+        select(func.count()).select_from(Session).where(Session.status == Status.ARCHIVED)
+    )
     counts = dict(
         db.session.execute(
             select(Participant.session_id, func.count()).group_by(Participant.session_id)
@@ -95,6 +114,7 @@ def index():
         counts=counts,
         methods=plugin_host().methods,
         show_archived=show_archived,
+        archived=archived,
     )
 
 
@@ -111,6 +131,9 @@ def create(slug: str):
                 method=method.slug,
                 title=form.title.data.strip(),
                 venue=(form.venue.data or "").strip(),
+                starts_at=form.starts_at.data,
+                wifi_name=(form.wifi_name.data or "").strip(),
+                wifi_password=(form.wifi_password.data or "").strip(),
                 languages=form.languages.data,
                 code=new_join_code(),
                 host_key=secrets.token_urlsafe(16),

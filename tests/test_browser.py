@@ -370,3 +370,104 @@ def test_a_forum_theatre_evening_from_the_play_to_the_printed_report(server, bro
     ):
         assert expected in text, expected
     assert EMAIL not in text
+
+
+def test_a_half_typed_note_survives_the_facilitator_moving_on(server, browser):
+    facilitator = signed_in_facilitator(browser, server)
+    facilitator.goto(server + "/sessions/new/world_cafe")
+    facilitator.fill("input[name=title]", "Café with drafts")
+    facilitator.fill("input[name=config-tables]", "1")
+    _run_url, code = create_and_open(facilitator)
+    amina = phone(browser, f"{server}/j/{code}")
+    amina.click("button[type=submit], input[type=submit]")
+    advance(facilitator, "Round 1")
+    amina.wait_for_selector(".note-form textarea")
+    amina.wait_for_function("document.documentElement.classList.contains('live-connected')")
+    amina.locator(".note-form textarea").press_sequentially("Half a thought about the bus")
+    # The facilitator moves on: the phone reloads by itself, and the text is still there.
+    advance(facilitator, "Round 2")
+    amina.wait_for_selector("text=What is hardest for you or your family here?")
+    amina.wait_for_function(
+        "document.querySelector('.note-form textarea').value === 'Half a thought about the bus'"
+    )
+    # Sent, the draft is gone: a later reload shows an empty box.
+    amina.click(".note-form [type=submit]")
+    facilitator.wait_for_selector("text=Half a thought about the bus")
+    amina.reload()
+    amina.wait_for_selector(".note-form textarea")
+    assert amina.locator(".note-form textarea").input_value() == ""
+
+
+def test_close_confirm_and_reopen(server, browser):
+    facilitator = signed_in_facilitator(browser, server)
+    facilitator.goto(server + "/sessions/new/world_cafe")
+    facilitator.fill("input[name=title]", "Café closed by mistake")
+    facilitator.fill("input[name=config-tables]", "1")
+    run_url, code = create_and_open(facilitator)
+    amina = phone(browser, f"{server}/j/{code}")
+    amina.click("button[type=submit], input[type=submit]")
+    for step in ("Round 1", "Round 2", "Round 3", "Harvest"):
+        advance(facilitator, step)
+    # "Next" is now closing: it asks first, and "No" changes nothing.
+    facilitator.click("[data-next-phase]")
+    facilitator.wait_for_selector("text=Yes, close the session")
+    facilitator.click("text=No, go back")
+    facilitator.wait_for_url(run_url)
+    facilitator.wait_for_selector(".now strong:text-is('Harvest')")
+    facilitator.click("[data-next-phase]")
+    facilitator.click("[data-confirm-close]")
+    facilitator.wait_for_selector("[data-reopen]")
+    amina.wait_for_selector("text=Thank you!")
+    facilitator.click("[data-reopen]")
+    facilitator.wait_for_selector(".now strong:text-is('Harvest')")
+    amina.wait_for_selector("text=Harvest: what matters most?")
+
+
+def test_dots_disable_at_zero_and_can_be_taken_back(server, browser):
+    facilitator = signed_in_facilitator(browser, server)
+    facilitator.goto(server + "/sessions/new/world_cafe")
+    facilitator.fill("input[name=title]", "Café with two dots")
+    facilitator.fill("input[name=config-tables]", "1")
+    facilitator.fill("input[name=config-dots]", "2")
+    _run_url, code = create_and_open(facilitator)
+    amina = phone(browser, f"{server}/j/{code}")
+    amina.click("button[type=submit], input[type=submit]")
+    for step in ("Round 1", "Round 2", "Round 3", "Harvest"):
+        advance(facilitator, step)
+    amina.wait_for_selector("details.insight-form summary")
+    amina.wait_for_function("document.documentElement.classList.contains('live-connected')")
+    amina.locator("details.insight-form summary").click()
+    amina.fill("details.insight-form textarea", "A buddy for each family")
+    amina.click("details.insight-form [type=submit]")
+    give = amina.locator(".insights [data-give]").first
+    give.wait_for()
+    give.click()
+    amina.wait_for_selector("[data-dots-left]:text-is('1')")
+    amina.wait_for_selector(".insights [data-mine-count]:text-is('1')")
+    give.click()
+    # At 0 the button is disabled at once, without a reload and without an error.
+    amina.wait_for_selector("[data-dots-left]:text-is('0')")
+    assert give.is_disabled()
+    assert amina.locator("#live-message").is_hidden()
+    amina.locator(".insights [data-take-back]").first.click()
+    amina.wait_for_selector("[data-dots-left]:text-is('1')")
+    amina.wait_for_selector(".insights [data-mine-count]:text-is('1')")
+    assert give.is_enabled()
+    amina.reload()
+    amina.wait_for_selector("[data-dots-left]:text-is('1')")
+
+
+def test_a_host_qr_code_opens_the_host_view(server, browser):
+    facilitator = signed_in_facilitator(browser, server)
+    facilitator.goto(server + "/sessions/new/world_cafe")
+    facilitator.fill("input[name=title]", "Café with hosts")
+    facilitator.fill("input[name=config-tables]", "2")
+    create_and_open(facilitator)
+    card = facilitator.locator(".table-card", has_text="Table 2")
+    card.locator(".host-link summary").click()
+    assert card.locator(".host-qr svg").is_visible()
+    link = card.locator(".host-link a").get_attribute("href")
+    assert link.startswith(server + "/j/")
+    host = phone(browser, link)
+    host.wait_for_selector("text=you are its host")
+    assert "k=" not in host.url

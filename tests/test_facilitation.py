@@ -123,3 +123,43 @@ def test_emoji_and_flags_print_in_colour_not_as_empty_boxes(app, client, auth, t
     printed = " ".join(text.stdout.split())
     for emoji in ("🙏", "🤝", "🎉", "🇫🇷", "🇸🇾"):
         assert emoji in printed
+
+
+def test_a_session_has_a_date_and_the_venue_wifi_and_the_list_shows_them(app, client, auth):
+    auth.login()
+    form = client.get("/sessions/new/world_cafe")
+    assert 'type="datetime-local"' in form.text
+    created = client.post(
+        "/sessions/new/world_cafe",
+        data={
+            "csrf_token": csrf_token(form),
+            "title": "Café at the library",
+            "starts_at": "2026-03-14T18:30",
+            "venue": "Biblioteca",
+            "wifi_name": "Biblioteca-Libre",
+            "wifi_password": "bienvenidos",
+            "languages": "en",
+            "config-tables": "2",
+            "config-questions": "What helps?",
+            "config-round_minutes": "20",
+            "config-assignment": "assign",
+            "config-dots": "3",
+        },
+    )
+    assert created.status_code == 302
+    with app.app_context():
+        session = db.session.scalar(select(Session))
+        assert (session.starts_at.isoformat(), session.wifi_name, session.wifi_password) == (
+            "2026-03-14T18:30:00",
+            "Biblioteca-Libre",
+            "bienvenidos",
+        )
+    listed = client.get("/sessions/").text
+    assert "Mar 14, 2026" in listed and "Draft" in listed
+    # Nothing archived: no link to show archived sessions.
+    assert "archived" not in listed.lower()
+    bad = client.post(
+        "/sessions/new/world_cafe",
+        data={"csrf_token": csrf_token(form), "title": "x", "starts_at": "soon", "languages": "en"},
+    )
+    assert bad.status_code == 200 and "Not a valid datetime value." in bad.text
