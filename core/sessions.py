@@ -27,8 +27,9 @@ from .forms import ButtonForm, CleanForm, MultiCheckboxField, options
 from .i18n import LANGUAGES, current_language
 from .inputs import parse_int, same_site_path
 from .join import new_join_code, participant_count
-from .models import Participant, Session, Status
+from .models import Participant, Session, Status, utcnow
 from .plugin_host import get_method, plugin_host
+from .printing import in_each_language
 
 bp = Blueprint("sessions", __name__, url_prefix="/sessions")
 
@@ -39,6 +40,10 @@ STATUS_LABELS = {
     Status.CLOSED: _l("Closed"),
     Status.ARCHIVED: _l("Archived"),
 }
+
+
+# Templates compare times with the database's (naive UTC): the timer says when time is up.
+bp.add_app_template_global(utcnow, "now_utc")
 
 
 @bp.app_template_global()
@@ -188,6 +193,7 @@ def projector(session_id: int):
         phase=phases.current_phase(session),
         seq=session.seq,
         participant_count=participant_count(session),
+        join_instructions=in_each_language(session, "components/join_instructions.html"),
         **method.view_context(session, "projector"),
     )
 

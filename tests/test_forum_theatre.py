@@ -609,3 +609,70 @@ def test_every_class_on_the_forum_screens_is_styled():
     assert used - styled - unstyled_on_purpose == set()
     for needed in ("chosen", "big-counter", "scene-card", "called", "rating", "queue"):
         assert needed in styled
+
+
+def test_the_joker_logs_a_written_alternative_in_one_click_and_ends_a_turn(
+    app, make_forum, socket_client, staff, client
+):
+    code = make_forum(phase_index=FORUM)
+    facilitator = staff(code)
+    _browser, amina = phone(app, code, socket_client)
+    alternative = send(amina, "alternative", "Ask for the decision in writing")["id"]
+    logged = action(facilitator, "intervention.log", alternative=str(alternative), scene="2")
+    assert logged["ok"] is True
+    with app.app_context():
+        intervention = db.session.scalar(
+            select(Contribution).where(Contribution.kind == "intervention")
+        )
+        assert intervention.body == "Ask for the decision in writing"
+        assert intervention.data["written"] is True and intervention.data["scene"] == 2
+    gone = action(facilitator, "intervention.log", alternative="999999", scene="1")
+    assert gone["ok"] is False and "not here any more" in gone["error"]
+
+    # "Call the next person" is disabled with an empty queue, "Done" with nobody on stage.
+    with app.app_context():
+        session_id = session_of(code).id
+    page = client.get(f"/sessions/{session_id}").text
+    assert re.search(r"<button[^>]*data-call-next[^>]*disabled", page)
+    assert re.search(r"<button[^>]*data-stage-done[^>]*disabled", page)
+    assert action(facilitator, "queue.done")["error"] == "Nobody is on stage."
+    send(amina, "stop")
+    assert action(facilitator, "queue.call")["ok"] is True
+    page = client.get(f"/sessions/{session_id}").text
+    assert not re.search(r"<button[^>]*data-stage-done[^>]*disabled", page)
+    assert action(facilitator, "queue.done")["ok"] is True
+    with app.app_context():
+        stop = db.session.scalar(select(Contribution).where(Contribution.kind == "stop"))
+        assert stop.data["state"] == "done"
+
+
+def test_the_joker_sees_which_need_each_obstacle_went_into(app, make_forum, client, auth):
+    from palabre.backlog import create_need
+
+    code = make_forum(phase_index=HARVEST)
+    auth.login()
+    with app.test_request_context():
+        session = session_of(code)
+        obstacles = []
+        for title in ("Nobody speaks my language", "Forms everywhere"):
+            obstacle = Contribution(
+                session_id=session.id,
+                client_id=new_cid(),
+                kind="obstacle",
+                phase_index=HARVEST,
+                body=title,
+                data={"answers": [], "count": 0},
+            )
+            db.session.add(obstacle)
+            db.session.flush()
+            obstacles.append(obstacle)
+        db.session.commit()
+        create_need(
+            "Interpreters at every desk",
+            session=session,
+            contribution_ids=[obstacles[0].id],
+        )
+        session_id = session.id
+    page = client.get(f"/sessions/{session_id}").text
+    assert "In the backlog as:" in page and "Interpreters at every desk" in page
+    assert "not in the backlog yet" in page

@@ -543,14 +543,20 @@ def test_stop_queue_numbers_fifty_phones_at_once_without_gaps(server):
             assert all("already in the queue" in a.error for a in again)
             assert sorted(a.reply["data"]["queue"] for a in first) == list(range(1, audience + 1))
 
-            # The joker calls everyone; a resent call calls nobody more.
+            # The joker calls everyone, ending each turn with "Done" every other time (the
+            # next call ends it otherwise); a resent call or "Done" does nothing more.
             calls = []
-            for _ in range(audience):
+            for n in range(audience):
                 call = {"cid": new_cid(), "name": "queue.call"}
                 calls += await asyncio.gather(
                     joker.send("method.action", call), joker.send("method.action", call)
                 )
-            assert_acknowledged(calls, "queue calls")
+                if n % 2:
+                    done = {"cid": new_cid(), "name": "queue.done"}
+                    calls += await asyncio.gather(
+                        joker.send("method.action", done), joker.send("method.action", done)
+                    )
+            assert_acknowledged(calls, "queue calls and ends of turns")
             nobody = await joker.send("method.action", {"cid": new_cid(), "name": "queue.call"})
             assert not nobody.ok and "Nobody" in nobody.error
 
@@ -567,6 +573,8 @@ def test_stop_queue_numbers_fifty_phones_at_once_without_gaps(server):
             )
             stored = sorted(json.loads(row["data"])["queue"] for row in rows.values())
             assert stored == list(range(1, audience + 31))
+            states = collections.Counter(json.loads(row["data"])["state"] for row in rows.values())
+            assert states == {"done": audience - 1, "called": 1, "waiting": 30}
             stops = {r["id"] for r in rows.values()}
             await assert_received(staff, added("stop"), stops, "Stop! requests")
             # Every phone heard that it was called.
@@ -704,6 +712,22 @@ def test_the_joker_acts_while_the_audience_writes(server):
             )
             assert_acknowledged(alternatives, "written alternatives")
             assert_acknowledged(flat(logged), "logged interventions")
+            # Three written alternatives logged in one click each, from three screens at once.
+            from_alternatives = await asyncio.gather(
+                *(
+                    joker.send(
+                        "method.action",
+                        {
+                            "cid": new_cid(),
+                            "name": "intervention.log",
+                            "alternative": alternatives[-1 - n].reply["id"],
+                            "scene": "1",
+                        },
+                    )
+                    for n, joker in enumerate(jokers)
+                )
+            )
+            assert_acknowledged(list(from_alternatives), "alternatives logged as interventions")
 
             # Five alternatives hidden at once, from three screens.
             hidden = [a.reply["id"] for a in alternatives[:5]]
@@ -720,7 +744,9 @@ def test_the_joker_acts_while_the_audience_writes(server):
             )
             interventions = [r for r in rows.values() if r["kind"] == "intervention"]
             numbers = sorted(json.loads(r["data"])["number"] for r in interventions)
-            assert numbers == list(range(1, 16))
+            assert numbers == list(range(1, 19))
+            written = [json.loads(r["data"])["written"] for r in interventions]
+            assert written.count(True) == 3
             assert len([r for r in rows.values() if r["kind"] == "obstacle"]) == 3
             assert {r["id"] for r in rows.values() if r["hidden"]} == set(hidden)
             everyone = [*staff, *jokers[1:], *(p.socket for p in room.phones)]

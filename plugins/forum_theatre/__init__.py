@@ -214,7 +214,7 @@ class ForumTheatre(Method):
         "obstacle": ContributionKind("obstacle", _l("Obstacle"), max_length=200, grouped=False),
     }
     votable_kinds = ("intervention",)
-    facilitator_actions = ("queue.call", "intervention.log", "obstacle.add")
+    facilitator_actions = ("queue.call", "queue.done", "intervention.log", "obstacle.add")
 
     def config_from_form(self, form) -> dict:
         return {
@@ -291,17 +291,26 @@ class ForumTheatre(Method):
             if not waiting:
                 raise Refused(_("Nobody is waiting in the queue."))
             update_data(session, waiting[0], state=CALLED)
+        elif name == "queue.done":
+            # The person on stage has finished; nobody is called until the joker says so.
+            called = _stops(session, CALLED)
+            if not called:
+                raise Refused(_("Nobody is on stage."))
+            for person in called:
+                update_data(session, person, state=DONE)
         elif name == "intervention.log":
             if phase.name != "forum":
                 raise Refused(_("Log interventions during the forum."))
-            tried = str(data.get("tried", "")).strip()
+            # A written alternative becomes an intervention in one click: its text was tried.
+            alternative = _alternative(session, data.get("alternative"))
+            tried = str(data.get("tried", "")).strip() or (alternative.body if alternative else "")
             if not tried:
                 raise Refused(_("Write what was tried."))
             scenes = session.config.get("scenes", [])
             scene = parse_int(data.get("scene"), default=0)
             if not 1 <= scene <= len(scenes):
                 raise Refused(_("Choose the scene."))
-            written = str(data.get("written", "")) in ("1", "on", "true")
+            written = alternative is not None or str(data.get("written", "")) in ("1", "on", "true")
             add_by_staff(
                 session,
                 "intervention",
@@ -375,6 +384,17 @@ class ForumTheatre(Method):
             context["grouped"] = {
                 answer_id for o in context["obstacles"] for answer_id in o.data.get("answers", [])
             }
+            # Which need each obstacle went into, once harvested into the backlog.
+            context["need_of"] = (
+                {
+                    source.contribution_id: need
+                    for need in session_needs(session)
+                    for source in need.sources
+                    if source.session_id == session.id
+                }
+                if staff and phase.name in ("harvest", "closed")
+                else {}
+            )
         return context
 
     def report_context(self, session):
@@ -506,6 +526,17 @@ def _mine(participant, kind, **filters) -> list[Contribution]:
 
 def _stops(session, state) -> list[Contribution]:
     return [s for s in _all(session, "stop") if s.data.get("state") == state]
+
+
+def _alternative(session, alternative_id) -> Contribution | None:
+    """The written alternative ``alternative_id`` of ``session``, if the joker named one."""
+    if alternative_id in (None, ""):
+        return None
+    wanted = parse_int(alternative_id, default=-1)
+    alternative = next((a for a in _all(session, "alternative") if a.id == wanted), None)
+    if alternative is None:
+        raise Refused(_("This written alternative is not here any more."))
+    return alternative
 
 
 def _waiting_stop(participant) -> Contribution | None:
