@@ -485,7 +485,10 @@ def vote(
             )
         )
         db.session.flush()
-        record_event(session, "votes.changed", vote_summary(target.id), [ALL])
+        rooms = (
+            [ALL] if method.phones_see_vote_totals(session.config) else [FACILITATORS, PROJECTOR]
+        )
+        record_event(session, "votes.changed", vote_summary(target.id), rooms)
         return {"left": budget - used - step, "mine": mine + step, "contribution": target.id}
 
 

@@ -20,6 +20,7 @@ from wtforms.fields import DateTimeLocalField
 from wtforms.validators import DataRequired, Length, Optional
 
 from . import actions, contributions, phases
+from .charts import participation
 from .database import write_transaction
 from .errors import Refused
 from .extensions import db
@@ -44,6 +45,8 @@ STATUS_LABELS = {
 
 # Templates compare times with the database's (naive UTC): the timer says when time is up.
 bp.add_app_template_global(utcnow, "now_utc")
+# Who took part, for the participation charts of the run screen and the reports.
+bp.add_app_template_global(participation)
 
 
 @bp.app_template_global()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 
 import pytest
@@ -9,9 +10,11 @@ from sqlalchemy import select
 
 from palabre import phases
 from palabre.extensions import db
-from palabre.models import Contribution, Session, Status
+from palabre.models import Contribution, NeedSource, Session, Status
+from palabre.settings import instance_settings, save_settings
 from tests.conftest import csrf_token, join, new_cid
 from tests.test_printing import make_cafe as make_printed_cafe
+from tests.test_printing import pdf_text
 
 # The café's plan with three questions: 0 welcome, 1-3 rounds, 4 harvest, 5 closed.
 CLOSED = 5
@@ -163,3 +166,64 @@ def test_a_session_has_a_date_and_the_venue_wifi_and_the_list_shows_them(app, cl
         data={"csrf_token": csrf_token(form), "title": "x", "starts_at": "soon", "languages": "en"},
     )
     assert bad.status_code == 200 and "Not a valid datetime value." in bad.text
+
+
+# A 1x1 PNG: the smallest logo there is.
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+)
+
+
+def test_facilitators_set_the_organiser_and_its_logo(app, client, auth):
+    auth.login()
+    page = client.get("/settings/")
+    assert page.status_code == 200
+    saved = client.post(
+        "/settings/",
+        data={
+            "csrf_token": csrf_token(page),
+            "organiser_name": "Ayuntamiento de Zaragoza",
+            "logo": (io.BytesIO(PNG), "logo.png"),
+        },
+        content_type="multipart/form-data",
+        follow_redirects=True,
+    )
+    assert "Settings saved." in saved.text and 'src="data:image/png;base64,' in saved.text
+    refused = client.post(
+        "/settings/",
+        data={
+            "csrf_token": csrf_token(page),
+            "organiser_name": "Ayuntamiento de Zaragoza",
+            "logo": (io.BytesIO(b"<svg onload='alert(1)'/>"), "logo.svg"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert refused.status_code == 400 and "PNG or JPEG" in refused.text
+    with app.app_context():
+        assert instance_settings()["organiser_logo"].startswith("data:image/png;base64,")
+    client.get("/auth/logout")
+
+
+def test_settings_need_a_signed_in_facilitator(client):
+    assert client.get("/settings/").status_code in (302, 401)
+
+
+@pytest.mark.pdf
+def test_the_report_has_the_organiser_a_summary_with_a_chart_and_says_what_to_do(app, client, auth):
+    session_id = make_printed_cafe(app)
+    with app.app_context():
+        save_settings({"organiser_name": "Ayuntamiento de Zaragoza"})
+        # Printed before the backlog step: the summary says what to do.
+        for source in db.session.scalars(select(NeedSource)):
+            db.session.delete(source)
+        db.session.commit()
+    auth.login()
+    report = client.get(f"/print/sessions/{session_id}/report.pdf")
+    text = " ".join(pdf_text(report).split())
+    assert "Ayuntamiento de Zaragoza" in text
+    assert "Summary" in text and "Dots per key insight" in text
+    # The chart's text equivalent: each insight with its dots.
+    assert "More social housing for newcomers 3" in text
+    assert "Open the session, choose “Turn insights into needs in the backlog”" in text
+    assert "No needs yet" not in text

@@ -481,8 +481,15 @@ def test_harvest_turns_obstacles_into_needs_and_interventions_into_actions(
         "The &lt;script&gt;forms&lt;/script&gt; go round",
         "Asks for an interpreter before answering",
         "4.5 (2)",
+        # The charts: "this happened" by scene, and each intervention's ratings with n.
+        '<title id="chart-happened-title">',
+        "Intervention #1 (n = 2)",
+        # Every answer as written, in the appendix.
+        "Appendix: every reflection answer, as written",
+        "Every office wants another form",
     ):
         assert expected in report
+    assert re.search(r'<svg [^>]*role="img" aria-labelledby="chart-rating-\d+-title', report)
     assert "<script>forms" not in report
     assert FACILITATOR_EMAIL not in report and "Fatou" not in report
 

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from palabre import phases, vote_totals, votes_used
+from palabre.database import write_transaction
 from palabre.extensions import db
 from palabre.models import Contribution, Participant, Session
 from palabre.plugins.world_cafe import WorldCafe
@@ -235,9 +236,19 @@ def test_dots_rank_the_insights(app, harvest):
     vote(voter, code, buddy)
     vote(voter, code, buddy)
     page = vote(voter, code, housing)
+    # By default phones see neither totals nor ranking while voting: no bandwagon.
+    assert page.text.index("A buddy for each newcomer family") > page.text.index(
+        "Housing advice in many languages"
+    )
+    assert "All dots:" not in page.text
+    with app.app_context(), write_transaction():
+        session = session_by_code(code)
+        session.config = {**session.config, "hide_totals": False}
+    page = voter.get(f"/j/{code}")
     assert page.text.index("A buddy for each newcomer family") < page.text.index(
         "Housing advice in many languages"
     )
+    assert "All dots:" in page.text
     refused = vote(voter, code, housing)
     assert "used all your dots" in refused.text
     with app.test_request_context():
@@ -296,3 +307,18 @@ def test_closed_cafe_shows_participants_what_became_of_their_ideas(app, make_caf
     assert "You said, we did" in page
     assert "Evening opening hours" in page
     assert "Open the town hall on Thursdays until 8pm" in page and "Planned" in page
+
+
+def test_hidden_totals_reach_staff_only(app, harvest, socket_client, client, auth):
+    code, voter, (housing, _buddy) = harvest
+    phone_socket = socket_client(voter, code=code)
+    auth.login()
+    staff = socket_client(client, view="facilitator", code=code)
+    assert phone_socket.emit("vote", {"cid": new_cid(), "contribution": housing}, callback=True)[
+        "ok"
+    ]
+    heard = lambda sock: [  # noqa: E731
+        r for r in sock.get_received() if r["args"][0].get("type") == "votes.changed"
+    ]
+    assert heard(phone_socket) == []
+    assert heard(staff)[0]["args"][0]["data"]["total"] == 1

@@ -379,6 +379,7 @@ class ForumTheatre(Method):
             context["actions"] = session_actions(session) if phase.name == "closed" else []
         else:
             staff = view == "facilitator"
+            context["scene_rows"] = scene_rows(session, context["happened_counts"])
             context["answers"] = _all(session, "answer", include_hidden=staff)[::-1]
             context["alternatives"] = _all(session, "alternative", include_hidden=staff)[::-1]
             context["grouped"] = {
@@ -415,11 +416,14 @@ class ForumTheatre(Method):
         )
         return {
             "scenes": session.config.get("scenes", []),
+            "scene_rows": scene_rows(session, counts),
+            "distributions": rating_distributions(session),
             "synopsis": synopsis_in(session.config, (session.languages or [""])[0]),
             "happened_counts": counts,
             "obstacles": obstacles,
             "interventions": visible(session, kind="intervention"),
             "alternatives": visible(session, kind="alternative"),
+            "answers": visible(session, kind="answer"),
             "ratings": ratings,
             "needs": session_needs(session),
             "actions": session_actions(session),
@@ -487,6 +491,29 @@ class ForumTheatre(Method):
 def synopsis_in(config: dict, language: str) -> str:
     synopsis = config.get("synopsis") or {}
     return synopsis.get(language) or synopsis.get("") or next(iter(synopsis.values()), "")
+
+
+def rating_distributions(session) -> dict[int, list[tuple[int, int]]]:
+    """For each rated intervention, ``(value, people)`` for every value of the scale."""
+    rows = db.session.execute(
+        select(Vote.contribution_id, Vote.value, func.count())
+        .where(Vote.session_id == session.id)
+        .group_by(Vote.contribution_id, Vote.value)
+    ).all()
+    given: dict[int, dict[int, int]] = {}
+    for contribution_id, value, people in rows:
+        given.setdefault(contribution_id, {})[value] = people
+    low, high = SCALE
+    return {
+        cid: [(value, counts.get(value, 0)) for value in range(low, high + 1)]
+        for cid, counts in given.items()
+    }
+
+
+def scene_rows(session, counts: dict[int, int]) -> list[tuple[str, int]]:
+    """``("1. <scene title>", taps)`` per scene, in the play's order, for charts."""
+    scenes = session.config.get("scenes", [])
+    return [(f"{n}. {s['title']}", counts.get(n, 0)) for n, s in enumerate(scenes, start=1)]
 
 
 def happened_counts(session) -> dict[int, int]:
