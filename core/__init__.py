@@ -132,6 +132,7 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
         ratelimit,
         role_links,
         sessions,
+        settings,
     )
     from .concurrency import served_by_gevent
     from .database import configure_engine
@@ -250,7 +251,16 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
     # Before any blueprint: rules bind their converters when they are added.
     app.url_map.converters["int"] = DatabaseIdConverter
     app.context_processor(i18n.template_globals)
-    for blueprint in (auth.bp, sessions.bp, join.bp, role_links.bp, backlog.bp, printing.bp):
+    app.add_template_global(settings.instance_settings)
+    for blueprint in (
+        auth.bp,
+        sessions.bp,
+        join.bp,
+        role_links.bp,
+        backlog.bp,
+        printing.bp,
+        settings.bp,
+    ):
         app.register_blueprint(blueprint)
     for blueprints in host.notify("register_blueprints", app=app):
         for blueprint in blueprints:

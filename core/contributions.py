@@ -12,6 +12,7 @@ import uuid
 
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -105,7 +106,13 @@ def _clean_body(kind: ContributionKind, body) -> str:
     elif not body:
         raise Refused(_("Write something before sending."))
     if len(body) > kind.max_length:
-        raise Refused(_("This is too long: %(max)d characters at most.", max=kind.max_length))
+        raise Refused(
+            ngettext(
+                "This is too long: %(num)d character at most.",
+                "This is too long: %(num)d characters at most.",
+                kind.max_length,
+            )
+        )
     return body
 
 
@@ -368,6 +375,15 @@ def votes_used(participant: Participant) -> int:
     )
 
 
+def dots_given(participant: Participant, contribution_id: int) -> int:
+    """The dots ``participant`` gives ``contribution_id`` now, dots taken back deducted."""
+    return db.session.scalar(
+        select(func.coalesce(func.sum(Vote.value), 0)).where(
+            Vote.participant_id == participant.id, Vote.contribution_id == contribution_id
+        )
+    )
+
+
 def vote_summary(contribution_id: int, scale: tuple[int, int] | None = None) -> dict:
     """What ``votes.changed`` says of a contribution: total, count and average.
 
@@ -416,12 +432,16 @@ def vote(
     For a contribution whose kind has a ``rating`` scale, the vote is a
     rating: ``value`` must be within the scale, a participant's new rating
     of the same contribution replaces the old one, and the result is
-    ``{"rating": <the value kept>}``. Otherwise it is one dot, and the
-    result is ``{"left": <dots the participant has left>}``.
+    ``{"rating": <the value kept>}``. Otherwise it is one dot (``value``
+    1), or one of the participant's dots on it taken back (``value`` -1,
+    stored as a -1 vote so that a resent take-back is recognised), and the
+    result is ``{"left": <dots the participant has left>, "mine": <dots
+    they now give this contribution>, "contribution": <its id>}``.
 
     Raises :class:`Refused` outside a voting phase, for a contribution not
-    open to votes, for a rating off the scale, or when no dot is left. A
-    resent ``client_id`` changes nothing and gets the same kind of result.
+    open to votes, for a rating off the scale, when no dot is left, or when
+    taking back a dot the participant did not give. A resent ``client_id``
+    changes nothing and gets the same kind of result.
     """
     client_id = _clean_client_id(client_id)
     method = get_method(session.method)
@@ -446,22 +466,30 @@ def vote(
         kind = method.contribution_kinds.get(target.kind)
         if kind is not None and kind.rating:
             return {"rating": _rate(session, participant, target, kind, client_id, value)}
-        if _int(value) != 1:
+        step = _int(value)
+        if step not in (1, -1):
             raise Refused(_("You cannot vote for this."))
         used = votes_used(participant)
-        if used >= budget:
+        mine = dots_given(participant, target.id)
+        if step == 1 and used >= budget:
             raise Refused(_("You have used all your dots."))
+        if step == -1 and mine <= 0:
+            raise Refused(_("You have no dot on this to take back."))
         db.session.add(
             Vote(
                 session_id=session.id,
                 participant_id=participant.id,
                 contribution_id=target.id,
                 client_id=client_id,
+                value=step,
             )
         )
         db.session.flush()
-        record_event(session, "votes.changed", vote_summary(target.id), [ALL])
-        return {"left": budget - used - 1}
+        rooms = (
+            [ALL] if method.phones_see_vote_totals(session.config) else [FACILITATORS, PROJECTOR]
+        )
+        record_event(session, "votes.changed", vote_summary(target.id), rooms)
+        return {"left": budget - used - step, "mine": mine + step, "contribution": target.id}
 
 
 def _check_rate(participant: Participant) -> None:
@@ -484,7 +512,11 @@ def _resent_vote(participant: Participant, client_id: str, budget: int) -> dict 
     kind = get_method(participant.session.method).contribution_kinds.get(_vote_kind(already))
     if kind and kind.rating:
         return {"rating": already.value}
-    return {"left": budget - votes_used(participant)}
+    return {
+        "left": budget - votes_used(participant),
+        "mine": dots_given(participant, already.contribution_id),
+        "contribution": already.contribution_id,
+    }
 
 
 def _vote_kind(vote_: Vote) -> str:

@@ -7,7 +7,6 @@ contributions and votes (the live layer does the same over Socket.IO).
 
 from __future__ import annotations
 
-import contextlib
 import io
 import ipaddress
 import secrets
@@ -95,22 +94,32 @@ def lan_address() -> str | None:
     return min(candidates)[1] if candidates else None
 
 
+def is_loopback(host: str | None) -> bool:
+    """Whether ``host`` (a name or an address) is this machine only: ``localhost``, 127.x, ::1."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
+
+
 def base_url() -> str:
     """The address phones use to reach this server, without a trailing slash.
 
     ``BASE_URL`` when configured; otherwise the address the request came
     to, except that ``localhost`` is replaced by the machine's address on
-    the local network, since a phone cannot open ``localhost``.
+    the local network, since a phone cannot open ``localhost`` -- unless
+    the server listens on loopback only (``LISTEN_HOST``, set by ``palabre
+    serve --host 127.0.0.1``): nothing answers on the network address then,
+    so the loopback address, which does answer on this computer, is kept.
     """
     configured = current_app.config.get("BASE_URL")
     if configured:
         return configured.rstrip("/")
     parts = urlsplit(request.host_url)
-    host = parts.hostname or ""
-    is_local = host == "localhost"
-    with contextlib.suppress(ValueError):
-        is_local = is_local or ipaddress.ip_address(host).is_loopback
-    if is_local and (lan := lan_address()):
+    listening_on_loopback = is_loopback(current_app.config.get("LISTEN_HOST"))
+    if is_loopback(parts.hostname) and not listening_on_loopback and (lan := lan_address()):
         port = f":{parts.port}" if parts.port else ""
         return f"{parts.scheme}://{lan}{port}"
     return request.host_url.rstrip("/")
@@ -147,6 +156,8 @@ def join_qr(session: Session) -> Markup:
 @bp.app_template_global()
 def session_join_url(session: Session) -> str:
     return join_url(session)
+
+
 
 
 # --- forms -------------------------------------------------------------------

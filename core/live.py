@@ -248,7 +248,9 @@ def on_contribute(data):
 def on_vote(data):
     """A participant votes: ``{cid, contribution, value}``.
 
-    Acknowledged with ``{"ok": true, "left": <votes left>}`` for a dot, or
+    ``value`` -1 takes back one of the participant's dots on it. Acknowledged
+    with ``{"ok": true, "left": <dots left>, "mine": <their dots on it>,
+    "contribution": <its id>}`` for a dot, or
     ``{"ok": true, "rating": <value kept>}`` for a rating (a contribution
     whose kind has a ``rating`` scale); the ``votes.changed`` event goes to
     everyone in the session.

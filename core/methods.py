@@ -212,6 +212,10 @@ class Method:
         """How many votes (dots) each participant has in a voting phase. Default: 0."""
         return 0
 
+    def phones_see_vote_totals(self, config: dict) -> bool:
+        """Whether participants see the dot totals while voting; if not, only staff hear them."""
+        return True
+
     def template(self, view: str) -> str:
         """Name the template of ``view`` (participant, facilitator, ...)."""
         return f"{self.slug}/{view}.html"

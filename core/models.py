@@ -74,6 +74,11 @@ class Session(db.Model):
     # Language codes offered to participants, the first being the default.
     languages: Mapped[list] = mapped_column(JSON, default=list)
     venue: Mapped[str] = mapped_column(String(200), default="")
+    # When the session takes place (local time of the venue), for the list, posters and reports.
+    starts_at: Mapped[datetime | None]
+    # The venue's Wi-Fi, shown on the projector and the poster so phones can get online.
+    wifi_name: Mapped[str] = mapped_column(String(100), default="")
+    wifi_password: Mapped[str] = mapped_column(String(100), default="")
     # Position of the current phase in the method's plan for this config.
     phase_index: Mapped[int] = mapped_column(default=0)
     phase_started_at: Mapped[datetime | None]
@@ -87,6 +92,18 @@ class Session(db.Model):
 
     created_by: Mapped[Facilitator | None] = relationship()
     participants: Mapped[list[Participant]] = relationship(back_populates="session")
+
+
+class InstanceSetting(db.Model):
+    """One setting of this Palabre instance (the organiser's name, its logo), by name.
+
+    Read and written through :mod:`palabre.settings`, which knows the names
+    and their defaults.
+    """
+
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class Participant(db.Model):

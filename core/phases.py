@@ -103,3 +103,29 @@ def extend_timer(session: Session, minutes: int) -> None:
         start = max(session.timer_ends_at or utcnow(), utcnow())
         session.timer_ends_at = start + timedelta(minutes=minutes)
         record_event(session, "timer.changed", phase_payload(session), [ALL])
+
+
+def reopen(session: Session) -> None:
+    """Reopen a closed session at the step before closing, and tell everyone.
+
+    A closing click is not final: until the session is archived, the
+    facilitator can bring it back to where it was, and phones take
+    contributions again. Raises :class:`Refused` when the session is not
+    closed (an archived session stays archived).
+    """
+    with write_transaction():
+        if session.status != Status.CLOSED:
+            raise Refused(_("Only a closed session can be reopened."))
+        index = max(len(plan(session)) - 2, 0)
+        session.phase_index = index
+        session.phase_started_at = utcnow()
+        session.timer_ends_at = None
+        session.closed_at = None
+        session.status = Status.LIVE if index > 0 else Status.OPEN
+        record_event(session, "phase.changed", phase_payload(session), [ALL])
+    plugin_host().notify(
+        "phase_changed",
+        session=session,
+        previous=plan(session)[-1],
+        current=current_phase(session),
+    )

@@ -46,7 +46,7 @@ from .backups import DatabaseFileError, database_problem, refusal, sqlite_file, 
 from .capacity import HANG_UP
 from .concurrency import served_by_gevent
 from .extensions import db, socketio
-from .join import lan_address
+from .join import is_loopback, lan_address
 from .models import Facilitator
 
 try:
@@ -169,6 +169,31 @@ def checkpoint(database: Path) -> bool:
     return not busy
 
 
+def phones_address(configured: str | None, host: str, port: int) -> tuple[str, str | None]:
+    """The address phones are told to open, and a warning when phones cannot reach it.
+
+    ``configured`` is ``BASE_URL``. Without it, a server listening on every
+    interface is reached at this machine's network address; one listening
+    on loopback only (``--host 127.0.0.1``) answers on this computer alone,
+    so its QR codes encode the loopback address and the warning says how to
+    let phones in.
+    """
+    if configured:
+        return configured.rstrip("/"), None
+    if is_loopback(host):
+        shown = "127.0.0.1" if host == "localhost" else f"[{host}]" if ":" in host else host
+        address = f"http://{shown}:{port}"
+        return address, (
+            f"Palabre listens on {host} only: this computer can open it, phones cannot, and "
+            "the QR codes and posters show that address. To let phones join, start it with "
+            "--host 0.0.0.0 (every network), or set PALABRE_BASE_URL to the address phones "
+            "reach it at (behind a proxy)."
+        )
+    if host in ("0.0.0.0", "::", ""):
+        return f"http://{lan_address() or 'localhost'}:{port}", None
+    return f"http://{host}:{port}", None
+
+
 @click.command("serve")
 @click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
 @click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
@@ -191,8 +216,12 @@ def serve(host: str, port: int) -> None:
         # Held until the server stops: palabre restore refuses to run meanwhile.
     files = raise_open_file_limit()
     upgrade()
-    base = app.config.get("BASE_URL") or f"http://{lan_address() or 'localhost'}:{port}"
-    click.echo(f"Palabre is running. Phones join at {base.rstrip('/')}/")
+    # The join QR codes and posters encode an address that answers (palabre.join.base_url).
+    app.config["LISTEN_HOST"] = host
+    address, warning = phones_address(app.config.get("BASE_URL"), host, port)
+    click.echo(f"Palabre is running. Phones join at {address}/")
+    if warning:
+        click.echo(warning, err=True)
     if not db.session.scalar(select(func.count()).select_from(Facilitator)):
         token = new_setup_token()
         click.echo(

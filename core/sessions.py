@@ -15,9 +15,11 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 from wtforms import HiddenField, SelectField, StringField, SubmitField, TextAreaField
-from wtforms.validators import DataRequired, Length
+from wtforms.fields import DateTimeLocalField
+from wtforms.validators import DataRequired, Length, Optional
 
 from . import actions, contributions, phases, role_links
+from .charts import participation
 from .database import write_transaction
 from .errors import Refused
 from .extensions import db
@@ -25,8 +27,9 @@ from .forms import ButtonForm, CleanForm, MultiCheckboxField, options
 from .i18n import LANGUAGES, current_language
 from .inputs import parse_int, same_site_path
 from .join import new_join_code, participant_count
-from .models import Participant, Session, Status
+from .models import Participant, Session, Status, utcnow
 from .plugin_host import get_method, plugin_host
+from .printing import in_each_language
 
 bp = Blueprint("sessions", __name__, url_prefix="/sessions")
 
@@ -37,6 +40,12 @@ STATUS_LABELS = {
     Status.CLOSED: _l("Closed"),
     Status.ARCHIVED: _l("Archived"),
 }
+
+
+# Templates compare times with the database's (naive UTC): the timer says when time is up.
+bp.add_app_template_global(utcnow, "now_utc")
+# Who took part, for the participation charts of the run screen and the reports.
+bp.add_app_template_global(participation)
 
 
 @bp.app_template_global()
@@ -53,7 +62,19 @@ def require_facilitator():
 
 class SessionForm(CleanForm):
     title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
+    starts_at = DateTimeLocalField(
+        _l("Date and time"),
+        format="%Y-%m-%dT%H:%M",
+        validators=[Optional()],
+        description=_l("Shown in your list of sessions, on the poster and in the report."),
+    )
     venue = StringField(_l("Venue"), validators=[Length(max=200)])
+    wifi_name = StringField(
+        _l("Venue Wi-Fi name (optional)"),
+        validators=[Length(max=100)],
+        description=_l("Shown on the projector and the join poster, so phones can get online."),
+    )
+    wifi_password = StringField(_l("Venue Wi-Fi password (optional)"), validators=[Length(max=100)])
     languages = MultiCheckboxField(
         _l("Languages offered to participants"),
         choices=options((code, name) for code, (name, _dir) in LANGUAGES.items()),
@@ -79,10 +100,16 @@ def get_session(session_id: int) -> Session:
 def index():
     """The facilitator's home: their sessions and the methods to start one."""
     show_archived = request.args.get("archived") == "1"
-    query = select(Session).order_by(Session.created_at.desc())
+    # Newest first: by the date it takes place, else by when it was created.
+    query = select(Session).order_by(
+        func.coalesce(Session.starts_at, Session.created_at).desc(), Session.id.desc()
+    )
     if not show_archived:
         query = query.where(Session.status != Status.ARCHIVED)
     sessions = db.session.scalars(query).all()
+    archived = db.session.scalar(
+        select(func.count()).select_from(Session).where(Session.status == Status.ARCHIVED)
+    )
     counts = dict(
         db.session.execute(
             select(Participant.session_id, func.count()).group_by(Participant.session_id)
@@ -94,6 +121,7 @@ def index():
         counts=counts,
         methods=plugin_host().methods,
         show_archived=show_archived,
+        archived=archived,
     )
 
 
@@ -110,6 +138,9 @@ def create(slug: str):
                 method=method.slug,
                 title=form.title.data.strip(),
                 venue=(form.venue.data or "").strip(),
+                starts_at=form.starts_at.data,
+                wifi_name=(form.wifi_name.data or "").strip(),
+                wifi_password=(form.wifi_password.data or "").strip(),
                 languages=form.languages.data,
                 code=new_join_code(),
                 config=method.config_from_form(config_form) if config_form else {},
@@ -165,6 +196,7 @@ def projector(session_id: int):
         phase=phases.current_phase(session),
         seq=session.seq,
         participant_count=participant_count(session),
+        join_instructions=in_each_language(session, "components/join_instructions.html"),
         **method.view_context(session, "projector"),
     )
 
@@ -262,6 +294,40 @@ def method_action(session_id: int, name: str):
     except Refused as refusal:
         flash(refusal.message, "error")
     return _back_to_the_page(session)
+
+
+@bp.route("/<int:session_id>/close", methods=["GET", "POST"])
+def close(session_id: int):
+    """Close a session after a confirmation page; it can be reopened until archived."""
+    session = get_session(session_id)
+    if request.method == "POST":
+        session = _checked_action(session_id)
+        try:
+            phases.go_to(session, len(phases.plan(session)) - 1)
+            flash(_("The session is closed. You can reopen it until you archive it."), "success")
+        except Refused as refusal:
+            flash(refusal.message, "error")
+        return _back(session)
+    if session.status not in (Status.OPEN, Status.LIVE):
+        return _back(session)
+    return render_template(
+        "sessions/close.html",
+        session=session,
+        action_form=ButtonForm(),
+        participant_count=participant_count(session),
+    )
+
+
+@bp.post("/<int:session_id>/reopen")
+def reopen(session_id: int):
+    """Bring a closed session back to the step before closing."""
+    session = _checked_action(session_id)
+    try:
+        phases.reopen(session)
+        flash(_("The session is open again: phones can contribute."), "success")
+    except Refused as refusal:
+        flash(refusal.message, "error")
+    return _back(session)
 
 
 @bp.post("/<int:session_id>/archive")

@@ -424,3 +424,183 @@ def test_a_slow_phone_joins_and_sends_its_first_note_within_budget(server, brows
     print(f"slow phone: {sum(downloaded)} bytes, {join_to_ack:.2f} s from Join to first ack")
     assert sum(downloaded) <= FIRST_NOTE_BUDGET_BYTES, downloaded
     assert join_to_ack < 3.0
+def test_a_half_typed_note_survives_the_facilitator_moving_on(server, browser):
+    facilitator = signed_in_facilitator(browser, server)
+    facilitator.goto(server + "/sessions/new/world_cafe")
+    facilitator.fill("input[name=title]", "Café with drafts")
+    facilitator.fill("input[name=config-tables]", "1")
+    _run_url, code = create_and_open(facilitator)
+    amina = phone(browser, f"{server}/j/{code}")
+    amina.click("button[type=submit], input[type=submit]")
+    advance(facilitator, "Round 1")
+    amina.wait_for_selector(".note-form textarea")
+    amina.wait_for_function("document.documentElement.classList.contains('live-connected')")
+    amina.locator(".note-form textarea").press_sequentially("Half a thought about the bus")
+    # The facilitator moves on: the phone reloads by itself, and the text is still there.
+    advance(facilitator, "Round 2")
+    amina.wait_for_selector("text=What is hardest for you or your family here?")
+    amina.wait_for_function(
+        "document.querySelector('.note-form textarea').value === 'Half a thought about the bus'"
+    )
+    # Sent, the draft is gone: a later reload shows an empty box.
+    amina.click(".note-form [type=submit]")
+    facilitator.wait_for_selector("text=Half a thought about the bus")
+    amina.reload()
+    amina.wait_for_selector(".note-form textarea")
+    assert amina.locator(".note-form textarea").input_value() == ""
+
+
+def test_close_confirm_and_reopen(server, browser):
+    facilitator = signed_in_facilitator(browser, server)
+    facilitator.goto(server + "/sessions/new/world_cafe")
+    facilitator.fill("input[name=title]", "Café closed by mistake")
+    facilitator.fill("input[name=config-tables]", "1")
+    run_url, code = create_and_open(facilitator)
+    amina = phone(browser, f"{server}/j/{code}")
+    amina.click("button[type=submit], input[type=submit]")
+    for step in ("Round 1", "Round 2", "Round 3", "Harvest"):
+        advance(facilitator, step)
+    # "Next" is now closing: it asks first, and "No" changes nothing.
+    facilitator.click("[data-next-phase]")
+    facilitator.wait_for_selector("text=Yes, close the session")
+    facilitator.click("text=No, go back")
+    facilitator.wait_for_url(run_url)
+    facilitator.wait_for_selector(".now strong:text-is('Harvest')")
+    facilitator.click("[data-next-phase]")
+    facilitator.click("[data-confirm-close]")
+    facilitator.wait_for_selector("[data-reopen]")
+    amina.wait_for_selector("text=Thank you!")
+    facilitator.click("[data-reopen]")
+    facilitator.wait_for_selector(".now strong:text-is('Harvest')")
+    amina.wait_for_selector("text=Harvest: what matters most?")
+
+
+def test_dots_disable_at_zero_and_can_be_taken_back(server, browser):
+    facilitator = signed_in_facilitator(browser, server)
+    facilitator.goto(server + "/sessions/new/world_cafe")
+    facilitator.fill("input[name=title]", "Café with two dots")
+    facilitator.fill("input[name=config-tables]", "1")
+    facilitator.fill("input[name=config-dots]", "2")
+    _run_url, code = create_and_open(facilitator)
+    amina = phone(browser, f"{server}/j/{code}")
+    amina.click("button[type=submit], input[type=submit]")
+    for step in ("Round 1", "Round 2", "Round 3", "Harvest"):
+        advance(facilitator, step)
+    amina.wait_for_selector("details.insight-form summary")
+    amina.wait_for_function("document.documentElement.classList.contains('live-connected')")
+    amina.locator("details.insight-form summary").click()
+    amina.fill("details.insight-form textarea", "A buddy for each family")
+    amina.click("details.insight-form [type=submit]")
+    give = amina.locator(".insights [data-give]").first
+    give.wait_for()
+    give.click()
+    amina.wait_for_selector("[data-dots-left]:text-is('1')")
+    amina.wait_for_selector(".insights [data-mine-count]:text-is('1')")
+    give.click()
+    # At 0 the button is disabled at once, without a reload and without an error.
+    amina.wait_for_selector("[data-dots-left]:text-is('0')")
+    assert give.is_disabled()
+    assert amina.locator("#live-message").is_hidden()
+    amina.locator(".insights [data-take-back]").first.click()
+    amina.wait_for_selector("[data-dots-left]:text-is('1')")
+    amina.wait_for_selector(".insights [data-mine-count]:text-is('1')")
+    assert give.is_enabled()
+    amina.reload()
+    amina.wait_for_selector("[data-dots-left]:text-is('1')")
+
+
+def test_a_host_qr_code_opens_the_host_view(server, browser):
+    facilitator = signed_in_facilitator(browser, server)
+    facilitator.goto(server + "/sessions/new/world_cafe")
+    facilitator.fill("input[name=title]", "Café with hosts")
+    facilitator.fill("input[name=config-tables]", "2")
+    create_and_open(facilitator)
+    facilitator.locator(".role-links summary").click()
+    table_2 = facilitator.locator('.role-link[data-group="2"]')
+    assert table_2.locator(".role-link-qr svg").is_visible()
+    link = table_2.locator(".role-link-url").get_attribute("href")
+    assert link.startswith(server + "/j/")
+    host = phone(browser, link)
+    host.wait_for_selector("text=you are its host")
+    assert host.url == f"{server}/j/{link.split('/')[4]}"  # the key left the address bar
+
+
+#: Smallest text allowed on the projector, in CSS pixels: read from the back of a room.
+PROJECTOR_MIN_FONT_PX = 20
+#: Notes, the timer and the counts: bigger still.
+PROJECTOR_MAIN_FONT_PX = 28
+MEASURE_PROJECTOR = """
+([minimum, main]) => {
+  const small = [], cut = [];
+  const width = window.innerWidth;
+  for (const el of document.querySelectorAll("body *")) {
+    const style = getComputedStyle(el);
+    const box = el.getBoundingClientRect();
+    if (style.visibility === "hidden" || box.width === 0 || box.height === 0) continue;
+    if (el.closest("[hidden], template, svg, .visually-hidden")) continue;
+    const ownText = Array.from(el.childNodes).some((n) => n.nodeType === 3 && n.textContent.trim());
+    const size = parseFloat(style.fontSize);
+    if (ownText && size < minimum) small.push(`${el.tagName}.${el.className}: ${size}px`);
+    const isMain = el.matches(".wall li, .wall li *, [data-timer-text], .projector-main .count");
+    if (ownText && isMain && size < main) small.push(`main ${el.tagName}: ${size}px`);
+    if (box.right > width + 1 || box.left < -1)
+      cut.push(`${el.tagName}.${el.className} ${box.left}-${box.right}`);
+    if (el.scrollWidth > el.clientWidth + 1 && ["hidden", "clip"].includes(style.overflowX))
+      cut.push(`${el.tagName}.${el.className} clipped`);
+  }
+  return {small, cut, scroll: document.documentElement.scrollWidth - width};
+}
+"""
+
+
+def assert_readable(page, what: str) -> None:
+    measured = page.evaluate(MEASURE_PROJECTOR, [PROJECTOR_MIN_FONT_PX, PROJECTOR_MAIN_FONT_PX])
+    assert measured["small"] == [], f"{what}: text too small {measured['small'][:5]}"
+    assert measured["cut"] == [], f"{what}: cut off {measured['cut'][:5]}"
+    assert measured["scroll"] <= 0, f"{what}: scrolls sideways by {measured['scroll']}px"
+
+
+@pytest.mark.parametrize(("width", "height"), [(1920, 1080), (1280, 720)])
+def test_the_projector_is_readable_and_nothing_is_cut_off(server, browser, width, height):
+    facilitator = signed_in_facilitator(browser, server)
+    facilitator.goto(server + "/sessions/new/world_cafe")
+    facilitator.fill("input[name=title]", f"Projector at {width}x{height}")
+    facilitator.fill("input[name=config-tables]", "3")
+    facilitator.fill("input[name=wifi_name]", "CasaDeLasCulturas-Invitados")
+    facilitator.fill("input[name=wifi_password]", "bienvenida2026")
+    facilitator.check("input[name=languages][value=fr]")
+    facilitator.check("input[name=languages][value=ar]")
+    run_url, code = create_and_open(facilitator)
+    context = browser.new_context(
+        storage_state=facilitator.context.storage_state(),
+        viewport={"width": width, "height": height},
+    )
+    projector = context.new_page()
+    projector.goto(run_url + "/projector")
+    # The welcome: a big QR code, the Wi-Fi, how to join in each language of the session.
+    projector.wait_for_selector("text=CasaDeLasCulturas-Invitados")
+    assert projector.locator(".join-instructions li").count() == 3
+    assert projector.locator(".join-instructions li[lang=ar][dir=rtl]").count() == 1
+    big_qr = projector.locator(".projector-join .qr").bounding_box()["width"]
+    assert big_qr > width * 0.2
+    assert_readable(projector, "welcome")
+
+    amina = phone(browser, f"{server}/j/{code}")
+    amina.click("button[type=submit], input[type=submit]")
+    advance(facilitator, "Round 1")
+    projector.wait_for_selector(".join-in-corner")
+    small_qr = projector.locator(".projector-join .qr").bounding_box()["width"]
+    assert small_qr < width * 0.16
+    for n in range(12):
+        amina.fill("textarea[name=body]", f"Note {n}: " + "evening classes at the library " * 3)
+        amina.click(".note-form [type=submit]")
+        projector.wait_for_selector(f"text=Note {n}:")
+    assert_readable(projector, "a round with notes")
+    # Time's up: said in words, and the café says to change tables.
+    projector.evaluate(
+        "document.querySelector('[data-timer]').dataset.endsAt ="
+        " new Date(Date.now() - 1000).toISOString()"
+    )
+    projector.wait_for_selector("[data-times-up]:has-text('change tables')")
+    assert_readable(projector, "time's up")
+    context.close()

@@ -7,6 +7,7 @@ chapter 4): a person seeking asylum sent round and round the procedure.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -36,6 +37,10 @@ ROUNDABOUT = {
 }
 # The plan: 0 welcome, 1-3 scenes, 4 reflection, 5 forum, 6 harvest, 7 closed.
 SCENE_1, REFLECTION, FORUM, HARVEST, CLOSED = 1, 4, 5, 6, 7
+ROOT = Path(__file__).resolve().parent.parent
+STATIC = ROOT / "core" / "static"
+PLUGIN_TEMPLATES = ROOT / "plugins" / "forum_theatre" / "templates" / "forum_theatre"
+CORE_TEMPLATES = ROOT / "templates" / "components"
 
 
 @pytest.fixture
@@ -475,8 +480,15 @@ def test_harvest_turns_obstacles_into_needs_and_interventions_into_actions(
         "The &lt;script&gt;forms&lt;/script&gt; go round",
         "Asks for an interpreter before answering",
         "4.5 (2)",
+        # The charts: "this happened" by scene, and each intervention's ratings with n.
+        '<title id="chart-happened-title">',
+        "Intervention #1 (n = 2)",
+        # Every answer as written, in the appendix.
+        "Appendix: every reflection answer, as written",
+        "Every office wants another form",
     ):
         assert expected in report
+    assert re.search(r'<svg [^>]*role="img" aria-labelledby="chart-rating-\d+-title', report)
     assert "<script>forms" not in report
     assert FACILITATOR_EMAIL not in report and "Fatou" not in report
 
@@ -556,3 +568,117 @@ def test_rating_works_without_javascript(app, make_forum, staff):
     assert chosen == ["3"]
     with app.app_context():
         assert db.session.scalar(select(Vote.value)) == 3
+
+
+def test_phones_follow_the_harvest_as_the_projector_does(app, make_forum, socket_client, staff):
+    """In the harvest the projector shows the obstacles: phones show them too, not "it is over"."""
+    code = make_forum(phase_index=REFLECTION)
+    facilitator = staff(code)
+    browser, amina = phone(app, code, socket_client)
+    answer = send(amina, "answer", "No interpreter")["id"]
+    go(app, code, HARVEST)
+    amina.get_received()
+    added = action(facilitator, "obstacle.add", title="Nobody speaks my language", answers=answer)
+    assert added["ok"] is True
+    # The new obstacle reaches the phone live, and the page shows it after a reload.
+    assert [e["body"] for e in events_of(amina, "contribution.added")] == [
+        "Nobody speaks my language"
+    ]
+    page = browser.get(f"/j/{code}").text
+    assert "Nobody speaks my language" in page
+    assert "The forum is over" not in page
+    go(app, code, CLOSED)
+    assert "The forum is over" in browser.get(f"/j/{code}").text
+
+
+def test_every_class_on_the_forum_screens_is_styled():
+    """A chosen rating, "your turn" and the projector's counter must look like what they are."""
+    css = re.sub(r"/\*.*?\*/", "", (STATIC / "palabre.css").read_text(), flags=re.S)
+    styled = set(re.findall(r"\.([A-Za-z][\w-]*)", css))
+    screens = [
+        PLUGIN_TEMPLATES / f"{view}.html" for view in ("participant", "facilitator", "projector")
+    ]
+    screens += [PLUGIN_TEMPLATES / "_item.html", CORE_TEMPLATES / "contributions.html"]
+    used = set()
+    for template in screens:
+        for attribute in re.findall(r'class="([^"]*)"', template.read_text()):
+            used |= set(re.sub(r"\{[{%].*?[%}]\}", " ", attribute).split())
+    # Hooks for tests and scripts, and lists styled by their items' rules.
+    unstyled_on_purpose = {
+        "queue-ack",
+        "alternative-form",
+        "answer-form",
+        "note-form",
+        "stop",
+        "waiting",
+    }
+    assert used - styled - unstyled_on_purpose == set()
+    for needed in ("chosen", "big-counter", "scene-card", "called", "rating", "queue"):
+        assert needed in styled
+
+
+def test_the_joker_logs_a_written_alternative_in_one_click_and_ends_a_turn(
+    app, make_forum, socket_client, staff, client
+):
+    code = make_forum(phase_index=FORUM)
+    facilitator = staff(code)
+    _browser, amina = phone(app, code, socket_client)
+    alternative = send(amina, "alternative", "Ask for the decision in writing")["id"]
+    logged = action(facilitator, "intervention.log", alternative=str(alternative), scene="2")
+    assert logged["ok"] is True
+    with app.app_context():
+        intervention = db.session.scalar(
+            select(Contribution).where(Contribution.kind == "intervention")
+        )
+        assert intervention.body == "Ask for the decision in writing"
+        assert intervention.data["written"] is True and intervention.data["scene"] == 2
+    gone = action(facilitator, "intervention.log", alternative="999999", scene="1")
+    assert gone["ok"] is False and "not here any more" in gone["error"]
+
+    # "Call the next person" is disabled with an empty queue, "Done" with nobody on stage.
+    with app.app_context():
+        session_id = session_of(code).id
+    page = client.get(f"/sessions/{session_id}").text
+    assert re.search(r"<button[^>]*data-call-next[^>]*disabled", page)
+    assert re.search(r"<button[^>]*data-stage-done[^>]*disabled", page)
+    assert action(facilitator, "queue.done")["error"] == "Nobody is on stage."
+    send(amina, "stop")
+    assert action(facilitator, "queue.call")["ok"] is True
+    page = client.get(f"/sessions/{session_id}").text
+    assert not re.search(r"<button[^>]*data-stage-done[^>]*disabled", page)
+    assert action(facilitator, "queue.done")["ok"] is True
+    with app.app_context():
+        stop = db.session.scalar(select(Contribution).where(Contribution.kind == "stop"))
+        assert stop.data["state"] == "done"
+
+
+def test_the_joker_sees_which_need_each_obstacle_went_into(app, make_forum, client, auth):
+    from palabre.backlog import create_need
+
+    code = make_forum(phase_index=HARVEST)
+    auth.login()
+    with app.test_request_context():
+        session = session_of(code)
+        obstacles = []
+        for title in ("Nobody speaks my language", "Forms everywhere"):
+            obstacle = Contribution(
+                session_id=session.id,
+                client_id=new_cid(),
+                kind="obstacle",
+                phase_index=HARVEST,
+                body=title,
+                data={"answers": [], "count": 0},
+            )
+            db.session.add(obstacle)
+            db.session.flush()
+            obstacles.append(obstacle)
+        db.session.commit()
+        create_need(
+            "Interpreters at every desk",
+            session=session,
+            contribution_ids=[obstacles[0].id],
+        )
+        session_id = session.id
+    page = client.get(f"/sessions/{session_id}").text
+    assert "In the backlog as:" in page and "Interpreters at every desk" in page
+    assert "not in the backlog yet" in page

@@ -411,6 +411,63 @@ def test_everyone_gives_their_dots_at_human_pace_then_all_at_once(server):
     run(server, scenario())
 
 
+def test_everyone_takes_dots_back_at_human_pace_then_all_at_once(server):
+    """A dot taken back, sent twice, counts once; nobody takes back more than they gave."""
+    dots = 4
+    cafe = {**CAFE, "dots": dots}
+
+    async def scenario():
+        async with live_room(server, "world_cafe", cafe, seed=9) as (facilitator, session, room):
+            staff = await cafe_in_harvest(facilitator, session, room)
+            written = await room.each(
+                lambda p, k: p.contribute("insight", f"Insight of phone {p.number}"),
+                phones=room.phones[:4],
+            )
+            assert_acknowledged(written, "insights")
+            insights = [a.reply["id"] for a in written]
+            target = {p.number: insights[p.number % len(insights)] for p in room.phones}
+            given = flat(
+                await room.each(
+                    lambda p, k: asyncio.gather(*(p.vote(target[p.number]) for _ in range(dots)))
+                )
+            )
+            assert_acknowledged(given, "dots given")
+
+            def take_back_resent(phone, _k):
+                cid = new_cid()
+                return asyncio.gather(
+                    phone.vote(target[phone.number], -1, cid=cid),
+                    phone.vote(target[phone.number], -1, cid=cid),
+                )
+
+            human = flat(await room.each(take_back_resent, pace=HUMAN_PACE))
+            assert_acknowledged(human, "dots taken back at human pace")
+            assert all(a.reply["left"] == 1 and a.reply["mine"] == dots - 1 for a in human)
+
+            # All at once, each phone takes back every dot it has, and one more: refused.
+            def take_all_back(phone, _k):
+                taps = (phone.vote(target[phone.number], -1) for _ in range(dots))
+                return asyncio.gather(*taps)
+
+            burst = flat(await room.each(take_all_back))
+            assert_prompt(burst, "dots taken back in a burst")
+            over = [a for a in burst if not a.ok]
+            assert len(over) == PHONES and all("no dot" in a.error for a in over), over[:3]
+
+            accepted = [a for a in given + human + burst if a.ok]
+            assert_once_per_client_id(server, "vote", session, {a.payload["cid"] for a in accepted})
+            assert final_totals(server, session) == {(i, 0) for i in insights}
+            await assert_received(
+                [*staff, *(p.socket for p in room.phones)],
+                lambda live: {(d["id"], d["total"]) for d in live.of_type("votes.changed")},
+                final_totals(server, session),
+                "final dot counts",
+            )
+            assert_held(room, *staff)
+
+    run(server, scenario())
+
+
 # --- the forum theatre: one-tap signals, the Stop! queue, ratings, the joker ------------------
 
 
@@ -486,14 +543,20 @@ def test_stop_queue_numbers_fifty_phones_at_once_without_gaps(server):
             assert all("already in the queue" in a.error for a in again)
             assert sorted(a.reply["data"]["queue"] for a in first) == list(range(1, audience + 1))
 
-            # The joker calls everyone; a resent call calls nobody more.
+            # The joker calls everyone, ending each turn with "Done" every other time (the
+            # next call ends it otherwise); a resent call or "Done" does nothing more.
             calls = []
-            for _ in range(audience):
+            for n in range(audience):
                 call = {"cid": new_cid(), "name": "queue.call"}
                 calls += await asyncio.gather(
                     joker.send("method.action", call), joker.send("method.action", call)
                 )
-            assert_acknowledged(calls, "queue calls")
+                if n % 2:
+                    done = {"cid": new_cid(), "name": "queue.done"}
+                    calls += await asyncio.gather(
+                        joker.send("method.action", done), joker.send("method.action", done)
+                    )
+            assert_acknowledged(calls, "queue calls and ends of turns")
             nobody = await joker.send("method.action", {"cid": new_cid(), "name": "queue.call"})
             assert not nobody.ok and "Nobody" in nobody.error
 
@@ -510,6 +573,8 @@ def test_stop_queue_numbers_fifty_phones_at_once_without_gaps(server):
             )
             stored = sorted(json.loads(row["data"])["queue"] for row in rows.values())
             assert stored == list(range(1, audience + 31))
+            states = collections.Counter(json.loads(row["data"])["state"] for row in rows.values())
+            assert states == {"done": audience - 1, "called": 1, "waiting": 30}
             stops = {r["id"] for r in rows.values()}
             await assert_received(staff, added("stop"), stops, "Stop! requests")
             # Every phone heard that it was called.
@@ -647,6 +712,22 @@ def test_the_joker_acts_while_the_audience_writes(server):
             )
             assert_acknowledged(alternatives, "written alternatives")
             assert_acknowledged(flat(logged), "logged interventions")
+            # Three written alternatives logged in one click each, from three screens at once.
+            from_alternatives = await asyncio.gather(
+                *(
+                    joker.send(
+                        "method.action",
+                        {
+                            "cid": new_cid(),
+                            "name": "intervention.log",
+                            "alternative": alternatives[-1 - n].reply["id"],
+                            "scene": "1",
+                        },
+                    )
+                    for n, joker in enumerate(jokers)
+                )
+            )
+            assert_acknowledged(list(from_alternatives), "alternatives logged as interventions")
 
             # Five alternatives hidden at once, from three screens.
             hidden = [a.reply["id"] for a in alternatives[:5]]
@@ -663,7 +744,9 @@ def test_the_joker_acts_while_the_audience_writes(server):
             )
             interventions = [r for r in rows.values() if r["kind"] == "intervention"]
             numbers = sorted(json.loads(r["data"])["number"] for r in interventions)
-            assert numbers == list(range(1, 16))
+            assert numbers == list(range(1, 19))
+            written = [json.loads(r["data"])["written"] for r in interventions]
+            assert written.count(True) == 3
             assert len([r for r in rows.values() if r["kind"] == "obstacle"]) == 3
             assert {r["id"] for r in rows.values() if r["hidden"]} == set(hidden)
             everyone = [*staff, *jokers[1:], *(p.socket for p in room.phones)]

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import resource
 import shutil
 import signal
 import socket
 import sqlite3
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -239,3 +241,25 @@ def test_serve_refuses_an_unusable_database_file(tmp_path, make, reason):
     assert f"the database file {database} {reason}" in result.stderr
     assert "palabre restore BACKUP_FILE" in result.stderr
     assert database.read_bytes() == before  # left as it was, for someone to recover
+
+
+def test_served_on_loopback_without_a_base_url_it_warns_and_encodes_an_address_that_answers(
+    tmp_path,
+):
+    """``scripts/run --host 127.0.0.1`` as the README has it: the QR must not point elsewhere."""
+    server = PalabreServer(tmp_path)
+    del server.env["PALABRE_BASE_URL"]
+    with server, Facilitator(server) as facilitator:
+        code = facilitator.live_cafe()
+        run_page = facilitator.browser.get(server.url + "/sessions/", timeout=30)
+        session_page = re.search(r'href="(/sessions/\d+)"', run_page.text).group(1)
+        page = facilitator.browser.get(server.url + session_page, timeout=30).text
+        join_url = f"{server.url}/j/{code}"
+        assert join_url in page
+        with urllib.request.urlopen(join_url, timeout=10) as answer:
+            assert answer.status == 200
+        host_links = re.findall(r'href="(http[^"]*/host/[^"]+)"', page)
+        assert host_links and all(link.startswith(server.url + "/") for link in host_links)
+    assert f"Phones join at {server.url}/" in server.output()
+    assert "listens on 127.0.0.1 only" in server.stderr()
+    assert "--host 0.0.0.0" in server.stderr()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 import pytest
 from sqlalchemy import select
 
-from palabre import phases
+from palabre import phases, vote_totals, votes_used
+from palabre.database import write_transaction
 from palabre.extensions import db
 from palabre.models import Contribution, Participant, Session
 from palabre.plugins.world_cafe import WorldCafe
@@ -185,13 +187,48 @@ def harvest(app, make_cafe):
     return code, voter, ids
 
 
-def vote(client, code, contribution_id):
+def vote(client, code, contribution_id, value=1):
     page = client.get(f"/j/{code}")
     return client.post(
         f"/j/{code}/vote",
-        data={"csrf_token": csrf_token(page), "cid": new_cid(), "contribution": contribution_id},
+        data={
+            "csrf_token": csrf_token(page),
+            "cid": new_cid(),
+            "contribution": contribution_id,
+            "value": value,
+        },
         follow_redirects=True,
     )
+
+
+def give_buttons(page: str) -> list[str]:
+    """The "Give a dot" buttons of a phone's page, as HTML."""
+    return re.findall(r"<button[^>]*data-give[^>]*>", page)
+
+
+def test_dots_are_disabled_at_zero_and_can_be_taken_back(app, harvest, socket_client):
+    code, voter, (housing, buddy) = harvest
+    for target in (buddy, buddy, housing):
+        page = vote(voter, code, target).text
+    assert "Dots left: <strong data-dots-left>0</strong>" in page
+    assert give_buttons(page) and all("disabled" in b for b in give_buttons(page))
+    # Taken back over the socket: the phone hears its dots left and its dots on the insight.
+    sock = socket_client(voter, code=code)
+    cid = new_cid()
+    taken = sock.emit("vote", {"cid": cid, "contribution": buddy, "value": -1}, callback=True)
+    assert taken == {"ok": True, "left": 1, "mine": 1, "contribution": buddy}
+    # Resent, it is not taken twice.
+    again = sock.emit("vote", {"cid": cid, "contribution": buddy, "value": -1}, callback=True)
+    assert again == taken
+    page = voter.get(f"/j/{code}").text
+    assert not any("disabled" in b for b in give_buttons(page))
+    # The plain form takes back too, but only a dot this phone gave.
+    assert "have no dot on this" not in vote(voter, code, housing, value=-1).text
+    assert "have no dot on this" in vote(voter, code, housing, value=-1).text
+    assert "cannot vote for this" in vote(voter, code, buddy, value=2).text
+    with app.app_context():
+        assert vote_totals(session_by_code(code)) == {buddy: 1, housing: 0}
+        assert votes_used(participants(code)[-1]) == 1
 
 
 def test_dots_rank_the_insights(app, harvest):
@@ -199,9 +236,19 @@ def test_dots_rank_the_insights(app, harvest):
     vote(voter, code, buddy)
     vote(voter, code, buddy)
     page = vote(voter, code, housing)
+    # By default phones see neither totals nor ranking while voting: no bandwagon.
+    assert page.text.index("A buddy for each newcomer family") > page.text.index(
+        "Housing advice in many languages"
+    )
+    assert "All dots:" not in page.text
+    with app.app_context(), write_transaction():
+        session = session_by_code(code)
+        session.config = {**session.config, "hide_totals": False}
+    page = voter.get(f"/j/{code}")
     assert page.text.index("A buddy for each newcomer family") < page.text.index(
         "Housing advice in many languages"
     )
+    assert "All dots:" in page.text
     refused = vote(voter, code, housing)
     assert "used all your dots" in refused.text
     with app.test_request_context():
@@ -260,3 +307,18 @@ def test_closed_cafe_shows_participants_what_became_of_their_ideas(app, make_caf
     assert "You said, we did" in page
     assert "Evening opening hours" in page
     assert "Open the town hall on Thursdays until 8pm" in page and "Planned" in page
+
+
+def test_hidden_totals_reach_staff_only(app, harvest, socket_client, client, auth):
+    code, voter, (housing, _buddy) = harvest
+    phone_socket = socket_client(voter, code=code)
+    auth.login()
+    staff = socket_client(client, view="facilitator", code=code)
+    assert phone_socket.emit("vote", {"cid": new_cid(), "contribution": housing}, callback=True)[
+        "ok"
+    ]
+    heard = lambda sock: [  # noqa: E731
+        r for r in sock.get_received() if r["args"][0].get("type") == "votes.changed"
+    ]
+    assert heard(phone_socket) == []
+    assert heard(staff)[0]["args"][0]["data"]["total"] == 1

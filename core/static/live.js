@@ -109,7 +109,7 @@
       var value = (data.data || {})[el.dataset.field];
       el.textContent = value == null ? "" : value;
     });
-    item.querySelectorAll("input[name=id], input[name=contribution]").forEach(function (el) { el.value = data.id; });
+    item.querySelectorAll("input[name=id], input[name=contribution], input[data-fill-id]").forEach(function (el) { el.value = data.id; });
     item.querySelectorAll("form[data-action-template]").forEach(function (form) {
       form.action = form.dataset.actionTemplate.replace("__id__", data.id);
     });
@@ -128,6 +128,18 @@
       var minutes = Math.floor(left / 60), seconds = left % 60;
       text.textContent = minutes + ":" + (seconds < 10 ? "0" : "") + seconds;
       timer.classList.toggle("timer-over", left === 0);
+      timer.querySelectorAll("[data-times-up]").forEach(function (el) { el.hidden = left > 0; });
+    });
+  }
+
+  // A button with data-enabled-if="<selector>" is enabled only while the selector matches
+  // something (the queue has someone); data-shown-if-none shows an element while it matches nothing.
+  function updateGuards() {
+    document.querySelectorAll("[data-enabled-if]").forEach(function (el) {
+      el.disabled = !document.querySelector(el.dataset.enabledIf);
+    });
+    document.querySelectorAll("[data-shown-if-none]").forEach(function (el) {
+      el.hidden = !!document.querySelector(el.dataset.shownIfNone);
     });
   }
 
@@ -326,6 +338,7 @@
       }
       var handler = handlers[envelope.type];
       if (handler) handler(envelope.data);
+      updateGuards();
       document.dispatchEvent(new CustomEvent("palabre:event", { detail: envelope }));
     });
     socket.on("resync", function () { location.reload(); });

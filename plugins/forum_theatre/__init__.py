@@ -17,6 +17,7 @@ import re
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy import func, select
 from wtforms import BooleanField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, ValidationError
@@ -149,7 +150,9 @@ class ForumTheatreConfig(CleanForm):
         if not scenes:
             raise ValidationError(_("Write at least one scene."))
         if len(scenes) > MAX_SCENES:
-            raise ValidationError(_("At most %(n)d scenes.", n=MAX_SCENES))
+            raise ValidationError(
+                ngettext("At most %(num)d scene.", "At most %(num)d scenes.", MAX_SCENES)
+            )
         versions = [v for s in scenes for v in (s, *s.get("translations", {}).values())]
         if any(
             not v["title"]
@@ -158,10 +161,12 @@ class ForumTheatreConfig(CleanForm):
             for v in versions
         ):
             raise ValidationError(
-                _(
-                    "Give each scene a title under %(title)d characters and a description "
+                ngettext(
+                    "Give each scene a title under %(num)d character and a description "
                     "under %(description)d.",
-                    title=MAX_SCENE_TITLE,
+                    "Give each scene a title under %(num)d characters and a description "
+                    "under %(description)d.",
+                    MAX_SCENE_TITLE,
                     description=MAX_SCENE_DESCRIPTION,
                 )
             )
@@ -209,7 +214,7 @@ class ForumTheatre(Method):
         "obstacle": ContributionKind("obstacle", _l("Obstacle"), max_length=200, grouped=False),
     }
     votable_kinds = ("intervention",)
-    facilitator_actions = ("queue.call", "intervention.log", "obstacle.add")
+    facilitator_actions = ("queue.call", "queue.done", "intervention.log", "obstacle.add")
 
     def config_from_form(self, form) -> dict:
         return {
@@ -286,17 +291,26 @@ class ForumTheatre(Method):
             if not waiting:
                 raise Refused(_("Nobody is waiting in the queue."))
             update_data(session, waiting[0], state=CALLED)
+        elif name == "queue.done":
+            # The person on stage has finished; nobody is called until the joker says so.
+            called = _stops(session, CALLED)
+            if not called:
+                raise Refused(_("Nobody is on stage."))
+            for person in called:
+                update_data(session, person, state=DONE)
         elif name == "intervention.log":
             if phase.name != "forum":
                 raise Refused(_("Log interventions during the forum."))
-            tried = str(data.get("tried", "")).strip()
+            # A written alternative becomes an intervention in one click: its text was tried.
+            alternative = _alternative(session, data.get("alternative"))
+            tried = str(data.get("tried", "")).strip() or (alternative.body if alternative else "")
             if not tried:
                 raise Refused(_("Write what was tried."))
             scenes = session.config.get("scenes", [])
             scene = parse_int(data.get("scene"), default=0)
             if not 1 <= scene <= len(scenes):
                 raise Refused(_("Choose the scene."))
-            written = str(data.get("written", "")) in ("1", "on", "true")
+            written = alternative is not None or str(data.get("written", "")) in ("1", "on", "true")
             add_by_staff(
                 session,
                 "intervention",
@@ -365,11 +379,23 @@ class ForumTheatre(Method):
             context["actions"] = session_actions(session) if phase.name == "closed" else []
         else:
             staff = view == "facilitator"
+            context["scene_rows"] = scene_rows(session, context["happened_counts"])
             context["answers"] = _all(session, "answer", include_hidden=staff)[::-1]
             context["alternatives"] = _all(session, "alternative", include_hidden=staff)[::-1]
             context["grouped"] = {
                 answer_id for o in context["obstacles"] for answer_id in o.data.get("answers", [])
             }
+            # Which need each obstacle went into, once harvested into the backlog.
+            context["need_of"] = (
+                {
+                    source.contribution_id: need
+                    for need in session_needs(session)
+                    for source in need.sources
+                    if source.session_id == session.id
+                }
+                if staff and phase.name in ("harvest", "closed")
+                else {}
+            )
         return context
 
     def report_context(self, session):
@@ -390,11 +416,14 @@ class ForumTheatre(Method):
         )
         return {
             "scenes": session.config.get("scenes", []),
+            "scene_rows": scene_rows(session, counts),
+            "distributions": rating_distributions(session),
             "synopsis": synopsis_in(session.config, (session.languages or [""])[0]),
             "happened_counts": counts,
             "obstacles": obstacles,
             "interventions": visible(session, kind="intervention"),
             "alternatives": visible(session, kind="alternative"),
+            "answers": visible(session, kind="answer"),
             "ratings": ratings,
             "needs": session_needs(session),
             "actions": session_actions(session),
@@ -464,6 +493,29 @@ def synopsis_in(config: dict, language: str) -> str:
     return synopsis.get(language) or synopsis.get("") or next(iter(synopsis.values()), "")
 
 
+def rating_distributions(session) -> dict[int, list[tuple[int, int]]]:
+    """For each rated intervention, ``(value, people)`` for every value of the scale."""
+    rows = db.session.execute(
+        select(Vote.contribution_id, Vote.value, func.count())
+        .where(Vote.session_id == session.id)
+        .group_by(Vote.contribution_id, Vote.value)
+    ).all()
+    given: dict[int, dict[int, int]] = {}
+    for contribution_id, value, people in rows:
+        given.setdefault(contribution_id, {})[value] = people
+    low, high = SCALE
+    return {
+        cid: [(value, counts.get(value, 0)) for value in range(low, high + 1)]
+        for cid, counts in given.items()
+    }
+
+
+def scene_rows(session, counts: dict[int, int]) -> list[tuple[str, int]]:
+    """``("1. <scene title>", taps)`` per scene, in the play's order, for charts."""
+    scenes = session.config.get("scenes", [])
+    return [(f"{n}. {s['title']}", counts.get(n, 0)) for n, s in enumerate(scenes, start=1)]
+
+
 def happened_counts(session) -> dict[int, int]:
     """ "This happened to me" taps per scene number."""
     counts: dict[int, int] = {}
@@ -501,6 +553,17 @@ def _mine(participant, kind, **filters) -> list[Contribution]:
 
 def _stops(session, state) -> list[Contribution]:
     return [s for s in _all(session, "stop") if s.data.get("state") == state]
+
+
+def _alternative(session, alternative_id) -> Contribution | None:
+    """The written alternative ``alternative_id`` of ``session``, if the joker named one."""
+    if alternative_id in (None, ""):
+        return None
+    wanted = parse_int(alternative_id, default=-1)
+    alternative = next((a for a in _all(session, "alternative") if a.id == wanted), None)
+    if alternative is None:
+        raise Refused(_("This written alternative is not here any more."))
+    return alternative
 
 
 def _waiting_stop(participant) -> Contribution | None:

@@ -12,6 +12,7 @@ import random
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy import func, select
 from wtforms import BooleanField, IntegerField, RadioField, TextAreaField
 from wtforms.validators import DataRequired, NumberRange, ValidationError
@@ -83,15 +84,27 @@ class WorldCafeConfig(CleanForm):
         default=3,
         validators=[NumberRange(min=1, max=10)],
     )
+    hide_totals = BooleanField(
+        _l("Hide the dot totals on phones until voting closes (nobody follows the crowd)"),
+        default=True,
+    )
 
     def validate_questions(self, field):
         questions = _questions(field.data)
         if not questions:
             raise ValidationError(_("Write at least one question."))
         if len(questions) > MAX_ROUNDS:
-            raise ValidationError(_("At most %(n)d rounds.", n=MAX_ROUNDS))
+            raise ValidationError(
+                ngettext("At most %(num)d round.", "At most %(num)d rounds.", MAX_ROUNDS)
+            )
         if any(len(q) > MAX_QUESTION for q in questions):
-            raise ValidationError(_("Keep each question under %(n)d characters.", n=MAX_QUESTION))
+            raise ValidationError(
+                ngettext(
+                    "Keep each question under %(num)d character.",
+                    "Keep each question under %(num)d characters.",
+                    MAX_QUESTION,
+                )
+            )
 
 
 def _questions(text: str | None) -> list[str]:
@@ -122,6 +135,7 @@ class WorldCafe(Method):
             "assignment": form.assignment.data,
             "hosts_stay": bool(form.hosts_stay.data),
             "dots": form.dots.data,
+            "hide_totals": bool(form.hide_totals.data),
         }
 
     def phases(self, config: dict) -> list[Phase]:
@@ -155,6 +169,10 @@ class WorldCafe(Method):
 
     def vote_budget(self, config: dict) -> int:
         return config.get("dots", 3)
+
+    def phones_see_vote_totals(self, config: dict) -> bool:
+        # Hidden unless the facilitator chose otherwise: a dot should not follow the crowd.
+        return not config.get("hide_totals", True)
 
     # --- seating -------------------------------------------------------
 
@@ -224,6 +242,7 @@ class WorldCafe(Method):
             visible(session, kind="insight"), key=lambda c: (-totals.get(c.id, 0), c.id)
         )
         context["insights"] = insights
+        context["dot_rows"] = [(c.body, totals.get(c.id, 0)) for c in insights]
         if view == "participant":
             table = participant.group
             context["table_label"] = labels.get(table, "")
@@ -244,6 +263,10 @@ class WorldCafe(Method):
                 else []
             )
             context["dots_left"] = self.vote_budget(session.config) - votes_used(participant)
+            context["show_totals"] = self.phones_see_vote_totals(session.config)
+            if not context["show_totals"]:
+                # Shown in the order they were written: the ranking would give the totals away.
+                context["insights"] = sorted(insights, key=lambda c: c.id)
             context["my_votes"] = _my_votes(participant)
             # "You said, we did": what became of the café's harvest.
             context["needs"] = session_needs(session) if phase.name == "closed" else []
@@ -284,6 +307,7 @@ class WorldCafe(Method):
             "table_labels": dict(self.groups(session.config)),
             "insights": insights,
             "vote_totals": totals,
+            "dot_rows": [(c.body, totals.get(c.id, 0)) for c in insights],
             "needs": session_needs(session),
             "participant_total": len(_participants(session)),
             "contribution_total": len(everything),
