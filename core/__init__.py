@@ -112,6 +112,8 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
     :func:`palabre.plugin_host.build_plugin_host`).
     """
     from . import (
+        access,
+        accounts,
         auth,
         backlog,
         i18n,
@@ -119,7 +121,9 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
         live,  # noqa: F401  (importing it registers the socket events)
         printing,
         ratelimit,
+        security,
         sessions,
+        team,
     )
     from .concurrency import served_by_gevent
     from .database import configure_engine
@@ -147,6 +151,10 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
         PERMANENT_SESSION_LIFETIME=timedelta(days=30),
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_HTTPONLY=True,
+        # "Keep me signed in": only when asked, and never longer than this.
+        REMEMBER_COOKIE_DURATION=timedelta(days=30),
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_HTTPONLY=True,
         WTF_CSRF_TIME_LIMIT=None,
         # The core's catalog; create_app adds each plugin's (palabre.i18n.use_catalogs).
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
@@ -234,10 +242,21 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
     )
 
     ratelimit.init_app(app)
+    security.init_app(app)
+    access.init_app(app)
     # Before any blueprint: rules bind their converters when they are added.
     app.url_map.converters["int"] = DatabaseIdConverter
     app.context_processor(i18n.template_globals)
-    for blueprint in (auth.bp, sessions.bp, join.bp, backlog.bp, printing.bp):
+    for blueprint in (
+        auth.bp,
+        sessions.bp,
+        join.bp,
+        backlog.bp,
+        printing.bp,
+        accounts.bp,
+        team.bp,
+        team.invitations,
+    ):
         app.register_blueprint(blueprint)
     for blueprints in host.notify("register_blueprints", app=app):
         for blueprint in blueprints:

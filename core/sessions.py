@@ -13,12 +13,12 @@ import uuid
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_required
+from flask_login import current_user
 from sqlalchemy import func, select
 from wtforms import HiddenField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from . import actions, contributions, phases
+from . import access, actions, contributions, phases
 from .database import write_transaction
 from .errors import Refused
 from .extensions import db
@@ -46,10 +46,8 @@ def session_status_label(status: str) -> str:
     return str(STATUS_LABELS.get(status, status))
 
 
-@bp.before_request
-@login_required
-def require_facilitator():
-    """Every page here is for signed-in facilitators only."""
+# Every page here is for staff; a session's pages for those who run it.
+access.protect(bp)
 
 
 class SessionForm(CleanForm):
@@ -80,7 +78,7 @@ def get_session(session_id: int) -> Session:
 def index():
     """The facilitator's home: their sessions and the methods to start one."""
     show_archived = request.args.get("archived") == "1"
-    query = select(Session).order_by(Session.created_at.desc())
+    query = access.sessions_run_by(current_user).order_by(Session.created_at.desc())
     if not show_archived:
         query = query.where(Session.status != Status.ARCHIVED)
     sessions = db.session.scalars(query).all()
@@ -99,6 +97,7 @@ def index():
 
 
 @bp.route("/new/<slug>", methods=["GET", "POST"])
+@access.facilitator_required
 def create(slug: str):
     """Create a session of a method, starting from the method's defaults."""
     method = plugin_host().methods.get(slug) or abort(404)

@@ -38,7 +38,7 @@ from palabre.database import write_transaction
 from palabre.extensions import db
 from palabre.inputs import SQL_INT_MAX, clean_json, clean_text, parse_int
 from palabre.join import new_join_code
-from palabre.models import Action, Contribution, Need, Session, Status
+from palabre.models import Action, Contribution, Facilitator, Need, Session, Status
 from palabre.plugins.forum_theatre import ForumTheatre
 from palabre.plugins.world_cafe import WorldCafe
 from tests.conftest import (
@@ -227,6 +227,9 @@ class Instance:
                 "name": list(ForumTheatre.facilitator_actions),
                 "token": ["not-the-set-up-token"],
                 "filename": ["live.js"],
+                "account_id": [str(f) for f in db.session.scalars(select(Facilitator.id))],
+                "facilitator_id": [str(f) for f in db.session.scalars(select(Facilitator.id))],
+                "invitation_id": ["1"],
             }
         self.people = {"participant": self.participant, "facilitator": self.facilitator}
         self.tokens = {role: self._token(client) for role, client in self.people.items()}
