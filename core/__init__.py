@@ -75,6 +75,13 @@ _LAZY = {
     "session_actions": "backlog",
     # Rate limits keyed on a participant, never an address: ratelimit.allow(key, "5/minute").
     "ratelimit": None,
+    # Who may use a plugin's page: the one access check of every staff route and event.
+    "protect": "access",
+    "staff_required": "access",
+    "facilitator_required": "access",
+    "admin_required": "access",
+    "session_required": "access",
+    "may_run": "access",
 }
 
 __all__ = [
