@@ -238,9 +238,10 @@ class Instance:
         join(self.people["host"], self.code, group="2")
         join(self.people["other_participant"], self.code_b, group="1")
         with app.app_context(), write_transaction():
-            host = db.session.scalars(
-                select(Participant).where(Participant.session_id == self.a, Participant.group == "2")
-            ).one()
+            at_table_2 = select(Participant).where(
+                Participant.session_id == self.a, Participant.group == "2"
+            )
+            host = db.session.scalars(at_table_2).one()
             host.is_host = True
         page = f"/j/{self.code}"
         people = self.people["participant"]
@@ -253,7 +254,7 @@ class Instance:
                 "body": "Evening classes",
             },
         )
-        self.tokens = {name: csrf_token(client.get("/").text) for name, client in self.people.items()}
+        self.tokens = {name: csrf_token(c.get("/").text) for name, c in self.people.items()}
         with app.app_context():
             self.contribution = db.session.scalar(
                 select(Contribution.id).where(Contribution.session_id == self.a)
@@ -276,13 +277,12 @@ class Instance:
         }
 
     def url(self, rule) -> str:
-        return re.sub(
-            r"<(?:[^:<>]+:)?([^<>]+)>", lambda m: self.arguments[m.group(1)], rule.rule
-        )
+        return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", lambda m: self.arguments[m.group(1)], rule.rule)
 
     def stored(self, model, client_id: str) -> bool:
         with self.app.app_context():
-            return db.session.scalar(select(model.id).where(model.client_id == client_id)) is not None
+            found = db.session.scalar(select(model.id).where(model.client_id == client_id))
+        return found is not None
 
 
 @pytest.fixture
