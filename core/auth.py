@@ -328,16 +328,16 @@ class PasswordChangeForm(CleanForm):
 def change_password():
     """Change one's own password; every other sign-in of the account ends."""
     form = PasswordChangeForm()
+    me = access.signed_in()
     if form.validate_on_submit():
-        if not current_user.check_password(form.current.data):
+        if not me.check_password(form.current.data):
             form.current.errors.append(_("This is not your current password."))
         else:
             password_hash = hash_password(form.password.data)
             with write_transaction():
-                db.session.get(Facilitator, current_user.id).password_hash = password_hash
-            revoke_sign_ins(current_user)
-            db.session.refresh(current_user)
-            start_session(current_user, remember=False)
+                db.session.get(Facilitator, me.id).password_hash = password_hash
+            revoke_sign_ins(me)
+            start_session(me, remember=False)
             flash(_("Password changed. You are signed out on every other device."), "success")
             return redirect(url_for("sessions.index"))
     return render_template("auth/password.html", form=form)

@@ -403,3 +403,86 @@ def test_every_socket_event_answers_whom_it_should_and_refuses_the_others(instan
         if sock.is_connected():
             sock.disconnect()
     assert wrong == [], "\n".join(map(str, wrong))
+
+
+# --- the stories behind the table ---------------------------------------------------------
+
+
+def test_each_facilitator_lists_only_the_sessions_they_run(instance):
+    def listed(visitor):
+        page = instance.people[visitor].get("/sessions/?archived=1").text
+        return {code for code in (instance.code, instance.code_b) if code in page}
+
+    assert listed("owner") == {instance.code}
+    assert listed("other_facilitator") == {instance.code_b}
+    assert listed("co_facilitator") == {instance.code}
+    assert listed("administrator") == {instance.code, instance.code_b}
+
+
+def test_an_invitation_link_works_once_and_for_one_session_only(instance):
+    app = instance.app
+    with app.app_context():
+        used = db.session.get(Invitation, instance.invitation)
+        assert used.used_by_id is not None
+    guest = instance.people["co_facilitator"]
+    assert guest.get(f"/sessions/{instance.b}").status_code == 403
+    assert guest.get("/sessions/new/world_cafe").status_code == 403
+    assert guest.get("/backlog/").status_code == 403
+
+
+def test_a_guests_access_ends_with_the_invitation(instance):
+    from palabre.models import CoFacilitator, utcnow
+
+    guest = instance.people["co_facilitator"]
+    sock = connect(instance, "co_facilitator", "facilitator")
+    assert sock.is_connected()
+    with instance.app.app_context(), write_transaction():
+        for row in db.session.scalars(select(CoFacilitator)):
+            row.expires_at = utcnow()
+    assert guest.get(f"/sessions/{instance.a}").status_code == 403
+    ack = sock.emit("timer.extend", {"cid": uuid.uuid4().hex, "minutes": 1}, callback=True)
+    assert ack == {"ok": False, "error": "Only a facilitator can do this."}
+
+
+def test_removing_a_guest_closes_their_screens(instance):
+    guest_sock = connect(instance, "co_facilitator", "projector")
+    assert guest_sock.is_connected()
+    owner = instance.people["owner"]
+    with instance.app.app_context():
+        guest_id = db.session.scalar(
+            select(Facilitator.id).where(Facilitator.email == "ilse@example.org")
+        )
+    page = owner.get(f"/sessions/{instance.a}/team/")
+    assert "Ilse" in page.text
+    owner.post(
+        f"/sessions/{instance.a}/team/{guest_id}/remove", data={"csrf_token": csrf_token(page.text)}
+    )
+    assert not guest_sock.is_connected()
+    assert instance.people["co_facilitator"].get(f"/sessions/{instance.a}").status_code != 200
+
+
+def test_an_archived_sessions_phones_and_screens_cannot_connect(instance):
+    with instance.app.app_context(), write_transaction():
+        db.session.get(Session, instance.a).status = "archived"
+    for visitor, view in (("participant", "participant"), ("owner", "facilitator")):
+        assert not connect(instance, visitor, view).is_connected()
+    assert instance.people["host"].get(f"/j/{instance.code}").status_code == 404
+
+
+def test_the_audit_log_says_who_did_what_without_what_participants_wrote(instance):
+    owner = instance.people["owner"]
+    sock = connect(instance, "owner", "facilitator")
+    secret_note = "My neighbour Farid has no papers"
+    payload = {"cid": uuid.uuid4().hex, "kind": "insight", "body": secret_note, "group": "1"}
+    assert sock.emit("contribution.transcribe", payload, callback=True)["ok"]
+    assert sock.emit("timer.extend", {"cid": uuid.uuid4().hex, "minutes": 2}, callback=True)["ok"]
+    page = owner.get(f"/sessions/{instance.a}")
+    owner.post(f"/sessions/{instance.a}/archive", data={"csrf_token": csrf_token(page.text)})
+    administrator = instance.people["administrator"]
+    log = administrator.get(f"/admin/audit?session={instance.a}")
+    assert log.status_code == 200
+    for action in ("contribution.transcribe", "timer.extend", "sessions.archive", "team.invite"):
+        assert action in log.text
+    assert secret_note not in log.text
+    assert "owner" in log.text and "Ilse" in log.text
+    assert owner.get("/admin/audit").status_code == 403
