@@ -12,12 +12,11 @@ import hashlib
 from datetime import UTC, datetime
 
 from flask_login import UserMixin
-from gevent.lock import BoundedSemaphore
 from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .concurrency import off_the_loop
+from .concurrency import in_the_background
 from .extensions import db
 
 
@@ -30,14 +29,9 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-#: Password hashes computed at once. They are slow on purpose; a flood of
-#: sign-ins then keeps one core busy, never every core the live layer needs.
-_password_slots = BoundedSemaphore(1)
-
-
 def _password_work(func, *args):
-    with _password_slots:
-        return off_the_loop(func, *args)
+    """Hash or check a password: slow on purpose, so one at a time, behind the live layer."""
+    return in_the_background(func, *args)
 
 
 def hash_password(password: str) -> str:
