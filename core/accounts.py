@@ -102,8 +102,7 @@ def accounts():
         "accounts/index.html",
         form=form,
         accounts=everyone,
-        role_form=RoleForm(),
-        button=ButtonForm(),
+        roles=ROLE_LABELS.items(),
     )
 
 
@@ -170,7 +169,7 @@ def audit_log():
 @access.staff_required
 def account():
     """The signed-in account: its role, password and second factor."""
-    return render_template("accounts/account.html", button=ButtonForm())
+    return render_template("accounts/account.html")
 
 
 @bp.route("/account/second-factor", methods=["GET", "POST"])

@@ -87,7 +87,6 @@ def index(session_id: int):
         now=now,
         add_form=add_form,
         invite_form=InviteForm(),
-        button=ButtonForm(),
         pending=pending,
         new_link=session.pop("invitation_link", None),
     )
