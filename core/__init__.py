@@ -83,6 +83,13 @@ _LAZY = {
     "role_link_url": "role_links",
     # Rate limits keyed on a participant, never an address: ratelimit.allow(key, "5/minute").
     "ratelimit": None,
+    # Who may use a plugin's page: the one access check of every staff route and event.
+    "protect": "access",
+    "staff_required": "access",
+    "facilitator_required": "access",
+    "admin_required": "access",
+    "session_required": "access",
+    "may_run": "access",
 }
 
 __all__ = [
@@ -122,6 +129,8 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
     :func:`palabre.plugin_host.build_plugin_host`).
     """
     from . import (
+        access,
+        accounts,
         auth,
         backlog,
         delivery,
@@ -131,8 +140,10 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
         printing,
         ratelimit,
         role_links,
+        security,
         sessions,
         settings,
+        team,
     )
     from .concurrency import served_by_gevent
     from .database import configure_engine
@@ -160,6 +171,10 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
         PERMANENT_SESSION_LIFETIME=timedelta(days=30),
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_HTTPONLY=True,
+        # "Keep me signed in": only when asked, and never longer than this.
+        REMEMBER_COOKIE_DURATION=timedelta(days=30),
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_HTTPONLY=True,
         WTF_CSRF_TIME_LIMIT=None,
         # The core's catalog; create_app adds each plugin's (palabre.i18n.use_catalogs).
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
@@ -248,6 +263,8 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
 
     ratelimit.init_app(app)
     delivery.init_app(app)
+    security.init_app(app)
+    access.init_app(app)
     # Before any blueprint: rules bind their converters when they are added.
     app.url_map.converters["int"] = DatabaseIdConverter
     app.context_processor(i18n.template_globals)
@@ -260,6 +277,9 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
         backlog.bp,
         printing.bp,
         settings.bp,
+        accounts.bp,
+        team.bp,
+        team.invitations,
     ):
         app.register_blueprint(blueprint)
     for blueprints in host.notify("register_blueprints", app=app):

@@ -1,11 +1,15 @@
-"""Facilitator accounts: sign-in, sign-out, and the command that creates one.
+"""Staff accounts: signing in and out, passwords, the first account, the command that makes one.
 
-Only facilitators create and run sessions. Participants never sign in.
+Participants never sign in. Who may do what once signed in is
+:mod:`palabre.access`; accounts are managed in :mod:`palabre.accounts`.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 import secrets
+import time
 from pathlib import Path
 
 import click
@@ -21,32 +25,189 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import func, select
-from wtforms import EmailField, PasswordField, StringField, SubmitField
-from wtforms.validators import DataRequired, Email, Length
+from werkzeug.security import generate_password_hash
+from wtforms import BooleanField, EmailField, PasswordField, StringField, SubmitField
+from wtforms.validators import DataRequired, Email, Length, ValidationError
+from zxcvbn import zxcvbn
 
+from . import access, capacity, totp
 from .database import write_transaction
-from .extensions import db, login_manager
+from .extensions import db, login_manager, socketio
 from .forms import CleanForm
-from .inputs import local_path
-from .models import Facilitator, hash_password, hash_token
+from .inputs import local_path, parse_int
+from .models import AccountRole, Facilitator, check_password, hash_password, hash_token
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
 login_manager.login_view = "auth.login"
 login_manager.login_message = _l("Please sign in as a facilitator to see this page.")
 
+#: Failed sign-ins an account may have before it must wait; each one more doubles the wait.
+FREE_FAILURES = 5
+FIRST_WAIT_S = 15
+LONGEST_WAIT_S = 15 * 60
+#: Accounts whose failures are remembered, beyond which the oldest are forgotten.
+MAX_THROTTLED = 10_000
+
 
 @login_manager.user_loader
-def load_facilitator(facilitator_id: str) -> Facilitator | None:
-    return db.session.get(Facilitator, int(facilitator_id))
+def load_facilitator(cookie_id: str) -> Facilitator | None:
+    """The account a sign-in or remember-me cookie names, if that cookie is still valid.
+
+    The cookie holds ``"<id>:<credentials version>"`` (``Facilitator.get_id``):
+    a cookie from before a sign-out or a password change names an older
+    version and signs nobody in; neither does one of a disabled account.
+    """
+    account_id, _, version = str(cookie_id).partition(":")
+    account_id, version = parse_int(account_id), parse_int(version)
+    if account_id is None or version is None:
+        return None
+    facilitator = db.session.get(Facilitator, account_id)
+    if facilitator is None or facilitator.credentials_version != version:
+        return None
+    return facilitator if facilitator.is_active else None
+
+
+# --- the password policy -----------------------------------------------------------
+
+#: zxcvbn's score (0-4) a password must reach: 3 is "safely unguessable" online.
+MIN_PASSWORD_SCORE = 3
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 200
+#: zxcvbn refuses longer passwords; their first characters are plenty to judge.
+_ZXCVBN_MAX = 72
+
+
+def password_problem(password: str, *about_the_account: str) -> str | None:
+    """Why ``password`` is refused, in the reader's language, or ``None`` when it is good.
+
+    Refuses passwords shorter than 8 characters, and those that zxcvbn (a
+    maintained estimator built on lists of leaked passwords, names and
+    words) finds easy to guess, including ones made of ``about_the_account``
+    (the e-mail, the name).
+    """
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return _("Use at least %(num)d characters.", num=MIN_PASSWORD_LENGTH)
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return _("Use at most %(num)d characters.", num=MAX_PASSWORD_LENGTH)
+    inputs = [part for text in about_the_account for part in text.replace("@", " ").split()]
+    if zxcvbn(password[:_ZXCVBN_MAX], user_inputs=inputs)["score"] < MIN_PASSWORD_SCORE:
+        return _(
+            "This password is too easy to guess: it is common, or close to a common one. "
+            "A few unrelated words make a strong password that is easy to remember."
+        )
+    return None
+
+
+class StrongPassword:
+    """WTForms validator: :func:`password_problem` with the form's e-mail and name fields."""
+
+    def __call__(self, form, field):
+        about = [str(form[name].data or "") for name in ("email", "name") if name in form]
+        if current_user.is_authenticated:
+            about += [current_user.email, current_user.name]
+        problem = password_problem(field.data or "", *about)
+        if problem:
+            raise ValidationError(problem)
+
+
+# --- throttling failed sign-ins -------------------------------------------------------
+
+
+class LoginThrottle:
+    """Failed sign-ins per e-mail address, known or not, with a wait that doubles.
+
+    After :data:`FREE_FAILURES` failures, the address must wait
+    :data:`FIRST_WAIT_S` seconds, then twice as long after each further
+    failure, up to :data:`LONGEST_WAIT_S`; a success forgets its failures.
+    Addresses are kept hashed, in memory: each worker process counts its own.
+    Unknown addresses are throttled exactly like known ones, so that the
+    answers never tell whether an account exists.
+    """
+
+    def __init__(self):
+        # hashed address -> (failures, monotonic time before which it must wait)
+        self._failures: dict[str, tuple[int, float]] = {}
+
+    @staticmethod
+    def _key(email: str) -> str:
+        return hash_token(email.strip().lower())
+
+    def wait(self, email: str) -> int:
+        """Seconds ``email`` must still wait before its next try (0: it may try now)."""
+        _count, until = self._failures.get(self._key(email), (0, 0.0))
+        return max(0, math.ceil(until - time.monotonic()))
+
+    def failed(self, email: str) -> None:
+        key = self._key(email)
+        count = self._failures.pop(key, (0, 0.0))[0] + 1
+        if len(self._failures) >= MAX_THROTTLED:
+            self._failures.pop(next(iter(self._failures)))
+        wait = 0.0
+        if count >= FREE_FAILURES:
+            wait = min(LONGEST_WAIT_S, FIRST_WAIT_S * 2 ** (count - FREE_FAILURES))
+        self._failures[key] = (count, time.monotonic() + wait)
+
+    def succeeded(self, email: str) -> None:
+        self._failures.pop(self._key(email), None)
+
+
+def throttle() -> LoginThrottle:
+    return current_app.extensions.setdefault("palabre_login_throttle", LoginThrottle())
+
+
+def _wait_message(seconds: int) -> str:
+    minutes = max(1, math.ceil(seconds / 60))
+    return ngettext(
+        "Too many failed attempts for this account. Try again in %(num)d minute.",
+        "Too many failed attempts for this account. Try again in %(num)d minutes.",
+        minutes,
+    )
+
+
+@functools.cache
+def _unknown_account_hash() -> str:
+    """A hash checked when no account has the e-mail, so the answer takes as long."""
+    return generate_password_hash(secrets.token_urlsafe(16))
+
+
+def check_credentials(email: str, password: str) -> Facilitator | None:
+    """The enabled account with this e-mail and password, or ``None``.
+
+    Takes as long for an unknown e-mail as for a known one. Does not throttle:
+    see :class:`LoginThrottle`.
+    """
+    facilitator = find_facilitator(email)
+    if facilitator is None:
+        check_password(_unknown_account_hash(), password)
+        return None
+    if not facilitator.check_password(password) or not facilitator.is_active:
+        return None
+    return facilitator
+
+
+# --- signing in and out ----------------------------------------------------------------
 
 
 class LoginForm(CleanForm):
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Email()])
     password = PasswordField(_l("Password"), validators=[DataRequired()])
+    remember = BooleanField(
+        _l("Keep me signed in on this device for 30 days"),
+        description=_l("Only on a device that is yours alone."),
+    )
     submit = SubmitField(_l("Sign in"))
+
+
+class CodeForm(CleanForm):
+    code = StringField(
+        _l("Code from your authenticator app"),
+        validators=[DataRequired(), Length(max=10)],
+    )
+    submit = SubmitField(_l("Confirm"))
 
 
 def find_facilitator(email: str) -> Facilitator | None:
@@ -55,46 +216,170 @@ def find_facilitator(email: str) -> Facilitator | None:
     )
 
 
+#: What the cookie keeps across signing in and out: the interface language, the
+#: participant tokens of this browser, an invitation being taken up.
+KEPT_ON_SIGN_IN = ("lang", "p", "invitation")
+
+
+def start_session(facilitator: Facilitator, remember: bool) -> None:
+    """Sign ``facilitator`` in on a fresh cookie session.
+
+    Everything the cookie held before is dropped but the interface language
+    and the participant tokens, so that a cookie planted before signing in
+    carries nothing over. Without ``remember`` the cookie ends with the
+    browser; with it, the remember-me cookie lasts ``REMEMBER_COOKIE_DURATION``.
+    """
+    kept = {key: session[key] for key in KEPT_ON_SIGN_IN if key in session}
+    session.clear()
+    session.update(kept)
+    session.permanent = remember
+    login_user(facilitator, remember=remember)
+
+
+def revoke_sign_ins(facilitator: Facilitator) -> None:
+    """End every sign-in of ``facilitator``: cookies on any device, remember-me, open sockets.
+
+    Raises its credentials version, which every such cookie names, then
+    closes the live sockets it has open in this process; sockets in other
+    processes are refused at their next event.
+    """
+    with write_transaction():
+        db.session.get(Facilitator, facilitator.id).credentials_version += 1
+    for sid in capacity.owner_sockets(capacity.facilitator_owner(facilitator.id)):
+        socketio.server.disconnect(sid, namespace=capacity.NAMESPACE)
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     form = LoginForm()
     if form.validate_on_submit():
-        facilitator = find_facilitator(form.email.data)
-        if facilitator and facilitator.check_password(form.password.data):
-            login_user(facilitator, remember=True)
-            # Only follow local paths, never another site.
-            return redirect(local_path(request.args.get("next"), url_for("sessions.index")))
-        flash(_("This e-mail and password do not match."), "error")
+        email = form.email.data
+        if wait := throttle().wait(email):
+            flash(_wait_message(wait), "error")
+            return render_template("auth/login.html", form=form), 429
+        facilitator = check_credentials(email, form.password.data)
+        if facilitator is None:
+            throttle().failed(email)
+            flash(_("This e-mail and password do not match."), "error")
+            return render_template("auth/login.html", form=form)
+        throttle().succeeded(email)
+        # Only follow local paths, never another site.
+        target = local_path(request.args.get("next"), url_for("sessions.index"))
+        if facilitator.totp_secret:
+            session.clear()
+            session["second_factor"] = {
+                "id": facilitator.id,
+                "version": facilitator.credentials_version,
+                "remember": bool(form.remember.data),
+                "next": target,
+            }
+            return redirect(url_for("auth.second_factor"))
+        start_session(facilitator, remember=bool(form.remember.data))
+        return redirect(target)
     return render_template("auth/login.html", form=form)
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+def second_factor():
+    """The second step of signing in, for accounts with a second factor."""
+    pending = session.get("second_factor") or {}
+    facilitator = db.session.get(Facilitator, parse_int(pending.get("id")) or 0)
+    if facilitator is None or facilitator.credentials_version != pending.get("version"):
+        return redirect(url_for("auth.login"))
+    form = CodeForm()
+    if form.validate_on_submit():
+        key = f"totp:{facilitator.id}"
+        if wait := throttle().wait(key):
+            flash(_wait_message(wait), "error")
+            return render_template("auth/second_factor.html", form=form), 429
+        step = totp.accepted_step(facilitator, form.code.data)
+        if step is None:
+            throttle().failed(key)
+            flash(_("This code is not right. Type the code your app shows now."), "error")
+            return render_template("auth/second_factor.html", form=form)
+        throttle().succeeded(key)
+        with write_transaction():
+            db.session.get(Facilitator, facilitator.id).totp_last_step = step
+        start_session(facilitator, remember=bool(pending.get("remember")))
+        return redirect(local_path(pending.get("next"), url_for("sessions.index")))
+    return render_template("auth/second_factor.html", form=form)
 
 
 @bp.post("/logout")
 def logout():
-    logout_user()
+    """Sign out everywhere: every cookie of the account stops working, its sockets close."""
+    if current_user.is_authenticated:
+        revoke_sign_ins(current_user)
+        logout_user()
+        kept = {key: session[key] for key in KEPT_ON_SIGN_IN if key in session}
+        session.clear()
+        session.update(kept)
     return redirect(url_for("join.home"))
+
+
+class PasswordChangeForm(CleanForm):
+    current = PasswordField(_l("Current password"), validators=[DataRequired()])
+    password = PasswordField(_l("New password"), validators=[DataRequired(), StrongPassword()])
+    submit = SubmitField(_l("Change the password"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@access.staff_required
+def change_password():
+    """Change one's own password; every other sign-in of the account ends."""
+    form = PasswordChangeForm()
+    me = access.signed_in()
+    if form.validate_on_submit():
+        if not me.check_password(form.current.data):
+            form.current.errors.append(_("This is not your current password."))
+        else:
+            password_hash = hash_password(form.password.data)
+            with write_transaction():
+                db.session.get(Facilitator, me.id).password_hash = password_hash
+            revoke_sign_ins(me)
+            start_session(me, remember=False)
+            flash(_("Password changed. You are signed out on every other device."), "success")
+            return redirect(url_for("sessions.index"))
+    return render_template("auth/password.html", form=form)
 
 
 def register_commands(app) -> None:
     @app.cli.command("create-facilitator")
     @click.argument("email")
     @click.option("--name", default="", help="Name shown to other facilitators.")
+    @click.option(
+        "--role",
+        type=click.Choice([AccountRole.ADMINISTRATOR, AccountRole.FACILITATOR]),
+        default=None,
+        help="administrator or facilitator; the first account is an administrator.",
+    )
     @click.password_option(help="Asked for when not given.")
-    def create_facilitator(email: str, name: str, password: str) -> None:
-        """Create a facilitator account, or reset its password."""
-        if len(password) < 8:
-            raise click.BadParameter("use at least 8 characters", param_hint="password")
+    def create_facilitator(email: str, name: str, role: str | None, password: str) -> None:
+        """Create an account, or reset its password (which signs it out everywhere)."""
+        with current_app.test_request_context():  # the message's language
+            problem = password_problem(password, email, name)
+        if problem:
+            raise click.BadParameter(problem, param_hint="password")
         # Hash first: nothing slow runs while the database is locked for writing.
         password_hash = hash_password(password)
         with write_transaction():
             facilitator = find_facilitator(email)
             if facilitator is None:
-                facilitator = Facilitator(email=email.strip(), name=name or email.split("@")[0])
+                first = no_account_yet()
+                facilitator = Facilitator(
+                    email=email.strip(),
+                    name=name or email.split("@")[0],
+                    role=role or (AccountRole.ADMINISTRATOR if first else AccountRole.FACILITATOR),
+                    credentials_version=0,
+                )
                 db.session.add(facilitator)
                 verb = "Created"
             else:
+                facilitator.credentials_version += 1
+                facilitator.role = role or facilitator.role
                 verb = "Updated"
             facilitator.password_hash = password_hash
-        click.echo(f"{verb} facilitator {facilitator.email}.")
+        click.echo(f"{verb} {facilitator.role} {facilitator.email}.")
 
 
 def current_facilitator() -> Facilitator | None:
@@ -120,14 +405,16 @@ def new_setup_token() -> str:
     return token
 
 
-def _no_facilitator_yet() -> bool:
+def no_account_yet() -> bool:
     return not db.session.scalar(select(func.count()).select_from(Facilitator))
 
 
 class SetupForm(CleanForm):
     name = StringField(_l("Your name"), validators=[DataRequired(), Length(max=120)])
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Email()])
-    password = PasswordField(_l("Password (8 characters or more)"), validators=[Length(min=8)])
+    password = PasswordField(
+        _l("Password (8 characters or more, not a common one)"), validators=[StrongPassword()]
+    )
     submit = SubmitField(_l("Create my account"))
 
 
@@ -136,7 +423,7 @@ def setup_link(token: str):
     """The link ``palabre serve`` prints: checked once, then a clean URL."""
     path = _setup_token_path()
     expected = path.read_text().strip() if path.exists() else ""
-    if expected and _no_facilitator_yet() and secrets.compare_digest(hash_token(token), expected):
+    if expected and no_account_yet() and secrets.compare_digest(hash_token(token), expected):
         session["setup"] = expected
         return redirect(url_for("auth.setup"))
     flash(_("This set-up link is not valid any more. Sign in instead."), "error")
@@ -145,19 +432,34 @@ def setup_link(token: str):
 
 @bp.route("/setup", methods=["GET", "POST"])
 def setup():
-    """Create the first facilitator account."""
+    """Create the first account, an administrator.
+
+    Two people opening the link at once both see the form; the first to
+    send it gets the account, the second is asked to sign in.
+    """
     path = _setup_token_path()
     expected = path.read_text().strip() if path.exists() else None
-    if not expected or session.get("setup") != expected or not _no_facilitator_yet():
+    if not expected or session.get("setup") != expected or not no_account_yet():
         return redirect(url_for("auth.login"))
     form = SetupForm()
     if form.validate_on_submit():
-        facilitator = Facilitator(email=form.email.data.strip(), name=form.name.data.strip())
+        facilitator = Facilitator(
+            email=form.email.data.strip(),
+            name=form.name.data.strip(),
+            role=AccountRole.ADMINISTRATOR,
+            credentials_version=0,
+        )
         facilitator.set_password(form.password.data)
         with write_transaction():
-            db.session.add(facilitator)
-        path.unlink(missing_ok=True)
+            # Checked again with the write lock held: someone may have been faster.
+            first = no_account_yet()
+            if first:
+                db.session.add(facilitator)
         session.pop("setup", None)
-        login_user(facilitator, remember=True)
+        if not first:
+            flash(_("Palabre is already set up. Sign in instead."), "error")
+            return redirect(url_for("auth.login"))
+        path.unlink(missing_ok=True)
+        start_session(facilitator, remember=False)
         return redirect(url_for("sessions.index"))
     return render_template("auth/setup.html", form=form)

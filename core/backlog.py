@@ -10,12 +10,12 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import login_required
 from sqlalchemy import select
 from wtforms import SelectField, StringField, SubmitField, TextAreaField
 from wtforms.fields import SelectMultipleField
 from wtforms.validators import DataRequired, Length
 
+from . import access
 from .database import write_transaction
 from .extensions import db
 from .forms import CleanForm, options
@@ -54,10 +54,8 @@ STATUS_LABELS = {
 }
 
 
-@bp.before_request
-@login_required
-def require_facilitator():
-    """The backlog is edited by facilitators only."""
+# Facilitators and administrators; a session's pages for those who run it.
+access.protect(bp, access.FACILITATOR)
 
 
 @bp.app_template_global()

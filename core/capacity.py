@@ -39,7 +39,12 @@ def socket_owner(participant: Participant | None) -> str:
     """Whose socket this is: the participant's, else the signed-in facilitator's."""
     if participant is not None:
         return f"participant:{participant.id}"
-    return f"facilitator:{current_user.get_id()}"
+    return facilitator_owner(current_user.id)
+
+
+def facilitator_owner(facilitator_id: int) -> str:
+    """The owner name of a facilitator account's sockets."""
+    return f"facilitator:{facilitator_id}"
 
 
 def owner_room(owner: str) -> str:

@@ -9,6 +9,9 @@ directly otherwise (tests, command-line tools).
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -29,3 +32,35 @@ def off_the_loop(func: Callable[..., T], *args) -> T:
     import gevent
 
     return gevent.get_hub().threadpool.apply(func, args)
+
+
+#: How much lower than the live layer's thread the background thread runs
+#: (Linux niceness; the scheduler then gives the live layer about ten times
+#: as much of a busy core).
+BACKGROUND_NICENESS = 10
+_background_pool = None
+
+
+def in_the_background(func: Callable[..., T], *args) -> T:
+    """Call ``func(*args)`` on one low-priority thread, one call at a time; return its result.
+
+    For work that is slow on purpose and may come in floods, such as
+    checking passwords: a flood of them then keeps at most one core busy,
+    at a lower priority than the live layer, and queues. Runs directly when
+    not served by gevent (tests, command-line tools).
+    """
+    global _background_pool
+    if not served_by_gevent():
+        return func(*args)
+    if _background_pool is None:
+        from gevent.threadpool import ThreadPool
+
+        _background_pool = ThreadPool(1)
+    return _background_pool.apply(_at_low_priority, (func, *args))
+
+
+def _at_low_priority(func, *args):
+    """Lower this (background) thread's priority, then call ``func``; Linux only, else as is."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICENESS)
+    return func(*args)

@@ -11,7 +11,7 @@ line break into a header.
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import JSON, String, event
 from werkzeug.routing import IntegerConverter
@@ -98,11 +98,20 @@ def local_path(target, fallback: str) -> str:
 
     Refuses other sites (``//host``, ``https://host``, ``/\\host`` which
     browsers read as ``//host``) and any control character, so that a
-    ``next`` or ``Referer`` with a line break never reaches a header.
+    ``next`` or ``Referer`` with a line break never reaches a header. Any
+    space or tab is refused (browsers drop tabs, so ``/<tab>/host`` becomes
+    ``//host``), and so is a target that starts so once percent-decoded
+    (``/%09/host``, ``/%5Chost``), in case something decodes it once more.
     """
     if not isinstance(target, str) or not target.startswith("/") or not is_clean(target):
         return fallback
-    if target.startswith(("//", "/\\")) or any(ch.isspace() for ch in target):
+    if any(ch.isspace() for ch in target):
+        return fallback
+    decoded = unquote(target)
+    if any(
+        text.startswith(("//", "/\\")) or not is_clean(text[:2]) or text[1:2].isspace()
+        for text in (target, decoded)
+    ):
         return fallback
     return target
 

@@ -158,8 +158,6 @@ def session_join_url(session: Session) -> str:
     return join_url(session)
 
 
-
-
 # --- forms -------------------------------------------------------------------
 
 

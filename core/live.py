@@ -21,12 +21,11 @@ import functools
 from flask import current_app, request
 from flask import session as cookie
 from flask_babel import gettext as _
-from flask_login import current_user
 from flask_socketio import join_room
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from . import actions, capacity, contributions, phases
+from . import access, actions, capacity, contributions, phases
 from .database import write_transaction
 from .errors import Refused, Unavailable
 from .events import (
@@ -41,7 +40,7 @@ from .events import (
 from .extensions import db, socketio
 from .inputs import is_clean, parse_int
 from .join import participant_count
-from .models import Event, HandledRequest, Participant, Session
+from .models import Event, HandledRequest, Participant, Session, Status
 
 #: Replaying more events than this is slower than reloading the page.
 REPLAY_LIMIT = 500
@@ -67,9 +66,10 @@ def rooms_for(view: str, participant: Participant | None) -> list[str]:
 def on_connect(auth):
     """A phone, facilitator screen or projector connects.
 
-    Refused (the client sees a connect error) when the session is unknown,
-    when a participant has not joined through the join page, or when a
-    facilitator view has no signed-in facilitator.
+    Refused (the client sees a connect error) when the session is unknown
+    or archived, when a participant has not joined through the join page,
+    or when a facilitator or projector view comes from an account that may
+    not run the session (:func:`palabre.access.may_run`).
     """
     auth = auth if isinstance(auth, dict) else {}
     code, view = auth.get("session"), auth.get("view", "participant")
@@ -78,12 +78,14 @@ def on_connect(auth):
     session = db.session.scalar(select(Session).where(Session.code == code))
     if session is None or view not in ("participant", "facilitator", "projector"):
         return False
+    if session.status == Status.ARCHIVED:
+        return False
     participant = None
     if view == "participant":
         participant = current_participant(session)
         if participant is None:
             return False
-    elif not current_user.is_authenticated:
+    elif not access.may_run(access.signed_in(), session):
         return False
     rooms = rooms_for(view, participant)
     for name in rooms:
@@ -276,7 +278,12 @@ def on_vote(data):
 
 
 def facilitator_event(handler):
-    """Refuse the event unless it comes from a signed-in facilitator's socket."""
+    """Refuse the event unless it comes from the socket of an account that runs the session.
+
+    The check (:func:`palabre.access.may_run`) is made at every event, not
+    only on connection: an account signed out, disabled, or no longer a
+    co-facilitator is refused at once. What was done goes to the audit log.
+    """
 
     @functools.wraps(handler)
     @one_payload
@@ -285,7 +292,8 @@ def facilitator_event(handler):
         if (
             session is None
             or view not in ("facilitator", "projector")
-            or not current_user.is_authenticated
+            or session.status == Status.ARCHIVED
+            or not access.may_run(access.signed_in(), session)
         ):
             return _refused(_("Only a facilitator can do this."))
         data = _payload(data)
@@ -300,6 +308,7 @@ def facilitator_event(handler):
             return _refused(refusal.message)
         if client_id:
             _remember(session, client_id, ack)
+        access.audit_event(request.event["message"], session, data)
         return ack
 
     return guarded

@@ -16,7 +16,7 @@ from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .concurrency import off_the_loop
+from .concurrency import in_the_background
 from .extensions import db
 from .methods import HOST
 
@@ -30,24 +30,65 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _password_work(func, *args):
+    """Hash or check a password: slow on purpose, so one at a time, behind the live layer."""
+    return in_the_background(func, *args)
+
+
 def hash_password(password: str) -> str:
     """A facilitator password's hash. Deliberately slow: computed off the live layer's loop."""
-    return off_the_loop(generate_password_hash, password)
+    return _password_work(generate_password_hash, password)
+
+
+def check_password(password_hash: str, password: str) -> bool:
+    """Whether ``password`` matches ``password_hash``; as slow as :func:`hash_password`."""
+    return _password_work(check_password_hash, password_hash, password)
+
+
+class AccountRole(enum.StrEnum):
+    """What an account may do (see :mod:`palabre.access`)."""
+
+    ADMINISTRATOR = "administrator"  # accounts, instance settings, every session, the backlog
+    FACILITATOR = "facilitator"  # their own sessions, the ones they co-run, the backlog
+    GUEST = "guest"  # an external facilitator: only the sessions they were invited to
 
 
 class Facilitator(UserMixin, db.Model):
+    """A staff account: an administrator, a facilitator or an invited guest."""
+
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
     name: Mapped[str] = mapped_column(String(120))
     password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20), default=AccountRole.FACILITATOR)
+    disabled: Mapped[bool] = mapped_column(default=False)
+    # Part of every cookie that signs this account in (see get_id): raising it
+    # on sign-out or a password change revokes every such cookie at once.
+    credentials_version: Mapped[int] = mapped_column(default=0)
+    # Base32 secret of the optional second factor (TOTP), and the last time
+    # step used, so that a code is accepted once.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_last_step: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def get_id(self) -> str:
+        """What the sign-in and remember-me cookies hold: the id and the credentials' version."""
+        return f"{self.id}:{self.credentials_version}"
+
+    @property
+    def is_active(self) -> bool:
+        return not self.disabled
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == AccountRole.ADMINISTRATOR
 
     def set_password(self, password: str) -> None:
         """Set the password; call it before a write transaction, not inside (it is slow)."""
         self.password_hash = hash_password(password)
 
     def check_password(self, password: str) -> bool:
-        return off_the_loop(check_password_hash, self.password_hash, password)
+        return check_password(self.password_hash, password)
 
 
 class Status(enum.StrEnum):
@@ -92,6 +133,66 @@ class Session(db.Model):
 
     created_by: Mapped[Facilitator | None] = relationship()
     participants: Mapped[list[Participant]] = relationship(back_populates="session")
+    co_facilitators: Mapped[list[CoFacilitator]] = relationship(
+        back_populates="session", cascade="all, delete-orphan"
+    )
+
+
+class CoFacilitator(db.Model):
+    """An account that runs a session with its owner (``Session.created_by``).
+
+    ``expires_at`` ends the access of an external facilitator invited for
+    one evening; ``None`` is until the owner removes them.
+    """
+
+    __table_args__ = (UniqueConstraint("session_id", "facilitator_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("palabre_session.id"), index=True)
+    facilitator_id: Mapped[int] = mapped_column(ForeignKey("facilitator.id"), index=True)
+    expires_at: Mapped[datetime | None]
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    session: Mapped[Session] = relationship(back_populates="co_facilitators")
+    facilitator: Mapped[Facilitator] = relationship()
+
+
+class Invitation(db.Model):
+    """A link that lets an external facilitator co-run one session until it expires.
+
+    Only the hash of the link's token is stored. Used once: whoever opens it
+    first becomes a co-facilitator of the session until ``expires_at``.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("palabre_session.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime]
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("facilitator.id"))
+    used_by_id: Mapped[int | None] = mapped_column(ForeignKey("facilitator.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    session: Mapped[Session] = relationship()
+
+
+class AuditEntry(db.Model):
+    """Who did what to a session or an account. Never a participant's data.
+
+    ``action`` names what was asked (a route's endpoint or a socket event,
+    such as ``sessions.archive`` or ``phase.go``); ``detail`` holds only
+    staff-side facts (a phase index, an action's name, an account's e-mail),
+    never the text of a contribution.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    facilitator_id: Mapped[int | None] = mapped_column(ForeignKey("facilitator.id"), index=True)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("palabre_session.id"), index=True)
+    action: Mapped[str] = mapped_column(String(80))
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    facilitator: Mapped[Facilitator | None] = relationship()
+    session: Mapped[Session | None] = relationship()
 
 
 class InstanceSetting(db.Model):

@@ -17,9 +17,9 @@ from pathlib import Path
 from flask import Blueprint, abort, current_app, render_template, url_for
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from flask_login import login_required
 from markupsafe import Markup
 
+from . import access
 from .backlog import open_needs
 from .extensions import db
 from .i18n import LANGUAGES, current_language, direction
@@ -138,10 +138,8 @@ def render_document(template: str, document: str, session: Session | None = None
     return response
 
 
-@bp.before_request
-@login_required
-def require_facilitator():
-    """Printouts are made by facilitators."""
+# Staff; a session's prints for those who run it, the backlog's for facilitators.
+access.protect(bp)
 
 
 def _session(session_id: int) -> Session:
@@ -178,6 +176,7 @@ def poster(session_id: int):
 
 
 @bp.get("/backlog.pdf")
+@access.facilitator_required
 def backlog():
     """The needs and actions plan, for council review."""
 

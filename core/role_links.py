@@ -20,10 +20,10 @@ import secrets
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask import session as cookie
 from flask_babel import gettext as _
-from flask_login import login_required
 from markupsafe import Markup
 from sqlalchemy import func, select, update
 
+from . import access
 from .database import write_transaction
 from .events import current_participant
 from .extensions import db
@@ -177,7 +177,7 @@ def _back_to_session(session: Session):
 
 
 @bp.post("/sessions/<int:session_id>/links/<role_name>")
-@login_required
+@access.session_required
 def new_link(session_id: int, role_name: str):
     """Make a link for ``role_name`` (for a per-group role: a fresh one for ``group``)."""
     session = _facilitated_session(session_id)
@@ -194,7 +194,7 @@ def new_link(session_id: int, role_name: str):
 
 
 @bp.post("/sessions/<int:session_id>/links/<int:link_id>/withdraw")
-@login_required
+@access.session_required
 def withdraw(session_id: int, link_id: int):
     """Withdraw a link: whoever opened it loses the role now; what they sent stays."""
     session = _facilitated_session(session_id)
@@ -208,7 +208,7 @@ def withdraw(session_id: int, link_id: int):
 
 
 @bp.get("/sessions/<int:session_id>/links/<role_name>/cards")
-@login_required
+@access.session_required
 def cards(session_id: int, role_name: str):
     """Printable cards, one per active link of a role, each with its QR code."""
     session = _facilitated_session(session_id)

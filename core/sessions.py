@@ -12,13 +12,13 @@ import uuid
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_required
+from flask_login import current_user
 from sqlalchemy import func, select
 from wtforms import HiddenField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.fields import DateTimeLocalField
 from wtforms.validators import DataRequired, Length, Optional
 
-from . import actions, contributions, phases, role_links
+from . import access, actions, contributions, phases, role_links
 from .charts import participation
 from .database import write_transaction
 from .errors import Refused
@@ -54,10 +54,8 @@ def session_status_label(status: str) -> str:
     return str(STATUS_LABELS.get(status, status))
 
 
-@bp.before_request
-@login_required
-def require_facilitator():
-    """Every page here is for signed-in facilitators only."""
+# Every page here is for staff; a session's pages for those who run it.
+access.protect(bp)
 
 
 class SessionForm(CleanForm):
@@ -101,7 +99,7 @@ def index():
     """The facilitator's home: their sessions and the methods to start one."""
     show_archived = request.args.get("archived") == "1"
     # Newest first: by the date it takes place, else by when it was created.
-    query = select(Session).order_by(
+    query = access.sessions_run_by(current_user).order_by(
         func.coalesce(Session.starts_at, Session.created_at).desc(), Session.id.desc()
     )
     if not show_archived:
@@ -126,6 +124,7 @@ def index():
 
 
 @bp.route("/new/<slug>", methods=["GET", "POST"])
+@access.facilitator_required
 def create(slug: str):
     """Create a session of a method, starting from the method's defaults."""
     method = plugin_host().methods.get(slug) or abort(404)

@@ -13,12 +13,12 @@ import base64
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import login_required
 from flask_wtf.file import FileField
 from sqlalchemy import select
 from wtforms import BooleanField, StringField, SubmitField
 from wtforms.validators import Length
 
+from . import access
 from .database import write_transaction
 from .extensions import db
 from .forms import CleanForm
@@ -79,10 +79,7 @@ class SettingsForm(CleanForm):
     submit = SubmitField(_l("Save the settings"))
 
 
-@bp.before_request
-@login_required
-def require_facilitator():
-    """Signed-in facilitators only."""
+access.protect(bp, access.ADMINISTRATOR)
 
 
 @bp.route("/", methods=["GET", "POST"])

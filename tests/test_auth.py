@@ -11,6 +11,9 @@ from palabre.extensions import db
 from palabre.models import Facilitator
 from tests.conftest import FACILITATOR_EMAIL, PASSWORD, csrf_token
 
+#: A strong password for accounts the tests create.
+OTHER = "quiet river stones"
+
 FACILITATOR_PAGES = [
     "/sessions/",
     "/sessions/new/world_cafe",
@@ -106,20 +109,21 @@ def test_post_without_csrf_token_is_refused(client, auth):
 
 
 def test_create_facilitator_command(app, client, auth, runner):
-    result = runner.invoke(args=["create-facilitator", "x@example.org", "--password", "longenough"])
+    first = "olive lantern harbour"
+    result = runner.invoke(args=["create-facilitator", "x@example.org", "--password", first])
     assert result.exit_code == 0, result.output
     assert "Created facilitator x@example.org" in result.output
-    assert auth.login("x@example.org", "longenough").status_code == 302
+    assert auth.login("x@example.org", first).status_code == 302
 
-    result = runner.invoke(args=["create-facilitator", "X@example.org", "--password", "otherlong"])
+    result = runner.invoke(args=["create-facilitator", "X@example.org", "--password", OTHER])
     assert "Updated" in result.output
     with app.app_context():
         accounts = db.session.scalars(
             select(Facilitator).where(Facilitator.email.like("x@%"))
         ).all()
         assert len(accounts) == 1
-        assert accounts[0].password_hash != "otherlong"
-        assert accounts[0].check_password("otherlong")
+        assert accounts[0].password_hash != OTHER
+        assert accounts[0].check_password(OTHER)
 
 
 def test_create_facilitator_refuses_short_password(app, runner):
@@ -160,7 +164,7 @@ def test_setup_link_creates_first_facilitator(app, client, no_facilitator):
         data={
             "name": "Amina",
             "email": "amina@example.org",
-            "password": "longenough",
+            "password": "olive lantern harbour",
             "csrf_token": csrf_token(page),
         },
     )

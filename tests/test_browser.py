@@ -424,6 +424,8 @@ def test_a_slow_phone_joins_and_sends_its_first_note_within_budget(server, brows
     print(f"slow phone: {sum(downloaded)} bytes, {join_to_ack:.2f} s from Join to first ack")
     assert sum(downloaded) <= FIRST_NOTE_BUDGET_BYTES, downloaded
     assert join_to_ack < 3.0
+
+
 def test_a_half_typed_note_survives_the_facilitator_moving_on(server, browser):
     facilitator = signed_in_facilitator(browser, server)
     facilitator.goto(server + "/sessions/new/world_cafe")

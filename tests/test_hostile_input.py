@@ -38,7 +38,7 @@ from palabre.database import write_transaction
 from palabre.extensions import db
 from palabre.inputs import SQL_INT_MAX, clean_json, clean_text, parse_int
 from palabre.join import new_join_code
-from palabre.models import Action, Contribution, Need, RoleLink, Session, Status
+from palabre.models import Action, Contribution, Facilitator, Need, RoleLink, Session, Status
 from palabre.plugins.forum_theatre import ForumTheatre
 from palabre.plugins.world_cafe import WorldCafe
 from palabre.testing import role_link
@@ -231,6 +231,9 @@ class Instance:
                 "key": [link.key for link in db.session.scalars(select(RoleLink))][:2],
                 "role_name": ["host"],
                 "link_id": [str(link.id) for link in db.session.scalars(select(RoleLink))][:2],
+                "account_id": [str(f) for f in db.session.scalars(select(Facilitator.id))],
+                "facilitator_id": [str(f) for f in db.session.scalars(select(Facilitator.id))],
+                "invitation_id": ["1"],
             }
         self.people = {"participant": self.participant, "facilitator": self.facilitator}
         self.tokens = {role: self._token(client) for role, client in self.people.items()}

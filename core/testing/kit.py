@@ -32,7 +32,10 @@ _CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*n
 
 
 def make_app(folder: Path, plugins=(), **config) -> Flask:
-    """An app with its own instance folder and database in ``folder``, and one facilitator.
+    """An app with its own instance folder and database in ``folder``, and one account.
+
+    The account (:data:`FACILITATOR_EMAIL`) is the instance's administrator,
+    who may run every session.
 
     ``plugins`` are extra hook-implementing objects (a plugin under test that
     is not installed); installed plugins load through their entry points as
@@ -40,7 +43,7 @@ def make_app(folder: Path, plugins=(), **config) -> Flask:
     """
     from palabre import create_app
     from palabre.extensions import db
-    from palabre.models import Facilitator
+    from palabre.models import AccountRole, Facilitator
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -57,7 +60,10 @@ def make_app(folder: Path, plugins=(), **config) -> Flask:
     app.instance_path = str(folder)
     with app.app_context():
         db.create_all()
-        facilitator = Facilitator(email=FACILITATOR_EMAIL, name="Fatou")
+        # The first account of an instance is its administrator.
+        facilitator = Facilitator(
+            email=FACILITATOR_EMAIL, name="Fatou", role=AccountRole.ADMINISTRATOR
+        )
         facilitator.set_password(FACILITATOR_PASSWORD)
         db.session.add(facilitator)
         db.session.commit()

@@ -82,7 +82,9 @@ FACILITATOR_PASSWORD = "a long enough password"
 
 _CSRF_INPUT = re.compile(r"<input[^>]*name=\"csrf_token\"[^>]*>", re.S)
 _VALUE = re.compile(r"value=\"([^\"]*)\"")
-_PAGE_SEQ = re.compile(r"\bseq:\s*(\d+)")
+#: The sequence number a live page was rendered at: ``data-seq='<n>'`` on the
+#: script that starts its live layer (``seq: <n>`` in the benchmark's baseline).
+_PAGE_SEQ = re.compile(r"""\bdata-seq=['"](\d+)|\bseq:\s*(\d+)""")
 _SESSION_URL = re.compile(r"/sessions/(\d+)/?$")
 _JOIN_CODE = re.compile(r"/j/([0-9A-Z]{6})\b")
 # A personal link on the run page (templates/components/role_links.html).
@@ -765,7 +767,7 @@ def _seq_of(page: Page, who: str) -> int:
     match = _PAGE_SEQ.search(page.text)
     if not match:
         raise RoomError(f"{who}: no live sequence number on {page.url}\n{page.text[:800]}")
-    return int(match.group(1))
+    return int(match.group(1) or match.group(2))
 
 
 class Phone(Browser):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 
+from flask import Blueprint
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
@@ -573,3 +574,19 @@ def _waiting_stop(participant) -> Contribution | None:
 @hookimpl
 def register_methods():
     return [ForumTheatre]
+
+
+# The pages' scripts, files of this package (the Content-Security-Policy allows
+# no inline script), served under a prefix no core route uses.
+assets = Blueprint(
+    "forum_theatre",
+    __name__,
+    static_folder="static",
+    static_url_path="/static",
+    url_prefix="/plugins/forum_theatre",
+)
+
+
+@hookimpl
+def register_blueprints():
+    return [assets]

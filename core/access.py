@@ -1,0 +1,228 @@
+"""Who may do what: the one access check behind every staff page and socket event.
+
+Three roles (:class:`palabre.models.AccountRole`): an **administrator** manages
+accounts and instance settings and may run every session; a
+**facilitator** creates sessions and runs the ones they own or co-run, and
+works on the backlog; a **guest** (an external facilitator invited for one
+evening) runs only the sessions they were invited to, until the invitation's
+end. A disabled account can do nothing.
+
+Everything goes through :func:`check`:
+
+* a blueprint of staff pages calls :func:`protect` once; each of its
+  routes is then checked before it runs, and a route with a
+  ``session_id`` argument is also checked against that session;
+* a route elsewhere (a plugin's page) uses :func:`admin_required`,
+  :func:`facilitator_required`, :func:`staff_required`, or
+  :func:`session_required` for a route with a ``session_id`` argument;
+* the live layer asks :func:`may_run` for every facilitator socket and
+  event.
+
+A method's views and actions go through the core's routes and events, so a
+new method is covered without writing anything. Staff requests that change
+something are written to the audit log (:func:`audit`), never with a
+participant's data.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime
+
+from flask import abort, g, request
+from flask_login import current_user
+from sqlalchemy import or_, select
+
+from .database import write_transaction
+from .extensions import db, login_manager
+from .models import AccountRole, AuditEntry, CoFacilitator, Facilitator, Session, utcnow
+
+#: What each level lets in, from the widest to the narrowest.
+STAFF = "staff"  # any signed-in, enabled account, guests included
+FACILITATOR = "facilitator"  # administrators and facilitators
+ADMINISTRATOR = "administrator"  # administrators only
+OWNER = "owner"  # a session's owner (a facilitator) or an administrator
+_ROLES = {
+    STAFF: {AccountRole.ADMINISTRATOR, AccountRole.FACILITATOR, AccountRole.GUEST},
+    FACILITATOR: {AccountRole.ADMINISTRATOR, AccountRole.FACILITATOR},
+    ADMINISTRATOR: {AccountRole.ADMINISTRATOR},
+    OWNER: {AccountRole.ADMINISTRATOR, AccountRole.FACILITATOR},
+}
+
+
+def signed_in() -> Facilitator | None:
+    """The signed-in, enabled account, or ``None``."""
+    if current_user.is_authenticated and current_user.is_active:
+        return current_user._get_current_object()
+    return None
+
+
+def has_level(facilitator: Facilitator | None, level: str) -> bool:
+    """Whether ``facilitator``, an enabled account, holds ``level`` (STAFF, FACILITATOR, ...)."""
+    if facilitator is None or facilitator.disabled:
+        return False
+    return facilitator.role in _ROLES[level]
+
+
+def may_run(facilitator: Facilitator | None, session: Session, now: datetime | None = None) -> bool:
+    """Whether ``facilitator`` may run, see and print ``session``.
+
+    True for an administrator, the session's owner (who created it) unless
+    a guest, and its co-facilitators until their access expires.
+    """
+    if facilitator is None or facilitator.disabled:
+        return False
+    if facilitator.role == AccountRole.ADMINISTRATOR:
+        return True
+    if session.created_by_id == facilitator.id and facilitator.role != AccountRole.GUEST:
+        return True
+    now = now or utcnow()
+    return any(
+        co.facilitator_id == facilitator.id and (co.expires_at is None or co.expires_at > now)
+        for co in session.co_facilitators
+    )
+
+
+def owns(facilitator: Facilitator | None, session: Session) -> bool:
+    """Whether ``facilitator`` may choose who co-runs ``session``: its owner or an administrator."""
+    return has_level(facilitator, ADMINISTRATOR) or (
+        has_level(facilitator, FACILITATOR) and session.created_by_id == facilitator.id
+    )
+
+
+def sessions_run_by(facilitator: Facilitator):
+    """A ``select(Session)`` of the sessions ``facilitator`` may run (:func:`may_run`)."""
+    query = select(Session)
+    if facilitator.role == AccountRole.ADMINISTRATOR:
+        return query
+    current = (
+        select(CoFacilitator.session_id)
+        .where(CoFacilitator.facilitator_id == facilitator.id)
+        .where(or_(CoFacilitator.expires_at.is_(None), CoFacilitator.expires_at > utcnow()))
+    )
+    if facilitator.role == AccountRole.GUEST:
+        return query.where(Session.id.in_(current))
+    return query.where(or_(Session.created_by_id == facilitator.id, Session.id.in_(current)))
+
+
+def check(level: str = STAFF, session_id: int | None = None) -> Session | None:
+    """The access check: stop the request unless the signed-in account holds ``level``.
+
+    ``level`` is :data:`STAFF`, :data:`FACILITATOR`, :data:`ADMINISTRATOR`,
+    or :data:`OWNER` (with a session: its owner or an administrator). Nobody
+    signed in is sent to the sign-in page; an account without the level
+    gets 403. With ``session_id``, the session must exist (else 404) and the
+    account must run it (:func:`may_run`; :func:`owns` for OWNER; else 403);
+    the session is returned and kept as ``g.palabre_session``.
+    """
+    facilitator = signed_in()
+    if facilitator is None:
+        abort(login_manager.unauthorized())
+    if not has_level(facilitator, level):
+        abort(403)
+    if session_id is None:
+        return None
+    session = db.session.get(Session, session_id) or abort(404)
+    if not (owns(facilitator, session) if level == OWNER else may_run(facilitator, session)):
+        abort(403)
+    g.palabre_session = session
+    return session
+
+
+def protect(blueprint, level: str = STAFF) -> None:
+    """Check every route of ``blueprint`` with :func:`check` before it runs.
+
+    Routes with a ``session_id`` argument are also checked against that
+    session. A route may ask for more with one of the decorators below.
+    """
+
+    @blueprint.before_request
+    def check_access():
+        session_id = (request.view_args or {}).get("session_id")
+        check(level, session_id)
+        if request.method == "POST":
+            g.palabre_audit = True
+
+
+def _required(level: str, with_session: bool):
+    def decorator(view):
+        @functools.wraps(view)
+        def checked(*args, **kwargs):
+            check(level, kwargs.get("session_id") if with_session else None)
+            if request.method == "POST":
+                g.palabre_audit = True
+            return view(*args, **kwargs)
+
+        checked.palabre_access = level
+        return checked
+
+    return decorator
+
+
+#: Route decorators: the route runs only for accounts that pass :func:`check`.
+staff_required = _required(STAFF, with_session=False)
+facilitator_required = _required(FACILITATOR, with_session=False)
+admin_required = _required(ADMINISTRATOR, with_session=False)
+#: For a route with a ``session_id`` argument: only who may run that session.
+session_required = _required(STAFF, with_session=True)
+
+
+# --- the audit log -------------------------------------------------------------
+
+#: Fields of a facilitator's socket event worth keeping: never a text.
+_AUDITED_FIELDS = ("name", "index", "minutes", "id", "hidden", "phase_index", "group", "kind")
+
+
+def audit(action: str, session: Session | None = None, **detail) -> None:
+    """Write who (the signed-in account) did ``action``, to ``session`` if any.
+
+    ``detail`` holds staff-side facts only (ids, names of actions, phase
+    indexes), never what a participant wrote. Runs its own write
+    transaction: call it after the change, not inside its transaction.
+    """
+    facilitator = signed_in()
+    with write_transaction():
+        db.session.add(
+            AuditEntry(
+                facilitator_id=facilitator.id if facilitator else None,
+                session_id=session.id if session else None,
+                action=action[:80],
+                detail=detail,
+            )
+        )
+
+
+def audit_event(event: str, session: Session, data: dict) -> None:
+    """Write a facilitator's socket event to the audit log, keeping only its staff-side fields."""
+    detail = {
+        key: data[key]
+        for key in _AUDITED_FIELDS
+        if isinstance(data.get(key), str | int | bool) and len(str(data[key])) <= 60
+    }
+    audit(event, session, **detail)
+
+
+def audit_request(response):
+    """After a checked staff POST that succeeded, write it to the audit log (``after_request``)."""
+    if g.get("palabre_audit") and response.status_code < 400:
+        arguments = {k: v for k, v in (request.view_args or {}).items() if k != "session_id"}
+        audit(request.endpoint or "?", g.get("palabre_session"), **arguments)
+    return response
+
+
+def _forbidden(_error):
+    from flask import render_template
+
+    return render_template("errors/forbidden.html"), 403
+
+
+def session_owned_by_me(session: Session) -> bool:
+    """Template global: whether the signed-in account may choose who runs ``session``."""
+    return owns(signed_in(), session)
+
+
+def init_app(app) -> None:
+    """Write the audit log after each checked staff request; a page for refusals."""
+    app.after_request(audit_request)
+    app.register_error_handler(403, _forbidden)
+    app.add_template_global(session_owned_by_me)

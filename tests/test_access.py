@@ -1,0 +1,496 @@
+"""Who may use what: every route and every socket event, tried as eight kinds of visitor.
+
+The tables below hold one row per route (endpoint and method) and per socket
+event; the tests fail when the app has a route or an event without a row, so
+that nothing new is added without saying who may use it.
+
+The visitors, around session A (a world café owned by a facilitator, in its
+harvest) and session B (another facilitator's café):
+
+* nobody: a browser with no cookie;
+* participant: a phone that joined A, at table 1;
+* other_participant: a phone that joined B;
+* host: the host of another table of A (table 2);
+* other_facilitator: a facilitator who owns B, not A;
+* co_facilitator: an external facilitator who took up A's invitation link (a guest);
+* owner: the facilitator who created A;
+* administrator: the instance's administrator.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from urllib.parse import urlsplit
+
+import pytest
+from sqlalchemy import select
+
+from palabre import printing
+from palabre.database import write_transaction
+from palabre.extensions import db, socketio
+from palabre.models import (
+    AccountRole,
+    Contribution,
+    Facilitator,
+    Invitation,
+    Participant,
+    Session,
+    Vote,
+)
+from palabre.testing.kit import FACILITATOR_EMAIL, FACILITATOR_PASSWORD, csrf_token, new_session
+
+from .conftest import join
+
+PASSWORD = "quiet river stones"
+
+# --- who may use a route ----------------------------------------------------------------
+
+ANYONE = "anyone"
+PARTICIPANT = "participant"  # a phone of session A (its hosts included)
+STAFF = "staff"  # any signed-in account
+FACILITATOR = "facilitator"  # administrators and facilitators, not guests
+RUNS = "runs"  # who runs session A: its owner, its co-facilitators, administrators
+RUNS_NOT_GUEST = "runs, not a guest"  # who runs A and may use the backlog
+OWNER = "owner"  # A's owner and administrators
+ADMINISTRATOR = "administrator"
+NOBODY = "nobody"  # refused to everyone (an unknown socket event)
+
+VISITORS = (
+    "nobody",
+    "participant",
+    "other_participant",
+    "host",
+    "other_facilitator",
+    "co_facilitator",
+    "owner",
+    "administrator",
+)
+ALLOWED = {
+    ANYONE: set(VISITORS),
+    PARTICIPANT: {"participant", "host"},
+    STAFF: {"other_facilitator", "co_facilitator", "owner", "administrator"},
+    FACILITATOR: {"other_facilitator", "owner", "administrator"},
+    RUNS: {"co_facilitator", "owner", "administrator"},
+    RUNS_NOT_GUEST: {"owner", "administrator"},
+    OWNER: {"owner", "administrator"},
+    ADMINISTRATOR: {"administrator"},
+    NOBODY: set(),
+}
+
+#: (endpoint, method) -> who may use it. Every route of the app has a row.
+ROUTES = {
+    ("static", "GET"): ANYONE,
+    ("forum_theatre.static", "GET"): ANYONE,
+    ("join.home", "GET"): ANYONE,
+    ("join.home", "POST"): ANYONE,
+    ("join.choose_language", "POST"): ANYONE,
+    ("join.join", "GET"): ANYONE,
+    ("join.join", "POST"): ANYONE,
+    ("join.contribute", "POST"): PARTICIPANT,
+    ("join.vote", "POST"): PARTICIPANT,
+    ("join.become_host", "GET"): ANYONE,
+    ("join.qr_code_svg", "GET"): ANYONE,
+    ("join.qr_code_png", "GET"): ANYONE,
+    ("auth.login", "GET"): ANYONE,
+    ("auth.login", "POST"): ANYONE,
+    ("auth.second_factor", "GET"): ANYONE,
+    ("auth.second_factor", "POST"): ANYONE,
+    ("auth.setup_link", "GET"): ANYONE,
+    ("auth.setup", "GET"): ANYONE,
+    ("auth.setup", "POST"): ANYONE,
+    ("auth.change_password", "GET"): STAFF,
+    ("auth.change_password", "POST"): STAFF,
+    ("auth.logout", "POST"): ANYONE,
+    ("invitations.open_link", "GET"): ANYONE,
+    ("invitations.accept", "GET"): ANYONE,
+    ("invitations.accept", "POST"): ANYONE,
+    ("accounts.account", "GET"): STAFF,
+    ("accounts.second_factor", "GET"): STAFF,
+    ("accounts.second_factor", "POST"): STAFF,
+    ("accounts.second_factor_off", "POST"): STAFF,
+    ("accounts.accounts", "GET"): ADMINISTRATOR,
+    ("accounts.accounts", "POST"): ADMINISTRATOR,
+    ("accounts.change_role", "POST"): ADMINISTRATOR,
+    ("accounts.disable", "POST"): ADMINISTRATOR,
+    ("accounts.audit_log", "GET"): ADMINISTRATOR,
+    ("sessions.index", "GET"): STAFF,
+    ("sessions.create", "GET"): FACILITATOR,
+    ("sessions.create", "POST"): FACILITATOR,
+    ("sessions.run", "GET"): RUNS,
+    ("sessions.projector", "GET"): RUNS,
+    ("sessions.open_session", "POST"): RUNS,
+    ("sessions.go_to_phase", "POST"): RUNS,
+    ("sessions.extend_timer", "POST"): RUNS,
+    ("sessions.hide", "POST"): RUNS,
+    ("sessions.transcribe", "POST"): RUNS,
+    ("sessions.method_action", "POST"): RUNS,
+    ("sessions.archive", "POST"): RUNS,
+    ("team.index", "GET"): OWNER,
+    ("team.add", "POST"): OWNER,
+    ("team.remove", "POST"): OWNER,
+    ("team.invite", "POST"): OWNER,
+    ("team.revoke", "POST"): OWNER,
+    ("backlog.index", "GET"): FACILITATOR,
+    ("backlog.add_need", "POST"): FACILITATOR,
+    ("backlog.need", "GET"): FACILITATOR,
+    ("backlog.need", "POST"): FACILITATOR,
+    ("backlog.merge", "POST"): FACILITATOR,
+    ("backlog.new_action", "GET"): FACILITATOR,
+    ("backlog.new_action", "POST"): FACILITATOR,
+    ("backlog.action", "GET"): FACILITATOR,
+    ("backlog.action", "POST"): FACILITATOR,
+    ("backlog.from_session", "GET"): RUNS_NOT_GUEST,
+    ("backlog.from_session", "POST"): RUNS_NOT_GUEST,
+    ("printing.report", "GET"): RUNS,
+    ("printing.poster", "GET"): RUNS,
+    ("printing.backlog", "GET"): FACILITATOR,
+}
+
+#: Routes that change who a visitor is (joining makes a participant, signing out a
+#: stranger): tried last.
+CHANGE_WHO_YOU_ARE = {("join.join", "POST"), ("auth.logout", "POST")}
+
+#: Socket event -> who may send it on a socket of session A. Every event has a row.
+EVENTS = {
+    "connect": None,  # tried view by view in test_connecting_to_a_session
+    "contribute": PARTICIPANT,
+    "vote": PARTICIPANT,
+    "phase.go": RUNS,
+    "timer.extend": RUNS,
+    "contribution.hide": RUNS,
+    "contribution.transcribe": RUNS,
+    "method.action": RUNS,
+    "*": NOBODY,
+}
+#: View -> who may open a socket of session A with it.
+VIEWS = {"participant": PARTICIPANT, "facilitator": RUNS, "projector": RUNS}
+
+
+# --- the instance -----------------------------------------------------------------------
+
+
+def sign_in_as(client, email: str, password: str = PASSWORD):
+    page = client.get("/auth/login")
+    response = client.post(
+        "/auth/login",
+        data={"email": email, "password": password, "csrf_token": csrf_token(page.text)},
+    )
+    assert response.status_code == 302, f"{email} could not sign in"
+    return client
+
+
+def add_account(app, email: str, role=AccountRole.FACILITATOR) -> int:
+    account = Facilitator(email=email, name=email.split("@")[0], role=role)
+    account.set_password(PASSWORD)
+    with app.app_context(), write_transaction():
+        db.session.add(account)
+    return account.id
+
+
+def owned_session(app, owner_id: int, **kwargs) -> tuple[int, str]:
+    """A café of ``owner_id`` whose participants choose their table."""
+    made = new_session(app, "world_cafe", {"tables": 3, "assignment": "choose"}, **kwargs)
+    with app.app_context(), write_transaction():
+        db.session.get(Session, made.id).created_by_id = owner_id
+    return made.id, made.code
+
+
+def take_up_invitation(app, owner, session_id: int, email: str):
+    """The owner makes an invitation link; a new browser takes it up with a guest account."""
+    page = owner.get(f"/sessions/{session_id}/team/")
+    owner.post(
+        f"/sessions/{session_id}/team/invite",
+        data={"csrf_token": csrf_token(page.text), "hours": "6"},
+    )
+    link = re.search(r'class="invitation-link">([^<]+)<', owner.get(page.request.path).text)
+    guest = app.test_client()
+    assert guest.get(urlsplit(link.group(1)).path).status_code == 302
+    form = guest.get("/invitation/")
+    response = guest.post(
+        "/invitation/",
+        data={
+            "csrf_token": csrf_token(form.text),
+            "name": "Ilse",
+            "email": email,
+            "password": PASSWORD,
+        },
+    )
+    assert response.location == f"/sessions/{session_id}", response.text
+    return guest
+
+
+class Instance:
+    """Sessions A and B, their people, and one of everything a route's path can name."""
+
+    def __init__(self, app):
+        self.app = app
+        owner_id = add_account(app, "owner@example.org")
+        other_id = add_account(app, "other@example.org")
+        self.spare_id = add_account(app, "spare@example.org")
+        self.a, self.code = owned_session(app, owner_id, phase=4)  # the harvest
+        self.b, self.code_b = owned_session(app, other_id, phase=1)
+        owner = sign_in_as(app.test_client(), "owner@example.org")
+        administrator = sign_in_as(app.test_client(), FACILITATOR_EMAIL, FACILITATOR_PASSWORD)
+        self.people = {
+            "nobody": app.test_client(),
+            "participant": app.test_client(),
+            "other_participant": app.test_client(),
+            "host": app.test_client(),
+            "other_facilitator": sign_in_as(app.test_client(), "other@example.org"),
+            "co_facilitator": take_up_invitation(app, owner, self.a, "ilse@example.org"),
+            "owner": owner,
+            "administrator": administrator,
+        }
+        join(self.people["participant"], self.code, group="1")
+        join(self.people["host"], self.code, group="2")
+        join(self.people["other_participant"], self.code_b, group="1")
+        with app.app_context(), write_transaction():
+            at_table_2 = select(Participant).where(
+                Participant.session_id == self.a, Participant.group == "2"
+            )
+            host = db.session.scalars(at_table_2).one()
+            host.is_host = True
+        page = f"/j/{self.code}"
+        people = self.people["participant"]
+        people.post(
+            f"{page}/contribute",
+            data={
+                "csrf_token": csrf_token(people.get(page).text),
+                "cid": uuid.uuid4().hex,
+                "kind": "insight",
+                "body": "Evening classes",
+            },
+        )
+        self.tokens = {name: csrf_token(c.get("/").text) for name, c in self.people.items()}
+        with app.app_context():
+            self.contribution = db.session.scalar(
+                select(Contribution.id).where(Contribution.session_id == self.a)
+            )
+            self.invitation = db.session.scalar(select(Invitation.id))
+        self.arguments = {
+            "session_id": str(self.a),
+            "code": self.code,
+            "group": "1",
+            "slug": "world_cafe",
+            "contribution_id": str(self.contribution),
+            "need_id": "1",
+            "action_id": "1",
+            "token": "not-a-token",
+            "filename": "live.js",
+            "account_id": str(self.spare_id),
+            "facilitator_id": str(self.spare_id),
+            "invitation_id": str(self.invitation),
+            "name": "no.such.action",
+        }
+
+    def url(self, rule) -> str:
+        return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", lambda m: self.arguments[m.group(1)], rule.rule)
+
+    def stored(self, model, client_id: str) -> bool:
+        with self.app.app_context():
+            found = db.session.scalar(select(model.id).where(model.client_id == client_id))
+        return found is not None
+
+
+@pytest.fixture
+def instance(app, monkeypatch):
+    # Whether a print is allowed is the question here, not how it looks: no WeasyPrint.
+    monkeypatch.setattr(printing, "html_to_pdf", lambda html: b"%PDF-1.7 test")
+    return Instance(app)
+
+
+def refused(response) -> bool:
+    """Whether the access check stopped the request: 403, or off to sign in first."""
+    if response.status_code == 403:
+        return True
+    return response.status_code == 302 and response.location.startswith("/auth/login?next=")
+
+
+def try_route(instance, visitor: str, rule, method: str) -> bool:
+    """Use ``rule`` as ``visitor``; ``True`` when they got through."""
+    client = instance.people[visitor]
+    url = instance.url(rule)
+    if method == "GET":
+        with client.get(url) as response:
+            return not refused(response)
+    data = {"csrf_token": instance.tokens[visitor], "cid": uuid.uuid4().hex}
+    if rule.endpoint == "join.contribute":
+        data.update(kind="insight", body="More evening classes")
+        client.post(url, data=data)
+        return instance.stored(Contribution, data["cid"])
+    if rule.endpoint == "join.vote":
+        data.update(contribution=str(instance.contribution))
+        client.post(url, data=data)
+        return instance.stored(Vote, data["cid"])
+    return not refused(client.post(url, data=data))
+
+
+def test_every_route_has_a_row(app):
+    routes = {
+        (rule.endpoint, method)
+        for rule in app.url_map.iter_rules()
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    assert routes - set(ROUTES) == set(), "say in ROUTES who may use these routes"
+    assert set(ROUTES) - routes == set(), "ROUTES lists routes the app does not have"
+
+
+def test_every_socket_event_has_a_row(app):
+    assert set(socketio.server.handlers["/"]) == set(EVENTS)
+
+
+def test_every_route_lets_in_whom_it_should_and_nobody_else(instance):
+    rules = {rule.endpoint: rule for rule in instance.app.url_map.iter_rules()}
+    wrong = []
+    tried = sorted(ROUTES, key=lambda row: row in CHANGE_WHO_YOU_ARE)
+    for endpoint, method in tried:
+        for visitor in VISITORS:
+            got_in = try_route(instance, visitor, rules[endpoint], method)
+            if got_in != (visitor in ALLOWED[ROUTES[endpoint, method]]):
+                wrong.append((method, endpoint, visitor, "got in" if got_in else "refused"))
+    assert wrong == [], "\n".join(map(str, wrong))
+
+
+def connect(instance, visitor: str, view: str, code: str | None = None):
+    return socketio.test_client(
+        instance.app,
+        flask_test_client=instance.people[visitor],
+        auth={"session": code or instance.code, "view": view},
+    )
+
+
+def test_connecting_to_a_session(instance):
+    wrong = []
+    for view, level in VIEWS.items():
+        for visitor in VISITORS:
+            sock = connect(instance, visitor, view)
+            if sock.is_connected() != (visitor in ALLOWED[level]):
+                wrong.append((view, visitor, sock.is_connected()))
+            if sock.is_connected():
+                sock.disconnect()
+    assert wrong == [], "\n".join(map(str, wrong))
+
+
+EXAMPLES = {
+    "contribute": {"kind": "insight", "body": "Childcare during classes"},
+    "vote": {"contribution": None},
+    "phase.go": {"index": 4},
+    "timer.extend": {"minutes": 1},
+    "contribution.hide": {"id": None, "hidden": False},
+    "contribution.transcribe": {"kind": "insight", "body": "From paper", "group": "1"},
+    "method.action": {"name": "no.such.action"},
+    "no.such.event": {},
+}
+NOT_YOURS = ("You are not part of this session.", "Only a facilitator can do this.")
+
+
+def test_every_socket_event_answers_whom_it_should_and_refuses_the_others(instance):
+    """Each visitor opens the socket they can on session A (facilitator, else participant)."""
+    wrong = []
+    for visitor in VISITORS:
+        sock = connect(instance, visitor, "facilitator")
+        if not sock.is_connected():
+            sock = connect(instance, visitor, "participant")
+        for event, level in EVENTS.items():
+            if level is None:
+                continue
+            sent = event if event != "*" else "no.such.event"
+            payload = {"cid": uuid.uuid4().hex, **EXAMPLES[sent]}
+            for key in ("contribution", "id"):
+                if key in payload:
+                    payload[key] = instance.contribution
+            if sock.is_connected():
+                ack = sock.emit(sent, payload, callback=True)
+                answered = ack.get("ok") or ack.get("error") not in NOT_YOURS
+                got_in = answered and sent != "no.such.event"
+            else:
+                got_in = False  # no socket on A, so nothing to send A
+            if got_in != (visitor in ALLOWED[level]):
+                wrong.append((event, visitor, "got in" if got_in else "refused"))
+        if sock.is_connected():
+            sock.disconnect()
+    assert wrong == [], "\n".join(map(str, wrong))
+
+
+# --- the stories behind the table ---------------------------------------------------------
+
+
+def test_each_facilitator_lists_only_the_sessions_they_run(instance):
+    def listed(visitor):
+        page = instance.people[visitor].get("/sessions/?archived=1").text
+        return {code for code in (instance.code, instance.code_b) if code in page}
+
+    assert listed("owner") == {instance.code}
+    assert listed("other_facilitator") == {instance.code_b}
+    assert listed("co_facilitator") == {instance.code}
+    assert listed("administrator") == {instance.code, instance.code_b}
+
+
+def test_an_invitation_link_works_once_and_for_one_session_only(instance):
+    app = instance.app
+    with app.app_context():
+        used = db.session.get(Invitation, instance.invitation)
+        assert used.used_by_id is not None
+    guest = instance.people["co_facilitator"]
+    assert guest.get(f"/sessions/{instance.b}").status_code == 403
+    assert guest.get("/sessions/new/world_cafe").status_code == 403
+    assert guest.get("/backlog/").status_code == 403
+
+
+def test_a_guests_access_ends_with_the_invitation(instance):
+    from palabre.models import CoFacilitator, utcnow
+
+    guest = instance.people["co_facilitator"]
+    sock = connect(instance, "co_facilitator", "facilitator")
+    assert sock.is_connected()
+    with instance.app.app_context(), write_transaction():
+        for row in db.session.scalars(select(CoFacilitator)):
+            row.expires_at = utcnow()
+    assert guest.get(f"/sessions/{instance.a}").status_code == 403
+    ack = sock.emit("timer.extend", {"cid": uuid.uuid4().hex, "minutes": 1}, callback=True)
+    assert ack == {"ok": False, "error": "Only a facilitator can do this."}
+
+
+def test_removing_a_guest_closes_their_screens(instance):
+    guest_sock = connect(instance, "co_facilitator", "projector")
+    assert guest_sock.is_connected()
+    owner = instance.people["owner"]
+    with instance.app.app_context():
+        guest_id = db.session.scalar(
+            select(Facilitator.id).where(Facilitator.email == "ilse@example.org")
+        )
+    page = owner.get(f"/sessions/{instance.a}/team/")
+    assert "Ilse" in page.text
+    owner.post(
+        f"/sessions/{instance.a}/team/{guest_id}/remove", data={"csrf_token": csrf_token(page.text)}
+    )
+    assert not guest_sock.is_connected()
+    assert instance.people["co_facilitator"].get(f"/sessions/{instance.a}").status_code != 200
+
+
+def test_an_archived_sessions_phones_and_screens_cannot_connect(instance):
+    with instance.app.app_context(), write_transaction():
+        db.session.get(Session, instance.a).status = "archived"
+    for visitor, view in (("participant", "participant"), ("owner", "facilitator")):
+        assert not connect(instance, visitor, view).is_connected()
+    assert instance.people["host"].get(f"/j/{instance.code}").status_code == 404
+
+
+def test_the_audit_log_says_who_did_what_without_what_participants_wrote(instance):
+    owner = instance.people["owner"]
+    sock = connect(instance, "owner", "facilitator")
+    secret_note = "My neighbour Farid has no papers"
+    payload = {"cid": uuid.uuid4().hex, "kind": "insight", "body": secret_note, "group": "1"}
+    assert sock.emit("contribution.transcribe", payload, callback=True)["ok"]
+    assert sock.emit("timer.extend", {"cid": uuid.uuid4().hex, "minutes": 2}, callback=True)["ok"]
+    page = owner.get(f"/sessions/{instance.a}")
+    owner.post(f"/sessions/{instance.a}/archive", data={"csrf_token": csrf_token(page.text)})
+    administrator = instance.people["administrator"]
+    log = administrator.get(f"/admin/audit?session={instance.a}")
+    assert log.status_code == 200
+    for action in ("contribution.transcribe", "timer.extend", "sessions.archive", "team.invite"):
+        assert action in log.text
+    assert secret_note not in log.text
+    assert "owner" in log.text and "Ilse" in log.text
+    assert owner.get("/admin/audit").status_code == 403

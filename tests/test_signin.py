@@ -1,0 +1,397 @@
+"""Signing in and out safely: redirects, revocation, throttling, passwords, TOTP, headers."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from http.cookies import SimpleCookie
+from pathlib import Path
+from urllib.parse import quote
+
+import pyotp
+import pytest
+from sqlalchemy import func, select
+
+from palabre import auth as auth_module
+from palabre import models
+from palabre.database import write_transaction
+from palabre.extensions import db, socketio
+from palabre.models import AccountRole, Facilitator
+from palabre.testing.kit import FACILITATOR_EMAIL, FACILITATOR_PASSWORD, close_app, make_app
+
+from .conftest import csrf_token
+
+STRONG = "quiet river stones"
+
+
+def sign_in(client, email=FACILITATOR_EMAIL, password=FACILITATOR_PASSWORD, **extra):
+    page = client.get("/auth/login")
+    return client.post(
+        "/auth/login",
+        data={"email": email, "password": password, "csrf_token": csrf_token(page), **extra},
+    )
+
+
+def sign_out(client):
+    page = client.get("/sessions/")
+    return client.post("/auth/logout", data={"csrf_token": csrf_token(page)})
+
+
+def cookie_jar(client) -> dict[str, str]:
+    return {cookie.key: cookie.value for cookie in client._cookies.values()}
+
+
+def copy_cookies(source, target, only=None) -> None:
+    for name, value in cookie_jar(source).items():
+        if only is None or name in only:
+            target.set_cookie(name, value, domain="palabre.test")
+
+
+def signed_in(client) -> bool:
+    return client.get("/sessions/").status_code == 200
+
+
+# --- redirects ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "target", ["/%09/evil.example/phish", "/\t/evil.example/phish", "/%5Cevil.example", "/ /x"]
+)
+def test_next_and_language_never_leave_the_site(client, target):
+    """The issue's ``/auth/login?next=/%09/evil.example/phish`` became ``//evil.example``."""
+    page = client.get("/auth/login")
+    response = client.post(
+        f"/auth/login?next={quote(target, safe='/%')}",
+        data={
+            "email": FACILITATOR_EMAIL,
+            "password": FACILITATOR_PASSWORD,
+            "csrf_token": csrf_token(page),
+        },
+    )
+    assert response.location == "/sessions/"
+    page = client.get("/")
+    response = client.post(
+        "/language", data={"csrf_token": csrf_token(page), "language": "fr", "next": target}
+    )
+    assert response.location == "/"
+
+
+# --- revoking sign-ins -------------------------------------------------------------------
+
+
+def test_signing_out_revokes_copied_cookies_and_the_remember_token(app, client):
+    sign_in(client, remember="y")
+    assert "remember_token" in cookie_jar(client)
+    copy = app.test_client()
+    copy_cookies(client, copy)
+    only_remember = app.test_client()
+    copy_cookies(client, only_remember, only={"remember_token"})
+    assert signed_in(copy) and signed_in(only_remember)
+    sign_out(client)
+    assert not signed_in(client)
+    assert not signed_in(copy), "a copied session cookie still works after signing out"
+    assert not signed_in(only_remember), "the remember token still works after signing out"
+
+
+def test_signing_out_closes_the_accounts_sockets(app, client, make_cafe):
+    code = make_cafe()
+    sign_in(client)
+    sock = socketio.test_client(
+        app, flask_test_client=client, auth={"session": code, "view": "facilitator"}
+    )
+    assert sock.is_connected()
+    sign_out(client)
+    assert not sock.is_connected()
+
+
+def test_a_socket_of_a_revoked_sign_in_is_refused_at_its_next_event(app, client, make_cafe):
+    """A socket in another worker process is not closed, but it can do nothing more."""
+    code = make_cafe()
+    sign_in(client)
+    copy = app.test_client()
+    copy_cookies(client, copy)
+    sock = socketio.test_client(
+        app, flask_test_client=copy, auth={"session": code, "view": "facilitator"}
+    )
+    with app.app_context(), write_transaction():
+        db.session.scalar(select(Facilitator)).credentials_version += 1
+    ack = sock.emit("timer.extend", {"cid": "a1", "minutes": 1}, callback=True)
+    assert ack == {"ok": False, "error": "Only a facilitator can do this."}
+
+
+def test_changing_the_password_signs_out_every_other_device(app, client):
+    sign_in(client)
+    other_device = app.test_client()
+    sign_in(other_device)
+    page = client.get("/auth/password")
+    response = client.post(
+        "/auth/password",
+        data={"csrf_token": csrf_token(page), "current": FACILITATOR_PASSWORD, "password": STRONG},
+    )
+    assert response.status_code == 302
+    assert signed_in(client), "the device that changed the password stays signed in"
+    assert not signed_in(other_device)
+    assert sign_in(app.test_client(), password=STRONG).status_code == 302
+
+
+def test_changing_the_password_needs_the_current_one(client):
+    sign_in(client)
+    page = client.get("/auth/password")
+    response = client.post(
+        "/auth/password",
+        data={"csrf_token": csrf_token(page), "current": "not it", "password": STRONG},
+    )
+    assert response.status_code == 200 and 'role="alert"' in response.text
+
+
+def test_resetting_a_password_from_the_command_line_signs_out_everywhere(app, client, runner):
+    sign_in(client)
+    result = runner.invoke(args=["create-facilitator", FACILITATOR_EMAIL, "--password", STRONG])
+    assert result.exit_code == 0, result.output
+    assert not signed_in(client)
+
+
+def test_a_disabled_account_is_signed_out_and_cannot_sign_in(app, client, make_cafe):
+    code = make_cafe()
+    with app.app_context(), write_transaction():
+        other = Facilitator(email="other@example.org", name="Other", role=AccountRole.ADMINISTRATOR)
+        other.password_hash = models.hash_password(STRONG)
+        db.session.add(other)
+    sign_in(client, "other@example.org", STRONG)
+    sock = socketio.test_client(
+        app, flask_test_client=client, auth={"session": code, "view": "facilitator"}
+    )
+    admin = app.test_client()
+    sign_in(admin)
+    page = admin.get("/admin/accounts")
+    response = admin.post(
+        f"/admin/accounts/{other.id}/disable", data={"csrf_token": csrf_token(page), "enable": "0"}
+    )
+    assert response.status_code == 302
+    assert not signed_in(client)
+    assert not sock.is_connected()
+    assert sign_in(app.test_client(), "other@example.org", STRONG).status_code == 200
+
+
+def test_the_last_administrator_cannot_be_disabled_or_demoted(app, client):
+    sign_in(client)
+    page = client.get("/admin/accounts")
+    with app.app_context():
+        me = db.session.scalar(select(Facilitator.id))
+    client.post(f"/admin/accounts/{me}/disable", data={"csrf_token": csrf_token(page)})
+    client.post(
+        f"/admin/accounts/{me}/role", data={"csrf_token": csrf_token(page), "role": "facilitator"}
+    )
+    with app.app_context():
+        account = db.session.get(Facilitator, me)
+        assert account.role == AccountRole.ADMINISTRATOR and not account.disabled
+
+
+# --- remember me and the fresh session ------------------------------------------------------
+
+
+def test_remember_me_only_when_asked_and_for_30_days_at_most(app, client):
+    response = sign_in(client)
+    assert "remember_token" not in cookie_jar(client)
+    assert all("Expires" not in h for h in response.headers.getlist("Set-Cookie")), (
+        "without remember me, the sign-in cookie ends with the browser"
+    )
+    other = app.test_client()
+    response = sign_in(other, remember="y")
+    remember = next(h for h in response.headers.getlist("Set-Cookie") if "remember_token" in h)
+    assert "HttpOnly" in remember
+    expires = parsedate_to_datetime(SimpleCookie(remember)["remember_token"]["expires"])
+    assert expires - datetime.now(UTC) <= timedelta(days=30)
+
+
+def test_remember_me_lasts_30_days_whatever_the_configuration(tmp_path):
+    app = make_app(tmp_path, REMEMBER_COOKIE_DURATION=timedelta(days=365))
+    try:
+        assert app.config["REMEMBER_COOKIE_DURATION"] == timedelta(days=30)
+    finally:
+        close_app(app)
+
+
+def test_signing_in_starts_a_fresh_cookie_session(client):
+    client.get("/")
+    with client.session_transaction() as cookie:
+        cookie["planted"] = "by someone else"
+        cookie["lang"] = "fr"
+    sign_in(client)
+    with client.session_transaction() as cookie:
+        assert "planted" not in cookie
+        assert cookie["lang"] == "fr"
+
+
+# --- throttling --------------------------------------------------------------------------------
+
+
+def test_failed_sign_ins_make_the_account_wait_longer_each_time(app, client, monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(auth_module.time, "monotonic", lambda: now[0])
+    for _ in range(auth_module.FREE_FAILURES):
+        assert sign_in(client, password="wrong password").status_code == 200
+    # Now even the right password waits, and is not even checked.
+    waiting = sign_in(client)
+    assert waiting.status_code == 429 and "Try again in 1 minute" in waiting.text
+    now[0] += auth_module.FIRST_WAIT_S + 1
+    assert sign_in(client, password="wrong password").status_code == 200
+    now[0] += auth_module.FIRST_WAIT_S + 1  # the wait has doubled
+    assert sign_in(client).status_code == 429
+    now[0] += auth_module.FIRST_WAIT_S
+    assert sign_in(client).status_code == 302
+    # A success forgets the failures.
+    assert sign_in(app.test_client(), password="wrong password").status_code == 200
+    assert sign_in(app.test_client()).status_code == 302
+
+
+def test_unknown_addresses_are_throttled_and_checked_like_known_ones(client, monkeypatch):
+    hashes = []
+    real = models._password_work
+    monkeypatch.setattr(models, "_password_work", lambda f, *a: hashes.append(f) or real(f, *a))
+    for email in (FACILITATOR_EMAIL, "nobody@example.org"):
+        hashes.clear()
+        for _ in range(auth_module.FREE_FAILURES):
+            assert sign_in(client, email, "wrong password").status_code == 200
+        assert len(hashes) == auth_module.FREE_FAILURES, "one password hash per try"
+        assert sign_in(client, email, "wrong password").status_code == 429
+
+
+def test_unknown_addresses_take_as_long_to_refuse(client):
+    def slowest_of_three(email):
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            sign_in(client, email, "wrong password")
+            times.append(time.perf_counter() - start)
+            auth_module.throttle().succeeded(email)
+        return sorted(times)[1]
+
+    with client.application.app_context():
+        known, unknown = slowest_of_three(FACILITATOR_EMAIL), slowest_of_three("x@example.org")
+    assert unknown > known * 0.6, f"unknown {unknown * 1000:.0f} ms, known {known * 1000:.0f} ms"
+
+
+# --- the password policy -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "password", ["12345678", "password1", "azertyuiop", "motdepasse", "facilitator2024"]
+)
+def test_common_passwords_are_refused(app, password):
+    with app.test_request_context():
+        assert auth_module.password_problem(password, "facilitator@example.org")
+
+
+@pytest.mark.parametrize("password", [STRONG, "Tr0ub4dor&3 with a river", "olive lantern harbour"])
+def test_strong_passwords_pass(app, password):
+    with app.test_request_context():
+        assert auth_module.password_problem(password) is None
+
+
+def test_the_command_refuses_a_common_password(runner):
+    result = runner.invoke(args=["create-facilitator", "z@example.org", "--password", "12345678"])
+    assert result.exit_code != 0 and "easy to guess" in result.output
+
+
+# --- the first account ----------------------------------------------------------------------
+
+
+def test_two_simultaneous_first_account_set_ups_make_one_account(app, monkeypatch):
+    from palabre.auth import new_setup_token
+
+    with app.app_context():
+        db.session.execute(db.delete(Facilitator))
+        db.session.commit()
+        link = f"/auth/setup/{new_setup_token()}"
+    token_file = Path(app.instance_path) / "setup_token"
+    stored_hash = token_file.read_text()
+    first, second = app.test_client(), app.test_client()
+    pages = []
+    for client in (first, second):
+        client.get(link)
+        pages.append(client.get("/auth/setup"))
+    data = {"name": "Amina", "email": "amina@example.org", "password": STRONG}
+    response = first.post("/auth/setup", data={**data, "csrf_token": csrf_token(pages[0])})
+    assert response.location == "/sessions/"
+    # The second request passed the first checks before the first account existed.
+    token_file.write_text(stored_hash)
+    answers = iter([True])
+    real = auth_module.no_account_yet
+    monkeypatch.setattr(auth_module, "no_account_yet", lambda: next(answers, None) or real())
+    response = second.post(
+        "/auth/setup",
+        data={**data, "email": "bea@example.org", "csrf_token": csrf_token(pages[1])},
+    )
+    assert response.status_code == 302 and response.location == "/auth/login"
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Facilitator)) == 1
+        assert db.session.scalar(select(Facilitator.role)) == AccountRole.ADMINISTRATOR
+
+
+# --- the second factor ----------------------------------------------------------------------
+
+
+def turn_on_second_factor(client) -> str:
+    page = client.get("/account/second-factor")
+    assert "<svg" in page.text, "the page shows a QR code"
+    with client.session_transaction() as cookie:
+        secret = cookie["totp_setup"]
+    response = client.post(
+        "/account/second-factor",
+        data={"csrf_token": csrf_token(page), "code": pyotp.TOTP(secret).now()},
+    )
+    assert response.location == "/account"
+    return secret
+
+
+def test_second_factor_asked_after_the_password_and_each_code_used_once(app, client):
+    sign_in(client)
+    secret = turn_on_second_factor(client)
+    phone = app.test_client()
+    response = sign_in(phone)
+    assert response.location == "/auth/login/code"
+    assert not signed_in(phone)
+    page = phone.get("/auth/login/code")
+    wrong = phone.post("/auth/login/code", data={"csrf_token": csrf_token(page), "code": "000000"})
+    assert wrong.status_code == 200 and not signed_in(phone)
+    # The code used to turn it on is spent: the next time step's code signs in.
+    otp = pyotp.TOTP(secret)
+    code = otp.at(time.time() + otp.interval)
+    page = phone.get("/auth/login/code")
+    response = phone.post("/auth/login/code", data={"csrf_token": csrf_token(page), "code": code})
+    assert response.location == "/sessions/" and signed_in(phone)
+    again = app.test_client()
+    sign_in(again)
+    page = again.get("/auth/login/code")
+    replay = again.post("/auth/login/code", data={"csrf_token": csrf_token(page), "code": code})
+    assert replay.status_code == 200 and not signed_in(again), "a code was accepted twice"
+
+
+def test_the_code_page_without_a_password_first_goes_to_sign_in(client):
+    assert client.get("/auth/login/code").location == "/auth/login"
+
+
+# --- headers and cookies ------------------------------------------------------------------------
+
+
+def test_security_headers_on_every_page(client):
+    response = client.get("/")
+    policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "'unsafe-inline'" not in policy.split("style-src")[0]
+    assert "frame-ancestors 'none'" in policy
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "Strict-Transport-Security" not in response.headers
+
+
+def test_https_base_url_makes_cookies_secure_and_asks_for_hsts(tmp_path):
+    app = make_app(tmp_path, BASE_URL="https://palabre.city.example", SERVER_NAME="palabre.test")
+    try:
+        client = app.test_client()
+        response = sign_in(client, remember="y")
+        cookies = response.headers.getlist("Set-Cookie")
+        assert cookies and all("Secure" in cookie for cookie in cookies)
+        assert "max-age=" in client.get("/").headers["Strict-Transport-Security"]
+    finally:
+        close_app(app)
