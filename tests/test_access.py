@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import select
 
-from palabre import printing
+from palabre import HOST, printing
 from palabre.database import write_transaction
 from palabre.extensions import db, socketio
 from palabre.models import (
@@ -35,6 +35,7 @@ from palabre.models import (
     Facilitator,
     Invitation,
     Participant,
+    RoleLink,
     Session,
     Vote,
 )
@@ -89,7 +90,7 @@ ROUTES = {
     ("join.join", "POST"): ANYONE,
     ("join.contribute", "POST"): PARTICIPANT,
     ("join.vote", "POST"): PARTICIPANT,
-    ("join.become_host", "GET"): ANYONE,
+    ("role_links.take", "GET"): ANYONE,
     ("join.qr_code_svg", "GET"): ANYONE,
     ("join.qr_code_png", "GET"): ANYONE,
     ("auth.login", "GET"): ANYONE,
@@ -125,7 +126,15 @@ ROUTES = {
     ("sessions.hide", "POST"): RUNS,
     ("sessions.transcribe", "POST"): RUNS,
     ("sessions.method_action", "POST"): RUNS,
+    ("sessions.close", "GET"): RUNS,
+    ("sessions.close", "POST"): RUNS,
+    ("sessions.reopen", "POST"): RUNS,
     ("sessions.archive", "POST"): RUNS,
+    ("role_links.new_link", "POST"): RUNS,
+    ("role_links.withdraw", "POST"): RUNS,
+    ("role_links.cards", "GET"): RUNS,
+    ("settings.edit", "GET"): ADMINISTRATOR,
+    ("settings.edit", "POST"): ADMINISTRATOR,
     ("team.index", "GET"): OWNER,
     ("team.add", "POST"): OWNER,
     ("team.remove", "POST"): OWNER,
@@ -250,7 +259,7 @@ class Instance:
                 Participant.session_id == self.a, Participant.group == "2"
             )
             host = db.session.scalars(at_table_2).one()
-            host.is_host = True
+            host.role = HOST
         page = f"/j/{self.code}"
         people = self.people["participant"]
         people.post(
@@ -268,6 +277,7 @@ class Instance:
                 select(Contribution.id).where(Contribution.session_id == self.a)
             )
             self.invitation = db.session.scalar(select(Invitation.id))
+            self.link = db.session.scalar(select(RoleLink.id).where(RoleLink.session_id == self.a))
         self.arguments = {
             "session_id": str(self.a),
             "code": self.code,
@@ -282,6 +292,9 @@ class Instance:
             "facilitator_id": str(self.spare_id),
             "invitation_id": str(self.invitation),
             "name": "no.such.action",
+            "key": "not-a-key",
+            "role_name": HOST,
+            "link_id": str(self.link),
         }
 
     def url(self, rule) -> str:
