@@ -90,9 +90,15 @@ def password_problem(password: str, *about_the_account: str) -> str | None:
     (the e-mail, the name).
     """
     if len(password) < MIN_PASSWORD_LENGTH:
-        return _("Use at least %(num)d characters.", num=MIN_PASSWORD_LENGTH)
+        return ngettext(
+            "Use at least %(num)d character.",
+            "Use at least %(num)d characters.",
+            MIN_PASSWORD_LENGTH,
+        )
     if len(password) > MAX_PASSWORD_LENGTH:
-        return _("Use at most %(num)d characters.", num=MAX_PASSWORD_LENGTH)
+        return ngettext(
+            "Use at most %(num)d character.", "Use at most %(num)d characters.", MAX_PASSWORD_LENGTH
+        )
     inputs = [part for text in about_the_account for part in text.replace("@", " ").split()]
     if zxcvbn(password[:_ZXCVBN_MAX], user_inputs=inputs)["score"] < MIN_PASSWORD_SCORE:
         return _(

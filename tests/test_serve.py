@@ -258,7 +258,7 @@ def test_served_on_loopback_without_a_base_url_it_warns_and_encodes_an_address_t
         assert join_url in page
         with urllib.request.urlopen(join_url, timeout=10) as answer:
             assert answer.status == 200
-        host_links = re.findall(r'href="(http[^"]*/host/[^"]+)"', page)
+        host_links = re.findall(r'class="role-link-url" href="([^"]+)"', page)
         assert host_links and all(link.startswith(server.url + "/") for link in host_links)
     assert f"Phones join at {server.url}/" in server.output()
     assert "listens on 127.0.0.1 only" in server.stderr()
