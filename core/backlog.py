@@ -304,6 +304,7 @@ class NeedForm(CleanForm):
     description = TextAreaField(_l("Description"), validators=[Length(max=4000)])
     theme = SelectField(
         _l("Theme"),
+        default="",
         description=_l("Left on “Suggest”, the theme is chosen from the words of the need."),
     )
     submit = SubmitField(_l("Save the need"))

@@ -38,7 +38,7 @@ from palabre.database import write_transaction
 from palabre.extensions import db
 from palabre.inputs import SQL_INT_MAX, clean_json, clean_text, parse_int
 from palabre.join import new_join_code
-from palabre.models import Action, Contribution, Need, Session, Status
+from palabre.models import Action, Contribution, Need, Session, Stakeholder, Status
 from palabre.plugins.forum_theatre import ForumTheatre
 from palabre.plugins.world_cafe import WorldCafe
 from tests.conftest import (
@@ -207,7 +207,18 @@ class Instance:
             tried="She asks for the decision in writing",
             scene="1",
         )
-        self._post(self.facilitator, "/backlog/", "/backlog/needs", title="Evening classes")
+        self._post(
+            self.facilitator, "/backlog/needs/new", "/backlog/needs/new", title="Evening classes"
+        )
+        self._post(
+            self.facilitator,
+            "/backlog/stakeholders",
+            "/backlog/stakeholders",
+            name="Library",
+            kind="city",
+            interest="4",
+            influence="2",
+        )
         self._post(
             self.facilitator,
             "/backlog/actions/new",
@@ -227,6 +238,10 @@ class Instance:
                 "name": list(ForumTheatre.facilitator_actions),
                 "token": ["not-the-set-up-token"],
                 "filename": ["live.js"],
+                "stakeholder_id": [str(s) for s in db.session.scalars(select(Stakeholder.id))],
+                "merge_id": ["1"],
+                "what": ["actions"],
+                "kind": ["csv"],
             }
         self.people = {"participant": self.participant, "facilitator": self.facilitator}
         self.tokens = {role: self._token(client) for role, client in self.people.items()}
@@ -882,13 +897,13 @@ def test_an_obstacle_ignores_answer_ids_that_are_not_numbers(instance, sockets, 
 def test_forms_validate_the_text_as_it_will_be_stored(app, client, auth):
     """A title of bidi and NUL characters only is empty, so it is refused."""
     auth.login()
-    page = client.get("/backlog/")
+    page = client.get("/backlog/needs/new")
     client.post(
-        "/backlog/needs",
+        "/backlog/needs/new",
         data={"csrf_token": csrf_token(page), "title": "\u202e\x00", "theme": "other"},
     )
     client.post(
-        "/backlog/needs",
+        "/backlog/needs/new",
         data={"csrf_token": csrf_token(page), "title": "Night\u2067 buses", "theme": "other"},
     )
     with app.app_context():
