@@ -291,6 +291,13 @@ def parse_number(text: str | None) -> float | None:
     return value
 
 
+def plain_number(value: float | None) -> str:
+    """A stored number as a form or a file writes it back: ``120000.5``, ``50``, or ``""``."""
+    if value is None:
+        return ""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
 def number_field_check(form, field) -> None:
     """A WTForms validator: the field holds a number or nothing."""
     try:
@@ -385,6 +392,16 @@ class EvaluationForm(CleanForm):
     body = TextAreaField(_l("Findings"), validators=[DataRequired(), Length(max=4000)])
     evidence = SelectField(_l("Evidence: a session"), coerce=int, default=0)
     submit = SubmitField(_l("Record the evaluation"))
+
+
+class ThemeForm(CleanForm):
+    label = StringField(_l("Theme"), validators=[DataRequired(), Length(max=80)])
+    keywords = StringField(
+        _l("Words that suggest it"),
+        description=_l("Separated by commas, in any language, such as: transport, bus, autobus."),
+        validators=[Length(max=2000)],
+    )
+    submit = SubmitField(_l("Add the theme"))
 
 
 class HarvestForm(CleanForm):
@@ -654,7 +671,7 @@ def _action_form(action: Action | None = None, needs: list[int] = ()) -> ActionF
         form.partners.data = [p.id for p in action.partners] if action else []
         for name in ("indicator_baseline", "indicator_target", "budget_amount"):
             value = getattr(action, name, None) if action else None
-            getattr(form, name).data = "" if value is None else f"{value:g}"
+            getattr(form, name).data = plain_number(value)
     return form
 
 
@@ -1016,6 +1033,57 @@ def gaps():
         if action.status != ActionStatus.DROPPED and action_gaps(action)
     ]
     return render_template("backlog/gaps.html", needs=needs, actions=actions)
+
+
+def _theme_key(label: str) -> str:
+    """A stable key for a new theme from its label, unlike any existing theme's."""
+    base = "-".join(_words(label))[:30] or "theme"
+    taken = {key for key, _label in theme_choices()}
+    key, n = f"custom-{base}", 1
+    while key in taken:
+        n += 1
+        key = f"custom-{base}-{n}"
+    return key
+
+
+@bp.route("/themes", methods=["GET", "POST"])
+def themes():
+    """The theme list: the guide's defaults, and the team's own, with words that suggest them."""
+    form = ThemeForm()
+    if form.validate_on_submit():
+        label = form.label.data.strip()
+        if label.casefold() in {str(name).casefold() for _key, name in theme_choices()}:
+            form.label.errors.append(_("There is already a theme with this name."))
+        else:
+            with write_transaction():
+                db.session.add(
+                    CustomTheme(key=_theme_key(label), label=label, keywords=form.keywords.data)
+                )
+            flash(_("Theme added."), "success")
+            return redirect(url_for("backlog.themes"))
+    in_use = set(db.session.scalars(select(Need.theme).distinct()))
+    return render_template(
+        "backlog/themes.html",
+        defaults=[(key, label) for key, label in THEME_LABELS.items()],
+        custom=db.session.scalars(select(CustomTheme).order_by(CustomTheme.label)).all(),
+        in_use=in_use,
+        form=form,
+        remove_form=UndoForm(),
+    )
+
+
+@bp.post("/themes/<key>/remove")
+def remove_theme(key: str):
+    """Remove a theme of the team's own; refused while a need has it, so nothing is lost."""
+    theme = db.session.get(CustomTheme, key) or abort(404)
+    if UndoForm().validate_on_submit():
+        if db.session.scalar(select(Need.id).where(Need.theme == key).limit(1)) is not None:
+            flash(_("Needs still have this theme: give them another one first."), "error")
+        else:
+            with write_transaction():
+                db.session.delete(theme)
+            flash(_("Theme removed."), "success")
+    return redirect(url_for("backlog.themes"))
 
 
 @bp.route("/from-session/<int:session_id>", methods=["GET", "POST"])

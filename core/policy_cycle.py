@@ -43,6 +43,7 @@ from .backlog import (
     all_actions,
     open_needs,
     parse_number,
+    plain_number,
     status_label,
     theme_choices,
     theme_label,
@@ -371,7 +372,7 @@ def neutralise(value) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int | float):
-        return f"{value:g}" if isinstance(value, float) else str(value)
+        return plain_number(value)
     text = value.isoformat() if isinstance(value, date) else str(value)
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
