@@ -362,6 +362,8 @@ class ActionForm(CleanForm):
         field.data = (field.data or "").strip().upper()
         if field.data and not re.fullmatch("[A-Z]{3}", field.data):
             raise ValidationError(_("Write the currency as three letters, such as EUR."))
+        if not field.data and (self.budget_amount.data or "").strip():
+            raise ValidationError(_("Say in which currency the budget is."))
 
     def validate_end_date(self, field):
         if field.data and self.start_date.data and field.data < self.start_date.data:
@@ -672,6 +674,7 @@ def _action_form(action: Action | None = None, needs: list[int] = ()) -> ActionF
         for name in ("indicator_baseline", "indicator_target", "budget_amount"):
             value = getattr(action, name, None) if action else None
             getattr(form, name).data = plain_number(value)
+        form.budget_currency.data = form.budget_currency.data or "EUR"
     return form
 
 

@@ -296,6 +296,7 @@ def test_an_action_with_owner_partners_budget_dates_and_indicator(app, staff):
         ({"budget_amount": "a lot"}, "Write a number"),
         ({"indicator_target": "=1+1"}, "Write a number"),
         ({"budget_currency": "€€"}, "three letters"),
+        ({"budget_amount": "100", "budget_currency": ""}, "in which currency"),
         ({"end_date": "31/12/2027"}, "Not a valid date"),
     ],
 )
