@@ -89,7 +89,7 @@ STATUS_LABELS = {
     ActionStatus.DROPPED: _l("Dropped"),
 }
 NEED_SORTS = {
-    "sessions": _l("Sessions it came from"),
+    "sessions": _l("Number of sessions"),
     "people": _l("People who raised it"),
     "dots": _l("Dots"),
     "rating": _l("Rating"),

@@ -298,10 +298,14 @@ def public_context() -> dict:
     themes: dict[str, list[Need]] = {}
     for need in needs:
         themes.setdefault(need.theme, []).append(need)
+    shown_ids = {need.id for need in needs}
     return {
         "themes": sorted(themes.items(), key=lambda item: theme_label(item[0])),
         "needs": needs,
         "actions": sorted(shown, key=lambda a: a.id),
+        "other_actions": [
+            a for a in sorted(shown, key=lambda a: a.id) if not {n.id for n in a.needs} & shown_ids
+        ],
         "needs_by_theme": _by_theme(needs),
         "actions_by_status": _by_status(shown),
     }
