@@ -241,6 +241,7 @@ class Instance:
                 "stakeholder_id": [str(s) for s in db.session.scalars(select(Stakeholder.id))],
                 "merge_id": ["1"],
                 "what": ["actions"],
+                "key": ["custom-transport"],
                 "kind": ["csv"],
             }
         self.people = {"participant": self.participant, "facilitator": self.facilitator}
