@@ -137,6 +137,7 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
         i18n,
         join,
         live,  # noqa: F401  (importing it registers the socket events)
+        policy_cycle,
         printing,
         ratelimit,
         role_links,
@@ -275,6 +276,8 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
         join.bp,
         role_links.bp,
         backlog.bp,
+        policy_cycle.bp,
+        policy_cycle.city,
         printing.bp,
         settings.bp,
         accounts.bp,

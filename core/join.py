@@ -37,6 +37,7 @@ from wtforms import HiddenField, RadioField, StringField, SubmitField, TextAreaF
 from wtforms.validators import DataRequired, Length
 
 from . import contributions, ratelimit
+from .backlog import session_actions, session_needs
 from .database import write_transaction
 from .errors import Refused, Unavailable
 from .events import FACILITATORS, PROJECTOR, announce, current_participant
@@ -193,10 +194,15 @@ class VoteForm(CleanForm):
 
 
 def _joinable_session(code: str) -> Session | None:
+    """The session a code names, once open; closed and archived ones still show their results.
+
+    An archived session stays reachable so that its participants' links keep
+    showing what became of what they said ("you said, we did").
+    """
     return db.session.scalar(
         select(Session).where(
             Session.code == normalise_code(code),
-            Session.status.in_([Status.OPEN, Status.LIVE, Status.CLOSED]),
+            Session.status.in_([Status.OPEN, Status.LIVE, Status.CLOSED, Status.ARCHIVED]),
         )
     )
 
@@ -300,8 +306,13 @@ def _join_form(session: Session):
         form.group.choices = options(method.groups(session.config))
     else:
         del form.group
-    if session.status == Status.CLOSED:
-        return render_template("join/closed.html", session=session)
+    if session.status in (Status.CLOSED, Status.ARCHIVED):
+        return render_template(
+            "join/closed.html",
+            session=session,
+            needs=session_needs(session),
+            actions=session_actions(session),
+        )
     if form.validate_on_submit():
         if not ratelimit.allow(f"joins:{session.id}", current_app.config["RATE_LIMIT_JOINS"]):
             # Ask them to wait in the language they have just chosen.

@@ -112,11 +112,19 @@ class BacklogCandidate:
     """A need or action a method proposes from a session, with provenance.
 
     ``kind`` is :data:`NEED` (the default) or :data:`ACTION`; an action
-    becomes a proposed :class:`palabre.models.Action` whose ``objective`` is the
-    description. The first of ``contribution_ids`` is the candidate's
+    becomes a proposed :class:`palabre.models.Action` (its ``description``
+    is shown to the facilitator harvesting it, never stored as its
+    objective). The first of ``contribution_ids`` is the candidate's
     subject (the insight, obstacle or intervention itself; others, such as
     answers naming it, may follow and grow while people answer): it gives
     the candidate its stable :attr:`key`.
+
+    Support is kept by kind and never added across kinds: ``people`` who
+    raised it (answers naming an obstacle), ``votes`` (the dots participants
+    gave it) and ``rating`` (the mean rating and how many rated, or
+    ``None``). ``addresses`` lists, for an action, the keys of the need
+    candidates of the same harvest it answers; the facilitator may change
+    them before harvesting.
     """
 
     title: str
@@ -125,6 +133,9 @@ class BacklogCandidate:
     contribution_ids: list[int] = field(default_factory=list)
     votes: int = 0
     kind: str = NEED
+    people: int = 0
+    rating: tuple[float, int] | None = None
+    addresses: list[str] = field(default_factory=list)
 
     @property
     def key(self) -> str:

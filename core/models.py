@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from flask_login import UserMixin
 from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
@@ -335,6 +335,11 @@ class HandledRequest(db.Model):
 
 
 class Theme(enum.StrEnum):
+    """The default themes of needs, from the areas of migrants' lives the guide names.
+
+    A team adds its own themes (:class:`CustomTheme`); these stay available.
+    """
+
     HOUSING = "housing"
     HEALTH = "health"
     WORK = "work"
@@ -346,43 +351,110 @@ class Theme(enum.StrEnum):
     OTHER = "other"
 
 
+class CustomTheme(db.Model):
+    """A theme a team added to the defaults, with words that suggest it."""
+
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    label: Mapped[str] = mapped_column(String(80))
+    # Words (separated by commas) whose presence in a need suggests this theme.
+    keywords: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 need_action = db.Table(
     "need_action",
     db.Column("need_id", ForeignKey("need.id"), primary_key=True),
     db.Column("action_id", ForeignKey("action.id"), primary_key=True),
 )
 
+action_partner = db.Table(
+    "action_partner",
+    db.Column("action_id", ForeignKey("action.id"), primary_key=True),
+    db.Column("stakeholder_id", ForeignKey("stakeholder.id"), primary_key=True),
+)
+
 
 class Need(db.Model):
-    """A need named by participants, feeding the strategy's action plan."""
+    """A need named by participants, feeding the strategy's action plan.
+
+    Its support is kept by kind on its sources (people, dots, ratings), so
+    that merging and undoing a merge move it with them.
+    """
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     theme: Mapped[str] = mapped_column(String(40), default=Theme.OTHER)
-    # Participants' votes on the insights it came from.
-    priority: Mapped[int] = mapped_column(default=0)
     # Set when merged as a duplicate into another need; the need is then hidden.
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("need.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     sources: Mapped[list[NeedSource]] = relationship(
-        back_populates="need", cascade="all, delete-orphan"
+        back_populates="need", cascade="all, delete-orphan", order_by="NeedSource.id"
     )
     actions: Mapped[list[Action]] = relationship(secondary=need_action, back_populates="needs")
 
+    @property
+    def support(self) -> Support:
+        """People, dots, ratings and sessions behind this need, each kept apart."""
+        return Support.of(self.sources)
+
+    @property
+    def priority(self) -> int:
+        """The dots participants gave (what a café's report ranks insights by)."""
+        return self.support.dots
+
 
 class NeedSource(db.Model):
-    """Where a need came from: a session, and the contributions behind it."""
+    """Where a need came from: a session, the contributions behind it, and their support.
+
+    The support figures sit on the source row of the candidate's subject
+    contribution (its other rows carry zeros), so that they move with it.
+    """
 
     id: Mapped[int] = mapped_column(primary_key=True)
     need_id: Mapped[int] = mapped_column(ForeignKey("need.id"), index=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("palabre_session.id"))
     contribution_id: Mapped[int | None] = mapped_column(ForeignKey("contribution.id"))
+    # People who raised it (a forum theatre's answers naming an obstacle).
+    people: Mapped[int] = mapped_column(default=0)
+    # Dots participants gave it (a café's key insight).
+    dots: Mapped[int] = mapped_column(default=0)
+    # Ratings: their sum and how many, so that merged means stay exact.
+    rating_sum: Mapped[float] = mapped_column(default=0)
+    rating_count: Mapped[int] = mapped_column(default=0)
 
     need: Mapped[Need] = relationship(back_populates="sources")
     session: Mapped[Session] = relationship()
     contribution: Mapped[Contribution | None] = relationship()
+
+
+class Support:
+    """Each kind of support of a need or action, never added across kinds."""
+
+    __slots__ = ("people", "dots", "rating_sum", "rating_count", "sessions")
+
+    def __init__(self, people=0, dots=0, rating_sum=0.0, rating_count=0, sessions=0):
+        self.people = people
+        self.dots = dots
+        self.rating_sum = rating_sum
+        self.rating_count = rating_count
+        self.sessions = sessions
+
+    @classmethod
+    def of(cls, sources) -> Support:
+        return cls(
+            people=sum(s.people for s in sources),
+            dots=sum(s.dots for s in sources),
+            rating_sum=sum(s.rating_sum for s in sources),
+            rating_count=sum(s.rating_count for s in sources),
+            sessions=len({s.session_id for s in sources}),
+        )
+
+    @property
+    def rating(self) -> float | None:
+        """The mean rating, or ``None`` when nobody rated."""
+        return round(self.rating_sum / self.rating_count, 1) if self.rating_count else None
 
 
 class ActionStatus(enum.StrEnum):
@@ -393,48 +465,156 @@ class ActionStatus(enum.StrEnum):
     DROPPED = "dropped"
 
 
+class Stakeholder(db.Model):
+    """An organisation or group with a part in the strategy, as the guide maps them."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # What it is: a city department, an NGO, a migrant representatives' group, ...
+    kind: Mapped[str] = mapped_column(String(40), default="organisation")
+    role: Mapped[str] = mapped_column(Text, default="")
+    already_involved: Mapped[bool] = mapped_column(default=False)
+    # 1 (low) to 5 (high), for the power-interest matrix.
+    interest: Mapped[int] = mapped_column(default=3)
+    influence: Mapped[int] = mapped_column(default=3)
+    knowledge: Mapped[str] = mapped_column(Text, default="")
+    how_to_involve: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Action(db.Model):
     """Something the city will do about one or more needs."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
     objective: Mapped[str] = mapped_column(Text, default="")
+    # The indicator: what is measured, from where to where, in what unit.
     indicator: Mapped[str] = mapped_column(Text, default="")
-    owner: Mapped[str] = mapped_column(String(200), default="")
-    resources: Mapped[str] = mapped_column(Text, default="")
-    timeline: Mapped[str] = mapped_column(String(200), default="")
+    indicator_baseline: Mapped[float | None]
+    indicator_target: Mapped[float | None]
+    indicator_unit: Mapped[str] = mapped_column(String(40), default="")
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("stakeholder.id"))
+    # Resources: an amount in a currency, or what is given in kind, or both.
+    budget_amount: Mapped[float | None]
+    budget_currency: Mapped[str] = mapped_column(String(3), default="")
+    in_kind: Mapped[str] = mapped_column(Text, default="")
+    start_date: Mapped[date | None]
+    end_date: Mapped[date | None]
     status: Mapped[str] = mapped_column(String(20), default=ActionStatus.PROPOSED)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
+    owner: Mapped[Stakeholder | None] = relationship(foreign_keys=[owner_id])
+    partners: Mapped[list[Stakeholder]] = relationship(
+        secondary=action_partner, order_by="Stakeholder.name"
+    )
     needs: Mapped[list[Need]] = relationship(secondary=need_action, back_populates="actions")
     sources: Mapped[list[ActionSource]] = relationship(
-        back_populates="action", cascade="all, delete-orphan"
+        back_populates="action", cascade="all, delete-orphan", order_by="ActionSource.id"
     )
     updates: Mapped[list[ActionUpdate]] = relationship(
-        back_populates="action", order_by="ActionUpdate.created_at"
+        back_populates="action", order_by="[ActionUpdate.on_date, ActionUpdate.id]"
     )
+
+    @property
+    def support(self) -> Support:
+        """How the audience judged it (ratings with their number) and the sessions it came from."""
+        return Support.of(self.sources)
+
+    @property
+    def monitoring(self) -> list[ActionUpdate]:
+        return [u for u in self.updates if u.kind == UpdateKind.MONITORING]
+
+    @property
+    def evaluations(self) -> list[ActionUpdate]:
+        return [u for u in self.updates if u.kind == UpdateKind.EVALUATION]
+
+    @property
+    def latest_progress(self) -> ActionUpdate | None:
+        """The most recent monitoring update, or ``None``."""
+        monitoring = self.monitoring
+        return monitoring[-1] if monitoring else None
 
 
 class ActionSource(db.Model):
-    """Where a proposed action came from: a session, and the contributions behind it."""
+    """Where a proposed action came from: a session, the contributions, how it was rated."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
     action_id: Mapped[int] = mapped_column(ForeignKey("action.id"), index=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("palabre_session.id"))
     contribution_id: Mapped[int | None] = mapped_column(ForeignKey("contribution.id"))
+    people: Mapped[int] = mapped_column(default=0)
+    dots: Mapped[int] = mapped_column(default=0)
+    rating_sum: Mapped[float] = mapped_column(default=0)
+    rating_count: Mapped[int] = mapped_column(default=0)
 
     action: Mapped[Action] = relationship(back_populates="sources")
     session: Mapped[Session] = relationship()
     contribution: Mapped[Contribution | None] = relationship()
 
 
+class UpdateKind(enum.StrEnum):
+    MONITORING = "monitoring"
+    EVALUATION = "evaluation"
+
+
 class ActionUpdate(db.Model):
-    """A monitoring note or an evaluation recorded against an action."""
+    """A monitoring update or an evaluation entry recorded against an action.
+
+    Monitoring: the date, the indicator's value then (``progress``), a note,
+    and who reported (a stakeholder, such as a migrant representatives'
+    group). Evaluation: the method, the findings (``body``) and, as
+    evidence, a session (a later mystery-shopping audit, say).
+    """
 
     id: Mapped[int] = mapped_column(primary_key=True)
     action_id: Mapped[int] = mapped_column(ForeignKey("action.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(20), default="monitoring")
+    kind: Mapped[str] = mapped_column(String(20), default=UpdateKind.MONITORING)
+    on_date: Mapped[date] = mapped_column(default=lambda: utcnow().date())
+    progress: Mapped[float | None]
     body: Mapped[str] = mapped_column(Text)
+    reported_by_id: Mapped[int | None] = mapped_column(ForeignKey("stakeholder.id"))
+    method: Mapped[str] = mapped_column(String(200), default="")
+    evidence_session_id: Mapped[int | None] = mapped_column(ForeignKey("palabre_session.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     action: Mapped[Action] = relationship(back_populates="updates")
+    reported_by: Mapped[Stakeholder | None] = relationship()
+    evidence_session: Mapped[Session | None] = relationship()
+
+
+class NeedMerge(db.Model):
+    """A need merged into another, remembered so that the merge can be undone.
+
+    ``source_ids`` are the provenance rows moved over; ``action_ids`` the
+    actions that addressed the duplicate, and ``added_action_ids`` those of
+    them that the merge linked to the kept need.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    duplicate_id: Mapped[int] = mapped_column(ForeignKey("need.id"))
+    into_id: Mapped[int] = mapped_column(ForeignKey("need.id"), index=True)
+    source_ids: Mapped[list] = mapped_column(JSON, default=list)
+    action_ids: Mapped[list] = mapped_column(JSON, default=list)
+    added_action_ids: Mapped[list] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    undone_at: Mapped[datetime | None]
+
+    duplicate: Mapped[Need] = relationship(foreign_keys=[duplicate_id])
+    into: Mapped[Need] = relationship(foreign_keys=[into_id])
+
+
+class AssessmentMark(db.Model):
+    """One criterion of the guide's key success factors, marked on a date, with evidence.
+
+    Marks are never overwritten: each assessment adds rows, so the history stays.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assessed_on: Mapped[date] = mapped_column(index=True)
+    # "<factor number>.<criterion number>", as in palabre.assessment.FACTORS.
+    criterion: Mapped[str] = mapped_column(String(10))
+    # "met", "partly" or "not_yet".
+    mark: Mapped[str] = mapped_column(String(10))
+    evidence: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -104,7 +104,7 @@ def test_post_without_csrf_token_is_refused(client, auth):
     assert response.status_code == 400
     auth.login()
     assert client.post("/auth/logout").status_code == 400
-    assert client.post("/backlog/needs", data={"title": "Evening classes"}).status_code == 400
+    assert client.post("/backlog/needs/new", data={"title": "Evening classes"}).status_code == 400
     assert client.post("/", data={"code": "ACDEFG"}).status_code == 400
 
 

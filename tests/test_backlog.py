@@ -11,7 +11,16 @@ from palabre import contributions
 from palabre.backlog import create_need
 from palabre.database import write_transaction
 from palabre.extensions import db
-from palabre.models import Action, Need, NeedSource, Participant, Session, Vote, hash_token
+from palabre.models import (
+    Action,
+    Need,
+    NeedSource,
+    Participant,
+    Session,
+    Stakeholder,
+    Vote,
+    hash_token,
+)
 from tests.conftest import csrf_token, new_cid, post_form
 
 SCRIPT = "<script>alert('x')</script>"
@@ -34,8 +43,8 @@ def all_needs(app) -> list[Need]:
 def add_need(client, title, theme="other", description=""):
     return post_form(
         client,
-        "/backlog/",
-        "/backlog/needs",
+        "/backlog/needs/new",
+        "/backlog/needs/new",
         {"title": title, "theme": theme, "description": description, "submit": "1"},
     )
 
@@ -82,16 +91,18 @@ def test_empty_backlog(staff):
     page = staff.get("/backlog/")
     assert page.status_code == 200
     assert "No needs yet" in page.text
-    assert 'href="/print/backlog.pdf"' in page.text
+    assert 'href="/backlog/action-plan.pdf"' in page.text
     assert 'href="/backlog/actions/new"' in page.text
-    assert 'action="/backlog/needs"' in page.text
+    # Adding a need by hand has its own page, not a form between the needs and the actions.
+    assert 'href="/backlog/needs/new"' in page.text
+    assert 'action="/backlog/needs/new"' not in page.text
 
 
 def test_add_need(app, staff):
     response = add_need(staff, "Evening language classes", theme="language")
     assert response.status_code == 302
     page = staff.get("/backlog/")
-    assert "Need added." in page.text
+    assert "Need added, under the theme “Language”." in page.text
     assert "Evening language classes" in page.text
     assert "<td>Language</td>" in page.text
     (need,) = all_needs(app)
@@ -100,18 +111,30 @@ def test_add_need(app, staff):
 
 
 def test_add_need_needs_a_title(app, staff):
-    add_need(staff, "")
-    assert "A need needs a title." in staff.get("/backlog/").text
+    response = add_need(staff, "")
+    assert response.status_code == 200
+    assert 'role="alert"' in response.text
     assert all_needs(app) == []
 
 
-def test_needs_listed_by_priority(app, staff):
+def test_a_need_typed_in_without_a_theme_gets_one_suggested(app, staff):
+    add_need(staff, "Help to find a flat when the landlord refuses", theme="")
+    (need,) = all_needs(app)
+    assert need.theme == "housing"
+    assert "under the theme “Housing”" in staff.get("/backlog/").text
+
+
+def test_needs_listed_by_the_kind_of_support_chosen(app, staff, harvest):
     with app.test_request_context():
-        create_need("Rarely voted", priority=1)
-        create_need("Most voted", priority=9)
-        create_need("Somewhat voted", priority=4)
-    page = staff.get("/backlog/").text
+        session = db.session.get(Session, harvest.id)
+        create_need("Rarely voted", session=session, dots=1, people=5)
+        create_need("Most voted", session=session, dots=9)
+        create_need("Somewhat voted", session=session, dots=4, people=1)
+    page = staff.get("/backlog/?sort=dots").text
     assert page.index("Most voted") < page.index("Somewhat voted") < page.index("Rarely voted")
+    page = staff.get("/backlog/?sort=people").text
+    assert page.index("Rarely voted") < page.index("Somewhat voted") < page.index("Most voted")
+    assert "9 dots" in page and "5 people raised it" in page
 
 
 def test_edit_need(app, staff):
@@ -161,11 +184,11 @@ def test_merge_two_needs(app, staff, harvest):
         session = db.session.get(Session, harvest.id)
         duplicate = create_need(
             "Language classes at night",
-            priority=2,
+            dots=2,
             session=session,
             contribution_ids=[harvest.insight_ids[0]],
         )
-        kept = create_need("Evening language classes", priority=3)
+        kept = create_need("Evening language classes", dots=3, session=session)
         duplicate_id, kept_id = duplicate.id, kept.id
     action = post_form(
         staff,
@@ -176,27 +199,31 @@ def test_merge_two_needs(app, staff, harvest):
     assert action.status_code == 302
 
     page = staff.get(f"/backlog/needs/{duplicate_id}")
-    assert 'name="into"' in page.text
-    response = post_form(
-        staff,
-        f"/backlog/needs/{duplicate_id}",
+    # No need is chosen in advance: the first choice asks for one.
+    assert '<option value="">Choose the need it repeats</option>' in page.text
+    confirm = staff.get(f"/backlog/needs/{duplicate_id}/merge?into={kept_id}")
+    assert confirm.status_code == 200
+    assert "Merge two needs?" in confirm.text
+    assert all_needs(app)[0].merged_into_id is None  # looking is not merging
+    response = staff.post(
         f"/backlog/needs/{duplicate_id}/merge",
-        {"into": str(kept_id), "submit": "1"},
+        data={"csrf_token": csrf_token(confirm), "into": str(kept_id), "confirmed": "1"},
     )
     assert response.status_code == 302
     assert response.location.endswith(f"/backlog/needs/{kept_id}")
 
     duplicate, kept = all_needs(app)
     assert duplicate.merged_into_id == kept_id
-    assert kept.priority == 5
     assert [(s.session_id, s.contribution_id) for s in kept.sources] == [
-        (harvest.id, harvest.insight_ids[0])
+        (harvest.id, harvest.insight_ids[0]),
+        (harvest.id, None),
     ]
     assert duplicate.sources == []
     assert [a.title for a in kept.actions] == ["Open the library at night"]
 
     kept_page = staff.get(f"/backlog/needs/{kept_id}").text
     assert "Needs merged." in kept_page
+    assert "5 dots" in kept_page
     assert harvest.title in kept_page  # provenance moved over
     assert "Evening language classes &lt;script&gt;" in kept_page
     assert SCRIPT not in kept_page
@@ -209,9 +236,9 @@ def test_merge_into_itself_is_refused(app, staff):
     add_need(staff, "Housing advice")
     (need,) = all_needs(app)
     url = f"/backlog/needs/{need.id}"
-    response = post_form(staff, url, f"{url}/merge", {"into": str(need.id), "submit": "1"})
+    response = staff.get(f"{url}/merge?into={need.id}")
     assert response.location.endswith(url)
-    assert "Choose another need" in staff.get(url).text
+    assert "cannot be merged into itself" in staff.get(url).text
     assert all_needs(app)[0].merged_into_id is None
 
 
@@ -222,6 +249,10 @@ def test_add_action_linked_to_needs(app, staff):
     add_need(staff, "Housing advice")
     add_need(staff, "Evening language classes")
     first, second = all_needs(app)
+    with app.app_context():
+        with write_transaction():
+            db.session.add(Stakeholder(name="Housing department"))
+        owner_id = db.session.scalar(select(Stakeholder.id))
     page = staff.get(f"/backlog/actions/new?need={first.id}")
     assert page.status_code == 200
     # Needs are checkboxes; the one the page was opened from is ticked.
@@ -235,9 +266,15 @@ def test_add_action_linked_to_needs(app, staff):
             "title": "Advice desk at the library",
             "objective": "Answer housing questions in five languages",
             "indicator": "People helped per month",
-            "owner": "Housing department",
-            "resources": "Two staff, 10,000 EUR",
-            "timeline": "Spring 2027",
+            "indicator_baseline": "0",
+            "indicator_target": "1 200,5",
+            "indicator_unit": "people",
+            "owner_id": str(owner_id),
+            "budget_amount": "10000",
+            "budget_currency": "eur",
+            "in_kind": "Two staff",
+            "start_date": "2027-03-01",
+            "end_date": "2027-12-31",
             "status": "planned",
             "needs": [str(first.id), str(second.id)],
         },
@@ -245,11 +282,14 @@ def test_add_action_linked_to_needs(app, staff):
     assert response.status_code == 302
     with app.app_context():
         (action,) = db.session.scalars(select(Action)).all()
-        assert action.owner == "Housing department"
+        assert action.owner.name == "Housing department"
+        assert (action.indicator_baseline, action.indicator_target) == (0, 1200.5)
+        assert (action.budget_amount, action.budget_currency) == (10000, "EUR")
+        assert str(action.end_date) == "2027-12-31"
         assert action.status == "planned"
         assert sorted(n.id for n in action.needs) == [first.id, second.id]
+    assert "Action added." in staff.get(response.location).text
     index = staff.get("/backlog/").text
-    assert "Action added." in index
     assert "Advice desk at the library" in index
     assert "Planned" in index
 
@@ -269,7 +309,9 @@ def test_edit_action(app, staff):
     page = staff.get(url)
     assert page.status_code == 200
     assert f'name="needs" value="{need.id}" checked' in page.text
-    response = post_form(staff, url, url, {"title": "Advice desk", "status": "in_progress"})
+    response = post_form(
+        staff, url, url, {"title": "Advice desk", "status": "in_progress", "submit": "1"}
+    )
     assert response.status_code == 302
     with app.app_context():
         action = db.session.get(Action, action_id)
@@ -297,7 +339,7 @@ def test_harvest_page_lists_candidates(staff, harvest):
         assert f'name="take-need-{insight_id}" value="1"' in text
         assert f'name="title-need-{insight_id}"' in text
         assert f'name="theme-need-{insight_id}"' in text
-    assert "2 votes" in text and "0 votes" in text
+    assert "2 dots" in text and "0 dots" in text
     assert SCRIPT not in text
     assert "&lt;script&gt;" in text
 
@@ -322,7 +364,7 @@ def test_harvest_into_needs_with_provenance(app, staff, harvest):
     (need,) = all_needs(app)
     assert need.title == "Evening language classes"
     assert need.theme == "language"
-    assert need.priority == 2
+    assert (need.support.dots, need.support.people, need.support.sessions) == (2, 0, 1)
     assert [(s.session_id, s.contribution_id) for s in need.sources] == [
         (harvest.id, harvest.insight_ids[0])
     ]
@@ -380,7 +422,7 @@ def test_a_tick_stays_on_its_candidate_while_dots_reorder_the_list(app, staff, h
     staff.post(url, data={"csrf_token": csrf_token(page), f"take-{second}": "1"})
     (need,) = all_needs(app)
     assert need.title == "One desk for all the paperwork"
-    assert need.priority == 3
+    assert need.support.dots == 3
     assert [s.contribution_id for s in need.sources] == [harvest.insight_ids[1]]
 
 

@@ -456,18 +456,33 @@ def test_harvest_turns_obstacles_into_needs_and_interventions_into_actions(
     assert "&lt;script&gt;forms&lt;/script&gt;" in page.text
     keys = re.findall(r'name="take-([\w-]+)"', page.text)
     assert keys[2] == f"action-{intervention}"
+    # Support is named by kind: people for an obstacle, ratings with their number for a try.
+    assert "2 people raised it" in page.text
+    assert "rated 4.5 on average by 2 people" in page.text
+    # The proposed action comes with the obstacles of the same harvest ticked as what it addresses.
+    assert f'name="addresses-{keys[2]}" value="{keys[0]}" checked' in page.text
     client.post(
         f"/backlog/from-session/{session_id}",
-        data={"csrf_token": csrf_token(page), f"take-{keys[0]}": "1", f"take-{keys[2]}": "1"},
+        data={
+            "csrf_token": csrf_token(page),
+            f"take-{keys[0]}": "1",
+            f"take-{keys[2]}": "1",
+            f"addresses-{keys[2]}": keys[0],
+        },
     )
     with app.app_context():
         need = db.session.scalar(select(Need))
-        assert need.title == "Nobody speaks my language" and need.priority == 2
+        assert need.title == "Nobody speaks my language"
+        assert (need.support.people, need.support.dots, need.support.rating_count) == (2, 0, 0)
         sources = db.session.scalars(select(NeedSource.contribution_id)).all()
         assert set(answers[:2]) <= set(sources)
         proposed = db.session.scalar(select(Action))
         assert proposed.title == "Asks for an interpreter before answering"
-        assert proposed.status == "proposed" and "4.5 out of 5" in proposed.objective
+        # Its fields are left for the team to fill; provenance stays in its sources.
+        assert proposed.status == "proposed" and proposed.objective == ""
+        assert (proposed.support.rating, proposed.support.rating_count) == (4.5, 2)
+        assert proposed.support.people == 0 and proposed.support.dots == 0
+        assert [n.title for n in proposed.needs] == ["Nobody speaks my language"]
         assert db.session.scalar(select(ActionSource.contribution_id)) == intervention
 
     go(app, code, CLOSED)

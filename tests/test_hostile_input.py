@@ -38,7 +38,16 @@ from palabre.database import write_transaction
 from palabre.extensions import db
 from palabre.inputs import SQL_INT_MAX, clean_json, clean_text, parse_int
 from palabre.join import new_join_code
-from palabre.models import Action, Contribution, Facilitator, Need, RoleLink, Session, Status
+from palabre.models import (
+    Action,
+    Contribution,
+    Facilitator,
+    Need,
+    RoleLink,
+    Session,
+    Stakeholder,
+    Status,
+)
 from palabre.plugins.forum_theatre import ForumTheatre
 from palabre.plugins.world_cafe import WorldCafe
 from palabre.testing import role_link
@@ -208,7 +217,18 @@ class Instance:
             tried="She asks for the decision in writing",
             scene="1",
         )
-        self._post(self.facilitator, "/backlog/", "/backlog/needs", title="Evening classes")
+        self._post(
+            self.facilitator, "/backlog/needs/new", "/backlog/needs/new", title="Evening classes"
+        )
+        self._post(
+            self.facilitator,
+            "/backlog/stakeholders",
+            "/backlog/stakeholders",
+            name="Library",
+            kind="city",
+            interest="4",
+            influence="2",
+        )
         self._post(
             self.facilitator,
             "/backlog/actions/new",
@@ -228,12 +248,17 @@ class Instance:
                 "name": list(ForumTheatre.facilitator_actions),
                 "token": ["not-the-set-up-token"],
                 "filename": ["live.js"],
-                "key": [link.key for link in db.session.scalars(select(RoleLink))][:2],
+                "key": [link.key for link in db.session.scalars(select(RoleLink))][:2]
+                + ["custom-transport"],
                 "role_name": ["host"],
                 "link_id": [str(link.id) for link in db.session.scalars(select(RoleLink))][:2],
                 "account_id": [str(f) for f in db.session.scalars(select(Facilitator.id))],
                 "facilitator_id": [str(f) for f in db.session.scalars(select(Facilitator.id))],
                 "invitation_id": ["1"],
+                "stakeholder_id": [str(s) for s in db.session.scalars(select(Stakeholder.id))],
+                "merge_id": ["1"],
+                "what": ["actions"],
+                "kind": ["csv"],
             }
         self.people = {"participant": self.participant, "facilitator": self.facilitator}
         self.tokens = {role: self._token(client) for role, client in self.people.items()}
@@ -888,13 +913,13 @@ def test_an_obstacle_ignores_answer_ids_that_are_not_numbers(instance, sockets, 
 def test_forms_validate_the_text_as_it_will_be_stored(app, client, auth):
     """A title of bidi and NUL characters only is empty, so it is refused."""
     auth.login()
-    page = client.get("/backlog/")
+    page = client.get("/backlog/needs/new")
     client.post(
-        "/backlog/needs",
+        "/backlog/needs/new",
         data={"csrf_token": csrf_token(page), "title": "\u202e\x00", "theme": "other"},
     )
     client.post(
-        "/backlog/needs",
+        "/backlog/needs/new",
         data={"csrf_token": csrf_token(page), "title": "Night\u2067 buses", "theme": "other"},
     )
     with app.app_context():

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import unicodedata
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
 import pytest
 from flask_babel import force_locale
@@ -27,6 +27,7 @@ from palabre.models import (
     Facilitator,
     Participant,
     Session,
+    Stakeholder,
     Status,
     Theme,
     Vote,
@@ -115,7 +116,7 @@ def make_cafe(app) -> int:
             "Affordable housing for newcomers",
             description="Key insight of Table 1.",
             theme=Theme.HOUSING,
-            priority=3,
+            dots=3,
             session=session,
             contribution_ids=[housing.id],
         )
@@ -123,9 +124,11 @@ def make_cafe(app) -> int:
             title="Rental guarantee fund",
             objective="Help 50 families rent a first flat",
             indicator="Families housed within a year",
-            owner="Housing department",
-            resources="120,000 EUR",
-            timeline="2025-2026",
+            owner=Stakeholder(name="Housing department"),
+            budget_amount=120000,
+            budget_currency="EUR",
+            start_date=date(2025, 9, 1),
+            end_date=date(2026, 6, 30),
             status=ActionStatus.PLANNED,
         )
         action.needs = [need]
@@ -241,7 +244,7 @@ def test_backlog_pdf(app, client, auth):
     assert "Families housed within a year" in words
     assert "Housing department" in words
     assert "120,000 EUR" in words
-    assert "2025-2026" in words
+    assert "Sep 1, 2025" in words and "Jun 30, 2026" in words
     assert "Planned" in words
     assert_no_personal_data(words)
 

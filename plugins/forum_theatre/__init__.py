@@ -439,48 +439,47 @@ class ForumTheatre(Method):
         }
 
     def backlog_candidates(self, session):
+        """Obstacles become needs, with the people whose answers named them; interventions
+        become proposed actions, with how the audience rated them, addressing the obstacles."""
         play = session.config.get("play_title", session.title)
         candidates = []
         obstacles = sorted(
             visible(session, kind="obstacle"), key=lambda o: (-len(o.data.get("answers", [])), o.id)
         )
+        answers = {answer.id: answer for answer in _all(session, "answer")}
         for obstacle in obstacles:
-            answers = obstacle.data.get("answers", [])
+            named_by = [answers[i] for i in obstacle.data.get("answers", []) if i in answers]
             candidates.append(
                 BacklogCandidate(
                     title=obstacle.body[:200],
                     description=_(
-                        "Answers naming this obstacle at the forum theatre “%(play)s”: %(n)d.",
-                        n=len(answers),
+                        "An obstacle named at the forum theatre “%(play)s”.",
                         play=play,
                     ),
-                    contribution_ids=[obstacle.id, *answers],
-                    votes=len(answers),
+                    contribution_ids=[obstacle.id, *(answer.id for answer in named_by)],
+                    people=_people(named_by),
                 )
             )
+        obstacle_keys = [candidate.key for candidate in candidates]
         ratings = rating_summaries(session)
         interventions = sorted(
             visible(session, kind="intervention"),
             key=lambda i: (-(ratings.get(i.id) or {}).get("average", 0), i.id),
         )
         for intervention in interventions:
-            rating = ratings.get(intervention.id) or {"average": 0, "count": 0}
+            rating = ratings.get(intervention.id)
             candidates.append(
                 BacklogCandidate(
                     title=intervention.body[:200],
                     description=_(
-                        "Tried in scene %(scene)d of “%(play)s”: %(happened)s "
-                        "Could it work in real life? %(average)s out of %(top)d; "
-                        "ratings: %(count)d.",
+                        "Tried in scene %(scene)d of “%(play)s”.",
                         scene=intervention.data.get("scene", 0),
                         play=play,
-                        happened=intervention.data.get("happened", ""),
-                        average=rating["average"],
-                        top=SCALE[1],
-                        count=rating["count"],
                     ),
                     contribution_ids=[intervention.id],
                     kind=ACTION,
+                    rating=(rating["average"], rating["count"]) if rating else None,
+                    addresses=list(obstacle_keys),
                 )
             )
         return candidates
@@ -515,6 +514,13 @@ def scene_rows(session, counts: dict[int, int]) -> list[tuple[str, int]]:
     """``("1. <scene title>", taps)`` per scene, in the play's order, for charts."""
     scenes = session.config.get("scenes", [])
     return [(f"{n}. {s['title']}", counts.get(n, 0)) for n, s in enumerate(scenes, start=1)]
+
+
+def _people(contributions) -> int:
+    """How many people wrote ``contributions``: each participant once, each note on paper once."""
+    return len({c.participant_id for c in contributions if c.participant_id}) + sum(
+        1 for c in contributions if not c.participant_id
+    )
 
 
 def happened_counts(session) -> dict[int, int]:

@@ -1,0 +1,699 @@
+"""The backlog as the strategy's policy cycle: needs across sessions, merges and their undo,
+full actions with monitoring and evaluation, the gap view, stakeholders, the city's public
+"you said, we did", exports and imports, and the guide's self-assessment."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from palabre import contributions
+from palabre.backlog import (
+    create_need,
+    duplicate_suggestions,
+    merge_needs,
+    suggest_theme,
+    undo_merge,
+)
+from palabre.database import write_transaction
+from palabre.extensions import db
+from palabre.models import (
+    Action,
+    ActionUpdate,
+    AssessmentMark,
+    CustomTheme,
+    Need,
+    NeedMerge,
+    NeedSource,
+    Participant,
+    Session,
+    Stakeholder,
+    Status,
+    hash_token,
+    utcnow,
+)
+from palabre.phases import plan
+from palabre.policy_cycle import neutralise, read_actions_csv, to_csv
+from tests.conftest import csrf_token, join, new_cid, post_form
+
+SCRIPT = "<script>alert('x')</script>"
+
+
+@pytest.fixture
+def staff(client, auth):
+    auth.login()
+    return client
+
+
+@pytest.fixture
+def cafe(app, make_cafe):
+    """A café in its harvest phase with two key insights, the first with three dots."""
+    code = make_cafe(status="live", phase_index=4)
+    with app.test_request_context():
+        session = db.session.scalar(select(Session).where(Session.code == code))
+        with write_transaction():
+            voter = Participant(
+                session_id=session.id, token_hash=hash_token("v"), language="en", group="1"
+            )
+            db.session.add(voter)
+        insights = [
+            contributions.transcribe(
+                session,
+                client_id=new_cid(),
+                kind_name="insight",
+                body=body,
+                group="1",
+                phase_index=None,
+            )
+            for body in ("Evening language classes", "Help to rent a flat")
+        ]
+        for _ in range(3):
+            contributions.vote(session, voter, client_id=new_cid(), contribution_id=insights[0].id)
+        return session.id, code, [i.id for i in insights]
+
+
+def needs(app) -> list[Need]:
+    with app.app_context():
+        found = db.session.scalars(select(Need).order_by(Need.id)).all()
+        for need in found:
+            _ = [(s.session_id, s.contribution_id, s.dots) for s in need.sources], need.actions
+        return found
+
+
+def stakeholder(app, name, **fields) -> int:
+    with app.app_context():
+        with write_transaction():
+            row = Stakeholder(name=name, **fields)
+            db.session.add(row)
+        return row.id
+
+
+def make_action(staff, **fields):
+    data = {"title": "Advice desk", "status": "planned", **fields}
+    return post_form(staff, "/backlog/actions/new", "/backlog/actions/new", data)
+
+
+# --- needs: support by kind, filters, duplicates, themes ----------------------------------
+
+
+def test_support_is_kept_apart_by_kind_and_named(app, staff, cafe):
+    session_id, _code, insights = cafe
+    with app.test_request_context():
+        session = db.session.get(Session, session_id)
+        create_need("Dotted", session=session, contribution_ids=[insights[0]], dots=3)
+        create_need("Named by people", session=session, people=4)
+    page = staff.get("/backlog/").text
+    assert "3 dots" in page and "4 people raised it" in page
+    assert "They are never added together." in page
+    # Dots and people are never summed into one "priority".
+    assert ">7<" not in page and "7 " not in page
+
+
+def test_needs_filtered_by_theme_method_session_status_and_date(app, staff, cafe, make_cafe):
+    session_id, _code, _insights = cafe
+    other_code = make_cafe(status="open")
+    with app.test_request_context():
+        session = db.session.get(Session, session_id)
+        other = db.session.scalar(select(Session).where(Session.code == other_code))
+        housing = create_need("Help to rent", theme="housing", session=session)
+        create_need("Night buses", theme="services", session=other)
+        old = create_need("An old need", theme="housing")
+        with write_transaction():
+            db.session.get(Need, old.id).created_at = utcnow() - timedelta(days=400)
+            db.session.add(Action(title="Rent guarantee", needs=[db.session.get(Need, housing.id)]))
+        other_id = other.id
+
+    def titles(query):
+        page = staff.get(f"/backlog/?{query}").text
+        return [t for t in ("Help to rent", "Night buses", "An old need") if f">{t}</a>" in page]
+
+    assert titles("theme=housing") == ["Help to rent", "An old need"]
+    assert titles("method=world_cafe") == ["Help to rent", "Night buses"]
+    assert titles(f"session={other_id}") == ["Night buses"]
+    assert titles("state=no_action") == ["Night buses", "An old need"]
+    assert titles("state=with_action") == ["Help to rent"]
+    since = (date.today() - timedelta(days=30)).isoformat()
+    assert titles(f"since={since}") == ["Help to rent", "Night buses"]
+    assert "Write the date as year-month-day" in staff.get("/backlog/?since=yesterday").text
+    assert staff.get("/backlog/?sort=nonsense&state=nonsense").status_code == 200
+
+
+def test_duplicates_are_suggested_from_alike_titles(app):
+    with app.test_request_context():
+        first = create_need("Evening language classes for adults")
+        second = create_need("Language classes in the evening")
+        create_need("Help to rent a flat")
+        pairs = duplicate_suggestions(db.session.scalars(select(Need)).all())
+        assert [(a.id, b.id) for a, b, _score in pairs] == [(first.id, second.id)]
+
+
+def test_the_index_offers_to_compare_alike_needs(app, staff):
+    with app.test_request_context():
+        first = create_need("Evening language classes for adults").id
+        second = create_need("Language classes in the evening").id
+    page = staff.get("/backlog/").text
+    assert "Possible duplicates" in page
+    assert f"/backlog/needs/{second}/merge?into={first}" in page
+
+
+def test_themes_are_suggested_from_the_words_in_every_language(app):
+    with app.test_request_context():
+        assert suggest_theme("Nobody explained the rent contract of my flat") == "housing"
+        assert suggest_theme("Cours de français le soir") == "language"
+        assert suggest_theme("موعد مع طبيب في المستشفى") == "health"
+        assert suggest_theme("Something else entirely") == "other"
+
+
+def test_a_team_adds_its_own_theme_which_is_then_suggested(app, staff):
+    response = post_form(
+        staff,
+        "/backlog/themes",
+        "/backlog/themes",
+        {"label": "Transport", "keywords": "bus, tram, autobus"},
+    )
+    assert response.status_code == 302
+    with app.test_request_context():
+        (theme,) = db.session.scalars(select(CustomTheme)).all()
+        assert suggest_theme("No night bus to the centre") == theme.key
+    again = post_form(staff, "/backlog/themes", "/backlog/themes", {"label": "transport"})
+    assert again.status_code == 200 and "already a theme with this name" in again.text
+    assert "Transport" in staff.get("/backlog/needs/new").text
+
+
+# --- merge with confirmation and undo --------------------------------------------------
+
+
+def test_merge_and_undo_keep_provenance_and_support(app, staff, cafe):
+    session_id, _code, insights = cafe
+    with app.test_request_context():
+        session = db.session.get(Session, session_id)
+        duplicate = create_need(
+            "Classes at night", session=session, contribution_ids=[insights[0]], dots=3
+        )
+        kept = create_need(
+            "Evening classes", session=session, contribution_ids=[insights[1]], people=2
+        )
+        duplicate_id, kept_id = duplicate.id, kept.id
+    make_action(staff, needs=[str(duplicate_id)], title="Library open late")
+    page = staff.get(f"/backlog/needs/{duplicate_id}/merge?into={kept_id}")
+    assert "Merge two needs?" in page.text and "Classes at night" in page.text
+    staff.post(
+        f"/backlog/needs/{duplicate_id}/merge",
+        data={"csrf_token": csrf_token(page), "into": kept_id, "confirmed": "1"},
+    )
+    duplicate, kept = needs(app)
+    assert duplicate.merged_into_id == kept_id
+    assert sorted(s.contribution_id for s in kept.sources) == sorted(insights)
+    assert (kept.support.dots, kept.support.people) == (3, 2)
+    assert [a.title for a in kept.actions] == ["Library open late"]
+
+    kept_page = staff.get(f"/backlog/needs/{kept_id}")
+    assert "Undo this merge" in kept_page.text
+    with app.app_context():
+        merge_id = db.session.scalar(select(NeedMerge.id))
+    staff.post(f"/backlog/merges/{merge_id}/undo", data={"csrf_token": csrf_token(kept_page)})
+    duplicate, kept = needs(app)
+    assert duplicate.merged_into_id is None
+    assert [s.contribution_id for s in duplicate.sources] == [insights[0]]
+    assert [s.contribution_id for s in kept.sources] == [insights[1]]
+    assert (duplicate.support.dots, kept.support.dots, kept.support.people) == (3, 0, 2)
+    assert [a.title for a in duplicate.actions] == ["Library open late"]
+    assert kept.actions == []
+    assert "Merge undone" in staff.get(f"/backlog/needs/{kept_id}").text
+
+
+def test_merge_into_itself_or_into_a_cycle_is_refused(app):
+    with app.test_request_context():
+        a, b, c = (create_need(title) for title in ("A need", "B need", "C need"))
+        with pytest.raises(ValueError, match="itself"):
+            merge_needs(a, a)
+        merge = merge_needs(a, b)
+        with pytest.raises(ValueError, match="already merged"):
+            merge_needs(b, a)  # b into a, which is merged into b: a cycle
+        with pytest.raises(ValueError, match="already merged"):
+            merge_needs(c, a)
+        merge_needs(b, c)
+        with pytest.raises(ValueError, match="merged again"):
+            undo_merge(merge)
+        undo_merge(db.session.scalar(select(NeedMerge).where(NeedMerge.duplicate_id == b.id)))
+        undo_merge(merge)
+        with pytest.raises(ValueError, match="already undone"):
+            undo_merge(merge)
+        assert all(n.merged_into_id is None for n in db.session.scalars(select(Need)))
+
+
+def test_a_merge_confirmation_refuses_a_merged_need(app, staff):
+    with app.test_request_context():
+        a, b = create_need("A need"), create_need("B need")
+        merge_needs(a, b)
+    response = staff.get(f"/backlog/needs/{b.id}/merge?into={a.id}")
+    assert response.status_code == 302
+    assert "already merged" in staff.get(response.location).text
+
+
+# --- actions: fields, bad input, monitoring, evaluation, gaps ----------------------------
+
+
+def test_an_action_with_owner_partners_budget_dates_and_indicator(app, staff):
+    owner = stakeholder(app, "Housing department")
+    partner = stakeholder(app, "Refugee Women’s Association", kind="migrants")
+    with app.test_request_context():
+        need = create_need("Help to rent")
+    response = make_action(
+        staff,
+        indicator="Families housed",
+        indicator_baseline="0",
+        indicator_target="50",
+        indicator_unit="families",
+        owner_id=str(owner),
+        partners=[str(partner)],
+        budget_amount="120 000",
+        budget_currency="EUR",
+        in_kind="A room at the library",
+        start_date="2027-01-01",
+        end_date="2027-12-31",
+        needs=[str(need.id)],
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        action = db.session.scalar(select(Action))
+        assert [p.name for p in action.partners] == ["Refugee Women’s Association"]
+        assert action.budget_amount == 120000 and action.in_kind == "A room at the library"
+    page = staff.get(response.location).text
+    assert "Still missing" not in page
+    assert "Families housed" in page
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"start_date": "2027-06-01", "end_date": "2027-01-01"}, "The end cannot come before"),
+        ({"budget_amount": "a lot"}, "Write a number"),
+        ({"indicator_target": "=1+1"}, "Write a number"),
+        ({"budget_currency": "€€"}, "three letters"),
+        ({"budget_amount": "100", "budget_currency": ""}, "in which currency"),
+        ({"end_date": "31/12/2027"}, "Not a valid date"),
+    ],
+)
+def test_bad_action_input_is_refused_with_a_message(app, staff, fields, message):
+    response = make_action(staff, **fields)
+    assert response.status_code == 200
+    assert message in response.text and 'role="alert"' in response.text
+    with app.app_context():
+        assert db.session.scalars(select(Action)).all() == []
+
+
+def test_monitoring_updates_and_evaluations(app, staff, cafe):
+    session_id, _code, _insights = cafe
+    group = stakeholder(app, "Migrant advisory council", kind="migrants")
+    make_action(staff, indicator="Families housed", indicator_target="50")
+    with app.app_context():
+        action_id = db.session.scalar(select(Action.id))
+    url = f"/backlog/actions/{action_id}"
+    page = staff.get(url)
+    response = staff.post(
+        f"{url}/updates",
+        data={
+            "csrf_token": csrf_token(page),
+            "update-on_date": "2027-03-01",
+            "update-progress": "12",
+            "update-body": "Twelve families found a flat " + SCRIPT,
+            "update-reported_by": str(group),
+            "update-submit": "1",
+        },
+    )
+    assert response.status_code == 302
+    bad = staff.post(
+        f"{url}/updates",
+        data={
+            "csrf_token": csrf_token(page),
+            "evaluation-on_date": "2027-06-01",
+            "evaluation-method": "",
+            "evaluation-body": "",
+            "evaluation-submit": "1",
+        },
+    )
+    assert bad.status_code == 400 and 'role="alert"' in bad.text
+    staff.post(
+        f"{url}/updates",
+        data={
+            "csrf_token": csrf_token(page),
+            "evaluation-on_date": "2027-06-01",
+            "evaluation-method": "Mystery-shopping audit",
+            "evaluation-body": "Advice is now given in Arabic",
+            "evaluation-evidence": str(session_id),
+            "evaluation-submit": "1",
+        },
+    )
+    with app.app_context():
+        action = db.session.get(Action, action_id)
+        (update,) = action.monitoring
+        assert (update.progress, update.reported_by.name) == (12, "Migrant advisory council")
+        (evaluation,) = action.evaluations
+        assert evaluation.evidence_session_id == session_id
+        assert action.latest_progress == update
+    shown = staff.get(url).text
+    assert "Twelve families found a flat &lt;script&gt;" in shown and SCRIPT not in shown
+    assert "Mystery-shopping audit" in shown and "Café on the intercultural plan" in shown
+
+
+def test_the_gap_view(app, staff):
+    owner = stakeholder(app, "Library")
+    with app.test_request_context():
+        lonely = create_need("A need nobody acts on").id
+        covered = create_need("A need with a full action").id
+    make_action(
+        staff,
+        title="Complete action",
+        indicator="Visits",
+        indicator_target="100",
+        owner_id=str(owner),
+        in_kind="A room",
+        start_date="2027-01-01",
+        end_date="2027-02-01",
+        needs=[str(covered)],
+    )
+    make_action(staff, title="Bare action", status="proposed")
+    make_action(staff, title="Dropped action", status="dropped")
+    page = staff.get("/backlog/gaps").text
+    assert "A need nobody acts on" in page and "A need with a full action" not in page
+    assert "Complete action" not in page and "Dropped action" not in page
+    assert "Bare action" in page
+    assert "no owner, no resources, no dates, no indicator" in page
+    assert f'href="/backlog/actions/new?need={lonely}"' in page
+
+
+# --- stakeholders -------------------------------------------------------------------------
+
+
+def test_stakeholder_register_and_power_interest_matrix(app, staff):
+    response = post_form(
+        staff,
+        "/backlog/stakeholders",
+        "/backlog/stakeholders",
+        {
+            "name": "جمعية النساء اللاجئات",
+            "kind": "migrants",
+            "already_involved": "y",
+            "interest": "5",
+            "influence": "2",
+            "how_to_involve": "Invite them to the steering body",
+        },
+    )
+    assert response.status_code == 302
+    refused = post_form(
+        staff, "/backlog/stakeholders", "/backlog/stakeholders", {"name": "X", "interest": "9"}
+    )
+    assert refused.status_code == 200 and 'role="alert"' in refused.text
+    page = staff.get("/backlog/stakeholders").text
+    svg = page.split("<svg")[1].split("</svg>")[0]
+    assert "<title" in svg and "<desc" in svg
+    assert "جمعية النساء اللاجئات" in svg
+    # The text equivalent of the chart.
+    assert '<table class="chart-data">' in page and "5/5" in page and "2/5" in page
+    with app.app_context():
+        (row,) = db.session.scalars(select(Stakeholder)).all()
+        assert (row.interest, row.influence, row.already_involved) == (5, 2, True)
+    assert "جمعية النساء اللاجئات" in staff.get("/backlog/actions/new").text
+
+
+# --- the city's "you said, we did" ----------------------------------------------------------
+
+
+def test_the_public_page_is_anonymous_and_shows_no_hidden_contribution(app, client, cafe, staff):
+    session_id, code, insights = cafe
+    with app.test_request_context():
+        session = db.session.get(Session, session_id)
+        shown = create_need(
+            "Evening language classes", session=session, contribution_ids=[insights[0]]
+        )
+        create_need("A hidden insight's need", session=session, contribution_ids=[insights[1]])
+        contributions.set_hidden(session, insights[1], True)
+        with write_transaction():
+            db.session.add(
+                Action(
+                    title="Classes at the library",
+                    status="in_progress",
+                    indicator="Learners",
+                    indicator_target=40,
+                    needs=[db.session.get(Need, shown.id)],
+                    updates=[ActionUpdate(body="Twenty learners so far", progress=20)],
+                )
+            )
+    client.post("/auth/logout", data={"csrf_token": csrf_token(client.get("/"))})
+    page = client.get("/city/")
+    assert page.status_code == 200
+    text = page.text
+    assert "Evening language classes" in text
+    assert "Classes at the library" in text and "In progress" in text
+    assert "Twenty learners so far" in text and "Learners: 20 / 40" in text
+    assert "A hidden insight" not in text
+    assert "facilitator@example.org" not in text and "Café on the intercultural plan" not in text
+    svg = text.split("<svg")[1]
+    assert "<title" in svg and "<desc" in svg
+    arabic = client.post(
+        "/language", data={"csrf_token": csrf_token(page), "language": "ar", "next": "/city/"}
+    )
+    assert 'dir="rtl"' in client.get(arabic.location).text
+
+
+def test_an_archived_sessions_link_still_shows_you_said_we_did(app, make_cafe, staff, client):
+    code = make_cafe(status="live", phase_index=1)
+    join(client, code, group="1")
+    with app.test_request_context():
+        session = db.session.scalar(select(Session).where(Session.code == code))
+        create_need("Evening language classes", session=session)
+        with write_transaction():
+            session.status = Status.ARCHIVED
+            session.phase_index = len(plan(session)) - 1
+    page = client.get(f"/j/{code}")
+    assert page.status_code == 200
+    assert "You said, we did" in page.text and "Evening language classes" in page.text
+    assert 'href="/city/"' in page.text
+    newcomer = app.test_client().get(f"/j/{code}")
+    assert newcomer.status_code == 200
+    assert "Evening language classes" in newcomer.text and 'href="/city/"' in newcomer.text
+    refused = client.post(
+        f"/j/{code}/contribute",
+        data={"csrf_token": csrf_token(page), "cid": new_cid(), "kind": "note", "body": "late"},
+    )
+    assert refused.status_code == 302
+    with app.app_context():
+        assert not db.session.scalars(
+            select(NeedSource).where(NeedSource.contribution_id.is_not(None))
+        ).all()
+
+
+# --- exports and imports --------------------------------------------------------------------
+
+
+def test_csv_cells_are_neutralised_against_formula_injection():
+    for dangerous in ("=1+1", "+33 6", "-2", "@SUM(A1)", "\tx", "\rx"):
+        assert neutralise(dangerous) == "'" + dangerous
+    assert neutralise("Évening classes") == "Évening classes"
+    assert neutralise(-2.5) == "-2.5" and neutralise(None) == ""
+    data = to_csv(["title"], [{"title": '=HYPERLINK("http://x")'}])
+    assert data.startswith("\ufeff".encode())
+    assert list(csv.reader(io.StringIO(data.decode("utf-8-sig")))) == [
+        ["title"],
+        ['\'=HYPERLINK("http://x")'],
+    ]
+
+
+def test_exports_in_csv_and_json_keep_arabic(app, staff):
+    with app.test_request_context():
+        create_need("دروس اللغة في المساء", theme="language")
+    stakeholder(app, "=cmd|' /C calc'!A0")
+    response = staff.get("/backlog/export/needs.csv")
+    assert response.mimetype == "text/csv"
+    assert "attachment" in response.headers["Content-Disposition"]
+    assert response.data.startswith("\ufeff".encode())
+    rows = list(csv.DictReader(io.StringIO(response.data.decode("utf-8-sig"))))
+    assert rows[0]["title"] == "دروس اللغة في المساء" and rows[0]["theme"] == "language"
+    people = staff.get("/backlog/export/stakeholders.csv").data.decode("utf-8-sig")
+    assert "'=cmd" in people
+    as_json = json.loads(staff.get("/backlog/export/needs.json").data)
+    assert as_json[0]["title"] == "دروس اللغة في المساء"
+    assert staff.get("/backlog/export/secrets.csv").status_code == 404
+
+
+def test_actions_round_trip_through_csv(app, staff):
+    owner = stakeholder(app, "Housing department")
+    with app.test_request_context():
+        need = create_need("Help to rent")
+    make_action(
+        staff,
+        title="=Rent guarantee fund",
+        indicator="Families housed",
+        indicator_baseline="-3",
+        indicator_target="50",
+        owner_id=str(owner),
+        budget_amount="120000.5",
+        budget_currency="EUR",
+        start_date="2027-01-01",
+        end_date="2027-12-31",
+        needs=[str(need.id)],
+    )
+    exported = staff.get("/backlog/export/actions.csv").data
+    assert b"'=Rent guarantee fund" in exported
+    page = staff.get("/backlog/exchange")
+    response = staff.post(
+        "/backlog/import",
+        data={"csrf_token": csrf_token(page), "file": (io.BytesIO(exported), "actions.csv")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        first, second = db.session.scalars(select(Action).order_by(Action.id)).all()
+        for name in (
+            "title",
+            "indicator",
+            "indicator_baseline",
+            "indicator_target",
+            "owner_id",
+            "budget_amount",
+            "budget_currency",
+            "start_date",
+            "end_date",
+            "status",
+        ):
+            assert getattr(first, name) == getattr(second, name), name
+        assert second.title == "=Rent guarantee fund"
+        assert [n.id for n in second.needs] == [need.id]
+
+
+def test_a_failing_import_changes_nothing_and_lists_each_lines_problem(app, staff):
+    stakeholder(app, "Library")
+    bad = (
+        "title;owner;budget_amount;start_date;end_date;status;needs\r\n"
+        "Good action;Library;100;2027-01-01;2027-02-01;planned;\r\n"
+        ";Library;;;;;\r\n"
+        "Reading club;Nobody we know;lots;2027-05-01;2027-01-01;someday;999\r\n"
+    ).encode("utf-8-sig")
+    page = staff.get("/backlog/exchange")
+    response = staff.post(
+        "/backlog/import",
+        data={"csrf_token": csrf_token(page), "file": (io.BytesIO(bad), "actions.csv")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 400
+    text = response.text
+    assert "Nothing was imported" in text
+    assert "Line 3: the title is missing." in text
+    for problem in (
+        "“Nobody we know” is not in the stakeholder register.",
+        "“lots” is not a number (budget_amount).",
+        "the end comes before the start.",
+        "unknown status “someday”.",
+        "there is no open need number 999.",
+    ):
+        assert f"Line 4: {problem}" in text.replace("&#34;", '"')
+    with app.app_context():
+        assert db.session.scalars(select(Action)).all() == []
+
+
+def test_an_import_that_is_not_utf8_or_has_no_title_column_is_refused(app):
+    with app.test_request_context():
+        assert "not UTF-8" in read_actions_csv("title\nCafé".encode("latin-1"))[1][0]
+        assert "“title”" in read_actions_csv(b"name\nX")[1][0]
+        assert read_actions_csv(b"title\n")[1] == ["The file holds no actions."]
+
+
+# --- the guide's self-assessment -------------------------------------------------------------
+
+
+def test_self_assessment_keeps_its_history_and_charts_it(app, staff):
+    page = staff.get("/backlog/assessment")
+    assert page.status_code == 200
+    assert "Political leadership for co-design" in page.text
+    for day, mark in (("2027-01-15", "not_yet"), ("2027-06-15", "met")):
+        response = staff.post(
+            "/backlog/assessment",
+            data={
+                "csrf_token": csrf_token(page),
+                "assessed_on": day,
+                "mark-3.2": mark,
+                "evidence-3.2": "Objectives with actions " + SCRIPT,
+                "mark-3.3": "partly",
+                "submit": "1",
+            },
+        )
+        assert response.status_code == 302
+    refused = staff.post(
+        "/backlog/assessment",
+        data={"csrf_token": csrf_token(page), "assessed_on": "soon", "mark-1.1": "met"},
+    )
+    assert refused.status_code == 400 and "year-month-day" in refused.text
+    with app.app_context():
+        assert len(db.session.scalars(select(AssessmentMark)).all()) == 4
+    shown = staff.get("/backlog/assessment").text
+    svg = shown.split("<svg")[1].split("</svg>")[0]
+    assert "<title" in svg and "<desc" in svg and "<polyline" in svg
+    # Factor 3 went from 25 % (not yet, partly) to 75 % (met, partly).
+    assert "25 %" in shown and "75 %" in shown
+    assert "Last marked Met on Jun 15, 2027." in shown
+    assert "&lt;script&gt;" in shown and SCRIPT not in shown
+
+
+def test_council_outputs_render_their_html(app, staff, monkeypatch, cafe):
+    """The action plan, monitoring report and assessment go to palabre.printing as HTML."""
+    session_id, _code, insights = cafe
+    owner = stakeholder(app, "Housing department")
+    with app.test_request_context():
+        session = db.session.get(Session, session_id)
+        need = create_need("Help to rent", theme="housing", session=session, dots=3, people=2).id
+        create_need("Evening classes " + SCRIPT, theme="language")
+    make_action(
+        staff,
+        title="Rent guarantee fund",
+        owner_id=str(owner),
+        budget_amount="120000",
+        budget_currency="EUR",
+        needs=[str(need)],
+    )
+    monkeypatch.setattr("palabre.printing.html_to_pdf", lambda html: b"%PDF-1.7\n" + html.encode())
+    plan = staff.get("/backlog/action-plan.pdf").get_data(as_text=True)
+    assert "The needs with most support" in plan and "Appendix B" in plan
+    assert "3 dots" in plan and "2 people raised it" in plan
+    assert "Housing department" in plan and "120,000" in plan
+    assert "&lt;script&gt;" in plan and SCRIPT not in plan
+    housing_only = staff.get("/backlog/action-plan.pdf?theme=housing").get_data(as_text=True)
+    assert "Help to rent" in housing_only and "Evening classes" not in housing_only
+    assert staff.get("/backlog/action-plan.pdf?theme=nonsense").status_code == 404
+    report = staff.get("/backlog/monitoring.pdf?since=2020-01-01").get_data(as_text=True)
+    assert "Rent guarantee fund" in report and "Help to rent" in report
+    assert staff.get("/backlog/assessment.pdf").status_code == 200
+
+
+def test_the_action_plan_builds_in_few_queries(app, cafe):
+    """Eager loading: the queries do not grow with the number of needs and actions."""
+    from sqlalchemy import event
+
+    from palabre.policy_cycle import action_plan_context
+
+    session_id, _code, insights = cafe
+
+    def count_queries(needs_count):
+        with app.test_request_context():
+            session = db.session.get(Session, session_id)
+            with write_transaction():
+                for n in range(needs_count):
+                    need = Need(title=f"Need {n}", sources=[NeedSource(session_id=session.id)])
+                    db.session.add(need)
+                    db.session.add(Action(title=f"Action {n}", needs=[need]))
+            queries = []
+            listener = lambda *args: queries.append(args[2])  # noqa: E731
+            event.listen(db.engine, "before_cursor_execute", listener)
+            try:
+                context = action_plan_context()
+                assert len(context["needs"]) >= needs_count
+            finally:
+                event.remove(db.engine, "before_cursor_execute", listener)
+            return len(queries)
+
+    assert count_queries(5) == count_queries(40) <= 15
