@@ -31,13 +31,13 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
-from flask_login import login_required
 from flask_wtf.file import FileField
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from wtforms import BooleanField, IntegerField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange
 
+from . import access
 from .backlog import (
     STATUS_LABELS,
     all_actions,
@@ -68,10 +68,8 @@ bp = Blueprint("policy_cycle", __name__, url_prefix="/backlog")
 city = Blueprint("city", __name__, url_prefix="/city")
 
 
-@bp.before_request
-@login_required
-def require_facilitator():
-    """The register, the outputs, exports and the assessment are for facilitators."""
+# The register, the outputs, exports and the assessment are for facilitators.
+access.protect(bp, access.FACILITATOR)
 
 
 # --- stakeholders -----------------------------------------------------------------

@@ -151,6 +151,27 @@ ROUTES = {
     ("backlog.action", "POST"): FACILITATOR,
     ("backlog.from_session", "GET"): RUNS_NOT_GUEST,
     ("backlog.from_session", "POST"): RUNS_NOT_GUEST,
+    ("backlog.add_need", "GET"): FACILITATOR,
+    ("backlog.add_update", "POST"): FACILITATOR,
+    ("backlog.gaps", "GET"): FACILITATOR,
+    ("backlog.merge", "GET"): FACILITATOR,
+    ("backlog.remove_theme", "POST"): FACILITATOR,
+    ("backlog.themes", "GET"): FACILITATOR,
+    ("backlog.themes", "POST"): FACILITATOR,
+    ("backlog.undo", "POST"): FACILITATOR,
+    ("city.you_said_we_did", "GET"): ANYONE,
+    ("policy_cycle.action_plan", "GET"): FACILITATOR,
+    ("policy_cycle.assessment", "GET"): FACILITATOR,
+    ("policy_cycle.assessment", "POST"): FACILITATOR,
+    ("policy_cycle.assessment_pdf", "GET"): FACILITATOR,
+    ("policy_cycle.exchange", "GET"): FACILITATOR,
+    ("policy_cycle.export", "GET"): FACILITATOR,
+    ("policy_cycle.import_csv", "POST"): FACILITATOR,
+    ("policy_cycle.monitoring_report", "GET"): FACILITATOR,
+    ("policy_cycle.stakeholder", "GET"): FACILITATOR,
+    ("policy_cycle.stakeholder", "POST"): FACILITATOR,
+    ("policy_cycle.stakeholders", "GET"): FACILITATOR,
+    ("policy_cycle.stakeholders", "POST"): FACILITATOR,
     ("printing.report", "GET"): RUNS,
     ("printing.poster", "GET"): RUNS,
     ("printing.backlog", "GET"): FACILITATOR,
@@ -293,6 +314,10 @@ class Instance:
             "invitation_id": str(self.invitation),
             "name": "no.such.action",
             "key": "not-a-key",
+            "stakeholder_id": "1",
+            "merge_id": "1",
+            "what": "needs",
+            "kind": "csv",
             "role_name": HOST,
             "link_id": str(self.link),
         }
@@ -487,7 +512,10 @@ def test_an_archived_sessions_phones_and_screens_cannot_connect(instance):
         db.session.get(Session, instance.a).status = "archived"
     for visitor, view in (("participant", "participant"), ("owner", "facilitator")):
         assert not connect(instance, visitor, view).is_connected()
-    assert instance.people["host"].get(f"/j/{instance.code}").status_code == 404
+    # Its phones keep a read-only page with what became of their ideas (issue 9): nothing to send.
+    page = instance.people["host"].get(f"/j/{instance.code}")
+    assert page.status_code == 200 and "/contribute" not in page.text
+    assert "palabreLive" not in page.text and "live.js" not in page.text
 
 
 def test_the_audit_log_says_who_did_what_without_what_participants_wrote(instance):
