@@ -11,7 +11,7 @@ owner text becomes a stakeholder, its resources text its resources in kind,
 and its timeline text is appended to its objective.
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006
 Create Date: 2026-11-30 04:24:24
 
 """
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0004"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
