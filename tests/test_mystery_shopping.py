@@ -89,7 +89,11 @@ def assign(app, ref, link_id, service, scenario="p1") -> str:
 
     with app.test_request_context():
         session = db.session.get(Session, ref.id)
-        actions.run(session, "assignment.add", {"link": str(link_id), "service": service, "scenario": scenario})
+        actions.run(
+            session,
+            "assignment.add",
+            {"link": str(link_id), "service": service, "scenario": scenario},
+        )
         return db.session.get(Session, ref.id).config["assignments"][-1]["id"]
 
 
@@ -176,7 +180,9 @@ def test_the_audit_is_created_from_the_new_session_page(palabre_app, facilitator
     )
     assert response.status_code == 302
     with palabre_app.app_context():
-        config = db.session.scalar(select(Session.config).where(Session.method == "mystery_shopping"))
+        config = db.session.scalar(
+            select(Session.config).where(Session.method == "mystery_shopping")
+        )
     assert config["scale"] == 5
     assert config["hourly_rate"] == "14.50"
     assert len(config["criteria"]) == 7
@@ -203,7 +209,9 @@ def test_services_are_prepared_per_language_in_a_draft(
     assert service["name"] == {"en": "Law Centre", "ar": "مركز القانون"}
     assert service["area"] == {}
     # Edited in place, by its id.
-    action(facilitator_client, ref, "service.save", id=service["id"], **{"name-en": "Law Centre E1"})
+    action(
+        facilitator_client, ref, "service.save", id=service["id"], **{"name-en": "Law Centre E1"}
+    )
     assert config_of(palabre_app, ref)["services"][0]["name"] == {"en": "Law Centre E1"}
 
     refused = action(facilitator_client, ref, "service.save", **{"kind-en": "No name"})
@@ -244,18 +252,26 @@ def test_visits_are_assigned_to_active_evaluator_links_only(
 ):
     ref = make_audit(palabre_app, make_session, phase=PREPARATION)
     _phone, link_id = evaluator(palabre_app, ref)
-    done = action(facilitator_client, ref, "assignment.add", link=link_id, service="s1", scenario="p9")
+    done = action(
+        facilitator_client, ref, "assignment.add", link=link_id, service="s1", scenario="p9"
+    )
     assert "E-01" in done.text
-    twice = action(facilitator_client, ref, "assignment.add", link=link_id, service="s1", scenario="p9")
+    twice = action(
+        facilitator_client, ref, "assignment.add", link=link_id, service="s1", scenario="p9"
+    )
     assert "This evaluator already has this visit." in twice.text
-    unknown = action(facilitator_client, ref, "assignment.add", link=link_id, service="s9", scenario="p9")
+    unknown = action(
+        facilitator_client, ref, "assignment.add", link=link_id, service="s9", scenario="p9"
+    )
     assert "Choose a service and a scenario of this audit." in unknown.text
     # A service with a visit assigned cannot be removed from under it.
     kept = action(facilitator_client, ref, "item.remove", type="service", id="s1")
     assert "remove those assignments first" in kept.text
     with palabre_app.test_request_context(), write_transaction():
         revoke_role_link(db.session.get(RoleLink, link_id))
-    withdrawn = action(facilitator_client, ref, "assignment.add", link=link_id, service="s2", scenario="p9")
+    withdrawn = action(
+        facilitator_client, ref, "assignment.add", link=link_id, service="s2", scenario="p9"
+    )
     assert "Choose an evaluator whose link is active." in withdrawn.text
     assert len(config_of(palabre_app, ref)["assignments"]) == 1
 
@@ -300,9 +316,10 @@ def test_each_stage_takes_only_its_own_work(
     visit = assign(palabre_app, ref, link_id, "s1")
     early = report(phone, visit, scores=[3])
     assert early == {"ok": False, "error": "This session is not taking contributions now."}
-    assert "Findings are agreed in the debrief." in action(
-        facilitator_client, ref, "finding.add", body="Too early"
-    ).text
+    assert (
+        "Findings are agreed in the debrief."
+        in action(facilitator_client, ref, "finding.add", body="Too early").text
+    )
 
     go_to_phase(ref, FIELDWORK)
     assert report(phone, visit, scores=[3])["ok"]
@@ -323,9 +340,10 @@ def test_each_stage_takes_only_its_own_work(
         "ok": False,
         "error": "This part of the session is over: your note was not added.",
     }
-    assert "The audit's preparation is closed once the debrief starts." in action(
-        facilitator_client, ref, "service.save", **{"name-en": "Too late"}
-    ).text
+    assert (
+        "The audit’s preparation is closed once the debrief starts."
+        in action(facilitator_client, ref, "service.save", **{"name-en": "Too late"}).text
+    )
     assert phone.contribute("context", "The desk was short-staffed that week.")["ok"]
     assert not phone.contribute("finding", "Evaluators do not write findings")["ok"]
     action(facilitator_client, ref, "finding.add", body="Free options were rarely mentioned.")
@@ -435,9 +453,7 @@ def test_a_report_may_be_posted_without_javascript(palabre_app, make_session):
         ({"assignment": "a999"}, "This visit is not assigned to you."),
     ],
 )
-def test_a_bad_report_is_refused_with_a_clear_message(
-    palabre_app, make_session, fields, message
-):
+def test_a_bad_report_is_refused_with_a_clear_message(palabre_app, make_session, fields, message):
     ref = make_audit(palabre_app, make_session)
     phone, link_id = evaluator(palabre_app, ref)
     visit = assign(palabre_app, ref, link_id, "s1")
@@ -452,7 +468,10 @@ def test_a_report_for_someone_elses_visit_is_refused(palabre_app, make_session):
     _other, other_link = evaluator(palabre_app, ref)
     theirs = assign(palabre_app, ref, other_link, "s3")
     ack = report(phone, theirs, scores=[2])
-    assert ack == {"ok": False, "error": "This visit is not assigned to you. Choose one of your visits."}
+    assert ack == {
+        "ok": False,
+        "error": "This visit is not assigned to you. Choose one of your visits.",
+    }
 
 
 def test_a_withdrawn_code_files_no_report_and_its_reports_stay(palabre_app, make_session):
@@ -542,7 +561,9 @@ def toynbee(palabre_app, make_session):
         for number, scores in enumerate(reports):
             phone, link_id = phones[number]
             visit = assign(palabre_app, ref, link_id, service, "p9")
-            ack = report(phone, visit, scores, body=f"Visit {number + 1} to {service}: <i>long wait</i>.")
+            ack = report(
+                phone, visit, scores, body=f"Visit {number + 1} to {service}: <i>long wait</i>."
+            )
             assert ack["ok"], ack
     with palabre_app.test_request_context():
         from palabre import phases
@@ -635,7 +656,10 @@ def test_agreed_findings_become_needs_with_evidence_for_an_action(
     assert [c.title for c in candidates] == ["Advisers rarely mention free legal aid."]
     description = candidates[0].description
     assert "East End Advice Desk" in description and "Free options mentioned" in description
-    assert f"Evaluation evidence for the action “Train advice staff” (no. {training_id})" in description
+    assert (
+        f"Evaluation evidence for the action “Train advice staff” (no. {training_id})"
+        in description
+    )
     assert candidates[0].theme == "services"
 
     page = facilitator_client.get(f"/backlog/from-session/{toynbee.id}")
@@ -660,7 +684,13 @@ def pdf_text(data: bytes) -> str:
 def test_the_audit_report_prints_scorecards_quotes_and_findings_but_no_codes(
     palabre_app, facilitator_client, go_to_phase, toynbee, tmp_path
 ):
-    agreed_finding(palabre_app, facilitator_client, toynbee, "Waiting times at the law centre are long.", service="s1")
+    agreed_finding(
+        palabre_app,
+        facilitator_client,
+        toynbee,
+        "Waiting times at the law centre are long.",
+        service="s1",
+    )
     go_to_phase(toynbee, REPORT)
     response = facilitator_client.get(f"/print/sessions/{toynbee.id}/report.pdf")
     assert response.status_code == 200 and response.data.startswith(b"%PDF")
@@ -673,7 +703,9 @@ def test_the_audit_report_prints_scorecards_quotes_and_findings_but_no_codes(
     assert "E-01" not in text and "E-06" not in text
     assert date.today().isoformat() not in text
     pages = tmp_path / "page"
-    subprocess.run(["pdftoppm", "-png", "-r", "40", "-", str(pages)], input=response.data, check=True)
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "40", "-", str(pages)], input=response.data, check=True
+    )
     assert len(list(tmp_path.glob("page*.png"))) >= 2
 
 

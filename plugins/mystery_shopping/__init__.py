@@ -117,7 +117,9 @@ class MysteryShopping(Method):
         "context": ContributionKind(
             "context", _l("Context from an evaluator"), max_length=MAX_CONTEXT, grouped=False
         ),
-        "finding": ContributionKind("finding", _l("Finding"), max_length=MAX_FINDING, grouped=False),
+        "finding": ContributionKind(
+            "finding", _l("Finding"), max_length=MAX_FINDING, grouped=False
+        ),
     }
     facilitator_actions = (
         "service.save",
@@ -154,7 +156,7 @@ class MysteryShopping(Method):
         if participant.role != EVALUATOR:
             if participant.role_link_id is not None:
                 return _("Your evaluator link was withdrawn: nothing was stored.")
-            return _("Only the audit's evaluators can send this.")
+            return _("Only the audit’s evaluators can send this.")
         if kind.name == "finding":
             return _("The facilitator records the findings.")
         return None
@@ -176,13 +178,13 @@ class MysteryShopping(Method):
             if item_type == "criterion" and (stage > PREPARATION or _reports(session)):
                 raise Refused(_("The rubric is fixed once fieldwork has started."))
             if stage > FIELDWORK:
-                raise Refused(_("The audit's preparation is closed once the debrief starts."))
+                raise Refused(_("The audit’s preparation is closed once the debrief starts."))
             session.config = save_item(config, session.languages, item_type, data)
         elif name == "item.remove":
             session.config = self._removed(session, data)
         elif name == "assignment.add":
             if stage > FIELDWORK:
-                raise Refused(_("The audit's preparation is closed once the debrief starts."))
+                raise Refused(_("The audit’s preparation is closed once the debrief starts."))
             session.config = _assigned(session, data)
         elif name == "assignment.remove":
             wanted = data.get("id", "")
@@ -193,7 +195,9 @@ class MysteryShopping(Method):
         elif name == "finding.add":
             if stage not in (DEBRIEF, REPORT):
                 raise Refused(_("Findings are agreed in the debrief."))
-            add_by_staff(session, "finding", str(data.get("body", "")), _finding_data(session, data))
+            add_by_staff(
+                session, "finding", str(data.get("body", "")), _finding_data(session, data)
+            )
         elif name == "finding.agree":
             if stage not in (DEBRIEF, REPORT):
                 raise Refused(_("Findings are agreed in the debrief."))
@@ -295,10 +299,18 @@ class MysteryShopping(Method):
             if not finding.data.get("agreed"):
                 continue
             about = [
-                text_in(services.get(finding.data.get("service"), {}).get("name"), language, languages),
-                text_in(criteria.get(finding.data.get("criterion"), {}).get("title"), language, languages),
+                text_in(
+                    services.get(finding.data.get("service"), {}).get("name"), language, languages
+                ),
+                text_in(
+                    criteria.get(finding.data.get("criterion"), {}).get("title"),
+                    language,
+                    languages,
+                ),
             ]
-            description = _("Finding of the mystery-shopping audit “%(audit)s”.", audit=session.title)
+            description = _(
+                "Finding of the mystery-shopping audit “%(audit)s”.", audit=session.title
+            )
             if any(about):
                 description += " " + _("About: %(about)s.", about=" · ".join(a for a in about if a))
             action = db.session.get(Action, finding.data.get("action") or 0)
@@ -475,7 +487,13 @@ def _assigned(session, data) -> dict:
         raise Refused(_("At most %(n)d of these.", n=300))
     number = config.get("next_id", 1)
     assignments.append(
-        {"id": f"a{number}", "link": link.id, "code": link.code, "service": service, "scenario": scenario}
+        {
+            "id": f"a{number}",
+            "link": link.id,
+            "code": link.code,
+            "service": service,
+            "scenario": scenario,
+        }
     )
     return {**config, "assignments": assignments, "next_id": number + 1}
 

@@ -89,7 +89,9 @@ def _default_criteria() -> list[tuple[str, str]]:
 
 def _default_scenario() -> dict[str, str]:
     return {
-        "persona": _("A woman who arrived a year ago, with a residence permit, speaking little English."),
+        "persona": _(
+            "A woman who arrived a year ago, with a residence permit, speaking little English."
+        ),
         "problem": _("Her husband and children are still abroad; she wants them to join her."),
         "ask": _("Can my family join me, what does it cost, and where can I get free advice?"),
         "good_answer": _(
