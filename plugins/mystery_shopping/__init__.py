@@ -39,6 +39,7 @@ from palabre import (
     Contribution,
     ContributionKind,
     Method,
+    Participant,
     Phase,
     Refused,
     Role,
@@ -360,7 +361,7 @@ def read_visit(session: Session, participant, fields: dict) -> dict:
         config, "scenarios"
     ):
         raise Refused(_("This visit is not assigned to you. Choose one of your visits."))
-    if any(v.data.get("assignment") == assignment["id"] for v in _reports(session)):
+    if assignment["id"] in _reported_through(session, participant.role_link_id):
         raise Refused(_("The report of this visit was already sent. Thank you!"))
     try:
         visited = date.fromisoformat(str(fields.get("date", "")))
@@ -452,6 +453,25 @@ def _reports(session, participant=None, include_hidden=False) -> list[Contributi
     if not include_hidden:
         query = query.where(Contribution.hidden.is_(False))
     return db.session.scalars(query.order_by(Contribution.id)).all()
+
+
+def _reported_through(session, link_id: int) -> set[str]:
+    """The visits reported through one evaluator link, whichever phone opened it.
+
+    Read with the write lock held, for every report: only that link's reports, not the audit's.
+    """
+    through_link = select(Participant.id).where(
+        Participant.session_id == session.id, Participant.role_link_id == link_id
+    )
+    rows = db.session.scalars(
+        select(Contribution.data).where(
+            Contribution.session_id == session.id,
+            Contribution.kind == "visit",
+            Contribution.hidden.is_(False),
+            Contribution.participant_id.in_(through_link),
+        )
+    )
+    return {data.get("assignment") for data in rows}
 
 
 def _mine(session, participant) -> list[dict]:
