@@ -757,3 +757,15 @@ def test_the_payment_sheet_is_for_facilitators_only(palabre_app, make_session):
     assert response.status_code in (302, 401)
     with palabre_app.test_client().get("/mystery-shopping/static/visit.js") as script:
         assert script.status_code == 200
+
+
+def test_fields_of_the_wrong_shape_are_refused_not_crashed_on(
+    palabre_app, make_session, facilitator_client
+):
+    ref = make_audit(palabre_app, make_session, phase=DEBRIEF)
+    phone, _link = evaluator(palabre_app, ref)
+    # A list where one value is expected: a context about no service, kept without it.
+    ack = phone.contribute("context", "Busy week.", service=["s1", "s2"])
+    assert ack["ok"] and ack["data"] == {}
+    removed = action(facilitator_client, ref, "item.remove", type=["service", "x"], id="s1")
+    assert "This item is not part of the audit any more." in removed.text

@@ -166,7 +166,7 @@ class MysteryShopping(Method):
         if contribution.kind == "visit":
             contribution.data = read_visit(session, participant, contribution.data or {})
         elif contribution.kind == "context":
-            service = (contribution.data or {}).get("service", "")
+            service = str((contribution.data or {}).get("service", ""))
             contribution.data = {"service": service} if service in _services(session) else {}
 
     # --- the facilitator's preparation and debrief -----------------------------------
@@ -211,7 +211,7 @@ class MysteryShopping(Method):
     def _removed(self, session, data) -> dict:
         """``session.config`` without the item ``data`` names, if nothing depends on it."""
         config = session.config
-        item_type = data.get("type", "")
+        item_type = str(data.get("type", ""))
         if item_type not in ITEMS:
             raise Refused(_("This item is not part of the audit any more. Reload the page."))
         key = ITEMS[item_type][0]
@@ -494,7 +494,7 @@ def _assigned(session, data) -> dict:
     link = db.session.get(RoleLink, _int(data.get("link")))
     if link is None or link.session_id != session.id or link.role != EVALUATOR or not link.active:
         raise Refused(_("Choose an evaluator whose link is active."))
-    service, scenario = data.get("service", ""), data.get("scenario", "")
+    service, scenario = str(data.get("service", "")), str(data.get("scenario", ""))
     if service not in _services(session) or scenario not in by_id(config, "scenarios"):
         raise Refused(_("Choose a service and a scenario of this audit."))
     assignments = list(config.get("assignments", []))
@@ -519,8 +519,8 @@ def _assigned(session, data) -> dict:
 
 
 def _finding_data(session, data) -> dict:
-    service = data.get("service", "")
-    criterion = data.get("criterion", "")
+    service = str(data.get("service", ""))
+    criterion = str(data.get("criterion", ""))
     action = db.session.get(Action, _int(data.get("action"))) if data.get("action") else None
     return {
         "service": service if service in _services(session) else "",
