@@ -406,6 +406,7 @@ def test_a_visit_report_is_stored_with_its_fields_and_an_ethics_concern_alerts_a
     assert not [r for r in other.socket.get_received() if r["name"] == "event"]
     run = facilitator_client.get(f"/sessions/{ref.id}").text
     assert 'data-where-ethics="true"' in run and "£900 upfront" in run
+    assert "Pushed a paid case; no free option named." in run and "90 minutes, 4.80 GBP" in run
 
 
 def test_a_report_may_be_posted_without_javascript(palabre_app, make_session):
