@@ -411,8 +411,18 @@ def test_a_mystery_shopping_audit_from_preparation_to_the_printed_report(server,
     assert "East End Advice Desk" not in amina.inner_text("main")
     advance(facilitator, "Fieldwork")
 
-    # Amina reports from the street, without a connection: the report waits on her phone.
+    # What Amina types is kept as a draft on her phone: a reload loses nothing.
     amina.wait_for_selector(".visit-form")
+    amina.check("input[name=score-c2][value='3']")
+    amina.fill(
+        ".visit-form textarea[name=note-c2]", "Right about the fee, wrong about the deadline."
+    )
+    amina.reload()
+    amina.wait_for_selector(".visit-form")
+    assert amina.is_checked("input[name=score-c2][value='3']")
+    assert amina.input_value(".visit-form textarea[name=note-c2]").startswith("Right about the fee")
+
+    # Amina reports from the street, without a connection: the report waits on her phone.
     amina.wait_for_function("document.documentElement.classList.contains('live-connected')")
     amina.context.set_offline(True)
     amina.evaluate("window.palabreLive.socket.io.engine.close()")
