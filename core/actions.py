@@ -41,14 +41,16 @@ def clean_data(data: dict) -> dict:
 def run(session: Session, name: str, data: dict) -> None:
     """Run the method action ``name`` for a facilitator, and broadcast its events.
 
+    Actions also run in a draft session, so that what a method prepares
+    (an audit's services and scenarios) is ready before anyone joins.
     Raises :class:`Refused` when the method has no such action, the session
-    is not running or closed, or the method refuses.
+    is archived, or the method refuses.
     """
     method = get_method(session.method)
     if name not in method.facilitator_actions:
         raise Refused(_("This action does not exist."))
     with write_transaction():
-        if session.status not in (Status.OPEN, Status.LIVE, Status.CLOSED):
+        if session.status not in (Status.DRAFT, Status.OPEN, Status.LIVE, Status.CLOSED):
             raise Refused(_("This session is not running."))
         for type_, event_data, rooms in method.run_action(session, name, clean_data(data)) or ():
             record_event(session, type_, event_data, rooms)

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from . import ratelimit
+from .actions import clean_data
 from .database import write_transaction
 from .errors import Refused
 from .events import (
@@ -173,11 +174,17 @@ def accept(
     kind_name: str,
     body: str,
     reply_to=None,
+    fields: dict | None = None,
 ) -> Contribution:
     """Store a participant's contribution and broadcast it.
 
     ``reply_to`` is the id of the contribution it answers, for a kind whose
-    :attr:`~palabre.methods.ContributionKind.answers` allows it. Raises
+    :attr:`~palabre.methods.ContributionKind.answers` allows it. ``fields``
+    are the other fields the phone sent: for a kind declaring
+    :attr:`~palabre.methods.ContributionKind.fields` they become the
+    contribution's ``data`` (cleaned as a facilitator action's data is) for
+    the method's ``prepare_contribution`` to check; otherwise they are
+    dropped. Raises
     :class:`Refused`, with a message in the participant's language, when the
     session or current phase does not take this kind, the text is empty or
     too long, it answers nothing it may answer, the participant sends too
@@ -208,7 +215,7 @@ def accept(
         phase_index=session.phase_index,
         group=participant.group if kind.grouped else None,
         body=body,
-        data={},
+        data=clean_data(fields) if kind.fields and fields else {},
         reply_to_id=answered.id if answered else None,
     )
     return _store(session, contribution, participant)

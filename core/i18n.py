@@ -143,3 +143,6 @@ def use_catalogs(app, host) -> None:
         compile_stale_catalogs(folder)
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(map(str, folders))
     app.extensions["babel"].translation_directories = [str(folder) for folder in folders]
+    # Catalogs loaded before this (a method's defaults, translated into every
+    # language while its plugin was checked) were read without the plugins'.
+    app.extensions.pop("palabre.translations_cache", None)

@@ -411,6 +411,7 @@ def contribute(code: str):
                 kind_name=form.kind.data,
                 body=form.body.data or "",
                 reply_to=form.reply_to.data,
+                fields=_structured_fields(request.form),
             )
             flash(_("Sent. Thank you!"), "success")
         except (Refused, Unavailable) as refusal:
@@ -418,6 +419,19 @@ def contribute(code: str):
             # Keep what was typed, so nothing is lost.
             cookie["draft"] = (form.body.data or "")[:4000]
     return redirect(url_for("join.join", code=session.code))
+
+
+def _structured_fields(form) -> dict:
+    """The fields of a plain post besides the contribution form's own (a visit report's scores).
+
+    A field sent several times (check boxes) is a list, as in a facilitator action's data.
+    """
+    own = {"csrf_token", "submit", "cid", "kind", "body", "reply_to"}
+    return {
+        name: values if len(values) > 1 else values[0]
+        for name, values in form.lists()
+        if name not in own
+    }
 
 
 @bp.post("/j/<code>/vote")

@@ -79,6 +79,11 @@ class ContributionKind:
     # Kinds of contribution this kind may answer: a participant's comment
     # names the statement it is about with ``reply_to``. Empty: answers none.
     answers: tuple[str, ...] = ()
+    # Whether a participant's contribution carries structured fields besides
+    # its text (a visit report's scores): the other fields the phone sends
+    # reach ``Method.prepare_contribution`` as ``contribution.data``, which
+    # must check them and keep only what it accepts.
+    fields: bool = False
 
 
 NEED = "need"

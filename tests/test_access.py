@@ -83,6 +83,8 @@ ALLOWED = {
 ROUTES = {
     ("static", "GET"): ANYONE,
     ("forum_theatre.static", "GET"): ANYONE,
+    ("mystery_shopping.static", "GET"): ANYONE,
+    ("mystery_shopping.payments", "GET"): RUNS,
     ("join.home", "GET"): ANYONE,
     ("join.home", "POST"): ANYONE,
     ("join.choose_language", "POST"): ANYONE,

@@ -606,3 +606,111 @@ def test_the_projector_is_readable_and_nothing_is_cut_off(server, browser, width
     projector.wait_for_selector("[data-times-up]:has-text('change tables')")
     assert_readable(projector, "time's up")
     context.close()
+
+
+def test_a_mystery_shopping_audit_from_preparation_to_the_printed_report(server, browser):
+    """Two services, two evaluators (one offline, one with an ethics concern), debrief, backlog."""
+    facilitator = signed_in_facilitator(browser, server)
+    facilitator.goto(server + "/sessions/new/mystery_shopping")
+    facilitator.fill("input[name=title]", "Immigration advice audit")
+    run_url, _code = create_and_open(facilitator)
+
+    for name in ("Tower Hamlets Law Centre", "East End Advice Desk"):
+        add = facilitator.locator("#services details.add")
+        if add.get_attribute("open") is None:
+            add.locator("summary").click()
+        add.locator("input[name=name-en]").fill(name)
+        add.locator("button").click()
+        facilitator.wait_for_selector(f"#services summary:has-text('{name}')")
+    links = facilitator.locator("#role-links-evaluator")
+    for count in (1, 2):
+        if links.get_attribute("open") is None:
+            links.locator("summary").click()
+        links.locator("button:has-text('Make a new link')").click()
+        links = facilitator.locator("#role-links-evaluator")
+        facilitator.wait_for_selector(
+            f"#role-links-evaluator .role-link >> nth={count - 1}", state="attached"
+        )
+    for code, service in (("E-01", "Tower Hamlets Law Centre"), ("E-02", "East End Advice Desk")):
+        facilitator.select_option("#assign-link", label=code)
+        facilitator.select_option("#assign-service", label=service)
+        facilitator.click("text=Assign this visit")
+        facilitator.wait_for_selector(f"#assignments td:has-text('{service}')")
+    urls = {
+        code: facilitator.locator(f".role-link[data-code='{code}'] .role-link-url").get_attribute(
+            "href"
+        )
+        for code in ("E-01", "E-02")
+    }
+    amina, bilal = phone(browser, urls["E-01"]), phone(browser, urls["E-02"])
+    assert "Tower Hamlets Law Centre" in amina.inner_text("main")
+    assert "East End Advice Desk" not in amina.inner_text("main")
+    advance(facilitator, "Fieldwork")
+
+    # What Amina types is kept as a draft on her phone: a reload loses nothing.
+    amina.wait_for_selector(".visit-form")
+    amina.check("input[name=score-c2][value='3']")
+    amina.fill(
+        ".visit-form textarea[name=note-c2]", "Right about the fee, wrong about the deadline."
+    )
+    amina.reload()
+    amina.wait_for_selector(".visit-form")
+    assert amina.is_checked("input[name=score-c2][value='3']")
+    assert amina.input_value(".visit-form textarea[name=note-c2]").startswith("Right about the fee")
+
+    # Amina reports from the street, without a connection: the report waits on her phone.
+    amina.wait_for_function("document.documentElement.classList.contains('live-connected')")
+    amina.context.set_offline(True)
+    amina.evaluate("window.palabreLive.socket.io.engine.close()")
+    amina.check("input[name=score-c1][value='2']")
+    amina.check("input[name=score-c3][value='1']")
+    amina.fill(
+        ".visit-form textarea[name=body]", "Told a lawyer costs 900 pounds; no free option named."
+    )
+    amina.fill(".visit-form input[name=expenses]", "4.80")
+    amina.click(".visit-form [type=submit]")
+    assert "no free option named" in amina.evaluate("JSON.stringify(localStorage)")
+    amina.context.set_offline(False)
+    facilitator.wait_for_selector("#reports li:has-text('no free option named')", timeout=30000)
+    amina.wait_for_function("!JSON.stringify(localStorage).includes('no free option named')")
+
+    # Bilal flags an ethics concern: it reaches the facilitator's screen at once, no reload.
+    bilal.wait_for_selector(".visit-form")
+    bilal.check("input[name=score-c4][value='1']")
+    bilal.fill(".visit-form textarea[name=body]", "The adviser asked for cash upfront.")
+    bilal.check(".visit-form input[name=ethics]")
+    bilal.click(".visit-form [type=submit]")
+    facilitator.wait_for_selector("#concerns li:has-text('asked for cash upfront')", timeout=15000)
+    assert "E-02" in facilitator.inner_text("#concerns")
+
+    advance(facilitator, "Debrief")
+    amina.wait_for_selector("textarea#context-body")
+    amina.fill("textarea#context-body", "The desk was covering for two colleagues.")
+    amina.click(".note-form [type=submit]")
+    facilitator.wait_for_selector("#contexts li:has-text('covering for two colleagues')")
+    facilitator.fill("#finding-body", "Free legal advice is rarely mentioned.")
+    facilitator.click("text=Add the finding")
+    facilitator.click("#findings button:has-text('Mark as agreed')")
+    facilitator.wait_for_selector("#findings li.agreed")
+
+    advance(facilitator, "Report")
+    facilitator.click("text=Turn the agreed findings into needs in the backlog")
+    facilitator.check("input[type=checkbox][name^=take-]")
+    facilitator.click("form [type=submit]:not(.link)")
+    facilitator.goto(server + "/backlog/")
+    assert "Free legal advice is rarely mentioned." in facilitator.inner_text("main")
+
+    report = facilitator.request.get(
+        run_url.replace("/sessions/", "/print/sessions/") + "/report.pdf"
+    )
+    assert report.ok and report.headers["content-type"] == "application/pdf"
+    reader = PdfReader(io.BytesIO(report.body()))
+    text = " ".join(" ".join(page.extract_text() for page in reader.pages).split())
+    for expected in (
+        "Free legal advice is rarely mentioned.",
+        "Tower Hamlets Law Centre",
+        "Fewer than 3 reports on this service",
+        "The adviser asked for cash upfront.",
+    ):
+        assert expected in text, expected
+    assert "E-01" not in text and "E-02" not in text

@@ -13,7 +13,7 @@ from palabre import ContributionKind, Method, Phase, contribute, hookimpl
 
 
 @pytest.mark.pdf
-@pytest.mark.parametrize("method", ["world_cafe", "forum_theatre"])
+@pytest.mark.parametrize("method", ["world_cafe", "forum_theatre", "mystery_shopping"])
 def test_the_built_in_methods_conform(assert_method_conforms, method):
     assert_method_conforms(method)
 

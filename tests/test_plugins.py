@@ -63,7 +63,11 @@ class Recorder:
 
 
 def test_builtins_are_listed_and_the_group_is_named_once():
-    assert BUILTIN_PLUGINS == ("palabre.plugins.world_cafe", "palabre.plugins.forum_theatre")
+    assert BUILTIN_PLUGINS == (
+        "palabre.plugins.world_cafe",
+        "palabre.plugins.forum_theatre",
+        "palabre.plugins.mystery_shopping",
+    )
     assert ENTRY_POINT_GROUP == "palabre.methods"
     docs = (Path(__file__).parent.parent / "docs" / "plugins.md").read_text()
     assert ENTRY_POINT_GROUP in docs

@@ -19,6 +19,7 @@ import functools
 import gc
 import json
 import random
+from datetime import date
 
 import pytest
 
@@ -66,6 +67,10 @@ THEATRE = {
 }
 # The play's plan: 0 welcome, 1-3 scenes, 4 reflection, 5 forum, 6 harvest, 7 closed.
 SCENE_1, SCENE_2, REFLECTION, FORUM = 1, 2, 4, 5
+
+AUDIT = {"scale": "4", "hourly_rate": "15.00", "currency": "EUR"}
+# The audit's plan: 0 preparation, 1 fieldwork, 2 debrief, 3 report, 4 closed.
+FIELDWORK = 1
 
 
 class Servers:
@@ -828,5 +833,122 @@ def test_phase_changes_reach_every_phone_while_the_room_writes(server):
             assert len(rows) == len(stored)
             assert server.session_row(session.id)["phase_index"] == CAFE_HARVEST
             assert_held(room, *staff, *presses[1:])
+
+    run(server, scenario())
+
+
+# --- visit reports ----------------------------------------------------------------------------
+
+
+async def audit_with_evaluators(facilitator, session, room) -> dict:
+    """Two services, a link per phone, two visits each; returns each phone's visit ids."""
+    for name in ("Law Centre", "Advice Desk"):
+        await facilitator.post_action(session, "actions/service.save", {"name-en": name})
+    for _phone in room.phones:
+        await facilitator.post_action(session, "links/evaluator")
+    links = await facilitator.role_links(session, "evaluator")
+    codes = sorted(links)
+    assert len(codes) == len(room.phones)
+    await asyncio.gather(*(p.take_role(links[c]) for p, c in zip(room.phones, codes, strict=True)))
+    link_ids = {
+        row["code"]: row["id"]
+        for row in server_rows(facilitator, "SELECT id, code FROM role_link WHERE session_id = ?")
+    }
+    config = json.loads(
+        server_rows(facilitator, "SELECT config FROM palabre_session WHERE id = ?")[0]["config"]
+    )
+    for code in codes:
+        for service in config["services"]:
+            fields = {"link": link_ids[code], "service": service["id"], "scenario": "p1"}
+            await facilitator.post_action(session, "actions/assignment.add", fields)
+    config = json.loads(
+        server_rows(facilitator, "SELECT config FROM palabre_session WHERE id = ?")[0]["config"]
+    )
+    visits = collections.defaultdict(list)
+    for assignment in config["assignments"]:
+        visits[assignment["code"]].append(assignment["id"])
+    return {phone.number: visits[code] for phone, code in zip(room.phones, codes, strict=True)}
+
+
+def server_rows(facilitator, sql: str) -> list:
+    return facilitator.server.query(sql, (facilitator.session.id,))
+
+
+def visit_report(phone, visit: str, ethics: bool, cid: str | None = None):
+    return phone.send(
+        "contribute",
+        {
+            "cid": cid or new_cid(),
+            "kind": "visit",
+            "body": f"Phone {phone.number}: seen after forty minutes, no interpreter.",
+            "assignment": visit,
+            "date": date.today().isoformat(),
+            "score-c1": str(1 + phone.number % 4),
+            "score-c6": "2",
+            "note-c1": "Jargon throughout.",
+            "followed": "yes",
+            "minutes": "75",
+            "expenses": "3.20",
+            "ethics": "1" if ethics else "",
+        },
+    )
+
+
+def test_evaluators_file_visit_reports_and_ethics_concerns_reach_the_facilitator(server):
+    async def scenario():
+        async with live_room(server, "mystery_shopping", AUDIT, seed=11) as (
+            facilitator,
+            session,
+            room,
+        ):
+            facilitator.server, facilitator.session = server, session
+            visits = await audit_with_evaluators(facilitator, session, room)
+            await facilitator.go_to_phase(session, FIELDWORK)
+            staff = await screens(facilitator, session)
+            await room.connect_all()
+
+            def concerned(phone) -> bool:
+                return phone.number % 6 == 0
+
+            human = await room.each(
+                lambda p, k: visit_report(p, visits[p.number][0], concerned(p)), pace=HUMAN_PACE
+            )
+            assert_acknowledged(human, "visit reports at human pace")
+
+            async def twice(phone, _k):
+                cid = new_cid()
+                visit = visits[phone.number][1]
+                return list(
+                    await asyncio.gather(
+                        visit_report(phone, visit, False, cid),
+                        visit_report(phone, visit, False, cid),
+                    )
+                )
+
+            burst = flat(await room.each(twice))
+            assert_acknowledged(burst, "visit reports in a burst")
+            assert all(
+                a.reply["id"] == b.reply["id"] for a, b in zip(burst[::2], burst[1::2], strict=True)
+            )
+            # A third report of a visit already reported is refused, not stored.
+            again = await visit_report(room.phones[1], visits[1][0], False)
+            assert not again.ok and "already sent" in again.error
+
+            rows = assert_once_per_client_id(
+                server, "contribution", session, {a.payload["cid"] for a in human + burst}
+            )
+            assert len(rows) == PHONES * 2
+            await assert_received(
+                staff, added("visit"), {r["id"] for r in rows.values()}, "reports"
+            )
+            alerts = {
+                d["id"] for d in staff[0].of_type("contribution.added") if d["data"]["ethics"]
+            }
+            assert len(alerts) == sum(1 for p in room.phones if concerned(p))
+            # Each phone hears of its own reports only: they carry the evaluator's code.
+            for number, phone in enumerate(room.phones):
+                own = {r["id"] for r in rows.values() if r["body"].startswith(f"Phone {number}:")}
+                assert added("visit")(phone.socket) <= own
+            assert_held(room, *staff)
 
     run(server, scenario())
