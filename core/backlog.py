@@ -10,6 +10,7 @@ and evaluations are recorded against them.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from datetime import date
@@ -148,18 +149,27 @@ def _words(text: str) -> list[str]:
     return [word for word in re.split(r"\W+", text) if word]
 
 
+@functools.cache
+def _default_stems() -> dict[str, tuple[str, ...]]:
+    """The default themes' words, as :func:`_words` writes them; computed once."""
+    return {
+        key: tuple(stem for word in words.split() for stem in _words(word)[:1] if len(stem) >= 3)
+        for key, words in THEME_WORDS.items()
+    }
+
+
 def suggest_theme(text: str) -> str:
     """The theme whose words ``text`` uses most, or "other"; computed here, nothing leaves."""
     words = _words(text)
     if not words:
         return Theme.OTHER
-    vocabularies = {key: value.split() for key, value in THEME_WORDS.items()}
+    vocabularies = dict(_default_stems())
     for custom in db.session.scalars(select(CustomTheme)):
-        vocabularies[custom.key] = _words(custom.keywords.replace(",", " ")) + _words(custom.label)
+        custom_words = _words(custom.keywords.replace(",", " ")) + _words(custom.label)
+        vocabularies[custom.key] = tuple(stem for stem in custom_words if len(stem) >= 3)
     best, best_hits = Theme.OTHER, 0
-    for key, vocabulary in vocabularies.items():
-        stems = [_words(stem)[0] for stem in vocabulary if _words(stem)]
-        hits = sum(1 for word in words if any(stem in word for stem in stems if len(stem) >= 3))
+    for key, stems in vocabularies.items():
+        hits = sum(1 for word in words if any(stem in word for stem in stems))
         if hits > best_hits:
             best, best_hits = key, hits
     return best
