@@ -234,6 +234,12 @@ def start_session(facilitator: Facilitator, remember: bool) -> None:
     session.update(kept)
     session.permanent = remember
     login_user(facilitator, remember=remember)
+    if (
+        not remember
+        and current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in request.cookies
+    ):
+        # An older "keep me signed in" cookie of this browser goes too (Flask-Login's way).
+        session["_remember"] = "clear"
 
 
 def revoke_sign_ins(facilitator: Facilitator) -> None:

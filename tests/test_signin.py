@@ -205,6 +205,13 @@ def test_remember_me_only_when_asked_and_for_30_days_at_most(app, client):
     assert expires - datetime.now(UTC) <= timedelta(days=30)
 
 
+def test_signing_in_without_remember_me_drops_an_older_remember_cookie(client):
+    sign_in(client, remember="y")
+    assert "remember_token" in cookie_jar(client)
+    sign_in(client)
+    assert "remember_token" not in cookie_jar(client)
+
+
 def test_remember_me_lasts_30_days_whatever_the_configuration(tmp_path):
     app = make_app(tmp_path, REMEMBER_COOKIE_DURATION=timedelta(days=365))
     try:
