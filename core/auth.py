@@ -336,6 +336,7 @@ def change_password():
     form = PasswordChangeForm()
     me = access.signed_in()
     if form.validate_on_submit():
+        db.session.commit()  # no read transaction held while the slow check waits
         if not me.check_password(form.current.data):
             form.current.errors.append(_("This is not your current password."))
         else:
