@@ -28,7 +28,6 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import func, select
-from werkzeug.security import generate_password_hash
 from wtforms import BooleanField, EmailField, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, Email, Length, ValidationError
 from zxcvbn import zxcvbn
@@ -177,7 +176,7 @@ def _wait_message(seconds: int) -> str:
 @functools.cache
 def _unknown_account_hash() -> str:
     """A hash checked when no account has the e-mail, so the answer takes as long."""
-    return generate_password_hash(secrets.token_urlsafe(16))
+    return hash_password(secrets.token_urlsafe(16))  # slow: off the loop, like every hash
 
 
 def check_credentials(email: str, password: str) -> Facilitator | None:
@@ -187,12 +186,13 @@ def check_credentials(email: str, password: str) -> Facilitator | None:
     see :class:`LoginThrottle`.
     """
     facilitator = find_facilitator(email)
-    if facilitator is None:
-        check_password(_unknown_account_hash(), password)
+    password_hash = facilitator.password_hash if facilitator else _unknown_account_hash()
+    # End the read transaction before the slow check: sign-ins queued for it
+    # must not hold the database connections the room's writes need.
+    db.session.commit()
+    if not check_password(password_hash, password):
         return None
-    if not facilitator.check_password(password) or not facilitator.is_active:
-        return None
-    return facilitator
+    return facilitator if facilitator is not None and facilitator.is_active else None
 
 
 # --- signing in and out ----------------------------------------------------------------
@@ -240,6 +240,12 @@ def start_session(facilitator: Facilitator, remember: bool) -> None:
     session.update(kept)
     session.permanent = remember
     login_user(facilitator, remember=remember)
+    if (
+        not remember
+        and current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in request.cookies
+    ):
+        # An older "keep me signed in" cookie of this browser goes too (Flask-Login's way).
+        session["_remember"] = "clear"
 
 
 def revoke_sign_ins(facilitator: Facilitator) -> None:
@@ -336,6 +342,7 @@ def change_password():
     form = PasswordChangeForm()
     me = access.signed_in()
     if form.validate_on_submit():
+        db.session.commit()  # no read transaction held while the slow check waits
         if not me.check_password(form.current.data):
             form.current.errors.append(_("This is not your current password."))
         else:
