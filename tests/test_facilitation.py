@@ -102,6 +102,12 @@ def test_closing_asks_first_and_a_closed_session_reopens_until_archived(
 @pytest.mark.pdf
 def test_emoji_and_flags_print_in_colour_not_as_empty_boxes(app, client, auth, tmp_path):
     session_id = make_printed_cafe(app)
+    auth.login()
+    plain = tmp_path / "plain.pdf"
+    plain.write_bytes(client.get(f"/print/sessions/{session_id}/report.pdf").data)
+    fonts = subprocess.run(["pdffonts", plain], capture_output=True, text=True, check=True).stdout
+    # Digits and "#" stay in the text font: the emoji font holds them too (keycaps).
+    assert "Noto-Sans" in fonts and "Noto-Color-Emoji" not in fonts
     said = "Merci 🙏 on se tient la main 🤝 fête 🎉 🇫🇷 🇸🇾"
     with app.app_context():
         db.session.add(
