@@ -30,7 +30,7 @@ from .inputs import parse_int, same_site_path
 from .join import new_join_code, participant_count
 from .models import Participant, Session, Status, utcnow
 from .plugin_host import get_method, plugin_host
-from .printing import in_each_language
+from .printing import in_each_language, render_document
 
 bp = Blueprint("sessions", __name__, url_prefix="/sessions")
 
@@ -181,6 +181,22 @@ def run(session_id: int):
         transcribe_form=transcribe_form,
         participant_count=participant_count(session),
         **method.view_context(session, "facilitator"),
+    )
+
+
+@bp.get("/<int:session_id>/host-cards.pdf")
+def host_cards(session_id: int):
+    """One printable card per table with its host link's QR code and the table's questions."""
+    session = get_session(session_id)
+    method = get_method(session.method)
+    tables = method.groups(session.config)
+    if not tables:
+        abort(404)
+    questions = [
+        phase.question for phase in phases.plan(session) if phase.question and phase.number
+    ]
+    return render_document(
+        "print/host_cards.html", "host_cards", session, tables=tables, questions=questions
     )
 
 

@@ -14,7 +14,7 @@ from palabre.models import Contribution, NeedSource, Session, Status
 from palabre.settings import instance_settings, save_settings
 from tests.conftest import csrf_token, join, new_cid
 from tests.test_printing import make_cafe as make_printed_cafe
-from tests.test_printing import pdf_text
+from tests.test_printing import page_count, pdf_text
 
 # The café's plan with three questions: 0 welcome, 1-3 rounds, 4 harvest, 5 closed.
 CLOSED = 5
@@ -233,3 +233,24 @@ def test_the_report_has_the_organiser_a_summary_with_a_chart_and_says_what_to_do
     assert "More social housing for newcomers 3" in text
     assert "Open the session, choose “Turn insights into needs in the backlog”" in text
     assert "No needs yet" not in text
+
+
+@pytest.mark.pdf
+def test_printable_host_cards_one_per_table_with_the_link_and_questions(
+    app, client, auth, make_cafe
+):
+    code = make_cafe(tables=2)
+    auth.login()
+    with app.app_context():
+        session = session_by_code(code)
+        session_id, key = session.id, session.host_key
+    run = client.get(f"/sessions/{session_id}").text
+    assert f"/sessions/{session_id}/host-cards.pdf" in run
+    cards = client.get(f"/sessions/{session_id}/host-cards.pdf")
+    assert page_count(cards) == 2
+    text = " ".join(pdf_text(cards).split())
+    assert "Table 1" in text and "Table 2" in text
+    assert "What is hardest for you or your family here?" in text
+    # The host link, on the join URL's address (BASE_URL in tests), wraps but is all there.
+    flat_text = text.replace(" ", "")
+    assert f"http://palabre.test/j/{code}/host/2?k={key}" in flat_text
