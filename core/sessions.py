@@ -61,7 +61,9 @@ def require_facilitator():
     """Every page here is for signed-in facilitators only."""
 
 
-class SessionForm(CleanForm):
+class SessionDetailsForm(CleanForm):
+    """A session's facts, set when it is created and changed at any time."""
+
     title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
     starts_at = DateTimeLocalField(
         _l("Date and time"),
@@ -76,6 +78,19 @@ class SessionForm(CleanForm):
         description=_l("Shown on the projector and the join poster, so phones can get online."),
     )
     wifi_password = StringField(_l("Venue Wi-Fi password (optional)"), validators=[Length(max=100)])
+
+    def details(self) -> dict:
+        """The facts as the session stores them."""
+        return {
+            "title": self.title.data.strip(),
+            "starts_at": self.starts_at.data,
+            "venue": (self.venue.data or "").strip(),
+            "wifi_name": (self.wifi_name.data or "").strip(),
+            "wifi_password": (self.wifi_password.data or "").strip(),
+        }
+
+
+class SessionForm(SessionDetailsForm):
     languages = MultiCheckboxField(
         _l("Languages offered to participants"),
         choices=options((code, name) for code, (name, _dir) in LANGUAGES.items()),
@@ -137,11 +152,7 @@ def create(slug: str):
         with write_transaction():
             session = Session(
                 method=method.slug,
-                title=form.title.data.strip(),
-                venue=(form.venue.data or "").strip(),
-                starts_at=form.starts_at.data,
-                wifi_name=(form.wifi_name.data or "").strip(),
-                wifi_password=(form.wifi_password.data or "").strip(),
+                **form.details(),
                 languages=form.languages.data,
                 code=new_join_code(),
                 host_key=secrets.token_urlsafe(16),
@@ -182,6 +193,24 @@ def run(session_id: int):
         participant_count=participant_count(session),
         **method.view_context(session, "facilitator"),
     )
+
+
+class EditDetailsForm(SessionDetailsForm):
+    submit = SubmitField(_l("Save"))
+
+
+@bp.route("/<int:session_id>/edit", methods=["GET", "POST"])
+def edit_details(session_id: int):
+    """Change a session's title, date, venue and Wi-Fi, even while it runs."""
+    session = get_session(session_id)
+    form = EditDetailsForm(obj=session)
+    if form.validate_on_submit():
+        with write_transaction():
+            for name, value in form.details().items():
+                setattr(session, name, value)
+        flash(_("Saved. Reload the projector to show the change."), "success")
+        return _back(session)
+    return render_template("sessions/edit.html", form=form, session=session)
 
 
 @bp.get("/<int:session_id>/host-cards.pdf")

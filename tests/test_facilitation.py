@@ -254,3 +254,32 @@ def test_printable_host_cards_one_per_table_with_the_link_and_questions(
     # The host link, on the join URL's address (BASE_URL in tests), wraps but is all there.
     flat_text = text.replace(" ", "")
     assert f"http://palabre.test/j/{code}/host/2?k={key}" in flat_text
+
+
+def test_the_wifi_and_date_can_be_changed_while_the_session_runs(app, client, auth, make_cafe):
+    code = make_cafe()
+    auth.login()
+    with app.app_context():
+        session_id = session_by_code(code).id
+    page = client.get(f"/sessions/{session_id}/edit")
+    assert 'value="Café on the intercultural plan"' in page.text
+    saved = client.post(
+        f"/sessions/{session_id}/edit",
+        data={
+            "csrf_token": csrf_token(page),
+            "title": "Café on the intercultural plan",
+            "starts_at": "2026-03-14T18:30",
+            "venue": "Casa de las Culturas",
+            "wifi_name": "Casa-Invitados",
+            "wifi_password": "bienvenida",
+        },
+    )
+    assert saved.status_code == 302
+    projector = client.get(f"/sessions/{session_id}/projector").text
+    assert "Casa-Invitados" in projector and "bienvenida" in projector
+    refused = client.post(
+        f"/sessions/{session_id}/edit", data={"csrf_token": csrf_token(page), "title": ""}
+    )
+    assert refused.status_code == 200 and "This field is required." in refused.text
+    with app.app_context():
+        assert session_by_code(code).title == "Café on the intercultural plan"
