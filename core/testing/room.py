@@ -85,7 +85,10 @@ _VALUE = re.compile(r"value=\"([^\"]*)\"")
 _PAGE_SEQ = re.compile(r"\bseq:\s*(\d+)")
 _SESSION_URL = re.compile(r"/sessions/(\d+)/?$")
 _JOIN_CODE = re.compile(r"/j/([0-9A-Z]{6})\b")
-_HOST_LINK = re.compile(r"href=\"(/j/[0-9A-Z]{6}/host/([^?\"]+)\?k=([^\"&]+))\"")
+# Host links are absolute (on the join URL's address): the path is what a phone here opens.
+_HOST_LINK = re.compile(
+    r"href=\"(?:https?://[^/\"]+)?(/j/[0-9A-Z]{6}/host/([^?\"]+)\?k=([^\"&]+))\""
+)
 
 
 class RoomError(Exception):
