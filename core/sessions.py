@@ -29,7 +29,7 @@ from .inputs import parse_int, same_site_path
 from .join import new_join_code, participant_count
 from .models import Participant, Session, Status, utcnow
 from .plugin_host import get_method, plugin_host
-from .printing import in_each_language
+from .printing import in_each_language, render_document
 
 bp = Blueprint("sessions", __name__, url_prefix="/sessions")
 
@@ -58,7 +58,9 @@ def session_status_label(status: str) -> str:
 access.protect(bp)
 
 
-class SessionForm(CleanForm):
+class SessionDetailsForm(CleanForm):
+    """A session's facts, set when it is created and changed at any time."""
+
     title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
     starts_at = DateTimeLocalField(
         _l("Date and time"),
@@ -73,6 +75,19 @@ class SessionForm(CleanForm):
         description=_l("Shown on the projector and the join poster, so phones can get online."),
     )
     wifi_password = StringField(_l("Venue Wi-Fi password (optional)"), validators=[Length(max=100)])
+
+    def details(self) -> dict:
+        """The facts as the session stores them."""
+        return {
+            "title": self.title.data.strip(),
+            "starts_at": self.starts_at.data,
+            "venue": (self.venue.data or "").strip(),
+            "wifi_name": (self.wifi_name.data or "").strip(),
+            "wifi_password": (self.wifi_password.data or "").strip(),
+        }
+
+
+class SessionForm(SessionDetailsForm):
     languages = MultiCheckboxField(
         _l("Languages offered to participants"),
         choices=options((code, name) for code, (name, _dir) in LANGUAGES.items()),
@@ -135,11 +150,7 @@ def create(slug: str):
         with write_transaction():
             session = Session(
                 method=method.slug,
-                title=form.title.data.strip(),
-                venue=(form.venue.data or "").strip(),
-                starts_at=form.starts_at.data,
-                wifi_name=(form.wifi_name.data or "").strip(),
-                wifi_password=(form.wifi_password.data or "").strip(),
+                **form.details(),
                 languages=form.languages.data,
                 code=new_join_code(),
                 config=method.config_from_form(config_form) if config_form else {},
@@ -180,6 +191,40 @@ def run(session_id: int):
         transcribe_form=transcribe_form,
         participant_count=participant_count(session),
         **method.view_context(session, "facilitator"),
+    )
+
+
+class EditDetailsForm(SessionDetailsForm):
+    submit = SubmitField(_l("Save"))
+
+
+@bp.route("/<int:session_id>/edit", methods=["GET", "POST"])
+def edit_details(session_id: int):
+    """Change a session's title, date, venue and Wi-Fi, even while it runs."""
+    session = get_session(session_id)
+    form = EditDetailsForm(obj=session)
+    if form.validate_on_submit():
+        with write_transaction():
+            for name, value in form.details().items():
+                setattr(session, name, value)
+        flash(_("Saved. Reload the projector to show the change."), "success")
+        return _back(session)
+    return render_template("sessions/edit.html", form=form, session=session)
+
+
+@bp.get("/<int:session_id>/host-cards.pdf")
+def host_cards(session_id: int):
+    """One printable card per table with its host link's QR code and the table's questions."""
+    session = get_session(session_id)
+    method = get_method(session.method)
+    tables = method.groups(session.config)
+    if not tables:
+        abort(404)
+    questions = [
+        phase.question for phase in phases.plan(session) if phase.question and phase.number
+    ]
+    return render_document(
+        "print/host_cards.html", "host_cards", session, tables=tables, questions=questions
     )
 
 

@@ -189,7 +189,7 @@ def test_a_world_cafe_from_qr_scan_to_printed_harvest(server, browser):
     amina.fill("textarea[name=body]", "One desk for all newcomer questions")
     amina.click("details.insight-form [type=submit]")
     jonas.wait_for_selector("text=One desk for all newcomer questions")
-    jonas.locator(".vote-form button").first.click()
+    jonas.locator(".vote-form [data-give]").first.click()
     projector.wait_for_selector(".insights [data-votes='1']")
 
     # Into the backlog, then the printed harvest.

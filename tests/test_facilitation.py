@@ -12,9 +12,10 @@ from palabre import phases
 from palabre.extensions import db
 from palabre.models import Contribution, NeedSource, Session, Status
 from palabre.settings import instance_settings, save_settings
+from palabre.testing import role_link
 from tests.conftest import csrf_token, join, new_cid
 from tests.test_printing import make_cafe as make_printed_cafe
-from tests.test_printing import pdf_text
+from tests.test_printing import page_count, pdf_text
 
 # The café's plan with three questions: 0 welcome, 1-3 rounds, 4 harvest, 5 closed.
 CLOSED = 5
@@ -102,6 +103,12 @@ def test_closing_asks_first_and_a_closed_session_reopens_until_archived(
 @pytest.mark.pdf
 def test_emoji_and_flags_print_in_colour_not_as_empty_boxes(app, client, auth, tmp_path):
     session_id = make_printed_cafe(app)
+    auth.login()
+    plain = tmp_path / "plain.pdf"
+    plain.write_bytes(client.get(f"/print/sessions/{session_id}/report.pdf").data)
+    fonts = subprocess.run(["pdffonts", plain], capture_output=True, text=True, check=True).stdout
+    # Digits and "#" stay in the text font: the emoji font holds them too (keycaps).
+    assert "Noto-Sans" in fonts and "Noto-Color-Emoji" not in fonts
     said = "Merci 🙏 on se tient la main 🤝 fête 🎉 🇫🇷 🇸🇾"
     with app.app_context():
         db.session.add(
@@ -227,3 +234,54 @@ def test_the_report_has_the_organiser_a_summary_with_a_chart_and_says_what_to_do
     assert "More social housing for newcomers 3" in text
     assert "Open the session, choose “Turn insights into needs in the backlog”" in text
     assert "No needs yet" not in text
+
+
+@pytest.mark.pdf
+def test_printable_host_cards_one_per_table_with_the_link_and_questions(
+    app, client, auth, make_cafe
+):
+    code = make_cafe(tables=2)
+    auth.login()
+    with app.app_context():
+        session = session_by_code(code)
+        session_id = session.id
+    link = role_link(app, code, "host", "2")
+    run = client.get(f"/sessions/{session_id}").text
+    assert f"/sessions/{session_id}/host-cards.pdf" in run
+    cards = client.get(f"/sessions/{session_id}/host-cards.pdf")
+    assert page_count(cards) == 2
+    text = " ".join(pdf_text(cards).split())
+    assert "Table 1" in text and "Table 2" in text
+    assert "What is hardest for you or your family here?" in text
+    # The host link, on the join URL's address (BASE_URL in tests), wraps but is all there.
+    flat_text = text.replace(" ", "")
+    assert f"http://palabre.test{link}" in flat_text
+
+
+def test_the_wifi_and_date_can_be_changed_while_the_session_runs(app, client, auth, make_cafe):
+    code = make_cafe()
+    auth.login()
+    with app.app_context():
+        session_id = session_by_code(code).id
+    page = client.get(f"/sessions/{session_id}/edit")
+    assert 'value="Café on the intercultural plan"' in page.text
+    saved = client.post(
+        f"/sessions/{session_id}/edit",
+        data={
+            "csrf_token": csrf_token(page),
+            "title": "Café on the intercultural plan",
+            "starts_at": "2026-03-14T18:30",
+            "venue": "Casa de las Culturas",
+            "wifi_name": "Casa-Invitados",
+            "wifi_password": "bienvenida",
+        },
+    )
+    assert saved.status_code == 302
+    projector = client.get(f"/sessions/{session_id}/projector").text
+    assert "Casa-Invitados" in projector and "bienvenida" in projector
+    refused = client.post(
+        f"/sessions/{session_id}/edit", data={"csrf_token": csrf_token(page), "title": ""}
+    )
+    assert refused.status_code == 200 and "This field is required." in refused.text
+    with app.app_context():
+        assert session_by_code(code).title == "Café on the intercultural plan"

@@ -67,6 +67,8 @@ def test_create_world_cafe_session(app, client, auth):
             "assignment": "choose",
             "hosts_stay": True,
             "dots": 2,
+            # A form post without the box ticked: the facilitator chose to show totals.
+            "hide_totals": False,
         }
         assert re.fullmatch(r"[34679ACDEFGHJKMNPQRTUVWXY]{6}", session.code)
         assert session.created_by.email == FACILITATOR_EMAIL

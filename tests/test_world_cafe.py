@@ -322,3 +322,65 @@ def test_hidden_totals_reach_staff_only(app, harvest, socket_client, client, aut
     ]
     assert heard(phone_socket) == []
     assert heard(staff)[0]["args"][0]["data"]["total"] == 1
+
+
+def test_questions_have_a_real_text_box_per_language(app, client, auth):
+    """Phones show each question in their language; no "fr:" line syntax to learn."""
+    auth.login()
+    form = client.get("/sessions/new/world_cafe")
+    assert 'name="config-questions_fr"' in form.text
+    assert re.search(r'<textarea[^>]*dir="rtl"[^>]*lang="ar" name="config-questions_ar"', form.text)
+    created = client.post(
+        "/sessions/new/world_cafe",
+        data={
+            "csrf_token": csrf_token(form),
+            "title": "Café in three languages",
+            "languages": ["en", "fr", "ar"],
+            "config-tables": "1",
+            "config-questions": "What helps?\nWhat is hard?",
+            "config-questions_en": "",
+            "config-questions_fr": "Qu’est-ce qui aide ?\n",
+            "config-questions_ar": "ما الذي يساعد؟\nما الصعب؟",
+            "config-round_minutes": "20",
+            "config-assignment": "assign",
+            "config-dots": "3",
+        },
+    )
+    assert created.status_code == 302, re.findall(r'role="alert">([^<]*)', created.text)
+    with app.app_context():
+        session = db.session.scalar(select(Session))
+        assert session.config["rounds"] == [
+            {
+                "question": "What helps?",
+                "translations": {"fr": "Qu’est-ce qui aide ?", "ar": "ما الذي يساعد؟"},
+            },
+            {"question": "What is hard?", "translations": {"ar": "ما الصعب؟"}},
+        ]
+        code = session.code
+    go_to(app, code, 0)
+    go_to(app, code, 1)
+    for language, question in (
+        ("fr", "Qu’est-ce qui aide ?"),
+        ("ar", "ما الذي يساعد؟"),
+        ("en", "What helps?"),
+    ):
+        assert question in phone(app, code, language=language).get(f"/j/{code}").text
+    go_to(app, code, 2)
+    assert "What is hard?" in phone(app, code, language="fr").get(f"/j/{code}").text
+
+    too_many = client.post(
+        "/sessions/new/world_cafe",
+        data={
+            "csrf_token": csrf_token(form),
+            "title": "Café",
+            "languages": "en",
+            "config-tables": "1",
+            "config-questions": "One?",
+            "config-questions_en": "",
+            "config-questions_fr": "Un ?\nDeux ?",
+            "config-round_minutes": "20",
+            "config-assignment": "assign",
+            "config-dots": "3",
+        },
+    )
+    assert "Write at most one line per question in Français." in too_many.text

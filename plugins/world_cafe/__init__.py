@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import random
 
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
 from sqlalchemy import func, select
 from wtforms import BooleanField, IntegerField, RadioField, TextAreaField
 from wtforms.validators import DataRequired, NumberRange, ValidationError
 
 from palabre import (
     HOST,
+    LANGUAGES,
     VOTE,
     BacklogCandidate,
     CleanForm,
@@ -111,6 +112,45 @@ def _questions(text: str | None) -> list[str]:
     return [line.strip() for line in (text or "").splitlines() if line.strip()]
 
 
+def _validate_translation(language: str):
+    def validate(form, field):
+        lines = _questions(field.data)
+        if len(lines) > len(_questions(form.questions.data)):
+            raise ValidationError(
+                _(
+                    "Write at most one line per question in %(language)s.",
+                    language=LANGUAGES[language][0],
+                )
+            )
+        if any(len(line) > MAX_QUESTION for line in lines):
+            raise ValidationError(
+                ngettext(
+                    "Keep each question under %(num)d character.",
+                    "Keep each question under %(num)d characters.",
+                    MAX_QUESTION,
+                )
+            )
+
+    return validate
+
+
+# One real text box per language for the questions' translations, line by line: phones
+# show each question in their language, falling back to the questions as written.
+for _code, (_name, _direction) in LANGUAGES.items():
+    setattr(
+        WorldCafeConfig,
+        f"questions_{_code}",
+        TextAreaField(
+            _l("Questions in %(language)s", language=_name),
+            description=_l(
+                "Optional: the same questions translated, one per line, in the same order."
+            ),
+            validators=[_validate_translation(_code)],
+            render_kw={"lang": _code, "dir": _direction},
+        ),
+    )
+
+
 class WorldCafe(Method):
     slug = "world_cafe"
     title = _l("World café")
@@ -130,7 +170,7 @@ class WorldCafe(Method):
     def config_from_form(self, form) -> dict:
         return {
             "tables": form.tables.data,
-            "rounds": [{"question": q} for q in _questions(form.questions.data)],
+            "rounds": _rounds(form),
             "round_minutes": form.round_minutes.data,
             "assignment": form.assignment.data,
             "hosts_stay": bool(form.hosts_stay.data),
@@ -139,6 +179,7 @@ class WorldCafe(Method):
         }
 
     def phases(self, config: dict) -> list[Phase]:
+        language = str(get_locale())
         rounds = [
             Phase(
                 "world_cafe:round",
@@ -146,7 +187,7 @@ class WorldCafe(Method):
                 allows=frozenset({contribute("note"), contribute("summary")}),
                 number=number,
                 minutes=config.get("round_minutes"),
-                question=round_["question"],
+                question=(round_.get("translations") or {}).get(language) or round_["question"],
             )
             for number, round_ in enumerate(config.get("rounds", []), start=1)
         ]
@@ -334,6 +375,27 @@ class WorldCafe(Method):
             )
             for insight in insights
         ]
+
+
+def _rounds(form) -> list[dict]:
+    """Each round's question as written, and its translations by language code."""
+    questions = _questions(form.questions.data)
+    translated = {
+        code: _questions(form[f"questions_{code}"].data)
+        for code in LANGUAGES
+        if f"questions_{code}" in form
+    }
+    rounds = []
+    for index, question in enumerate(questions):
+        translations = {
+            code: lines[index]
+            for code, lines in translated.items()
+            if index < len(lines) and lines[index] != question
+        }
+        rounds.append(
+            {"question": question, **({"translations": translations} if translations else {})}
+        )
+    return rounds
 
 
 # --- queries -------------------------------------------------------------------
