@@ -223,6 +223,8 @@ def harvest(session: Session, chosen: list[tuple[BacklogCandidate, str, str]]) -
     how many needs and actions were made.
     """
     made = []
+    # Needs first, so that an action harvested with the needs it addresses finds them.
+    chosen = sorted(chosen, key=lambda row: row[0].kind == ACTION)
     with write_transaction():
         done = harvested_keys(session)
         for candidate, title, theme in chosen:
@@ -236,6 +238,9 @@ def harvest(session: Session, chosen: list[tuple[BacklogCandidate, str, str]]) -
                     session=session,
                     contribution_ids=candidate.contribution_ids,
                 )
+                item.owner = candidate.owner[:200]
+                db.session.flush()
+                item.needs = _needs_from(session, candidate.addresses)
             else:
                 item = _new_need(
                     title,
@@ -250,6 +255,29 @@ def harvest(session: Session, chosen: list[tuple[BacklogCandidate, str, str]]) -
         plugin_host().notify("backlog_item_created", item=item)
     actions = sum(isinstance(item, Action) for item in made)
     return len(made) - actions, actions
+
+
+def _needs_from(session: Session, contribution_ids: list[int]) -> list[Need]:
+    """The needs of ``session`` that came from any of ``contribution_ids``, merged ones followed."""
+    if not contribution_ids:
+        return []
+    needs = db.session.scalars(
+        select(Need)
+        .join(NeedSource)
+        .where(
+            NeedSource.session_id == session.id,
+            NeedSource.contribution_id.in_(list(contribution_ids)),
+        )
+        .distinct()
+        .order_by(Need.id)
+    ).all()
+    found = []
+    for need in needs:
+        while need.merged_into_id is not None:
+            need = db.session.get(Need, need.merged_into_id)
+        if need not in found:
+            found.append(need)
+    return found
 
 
 def create_action(form: ActionForm) -> Action:

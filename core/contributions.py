@@ -166,11 +166,15 @@ def accept(
     kind_name: str,
     body: str,
     reply_to=None,
+    fields: dict | None = None,
 ) -> Contribution:
     """Store a participant's contribution and broadcast it.
 
     ``reply_to`` is the id of the contribution it answers, for a kind whose
-    :attr:`~palabre.methods.ContributionKind.answers` allows it. Raises
+    :attr:`~palabre.methods.ContributionKind.answers` allows it. ``fields``
+    are the named texts sent along (an interview's answers); only the
+    kind's declared :attr:`~palabre.methods.ContributionKind.fields` are
+    kept, and they start the contribution's ``data``. Raises
     :class:`Refused`, with a message in the participant's language, when the
     session or current phase does not take this kind, the text is empty or
     too long, it answers nothing it may answer, the participant sends too
@@ -186,10 +190,13 @@ def accept(
     _check_phase_takes(session, kind)
     body = _clean_body(kind, body)
     answered = _answered(session, kind, reply_to)
+    sent_fields = _clean_fields(kind, fields)
     if kind.hosts_only and not participant.is_host:
         raise Refused(_("Only the table's host can send this."))
     method = get_method(session.method)
-    refusal = method.check_contribution(session, participant, kind, {"body": body})
+    refusal = method.check_contribution(
+        session, participant, kind, {"body": body, "fields": sent_fields}
+    )
     if refusal:
         raise Refused(refusal)
     _check_rate(participant)
@@ -201,10 +208,24 @@ def accept(
         phase_index=session.phase_index,
         group=participant.group if kind.grouped else None,
         body=body,
-        data={},
+        data=dict(sent_fields),
         reply_to_id=answered.id if answered else None,
     )
     return _store(session, contribution, participant)
+
+
+def _clean_fields(kind: ContributionKind, fields) -> dict[str, str]:
+    """The kind's declared fields that were sent, cleaned; too long is refused, not cut."""
+    cleaned = {}
+    for name in kind.fields:
+        value = (fields or {}).get(name) if isinstance(fields, dict) else None
+        if not isinstance(value, str):
+            continue
+        value = clean_text(value).strip()
+        if len(value) > kind.max_length:
+            raise Refused(_("This is too long: %(max)d characters at most.", max=kind.max_length))
+        cleaned[name] = value
+    return cleaned
 
 
 def _check_phase_takes(session: Session, kind: ContributionKind) -> None:

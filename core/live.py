@@ -218,7 +218,9 @@ def on_unknown_event(event, *_arguments):
 @socketio.on("contribute")
 @one_payload
 def on_contribute(data):
-    """A participant sends a contribution: ``{cid, kind, body, reply_to?}``.
+    """A participant sends a contribution: ``{cid, kind, body, reply_to?, <field>?...}``.
+
+    The kind's declared ``fields`` are read from the payload's other keys.
 
     Acknowledged with ``{"ok": true, "id": <contribution id>, "data":
     <its structured fields>}`` after the commit (``data`` holds what the
@@ -237,6 +239,7 @@ def on_contribute(data):
             kind_name=_text(data, "kind"),
             body=_text(data, "body"),
             reply_to=data.get("reply_to"),
+            fields=data,
         )
     except Refused as refusal:
         return _refused(refusal.message)

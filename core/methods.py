@@ -79,6 +79,13 @@ class ContributionKind:
     # Kinds of contribution this kind may answer: a participant's comment
     # names the statement it is about with ``reply_to``. Empty: answers none.
     answers: tuple[str, ...] = ()
+    # Named text fields a participant sends along with the body (an
+    # interview's answers, a feedback form's ratings): each is cleaned and
+    # refused over ``max_length`` as the body is, given to
+    # ``Method.check_contribution`` in ``data["fields"]`` and stored in
+    # ``Contribution.data`` before ``prepare_contribution``. A field not
+    # sent is left out; any name not declared here is ignored.
+    fields: tuple[str, ...] = ()
 
 
 NEED = "need"
@@ -117,6 +124,12 @@ class BacklogCandidate:
     subject (the insight, obstacle or intervention itself; others, such as
     answers naming it, may follow and grow while people answer): it gives
     the candidate its stable :attr:`key`.
+
+    For an action, ``owner`` becomes the action's responsible stakeholder (a
+    citizen group leading a project), and ``addresses`` names contributions
+    whose needs it addresses: the action is linked to every need of the same
+    session with one of them as its source (a theme's need), whether that
+    need is harvested with it or was harvested before.
     """
 
     title: str
@@ -125,6 +138,8 @@ class BacklogCandidate:
     contribution_ids: list[int] = field(default_factory=list)
     votes: int = 0
     kind: str = NEED
+    owner: str = ""
+    addresses: list[int] = field(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -239,7 +254,9 @@ class Method:
 
         Return a translated message to refuse, or ``None`` to accept. The
         core has already checked the phase, the text and the kind's
-        ``hosts_only`` flag. Default: accept.
+        ``hosts_only`` flag. ``data`` is ``{"body": <text>, "fields":
+        {<name>: <text>}}``, the fields being those of ``kind.fields`` that
+        were sent. Default: accept.
         """
         return None
 
