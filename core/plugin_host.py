@@ -28,7 +28,11 @@ from . import hookspecs
 from .methods import VOTE, Method
 
 #: Plugins shipped with Palabre, loaded in this order.
-BUILTIN_PLUGINS = ("palabre.plugins.world_cafe", "palabre.plugins.forum_theatre")
+BUILTIN_PLUGINS = (
+    "palabre.plugins.world_cafe",
+    "palabre.plugins.forum_theatre",
+    "palabre.plugins.citizen_dialogue",
+)
 
 #: Entry-point group through which installed packages add methods.
 ENTRY_POINT_GROUP = "palabre.methods"
