@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import subprocess
 
 import pytest
 from sqlalchemy import select
@@ -333,10 +334,7 @@ def test_reach_on_screen_and_in_the_export_hides_small_groups(
         + [interview(age="18_29", place="home")] * 3,
     )
 
-    def reach_of(page):
-        return page.split('<section class="reach"')[1].split("</section>")[0]
-
-    screen = reach_of(facilitator_client.get(f"/sessions/{session.id}").text)
+    screen = figures_of(facilitator_client.get(f"/sessions/{session.id}").text)
     assert "14" in screen and "1.6%" in screen
     assert "65 or older" not in screen and "fewer than 5" in screen
     export = facilitator_client.get(f"/citizen-dialogue/{session.id}/reach.csv")
@@ -350,7 +348,7 @@ def test_reach_on_screen_and_in_the_export_hides_small_groups(
     # Filtered on the 5 interviews at home, the 2 women of 65 or older stay pooled.
     home = facilitator_client.get(f"/citizen-dialogue/{session.id}/reach.csv?by=place&value=home")
     assert "65 or older" not in home.text and "Woman" not in home.text
-    at_home = reach_of(facilitator_client.get(f"/sessions/{session.id}?by=place&value=home").text)
+    at_home = figures_of(facilitator_client.get(f"/sessions/{session.id}?by=place&value=home").text)
     assert "65 or older" not in at_home
     refused = facilitator_client.get(f"/sessions/{session.id}?by=language&value=so").text
     assert "its figures are not shown" in refused
@@ -541,3 +539,146 @@ def test_feedback_by_phone_once_and_from_paper(
         ]
     screen = facilitator_client.get(f"/sessions/{session.id}").text
     assert "Average: 3.5 out of 5" in screen and "Good evenings" in screen
+
+
+# --- the Mörsil dialogue: reports -------------------------------------------------------------
+
+
+@pytest.fixture
+def morsil(palabre_app):
+    from tests.morsil import build_morsil
+
+    return build_morsil(palabre_app)
+
+
+def pdf_text(pdf: bytes, tmp_path, name: str) -> str:
+    path = tmp_path / f"{name}.pdf"
+    path.write_bytes(pdf)
+    done = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, check=True)
+    return done.stdout.decode()
+
+
+def pdf_pages(pdf: bytes, tmp_path, name: str) -> list:
+    """The pages as PNG images (60 dpi), as a person would look at them."""
+    path = tmp_path / f"{name}.pdf"
+    path.write_bytes(pdf)
+    subprocess.run(["pdftoppm", "-png", "-r", "60", str(path), str(tmp_path / name)], check=True)
+    return sorted(tmp_path.glob(f"{name}-*.png"))
+
+
+SMALL_GROUP_LABELS = ("Under 18", "Tigrinya", "Ukrainian", "In another way")
+
+
+def test_the_morsil_fixture_is_the_guides_dialogue(palabre_app, morsil):
+    from tests.morsil import THEMES, WEIGHTS
+
+    with palabre_app.app_context():
+        session = db.session.get(Session, morsil.id)
+        assert len(stored(session, "interview")) == 70
+        themed = [t for t in stored(session, "theme") if not t.data.get("merged_into")]
+        assert [t.body for t in themed] == [name for name, *_rest in THEMES]
+        assert [len(t.data["answers"]) for t in themed] == list(WEIGHTS)
+        assert len(stored(session, "project")) == 3
+        assert len(stored(session, "feedback")) == 24
+        assert {i.phase_index for i in stored(session, "idea")} == {3, 4, 5, 6}
+
+
+def test_the_perspective_report_prints_themes_quotes_and_reach(
+    morsil, facilitator_client, tmp_path
+):
+    response = facilitator_client.get(f"/print/sessions/{morsil.id}/report.pdf?part=perspective")
+    assert response.mimetype == "application/pdf"
+    text = pdf_text(response.data, tmp_path, "perspective")
+    squashed = " ".join(text.split())
+    assert "PERSPECTIVE REPORT" in squashed.upper()
+    assert "70 people heard, 8.0% of the 875 people living in the area" in squashed
+    for theme in ("Getting around", "Learning Swedish", "Being welcomed", "Children and school"):
+        assert theme in squashed
+    assert "“The bus to Järpen runs twice a day, never in the evening.”" in squashed
+    assert "What is good about living in Mörsil?" in squashed
+    assert "Answers per theme" in squashed
+    # The perspective report stops before the meetings.
+    assert "Dialogue meeting 1" not in squashed and "Car pool to Järpen" not in squashed
+    for label in SMALL_GROUP_LABELS:
+        assert label not in squashed, label
+    assert "Others, fewer than 5 people each" in squashed
+    pages = pdf_pages(response.data, tmp_path, "perspective")
+    assert 3 <= len(pages) <= 12
+
+
+def test_the_final_report_tells_the_whole_process(morsil, facilitator_client, tmp_path):
+    response = facilitator_client.get(f"/print/sessions/{morsil.id}/report.pdf")
+    squashed = " ".join(pdf_text(response.data, tmp_path, "final").split())
+    assert "CITIZEN DIALOGUE: FINAL REPORT" in squashed.upper()
+    assert "8.0% of the 875" in squashed
+    for number in range(1, 5):
+        assert f"Dialogue meeting {number}" in squashed
+    assert "Car pool to Järpen" in squashed and "Mörsil village association" in squashed
+    assert "Insurance for volunteer drivers" in squashed and "Started" in squashed
+    assert "Did you feel heard?" in squashed and "Could you contribute to change?" in squashed
+    assert "24 forms, 6 of them from paper." in squashed
+    assert "For the first time someone asked me." in squashed
+    for label in SMALL_GROUP_LABELS:
+        assert label not in squashed, label
+    assert len(pdf_pages(response.data, tmp_path, "final")) >= 4
+
+
+def test_the_report_prints_in_arabic_right_to_left(morsil, facilitator_client, tmp_path):
+    facilitator_client.post("/language", data={"language": "ar"})
+    response = facilitator_client.get(f"/print/sessions/{morsil.id}/report.pdf")
+    assert response.mimetype == "application/pdf"
+    assert "Mörsil" in pdf_text(response.data, tmp_path, "arabic")
+
+
+def figures_of(page: str) -> str:
+    """The reach section of the run screen, without its filter's lists of choices."""
+    section = page.split('<section class="reach"')[1].split("</section>")[0]
+    return re.sub(r"<select.*?</select>", "", section, flags=re.S)
+
+
+def test_every_screen_of_the_morsil_dialogue_hides_small_groups(
+    palabre_app, morsil, facilitator_client
+):
+    reach = figures_of(facilitator_client.get(f"/sessions/{morsil.id}").text)
+    for label in SMALL_GROUP_LABELS:
+        assert label not in reach, label
+    export = facilitator_client.get(f"/citizen-dialogue/{morsil.id}/reach.csv").text
+    for label in SMALL_GROUP_LABELS:
+        assert label not in export, label
+    # Through every filter, on screen and in the export.
+    from palabre.plugins.citizen_dialogue.reach import FILTERS, MINIMUM_GROUP
+
+    for by, values in FILTERS.items():
+        for value in values:
+            screen = facilitator_client.get(f"/sessions/{morsil.id}?by={by}&value={value}").text
+            reach = figures_of(screen)
+            rows = list(
+                csv.reader(
+                    io.StringIO(
+                        facilitator_client.get(
+                            f"/citizen-dialogue/{morsil.id}/reach.csv?by={by}&value={value}"
+                        ).text
+                    )
+                )
+            )
+            for row in rows[1:]:
+                if len(row) > 2 and row[2].isdigit():
+                    assert int(row[2]) >= MINIMUM_GROUP, (by, value, row)
+            for label in SMALL_GROUP_LABELS:
+                assert label not in reach and label not in str(rows), (by, value, label)
+
+
+def test_the_morsil_harvest_links_projects_to_their_themes_needs(palabre_app, morsil):
+    from palabre.backlog import harvest
+    from palabre.plugin_host import get_method
+
+    with palabre_app.test_request_context():
+        session = db.session.get(Session, morsil.id)
+        candidates = get_method("citizen_dialogue").backlog_candidates(session)
+        assert harvest(session, [(c, c.title, c.theme) for c in candidates]) == (7, 3)
+        actions = db.session.scalars(select(Action).order_by(Action.id)).all()
+        assert [(a.owner, [n.title for n in a.needs]) for a in actions] == [
+            ("Mörsil village association", ["Getting around"]),
+            ("Language café volunteers", ["Learning Swedish"]),
+            ("Mörsil IF parents' group", ["Meeting places"]),
+        ]

@@ -126,7 +126,7 @@ def protect(counts: dict[str, int], labels: dict, minimum: int = MINIMUM_GROUP) 
         rows.append(
             Row(
                 SMALL_GROUPS,
-                str(_l("Other answers, fewer than %(n)d people each", n=minimum)),
+                str(_l("Others, fewer than %(n)d people each", n=minimum)),
                 pooled if pooled >= minimum else None,
             )
         )
