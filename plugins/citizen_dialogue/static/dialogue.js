@@ -76,7 +76,8 @@
     if (outbox) {
       var line = document.createElement("li");
       line.className = "pending";
-      line.dataset.pending = cidBefore;
+      // Not data-pending: live.js removes those as soon as the answer comes.
+      line.dataset.interview = cidBefore;
       line.textContent = say("waiting");
       outbox.appendChild(line);
     }
@@ -88,7 +89,7 @@
     var item = e.detail.item, ack = e.detail.ack || {};
     var form = item.form;
     if (item.payload.kind === "interview") {
-      document.querySelectorAll('[data-outbox] [data-pending="' + item.payload.cid + '"]').forEach(function (line) {
+      document.querySelectorAll('[data-outbox] [data-interview="' + item.payload.cid + '"]').forEach(function (line) {
         if (ack.ok) { line.className = "sent"; line.textContent = say("sent"); }
         else if (!ack.retry) line.remove();
       });
