@@ -124,7 +124,11 @@ class CitizenDialogueConfig(CleanForm):
     def validate(self, extra_validators=None):
         valid = super().validate(extra_validators)
         for prefix, exact, error in (
-            ("guide", None, _("Give each language the same number of questions.")),
+            (
+                "guide",
+                None,
+                _("Give each language the same number of questions, or leave a language empty."),
+            ),
             ("feedback", 3, _("Write the three feedback questions, one per line.")),
         ):
             counts = {}
