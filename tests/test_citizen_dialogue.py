@@ -346,16 +346,16 @@ def test_reach_on_screen_and_in_the_export_hides_small_groups(
     for row in rows[1:]:
         assert not row[2].isdigit() or int(row[2]) >= 5 or row[0] == "Reach"
     # Filtered on the 5 interviews at home, the 2 women of 65 or older stay pooled.
-    home = facilitator_client.get(f"/citizen-dialogue/{session.id}/reach.csv?by=place&value=home")
+    home = facilitator_client.get(f"/citizen-dialogue/{session.id}/reach.csv?filter=place:home")
     assert "65 or older" not in home.text and "Woman" not in home.text
-    at_home = figures_of(facilitator_client.get(f"/sessions/{session.id}?by=place&value=home").text)
+    at_home = figures_of(facilitator_client.get(f"/sessions/{session.id}?filter=place:home").text)
     assert "65 or older" not in at_home
-    refused = facilitator_client.get(f"/sessions/{session.id}?by=language&value=so").text
+    refused = facilitator_client.get(f"/sessions/{session.id}?filter=language:so").text
     assert "its figures are not shown" in refused
     assert (
         "its figures are not shown"
         in facilitator_client.get(
-            f"/citizen-dialogue/{session.id}/reach.csv?by=language&value=so"
+            f"/citizen-dialogue/{session.id}/reach.csv?filter=language:so"
         ).text
     )
 
@@ -650,13 +650,13 @@ def test_every_screen_of_the_morsil_dialogue_hides_small_groups(
 
     for by, values in FILTERS.items():
         for value in values:
-            screen = facilitator_client.get(f"/sessions/{morsil.id}?by={by}&value={value}").text
+            screen = facilitator_client.get(f"/sessions/{morsil.id}?filter={by}:{value}").text
             reach = figures_of(screen)
             rows = list(
                 csv.reader(
                     io.StringIO(
                         facilitator_client.get(
-                            f"/citizen-dialogue/{morsil.id}/reach.csv?by={by}&value={value}"
+                            f"/citizen-dialogue/{morsil.id}/reach.csv?filter={by}:{value}"
                         ).text
                     )
                 )

@@ -524,9 +524,7 @@ class CitizenDialogue(Method):
             context["actions"] = session_actions(session) if phase.name == "closed" else []
         if view == "facilitator":
             context.update(self._theming_context(session, themes))
-            context.update(
-                reach_context(session, request.args.get("by"), request.args.get("value"))
-            )
+            context.update(reach_context(session, *_chosen_filter()))
             context["all_ideas"] = _ranked(visible(session, kind="idea"), context["totals"])
             context["feedback"] = feedback_summary(session)
             context["connectors"] = interviews_by_connector(session)
@@ -799,6 +797,12 @@ def interviews_by_connector(session) -> list[tuple[str, int]]:
 # --- small helpers -----------------------------------------------------------------
 
 
+def _chosen_filter() -> tuple[str | None, str | None]:
+    """The reach filter of the request, ``?filter=<field>:<value>``, as ``(field, value)``."""
+    field, _sep, value = request.args.get("filter", "").partition(":")
+    return (field or None, value or None)
+
+
 def _per_language(form, prefix) -> dict[str, list[str]]:
     found = {}
     for code in LANGUAGES:
@@ -898,13 +902,13 @@ blueprint = Blueprint(
 def reach_csv(session_id: int):
     """The reach as CSV for a spreadsheet, protected exactly as on screen and in print.
 
-    Takes the run screen's filter (``by``, ``value``); a filter that would
+    Takes the run screen's filter (``filter=place:home``); a filter that would
     show a group under five answers with its message and no figures.
     """
     session = db.session.get(Session, session_id)
     if session is None or session.method != CitizenDialogue.slug:
         abort(404)
-    context = reach_context(session, request.args.get("by"), request.args.get("value"))
+    context = reach_context(session, *_chosen_filter())
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow([_("Table"), _("Answer"), _("People heard"), _("People living in the area")])
