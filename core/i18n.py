@@ -143,3 +143,6 @@ def use_catalogs(app, host) -> None:
         compile_stale_catalogs(folder)
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(map(str, folders))
     app.extensions["babel"].translation_directories = [str(folder) for folder in folders]
+    # A catalog read before the plugins' folders were known (a method's default
+    # configuration, translated while its plugin was checked) lacks their strings.
+    app.extensions.pop("palabre.translations_cache", None)
