@@ -614,7 +614,7 @@ def test_the_final_report_tells_the_whole_process(morsil, facilitator_client, tm
     for number in range(1, 5):
         assert f"Dialogue meeting {number}" in squashed
     assert "Car pool to Järpen" in squashed and "Mörsil village association" in squashed
-    assert "Insurance for volunteer drivers" in squashed and "Started" in squashed
+    assert "Insurance for volunteer drivers" in squashed and "Under way" in squashed
     assert "Did you feel heard?" in squashed and "Could you contribute to change?" in squashed
     assert "24 forms, 6 of them from paper." in squashed
     assert "For the first time someone asked me." in squashed

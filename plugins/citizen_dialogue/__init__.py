@@ -72,10 +72,10 @@ QUESTION_FIELDS = tuple(f"q{n}" for n in range(1, MAX_QUESTIONS + 1))
 DOTS_PER_MEETING = 3
 
 PROJECT_STATUSES = {
-    "proposed": _l("Proposed"),
-    "started": _l("Started"),
-    "done": _l("Done"),
-    "dropped": _l("Dropped"),
+    "proposed": _l("Proposal"),
+    "started": _l("Under way"),
+    "done": _l("Carried out"),
+    "dropped": _l("Given up"),
 }
 _AGE_LINE = re.compile(r"^\s*([\w+]+)\s*[:=]\s*(\d+)\s*$")
 
@@ -911,7 +911,7 @@ def reach_csv(session_id: int):
     context = reach_context(session, *_chosen_filter())
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow([_("Table"), _("Answer"), _("People heard"), _("People living in the area")])
+    writer.writerow([_("Question"), _("Answer"), _("People heard"), _("People living in the area")])
     if context["reach_filter"]["refused"]:
         writer.writerow([context["reach_filter"]["refused"]])
     else:
