@@ -467,8 +467,9 @@ def test_a_meeting_on_chosen_themes_then_a_project_in_the_backlog(
 
     go_to_phase(session, MEETING_1)
     phone = make_phone(session.code, language="ar")
-    assert "themes are being chosen" in make_phone(session.code).page().text
-    assert "being chosen" in phone.contribute("idea", "A car pool")["error"]
+    english = make_phone(session.code)
+    assert "themes are being chosen" in english.page().text
+    assert "being chosen" in english.contribute("idea", "A car pool")["error"]
     act(facilitator_client, session, "meeting.themes", meeting=1, themes=[transport.id])
     assert "كيف نتنقل بشكل أفضل؟" in phone.page().text
     view = phone.contribute("view", "The last bus leaves at six")
