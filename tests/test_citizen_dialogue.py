@@ -598,6 +598,7 @@ def test_the_perspective_report_prints_themes_quotes_and_reach(
     assert "“The bus to Järpen runs twice a day, never in the evening.”" in squashed
     assert "What is good about living in Mörsil?" in squashed
     assert "Answers per theme" in squashed
+    assert "Those heard against the population, by age" in squashed
     # The perspective report stops before the meetings.
     assert "Dialogue meeting 1" not in squashed and "Car pool to Järpen" not in squashed
     for label in SMALL_GROUP_LABELS:
