@@ -791,6 +791,8 @@ def harvest(
                     support=support,
                 )
                 item.needs = _open_needs_for(needs_by_key, _keys)
+                if candidate.owner:
+                    item.owner = _stakeholder_named(candidate.owner)
             else:
                 item = _new_need(
                     title,
@@ -806,6 +808,19 @@ def harvest(
         plugin_host().notify("backlog_item_created", item=item)
     actions = sum(isinstance(item, Action) for item in made)
     return len(made) - actions, actions
+
+
+def _stakeholder_named(name: str) -> Stakeholder:
+    """The register's stakeholder called ``name`` (a citizen group leading a project).
+
+    Added to the register when it is not there yet.
+    """
+    name = name.strip()[:200]
+    found = db.session.scalar(select(Stakeholder).where(Stakeholder.name == name))
+    if found is None:
+        found = Stakeholder(name=name, kind="other", interest=5, influence=2)
+        db.session.add(found)
+    return found
 
 
 def _open_needs_for(needs_by_key: dict[str, Need], keys: list[str]) -> list[Need]:

@@ -17,7 +17,6 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from . import ratelimit
-from .actions import clean_data
 from .database import write_transaction
 from .errors import Refused
 from .events import (
@@ -37,6 +36,8 @@ from .phases import current_phase, plan
 from .plugin_host import get_method, plugin_host
 
 MAX_CLIENT_ID = 64
+#: Longest name of a contribution's field that is kept (a criterion's score).
+MAX_FIELD_NAME = 60
 
 
 def contribution_payload(contribution: Contribution) -> dict:
@@ -107,13 +108,7 @@ def _clean_body(kind: ContributionKind, body) -> str:
     elif not body:
         raise Refused(_("Write something before sending."))
     if len(body) > kind.max_length:
-        raise Refused(
-            ngettext(
-                "This is too long: %(num)d character at most.",
-                "This is too long: %(num)d characters at most.",
-                kind.max_length,
-            )
-        )
+        raise Refused(_too_long(kind))
     return body
 
 
@@ -180,11 +175,9 @@ def accept(
 
     ``reply_to`` is the id of the contribution it answers, for a kind whose
     :attr:`~palabre.methods.ContributionKind.answers` allows it. ``fields``
-    are the other fields the phone sent: for a kind declaring
-    :attr:`~palabre.methods.ContributionKind.fields` they become the
-    contribution's ``data`` (cleaned as a facilitator action's data is) for
-    the method's ``prepare_contribution`` to check; otherwise they are
-    dropped. Raises
+    are the named texts sent along (an interview's answers); only the
+    kind's declared :attr:`~palabre.methods.ContributionKind.fields` are
+    kept, and they start the contribution's ``data``. Raises
     :class:`Refused`, with a message in the participant's language, when the
     session or current phase does not take this kind, the text is empty or
     too long, it answers nothing it may answer, the participant sends too
@@ -200,10 +193,13 @@ def accept(
     _check_phase_takes(session, kind)
     body = _clean_body(kind, body)
     answered = _answered(session, kind, reply_to)
+    sent_fields = _clean_fields(kind, fields)
     if kind.hosts_only and not participant.is_host:
         raise Refused(_("Only the table's host can send this."))
     method = get_method(session.method)
-    refusal = method.check_contribution(session, participant, kind, {"body": body})
+    refusal = method.check_contribution(
+        session, participant, kind, {"body": body, "fields": sent_fields}
+    )
     if refusal:
         raise Refused(refusal)
     _check_rate(participant)
@@ -215,10 +211,44 @@ def accept(
         phase_index=session.phase_index,
         group=participant.group if kind.grouped else None,
         body=body,
-        data=clean_data(fields) if kind.fields and fields else {},
+        data=dict(sent_fields),
         reply_to_id=answered.id if answered else None,
     )
     return _store(session, contribution, participant)
+
+
+def _clean_fields(kind: ContributionKind, fields) -> dict[str, str]:
+    """The kind's declared fields that were sent, cleaned; too long is refused, not cut.
+
+    A number or a yes/no a script sent becomes its text, as a form would send it.
+    """
+    if not kind.fields or not isinstance(fields, dict):
+        return {}
+    exact = {name for name in kind.fields if not name.endswith("*")}
+    prefixes = tuple(name[:-1] for name in kind.fields if name.endswith("*"))
+    cleaned = {}
+    for name, value in fields.items():
+        if not isinstance(name, str) or not (
+            name in exact or (prefixes and name.startswith(prefixes))
+        ):
+            continue
+        if isinstance(value, bool | int | float):
+            value = str(value).lower() if isinstance(value, bool) else str(value)
+        if not isinstance(value, str):
+            continue
+        value = clean_text(value).strip()
+        if len(value) > kind.max_length:
+            raise Refused(_too_long(kind))
+        cleaned[name[:MAX_FIELD_NAME]] = value
+    return cleaned
+
+
+def _too_long(kind: ContributionKind) -> str:
+    return ngettext(
+        "This is too long: %(num)d character at most.",
+        "This is too long: %(num)d characters at most.",
+        kind.max_length,
+    )
 
 
 def _check_phase_takes(session: Session, kind: ContributionKind) -> None:

@@ -411,7 +411,8 @@ def contribute(code: str):
                 kind_name=form.kind.data,
                 body=form.body.data or "",
                 reply_to=form.reply_to.data,
-                fields=_structured_fields(request.form),
+                # The kind's declared fields; accept() ignores any other.
+                fields=request.form.to_dict(),
             )
             flash(_("Sent. Thank you!"), "success")
         except (Refused, Unavailable) as refusal:

@@ -48,8 +48,6 @@ REPLAY_LIMIT = 500
 #: The largest legitimate one is far smaller: a 2,000-character note, or a
 #: facilitator action's few fields of at most 4,000 characters each.
 MAX_MESSAGE_BYTES = 64 * 1024
-#: What a ``contribute`` payload holds besides a kind's structured fields.
-CONTRIBUTION_KEYS = ("cid", "kind", "body", "reply_to")
 
 # --- connection ---------------------------------------------------------
 
@@ -222,10 +220,9 @@ def on_unknown_event(event, *_arguments):
 @socketio.on("contribute")
 @one_payload
 def on_contribute(data):
-    """A participant sends a contribution: ``{cid, kind, body, reply_to?, ...fields}``.
+    """A participant sends a contribution: ``{cid, kind, body, reply_to?, <field>?...}``.
 
-    Other fields (a visit report's scores) go to a kind that declares
-    ``fields`` (see ``ContributionKind.fields``), and are dropped otherwise.
+    The kind's declared ``fields`` are read from the payload's other keys.
 
     Acknowledged with ``{"ok": true, "id": <contribution id>, "data":
     <its structured fields>}`` after the commit (``data`` holds what the
@@ -244,7 +241,7 @@ def on_contribute(data):
             kind_name=_text(data, "kind"),
             body=_text(data, "body"),
             reply_to=data.get("reply_to"),
-            fields={k: v for k, v in data.items() if k not in CONTRIBUTION_KEYS},
+            fields=data,
         )
     except Refused as refusal:
         return _refused(refusal.message)

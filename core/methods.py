@@ -79,11 +79,15 @@ class ContributionKind:
     # Kinds of contribution this kind may answer: a participant's comment
     # names the statement it is about with ``reply_to``. Empty: answers none.
     answers: tuple[str, ...] = ()
-    # Whether a participant's contribution carries structured fields besides
-    # its text (a visit report's scores): the other fields the phone sends
-    # reach ``Method.prepare_contribution`` as ``contribution.data``, which
-    # must check them and keep only what it accepts.
-    fields: bool = False
+    # Named text fields a participant sends along with the body (an
+    # interview's answers, a visit report's scores): each is cleaned and
+    # refused over ``max_length`` as the body is, given to
+    # ``Method.check_contribution`` in ``data["fields"]`` and stored in
+    # ``Contribution.data`` before ``prepare_contribution``. A name ending in
+    # ``*`` takes every field starting with what precedes it (``"score-*"``:
+    # one score per criterion of the session). A field not sent is left out;
+    # any name not declared here is ignored.
+    fields: tuple[str, ...] = ()
 
 
 NEED = "need"
@@ -127,9 +131,11 @@ class BacklogCandidate:
     Support is kept by kind and never added across kinds: ``people`` who
     raised it (answers naming an obstacle), ``votes`` (the dots participants
     gave it) and ``rating`` (the mean rating and how many rated, or
-    ``None``). ``addresses`` lists, for an action, the keys of the need
-    candidates of the same harvest it answers; the facilitator may change
-    them before harvesting.
+    ``None``). For an action, ``owner`` names the group responsible for it
+    (a citizen group leading a project), the register's stakeholder of that
+    name, made if there is none; ``addresses`` lists the keys of the need
+    candidates of the same session it answers (harvested with it or before);
+    the facilitator may change them before harvesting.
     """
 
     title: str
@@ -140,6 +146,7 @@ class BacklogCandidate:
     kind: str = NEED
     people: int = 0
     rating: tuple[float, int] | None = None
+    owner: str = ""
     addresses: list[str] = field(default_factory=list)
 
     @property
@@ -259,7 +266,9 @@ class Method:
 
         Return a translated message to refuse, or ``None`` to accept. The
         core has already checked the phase, the text and the kind's
-        ``hosts_only`` flag. Default: accept.
+        ``hosts_only`` flag. ``data`` is ``{"body": <text>, "fields":
+        {<name>: <text>}}``, the fields being those of ``kind.fields`` that
+        were sent. Default: accept.
         """
         return None
 

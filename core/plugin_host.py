@@ -31,6 +31,7 @@ from .methods import VOTE, Method
 BUILTIN_PLUGINS = (
     "palabre.plugins.world_cafe",
     "palabre.plugins.forum_theatre",
+    "palabre.plugins.citizen_dialogue",
     "palabre.plugins.mystery_shopping",
 )
 

@@ -437,3 +437,38 @@ def test_the_same_harvest_sent_twice_creates_nothing_twice(app, staff, harvest):
     assert f'name="take-{first}"' not in again
     assert "Already in the backlog" in again
     assert f'name="take-need-{harvest.insight_ids[1]}"' in again
+
+
+def test_an_action_candidate_names_its_owner_and_the_needs_it_addresses(app, harvest):
+    from palabre.backlog import harvest as harvest_candidates
+    from palabre.methods import ACTION, BacklogCandidate
+
+    first, second = harvest.insight_ids
+    need = BacklogCandidate(title="Evening classes", contribution_ids=[first])
+    action = BacklogCandidate(
+        title="A volunteer-run evening class",
+        kind=ACTION,
+        contribution_ids=[second],
+        owner="The neighbourhood association",
+        addresses=[first],
+    )
+    later = BacklogCandidate(
+        title="A second class", kind=ACTION, contribution_ids=[], addresses=[first, 999]
+    )
+    with app.test_request_context():
+        session = db.session.get(Session, harvest.id)
+        # The action comes first in the list: its need is still made before it.
+        assert harvest_candidates(
+            session, [(action, action.title, ""), (need, need.title, "")]
+        ) == (
+            1,
+            1,
+        )
+        # An action harvested later finds the need harvested before.
+        harvest_candidates(session, [(later, later.title, "")])
+        (stored_need,) = db.session.scalars(select(Need)).all()
+        actions = db.session.scalars(select(Action).order_by(Action.id)).all()
+        assert [(a.owner, a.needs) for a in actions] == [
+            ("The neighbourhood association", [stored_need]),
+            ("", [stored_need]),
+        ]

@@ -714,3 +714,111 @@ def test_a_mystery_shopping_audit_from_preparation_to_the_printed_report(server,
     ):
         assert expected in text, expected
     assert "E-01" not in text and "E-02" not in text
+
+
+def test_a_citizen_dialogue_from_interviews_to_the_perspective_report(server, browser):
+    """A connector records two interviews (one offline), themes, a meeting, a project."""
+    facilitator = signed_in_facilitator(browser, server)
+    facilitator.goto(server + "/sessions/new/citizen_dialogue")
+    facilitator.fill("input[name=title]", "Citizen dialogue in Mörsil")
+    facilitator.fill("input[name=config-population]", "875")
+    facilitator.fill("input[name=config-meetings]", "1")
+    facilitator.check("input[name=languages][value=fr]")
+    run_url, code = create_and_open(facilitator)
+    advance(facilitator, "Listening")
+
+    # The facilitator hands a connector their personal link.
+    facilitator.locator("#role-links-connector summary").click()
+    facilitator.click("#role-links-connector button:has-text('Make a new link')")
+    facilitator.locator("#role-links-connector summary").click()
+    link = facilitator.locator("#role-links-connector .role-link-url").first.inner_text()
+    assert "localhost" not in link and link.startswith(server)
+    connector = phone(browser, link)
+    connector.wait_for_selector("text=C-01")
+    connector.wait_for_function("document.documentElement.classList.contains('live-connected')")
+
+    def record(answers, place):
+        connector.select_option("#iv-language", "ar")
+        connector.select_option("#iv-place", place)
+        for name, text in answers.items():
+            connector.fill(f".interview-form textarea[name={name}]", text)
+        connector.check("input[name=consent]")
+        connector.click(".interview-form [type=submit]")
+
+    record({"q1": "The forest", "q2": "The bus to Järpen runs twice a day"}, "shop")
+    connector.wait_for_selector(".outbox li.sent")
+    # Out of reach of the Wi-Fi: the interview waits on the phone, then goes.
+    connector.context.set_offline(True)
+    connector.evaluate("window.palabreLive.socket.io.engine.close()")
+    record({"q2": "No bus in the evening, so no evening class"}, "home")
+    assert "No bus in the evening" in connector.evaluate("JSON.stringify(localStorage)")
+    assert connector.input_value(".interview-form textarea[name=q2]") == ""
+    connector.context.set_offline(False)
+    connector.wait_for_selector(".outbox li.sent >> nth=1", timeout=30000)
+    connector.wait_for_function("!JSON.stringify(localStorage).includes('No bus in the evening')")
+
+    # Theming: one theme, both bus answers in it, one picked as the quote.
+    advance(facilitator, "Theming")
+    facilitator.goto(run_url)
+    facilitator.fill("input[name=name_en]", "Getting around")
+    facilitator.fill("textarea[name=prompt_en]", "How could we get around without a car?")
+    facilitator.click(".create-theme [type=submit]")
+    for text in ("The bus to Järpen", "No bus in the evening"):
+        facilitator.locator(".answers li", has_text=text).locator("input[name=answers]").check()
+    facilitator.click("#move-unthemed ~ button")
+    theme = facilitator.locator("article.theme", has_text="Getting around")
+    theme.locator("li", has_text="The bus to Järpen").locator("button").click()
+    facilitator.wait_for_selector("article.theme .badge:has-text('Quote')")
+
+    # The meeting on that theme, with two phones.
+    advance(facilitator, "Dialogue meeting 1")
+    facilitator.goto(run_url)
+    facilitator.check("input[name=themes]")
+    facilitator.click(".meeting [type=submit]")
+    amina = phone(browser, f"{server}/j/{code}")
+    amina.click("button[type=submit], input[type=submit]")
+    jonas = phone(browser, f"{server}/j/{code}")
+    jonas.check("input[name=language][value=fr]")
+    jonas.click("button[type=submit], input[type=submit]")
+    amina.wait_for_selector("text=How could we get around without a car?")
+    amina.fill("#idea-body", "A village car pool on a phone group")
+    amina.click("form:has(#idea-body) [type=submit]")
+    jonas.wait_for_selector("#ideas li:has-text('A village car pool')")
+    jonas.fill("#view-body", "Le dernier bus part à six heures")
+    jonas.click("form:has(#view-body) [type=submit]")
+    amina.wait_for_selector("#views li:has-text('Le dernier bus')")
+    jonas.locator("#ideas .vote-form button").first.click()
+    amina.locator("#ideas .vote-form button").first.click()
+    facilitator.wait_for_selector(".insights [data-votes='2']")
+
+    # The idea becomes a citizen-led project, then goes to the backlog.
+    advance(facilitator, "Projects")
+    facilitator.goto(run_url)
+    facilitator.locator(".projects-panel details summary", has_text="A village car pool").click()
+    facilitator.fill("input[name=lead_group]", "Mörsil village association")
+    facilitator.fill("textarea[name=from_city]", "Insurance for volunteer drivers")
+    facilitator.click(".projects-panel form:has(input[name=idea]) [type=submit]")
+    facilitator.wait_for_selector(".projects li:has-text('Mörsil village association')")
+    advance(facilitator, "Feedback")
+    advance(facilitator, "Closed")
+    facilitator.goto(run_url.replace("/sessions/", "/backlog/from-session/"))
+    facilitator.check("input[name^=take-] >> nth=0")
+    facilitator.check("input[name^=take-] >> nth=1")
+    facilitator.click("form [type=submit]:not(.link)")
+    facilitator.wait_for_selector("text=A village car pool on a phone group")
+
+    report_url = run_url.replace("/sessions/", "/print/sessions/") + "/report.pdf"
+    report = facilitator.request.get(report_url + "?part=perspective")
+    assert report.ok and report.headers["content-type"] == "application/pdf"
+    text = " ".join(
+        "".join(p.extract_text() for p in PdfReader(io.BytesIO(report.body())).pages).split()
+    )
+    for expected in (
+        "Citizen dialogue in Mörsil",
+        "Getting around",
+        "“The bus to Järpen runs twice a day”",
+        "2 people heard",
+        "of the 875 people living in the area",
+    ):
+        assert expected in text, expected
+    assert EMAIL not in text and "C-01" not in text

@@ -243,6 +243,23 @@ def test_home_page_in_arabic_from_the_chosen_language(client):
     )
 
 
+def test_catalogs_read_before_the_plugins_folders_are_read_again(app):
+    from flask_babel import force_locale, gettext
+
+    from palabre.i18n import use_catalogs
+
+    with app.test_request_context():
+        app.extensions["babel"].translation_directories = app.extensions[
+            "babel"
+        ].translation_directories[-1:]
+        app.extensions.pop("palabre.translations_cache", None)
+        with force_locale("ar"):
+            assert gettext("Round %(n)d", n=1) == "Round 1"  # the café's catalog is not read yet
+        use_catalogs(app, app.extensions["palabre"])
+        with force_locale("ar"):
+            assert gettext("Round %(n)d", n=1) == "الجولة 1"
+
+
 def test_join_page_and_participant_page_in_arabic(client, make_cafe):
     code = make_cafe(status="live", phase_index=1)
     form = client.get(f"/j/{code}", headers={"Accept-Language": "ar"})

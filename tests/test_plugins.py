@@ -66,6 +66,7 @@ def test_builtins_are_listed_and_the_group_is_named_once():
     assert BUILTIN_PLUGINS == (
         "palabre.plugins.world_cafe",
         "palabre.plugins.forum_theatre",
+        "palabre.plugins.citizen_dialogue",
         "palabre.plugins.mystery_shopping",
     )
     assert ENTRY_POINT_GROUP == "palabre.methods"
@@ -584,13 +585,30 @@ class Statements(Method):
         "statement": ContributionKind("statement", "Statement", grouped=False, rating=(1, 5)),
         "comment": ContributionKind("comment", "Comment", grouped=False, answers=("statement",)),
         "idea": ContributionKind("idea", "Idea", grouped=False),
+        # A short form: its text is optional, its fields are what it is about.
+        "form": ContributionKind(
+            "form", "Form", grouped=False, needs_text=False, max_length=20, fields=("where", "mark")
+        ),
     }
     votable_kinds = ("statement",)
+
+    def check_contribution(self, session, participant, kind, data):
+        if kind.name == "form" and data["fields"].get("mark") not in ("1", "2", "3"):
+            return "Give a mark from 1 to 3."
+        return None
+
+    def prepare_contribution(self, session, participant, contribution):
+        if contribution.kind == "form":
+            contribution.data = {**contribution.data, "mark": int(contribution.data["mark"])}
 
     def phases(self, config):
         return [
             Phase("statements:welcome", "Welcome"),
-            Phase("statements:rate", "Rate", allows=frozenset({contribute("comment"), "vote"})),
+            Phase(
+                "statements:rate",
+                "Rate",
+                allows=frozenset({contribute("comment"), contribute("form"), "vote"}),
+            ),
             Phase("statements:ideas", "Ideas", allows=frozenset({contribute("idea")})),
             Phase("statements:closed", "Closed"),
         ]
@@ -666,6 +684,35 @@ def test_a_comment_must_answer_something_it_may_answer(statements):
     with app.test_request_context():
         contributions.set_hidden(db.session.get(Session, 1), first, True)
     assert comment(sock, first)["error"] == "What you are answering is not here any more."
+
+
+def test_a_kind_with_fields_takes_them_from_the_socket_and_the_form(statements):
+    app, code, _ids, sock = statements
+    payload = {"cid": new_cid(), "kind": "form", "body": "", "where": " Library\x00 ", "mark": "2"}
+    ack = sock.emit("contribute", {**payload, "secret": "not declared"}, callback=True)
+    # Cleaned and stripped, undeclared keys left out, then reshaped by the method.
+    assert ack == {"ok": True, "id": ack["id"], "data": {"where": "Library", "mark": 2}}
+    too_long = {**payload, "cid": new_cid(), "where": "x" * 21}
+    assert sock.emit("contribute", too_long, callback=True)["error"] == (
+        "This is too long: 20 characters at most."
+    )
+    no_mark = {**payload, "cid": new_cid(), "mark": "9"}
+    assert sock.emit("contribute", no_mark, callback=True)["error"] == "Give a mark from 1 to 3."
+    # The plain form post, for phones without JavaScript, takes the same fields.
+    phone = app.test_client()
+    join(phone, code)
+    page = phone.get("/")  # any page with a form: this method's test page has none
+    phone.post(
+        f"/j/{code}/contribute",
+        data={"csrf_token": csrf_token(page), "cid": new_cid(), "kind": "form", "body": "Note"}
+        | {"where": "School", "mark": "3"},
+    )
+    with app.app_context():
+        forms = db.session.scalars(select(Contribution).where(Contribution.kind == "form")).all()
+        assert [(f.body, f.data) for f in forms] == [
+            ("", {"where": "Library", "mark": 2}),
+            ("Note", {"where": "School", "mark": 3}),
+        ]
 
 
 def test_ratings_broadcast_their_distribution(statements):

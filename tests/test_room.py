@@ -952,3 +952,188 @@ def test_evaluators_file_visit_reports_and_ethics_concerns_reach_the_facilitator
             assert_held(room, *staff)
 
     run(server, scenario())
+
+
+# --- citizen dialogue: interviews, a meeting's ideas and dots -------------------------------
+
+DIALOGUE = {
+    "guide_en": "What is good about living here?\nWhat is hard here?\nWhat would help?",
+    "feedback_en": "Did you feel heard?\nCould you express your views?\nCould you contribute?",
+    "guide_fr": "",
+    "guide_ar": "",
+    "feedback_fr": "",
+    "feedback_ar": "",
+    "population": "875",
+    "meetings": "2",
+}
+# The dialogue's plan: 0 preparation, 1 listening, 2 theming, 3-4 meetings, 5 projects...
+LISTENING, THEMING, MEETING_1 = 1, 2, 3
+CONNECTORS = 10
+
+
+def interview_payload(phone, k: int, cid: str | None = None) -> dict:
+    return {
+        "cid": cid or new_cid(),
+        "kind": "interview",
+        "body": "",
+        "q1": f"Phone {phone.number}, interview {k}: the forest and the quiet",
+        "q2": "The bus runs twice a day",
+        "language": random.choice(["local", "ar", "so"]),
+        "place": random.choice(["home", "shop", "school"]),
+        "age": random.choice(["", "18_29", "30_44"]),
+        "consent": "yes",
+    }
+
+
+def test_connectors_and_residents_send_interviews_at_once(server):
+    """Ten connectors by their links, the rest by the public QR code, all listening at once."""
+
+    async def scenario():
+        async with live_room(server, "citizen_dialogue", DIALOGUE, seed=11) as (
+            facilitator,
+            session,
+            room,
+        ):
+            for _ in range(CONNECTORS):
+                await facilitator.post_action(session, "links/connector")
+            links = await facilitator.role_links(session, "connector")
+            assert sorted(links) == [f"C-{n:02d}" for n in range(1, CONNECTORS + 1)]
+            connectors, residents = room.phones[:CONNECTORS], room.phones[CONNECTORS:]
+            await asyncio.gather(
+                *(
+                    phone.take_role(link)
+                    for phone, link in zip(connectors, links.values(), strict=True)
+                ),
+                *(phone.join() for phone in residents),
+            )
+            await facilitator.go_to_phase(session, LISTENING)
+            staff = await screens(facilitator, session)
+            await room.connect_all()
+
+            human = await room.each(
+                lambda p, k: p.send("contribute", interview_payload(p, k)),
+                pace=HUMAN_PACE,
+                times=2,
+            )
+            assert_acknowledged(human, "interviews at human pace")
+
+            async def offline_resend(phone, k):
+                # The phone lost its connection before the acknowledgement: it sends again.
+                payload = interview_payload(phone, 10 + k)
+                return list(
+                    await asyncio.gather(
+                        phone.send("contribute", payload), phone.send("contribute", dict(payload))
+                    )
+                )
+
+            burst = flat(await room.each(offline_resend, times=2))
+            assert_acknowledged(burst, "interviews in a burst, each sent twice")
+            assert all(
+                a.reply["id"] == b.reply["id"] for a, b in zip(burst[::2], burst[1::2], strict=True)
+            )
+
+            rows = assert_once_per_client_id(
+                server, "contribution", session, {a.payload["cid"] for a in human + burst}
+            )
+            assert len(rows) == PHONES * 4
+            by_connector = collections.Counter(
+                json.loads(row["data"]).get("connector") for row in rows.values()
+            )
+            assert by_connector == {
+                **{code: 4 for code in links},
+                None: (PHONES - CONNECTORS) * 4,
+            }
+            await assert_received(
+                staff, added("interview"), {r["id"] for r in rows.values()}, "interviews"
+            )
+            # An interview is for the staff only: no other phone hears of it.
+            for number, phone in enumerate(room.phones):
+                own = {
+                    row["id"]
+                    for row in rows.values()
+                    if row["participant_id"]
+                    == rows[human[number * 2].payload["cid"]]["participant_id"]
+                }
+                assert added("interview")(phone.socket) <= own
+            assert_held(room, *staff)
+
+    run(server, scenario())
+
+
+def test_a_dialogue_meeting_writes_views_and_ideas_then_gives_dots_at_once(server):
+    async def scenario():
+        async with live_room(server, "citizen_dialogue", DIALOGUE, seed=12) as (
+            facilitator,
+            session,
+            room,
+        ):
+            await facilitator.go_to_phase(session, THEMING)
+            for name in ("Getting around", "Learning Swedish"):
+                await facilitator.post_action(
+                    session, "actions/theme.create", {"name": "theme.create", "name_en": name}
+                )
+            themes = [
+                row["id"]
+                for row in server.query(
+                    "SELECT id FROM contribution WHERE session_id = ? AND kind = 'theme'",
+                    (session.id,),
+                )
+            ]
+            await room.join_all()
+            await facilitator.go_to_phase(session, MEETING_1)
+            await facilitator.post_action(
+                session,
+                "actions/meeting.themes",
+                [("name", "meeting.themes"), ("meeting", "1")]
+                + [("themes", str(theme)) for theme in themes],
+            )
+            staff = await screens(facilitator, session)
+            await room.connect_all()
+
+            def write(phone, k):
+                kind = "idea" if k == 0 else "view"
+                theme = str(themes[phone.number % 2])
+                return phone.send(
+                    "contribute",
+                    {
+                        "cid": new_cid(),
+                        "kind": kind,
+                        "body": f"{kind} {k} from phone {phone.number}",
+                        "theme": theme,
+                    },
+                )
+
+            human = await room.each(write, pace=HUMAN_PACE, times=2)
+            assert_acknowledged(human, "ideas and views at human pace")
+            ideas = [a.reply["id"] for a in human if a.payload["kind"] == "idea"]
+            assert len(ideas) == PHONES
+            phones_ = room.phones
+            await assert_received(
+                [p.socket for p in phones_] + list(staff), added("idea"), set(ideas), "ideas"
+            )
+
+            # Every phone gives its three dots at once, to ideas of others.
+            def dot(phone, k):
+                return phone.vote(ideas[(phone.number + 1 + k * 7) % len(ideas)])
+
+            votes = await room.each(dot, times=3)
+            assert_acknowledged(votes, "dots in a burst")
+            totals = final_totals(server, session)
+            assert sum(total for _id, total in totals) == PHONES * 3
+            # The fourth dot... and the sixth: the budget is three per meeting, two meetings.
+            extra = await room.each(dot, times=3)
+            assert_acknowledged(extra, "the second meeting's share of dots")
+            refused = await room.each(dot, times=1)
+            assert all(not a.ok and "all your dots" in a.error for a in refused)
+            assert_prompt(refused, "dots over the budget")
+            expected = {(cid, total) for cid, total in final_totals(server, session)}
+            for live in staff:
+                await live.wait_for(
+                    lambda live=live: (
+                        {(d["id"], d["total"]) for d in live.of_type("votes.changed")} >= expected
+                    ),
+                    DELIVERY_TIMEOUT_S,
+                )
+            assert_held(room, *staff)
+
+    run(server, scenario())

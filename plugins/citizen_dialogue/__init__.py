@@ -1,1 +1,946 @@
-"""The citizen dialogue method: to be filled in; it registers no hook yet."""
+"""Citizen dialogue: weeks of listening, a perspective report, dialogue meetings, feedback.
+
+As in Mörsil (Sweden): staff and community connectors interview residents
+where they are, in their own languages; residents may also answer the
+interview guide themselves through the session's QR code. The facilitator
+clusters the answers into themes (the "perspective report"), then runs
+dialogue meetings on chosen themes where people add views and ideas and
+give dots; ideas become citizen-led project proposals, which go to the
+backlog as actions owned by their citizen group and linked to their theme's
+needs. A three-question feedback form closes the process, and the final
+report tells the whole of it.
+
+Everything is stored in the core's tables through the plugin API: the guide
+and the meetings' themes in ``Session.config``, interviews, views, ideas,
+feedback, themes and projects as contributions with their fields in
+``Contribution.data``. Connectors are the role ``connector`` (codes C-01,
+C-02, ...). No table of its own.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+from flask import Blueprint, Response, abort, request
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import login_required
+from sqlalchemy import func, select
+from wtforms import IntegerField, TextAreaField
+from wtforms.validators import NumberRange, Optional
+
+from palabre import (
+    ACTION,
+    LANGUAGES,
+    NEED,
+    VOTE,
+    BacklogCandidate,
+    CleanForm,
+    Contribution,
+    ContributionKind,
+    Method,
+    Phase,
+    Refused,
+    Role,
+    Session,
+    Theme,
+    add_by_staff,
+    contribute,
+    db,
+    hookimpl,
+    parse_int,
+    session_actions,
+    session_needs,
+    update_data,
+    visible,
+    vote_totals,
+    votes_used,
+)
+
+from . import reach, theming
+
+CONNECTOR = "connector"
+MAX_QUESTIONS = 10
+MAX_QUESTION = 300
+MAX_ANSWER = 2000
+MAX_POPULATION = 10_000_000
+FEEDBACK_SCALE = (1, 5)
+FEEDBACK_FIELDS = ("heard", "express", "change")
+QUESTION_FIELDS = tuple(f"q{n}" for n in range(1, MAX_QUESTIONS + 1))
+DOTS_PER_MEETING = 3
+
+PROJECT_STATUSES = {
+    "proposed": _l("Proposal"),
+    "started": _l("Under way"),
+    "done": _l("Carried out"),
+    "dropped": _l("Given up"),
+}
+_AGE_LINE = re.compile(r"^\s*([\w+]+)\s*[:=]\s*(\d+)\s*$")
+
+DEFAULT_GUIDE = (
+    _l("What is good about living here?"),
+    _l("What is hard in your everyday life here?"),
+    _l("What would make your life here better?"),
+    _l("What could you and your neighbours do together?"),
+)
+DEFAULT_FEEDBACK = (
+    _l("Did you feel heard?"),
+    _l("Could you express your views?"),
+    _l("Could you contribute to change?"),
+)
+
+
+def _lines_in(code: str, lines) -> str:
+    with force_locale(code):
+        return "\n".join(str(line) for line in lines)
+
+
+class CitizenDialogueConfig(CleanForm):
+    """The guide and feedback questions per language, the area's population, the meetings.
+
+    The fields ``guide_<code>`` and ``feedback_<code>`` are added below for
+    every language Palabre speaks: each is a real input of its own, so that
+    a translation is typed, never guessed.
+    """
+
+    population = IntegerField(
+        _l("People living in the area"),
+        default=875,
+        validators=[NumberRange(min=1, max=MAX_POPULATION)],
+    )
+    population_by_age = TextAreaField(
+        _l(
+            "People living in the area by age band, where known "
+            "(one per line, such as “18_29: 140”; bands: under_18, 18_29, 30_44, 45_64, 65_plus)"
+        ),
+        default="",
+    )
+    meetings = IntegerField(
+        _l("Dialogue meetings"), default=4, validators=[NumberRange(min=1, max=8), Optional()]
+    )
+
+    def validate(self, extra_validators=None):
+        valid = super().validate(extra_validators)
+        for prefix, exact, error in (
+            (
+                "guide",
+                None,
+                _("Give each language the same number of questions, or leave a language empty."),
+            ),
+            ("feedback", 3, _("Write the three feedback questions, one per line.")),
+        ):
+            counts = {}
+            for code in LANGUAGES:
+                field = getattr(self, f"{prefix}_{code}")
+                lines = _non_empty_lines(field.data)
+                if not lines:
+                    continue
+                if any(len(line) > MAX_QUESTION for line in lines):
+                    field.errors.append(_("At most %(n)d characters per question.", n=MAX_QUESTION))
+                    valid = False
+                counts[code] = len(lines)
+            first = next(iter(LANGUAGES))
+            if not counts:
+                getattr(self, f"{prefix}_{first}").errors.append(
+                    _("Write the questions in at least one language.")
+                )
+                valid = False
+            elif (
+                exact and any(n != exact for n in counts.values()) or len(set(counts.values())) > 1
+            ):
+                getattr(self, f"{prefix}_{next(iter(counts))}").errors.append(error)
+                valid = False
+            elif prefix == "guide" and max(counts.values()) > MAX_QUESTIONS:
+                getattr(self, f"{prefix}_{next(iter(counts))}").errors.append(
+                    _("At most %(n)d questions.", n=MAX_QUESTIONS)
+                )
+                valid = False
+        try:
+            parse_population_by_age(self.population_by_age.data)
+        except ValueError:
+            self.population_by_age.errors.append(
+                _("Write one age band per line, such as “18_29: 140”.")
+            )
+            valid = False
+        return valid
+
+
+for _code, (_name, _direction) in LANGUAGES.items():
+    setattr(
+        CitizenDialogueConfig,
+        f"guide_{_code}",
+        TextAreaField(
+            _l("Interview guide in %(language)s, one question per line", language=_name),
+            default=lambda code=_code: _lines_in(code, DEFAULT_GUIDE),
+            render_kw={"lang": _code, "dir": _direction},
+        ),
+    )
+for _code, (_name, _direction) in LANGUAGES.items():
+    setattr(
+        CitizenDialogueConfig,
+        f"feedback_{_code}",
+        TextAreaField(
+            _l("The three feedback questions in %(language)s, one per line", language=_name),
+            default=lambda code=_code: _lines_in(code, DEFAULT_FEEDBACK),
+            render_kw={"lang": _code, "dir": _direction},
+        ),
+    )
+
+
+def _non_empty_lines(text) -> list[str]:
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
+
+
+def parse_population_by_age(text) -> dict[str, int]:
+    """``{"18_29": 140, ...}`` from "band: people" lines; ``ValueError`` on anything else."""
+    bands = reach.PROFILE["age"][1]
+    found = {}
+    for line in _non_empty_lines(text):
+        match = _AGE_LINE.match(line)
+        if not match or match.group(1) not in bands:
+            raise ValueError(line)
+        found[match.group(1)] = int(match.group(2))
+    return found
+
+
+def in_language(per_language: dict, language: str | None, session) -> list[str]:
+    """Texts in ``language``, else in the session's first language that has them."""
+    for code in (language, *(session.languages or ()), *per_language):
+        if code and per_language.get(code):
+            return per_language[code]
+    return []
+
+
+class CitizenDialogue(Method):
+    slug = "citizen_dialogue"
+    title = _l("Citizen dialogue")
+    description = _l(
+        "Weeks of listening where people are, in their own languages; themes in a perspective "
+        "report; dialogue meetings on the themes leading to citizen-led projects; a feedback form."
+    )
+    config_form = CitizenDialogueConfig
+    roles = {CONNECTOR: Role(CONNECTOR, _l("Community connector"), code_prefix="C")}
+    contribution_kinds = {
+        "interview": ContributionKind(
+            "interview",
+            _l("Interview"),
+            max_length=MAX_ANSWER,
+            grouped=False,
+            staff_only=True,
+            needs_text=False,
+            fields=(*QUESTION_FIELDS, "language", "place", "consent", *reach.PROFILE),
+        ),
+        "view": ContributionKind(
+            "view", _l("View"), max_length=500, grouped=False, fields=("theme",)
+        ),
+        "idea": ContributionKind(
+            "idea", _l("Idea"), max_length=500, grouped=False, fields=("theme",)
+        ),
+        "feedback": ContributionKind(
+            "feedback",
+            _l("Feedback"),
+            max_length=1000,
+            grouped=False,
+            staff_only=True,
+            needs_text=False,
+            fields=FEEDBACK_FIELDS,
+        ),
+        "theme": ContributionKind("theme", _l("Theme"), max_length=200, grouped=False),
+        "project": ContributionKind("project", _l("Project"), max_length=200, grouped=False),
+    }
+    votable_kinds = ("idea",)
+    facilitator_actions = (
+        "interview.transcribe",
+        "theme.create",
+        "theme.rename",
+        "theme.merge",
+        "answers.move",
+        "quote.toggle",
+        "meeting.themes",
+        "project.propose",
+        "project.update",
+        "feedback.transcribe",
+    )
+
+    # --- configuration and plan ------------------------------------------------
+
+    def config_from_form(self, form) -> dict:
+        return {
+            "guide": _per_language(form, "guide"),
+            "feedback": _per_language(form, "feedback"),
+            "population": form.population.data,
+            "population_by_age": parse_population_by_age(form.population_by_age.data),
+            "meetings": form.meetings.data or 4,
+            "meeting_themes": {},
+        }
+
+    def phases(self, config: dict) -> list[Phase]:
+        listening = frozenset({contribute("interview")})
+        meetings = [
+            Phase(
+                "citizen_dialogue:meeting",
+                _("Dialogue meeting %(n)d", n=number),
+                allows=frozenset({contribute("view"), contribute("idea"), VOTE}),
+                number=number,
+            )
+            for number in range(1, int(config.get("meetings") or 4) + 1)
+        ]
+        return [
+            Phase("citizen_dialogue:preparation", _("Preparation")),
+            Phase("citizen_dialogue:listening", _("Listening"), allows=listening),
+            # Listening goes on while the facilitator starts grouping answers.
+            Phase("citizen_dialogue:theming", _("Theming, listening goes on"), allows=listening),
+            *meetings,
+            Phase("citizen_dialogue:projects", _("Projects")),
+            Phase(
+                "citizen_dialogue:feedback",
+                _("Feedback"),
+                allows=frozenset({contribute("feedback")}),
+            ),
+            Phase("citizen_dialogue:closed", _("Closed")),
+        ]
+
+    def vote_budget(self, config) -> int:
+        return DOTS_PER_MEETING * int(config.get("meetings") or 4)
+
+    def _phase(self, session) -> Phase:
+        return self.phases(session.config)[session.phase_index]
+
+    # --- participants' contributions ---------------------------------------------
+
+    def check_contribution(self, session, participant, kind, data):
+        fields = data["fields"]
+        if kind.name == "interview":
+            if participant.role_link_id is not None and participant.role != CONNECTOR:
+                return _(
+                    "Your connector link was withdrawn: this interview was not sent. "
+                    "The interviews you sent before are kept. Ask the facilitator for a new link."
+                )
+            try:
+                interview_data(session, fields, **_interviewer(participant))
+            except Refused as refusal:
+                return refusal.message
+        elif kind.name in ("view", "idea"):
+            try:
+                meeting_theme(session, self._phase(session), fields.get("theme"))
+            except Refused as refusal:
+                return refusal.message
+            if not data["body"]:
+                return _("Write something before sending.")
+        elif kind.name == "feedback":
+            try:
+                feedback_data(fields)
+            except Refused as refusal:
+                return refusal.message
+        return None
+
+    def prepare_contribution(self, session, participant, contribution):
+        fields = contribution.data or {}
+        if contribution.kind == "interview":
+            contribution.data = interview_data(session, fields, **_interviewer(participant))
+            contribution.body = interview_body(contribution.data)
+        elif contribution.kind in ("view", "idea"):
+            phase = self._phase(session)
+            theme = meeting_theme(session, phase, fields.get("theme"))
+            contribution.data = {"theme": theme, "meeting": phase.number}
+        elif contribution.kind == "feedback":
+            # With the write lock held: two quick taps cannot both count.
+            if _mine(participant, "feedback"):
+                raise Refused(_("Your answers are already counted. Thank you!"))
+            contribution.data = feedback_data(fields)
+
+    # --- the facilitator's actions ---------------------------------------------------
+
+    def run_action(self, session, name, data):
+        if name == "interview.transcribe":
+            interview = interview_data(session, data, by="paper", connector=None)
+            add_by_staff(session, "interview", interview_body(interview), interview)
+        elif name == "theme.create":
+            names = _texts_by_language(data, "name", 120)
+            if not names:
+                raise Refused(_("Name the theme in at least one language."))
+            add_by_staff(
+                session,
+                "theme",
+                _first_text(names, session),
+                {
+                    "names": names,
+                    "prompts": _texts_by_language(data, "prompt", 300),
+                    "category": _category(data.get("category")),
+                    "answers": [],
+                    "quotes": [],
+                },
+            )
+        elif name == "theme.rename":
+            theme = _theme(session, data.get("theme"))
+            names = _texts_by_language(data, "name", 120)
+            if not names:
+                raise Refused(_("Name the theme in at least one language."))
+            prompts = _texts_by_language(data, "prompt", 300)
+            theme.body = _first_text(names, session)
+            update_data(
+                session,
+                theme,
+                names=names,
+                prompts=prompts,
+                category=_category(data.get("category")),
+            )
+        elif name == "theme.merge":
+            merged = _theme(session, data.get("theme"))
+            into = _theme(session, data.get("into"))
+            if merged.id == into.id:
+                raise Refused(_("Choose two different themes."))
+            answers = _unique([*into.data.get("answers", []), *merged.data.get("answers", [])])
+            quotes = _unique([*into.data.get("quotes", []), *merged.data.get("quotes", [])])
+            update_data(session, into, answers=answers, quotes=quotes)
+            update_data(session, merged, answers=[], quotes=[], merged_into=into.id)
+            _replace_in_meetings(session, merged.id, into.id)
+        elif name == "answers.move":
+            refs = data.get("answers") or []
+            refs = refs if isinstance(refs, list) else [refs]
+            known = theming.answers_of(visible(session, kind="interview"))
+            refs = [ref for ref in refs if ref in known]
+            if not refs:
+                raise Refused(_("Tick the answers to move."))
+            target = _theme(session, data.get("theme")) if data.get("theme") else None
+            for theme in themes_of(session):
+                if theme is target:
+                    continue
+                kept = [ref for ref in theme.data.get("answers", []) if ref not in refs]
+                if kept != theme.data.get("answers", []):
+                    quotes = [ref for ref in theme.data.get("quotes", []) if ref not in refs]
+                    update_data(session, theme, answers=kept, quotes=quotes)
+            if target is not None:
+                update_data(
+                    session, target, answers=_unique([*target.data.get("answers", []), *refs])
+                )
+        elif name == "quote.toggle":
+            theme = _theme(session, data.get("theme"))
+            ref = str(data.get("answer", ""))
+            if ref not in theme.data.get("answers", []):
+                raise Refused(_("A quote must be one of the theme’s answers."))
+            quotes = list(theme.data.get("quotes", []))
+            quotes = [q for q in quotes if q != ref] if ref in quotes else [*quotes, ref]
+            update_data(session, theme, quotes=quotes)
+        elif name == "meeting.themes":
+            number = parse_int(data.get("meeting"), default=0)
+            if not 1 <= number <= int(session.config.get("meetings") or 4):
+                raise Refused(_("Choose a meeting."))
+            chosen = data.get("themes") or []
+            chosen = chosen if isinstance(chosen, list) else [chosen]
+            ids = [t.id for t in themes_of(session) if str(t.id) in chosen]
+            if not ids:
+                raise Refused(_("Choose at least one theme for the meeting."))
+            meetings = {**session.config.get("meeting_themes", {}), str(number): ids}
+            session.config = {**session.config, "meeting_themes": meetings}
+        elif name == "project.propose":
+            idea = db.session.get(Contribution, parse_int(data.get("idea"), default=-1))
+            if idea is None or idea.session_id != session.id or idea.kind != "idea":
+                raise Refused(_("This idea is not here any more."))
+            if any(p.data.get("idea") == idea.id for p in visible(session, kind="project")):
+                raise Refused(_("This idea is already a project proposal."))
+            title = str(data.get("title") or idea.body).strip()[:200]
+            add_by_staff(
+                session,
+                "project",
+                title,
+                {
+                    "idea": idea.id,
+                    "theme": idea.data.get("theme"),
+                    "lead_group": _required(
+                        data, "lead_group", 200, _("Name the group leading it.")
+                    ),
+                    "from_city": str(data.get("from_city", "")).strip()[:1000],
+                    "status": "proposed",
+                },
+            )
+        elif name == "project.update":
+            project = db.session.get(Contribution, parse_int(data.get("project"), default=-1))
+            if project is None or project.session_id != session.id or project.kind != "project":
+                raise Refused(_("This project is not here any more."))
+            status = str(data.get("status", ""))
+            if status not in PROJECT_STATUSES:
+                raise Refused(_("Choose a status."))
+            update_data(
+                session,
+                project,
+                status=status,
+                lead_group=_required(data, "lead_group", 200, _("Name the group leading it.")),
+                from_city=str(data.get("from_city", "")).strip()[:1000],
+            )
+        elif name == "feedback.transcribe":
+            comment = str(data.get("comment", "")).strip()[:1000]
+            add_by_staff(
+                session, "feedback", comment or "-", {**feedback_data(data), "paper": True}
+            )
+        return []
+
+    # --- views -------------------------------------------------------------------
+
+    def view_context(self, session, view, participant=None):
+        phase = self._phase(session)
+        language = participant.language if participant else None
+        themes = themes_of(session)
+        theme_names = {t.id: theme_name(t, language, session) for t in themes}
+        context = {
+            "guide": in_language(session.config.get("guide", {}), language, session),
+            "feedback_questions": in_language(
+                session.config.get("feedback", {}), language, session
+            ),
+            "place_types": reach.PLACE_TYPES,
+            "interview_languages": reach.INTERVIEW_LANGUAGES,
+            "profile": reach.PROFILE,
+            "dialogue_themes": themes,
+            "theme_names": theme_names,
+            "theme_prompts": {t.id: theme_prompt(t, language, session) for t in themes},
+            "meeting_theme_ids": meeting_theme_ids(session, phase),
+            "totals": vote_totals(session),
+            "projects": visible(session, kind="project"),
+            "project_statuses": PROJECT_STATUSES,
+            "scale": range(FEEDBACK_SCALE[0], FEEDBACK_SCALE[1] + 1),
+            "interview_count": _count(session, "interview"),
+        }
+        if phase.name == "meeting":
+            context["meeting_views"] = visible(
+                session, kind="view", phase_index=session.phase_index
+            )
+            context["meeting_ideas"] = _ranked(
+                visible(session, kind="idea", phase_index=session.phase_index), context["totals"]
+            )
+        if view == "participant":
+            context["is_connector"] = participant.role == CONNECTOR
+            context["link_withdrawn"] = (
+                participant.role_link_id is not None and participant.role != CONNECTOR
+            )
+            context["connector_code"] = (
+                participant.role_link.code if participant.role_link else None
+            )
+            context["my_interviews"] = len(_mine(participant, "interview"))
+            context["my_feedback"] = bool(_mine(participant, "feedback"))
+            context["dots_left"] = self.vote_budget(session.config) - votes_used(participant)
+            context["needs"] = session_needs(session) if phase.name == "closed" else []
+            context["actions"] = session_actions(session) if phase.name == "closed" else []
+        if view == "facilitator":
+            context.update(self._theming_context(session, themes))
+            context.update(reach_context(session, *_chosen_filter()))
+            context["all_ideas"] = _ranked(visible(session, kind="idea"), context["totals"])
+            context["feedback"] = feedback_summary(session)
+            context["connectors"] = interviews_by_connector(session)
+            context["categories"] = list(Theme)
+            context["meeting_count"] = int(session.config.get("meetings") or 4)
+            context["project_of_idea"] = {p.data.get("idea"): p for p in context["projects"]}
+        if view == "projector":
+            context["feedback"] = feedback_summary(session)
+        return context
+
+    def _theming_context(self, session, themes) -> dict:
+        interviews = visible(session, kind="interview")
+        answers = theming.answers_of(interviews)
+        placed = {ref for t in themes for ref in t.data.get("answers", [])}
+        return {
+            "answers": answers,
+            "unthemed": [a for ref, a in answers.items() if ref not in placed],
+            "suggested": theming.suggestions(answers, themes),
+            "shared_words": theming.shared_words(answers, themes),
+            "guide_first": in_language(session.config.get("guide", {}), None, session),
+        }
+
+    def report_context(self, session):
+        """The final report; with ``?part=perspective``, the perspective report only."""
+        themes = themes_of(session)
+        interviews = visible(session, kind="interview")
+        answers = theming.answers_of(interviews)
+        language = None
+        meetings = []
+        plan = self.phases(session.config)
+        for index, phase in enumerate(plan):
+            if phase.name != "meeting" or index > session.phase_index:
+                continue
+            totals = vote_totals(session)
+            ideas = _ranked(visible(session, kind="idea", phase_index=index), totals)
+            meetings.append(
+                {
+                    "number": phase.number,
+                    "themes": [
+                        theme_name(t, language, session)
+                        for t in themes
+                        if t.id in meeting_theme_ids(session, phase)
+                    ],
+                    "views": visible(session, kind="view", phase_index=index),
+                    "ideas": ideas,
+                    "totals": totals,
+                    "people": _people(session, index),
+                }
+            )
+        return {
+            "perspective": request.args.get("part") == "perspective",
+            "guide": in_language(session.config.get("guide", {}), None, session),
+            "feedback_questions": in_language(session.config.get("feedback", {}), None, session),
+            "themes": sorted(themes, key=lambda t: (-len(t.data.get("answers", [])), t.id)),
+            "theme_names": {t.id: theme_name(t, language, session) for t in themes},
+            "answers": answers,
+            "meetings": meetings,
+            "projects": visible(session, kind="project"),
+            "project_statuses": PROJECT_STATUSES,
+            "feedback": feedback_summary(session),
+            "needs": session_needs(session),
+            "actions": session_actions(session),
+            **reach_context(session, None, None),
+        }
+
+    def backlog_candidates(self, session):
+        themes = sorted(themes_of(session), key=lambda t: (-len(t.data.get("answers", [])), t.id))
+        candidates = []
+        for theme in themes:
+            refs = theme.data.get("answers", [])
+            interviews = _unique(
+                [theming.parse_ref(ref)[0] for ref in refs if theming.parse_ref(ref)]
+            )
+            candidates.append(
+                BacklogCandidate(
+                    title=theme_name(theme, None, session)[:200],
+                    description=_(
+                        "A theme of the citizen dialogue’s perspective report: %(n)d answers "
+                        "from %(people)d interviews.",
+                        n=len(refs),
+                        people=len(interviews),
+                    ),
+                    theme=theme.data.get("category", ""),
+                    contribution_ids=[theme.id, *interviews],
+                    # Support by kind: the people heard on it, one per interview.
+                    people=len(interviews),
+                )
+            )
+        for project in visible(session, kind="project"):
+            data = project.data
+            candidates.append(
+                BacklogCandidate(
+                    title=project.body[:200],
+                    description=_(
+                        "A citizen-led project from the dialogue meetings, led by %(group)s. "
+                        "What it needs from the city: %(needs)s",
+                        group=data.get("lead_group", ""),
+                        needs=data.get("from_city") or "-",
+                    ),
+                    contribution_ids=[project.id, *([data["idea"]] if data.get("idea") else [])],
+                    kind=ACTION,
+                    owner=data.get("lead_group", ""),
+                    # The theme's need candidate, keyed on the theme (its subject).
+                    addresses=[f"{NEED}-{data['theme']}"] if data.get("theme") else [],
+                )
+            )
+        return candidates
+
+
+# --- interviews, meetings, feedback --------------------------------------------
+
+
+def _interviewer(participant) -> dict:
+    if participant.role == CONNECTOR:
+        return {"by": CONNECTOR, "connector": participant.role_link.code}
+    return {"by": "self", "connector": None, "language": participant.language}
+
+
+def interview_data(session, fields: dict, *, by: str, connector, language=None) -> dict:
+    """An interview's stored fields from what was sent, or :class:`Refused` saying what is wrong.
+
+    ``by`` is ``"connector"`` (with the connector's code), ``"self"`` (a
+    resident through the public QR code: the place is ``self`` and the
+    language the phone's) or ``"paper"`` (typed in by staff). Consent must
+    be confirmed; at least one answer is needed; each answer, the language,
+    the place and each profile answer must be one of the fixed values or
+    skipped (profile only).
+    """
+    questions = in_language(session.config.get("guide", {}), None, session)
+    answers = []
+    for index in range(len(questions)):
+        text = str(fields.get(f"q{index + 1}") or "").strip()
+        if len(text) > MAX_ANSWER:
+            raise Refused(_("This is too long: %(max)d characters at most.", max=MAX_ANSWER))
+        if text:
+            answers.append({"q": index, "text": text})
+    if str(fields.get("consent", "")) not in ("yes", "1", "on", "y"):
+        raise Refused(_("Confirm that the person agreed to take part before sending."))
+    if not answers:
+        raise Refused(_("Write at least one answer before sending."))
+    if by == "self":
+        place, language = "self", language if language in reach.INTERVIEW_LANGUAGES else "other"
+    else:
+        place, language = str(fields.get("place", "")), str(fields.get("language", ""))
+        if place not in reach.PLACE_TYPES or place == "self":
+            raise Refused(_("Choose where the interview took place."))
+        if language not in reach.INTERVIEW_LANGUAGES:
+            raise Refused(_("Choose the language of the interview."))
+    profile = {}
+    for field, (_title, values) in reach.PROFILE.items():
+        value = str(fields.get(field) or "")
+        if value and value not in values:
+            raise Refused(_("Choose one of the answers offered, or skip the question."))
+        if value:
+            profile[field] = value
+    data = {"answers": answers, "language": language, "place": place, "profile": profile, "by": by}
+    if connector:
+        data["connector"] = connector
+    return data
+
+
+def interview_body(data: dict) -> str:
+    """The answers one after the other: the text the core hides, scrubs and searches."""
+    return "\n\n".join(answer["text"] for answer in data["answers"])
+
+
+def feedback_data(fields: dict) -> dict:
+    """The three ratings, each from 1 to 5, or :class:`Refused`."""
+    low, high = FEEDBACK_SCALE
+    data = {}
+    for name in FEEDBACK_FIELDS:
+        value = parse_int(fields.get(name), default=0)
+        if not low <= value <= high:
+            raise Refused(
+                _("Answer the three questions from %(low)d to %(high)d.", low=low, high=high)
+            )
+        data[name] = value
+    return data
+
+
+def meeting_theme_ids(session, phase) -> list[int]:
+    if phase.name != "meeting":
+        return []
+    return list(session.config.get("meeting_themes", {}).get(str(phase.number), []))
+
+
+def meeting_theme(session, phase, chosen) -> int:
+    """The theme a view or idea is about: one of the meeting's, or its only one."""
+    ids = meeting_theme_ids(session, phase)
+    if not ids:
+        raise Refused(_("The meeting’s themes are being chosen. Wait a moment and send again."))
+    if len(ids) == 1 and chosen in (None, ""):
+        return ids[0]
+    theme = parse_int(chosen, default=-1)
+    if theme not in ids:
+        raise Refused(_("Choose one of this meeting’s themes."))
+    return theme
+
+
+def themes_of(session) -> list[Contribution]:
+    """The session's themes still standing (not merged into another), in order."""
+    return [t for t in visible(session, kind="theme") if not t.data.get("merged_into")]
+
+
+def _first_text(texts: dict[str, str], session, language: str | None = None) -> str:
+    """The text in ``language``, else in the session's first language that has one."""
+    for code in (language, *(session.languages or ()), *texts):
+        if code and texts.get(code):
+            return texts[code]
+    return ""
+
+
+def theme_name(theme, language, session) -> str:
+    return _first_text(theme.data.get("names") or {}, session, language) or theme.body
+
+
+def theme_prompt(theme, language, session) -> str:
+    return _first_text(theme.data.get("prompts") or {}, session, language)
+
+
+def reach_context(session, by, value) -> dict:
+    """The reach, protected: share of the population, profile tables, age against population."""
+    interviews = visible(session, kind="interview")
+    chosen, refusal = reach.filtered(interviews, by, value)
+    population = session.config.get("population") or 0
+    by_age = session.config.get("population_by_age") or {}
+    return {
+        "population": population or None,
+        "reached": len(interviews),
+        "reached_share": round(100 * len(interviews) / population, 1) if population else None,
+        "by_connector": sum(1 for i in interviews if i.data.get("by") == CONNECTOR),
+        "by_self": sum(1 for i in interviews if i.data.get("by") == "self"),
+        "by_paper": sum(1 for i in interviews if i.data.get("by") == "paper"),
+        "reach_filter": {"by": by, "value": value, "refused": refusal, "count": len(chosen)},
+        "reach_filters": reach.FILTERS,
+        "reach_tables": [] if refusal else reach.reach_tables(chosen, by_age),
+        "age_against_population": reach.age_against_population(chosen, by_age)
+        if by_age and not refusal
+        else [],
+        "minimum_group": reach.MINIMUM_GROUP,
+    }
+
+
+def feedback_summary(session) -> dict:
+    """People per value of each question, the averages, and the comments."""
+    forms = visible(session, kind="feedback")
+    low, high = FEEDBACK_SCALE
+    questions = {}
+    for name in FEEDBACK_FIELDS:
+        values = [f.data.get(name) for f in forms if f.data.get(name)]
+        questions[name] = {
+            "distribution": {v: values.count(v) for v in range(low, high + 1)},
+            "average": round(sum(values) / len(values), 1) if values else None,
+        }
+    return {
+        "count": len(forms),
+        "paper": sum(1 for f in forms if f.data.get("paper")),
+        "questions": questions,
+        "comments": [f.body for f in forms if f.body and f.body != "-"],
+    }
+
+
+def interviews_by_connector(session) -> list[tuple[str, int]]:
+    counts: dict[str, int] = {}
+    for interview in visible(session, kind="interview"):
+        code = interview.data.get("connector")
+        if code:
+            counts[code] = counts.get(code, 0) + 1
+    return sorted(counts.items())
+
+
+# --- small helpers -----------------------------------------------------------------
+
+
+def _chosen_filter() -> tuple[str | None, str | None]:
+    """The reach filter of the request, ``?filter=<field>:<value>``, as ``(field, value)``."""
+    field, _sep, value = request.args.get("filter", "").partition(":")
+    return (field or None, value or None)
+
+
+def _per_language(form, prefix) -> dict[str, list[str]]:
+    found = {}
+    for code in LANGUAGES:
+        lines = _non_empty_lines(getattr(form, f"{prefix}_{code}").data)
+        if lines:
+            found[code] = lines
+    return found
+
+
+def _texts_by_language(data: dict, prefix: str, limit: int) -> dict[str, str]:
+    return {
+        code: str(data.get(f"{prefix}_{code}")).strip()[:limit]
+        for code in LANGUAGES
+        if str(data.get(f"{prefix}_{code}") or "").strip()
+    }
+
+
+def _required(data: dict, name: str, limit: int, message: str) -> str:
+    value = str(data.get(name, "")).strip()[:limit]
+    if not value:
+        raise Refused(message)
+    return value
+
+
+def _category(value) -> str:
+    return value if value in {t.value for t in Theme} else Theme.OTHER.value
+
+
+def _theme(session, theme_id) -> Contribution:
+    wanted = parse_int(theme_id, default=-1)
+    for theme in themes_of(session):
+        if theme.id == wanted:
+            return theme
+    raise Refused(_("This theme is not here any more."))
+
+
+def _replace_in_meetings(session, old: int, new: int) -> None:
+    meetings = {
+        number: _unique([new if tid == old else tid for tid in ids])
+        for number, ids in session.config.get("meeting_themes", {}).items()
+    }
+    session.config = {**session.config, "meeting_themes": meetings}
+
+
+def _unique(items: list) -> list:
+    return list(dict.fromkeys(items))
+
+
+def _ranked(ideas, totals) -> list[Contribution]:
+    return sorted(ideas, key=lambda idea: (-totals.get(idea.id, 0), idea.id))
+
+
+def _count(session, kind) -> int:
+    return db.session.scalar(
+        select(func.count())
+        .select_from(Contribution)
+        .where(
+            Contribution.session_id == session.id,
+            Contribution.kind == kind,
+            Contribution.hidden.is_(False),
+        )
+    )
+
+
+def _people(session, phase_index) -> int:
+    """How many phones took part in a meeting (sent a view or an idea)."""
+    return db.session.scalar(
+        select(func.count(func.distinct(Contribution.participant_id))).where(
+            Contribution.session_id == session.id,
+            Contribution.phase_index == phase_index,
+            Contribution.participant_id.is_not(None),
+        )
+    )
+
+
+def _mine(participant, kind) -> list[Contribution]:
+    return db.session.scalars(
+        select(Contribution).where(
+            Contribution.participant_id == participant.id, Contribution.kind == kind
+        )
+    ).all()
+
+
+# --- the reach export and the phones' script -------------------------------------
+
+blueprint = Blueprint(
+    "citizen_dialogue",
+    __name__,
+    url_prefix="/citizen-dialogue",
+    static_folder="static",
+    static_url_path="/static",
+)
+
+
+@blueprint.get("/<int:session_id>/reach.csv")
+@login_required
+def reach_csv(session_id: int):
+    """The reach as CSV for a spreadsheet, protected exactly as on screen and in print.
+
+    Takes the run screen's filter (``filter=place:home``); a filter that would
+    show a group under five answers with its message and no figures.
+    """
+    session = db.session.get(Session, session_id)
+    if session is None or session.method != CitizenDialogue.slug:
+        abort(404)
+    context = reach_context(session, *_chosen_filter())
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([_("Question"), _("Answer"), _("People heard"), _("People living in the area")])
+    if context["reach_filter"]["refused"]:
+        writer.writerow([context["reach_filter"]["refused"]])
+    else:
+        writer.writerow(
+            [_("Reach"), _("Interviews"), context["reached"], session.config.get("population")]
+        )
+        for table in context["reach_tables"]:
+            for row in table["rows"]:
+                count = (
+                    row.count
+                    if row.count is not None
+                    else _("fewer than %(n)d", n=reach.MINIMUM_GROUP)
+                )
+                writer.writerow([table["title"], row.label, count, row.population or ""])
+    return Response(
+        out.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="reach-{session.code}.csv"'},
+    )
+
+
+@hookimpl
+def register_methods():
+    return [CitizenDialogue]
+
+
+@hookimpl
+def register_blueprints(app):
+    return [blueprint]

@@ -62,6 +62,17 @@ from .audit import ITEMS, by_id, default_audit, save_item, text_in
 from .scorecard import SMALL_NUMBER, payment_csv, payment_rows, scorecard
 
 SLUG = "mystery_shopping"
+#: What a visit report sends besides what was said: one score and note per criterion.
+VISIT_FIELDS = (
+    "assignment",
+    "date",
+    "followed",
+    "minutes",
+    "expenses",
+    "ethics",
+    "score-*",
+    "note-*",
+)
 EVALUATOR = "evaluator"
 PREPARATION, FIELDWORK, DEBRIEF, REPORT, CLOSED = range(5)
 
@@ -113,10 +124,14 @@ class MysteryShopping(Method):
             grouped=False,
             # Reports name their evaluator's code: only staff hear of them live.
             staff_only=True,
-            fields=True,
+            fields=VISIT_FIELDS,
         ),
         "context": ContributionKind(
-            "context", _l("Context from an evaluator"), max_length=MAX_CONTEXT, grouped=False
+            "context",
+            _l("Context from an evaluator"),
+            max_length=MAX_CONTEXT,
+            grouped=False,
+            fields=("service",),
         ),
         "finding": ContributionKind(
             "finding", _l("Finding"), max_length=MAX_FINDING, grouped=False

@@ -1,0 +1,686 @@
+"""Citizen dialogue: each stage's rules, small groups kept out of sight, offline resends.
+
+Connectors are phones that opened a personal link of the role ``connector``
+(C-01, C-02, ...); residents are phones that joined through the public QR code.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import subprocess
+
+import pytest
+from sqlalchemy import select
+
+from palabre.extensions import db
+from palabre.models import Action, Contribution, Need, Session
+from palabre.plugins.citizen_dialogue import (
+    CitizenDialogue,
+    parse_population_by_age,
+)
+from palabre.plugins.citizen_dialogue.reach import SMALL_GROUPS, Row, filtered, protect
+from palabre.plugins.citizen_dialogue.theming import suggestions
+from palabre.testing import new_cid, role_link
+
+# The plan with the default four meetings: 0 preparation, 1 listening, 2 theming,
+# 3-6 meetings, 7 projects, 8 feedback, 9 closed.
+LISTENING, THEMING, MEETING_1, MEETING_2, PROJECTS, FEEDBACK, CLOSED = 1, 2, 3, 4, 7, 8, 9
+GUIDE = {
+    "en": ["What is good about living here?", "What is hard here?", "What would help?"],
+    "fr": [
+        "Qu’est-ce qui est bien ici ?",
+        "Qu’est-ce qui est difficile ?",
+        "Qu’est-ce qui aiderait ?",
+    ],
+    "ar": ["ما الجيد في العيش هنا؟", "ما الصعب هنا؟", "ما الذي قد يساعد؟"],
+}
+CONFIG = {"guide": GUIDE, "population": 875, "population_by_age": {"18_29": 150, "30_44": 200}}
+
+
+def interview(**overrides) -> dict:
+    fields = {
+        "q1": "The forest and the quiet.",
+        "q2": "The bus to Järpen runs twice a day.",
+        "language": "ar",
+        "place": "shop",
+        "consent": "yes",
+        "age": "30_44",
+    }
+    return {**fields, **overrides}
+
+
+@pytest.fixture
+def dialogue(make_session):
+    def make(phase=LISTENING, **config):
+        return make_session("citizen_dialogue", config={**CONFIG, **config}, phase=phase)
+
+    return make
+
+
+@pytest.fixture
+def connector(palabre_app):
+    """A phone holding a connector's personal link."""
+    from palabre.testing.kit import TestPhone
+
+    def make(code, language="en"):
+        phone = TestPhone(palabre_app, code, palabre_app.test_client()).join(language)
+        response = phone.client.get(role_link(palabre_app, code, "connector"))
+        assert response.status_code == 302
+        return phone.connect()
+
+    return make
+
+
+def act(facilitator_client, session, name, **data):
+    """Run a facilitator action as the run screen's form does; returns the page after."""
+    page = facilitator_client.get(f"/sessions/{session.id}")
+    token = page.text.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
+    return facilitator_client.post(
+        f"/sessions/{session.id}/actions/{name}",
+        data={"csrf_token": token, "name": name, **data},
+        follow_redirects=True,
+    )
+
+
+def stored(session, kind) -> list[Contribution]:
+    return db.session.scalars(
+        select(Contribution)
+        .where(Contribution.session_id == session.id, Contribution.kind == kind)
+        .order_by(Contribution.id)
+    ).all()
+
+
+def test_the_dialogue_keeps_the_contract(assert_method_conforms):
+    assert_method_conforms("citizen_dialogue")
+
+
+# --- configuration and stages ---------------------------------------------------------
+
+
+def test_the_plan_has_every_stage_and_listening_goes_on_while_theming(palabre_app):
+    with palabre_app.test_request_context():
+        plan = CitizenDialogue().phases({"meetings": 4})
+    names = [phase.name for phase in plan]
+    assert names == [
+        "preparation",
+        "listening",
+        "theming",
+        "meeting",
+        "meeting",
+        "meeting",
+        "meeting",
+        "projects",
+        "feedback",
+        "closed",
+    ]
+    assert plan[LISTENING].allowing("contribute:interview")
+    assert plan[THEMING].allowing("contribute:interview")
+    assert not plan[MEETING_1].allowing("contribute:interview")
+    assert plan[MEETING_1].allowing("contribute:idea") and plan[MEETING_1].allowing("vote")
+    assert plan[FEEDBACK].allowing("contribute:feedback")
+
+
+def test_the_guide_is_entered_per_language_with_real_inputs(facilitator_client):
+    page = facilitator_client.get("/sessions/new/citizen_dialogue").text
+    for code in ("en", "fr", "ar"):
+        assert f'name="config-guide_{code}"' in page
+        assert f'name="config-feedback_{code}"' in page
+    arabic = re.search(r'<textarea[^>]*name="config-guide_ar"[^>]*>', page).group(0)
+    assert 'dir="rtl"' in arabic and 'lang="ar"' in arabic
+    # Each language's default questions are typed in that language, not copied from English.
+    french = page.split('name="config-guide_fr">')[1].split("</textarea>")[0]
+    assert "Qu’est-ce qui est bien" in french
+
+
+def test_guides_in_several_languages_must_have_as_many_questions(palabre_app):
+    from palabre.plugins.citizen_dialogue import CitizenDialogueConfig
+
+    with palabre_app.test_request_context(method="POST"):
+        form = CitizenDialogueConfig(
+            formdata=None,
+            data={
+                "guide_en": "One?\nTwo?",
+                "guide_fr": "Un ?",
+                "guide_ar": "",
+                "feedback_en": "A?\nB?\nC?",
+                "feedback_fr": "",
+                "feedback_ar": "",
+                "population": 100,
+                "meetings": 2,
+            },
+            meta={"csrf": False},
+        )
+        assert not form.validate()
+        assert "same number of questions" in " ".join(form.guide_en.errors)
+
+
+def test_population_by_age_is_read_line_by_line():
+    assert parse_population_by_age("18_29: 140\n65_plus=90\n") == {"18_29": 140, "65_plus": 90}
+    with pytest.raises(ValueError):
+        parse_population_by_age("young people: 12")
+
+
+def test_a_phone_sees_the_guide_in_its_language_else_the_sessions_first(
+    dialogue, make_phone, make_session
+):
+    session = dialogue()
+    assert "ما الصعب هنا؟" in make_phone(session.code, language="ar").page().text
+    only_english = make_session(
+        "citizen_dialogue", config={**CONFIG, "guide": {"en": GUIDE["en"]}}, phase=LISTENING
+    )
+    assert "What is hard here?" in make_phone(only_english.code, language="ar").page().text
+
+
+# --- listening -------------------------------------------------------------------------
+
+
+def test_a_connector_records_an_interview_with_its_code(palabre_app, dialogue, connector):
+    session = dialogue()
+    phone = connector(session.code)
+    ack = phone.contribute("interview", **interview())
+    assert ack["ok"], ack
+    assert ack["data"]["connector"] == "C-01"
+    assert ack["data"]["answers"] == [
+        {"q": 0, "text": "The forest and the quiet."},
+        {"q": 1, "text": "The bus to Järpen runs twice a day."},
+    ]
+    assert ack["data"]["profile"] == {"age": "30_44"}
+    assert "Community connector" in phone.page().text and "C-01" in phone.page().text
+
+
+def test_an_interview_needs_consent_an_answer_and_known_values(dialogue, connector):
+    phone = connector(dialogue().code)
+    no_consent = phone.contribute("interview", **interview(consent=""))
+    assert "agreed to take part" in no_consent["error"]
+    empty = phone.contribute("interview", **interview(q1=" ", q2=""))
+    assert "at least one answer" in empty["error"]
+    assert "too long" in phone.contribute("interview", **interview(q1="x" * 2001))["error"]
+    assert (
+        "where the interview" in phone.contribute("interview", **interview(place="moon"))["error"]
+    )
+    assert "language" in phone.contribute("interview", **interview(language="xx"))["error"]
+    assert (
+        "Choose one of the answers" in phone.contribute("interview", **interview(age="42"))["error"]
+    )
+
+
+def test_a_resident_answers_the_guide_through_the_public_qr(dialogue, make_phone):
+    session = dialogue()
+    phone = make_phone(session.code, language="fr")
+    ack = phone.contribute("interview", q3="Un bus le soir.", consent="yes", place="home")
+    assert ack["ok"], ack
+    # A resident cannot say where a connector went: it is "answered alone", in the phone's language.
+    assert ack["data"]["place"] == "self" and ack["data"]["language"] == "fr"
+    assert ack["data"]["by"] == "self" and "connector" not in ack["data"]
+
+
+def test_a_repeated_interview_is_stored_once(palabre_app, dialogue, connector):
+    session = dialogue()
+    phone = connector(session.code)
+    payload = {"cid": new_cid(), "kind": "interview", **interview()}
+    first = phone.socket.emit("contribute", payload, callback=True)
+    # The phone went offline before the acknowledgement and sends it again on reconnection.
+    phone.socket.disconnect()
+    phone.connect()
+    again = phone.socket.emit("contribute", payload, callback=True)
+    assert first["ok"] and again["ok"] and again["id"] == first["id"]
+    with palabre_app.app_context():
+        assert len(stored(db.session.get(Session, session.id), "interview")) == 1
+
+
+def test_a_withdrawn_connector_link_is_refused_and_its_interviews_kept(
+    palabre_app, dialogue, connector
+):
+    from palabre.database import write_transaction
+    from palabre.role_links import revoke_role_link, role_links_of
+
+    session = dialogue()
+    phone = connector(session.code)
+    assert phone.contribute("interview", **interview())["ok"]
+    with palabre_app.test_request_context(), write_transaction():
+        for link in role_links_of(db.session.get(Session, session.id), "connector"):
+            revoke_role_link(link)
+    refused = phone.contribute("interview", **interview(q1="Another one"))
+    assert not refused["ok"] and "withdrawn" in refused["error"]
+    assert "withdrawn" in phone.page().text
+    with palabre_app.app_context():
+        kept = stored(db.session.get(Session, session.id), "interview")
+        assert [i.data["connector"] for i in kept] == ["C-01"]
+
+
+def test_interviews_stop_when_the_meetings_start(dialogue, connector):
+    phone = connector(dialogue(phase=MEETING_1).code)
+    refused = phone.contribute("interview", **interview())
+    assert "over" in refused["error"]
+
+
+def test_an_interview_from_paper(palabre_app, dialogue, facilitator_client):
+    session = dialogue(phase=THEMING)
+    act(facilitator_client, session, "interview.transcribe", **interview(q1="Written on paper"))
+    with palabre_app.app_context():
+        (paper,) = stored(db.session.get(Session, session.id), "interview")
+        assert paper.data["by"] == "paper" and paper.body.startswith("Written on paper")
+
+
+def test_an_interview_works_without_javascript(palabre_app, dialogue, connector):
+    from palabre.testing import csrf_token
+
+    session = dialogue()
+    phone = connector(session.code)
+    page = phone.page()
+    assert 'class="interview-form"' in page.text
+    cid = new_cid()
+    data = {"csrf_token": csrf_token(page.text), "cid": cid, "kind": "interview", **interview()}
+    phone.client.post(f"/j/{session.code}/contribute", data=data)
+    phone.client.post(f"/j/{session.code}/contribute", data=data)
+    with palabre_app.app_context():
+        (stored_interview,) = stored(db.session.get(Session, session.id), "interview")
+        assert stored_interview.data["place"] == "shop"
+
+
+# --- reach and small groups --------------------------------------------------------------
+
+
+def test_groups_under_five_are_pooled_and_never_recoverable():
+    labels = {"a": "A", "b": "B", "c": "C", "d": "D"}
+    rows = protect({"a": 12, "b": 7, "c": 3, "d": 1}, labels)
+    # c and d together are 4: b joins them, so that nothing subtracts back to a small group.
+    assert rows == [Row("a", "A", 12), Row(SMALL_GROUPS, rows[-1].label, 11)]
+    assert protect({"a": 3}, labels)[0].count is None
+    assert protect({"a": 5, "b": 6}, labels) == [Row("a", "A", 5), Row("b", "B", 6)]
+    for counts in ({"a": 9, "b": 2}, {"a": 4, "b": 4, "c": 20}, {"a": 1, "b": 1, "c": 1}):
+        assert all(row.count is None or row.count >= 5 for row in protect(counts, labels))
+
+
+def test_a_filter_that_would_show_or_leave_out_a_small_group_is_refused():
+    class Interview:
+        def __init__(self, place):
+            self.data = {"place": place}
+
+    interviews = [Interview("home")] * 8 + [Interview("shop")] * 3
+    # 3 at a shop: too few to show; "home" leaves those 3 out: refused too.
+    assert filtered(interviews, "place", "shop")[1]
+    assert filtered(interviews, "place", "home")[1]
+    assert filtered(interviews, "place", "<script>")[1]
+    assert filtered(interviews + [Interview("shop")] * 2, "place", "home") == (
+        interviews[:8],
+        None,
+    )
+
+
+def fill(palabre_app, session, interviews):
+    from palabre.contributions import add_by_staff
+    from palabre.database import write_transaction
+    from palabre.plugins.citizen_dialogue import interview_body, interview_data
+
+    with palabre_app.test_request_context(), write_transaction():
+        s = db.session.get(Session, session.id)
+        for fields in interviews:
+            data = interview_data(s, fields, by="paper", connector=None)
+            add_by_staff(s, "interview", interview_body(data), data)
+
+
+def test_reach_on_screen_and_in_the_export_hides_small_groups(
+    palabre_app, dialogue, facilitator_client
+):
+    session = dialogue()
+    fill(
+        palabre_app,
+        session,
+        [interview(age="30_44")] * 9
+        + [interview(age="65_plus", gender="woman", place="home")] * 2
+        + [interview(age="18_29", place="home")] * 3,
+    )
+
+    screen = figures_of(facilitator_client.get(f"/sessions/{session.id}").text)
+    assert "14" in screen and "1.6%" in screen
+    assert "65 or older" not in screen and "fewer than 5" in screen
+    export = facilitator_client.get(f"/citizen-dialogue/{session.id}/reach.csv")
+    assert export.mimetype == "text/csv"
+    rows = list(csv.reader(io.StringIO(export.text)))
+    ages = [row for row in rows if row[0] == "Age"]
+    assert [row[1] for row in ages][0] == "30 to 44" and ages[0][2] == "9"
+    assert not any(row[1] in ("65 or older", "18 to 29") for row in rows)
+    for row in rows[1:]:
+        assert not row[2].isdigit() or int(row[2]) >= 5 or row[0] == "Reach"
+    # Filtered on the 5 interviews at home, the 2 women of 65 or older stay pooled.
+    home = facilitator_client.get(f"/citizen-dialogue/{session.id}/reach.csv?filter=place:home")
+    assert "65 or older" not in home.text and "Woman" not in home.text
+    at_home = figures_of(facilitator_client.get(f"/sessions/{session.id}?filter=place:home").text)
+    assert "65 or older" not in at_home
+    refused = facilitator_client.get(f"/sessions/{session.id}?filter=language:so").text
+    assert "its figures are not shown" in refused
+    assert (
+        "its figures are not shown"
+        in facilitator_client.get(
+            f"/citizen-dialogue/{session.id}/reach.csv?filter=language:so"
+        ).text
+    )
+
+
+def test_the_reach_export_is_for_facilitators_only(dialogue, palabre_app):
+    session = dialogue()
+    response = palabre_app.test_client().get(f"/citizen-dialogue/{session.id}/reach.csv")
+    assert response.status_code in (302, 401)
+
+
+# --- theming ---------------------------------------------------------------------------------
+
+
+def themes(palabre_app, session):
+    with palabre_app.app_context():
+        return {
+            t.body: t
+            for t in stored(db.session.get(Session, session.id), "theme")
+            if not t.data.get("merged_into")
+        }
+
+
+def test_theming_create_rename_move_quote_merge(palabre_app, dialogue, facilitator_client):
+    session = dialogue(phase=THEMING)
+    fill(
+        palabre_app,
+        session,
+        [
+            interview(q1="The bus never comes in the evening", q2=""),
+            interview(q1="No bus on Sundays, the bus is a problem", q2=""),
+            interview(q1="Too few places in Swedish class", q2=""),
+        ],
+    )
+    act(facilitator_client, session, "theme.create", name_en="Transport", name_ar="النقل")
+    act(facilitator_client, session, "theme.create", name_en="Language", category="language")
+    refused = act(facilitator_client, session, "theme.create", name_en=" ")
+    assert "Name the theme" in refused.text
+    transport, language = (
+        themes(palabre_app, session)["Transport"],
+        themes(palabre_app, session)["Language"],
+    )
+    with palabre_app.app_context():
+        interviews = stored(db.session.get(Session, session.id), "interview")
+    bus_1, bus_2, swedish = (f"{i.id}:0" for i in interviews)
+    act(facilitator_client, session, "answers.move", answers=[bus_1], theme=transport.id)
+    act(facilitator_client, session, "answers.move", answers=[swedish], theme=language.id)
+
+    # The second bus answer is suggested for Transport, computed here from shared words.
+    with palabre_app.test_request_context():
+        s = db.session.get(Session, session.id)
+        from palabre.plugins.citizen_dialogue import themes_of
+        from palabre.plugins.citizen_dialogue.theming import answers_of
+
+        assert suggestions(answers_of(stored(s, "interview")), themes_of(s)) == {
+            bus_2: transport.id
+        }
+    page = facilitator_client.get(f"/sessions/{session.id}").text
+    assert "Suggested theme:" in page
+
+    act(facilitator_client, session, "answers.move", answers=[bus_2], theme=transport.id)
+    act(facilitator_client, session, "quote.toggle", theme=transport.id, answer=bus_2)
+    assert (
+        "must be one of the theme"
+        in act(facilitator_client, session, "quote.toggle", theme=transport.id, answer=swedish).text
+    )
+    act(
+        facilitator_client,
+        session,
+        "theme.rename",
+        theme=transport.id,
+        name_en="Buses",
+        name_fr="Bus",
+    )
+    assert set(themes(palabre_app, session)) == {"Buses", "Language"}
+    buses = themes(palabre_app, session)["Buses"]
+    assert buses.data["answers"] == [bus_1, bus_2] and buses.data["quotes"] == [bus_2]
+    assert buses.data["names"] == {"en": "Buses", "fr": "Bus"}
+
+    act(facilitator_client, session, "theme.merge", theme=language.id, into=buses.id)
+    (merged,) = themes(palabre_app, session).values()
+    assert merged.data["answers"] == [bus_1, bus_2, swedish]
+    # Moving an answer out of every theme also drops it as a quote.
+    act(facilitator_client, session, "answers.move", answers=[bus_2], theme="")
+    (merged,) = themes(palabre_app, session).values()
+    assert merged.data["answers"] == [bus_1, swedish] and merged.data["quotes"] == []
+
+
+# --- meetings, projects, backlog ------------------------------------------------------------
+
+
+def test_a_meeting_on_chosen_themes_then_a_project_in_the_backlog(
+    palabre_app, dialogue, facilitator_client, make_phone, go_to_phase
+):
+    session = dialogue(phase=THEMING)
+    fill(palabre_app, session, [interview(q1="The bus never comes", q2="")] * 6)
+    act(
+        facilitator_client,
+        session,
+        "theme.create",
+        name_en="Transport",
+        prompt_en="How could we get around better?",
+        prompt_ar="كيف نتنقل بشكل أفضل؟",
+        category="services",
+    )
+    transport = themes(palabre_app, session)["Transport"]
+    with palabre_app.app_context():
+        refs = [f"{i.id}:0" for i in stored(db.session.get(Session, session.id), "interview")]
+    act(facilitator_client, session, "answers.move", answers=refs, theme=transport.id)
+
+    go_to_phase(session, MEETING_1)
+    phone = make_phone(session.code, language="ar")
+    english = make_phone(session.code)
+    assert "themes are being chosen" in english.page().text
+    assert "being chosen" in english.contribute("idea", "A car pool")["error"]
+    act(facilitator_client, session, "meeting.themes", meeting=1, themes=[transport.id])
+    assert "كيف نتنقل بشكل أفضل؟" in phone.page().text
+    view = phone.contribute("view", "The last bus leaves at six")
+    idea = phone.contribute("idea", "A village car pool on a phone group")
+    assert view["ok"] and idea["ok"]
+    assert idea["data"] == {"theme": transport.id, "meeting": 1}
+    other = make_phone(session.code)
+    assert other.vote(idea["id"])["ok"] and phone.vote(idea["id"])["ok"]
+    assert "Choose one of this meeting" in other.contribute("idea", "x", theme="999")["error"]
+
+    go_to_phase(session, PROJECTS)
+    refused = act(facilitator_client, session, "project.propose", idea=idea["id"], lead_group="")
+    assert "Name the group" in refused.text
+    act(
+        facilitator_client,
+        session,
+        "project.propose",
+        idea=idea["id"],
+        title="Car pool",
+        lead_group="Mörsil village association",
+        from_city="Insurance for the drivers",
+    )
+    assert (
+        "already a project"
+        in act(facilitator_client, session, "project.propose", idea=idea["id"], lead_group="x").text
+    )
+    go_to_phase(session, CLOSED)
+
+    page = facilitator_client.get(f"/backlog/from-session/{session.id}").text
+    assert "Transport" in page and "Car pool" in page
+    from palabre.backlog import harvest
+    from palabre.plugin_host import get_method
+
+    with palabre_app.test_request_context():
+        s = db.session.get(Session, session.id)
+        candidates = get_method("citizen_dialogue").backlog_candidates(s)
+        harvest(s, [(c, c.title, c.theme) for c in candidates])
+        action = db.session.scalar(select(Action))
+        need = db.session.scalar(select(Need))
+        assert action.owner == "Mörsil village association"
+        assert action.needs == [need] and need.theme == "services" and need.priority == 6
+
+
+# --- feedback --------------------------------------------------------------------------------
+
+
+def test_feedback_by_phone_once_and_from_paper(
+    palabre_app, dialogue, make_phone, facilitator_client
+):
+    session = dialogue(phase=FEEDBACK)
+    phone = make_phone(session.code)
+    assert "Did you feel heard?" in phone.page().text
+    assert (
+        "from 1 to 5" in phone.contribute("feedback", heard="6", express="3", change="2")["error"]
+    )
+    assert "from 1 to 5" in phone.contribute("feedback", heard="4")["error"]
+    assert phone.contribute("feedback", "Good evenings", heard="5", express="4", change="3")["ok"]
+    assert (
+        "already counted"
+        in phone.contribute("feedback", heard="1", express="1", change="1")["error"]
+    )
+    act(facilitator_client, session, "feedback.transcribe", heard="2", express="2", change="1")
+    with palabre_app.app_context():
+        forms = stored(db.session.get(Session, session.id), "feedback")
+        assert [(f.data["heard"], f.data.get("paper", False)) for f in forms] == [
+            (5, False),
+            (2, True),
+        ]
+    screen = facilitator_client.get(f"/sessions/{session.id}").text
+    assert "Average: 3.5 out of 5" in screen and "Good evenings" in screen
+
+
+# --- the Mörsil dialogue: reports -------------------------------------------------------------
+
+
+@pytest.fixture
+def morsil(palabre_app):
+    from tests.morsil import build_morsil
+
+    return build_morsil(palabre_app)
+
+
+def pdf_text(pdf: bytes, tmp_path, name: str) -> str:
+    path = tmp_path / f"{name}.pdf"
+    path.write_bytes(pdf)
+    done = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, check=True)
+    return done.stdout.decode()
+
+
+def pdf_pages(pdf: bytes, tmp_path, name: str) -> list:
+    """The pages as PNG images (60 dpi), as a person would look at them."""
+    path = tmp_path / f"{name}.pdf"
+    path.write_bytes(pdf)
+    subprocess.run(["pdftoppm", "-png", "-r", "60", str(path), str(tmp_path / name)], check=True)
+    return sorted(tmp_path.glob(f"{name}-*.png"))
+
+
+SMALL_GROUP_LABELS = ("Under 18", "Tigrinya", "Ukrainian", "In another way")
+
+
+def test_the_morsil_fixture_is_the_guides_dialogue(palabre_app, morsil):
+    from tests.morsil import THEMES, WEIGHTS
+
+    with palabre_app.app_context():
+        session = db.session.get(Session, morsil.id)
+        assert len(stored(session, "interview")) == 70
+        themed = [t for t in stored(session, "theme") if not t.data.get("merged_into")]
+        assert [t.body for t in themed] == [name for name, *_rest in THEMES]
+        assert [len(t.data["answers"]) for t in themed] == list(WEIGHTS)
+        assert len(stored(session, "project")) == 3
+        assert len(stored(session, "feedback")) == 24
+        assert {i.phase_index for i in stored(session, "idea")} == {3, 4, 5, 6}
+
+
+def test_the_perspective_report_prints_themes_quotes_and_reach(
+    morsil, facilitator_client, tmp_path
+):
+    response = facilitator_client.get(f"/print/sessions/{morsil.id}/report.pdf?part=perspective")
+    assert response.mimetype == "application/pdf"
+    text = pdf_text(response.data, tmp_path, "perspective")
+    squashed = " ".join(text.split())
+    assert "PERSPECTIVE REPORT" in squashed.upper()
+    assert "70 people heard, 8.0% of the 875 people living in the area" in squashed
+    for theme in ("Getting around", "Learning Swedish", "Being welcomed", "Children and school"):
+        assert theme in squashed
+    assert "“The bus to Järpen runs twice a day, never in the evening.”" in squashed
+    assert "What is good about living in Mörsil?" in squashed
+    assert "Answers per theme" in squashed
+    assert "Those heard against the population, by age" in squashed
+    # The perspective report stops before the meetings.
+    assert "Dialogue meeting 1" not in squashed and "Car pool to Järpen" not in squashed
+    for label in SMALL_GROUP_LABELS:
+        assert label not in squashed, label
+    assert "Others, fewer than 5 people each" in squashed
+    pages = pdf_pages(response.data, tmp_path, "perspective")
+    assert 3 <= len(pages) <= 12
+
+
+def test_the_final_report_tells_the_whole_process(morsil, facilitator_client, tmp_path):
+    response = facilitator_client.get(f"/print/sessions/{morsil.id}/report.pdf")
+    squashed = " ".join(pdf_text(response.data, tmp_path, "final").split())
+    assert "CITIZEN DIALOGUE: FINAL REPORT" in squashed.upper()
+    assert "8.0% of the 875" in squashed
+    for number in range(1, 5):
+        assert f"Dialogue meeting {number}" in squashed
+    assert "Car pool to Järpen" in squashed and "Mörsil village association" in squashed
+    assert "Insurance for volunteer drivers" in squashed and "Under way" in squashed
+    assert "Did you feel heard?" in squashed and "Could you contribute to change?" in squashed
+    assert "24 forms, 6 of them from paper." in squashed
+    assert "For the first time someone asked me." in squashed
+    for label in SMALL_GROUP_LABELS:
+        assert label not in squashed, label
+    assert len(pdf_pages(response.data, tmp_path, "final")) >= 4
+
+
+def test_the_report_prints_in_arabic_right_to_left(morsil, facilitator_client, tmp_path):
+    facilitator_client.post("/language", data={"language": "ar"})
+    response = facilitator_client.get(f"/print/sessions/{morsil.id}/report.pdf")
+    assert response.mimetype == "application/pdf"
+    assert "Mörsil" in pdf_text(response.data, tmp_path, "arabic")
+
+
+def figures_of(page: str) -> str:
+    """The reach section of the run screen, without its filter's lists of choices."""
+    section = page.split('<section class="reach"')[1].split("</section>")[0]
+    return re.sub(r"<select.*?</select>", "", section, flags=re.S)
+
+
+def test_every_screen_of_the_morsil_dialogue_hides_small_groups(
+    palabre_app, morsil, facilitator_client
+):
+    reach = figures_of(facilitator_client.get(f"/sessions/{morsil.id}").text)
+    for label in SMALL_GROUP_LABELS:
+        assert label not in reach, label
+    export = facilitator_client.get(f"/citizen-dialogue/{morsil.id}/reach.csv").text
+    for label in SMALL_GROUP_LABELS:
+        assert label not in export, label
+    # Through every filter, on screen and in the export.
+    from palabre.plugins.citizen_dialogue.reach import FILTERS, MINIMUM_GROUP
+
+    for by, values in FILTERS.items():
+        for value in values:
+            screen = facilitator_client.get(f"/sessions/{morsil.id}?filter={by}:{value}").text
+            reach = figures_of(screen)
+            rows = list(
+                csv.reader(
+                    io.StringIO(
+                        facilitator_client.get(
+                            f"/citizen-dialogue/{morsil.id}/reach.csv?filter={by}:{value}"
+                        ).text
+                    )
+                )
+            )
+            for row in rows[1:]:
+                if len(row) > 2 and row[2].isdigit():
+                    assert int(row[2]) >= MINIMUM_GROUP, (by, value, row)
+            for label in SMALL_GROUP_LABELS:
+                assert label not in reach and label not in str(rows), (by, value, label)
+
+
+def test_the_morsil_harvest_links_projects_to_their_themes_needs(palabre_app, morsil):
+    from palabre.backlog import harvest
+    from palabre.plugin_host import get_method
+
+    with palabre_app.test_request_context():
+        session = db.session.get(Session, morsil.id)
+        candidates = get_method("citizen_dialogue").backlog_candidates(session)
+        assert harvest(session, [(c, c.title, c.theme) for c in candidates]) == (7, 3)
+        actions = db.session.scalars(select(Action).order_by(Action.id)).all()
+        assert [(a.owner, [n.title for n in a.needs]) for a in actions] == [
+            ("Mörsil village association", ["Getting around"]),
+            ("Language café volunteers", ["Learning Swedish"]),
+            ("Mörsil IF parents' group", ["Meeting places"]),
+        ]
