@@ -84,6 +84,8 @@ ROUTES = {
     ("static", "GET"): ANYONE,
     ("forum_theatre.static", "GET"): ANYONE,
     ("mystery_shopping.static", "GET"): ANYONE,
+    ("citizen_dialogue.static", "GET"): ANYONE,
+    ("citizen_dialogue.reach_csv", "GET"): RUNS,
     ("mystery_shopping.payments", "GET"): RUNS,
     ("join.home", "GET"): ANYONE,
     ("join.home", "POST"): ANYONE,

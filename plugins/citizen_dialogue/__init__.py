@@ -27,7 +27,6 @@ from flask import Blueprint, Response, abort, request
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import login_required
 from sqlalchemy import func, select
 from wtforms import IntegerField, TextAreaField
 from wtforms.validators import NumberRange, Optional
@@ -54,6 +53,7 @@ from palabre import (
     parse_int,
     session_actions,
     session_needs,
+    session_required,
     update_data,
     visible,
     vote_totals,
@@ -901,7 +901,7 @@ blueprint = Blueprint(
 
 
 @blueprint.get("/<int:session_id>/reach.csv")
-@login_required
+@session_required
 def reach_csv(session_id: int):
     """The reach as CSV for a spreadsheet, protected exactly as on screen and in print.
 
