@@ -155,6 +155,10 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
         BASE_URL=None,
         # Redis URL shared by several worker processes, when there are several.
         MESSAGE_QUEUE=None,
+        # How live sockets may reach the server: long-polling first, then a
+        # WebSocket. ``palabre serve --workers N`` allows ["websocket"] only,
+        # as a connection may reach any worker (see docs/deploy.md).
+        SOCKET_TRANSPORTS=["polling", "websocket"],
         PERMANENT_SESSION_LIFETIME=timedelta(days=30),
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_HTTPONLY=True,
@@ -230,6 +234,7 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
         engineio_logger=False,
         ping_interval=app.config["SOCKET_PING_INTERVAL"],
         ping_timeout=app.config["SOCKET_PING_TIMEOUT"],
+        transports=app.config["SOCKET_TRANSPORTS"],
     )
 
     disabled = app.config["DISABLED_PLUGINS"]

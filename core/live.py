@@ -107,20 +107,32 @@ def _replay(session: Session, rooms: list[str], last_seq) -> None:
     last_seq = parse_int(last_seq)
     if last_seq is None:
         return
-    missed = db.session.scalars(
-        select(Event)
-        .where(Event.session_id == session.id, Event.seq > last_seq)
-        .order_by(Event.seq)
-        .limit(REPLAY_LIMIT + 1)
-    ).all()
-    if len(missed) > REPLAY_LIMIT:
+    missed = missed_events(session, rooms, last_seq)
+    if missed is None:
         socketio.emit("resync", {"seq": session.seq}, to=request.sid)
         return
+    for envelope in missed:
+        socketio.emit("event", envelope, to=request.sid)
+
+
+def missed_events(session: Session, rooms: list[str], after: int, upto: int | None = None):
+    """The envelopes of ``session``'s events for ``rooms`` numbered after ``after``, in order.
+
+    Up to ``upto`` inclusive when given. ``None`` when there are more than
+    :data:`REPLAY_LIMIT` events to go through: reloading the page is faster.
+    """
+    query = select(Event).where(Event.session_id == session.id, Event.seq > after)
+    if upto is not None:
+        query = query.where(Event.seq <= upto)
+    missed = db.session.scalars(query.order_by(Event.seq).limit(REPLAY_LIMIT + 1)).all()
+    if len(missed) > REPLAY_LIMIT:
+        return None
     wanted = set(rooms)
-    for event in missed:
-        if wanted.intersection(event.rooms):
-            envelope = {"seq": event.seq, "type": event.type, "data": event.data}
-            socketio.emit("event", envelope, to=request.sid)
+    return [
+        {"seq": event.seq, "type": event.type, "data": event.data}
+        for event in missed
+        if wanted.intersection(event.rooms)
+    ]
 
 
 def _connection() -> tuple[Session | None, Participant | None, str]:
@@ -176,6 +188,33 @@ def one_payload(handler):
         return handler(args[0] if args else None)
 
     return called
+
+
+@socketio.on("replay")
+@one_payload
+def on_replay(data):
+    """A connected client fills a gap in the sequence numbers it received: ``{after}``.
+
+    With several workers two events can cross on their way through the
+    message queue, and a client also never receives the events of rooms it
+    is not in; ``live.js`` waits a moment for a missing number, then asks.
+    Answered with ``{"ok": true, "seq": <n>, "events": [...]}``: every event
+    for this socket's rooms numbered after ``after`` up to ``n``, the
+    session's number when asked (the numbers between that are not there
+    went to other rooms); ``{"ok": false, "resync": true}`` when there are
+    too many, and the page should reload.
+    """
+    session, participant, view = _connection()
+    after = parse_int(_payload(data).get("after"))
+    if session is None or after is None or (view == "participant" and participant is None):
+        return _refused(_("This request is incomplete. Please try again."))
+    # Read the session's number first: every event up to it is committed
+    # (events commit in the order of their numbers), so the answer has no hole.
+    upto = session.seq
+    missed = missed_events(session, rooms_for(view, participant), after, upto)
+    if missed is None:
+        return {"ok": False, "resync": True}
+    return {"ok": True, "seq": upto, "events": missed}
 
 
 # --- whatever else arrives --------------------------------------------------

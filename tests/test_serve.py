@@ -57,6 +57,7 @@ def test_open_file_limit_is_raised_to_the_hard_limit(server):
     assert soft == hard == server.hard_file_limit
 
 
+@pytest.mark.sqlite_only("checks an SQLite database file")
 @pytest.mark.parametrize(
     "sent",
     [b"GET /j/ABC", b"GET / HTTP/1.1\r\nHost: palabre\r\nAccept: text/"],
@@ -126,6 +127,7 @@ def test_malformed_requests_leave_no_client_address_in_the_log(server):
     assert HOST not in log and "raddr" not in log
 
 
+@pytest.mark.sqlite_only("checkpoints SQLite's WAL into the database file")
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_once_stopped_the_database_file_alone_holds_everything(tmp_path, signum):
     server = PalabreServer(tmp_path / "instance")
@@ -152,6 +154,7 @@ def test_once_stopped_the_database_file_alone_holds_everything(tmp_path, signum)
     assert bodies(alone) == {"A library open on Sundays"}
 
 
+@pytest.mark.sqlite_only("palabre backup and restore copy an SQLite file (PostgreSQL: pg_dump)")
 def test_backup_while_serving_and_restore_once_stopped(tmp_path):
     server = PalabreServer(tmp_path / "instance")
     backup = tmp_path / "backups" / "before-round-2.db"
@@ -184,6 +187,7 @@ def test_backup_while_serving_and_restore_once_stopped(tmp_path):
     assert bodies(server.database) == {"Round 1: more evening classes"}
 
 
+@pytest.mark.sqlite_only("palabre restore replaces an SQLite file")
 def test_restore_refuses_what_is_not_a_palabre_database(tmp_path):
     instance = tmp_path / "instance"
     instance.mkdir()
