@@ -124,6 +124,7 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
     from . import (
         auth,
         backlog,
+        health,
         i18n,
         join,
         live,  # noqa: F401  (importing it registers the socket events)
@@ -253,7 +254,15 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
     # Before any blueprint: rules bind their converters when they are added.
     app.url_map.converters["int"] = DatabaseIdConverter
     app.context_processor(i18n.template_globals)
-    for blueprint in (auth.bp, sessions.bp, join.bp, role_links.bp, backlog.bp, printing.bp):
+    for blueprint in (
+        auth.bp,
+        sessions.bp,
+        join.bp,
+        role_links.bp,
+        backlog.bp,
+        printing.bp,
+        health.bp,
+    ):
         app.register_blueprint(blueprint)
     for blueprints in host.notify("register_blueprints", app=app):
         for blueprint in blueprints:
