@@ -490,10 +490,11 @@ class LiveSocket:
             if not isinstance(envelope, dict):
                 return
             seq = envelope.get("seq")
-            if seq in self._seen:
-                self.duplicates += 1
-                return
-            self._seen.add(seq)
+            if seq is not None:  # passing states (head counts) have none, and repeat
+                if seq in self._seen:
+                    self.duplicates += 1
+                    return
+                self._seen.add(seq)
             self.events.append(
                 Received(now, seq, str(envelope.get("type")), envelope.get("data") or {})
             )
