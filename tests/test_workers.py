@@ -14,14 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import secrets
 import signal
+import time
+import urllib.error
+import urllib.request
 
+import psutil
 import pytest
 
 from palabre.testing import Ack, Facilitator, PalabreServer, Room, new_cid, p95
 from palabre.testing.kit import TEST_DATABASE_VARIABLE, new_test_database
+from palabre.testing.room import ServerProcess
 from tests.test_room import (
     CAFE,
     HUMAN_PACE,
@@ -205,3 +211,68 @@ def heard(phone) -> set[int]:
         for data in live.of_type("contribution.added")
         if data["kind"] == "note"
     }
+
+
+def test_palabre_serve_runs_workers_on_one_port_and_replaces_a_dead_one(tmp_path):
+    """``palabre serve --workers 2``: one port, WebSocket only, a killed worker started again."""
+    shared = {
+        "MESSAGE_QUEUE": os.environ[REDIS_VARIABLE],
+        "SECRET_KEY": secrets.token_hex(16),
+    }
+    template = PalabreServer(tmp_path / "instance", settings=shared)
+    server = ServerProcess(
+        "palabre --workers 2",
+        [*template.argv, "--workers", "2"],
+        template.env,
+        tmp_path / "workers.log",
+        cwd=template.instance,
+    )
+    with server:
+        workers = wait_for_workers(server, 2)
+        with urllib.request.urlopen(server.url + "/health", timeout=10) as answer:
+            assert json.load(answer) == {"database": "ok", "message_queue": "ok"}
+        # Long-polling would spread one socket's requests over the workers: refused.
+        polling = server.url + "/socket.io/?EIO=4&transport=polling"
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(polling, timeout=10)
+        assert refused.value.code == 400
+
+        template.create_facilitator()
+
+        async def scenario():
+            async with Facilitator(server.url) as facilitator:
+                await facilitator.sign_in()
+                session = await facilitator.start_session("world_cafe", ONE_TABLE, phase=ROUND_1)
+                async with Room(server.url, session.code, 8, seed=6) as room:
+                    await room.join_all(connect=True)
+                    assert room.failures == []
+                    acks = await room.each(lambda p, k: p.contribute("note", f"{p.number}"))
+                    assert all(ack.ok for ack in acks), [a.error for a in acks if not a.ok]
+                    ids = {ack.reply["id"] for ack in acks}
+                    for phone in room.phones:
+                        await phone.socket.wait_for(lambda p=phone: ids <= heard(p))
+                        assert ids <= heard(phone), f"{phone.name} missed notes"
+
+        asyncio.run(asyncio.wait_for(scenario(), 120))
+
+        os.kill(workers[0], signal.SIGKILL)
+        replaced = wait_for_workers(server, 2, without=workers[0])
+        assert workers[0] not in replaced
+        assert "starting another" in server.output()
+    for pid in replaced:
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def wait_for_workers(server: ServerProcess, count: int, without: int | None = None) -> list[int]:
+    """The pids of ``count`` live worker processes of ``server`` (none of them ``without``)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        children = [
+            child.pid
+            for child in psutil.Process(server.pid).children()
+            if child.status() != psutil.STATUS_ZOMBIE and child.pid != without
+        ]
+        if len(children) == count and server.answers():
+            return children
+        time.sleep(0.2)
+    raise AssertionError(f"not {count} workers after 60 s:\n{server.tail()}")
