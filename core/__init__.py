@@ -128,6 +128,7 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
         i18n,
         join,
         live,  # noqa: F401  (importing it registers the socket events)
+        logs,
         printing,
         ratelimit,
         role_links,
@@ -202,6 +203,9 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
         # its headers, before closing the connection (half-open or idle
         # keep-alive connections would otherwise hold a file each forever).
         REQUEST_HEADER_TIMEOUT=20,
+        # "text" (lines for a person) or "json" (one object per line, for a
+        # hosted instance's log collector); see palabre.logs.
+        LOG_FORMAT="text",
     )
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env("PALABRE")
@@ -212,6 +216,7 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret(instance / "secret_key")
 
+    logs.configure_logging(app)
     db.init_app(app)
     keep_stored_text_clean(db.session)
     with app.app_context():
