@@ -232,6 +232,7 @@ def _damaged_database(path):
     ],
     ids=["empty", "not sqlite", "damaged"],
 )
+@pytest.mark.sqlite_only("checks an SQLite database file")
 def test_serve_refuses_an_unusable_database_file(tmp_path, make, reason):
     instance = tmp_path / "instance"
     instance.mkdir()
