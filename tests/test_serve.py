@@ -57,7 +57,6 @@ def test_open_file_limit_is_raised_to_the_hard_limit(server):
     assert soft == hard == server.hard_file_limit
 
 
-@pytest.mark.sqlite_only("checks an SQLite database file")
 @pytest.mark.parametrize(
     "sent",
     [b"GET /j/ABC", b"GET / HTTP/1.1\r\nHost: palabre\r\nAccept: text/"],
