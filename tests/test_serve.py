@@ -243,3 +243,14 @@ def test_serve_refuses_an_unusable_database_file(tmp_path, make, reason):
     assert f"the database file {database} {reason}" in result.stderr
     assert "palabre restore BACKUP_FILE" in result.stderr
     assert database.read_bytes() == before  # left as it was, for someone to recover
+
+
+def test_several_workers_need_postgresql_and_a_message_queue(tmp_path):
+    """On SQLite, or without Redis between them, ``--workers`` refuses to start, saying why."""
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    env = PalabreServer(instance).env
+    result = palabre("serve", "--host", HOST, "--port", "9", "--workers", "2", env=env)
+    assert result.returncode == 1
+    assert "Several workers need a PostgreSQL database" in result.stderr
+    assert "docs/deploy.md" in result.stderr
