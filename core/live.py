@@ -17,6 +17,7 @@ See ``docs/live-protocol.md`` for the protocol as clients see it. In short:
 from __future__ import annotations
 
 import functools
+import threading
 
 from flask import current_app, request
 from flask import session as cookie
@@ -329,17 +330,60 @@ def facilitator_event(handler):
         client_id = data.get("cid") or ""
         if not isinstance(client_id, str) or len(client_id) > 64 or not is_clean(client_id):
             return _refused(_incomplete().message)
-        if client_id and (done := _handled(session, client_id)) is not None:
+        if not client_id:
+            return _do(handler, session, data)
+        if (done := _handled(session, client_id)) is not None:
             return done.ack
+        key = (session.id, client_id)
+        if (first := _in_flight.get(key)) is not None:
+            # The same request, resent while it is being done (two workers never see
+            # both: one socket's events reach one worker): the first one's answer.
+            first.done.wait(IN_FLIGHT_WAIT_S)
+            return first.ack or _refused_for_now()
+        _in_flight[key] = mine = _InFlight()
         try:
-            ack = handler(session, data)
-        except Refused as refusal:
-            return _refused(refusal.message)
-        if client_id:
-            _remember(session, client_id, ack)
-        return ack
+            mine.ack = _do(handler, session, data)
+            if mine.ack.get("ok"):
+                _remember(session, client_id, mine.ack)
+            return mine.ack
+        finally:
+            del _in_flight[key]
+            mine.done.set()
 
     return guarded
+
+
+#: Seconds a resent facilitator request waits for the first one to be done.
+IN_FLIGHT_WAIT_S = 30
+
+
+class _InFlight:
+    """A facilitator request under way in this process, and its answer once it has one."""
+
+    def __init__(self):
+        self.done = threading.Event()  # gevent's under `palabre serve`: waiting yields
+        self.ack: dict | None = None
+
+
+#: Facilitator requests under way in this process, by ``(session id, client id)``.
+_in_flight: dict[tuple[int, str], _InFlight] = {}
+
+
+def _do(handler, session: Session, data: dict) -> dict:
+    """Run a facilitator event's handler; a refusal becomes its answer."""
+    try:
+        return handler(session, data)
+    except Refused as refusal:
+        return _refused(refusal.message)
+
+
+def _refused_for_now() -> dict:
+    """The answer to a resend whose first request failed: nothing done, send it again."""
+    return {
+        "ok": False,
+        "error": _("Palabre could not do this. Please try again later."),
+        "retry": True,
+    }
 
 
 def _handled(session: Session, client_id: str) -> HandledRequest | None:
