@@ -52,7 +52,7 @@ import os
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
 import greenlet
@@ -141,13 +141,13 @@ def _without_nul(connection, cursor, statement, parameters, context, executemany
         return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
 
     def clean_all(values):
-        if isinstance(values, dict):
+        if isinstance(values, Mapping):
             return {key: clean(value) for key, value in values.items()}
-        return type(values)(clean(value) for value in values)
+        return tuple(clean(value) for value in values)
 
-    if not parameters:
-        return statement, parameters
-    if executemany:
+    if not parameters or isinstance(parameters, Mapping):
+        return statement, clean_all(parameters) if parameters else parameters
+    if isinstance(parameters[0], Mapping | list | tuple):  # several rows
         return statement, [clean_all(values) for values in parameters]
     return statement, clean_all(parameters)
 

@@ -662,7 +662,11 @@ def test_the_joker_acts_while_the_audience_writes(server):
                 server, "contribution", session, {a.payload["cid"] for a in answers + alternatives}
             )
             interventions = [r for r in rows.values() if r["kind"] == "intervention"]
-            numbers = sorted(json.loads(r["data"])["number"] for r in interventions)
+            # JSON columns come back as text from SQLite, as objects from PostgreSQL.
+            numbers = sorted(
+                (r["data"] if isinstance(r["data"], dict) else json.loads(r["data"]))["number"]
+                for r in interventions
+            )
             assert numbers == list(range(1, 16))
             assert len([r for r in rows.values() if r["kind"] == "obstacle"]) == 3
             assert {r["id"] for r in rows.values() if r["hidden"]} == set(hidden)
