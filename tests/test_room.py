@@ -151,6 +151,11 @@ async def resent(phone, kind: str, body: str = "") -> list[Ack]:
     )
 
 
+def stored_json(value) -> dict:
+    """A JSON column of a row from ``server.query``: text from SQLite, an object from PostgreSQL."""
+    return value if isinstance(value, dict) else json.loads(value)
+
+
 def flat(nested) -> list:
     return [item for items in nested for item in items]
 
@@ -508,7 +513,7 @@ def test_stop_queue_numbers_fifty_phones_at_once_without_gaps(server):
             rows = assert_once_per_client_id(
                 server, "contribution", session, {a.payload["cid"] for a in first + human}
             )
-            stored = sorted(json.loads(row["data"])["queue"] for row in rows.values())
+            stored = sorted(stored_json(row["data"])["queue"] for row in rows.values())
             assert stored == list(range(1, audience + 31))
             stops = {r["id"] for r in rows.values()}
             await assert_received(staff, added("stop"), stops, "Stop! requests")
@@ -662,11 +667,7 @@ def test_the_joker_acts_while_the_audience_writes(server):
                 server, "contribution", session, {a.payload["cid"] for a in answers + alternatives}
             )
             interventions = [r for r in rows.values() if r["kind"] == "intervention"]
-            # JSON columns come back as text from SQLite, as objects from PostgreSQL.
-            numbers = sorted(
-                (r["data"] if isinstance(r["data"], dict) else json.loads(r["data"]))["number"]
-                for r in interventions
-            )
+            numbers = sorted(stored_json(r["data"])["number"] for r in interventions)
             assert numbers == list(range(1, 16))
             assert len([r for r in rows.values() if r["kind"] == "obstacle"]) == 3
             assert {r["id"] for r in rows.values() if r["hidden"]} == set(hidden)
