@@ -134,9 +134,11 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
         auth,
         backlog,
         delivery,
+        health,
         i18n,
         join,
         live,  # noqa: F401  (importing it registers the socket events)
+        logs,
         policy_cycle,
         printing,
         ratelimit,
@@ -169,6 +171,11 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
         BASE_URL=None,
         # Redis URL shared by several worker processes, when there are several.
         MESSAGE_QUEUE=None,
+        # How live sockets may reach the server, in the order phones try them:
+        # a WebSocket first (fewer round trips on a slow phone), long-polling
+        # if it fails. ``palabre serve --workers N`` allows ["websocket"] only,
+        # as a connection may reach any worker (see docs/deploy.md).
+        SOCKET_TRANSPORTS=["websocket", "polling"],
         PERMANENT_SESSION_LIFETIME=timedelta(days=30),
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_HTTPONLY=True,
@@ -215,6 +222,9 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
         # its headers, before closing the connection (half-open or idle
         # keep-alive connections would otherwise hold a file each forever).
         REQUEST_HEADER_TIMEOUT=20,
+        # "text" (lines for a person) or "json" (one object per line, for a
+        # hosted instance's log collector); see palabre.logs.
+        LOG_FORMAT="text",
     )
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env("PALABRE")
@@ -225,6 +235,7 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret(instance / "secret_key")
 
+    logs.configure_logging(app)
     db.init_app(app)
     keep_stored_text_clean(db.session)
     with app.app_context():
@@ -248,6 +259,7 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
         engineio_logger=False,
         ping_interval=app.config["SOCKET_PING_INTERVAL"],
         ping_timeout=app.config["SOCKET_PING_TIMEOUT"],
+        transports=app.config["SOCKET_TRANSPORTS"],
     )
 
     disabled = app.config["DISABLED_PLUGINS"]
@@ -283,6 +295,7 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
         accounts.bp,
         team.bp,
         team.invitations,
+        health.bp,
     ):
         app.register_blueprint(blueprint)
     for blueprints in host.notify("register_blueprints", app=app):

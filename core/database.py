@@ -35,7 +35,15 @@ write lock, then waits, cooperatively, until one sync of the log on a real
 thread covers its commit; only then do its broadcasts go out and its
 acknowledgement return. Writers arriving during a sync share the next one.
 
-PostgreSQL handles concurrent writers itself and needs none of this.
+PostgreSQL needs none of this: its waits are network I/O, which yields to
+other greenlets, and its commits are durable. What the code relies on is
+kept, though: one write transaction at a time. The checks a write makes
+before storing (a client id already stored, the dots a participant has left,
+a table's seats) read what the writers before it committed, across every
+worker process. So on PostgreSQL a write transaction starts by taking one
+transaction-level advisory lock (:data:`POSTGRESQL_WRITE_LOCK`), released by
+its commit or rollback. A write there takes a millisecond or two; hundreds
+per second pass one after another.
 """
 
 from __future__ import annotations
@@ -44,13 +52,13 @@ import os
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
 import greenlet
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
@@ -67,6 +75,10 @@ WRITE_LOCK_KEY = "palabre.write_lock"
 #: ``app.extensions`` key of the :class:`GroupCommit` (SQLite file under gevent only).
 GROUP_COMMIT_KEY = "palabre.group_commit"
 _BEGIN_OPTION = "palabre_begin"
+#: ``app.extensions`` key set when the database is PostgreSQL.
+POSTGRESQL_KEY = "palabre.postgresql"
+#: Key of the PostgreSQL advisory lock every write transaction holds (any number, fixed).
+POSTGRESQL_WRITE_LOCK = 0x9A1AB7E
 
 
 class YieldedInsideWrite(AssertionError):
@@ -81,8 +93,12 @@ class YieldedInsideWrite(AssertionError):
 def configure_engine(app, engine: Engine) -> None:
     """Apply Palabre's connection settings to ``engine`` and give ``app`` its write lock.
 
-    Only SQLite needs either; other databases are left as they are.
+    Only SQLite needs either; PostgreSQL's writers serialise on an advisory
+    lock instead (see the module docstring), other databases are left as they are.
     """
+    if engine.dialect.name == "postgresql":
+        app.extensions[POSTGRESQL_KEY] = True
+        event.listen(engine, "before_cursor_execute", _without_nul, retval=True)
     if engine.dialect.name != "sqlite":
         return
     app.extensions[WRITE_LOCK_KEY] = WriteLock(strict=app.config["STRICT_WRITES"])
@@ -110,6 +126,30 @@ def configure_engine(app, engine: Engine) -> None:
     def _on_begin(connection):
         mode = connection.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
         connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _without_nul(connection, cursor, statement, parameters, context, executemany):
+    """Replace NUL characters in text parameters with U+FFFD (PostgreSQL only).
+
+    PostgreSQL's text cannot hold NUL, and fails the whole statement on one.
+    What is stored is cleaned before (:mod:`palabre.inputs`); this covers
+    what is only looked up, such as a join code typed or sent by a script:
+    ``a\x00b`` then matches nothing, as on SQLite, instead of failing.
+    """
+
+    def clean(value):
+        return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
+
+    def clean_all(values):
+        if isinstance(values, Mapping):
+            return {key: clean(value) for key, value in values.items()}
+        return tuple(clean(value) for value in values)
+
+    if not parameters or isinstance(parameters, Mapping):
+        return statement, clean_all(parameters) if parameters else parameters
+    if isinstance(parameters[0], Mapping | list | tuple):  # several rows
+        return statement, [clean_all(values) for values in parameters]
+    return statement, clean_all(parameters)
 
 
 class WriteLock:
@@ -293,6 +333,10 @@ def _write_lock() -> Iterator[WriteLock | None]:
     lock: WriteLock | None = current_app.extensions.get(WRITE_LOCK_KEY)
     if lock is None:
         _begin_immediately()
+        if current_app.extensions.get(POSTGRESQL_KEY):
+            db.session.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": POSTGRESQL_WRITE_LOCK}
+            )
         yield None
         return
     if lock.held_by_current():

@@ -17,6 +17,7 @@ See ``docs/live-protocol.md`` for the protocol as clients see it. In short:
 from __future__ import annotations
 
 import functools
+import threading
 
 from flask import current_app, request
 from flask import session as cookie
@@ -109,20 +110,32 @@ def _replay(session: Session, rooms: list[str], last_seq) -> None:
     last_seq = parse_int(last_seq)
     if last_seq is None:
         return
-    missed = db.session.scalars(
-        select(Event)
-        .where(Event.session_id == session.id, Event.seq > last_seq)
-        .order_by(Event.seq)
-        .limit(REPLAY_LIMIT + 1)
-    ).all()
-    if len(missed) > REPLAY_LIMIT:
+    missed = missed_events(session, rooms, last_seq)
+    if missed is None:
         socketio.emit("resync", {"seq": session.seq}, to=request.sid)
         return
+    for envelope in missed:
+        socketio.emit("event", envelope, to=request.sid)
+
+
+def missed_events(session: Session, rooms: list[str], after: int, upto: int | None = None):
+    """The envelopes of ``session``'s events for ``rooms`` numbered after ``after``, in order.
+
+    Up to ``upto`` inclusive when given. ``None`` when there are more than
+    :data:`REPLAY_LIMIT` events to go through: reloading the page is faster.
+    """
+    query = select(Event).where(Event.session_id == session.id, Event.seq > after)
+    if upto is not None:
+        query = query.where(Event.seq <= upto)
+    missed = db.session.scalars(query.order_by(Event.seq).limit(REPLAY_LIMIT + 1)).all()
+    if len(missed) > REPLAY_LIMIT:
+        return None
     wanted = set(rooms)
-    for event in missed:
-        if wanted.intersection(event.rooms):
-            envelope = {"seq": event.seq, "type": event.type, "data": event.data}
-            socketio.emit("event", envelope, to=request.sid)
+    return [
+        {"seq": event.seq, "type": event.type, "data": event.data}
+        for event in missed
+        if wanted.intersection(event.rooms)
+    ]
 
 
 def _connection() -> tuple[Session | None, Participant | None, str]:
@@ -178,6 +191,33 @@ def one_payload(handler):
         return handler(args[0] if args else None)
 
     return called
+
+
+@socketio.on("replay")
+@one_payload
+def on_replay(data):
+    """A connected client fills a gap in the sequence numbers it received: ``{after}``.
+
+    With several workers two events can cross on their way through the
+    message queue, and a client also never receives the events of rooms it
+    is not in; ``live.js`` waits a moment for a missing number, then asks.
+    Answered with ``{"ok": true, "seq": <n>, "events": [...]}``: every event
+    for this socket's rooms numbered after ``after`` up to ``n``, the
+    session's number when asked (the numbers between that are not there
+    went to other rooms); ``{"ok": false, "resync": true}`` when there are
+    too many, and the page should reload.
+    """
+    session, participant, view = _connection()
+    after = parse_int(_payload(data).get("after"))
+    if session is None or after is None or (view == "participant" and participant is None):
+        return _refused(_("This request is incomplete. Please try again."))
+    # Read the session's number first: every event up to it is committed
+    # (events commit in the order of their numbers), so the answer has no hole.
+    upto = session.seq
+    missed = missed_events(session, rooms_for(view, participant), after, upto)
+    if missed is None:
+        return {"ok": False, "resync": True}
+    return {"ok": True, "seq": upto, "events": missed}
 
 
 # --- whatever else arrives --------------------------------------------------
@@ -303,18 +343,64 @@ def facilitator_event(handler):
         client_id = data.get("cid") or ""
         if not isinstance(client_id, str) or len(client_id) > 64 or not is_clean(client_id):
             return _refused(_incomplete().message)
-        if client_id and (done := _handled(session, client_id)) is not None:
+        if not client_id:
+            ack = _do(handler, session, data)
+            if ack.get("ok"):
+                access.audit_event(request.event["message"], session, data)
+            return ack
+        if (done := _handled(session, client_id)) is not None:
             return done.ack
+        key = (session.id, client_id)
+        if (first := _in_flight.get(key)) is not None:
+            # The same request, resent while it is being done (two workers never see
+            # both: one socket's events reach one worker): the first one's answer.
+            first.done.wait(IN_FLIGHT_WAIT_S)
+            return first.ack or _refused_for_now()
+        _in_flight[key] = mine = _InFlight()
         try:
-            ack = handler(session, data)
-        except Refused as refusal:
-            return _refused(refusal.message)
-        if client_id:
-            _remember(session, client_id, ack)
-        access.audit_event(request.event["message"], session, data)
-        return ack
+            mine.ack = _do(handler, session, data)
+            if mine.ack.get("ok"):
+                _remember(session, client_id, mine.ack)
+                access.audit_event(request.event["message"], session, data)
+            return mine.ack
+        finally:
+            del _in_flight[key]
+            mine.done.set()
 
     return guarded
+
+
+#: Seconds a resent facilitator request waits for the first one to be done.
+IN_FLIGHT_WAIT_S = 30
+
+
+class _InFlight:
+    """A facilitator request under way in this process, and its answer once it has one."""
+
+    def __init__(self):
+        self.done = threading.Event()  # gevent's under `palabre serve`: waiting yields
+        self.ack: dict | None = None
+
+
+#: Facilitator requests under way in this process, by ``(session id, client id)``.
+_in_flight: dict[tuple[int, str], _InFlight] = {}
+
+
+def _do(handler, session: Session, data: dict) -> dict:
+    """Run a facilitator event's handler; a refusal becomes its answer."""
+    try:
+        return handler(session, data)
+    except Refused as refusal:
+        return _refused(refusal.message)
+
+
+def _refused_for_now() -> dict:
+    """The answer to a resend whose first request failed: nothing done, send it again."""
+    return {
+        "ok": False,
+        "error": _("Palabre could not do this. Please try again later."),
+        "retry": True,
+    }
 
 
 def _handled(session: Session, client_id: str) -> HandledRequest | None:

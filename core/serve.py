@@ -20,20 +20,33 @@ Ctrl+C. So ``palabre serve``:
 * on SIGINT (Ctrl+C) or SIGTERM, stops accepting, lets requests under way
   finish for a few seconds, then checkpoints the SQLite write-ahead log into
   the database file, so ``palabre.db`` alone holds everything.
+
+``palabre serve --workers N`` runs N such servers as child processes on one
+port (``SO_REUSEPORT``: the kernel spreads connections among them), for a
+deployment on PostgreSQL with Redis as the message queue between them (see
+``docs/deploy.md``). The first process migrates the database, then watches
+its workers and starts again one that died. As a connection may reach any
+worker, live sockets use WebSocket only (no long-polling, whose requests
+must all reach the same worker), and rate limits are counted in Redis.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import json
+import os
 import signal
 import socket
 import sqlite3
+import subprocess
+import sys
 import traceback
 from pathlib import Path
 
 import click
 import gevent
+import gevent.event
 from flask import current_app
 from flask.cli import with_appcontext
 from flask_migrate import upgrade
@@ -64,6 +77,10 @@ FEW_FILES = 4096
 STOP_GRACE_S = 3
 #: What the server records as every client's address.
 NO_ADDRESS = "-"
+#: Connections waiting to be accepted, per worker (the kernel's backlog).
+LISTEN_BACKLOG = 2048
+#: Seconds between two checks that every worker is alive, and before restarting one.
+WORKER_CHECK_S = 1
 
 
 class _SlowRequest(ValueError):
@@ -197,12 +214,23 @@ def phones_address(configured: str | None, host: str, port: int) -> tuple[str, s
 @click.command("serve")
 @click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
 @click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Server processes sharing the port (more than one needs PostgreSQL and Redis).",
+)
+@click.option("--worker", is_flag=True, hidden=True, help="Run as one of --workers.")
 @with_appcontext
-def serve(host: str, port: int) -> None:
+def serve(host: str, port: int, workers: int, worker: bool) -> None:
     """Bring the database up to date and serve Palabre (Ctrl+C stops it)."""
     app = current_app._get_current_object()
     if not served_by_gevent():
         raise click.ClickException("Start the server with the palabre command: palabre serve")
+    if workers > 1:
+        _supervise(app, host, port, workers)
+        return
     database = sqlite_file()
     lock = None
     if database is not None:
@@ -215,9 +243,37 @@ def serve(host: str, port: int) -> None:
             )
         # Held until the server stops: palabre restore refuses to run meanwhile.
     files = raise_open_file_limit()
-    upgrade()
     # The join QR codes and posters encode an address that answers (palabre.join.base_url).
     app.config["LISTEN_HOST"] = host
+    if not worker:
+        upgrade()
+        _welcome(app, host, port, files)
+    db.session.remove()
+    listener = _shared_listener(host, port) if worker else (host, port)
+    server = PrivateWSGIServer(
+        listener,
+        app,
+        request_timeout=app.config["REQUEST_HEADER_TIMEOUT"],
+        max_connections=max(16, ((files or 200_000) - FILES_KEPT_FREE) // FILES_PER_CONNECTION),
+    )
+    socketio.wsgi_server = server  # what socketio.stop() stops, as after socketio.run()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        gevent.signal_handler(signum, server.close)
+    server.serve_forever(stop_timeout=STOP_GRACE_S)
+    if database is not None:
+        if checkpoint(database):
+            click.echo(f"Palabre has stopped. Everything is saved in {database}.")
+        else:
+            click.echo(
+                f"Palabre has stopped. Part of the data is still in {database.name}-wal: "
+                f"keep it with {database.name} when copying the database (or use palabre backup).",
+                err=True,
+            )
+        lock.close()
+
+
+def _welcome(app, host: str, port: int, files: int | None) -> None:
+    """Say where phones join, how to create the first account, and whether files are short."""
     address, warning = phones_address(app.config.get("BASE_URL"), host, port)
     click.echo(f"Palabre is running. Phones join at {address}/")
     if warning:
@@ -238,24 +294,69 @@ def serve(host: str, port: int) -> None:
             "`ulimit -n` before starting Palabre.",
             err=True,
         )
+
+
+def _shared_listener(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` that the other workers bind too (``SO_REUSEPORT``)."""
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    listener.bind((host, port))
+    listener.listen(LISTEN_BACKLOG)
+    return listener
+
+
+def worker_environment(config) -> dict[str, str]:
+    """The environment of a worker: this one, with what several workers must share.
+
+    Sockets use WebSocket only, and rate limits are counted in the message
+    queue's Redis unless another shared storage is configured.
+    """
+    env = dict(os.environ)
+    env["PALABRE_SOCKET_TRANSPORTS"] = json.dumps(["websocket"])
+    if config["RATE_LIMIT_STORAGE"].startswith("memory://"):
+        env["PALABRE_RATE_LIMIT_STORAGE"] = config["MESSAGE_QUEUE"]
+    return env
+
+
+def _supervise(app, host: str, port: int, count: int) -> None:
+    """Migrate, then run ``count`` workers on ``host:port`` until SIGINT or SIGTERM.
+
+    A worker that dies (killed, out of memory) is started again; its phones
+    reconnect meanwhile to the others and catch up by replay.
+    """
+    if sqlite_file() is not None or not app.config.get("MESSAGE_QUEUE"):
+        raise click.ClickException(
+            "Several workers need a PostgreSQL database (SQLALCHEMY_DATABASE_URI) and Redis "
+            "between them (MESSAGE_QUEUE): see docs/deploy.md."
+        )
+    files = raise_open_file_limit()
+    upgrade()
+    _welcome(app, port, files)
     db.session.remove()
-    server = PrivateWSGIServer(
-        (host, port),
-        app,
-        request_timeout=app.config["REQUEST_HEADER_TIMEOUT"],
-        max_connections=max(16, ((files or 200_000) - FILES_KEPT_FREE) // FILES_PER_CONNECTION),
-    )
-    socketio.wsgi_server = server  # what socketio.stop() stops, as after socketio.run()
+    db.engine.dispose()  # the workers make their own connections
+    argv = [sys.executable, "-c", "from palabre.cli import main; main()", "serve"]
+    argv += ["--host", host, "--port", str(port), "--worker"]
+    env = worker_environment(app.config)
+    stopping = gevent.event.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        gevent.signal_handler(signum, server.close)
-    server.serve_forever(stop_timeout=STOP_GRACE_S)
-    if database is not None:
-        if checkpoint(database):
-            click.echo(f"Palabre has stopped. Everything is saved in {database}.")
-        else:
-            click.echo(
-                f"Palabre has stopped. Part of the data is still in {database.name}-wal: "
-                f"keep it with {database.name} when copying the database (or use palabre backup).",
-                err=True,
-            )
-        lock.close()
+        gevent.signal_handler(signum, stopping.set)
+    running = [subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL) for _ in range(count)]
+    click.echo(f"{count} workers: processes {', '.join(str(p.pid) for p in running)}.")
+    while not stopping.wait(WORKER_CHECK_S):
+        for index, process in enumerate(running):
+            if process.poll() is not None:
+                click.echo(
+                    f"Worker {process.pid} stopped ({process.returncode}); starting another.",
+                    err=True,
+                )
+                running[index] = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL)
+    for process in running:
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+    for process in running:
+        try:
+            process.wait(timeout=STOP_GRACE_S + 10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    click.echo("Palabre has stopped.")

@@ -27,6 +27,8 @@ import requests
 import socketio
 import websocket
 
+from palabre.testing.kit import new_test_database
+
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 EMAIL, PASSWORD = "capacity@example.org", "a long enough password"
@@ -70,6 +72,8 @@ class PalabreServer:
         self.instance = instance
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"
+        # SQLite in the instance folder, or a PostgreSQL database of its own in the second pass.
+        config.setdefault("SQLALCHEMY_DATABASE_URI", new_test_database(instance))
         self.env = instance_env(instance, BASE_URL=self.url, **config)
         self.file_limit = file_limit
         self.process: subprocess.Popen | None = None

@@ -15,6 +15,7 @@ from palabre.models import Contribution, Participant, Session
 from tests.conftest import csrf_token, join, new_cid, post_form
 
 
+@pytest.mark.sqlite_only("WAL and SQLite's busy timeout")
 def test_sqlite_runs_in_wal_mode_with_a_short_busy_timeout(app):
     """SQLite's own wait blocks the whole server: it is kept short, and retried cooperatively."""
     with app.app_context():
@@ -78,6 +79,7 @@ def another_process_writes(app):
     other.close()
 
 
+@pytest.mark.sqlite_only("SQLite's write lock held by another process")
 def test_a_write_waits_cooperatively_for_another_process(app, make_cafe, monkeypatch):
     """The lock is retried with sleeps (other greenlets run), and the write goes through."""
     code = make_cafe()
@@ -104,6 +106,7 @@ def test_a_write_waits_cooperatively_for_another_process(app, make_cafe, monkeyp
         )
 
 
+@pytest.mark.sqlite_only("SQLite's write lock held by another process")
 def test_a_database_that_stays_busy_answers_503_and_keeps_the_note(
     app, client, make_cafe, monkeypatch, another_process_writes
 ):
@@ -127,6 +130,7 @@ def test_a_database_that_stays_busy_answers_503_and_keeps_the_note(
     assert page.headers["Retry-After"]
 
 
+@pytest.mark.sqlite_only("SQLite's write lock held by another process")
 def test_a_busy_database_asks_phones_to_resend(
     app, client, make_cafe, socket_client, monkeypatch, another_process_writes
 ):
@@ -142,6 +146,7 @@ def test_a_busy_database_asks_phones_to_resend(
     assert "busy" in ack["error"]
 
 
+@pytest.mark.sqlite_only("fills the disk with PRAGMA max_page_count")
 def test_a_full_disk_refuses_the_write_and_keeps_what_was_stored(
     app, client, make_cafe, socket_client
 ):
@@ -183,6 +188,7 @@ def test_a_full_disk_refuses_the_write_and_keeps_what_was_stored(
     assert "kept" in bodies
 
 
+@pytest.mark.sqlite_only("STRICT_WRITES watches the process's SQLite write lock")
 def test_strict_writes_catch_a_yield_inside_the_transaction(app, make_cafe):
     """Under gevent, code that switches greenlets while holding the write lock fails loudly."""
     gevent = pytest.importorskip("gevent")
@@ -207,6 +213,7 @@ def test_strict_writes_catch_a_yield_inside_the_transaction(app, make_cafe):
         assert db.session.scalar(select(Session.venue).where(Session.code == code)) != "changed"
 
 
+@pytest.mark.sqlite_only("the process's SQLite write lock")
 def test_writers_of_one_process_queue_on_the_lock_not_inside_sqlite(app, make_cafe):
     """Greenlets writing at once each wait their turn cooperatively; none meets "locked"."""
     gevent = pytest.importorskip("gevent")
@@ -226,12 +233,14 @@ def test_writers_of_one_process_queue_on_the_lock_not_inside_sqlite(app, make_ca
     assert sorted(done) == list(range(30))
 
 
+@pytest.mark.sqlite_only("PRAGMA synchronous")
 def test_every_commit_reaches_the_disk_before_it_is_acknowledged(app):
     """Without gevent, synchronous=FULL: an acknowledged note survives a power cut."""
     with app.app_context():
         assert db.session.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
 
 
+@pytest.mark.sqlite_only("group commit syncs SQLite's WAL file")
 def test_grouped_commits_share_a_sync_and_none_returns_before_its_own(tmp_path, monkeypatch):
     """Under gevent: 40 writers, a few syncs of the log, and each waits for one after its commit."""
     import gevent
@@ -263,6 +272,7 @@ def test_grouped_commits_share_a_sync_and_none_returns_before_its_own(tmp_path, 
     assert 2 <= group.syncs == len(synced_up_to) < 20
 
 
+@pytest.mark.sqlite_only("group commit syncs SQLite's WAL file")
 def test_a_failing_sync_is_answered_unavailable_and_the_next_writer_syncs_again(
     tmp_path, monkeypatch
 ):
@@ -286,6 +296,7 @@ def test_a_failing_sync_is_answered_unavailable_and_the_next_writer_syncs_again(
     assert group.syncs == 1
 
 
+@pytest.mark.sqlite_only("group commit syncs SQLite's WAL file")
 def test_palabre_serve_groups_commits_and_keeps_every_acknowledged_note(tmp_path):
     """A real server under gevent: synchronous=NORMAL with grouped syncs, nothing lost."""
     import asyncio
@@ -312,6 +323,7 @@ def test_palabre_serve_groups_commits_and_keeps_every_acknowledged_note(tmp_path
     assert len(acks) == 90 and all(ack.ok for ack in acks)
 
 
+@pytest.mark.sqlite_only("group commit syncs SQLite's WAL file")
 def test_only_a_gevent_server_on_a_database_file_groups_its_commits(tmp_path):
     import subprocess
     import sys
@@ -333,5 +345,6 @@ def test_only_a_gevent_server_on_a_database_file_groups_its_commits(tmp_path):
     assert out.stdout.split() == [f"{tmp_path / 'palabre.db'}-wal", "1"]  # NORMAL, grouped
 
 
+@pytest.mark.sqlite_only("PRAGMA synchronous")
 def test_a_process_without_gevent_syncs_every_commit(app):
     assert database.GROUP_COMMIT_KEY not in app.extensions

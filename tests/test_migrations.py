@@ -4,14 +4,12 @@ When a model changes, this fails until a revision is added:
 ``palabre db migrate -m "what changed"``, then read and adjust the new file in
 ``core/migrations/versions/``.
 
-Set ``PALABRE_TEST_POSTGRESQL_URL`` (an empty database, e.g.
-``postgresql+psycopg://palabre@localhost/palabre_test``) to run the same
-checks on PostgreSQL too.
+With ``PALABRE_TEST_DATABASE`` set (``scripts/test``'s second pass) the
+same checks run on PostgreSQL.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import textwrap
 from pathlib import Path
@@ -27,19 +25,14 @@ import palabre
 from palabre import create_app
 from palabre.extensions import db
 from palabre.models import Participant, Session
+from palabre.testing.kit import drop_test_database, new_test_database
 
 MIGRATIONS = Path(palabre.__file__).parent / "migrations"
-DATABASES = ["sqlite"]
-if os.environ.get("PALABRE_TEST_POSTGRESQL_URL"):
-    DATABASES.append("postgresql")
 
 
-@pytest.fixture(params=DATABASES)
-def empty_app(request, tmp_path):
-    if request.param == "sqlite":
-        uri = f"sqlite:///{tmp_path / 'palabre.db'}"
-    else:
-        uri = os.environ["PALABRE_TEST_POSTGRESQL_URL"]
+@pytest.fixture
+def empty_app(tmp_path):
+    uri = new_test_database(tmp_path)
     app = create_app({"TESTING": True, "SECRET_KEY": "test", "SQLALCHEMY_DATABASE_URI": uri})
     app.instance_path = str(tmp_path)
     with app.app_context():
@@ -52,6 +45,7 @@ def empty_app(request, tmp_path):
             connection.exec_driver_sql("DROP TABLE alembic_version")
         db.session.remove()
         db.engine.dispose()
+    drop_test_database(uri)
 
 
 def schema_differences() -> list:
@@ -115,6 +109,7 @@ LATER_REVISIONS = {
 }
 
 
+@pytest.mark.sqlite_only("SQLite's batch mode and PRAGMA foreign_keys")
 def test_later_sqlite_revisions_rebuild_referenced_tables_or_roll_back(tmp_path):
     """How the environment runs future revisions on SQLite (core/migrations/env.py).
 
@@ -167,7 +162,7 @@ def test_revision_0002_gives_existing_contributions_empty_data(empty_app):
         connection.exec_driver_sql(
             "INSERT INTO contribution (session_id, client_id, kind, phase_index, body,"
             " transcribed, hidden, created_at)"
-            " VALUES (1, 'c1', 'note', 1, 'Evening classes', 0, 0, '2026-01-01 00:00:00')"
+            " VALUES (1, 'c1', 'note', 1, 'Evening classes', false, false, '2026-01-01 00:00:00')"
         )
     flask_migrate.upgrade()
     from palabre.models import Contribution

@@ -156,6 +156,11 @@ async def resent(phone, kind: str, body: str = "") -> list[Ack]:
     )
 
 
+def stored_json(value) -> dict:
+    """A JSON column of a row from ``server.query``: text from SQLite, an object from PostgreSQL."""
+    return value if isinstance(value, dict) else json.loads(value)
+
+
 def flat(nested) -> list:
     return [item for items in nested for item in items]
 
@@ -576,9 +581,9 @@ def test_stop_queue_numbers_fifty_phones_at_once_without_gaps(server):
             rows = assert_once_per_client_id(
                 server, "contribution", session, {a.payload["cid"] for a in first + human}
             )
-            stored = sorted(json.loads(row["data"])["queue"] for row in rows.values())
+            stored = sorted(stored_json(row["data"])["queue"] for row in rows.values())
             assert stored == list(range(1, audience + 31))
-            states = collections.Counter(json.loads(row["data"])["state"] for row in rows.values())
+            states = collections.Counter(stored_json(row["data"])["state"] for row in rows.values())
             assert states == {"done": audience - 1, "called": 1, "waiting": 30}
             stops = {r["id"] for r in rows.values()}
             await assert_received(staff, added("stop"), stops, "Stop! requests")
@@ -748,9 +753,9 @@ def test_the_joker_acts_while_the_audience_writes(server):
                 server, "contribution", session, {a.payload["cid"] for a in answers + alternatives}
             )
             interventions = [r for r in rows.values() if r["kind"] == "intervention"]
-            numbers = sorted(json.loads(r["data"])["number"] for r in interventions)
+            numbers = sorted(stored_json(r["data"])["number"] for r in interventions)
             assert numbers == list(range(1, 19))
-            written = [json.loads(r["data"])["written"] for r in interventions]
+            written = [stored_json(r["data"])["written"] for r in interventions]
             assert written.count(True) == 3
             assert len([r for r in rows.values() if r["kind"] == "obstacle"]) == 3
             assert {r["id"] for r in rows.values() if r["hidden"]} == set(hidden)
@@ -854,14 +859,14 @@ async def audit_with_evaluators(facilitator, session, room) -> dict:
         row["code"]: row["id"]
         for row in server_rows(facilitator, "SELECT id, code FROM role_link WHERE session_id = ?")
     }
-    config = json.loads(
+    config = stored_json(
         server_rows(facilitator, "SELECT config FROM palabre_session WHERE id = ?")[0]["config"]
     )
     for code in codes:
         for service in config["services"]:
             fields = {"link": link_ids[code], "service": service["id"], "scenario": "p1"}
             await facilitator.post_action(session, "actions/assignment.add", fields)
-    config = json.loads(
+    config = stored_json(
         server_rows(facilitator, "SELECT config FROM palabre_session WHERE id = ?")[0]["config"]
     )
     visits = collections.defaultdict(list)
@@ -1037,7 +1042,7 @@ def test_connectors_and_residents_send_interviews_at_once(server):
             )
             assert len(rows) == PHONES * 4
             by_connector = collections.Counter(
-                json.loads(row["data"]).get("connector") for row in rows.values()
+                stored_json(row["data"]).get("connector") for row in rows.values()
             )
             assert by_connector == {
                 **{code: 4 for code in links},

@@ -128,6 +128,7 @@ def test_malformed_requests_leave_no_client_address_in_the_log(server):
     assert HOST not in log and "raddr" not in log
 
 
+@pytest.mark.sqlite_only("checkpoints SQLite's WAL into the database file")
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_once_stopped_the_database_file_alone_holds_everything(tmp_path, signum):
     server = PalabreServer(tmp_path / "instance")
@@ -154,6 +155,7 @@ def test_once_stopped_the_database_file_alone_holds_everything(tmp_path, signum)
     assert bodies(alone) == {"A library open on Sundays"}
 
 
+@pytest.mark.sqlite_only("palabre backup and restore copy an SQLite file (PostgreSQL: pg_dump)")
 def test_backup_while_serving_and_restore_once_stopped(tmp_path):
     server = PalabreServer(tmp_path / "instance")
     backup = tmp_path / "backups" / "before-round-2.db"
@@ -186,6 +188,7 @@ def test_backup_while_serving_and_restore_once_stopped(tmp_path):
     assert bodies(server.database) == {"Round 1: more evening classes"}
 
 
+@pytest.mark.sqlite_only("palabre restore replaces an SQLite file")
 def test_restore_refuses_what_is_not_a_palabre_database(tmp_path):
     instance = tmp_path / "instance"
     instance.mkdir()
@@ -230,6 +233,7 @@ def _damaged_database(path):
     ],
     ids=["empty", "not sqlite", "damaged"],
 )
+@pytest.mark.sqlite_only("checks an SQLite database file")
 def test_serve_refuses_an_unusable_database_file(tmp_path, make, reason):
     instance = tmp_path / "instance"
     instance.mkdir()
@@ -263,3 +267,14 @@ def test_served_on_loopback_without_a_base_url_it_warns_and_encodes_an_address_t
     assert f"Phones join at {server.url}/" in server.output()
     assert "listens on 127.0.0.1 only" in server.stderr()
     assert "--host 0.0.0.0" in server.stderr()
+
+
+def test_several_workers_need_postgresql_and_a_message_queue(tmp_path):
+    """On SQLite, or without Redis between them, ``--workers`` refuses to start, saying why."""
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    env = PalabreServer(instance).env
+    result = palabre("serve", "--host", HOST, "--port", "9", "--workers", "2", env=env)
+    assert result.returncode == 1
+    assert "Several workers need a PostgreSQL database" in result.stderr
+    assert "docs/deploy.md" in result.stderr

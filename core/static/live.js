@@ -23,6 +23,8 @@
   // Room for the event's name and Socket.IO's framing around the payload.
   var ENVELOPE_BYTES = 512;
   var RETRY_FIRST_MS = 2000, RETRY_MAX_MS = 30000;
+  // How long an event that arrived before its predecessor waits for it.
+  var GAP_WAIT_MS = 1000;
 
   function newId() {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID().replace(/-/g, "");
@@ -160,8 +162,9 @@
     var socket = io({
       auth: function (cb) { cb({ session: code, view: view, last_seq: lastSeq }); },
       // WebSocket first: two round trips fewer than starting with long-polling,
-      // which matters at 400 ms of latency; polling remains the fallback.
-      transports: ["websocket", "polling"],
+      // which matters at 400 ms of latency; polling remains the fallback, except
+      // with several workers, which allow WebSocket only (see docs/deploy.md).
+      transports: options.transports || ["websocket", "polling"],
       reconnectionDelayMax: 10000
     });
 
@@ -329,17 +332,58 @@
       }
     };
 
-    socket.on("event", function (envelope) {
-      // Sequenced events are replayed after a reconnect; passing states
-      // (head counts) carry no seq and are sent afresh instead.
-      if (envelope.seq !== undefined) {
-        if (envelope.seq <= lastSeq) return;
-        lastSeq = envelope.seq;
-      }
+    function apply(envelope) {
       var handler = handlers[envelope.type];
       if (handler) handler(envelope.data);
       updateGuards();
       document.dispatchEvent(new CustomEvent("palabre:event", { detail: envelope }));
+    }
+
+    // Sequenced events are applied in order of their numbers, each once.
+    // With several workers two can cross on the way: one that arrives
+    // early waits in `early` until those before it are in. A number may
+    // also be missing because its event went to rooms this page is not in;
+    // after GAP_WAIT_MS the server is asked what there was (its answer
+    // says up to which number it looked), so nothing is dropped or stuck.
+    // `lastSeq` stays the number up to which everything is applied: the
+    // server replays from it after a reconnect.
+    var early = {}, gapTimer = null;
+    function applyInOrder() {
+      while (early[lastSeq + 1]) {
+        var next = early[lastSeq + 1];
+        delete early[lastSeq + 1];
+        lastSeq += 1;
+        apply(next);
+      }
+      var waiting = Object.keys(early).length > 0;
+      if (waiting && !gapTimer) gapTimer = setTimeout(fillGap, GAP_WAIT_MS);
+      if (!waiting && gapTimer) { clearTimeout(gapTimer); gapTimer = null; }
+    }
+    function fillGap() {
+      gapTimer = null;
+      if (!socket.connected) return; // the reconnection replays instead
+      socket.timeout(RETRY_FIRST_MS).emit("replay", { after: lastSeq }, function (error, reply) {
+        if (error || !reply) { applyInOrder(); return; }
+        if (reply.resync) { location.reload(); return; }
+        if (!reply.ok) return;
+        reply.events.forEach(function (envelope) {
+          if (envelope.seq > lastSeq) early[envelope.seq] = envelope;
+        });
+        // Up to reply.seq, a number the answer does not hold was not for this page.
+        while (lastSeq < reply.seq) {
+          lastSeq += 1;
+          if (early[lastSeq]) { apply(early[lastSeq]); delete early[lastSeq]; }
+        }
+        applyInOrder();
+      });
+    }
+
+    socket.on("event", function (envelope) {
+      // Passing states (head counts) carry no seq: they are sent afresh, not replayed.
+      if (envelope.seq === undefined) { apply(envelope); return; }
+      if (envelope.seq <= lastSeq || early[envelope.seq]) return; // already had it
+      early[envelope.seq] = envelope;
+      applyInOrder();
     });
     socket.on("resync", function () { location.reload(); });
     socket.on("connect", function () {

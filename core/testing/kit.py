@@ -1,7 +1,9 @@
 """Testing a method in one process: an app, a signed-in facilitator, sessions, phones.
 
 What a plugin's tests need, without a server: :func:`make_app` builds an app
-on a throw-away SQLite database with one facilitator; :func:`new_session`
+on a throw-away database (SQLite, or PostgreSQL when
+``PALABRE_TEST_DATABASE`` names a server: see :func:`new_test_database`)
+with one facilitator; :func:`new_session`
 creates a session of any method in any phase; :class:`TestPhone` joins it
 through the join page, as a phone does, and talks to the live layer through
 Flask-SocketIO's test client; :func:`assert_method_conforms` runs a method
@@ -14,6 +16,7 @@ Palabre's own tests use the same functions.
 from __future__ import annotations
 
 import io
+import os
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -28,7 +31,77 @@ FACILITATOR_PASSWORD = "a long enough password"
 #: Languages every method must speak (the catalogs Palabre ships complete).
 LANGUAGES = ("en", "fr", "ar")
 
+#: Environment variable naming a PostgreSQL database for the tests, as a SQLAlchemy URL:
+#: ``postgresql+psycopg://palabre@127.0.0.1:5432/palabre_test``. Unset, tests run on
+#: SQLite. ``scripts/test`` sets it for its second pass.
+TEST_DATABASE_VARIABLE = "PALABRE_TEST_DATABASE"
+#: Each test app or server gets a schema of its own in that database, named so.
+TEST_SCHEMA_PREFIX = "palabre_test_"
+#: Schemas created by this process and not dropped yet (see :func:`drop_test_databases`).
+_created_schemas: set[str] = set()
+
 _CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
+
+
+def testing_on_postgresql() -> bool:
+    """Whether the tests run on PostgreSQL (``PALABRE_TEST_DATABASE`` is set)."""
+    return bool(os.environ.get(TEST_DATABASE_VARIABLE))
+
+
+def new_test_database(folder: Path) -> str:
+    """The SQLAlchemy URL of a new, empty database for one test app or server.
+
+    On SQLite, ``palabre.db`` in ``folder``. With ``PALABRE_TEST_DATABASE``
+    set, a schema of its own in that PostgreSQL database, which every
+    connection of the URL uses (creating a schema takes a millisecond, a
+    database far longer); :func:`drop_test_database` or, at the end of the
+    run, :func:`drop_test_databases` removes it.
+    """
+    server = os.environ.get(TEST_DATABASE_VARIABLE)
+    if not server:
+        return f"sqlite:///{Path(folder) / 'palabre.db'}"
+    from sqlalchemy.engine import make_url
+
+    schema = f"{TEST_SCHEMA_PREFIX}{uuid.uuid4().hex[:16]}"
+    _on_server(f'CREATE SCHEMA "{schema}"')
+    _created_schemas.add(schema)
+    url = make_url(server).update_query_dict({"options": f"-csearch_path={schema}"})
+    return url.render_as_string(hide_password=False)
+
+
+def drop_test_database(uri: str) -> None:
+    """Drop what :func:`new_test_database` made for ``uri`` (nothing to do on SQLite)."""
+    from sqlalchemy.engine import make_url
+
+    options = make_url(uri).query.get("options", "")
+    schema = options.removeprefix("-csearch_path=")
+    if schema in _created_schemas:
+        _on_server(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        _created_schemas.discard(schema)
+
+
+def drop_test_databases() -> None:
+    """Drop every schema this process created and has not dropped yet."""
+    for schema in list(_created_schemas):
+        _on_server(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        _created_schemas.discard(schema)
+
+
+def _on_server(statement: str) -> None:
+    """Run one statement, committed at once, in the ``PALABRE_TEST_DATABASE`` database."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(os.environ[TEST_DATABASE_VARIABLE])
+    with psycopg.connect(
+        host=url.host,
+        port=url.port,
+        user=url.username,
+        password=url.password,
+        dbname=url.database,
+        autocommit=True,
+    ) as connection:
+        connection.execute(statement)
 
 
 def make_app(folder: Path, plugins=(), **config) -> Flask:
@@ -40,6 +113,8 @@ def make_app(folder: Path, plugins=(), **config) -> Flask:
     ``plugins`` are extra hook-implementing objects (a plugin under test that
     is not installed); installed plugins load through their entry points as
     usual. ``config`` overrides settings (``RATE_LIMIT_WRITES="1000/minute"``).
+    The database is SQLite in ``folder``, or a new one on the PostgreSQL
+    server named by ``PALABRE_TEST_DATABASE`` (see :func:`new_test_database`).
     """
     from palabre import create_app
     from palabre.extensions import db
@@ -47,11 +122,12 @@ def make_app(folder: Path, plugins=(), **config) -> Flask:
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    if "SQLALCHEMY_DATABASE_URI" not in config:
+        config["SQLALCHEMY_DATABASE_URI"] = new_test_database(folder)
     app = create_app(
         {
             "TESTING": True,
             "SECRET_KEY": "test",
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'palabre.db'}",
             "BASE_URL": "http://palabre.test",
             **config,
         },
@@ -71,12 +147,13 @@ def make_app(folder: Path, plugins=(), **config) -> Flask:
 
 
 def close_app(app: Flask) -> None:
-    """Release the app's database connections (its files can then be removed)."""
+    """Release the app's database connections, and drop its PostgreSQL test database."""
     from palabre.extensions import db
 
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+    drop_test_database(app.config["SQLALCHEMY_DATABASE_URI"])
 
 
 def csrf_token(html: str) -> str:

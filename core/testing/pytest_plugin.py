@@ -12,6 +12,11 @@ Installed with Palabre, so a plugin's tests can use them without a
 Override ``palabre_plugins`` to load a plugin that is not installed, and
 ``palabre_config`` to change settings. Every fixture is function-scoped:
 each test gets its own app and database.
+
+With ``PALABRE_TEST_DATABASE`` set to a PostgreSQL server (``scripts/test``
+does so in its second pass) every app and served Palabre gets a database of
+its own there instead of an SQLite file; a test marked
+``@pytest.mark.sqlite_only("why")`` is then skipped, saying why.
 """
 
 from __future__ import annotations
@@ -19,6 +24,26 @@ from __future__ import annotations
 import pytest
 
 from . import kit
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "sqlite_only(reason): checks something only SQLite has; skipped on PostgreSQL",
+    )
+
+
+def pytest_runtest_setup(item):
+    marker = item.get_closest_marker("sqlite_only")
+    if marker is not None and kit.testing_on_postgresql():
+        reason = marker.args[0] if marker.args else marker.kwargs.get("reason", "SQLite only")
+        pytest.skip(f"SQLite only: {reason}")
+
+
+def pytest_sessionfinish(session):
+    """Drop the PostgreSQL databases of servers the tests started (apps drop theirs)."""
+    if kit.testing_on_postgresql():
+        kit.drop_test_databases()
 
 
 @pytest.fixture

@@ -67,6 +67,8 @@ import aiohttp
 import psutil
 import socketio
 
+from .kit import new_test_database
+
 HOST = "127.0.0.1"
 
 #: Bounds on every wait, in seconds.
@@ -286,8 +288,11 @@ class PalabreServer(ServerProcess):
     ``settings`` become ``PALABRE_*`` environment variables (a name without the
     prefix gets it: ``RATE_LIMIT_WRITES="1000/minute"``). The server has a
     random secret key and no message queue or base URL from the caller's
-    environment. ``command`` replaces the ``palabre`` command (a wrapper that
-    profiles it, for instance).
+    environment. Its database is SQLite in the instance folder or, with
+    ``PALABRE_TEST_DATABASE`` set, a new PostgreSQL database (see
+    :func:`palabre.testing.kit.new_test_database`), unless ``settings`` name one.
+    ``command`` replaces the ``palabre`` command (a wrapper that profiles it,
+    for instance).
     """
 
     def __init__(
@@ -312,6 +317,9 @@ class PalabreServer(ServerProcess):
         )
         for name, value in (settings or {}).items():
             env[name if name.startswith("PALABRE_") else f"PALABRE_{name}"] = str(value)
+        env.setdefault("PALABRE_SQLALCHEMY_DATABASE_URI", new_test_database(self.instance))
+        #: The server's database, as a SQLAlchemy URL.
+        self.database_uri = env["PALABRE_SQLALCHEMY_DATABASE_URI"]
         port = port or free_port()
         super().__init__(
             "palabre",
@@ -342,12 +350,26 @@ class PalabreServer(ServerProcess):
         if done.returncode != 0:
             raise RoomError(f"palabre create-facilitator failed:\n{done.stdout}{done.stderr}")
 
-    def query(self, sql: str, params: Sequence = ()) -> list[sqlite3.Row]:
-        """Rows of a read-only query on the instance's database (the server may be running)."""
-        uri = f"file:{self.database}?mode=ro"
-        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=10)) as db:
-            db.row_factory = sqlite3.Row
-            return db.execute(sql, tuple(params)).fetchall()
+    def query(self, sql: str, params: Sequence = ()) -> list:
+        """Rows of a read-only query on the server's database (the server may be running).
+
+        ``?`` marks a parameter on either database; a row reads as a
+        mapping (``row["seq"]``, ``dict(row)``).
+        """
+        if not self.database_uri.startswith("postgresql"):
+            uri = f"file:{self.database}?mode=ro"
+            with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=10)) as db:
+                db.row_factory = sqlite3.Row
+                return db.execute(sql, tuple(params)).fetchall()
+        import sqlalchemy
+
+        engine = sqlalchemy.create_engine(self.database_uri, poolclass=sqlalchemy.NullPool)
+        try:
+            with engine.connect() as connection:
+                cursor = connection.exec_driver_sql(sql.replace("?", "%s"), tuple(params))
+                return list(cursor.mappings())
+        finally:
+            engine.dispose()
 
     def session_row(self, session_id: int) -> dict:
         """A session's code, sequence number, status and phase, from the database."""
@@ -470,10 +492,11 @@ class LiveSocket:
             if not isinstance(envelope, dict):
                 return
             seq = envelope.get("seq")
-            if seq in self._seen:
-                self.duplicates += 1
-                return
-            self._seen.add(seq)
+            if seq is not None:  # passing states (head counts) have none, and repeat
+                if seq in self._seen:
+                    self.duplicates += 1
+                    return
+                self._seen.add(seq)
             self.events.append(
                 Received(now, seq, str(envelope.get("type")), envelope.get("data") or {})
             )

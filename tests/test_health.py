@@ -1,0 +1,42 @@
+"""``/health``: the database and the message queue a worker depends on, and nothing else."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from sqlalchemy import text
+
+from palabre import health
+from palabre.testing.room import free_port
+
+
+def test_a_healthy_worker_without_a_message_queue_says_so(client):
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json == {"database": "ok", "message_queue": "unused"}
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_an_unreachable_database_answers_503(client, monkeypatch):
+    monkeypatch.setattr(health, "text", lambda _sql: text("SELECT * FROM no_such_table"))
+    response = client.get("/health")
+    assert response.status_code == 503
+    assert response.json["database"] == "unreachable"
+
+
+def test_an_unreachable_message_queue_answers_503(app, client):
+    app.config["MESSAGE_QUEUE"] = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens
+    response = client.get("/health")
+    assert response.status_code == 503
+    assert response.json == {"database": "ok", "message_queue": "unreachable"}
+
+
+@pytest.mark.skipif(
+    not os.environ.get("PALABRE_TEST_REDIS"), reason="needs the Redis server scripts/test starts"
+)
+def test_a_reachable_message_queue_is_ok(app, client):
+    app.config["MESSAGE_QUEUE"] = os.environ["PALABRE_TEST_REDIS"]
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json == {"database": "ok", "message_queue": "ok"}
