@@ -56,6 +56,7 @@ RUNS_NOT_GUEST = "runs, not a guest"  # who runs A and may use the backlog
 OWNER = "owner"  # A's owner and administrators
 ADMINISTRATOR = "administrator"
 NOBODY = "nobody"  # refused to everyone (an unknown socket event)
+CONNECTED = "connected"  # any socket of session A: its phones and who runs it
 
 VISITORS = (
     "nobody",
@@ -77,11 +78,13 @@ ALLOWED = {
     OWNER: {"owner", "administrator"},
     ADMINISTRATOR: {"administrator"},
     NOBODY: set(),
+    CONNECTED: {"participant", "host", "co_facilitator", "owner", "administrator"},
 }
 
 #: (endpoint, method) -> who may use it. Every route of the app has a row.
 ROUTES = {
     ("static", "GET"): ANYONE,
+    ("health.health", "GET"): ANYONE,
     ("forum_theatre.static", "GET"): ANYONE,
     ("mystery_shopping.static", "GET"): ANYONE,
     ("citizen_dialogue.static", "GET"): ANYONE,
@@ -198,6 +201,7 @@ EVENTS = {
     "contribution.hide": RUNS,
     "contribution.transcribe": RUNS,
     "method.action": RUNS,
+    "replay": CONNECTED,
     "*": NOBODY,
 }
 #: View -> who may open a socket of session A with it.
@@ -425,6 +429,7 @@ EXAMPLES = {
     "contribution.hide": {"id": None, "hidden": False},
     "contribution.transcribe": {"kind": "insight", "body": "From paper", "group": "1"},
     "method.action": {"name": "no.such.action"},
+    "replay": {"after": 0},
     "no.such.event": {},
 }
 NOT_YOURS = ("You are not part of this session.", "Only a facilitator can do this.")

@@ -16,10 +16,10 @@ def test_pages_are_compressed_for_browsers_that_accept_it(client):
     assert "Accept-Encoding" in compressed.headers["Vary"]
     plain = client.get("/", headers={"Accept-Encoding": "identity"})
     assert "Content-Encoding" not in plain.headers
-    # The same page (but for its fresh CSRF token), in a third of the bytes or less.
+    # The same page (but for its fresh CSRF token), in about half the bytes or less.
     page = gzip.decompress(compressed.data)
     assert page.startswith(b"<!doctype html>") and abs(len(page) - len(plain.data)) < 64
-    assert len(compressed.data) < len(page) / 3
+    assert len(compressed.data) < len(page) * 0.6
 
 
 def test_static_files_are_addressed_by_digest_and_kept_a_year(client):
