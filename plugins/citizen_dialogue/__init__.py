@@ -24,10 +24,9 @@ import io
 import re
 
 from flask import Blueprint, Response, abort, request
-from flask_babel import force_locale
+from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
 from sqlalchemy import func, select
 from wtforms import IntegerField, TextAreaField
 from wtforms.validators import NumberRange, Optional
@@ -162,7 +161,9 @@ class CitizenDialogueConfig(CleanForm):
                 valid = False
             elif prefix == "guide" and max(counts.values()) > MAX_QUESTIONS:
                 getattr(self, f"{prefix}_{next(iter(counts))}").errors.append(
-                    ngettext("At most %(num)d question.", "At most %(num)d questions.", MAX_QUESTIONS)
+                    ngettext(
+                        "At most %(num)d question.", "At most %(num)d questions.", MAX_QUESTIONS
+                    )
                 )
                 valid = False
         try:
