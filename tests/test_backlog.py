@@ -450,25 +450,28 @@ def test_an_action_candidate_names_its_owner_and_the_needs_it_addresses(app, har
         kind=ACTION,
         contribution_ids=[second],
         owner="The neighbourhood association",
-        addresses=[first],
+        addresses=[need.key],
     )
     later = BacklogCandidate(
-        title="A second class", kind=ACTION, contribution_ids=[], addresses=[first, 999]
+        title="A second class", kind=ACTION, contribution_ids=[], addresses=[need.key, "need-999"]
     )
     with app.test_request_context():
         session = db.session.get(Session, harvest.id)
         # The action comes first in the list: its need is still made before it.
         assert harvest_candidates(
-            session, [(action, action.title, ""), (need, need.title, "")]
-        ) == (
-            1,
-            1,
-        )
-        # An action harvested later finds the need harvested before.
-        harvest_candidates(session, [(later, later.title, "")])
+            session,
+            [(action, action.title, "", action.addresses), (need, need.title, "", [])],
+        ) == (1, 1)
+        # An action harvested later finds the need harvested before; a key naming no
+        # need candidate links nothing.
+        harvest_candidates(session, [(later, later.title, "", later.addresses)])
         (stored_need,) = db.session.scalars(select(Need)).all()
         actions = db.session.scalars(select(Action).order_by(Action.id)).all()
-        assert [(a.owner, a.needs) for a in actions] == [
+        assert [(a.owner.name if a.owner else None, a.needs) for a in actions] == [
             ("The neighbourhood association", [stored_need]),
-            ("", [stored_need]),
+            (None, [stored_need]),
         ]
+        # The owner is the register's stakeholder of that name, added once.
+        assert db.session.scalars(
+            select(Stakeholder.name).where(Stakeholder.name == "The neighbourhood association")
+        ).all() == ["The neighbourhood association"]

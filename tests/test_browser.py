@@ -790,8 +790,8 @@ def test_a_citizen_dialogue_from_interviews_to_the_perspective_report(server, br
     jonas.fill("#view-body", "Le dernier bus part à six heures")
     jonas.click("form:has(#view-body) [type=submit]")
     amina.wait_for_selector("#views li:has-text('Le dernier bus')")
-    jonas.locator("#ideas .vote-form button").first.click()
-    amina.locator("#ideas .vote-form button").first.click()
+    jonas.locator("#ideas .vote-form [data-give]").first.click()
+    amina.locator("#ideas .vote-form [data-give]").first.click()
     facilitator.wait_for_selector(".insights [data-votes='2']")
 
     # The idea becomes a citizen-led project, then goes to the backlog.
@@ -803,7 +803,10 @@ def test_a_citizen_dialogue_from_interviews_to_the_perspective_report(server, br
     facilitator.click(".projects-panel form:has(input[name=idea]) [type=submit]")
     facilitator.wait_for_selector(".projects li:has-text('Mörsil village association')")
     advance(facilitator, "Feedback")
-    advance(facilitator, "Closed")
+    # The last phase comes with closing the session, which asks first.
+    facilitator.click("[data-next-phase]")
+    facilitator.click("[data-confirm-close]")
+    facilitator.wait_for_selector("[data-reopen]")
     facilitator.goto(run_url.replace("/sessions/", "/backlog/from-session/"))
     facilitator.check("input[name^=take-] >> nth=0")
     facilitator.check("input[name^=take-] >> nth=1")

@@ -506,11 +506,11 @@ def test_a_meeting_on_chosen_themes_then_a_project_in_the_backlog(
     with palabre_app.test_request_context():
         s = db.session.get(Session, session.id)
         candidates = get_method("citizen_dialogue").backlog_candidates(s)
-        harvest(s, [(c, c.title, c.theme) for c in candidates])
+        harvest(s, [(c, c.title, c.theme, c.addresses) for c in candidates])
         action = db.session.scalar(select(Action))
         need = db.session.scalar(select(Need))
-        assert action.owner == "Mörsil village association"
-        assert action.needs == [need] and need.theme == "services" and need.priority == 6
+        assert action.owner.name == "Mörsil village association"
+        assert action.needs == [need] and need.theme == "services" and need.support.people == 6
 
 
 # --- feedback --------------------------------------------------------------------------------
@@ -677,9 +677,12 @@ def test_the_morsil_harvest_links_projects_to_their_themes_needs(palabre_app, mo
     with palabre_app.test_request_context():
         session = db.session.get(Session, morsil.id)
         candidates = get_method("citizen_dialogue").backlog_candidates(session)
-        assert harvest(session, [(c, c.title, c.theme) for c in candidates]) == (7, 3)
+        assert harvest(session, [(c, c.title, c.theme, c.addresses) for c in candidates]) == (
+            7,
+            3,
+        )
         actions = db.session.scalars(select(Action).order_by(Action.id)).all()
-        assert [(a.owner, [n.title for n in a.needs]) for a in actions] == [
+        assert [(a.owner.name, [n.title for n in a.needs]) for a in actions] == [
             ("Mörsil village association", ["Getting around"]),
             ("Language café volunteers", ["Learning Swedish"]),
             ("Mörsil IF parents' group", ["Meeting places"]),

@@ -24,7 +24,7 @@ import io
 import re
 
 from flask import Blueprint, Response, abort, request
-from flask_babel import force_locale
+from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
@@ -139,7 +139,13 @@ class CitizenDialogueConfig(CleanForm):
                 if not lines:
                     continue
                 if any(len(line) > MAX_QUESTION for line in lines):
-                    field.errors.append(_("At most %(n)d characters per question.", n=MAX_QUESTION))
+                    field.errors.append(
+                        ngettext(
+                            "At most %(num)d character per question.",
+                            "At most %(num)d characters per question.",
+                            MAX_QUESTION,
+                        )
+                    )
                     valid = False
                 counts[code] = len(lines)
             first = next(iter(LANGUAGES))
@@ -155,7 +161,9 @@ class CitizenDialogueConfig(CleanForm):
                 valid = False
             elif prefix == "guide" and max(counts.values()) > MAX_QUESTIONS:
                 getattr(self, f"{prefix}_{next(iter(counts))}").errors.append(
-                    _("At most %(n)d questions.", n=MAX_QUESTIONS)
+                    ngettext(
+                        "At most %(num)d question.", "At most %(num)d questions.", MAX_QUESTIONS
+                    )
                 )
                 valid = False
         try:
@@ -603,10 +611,12 @@ class CitizenDialogue(Method):
                 BacklogCandidate(
                     title=theme_name(theme, None, session)[:200],
                     description=_(
-                        "A theme of the citizen dialogue’s perspective report: %(n)d answers "
-                        "from %(people)d interviews.",
-                        n=len(refs),
-                        people=len(interviews),
+                        "A theme of the citizen dialogue’s perspective report "
+                        "(%(answers)s, %(interviews)s).",
+                        answers=ngettext("%(num)d answer", "%(num)d answers", len(refs)),
+                        interviews=ngettext(
+                            "%(num)d interview", "%(num)d interviews", len(interviews)
+                        ),
                     ),
                     theme=theme.data.get("category", ""),
                     contribution_ids=[theme.id, *interviews],
@@ -659,7 +669,13 @@ def interview_data(session, fields: dict, *, by: str, connector, language=None) 
     for index in range(len(questions)):
         text = str(fields.get(f"q{index + 1}") or "").strip()
         if len(text) > MAX_ANSWER:
-            raise Refused(_("This is too long: %(max)d characters at most.", max=MAX_ANSWER))
+            raise Refused(
+                ngettext(
+                    "This is too long: %(num)d character at most.",
+                    "This is too long: %(num)d characters at most.",
+                    MAX_ANSWER,
+                )
+            )
         if text:
             answers.append({"q": index, "text": text})
     if str(fields.get("consent", "")) not in ("yes", "1", "on", "y"):

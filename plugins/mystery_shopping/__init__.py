@@ -23,7 +23,7 @@ from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
 from flask import Blueprint, Response, abort, current_app
-from flask_babel import get_locale
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -400,10 +400,11 @@ def read_visit(session: Session, participant, fields: dict) -> dict:
         note = str(fields.get(f"note-{criterion['id']}", "")).strip()
         if len(note) > MAX_NOTE:
             raise Refused(
-                _(
-                    "The note on “%(criterion)s” is too long: %(max)d characters at most.",
+                ngettext(
+                    "The note on “%(criterion)s” is too long: %(num)d character at most.",
+                    "The note on “%(criterion)s” is too long: %(num)d characters at most.",
+                    MAX_NOTE,
                     criterion=title,
-                    max=MAX_NOTE,
                 )
             )
         if note:

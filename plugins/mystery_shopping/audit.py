@@ -19,7 +19,7 @@ audit's first, else whichever was written.
 
 from __future__ import annotations
 
-from flask_babel import force_locale
+from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 
 from palabre import LANGUAGES, Refused
@@ -156,7 +156,11 @@ def save_item(config: dict, languages: list[str], item_type: str, data: dict) ->
     for name, texts in item.items():
         if any(len(text) > (limit(name) or MAX_TEXT) for text in texts.values()):
             raise Refused(
-                _("This is too long: %(max)d characters at most.", max=limit(name) or MAX_TEXT)
+                ngettext(
+                    "This is too long: %(num)d character at most.",
+                    "This is too long: %(num)d characters at most.",
+                    limit(name) or MAX_TEXT,
+                )
             )
     wanted = data.get("id") or ""
     if wanted:
