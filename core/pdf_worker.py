@@ -31,6 +31,8 @@ import traceback
 
 #: A worker nobody has used for this long exits, giving its memory back.
 IDLE_EXIT_S = 300
+#: The worker's CPU priority (``nice``): the server's live layer goes first.
+NICENESS = 10
 #: WeasyPrint's progress messages ("Step 5 - Creating layout - Page 12") -> our steps.
 STEPS = {"1": "parse", "2": "parse", "3": "style", "4": "style", "5": "layout", "6": "pdf"}
 
@@ -78,7 +80,7 @@ def main() -> None:
     from weasyprint import HTML
 
     import_s = time.perf_counter() - started
-    os.nice(10)  # the server's live layer goes first
+    os.nice(NICENESS)
     progress = logging.getLogger("weasyprint.progress")
     progress.setLevel(logging.INFO)
     progress.propagate = False

@@ -191,7 +191,8 @@ class PrintJobs:
         try:
             job.step = "gathering"
             html, base_url = off_the_loop(_in_app_context, app, build_html)
-            rendered = render(html, base_url, job.progress)
+            with app.app_context():
+                rendered = render(html, base_url, job.progress)
             job.path = self._store(job, rendered.pdf)
             job.pages = rendered.pages
             self._pages[job.key] = rendered.pages

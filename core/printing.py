@@ -189,12 +189,10 @@ def report(session_id: int):
     )
 
 
-@bp.get("/sessions/<int:session_id>/poster.pdf")
-def poster(session_id: int):
-    """An A4 poster with the QR code, code and address, in the session's languages."""
-    session = _session(session_id)
+def poster_html(session: Session) -> str:
+    """The join poster's HTML: the QR code, code and address, in the session's languages."""
     home_url = base_url() + url_for("join.home")
-    return render_document(
+    return document_html(
         "print/poster.html",
         "poster",
         session,
@@ -202,6 +200,13 @@ def poster(session_id: int):
         home_url=home_url,
         instructions=in_each_language(session, "print/poster_instructions.html", home_url=home_url),
     )
+
+
+@bp.get("/sessions/<int:session_id>/poster.pdf")
+def poster(session_id: int):
+    """An A4 poster with the QR code, code and address, in the session's languages."""
+    session = _session(session_id)
+    return pdf_response(html_to_pdf(poster_html(session)), f"palabre-poster-{session.code}.pdf")
 
 
 # --- the action plan, printed by a background job ----------------------------------------
