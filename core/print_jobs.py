@@ -40,6 +40,8 @@ PRINTED_COLUMNS: dict[type, tuple[str, ...]] = {Session: ("title",)}
 #: ``app.extensions`` key of the app's :class:`PrintJobs`.
 EXTENSION_KEY = "palabre.print_jobs"
 CACHE_FOLDER = "print-cache"
+#: Finished jobs remembered (for their progress pages); older ones are forgotten.
+JOBS_KEPT = 50
 _CHANGED = "palabre.backlog_changed"
 
 #: Steps of a job, in order, with the share of the work done when each starts.
@@ -179,6 +181,9 @@ class PrintJobs:
             )
             self.jobs[job.id] = job
             self._running[key] = job
+            finished = [old for old in self.jobs.values() if old.finished is not None]
+            for old in finished[: max(0, len(finished) - JOBS_KEPT)]:
+                del self.jobs[old.id]
         thread = threading.Thread(
             target=self._run, args=(app, job, build_html, render), daemon=True
         )

@@ -386,3 +386,15 @@ def test_the_plan_can_be_limited_to_one_theme(app, client, auth, tmp_path):
     assert "Evening classes near the station" in words
     assert "Affordable housing for newcomers" not in words
     assert "Rental guarantee fund" not in words
+
+
+def test_finished_jobs_are_forgotten_beyond_a_few(app, client, auth, renderer, monkeypatch):
+    monkeypatch.setattr("palabre.print_jobs.JOBS_KEPT", 3)
+    auth.login()
+    pages = []
+    for number in range(6):
+        with app.test_request_context():
+            create_need(f"Need {number}")
+        pages.append(start_print(client))
+        wait_for_job(client, pages[-1])
+    assert [client.get(page).status_code for page in pages] == [404, 404, 200, 200, 200, 200]
