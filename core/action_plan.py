@@ -1,23 +1,35 @@
-"""The action plan as the council reads it: the whole backlog, read in a few queries.
+"""The council's documents on the backlog, each read in a few queries: the action plan and
+the monitoring report.
 
 :func:`action_plan` loads every open need and every action with what the
 printout shows of them, in a constant number of SQL statements however
 large the backlog is (no lazy loading from the template), and works out the
 summary a councillor reads first: figures, needs by theme with the most
 supported ones, actions by status. It runs in a print job, off the live
-layer's loop, so it must not touch anything request-bound.
+layer's loop, so it must not touch anything request-bound. :func:`monitoring_report`
+loads what changed since a date: progress reported, actions and needs added.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import subqueryload
+from sqlalchemy.orm import joinedload, subqueryload
 
 from .extensions import db
-from .models import Action, ActionStatus, Need, NeedSource, Session, Theme, need_action
+from .models import (
+    Action,
+    ActionStatus,
+    ActionUpdate,
+    Need,
+    NeedSource,
+    Session,
+    Theme,
+    need_action,
+)
 
 #: Needs shown per theme in the summary; the rest are in the appendix.
 TOP_NEEDS_PER_THEME = 5
@@ -123,12 +135,7 @@ def action_plan(theme: str | None = None) -> ActionPlan:
     if theme:
         needs_query = needs_query.where(Need.theme == theme)
         provenance_query = provenance_query.where(Need.theme == theme)
-        of_theme = (
-            select(need_action.c.action_id)
-            .join(Need, Need.id == need_action.c.need_id)
-            .where(Need.theme == theme)
-        )
-        actions_query = actions_query.where(Action.id.in_(of_theme))
+        actions_query = actions_query.where(Action.id.in_(_actions_of_theme(theme)))
     needs = db.session.scalars(needs_query).all()
     provenance: dict[int, list[tuple[str, int]]] = defaultdict(list)
     sessions = set()
@@ -170,4 +177,69 @@ def action_plan(theme: str | None = None) -> ActionPlan:
         statuses=statuses,
         sessions=len(sessions),
         theme=theme,
+    )
+
+
+@dataclass
+class MonitoringReport:
+    """What changed in the backlog since a date: progress reported, actions and needs added."""
+
+    since: datetime
+    #: Actions with progress reported since, each with those updates (oldest first).
+    progress: list[tuple[Action, list[ActionUpdate]]]
+    new_actions: list[Action]
+    new_needs: list[Need]
+    theme: str | None = None
+
+    @property
+    def updates(self) -> int:
+        return sum(len(updates) for _action, updates in self.progress)
+
+
+def monitoring_report(since: datetime, theme: str | None = None) -> MonitoringReport:
+    """Load what changed since ``since`` (about one ``theme``'s needs, if given).
+
+    Statements: the updates with their actions, the new actions, their needs,
+    the new needs: four, whatever the sizes.
+    """
+    updates_query = (
+        select(ActionUpdate)
+        .options(joinedload(ActionUpdate.action))
+        .where(ActionUpdate.created_at >= since)
+        .order_by(ActionUpdate.action_id, ActionUpdate.created_at)
+    )
+    actions_query = (
+        select(Action)
+        .options(subqueryload(Action.needs))
+        .where(Action.created_at >= since)
+        .order_by(Action.id)
+    )
+    needs_query = (
+        select(Need)
+        .where(Need.merged_into_id.is_(None), Need.created_at >= since)
+        .order_by(Need.priority.desc(), Need.id)
+    )
+    if theme:
+        of_theme = _actions_of_theme(theme)
+        updates_query = updates_query.where(ActionUpdate.action_id.in_(of_theme))
+        actions_query = actions_query.where(Action.id.in_(of_theme))
+        needs_query = needs_query.where(Need.theme == theme)
+    progress: dict[int, tuple[Action, list[ActionUpdate]]] = {}
+    for update in db.session.scalars(updates_query):
+        progress.setdefault(update.action_id, (update.action, []))[1].append(update)
+    return MonitoringReport(
+        since=since,
+        # Most recent news first.
+        progress=sorted(progress.values(), key=lambda pair: pair[1][-1].created_at, reverse=True),
+        new_actions=db.session.scalars(actions_query).all(),
+        new_needs=db.session.scalars(needs_query).all(),
+        theme=theme,
+    )
+
+
+def _actions_of_theme(theme: str):
+    return (
+        select(need_action.c.action_id)
+        .join(Need, Need.id == need_action.c.need_id)
+        .where(Need.theme == theme)
     )

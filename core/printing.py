@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import unicodedata
+from datetime import datetime, time, timedelta
 from pathlib import Path
 
 from flask import (
@@ -28,12 +29,16 @@ from flask import (
 )
 from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 from markupsafe import Markup
+from wtforms import DateField, SelectField, SubmitField, ValidationError
+from wtforms.validators import InputRequired
 
-from .action_plan import action_plan
-from .backlog import theme_label
+from .action_plan import action_plan, monitoring_report
+from .backlog import THEME_LABELS, theme_label
 from .extensions import db
+from .forms import CleanForm, options
 from .i18n import LANGUAGES, current_language, direction
 from .join import base_url
 from .models import Session, Theme, utcnow
@@ -48,6 +53,8 @@ PACKAGE = Path(__file__).resolve().parent
 #: Seconds a report or poster may take; the action plan gets :data:`JOB_TIMEOUT_S`.
 RENDER_TIMEOUT_S = 120
 JOB_TIMEOUT_S = 600
+#: The monitoring report's date, unless chosen: this many days ago.
+MONITORING_DEFAULT_DAYS = 90
 _pool: RenderPool | None = None
 
 
@@ -242,24 +249,82 @@ def _render_job(html: str, base_url: str, progress) -> Rendered:
     return render_pool().render(html, base_url, progress, JOB_TIMEOUT_S)
 
 
-@bp.get("/backlog.pdf")
-def backlog():
-    """The action plan for council review: the PDF if printed since the backlog last
-    changed, otherwise a print job and the page that follows it (``?theme=`` limits it)."""
-    language, theme = current_language(), _plan_theme()
-    key = _plan_key(language, theme)
+def _print_in_background(document: str, key: str, build):
+    """The PDF of ``key`` if printed since the backlog last changed; otherwise a print job
+    (a new one, or the one under way) and a redirect to its progress page."""
     jobs = print_jobs()
     if (path := jobs.cached(key)) is not None:
         return pdf_response(path, f"palabre-{key}.pdf")
-    job = jobs.start(
-        current_app._get_current_object(),
-        "backlog",
-        key,
-        _plan_builder(language, theme, request.host_url),
-        _render_job,
-        again=request.full_path,
-    )
+    app = current_app._get_current_object()
+    job = jobs.start(app, document, key, build, _render_job, again=request.full_path)
     return redirect(url_for("printing.job", job_id=job.id), 303)
+
+
+@bp.get("/backlog.pdf")
+def backlog():
+    """The action plan for council review (``?theme=`` limits it to one theme)."""
+    language, theme = current_language(), _plan_theme()
+    return _print_in_background(
+        "backlog", _plan_key(language, theme), _plan_builder(language, theme, request.host_url)
+    )
+
+
+# --- the monitoring report: what changed since a date --------------------------------------
+
+
+class MonitoringForm(CleanForm):
+    """The report's date and theme, sent by GET so that its address can be bookmarked."""
+
+    class Meta:
+        csrf = False
+
+    since = DateField(_l("Changes since"), validators=[InputRequired()])
+    theme = SelectField(_l("Theme"), default="")
+    submit = SubmitField(_l("Print the monitoring report (PDF)"))
+
+    def validate_since(self, field):
+        if field.data and field.data > utcnow().date():
+            raise ValidationError(_("Choose a date that has passed."))
+
+
+def _monitoring_form() -> MonitoringForm:
+    form = MonitoringForm(request.args)
+    form.theme.choices = options([("", _("All themes")), *THEME_LABELS.items()])
+    if not request.args:
+        form.since.data = utcnow().date() - timedelta(days=MONITORING_DEFAULT_DAYS)
+    return form
+
+
+@bp.get("/monitoring")
+def monitoring_form():
+    """Choose the date (and theme) of a monitoring report."""
+    return render_template("printing/monitoring.html", form=_monitoring_form())
+
+
+@bp.get("/monitoring.pdf")
+def monitoring():
+    """What changed in the backlog since ``?since=YYYY-MM-DD``: progress, new actions and needs."""
+    form = _monitoring_form()
+    if not form.validate():
+        return render_template("printing/monitoring.html", form=form), 400
+    language, theme, since = current_language(), form.theme.data or None, form.since.data
+    key = f"monitoring-{language}-{theme or 'all'}-{since.isoformat()}"
+
+    def build() -> tuple[str, str]:
+        app = current_app._get_current_object()
+        with app.test_request_context(base_url=host_url), force_locale(language):
+            report = monitoring_report(datetime.combine(since, time.min), theme)
+            html = document_html(
+                "print/monitoring.html",
+                "monitoring",
+                report=report,
+                title=_("Monitoring report"),
+                theme=theme,
+            )
+        return html, str(PACKAGE)
+
+    host_url = request.host_url
+    return _print_in_background("monitoring", key, build)
 
 
 def _job(job_id: str) -> PrintJob:
@@ -305,7 +370,7 @@ def job_json(job_id: str):
     return jsonify(job_state(_job(job_id)))
 
 
-@bp.get("/jobs/<job_id>/plan.pdf")
+@bp.get("/jobs/<job_id>/document.pdf")
 def job_pdf(job_id: str):
     job = _job(job_id)
     if not job.done:
