@@ -229,20 +229,31 @@ def _plan_key(language: str, theme: str | None) -> str:
     return f"backlog-{language}-{theme or 'all'}"
 
 
-def _plan_builder(language: str, theme: str | None, host_url: str):
-    """What a print job calls, off the loop, to get the plan's HTML and base URL."""
+def _job_builder(language: str, host_url: str, render_html):
+    """What a print job calls, off the loop, to get a document's HTML and base URL.
+
+    ``render_html()`` runs in a request context of its own, in the
+    facilitator's language and at the address they used.
+    """
 
     def build() -> tuple[str, str]:
         app = current_app._get_current_object()
         with app.test_request_context(base_url=host_url), force_locale(language):
-            plan = action_plan(theme)
-            title = _("Action plan")
-            if theme:
-                title = _("Action plan: %(theme)s", theme=theme_label(theme))
-            html = document_html("print/backlog.html", "backlog", plan=plan, title=title)
-        return html, str(PACKAGE)
+            return render_html(), str(PACKAGE)
 
     return build
+
+
+def _plan_builder(language: str, theme: str | None, host_url: str):
+    """The action plan's builder (see :func:`_job_builder`), for all themes or one."""
+
+    def plan_html() -> str:
+        title = _("Action plan")
+        if theme:
+            title = _("Action plan: %(theme)s", theme=theme_label(theme))
+        return document_html("print/backlog.html", "backlog", plan=action_plan(theme), title=title)
+
+    return _job_builder(language, host_url, plan_html)
 
 
 def _render_job(html: str, base_url: str, progress) -> Rendered:
@@ -310,20 +321,16 @@ def monitoring():
     language, theme, since = current_language(), form.theme.data or None, form.since.data
     key = f"monitoring-{language}-{theme or 'all'}-{since.isoformat()}"
 
-    def build() -> tuple[str, str]:
-        app = current_app._get_current_object()
-        with app.test_request_context(base_url=host_url), force_locale(language):
-            report = monitoring_report(datetime.combine(since, time.min), theme)
-            html = document_html(
-                "print/monitoring.html",
-                "monitoring",
-                report=report,
-                title=_("Monitoring report"),
-                theme=theme,
-            )
-        return html, str(PACKAGE)
+    def report_html() -> str:
+        return document_html(
+            "print/monitoring.html",
+            "monitoring",
+            report=monitoring_report(datetime.combine(since, time.min), theme),
+            title=_("Monitoring report"),
+            theme=theme,
+        )
 
-    host_url = request.host_url
+    build = _job_builder(language, request.host_url, report_html)
     return _print_in_background("monitoring", key, build)
 
 
