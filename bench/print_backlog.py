@@ -9,8 +9,9 @@ This benchmark, on one throw-away instance (127.0.0.1 only):
    needs and ``--actions`` actions (palabre.testing.large_backlog) written
    into its database from this process;
 2. **worker**: a PDF worker's start (its own figure for importing
-   WeasyPrint, its memory once ready and after the plan) against a process
-   importing the app and WeasyPrint as the old render process did;
+   WeasyPrint, its memory once ready and after a poster) against a process
+   importing the app and WeasyPrint as the old render process did; the
+   server's workers' memory is sampled while the plan prints;
 3. **plan**: ``--reps`` times each, alternating, (A) WeasyPrint alone on the
    same HTML as Palabre's (built here by the same code from the same
    database), in a process of its own at the worker's CPU priority, timing
@@ -64,6 +65,8 @@ ACK_TARGET = 1.5
 JOB_TIMEOUT_S = 600
 CAFE = {"tables": 3, "questions": "What should the city do first?", "round_minutes": 30}
 OLD_RENDER_PROCESS = "import palabre, palabre.printing, weasyprint"
+#: The server's process id, for its workers' memory.
+SERVER_PID: int | None = None
 
 
 def log(message: str) -> None:
@@ -123,6 +126,7 @@ class Backlog:
 
 
 def measure_worker(html: str, base_url: str) -> dict:
+    """A worker's start and memory, on ``html`` (the poster), against the old render process."""
     from palabre.render_pool import Worker
 
     started = time.perf_counter()
@@ -149,13 +153,22 @@ def measure_worker(html: str, base_url: str) -> dict:
         "worker_start_s": round(ready_s, 3),
         "worker_import_s": worker.import_s,
         "worker_rss_ready_mb": round(rss_ready / 2**20, 1),
-        "worker_peak_rss_after_plan_mb": rendered.max_rss_mb,
+        "worker_peak_rss_after_poster_mb": rendered.max_rss_mb,
         "app_process_import_s": round(old_s, 3),
         "app_process_peak_rss_mb": round(old_mb, 1),
     }
 
 
-# --- the plan and the poster, both ways ----------------------------------------------------------
+def workers_rss_mb(server_pid: int) -> float:
+    """Memory of the server's PDF workers now, in MB."""
+    total = 0
+    for child in psutil.Process(server_pid).children(recursive=True):
+        try:
+            if any("pdf_worker" in part for part in child.cmdline()):
+                total += child.memory_info().rss
+        except psutil.Error:
+            continue
+    return total / 2**20
 
 
 #: WeasyPrint alone, in a process of its own at the worker's priority (so that other work
@@ -189,8 +202,11 @@ def weasyprint_alone(html: str, base_url: str) -> tuple[float, int]:
     return float(seconds), int(pages)
 
 
-async def palabre_plan(facilitator: Facilitator) -> tuple[float, int]:
-    """Ask for the plan, follow its job, download it: seconds and pages."""
+async def palabre_plan(facilitator: Facilitator, peak: list[float] | None = None):
+    """Ask for the plan, follow its job, download it: seconds and pages.
+
+    ``peak``, if given, gets the highest memory of the server's workers seen meanwhile.
+    """
     started = time.perf_counter()
     job_url = (await facilitator.get("/print/backlog.pdf")).url
     if "/print/jobs/" not in job_url:
@@ -199,6 +215,8 @@ async def palabre_plan(facilitator: Facilitator) -> tuple[float, int]:
     while not (state := json.loads((await facilitator.get(job_url + ".json")).text))["done"]:
         if state["failed"] or time.perf_counter() > deadline:
             raise RoomError(f"the plan did not print: {state}")
+        if peak is not None and SERVER_PID:
+            peak.append(workers_rss_mb(SERVER_PID))
         await asyncio.sleep(0.1)
     async with facilitator.http.get(facilitator.base + state["pdf_url"]) as response:
         pdf = await response.read()
@@ -293,11 +311,12 @@ async def run_bench(args, server, backlog: Backlog, figures: dict) -> None:
         session = await facilitator.start_session("world_cafe", CAFE)
         html, base_url = backlog.plan_html()
         figures["plan_html_bytes"] = len(html)
+        poster = backlog.poster_html(session.id)
         log("worker: start, memory, against a process importing the app")
-        figures["worker"] = measure_worker(html, base_url)
+        figures["worker"] = measure_worker(poster, base_url)
+        await palabre_poster(facilitator, session.id)  # the server's worker, warm
 
-        alone, ours, pages = [], [], None
-        await palabre_plan(facilitator)  # warms the server's worker, as any first print does
+        alone, ours, pages, peak = [], [], None, []
         for rep in range(args.reps):
             backlog.touch(rep)
             for order in "AB" if rep % 2 == 0 else "BA":
@@ -306,7 +325,7 @@ async def run_bench(args, server, backlog: Backlog, figures: dict) -> None:
                     seconds, pages = weasyprint_alone(html, base_url)
                     alone.append(seconds)
                 else:
-                    seconds, _pages = await palabre_plan(facilitator)
+                    seconds, _pages = await palabre_plan(facilitator, peak)
                     ours.append(seconds)
                 log(
                     f"  plan rep {rep} {'WeasyPrint alone' if order == 'A' else 'Palabre'}: "
@@ -319,10 +338,10 @@ async def run_bench(args, server, backlog: Backlog, figures: dict) -> None:
             "weasyprint_alone_median_s": round(statistics.median(alone), 2),
             "palabre_median_s": round(statistics.median(ours), 2),
             "ratio": ratio(statistics.median(ours), statistics.median(alone)),
+            "workers_peak_rss_mb": round(max(peak), 1) if peak else None,
         }
 
         poster_alone, poster_ours = [], []
-        poster = backlog.poster_html(session.id)
         for _rep in range(max(3, args.reps)):
             poster_alone.append(weasyprint_alone(poster, base_url)[0])
             poster_ours.append(await palabre_poster(facilitator, session.id))
@@ -345,7 +364,8 @@ def report(figures: dict, out=sys.stdout) -> None:
         f"plan {plan['pages']} pages, HTML {figures['plan_html_bytes'] // 1024} KiB",
         f"worker: starts in {worker['worker_start_s']} s (imports WeasyPrint in "
         f"{worker['worker_import_s']} s), {worker['worker_rss_ready_mb']} MB ready, "
-        f"peak {worker['worker_peak_rss_after_plan_mb']} MB after the plan; a process "
+        f"{worker['worker_peak_rss_after_poster_mb']} MB after a poster, "
+        f"{plan['workers_peak_rss_mb']} MB at most while printing the plan; a process "
         f"importing the app as the old renderer did: {worker['app_process_import_s']} s, "
         f"{worker['app_process_peak_rss_mb']} MB",
         f"plan: WeasyPrint alone median {plan['weasyprint_alone_median_s']} s, Palabre end "
@@ -399,6 +419,8 @@ def main(argv=None) -> int:
     try:
         with served_palabre(folder, RATE_LIMIT_WRITES="1000/minute") as server:
             server.create_facilitator()
+            global SERVER_PID
+            SERVER_PID = server.pid
             backlog = Backlog(server)
             try:
                 log(f"fixture: {args.needs} needs, {args.actions} actions")
