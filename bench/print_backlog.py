@@ -14,8 +14,8 @@ This benchmark, on one throw-away instance (127.0.0.1 only):
    server's workers' memory is sampled while the plan prints;
 3. **plan**: ``--reps`` times each, alternating, (A) WeasyPrint alone on the
    same HTML as Palabre's (built here by the same code from the same
-   database), in a process of its own at the worker's CPU priority, timing
-   only its rendering; and (B) Palabre end to end: a signed-in
+   database), in a process of its own at the worker's CPU priority, warmed
+   by a first small document, timing only its rendering; and (B) Palabre end to end: a signed-in
    facilitator asks for /print/backlog.pdf, follows its job and downloads
    the PDF (a backlog write before each makes it print anew rather than
    come from the cache). Same for the one-page join poster;
@@ -172,12 +172,14 @@ def workers_rss_mb(server_pid: int) -> float:
 
 
 #: WeasyPrint alone, in a process of its own at the worker's priority (so that other work
-#: on the machine weighs on both alike); only rendering and writing the PDF are timed.
+#: on the machine weighs on both alike), warmed by a first small document as the worker
+#: is; only rendering and writing the PDF are timed.
 ALONE = """
 import os, sys, time
 from weasyprint import HTML
 os.nice(int(sys.argv[3]))
 html = open(sys.argv[1], encoding="utf-8").read()
+HTML(string="<p>Warm-up</p>", base_url=sys.argv[2]).write_pdf()
 started = time.perf_counter()
 document = HTML(string=html, base_url=sys.argv[2]).render()
 document.write_pdf()
