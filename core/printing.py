@@ -36,12 +36,12 @@ from wtforms import DateField, SelectField, SubmitField, ValidationError
 from wtforms.validators import InputRequired
 
 from .action_plan import action_plan, monitoring_report
-from .backlog import THEME_LABELS, theme_label
+from .backlog import THEME_LABELS, status_label, theme_label
 from .extensions import db
 from .forms import CleanForm, options
 from .i18n import LANGUAGES, current_language, direction
 from .join import base_url
-from .models import Session, Theme, utcnow
+from .models import ActionStatus, Session, Theme, utcnow
 from .plugin_host import get_method, plugin_host
 from .print_jobs import PrintJob, print_jobs
 from .render_pool import Rendered, RenderPool
@@ -251,7 +251,15 @@ def _plan_builder(language: str, theme: str | None, host_url: str):
         title = _("Action plan")
         if theme:
             title = _("Action plan: %(theme)s", theme=theme_label(theme))
-        return document_html("print/backlog.html", "backlog", plan=action_plan(theme), title=title)
+        return document_html(
+            "print/backlog.html",
+            "backlog",
+            plan=action_plan(theme),
+            title=title,
+            # Translated once, not for each of a thousand entries.
+            theme_names={code: theme_label(code) for code in Theme},
+            status_names={code: status_label(code) for code in ActionStatus},
+        )
 
     return _job_builder(language, host_url, plan_html)
 
