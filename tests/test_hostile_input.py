@@ -226,6 +226,7 @@ class Instance:
                 "slug": ["world_cafe", "forum_theatre"],
                 "name": list(ForumTheatre.facilitator_actions),
                 "token": ["not-the-set-up-token"],
+                "job_id": ["no-such-print-job"],
                 "filename": ["live.js"],
             }
         self.people = {"participant": self.participant, "facilitator": self.facilitator}
