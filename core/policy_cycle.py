@@ -33,7 +33,7 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_wtf.file import FileField
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 from wtforms import BooleanField, IntegerField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange
 
@@ -218,9 +218,10 @@ def monitoring_context(since: date) -> dict:
         .where(ActionUpdate.on_date >= since)
         .order_by(ActionUpdate.on_date, ActionUpdate.id)
         .options(
-            selectinload(ActionUpdate.action),
-            selectinload(ActionUpdate.reported_by),
-            selectinload(ActionUpdate.evidence_session),
+            # Joined: one query however many updates (see backlog._with_support).
+            joinedload(ActionUpdate.action),
+            joinedload(ActionUpdate.reported_by),
+            joinedload(ActionUpdate.evidence_session),
         )
     ).all()
     return {
@@ -236,29 +237,52 @@ def monitoring_context(since: date) -> dict:
 
 
 def _render_pdf(template: str, document: str, context: dict):
-    # Imported here: palabre.printing imports the backlog, which this module extends.
+    # Imported here: palabre.printing is loaded after the backlog's blueprints.
     from .printing import render_document
 
     return render_document(template, document, **context)
 
 
+def _print_in_background(template: str, document: str, key: str, context):
+    from .printing import print_in_background
+
+    return print_in_background(template, document, key, context)
+
+
 @bp.get("/action-plan.pdf")
 def action_plan():
-    """The action plan for the council, for every theme or one (``?theme=``)."""
+    """The action plan for the council, for every theme or one (``?theme=``).
+
+    Printed by a background job (its progress page first), then kept until
+    the backlog changes.
+    """
     theme = request.args.get("theme", "")
     if theme and theme not in dict(theme_choices()):
         abort(404)
-    return _render_pdf("print/action_plan.html", "action-plan", action_plan_context(theme))
+    return _print_in_background(
+        "print/action_plan.html",
+        "action-plan",
+        theme or "all",
+        lambda: action_plan_context(theme),
+    )
 
 
 @bp.get("/monitoring.pdf")
 def monitoring_report():
-    """The monitoring report of what changed since ``?since=`` (default: 90 days ago)."""
+    """The monitoring report of what changed since ``?since=`` (default: 90 days ago).
+
+    Printed and kept like the action plan.
+    """
     try:
         since = date.fromisoformat(request.args.get("since", ""))
     except ValueError:
         since = date.fromordinal(utcnow().date().toordinal() - 90)
-    return _render_pdf("print/monitoring.html", "monitoring", monitoring_context(since))
+    return _print_in_background(
+        "print/monitoring.html",
+        "monitoring",
+        since.isoformat(),
+        lambda: monitoring_context(since),
+    )
 
 
 # --- "you said, we did" for the whole city ---------------------------------------------

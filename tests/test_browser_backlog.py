@@ -141,8 +141,12 @@ def test_from_closed_sessions_to_the_action_plan_and_the_public_page(server, bro
         assert expected in public, expected
     assert EMAIL not in visitor.content() and "Forum theatre at the Tron" not in public
 
-    # The action plan for the council.
-    plan = facilitator.request.get(server + "/backlog/action-plan.pdf")
+    # The action plan for the council: printed by a job, whose page follows it live.
+    facilitator.goto(server + "/backlog/")
+    facilitator.click("text=Print the action plan (PDF)")
+    facilitator.wait_for_selector("a.job-ready:visible", timeout=120_000)
+    assert "/print/jobs/" in facilitator.url
+    plan = facilitator.request.get(server + facilitator.get_attribute("a.job-ready", "href"))
     assert plan.ok and plan.headers["content-type"] == "application/pdf"
     text = " ".join(
         "".join(p.extract_text() for p in PdfReader(io.BytesIO(plan.body())).pages).split()
