@@ -16,7 +16,7 @@ This benchmark, on one throw-away instance (127.0.0.1 only):
    same HTML as Palabre's (built here by the same code from the same
    database), in a process of its own at the worker's CPU priority, warmed
    by a first small document, timing only its rendering; and (B) Palabre end to end: a signed-in
-   facilitator asks for /print/backlog.pdf, follows its job and downloads
+   facilitator asks for /backlog/action-plan.pdf, follows its job and downloads
    the PDF (a backlog write before each makes it print anew rather than
    come from the cache). Same for the one-page join poster;
 4. **phones**: ``--phones`` phones (palabre.testing's room) in a café round
@@ -105,10 +105,15 @@ class Backlog:
             create_need(f"Bench need {n}")
 
     def plan_html(self) -> tuple[str, str]:
-        from palabre.printing import _plan_builder
+        """The plan's HTML and base URL, by the code its print job runs."""
+        from flask_babel import force_locale
 
-        with self.app.app_context():
-            return _plan_builder("en", None, "http://127.0.0.1/")()
+        from palabre.policy_cycle import action_plan_context
+        from palabre.printing import PACKAGE, document_html
+
+        with self.app.test_request_context(base_url="http://127.0.0.1/"), force_locale("en"):
+            html = document_html("print/action_plan.html", "action-plan", **action_plan_context())
+        return html, str(PACKAGE)
 
     def poster_html(self, session_id: int) -> str:
         from palabre.extensions import db
@@ -210,7 +215,7 @@ async def palabre_plan(facilitator: Facilitator, peak: list[float] | None = None
     ``peak``, if given, gets the highest memory of the server's workers seen meanwhile.
     """
     started = time.perf_counter()
-    job_url = (await facilitator.get("/print/backlog.pdf")).url
+    job_url = (await facilitator.get("/backlog/action-plan.pdf")).url
     if "/print/jobs/" not in job_url:
         raise RoomError(f"the plan came from the cache: {job_url}")
     deadline = started + JOB_TIMEOUT_S
