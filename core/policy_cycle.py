@@ -3,8 +3,9 @@
 - the stakeholder register and its power-interest matrix (actions pick
   their owner and partners from it);
 - the council outputs: the action plan and the monitoring report, whose
-  context is built here with eager loading, rendered to PDF by
-  :mod:`palabre.printing`;
+  context is built here with eager loading (as many queries however large
+  the backlog), printed by a background job of :mod:`palabre.printing`
+  off the live loop and kept until the backlog changes;
 - the public, anonymous "you said, we did" page for the whole city;
 - CSV (UTF-8 with BOM, formula injection neutralised) and JSON exports, and
   the import of actions from CSV, all rows or none;
@@ -64,6 +65,7 @@ from .models import (
     UpdateKind,
     utcnow,
 )
+from .printing import print_in_background, render_document
 
 bp = Blueprint("policy_cycle", __name__, url_prefix="/backlog")
 city = Blueprint("city", __name__, url_prefix="/city")
@@ -197,6 +199,9 @@ def action_plan_context(theme: str = "") -> dict:
         "title": _("Integration strategy: action plan"),
         "theme": theme,
         "theme_name": theme_label(theme) if theme else "",
+        # Named once, not for each of a thousand needs.
+        "theme_names": dict(theme_choices()),
+        "status_names": {status: str(label) for status, label in STATUS_LABELS.items()},
         "needs": needs,
         "need_numbers": numbers,
         "top_needs": needs[:10],
@@ -236,19 +241,6 @@ def monitoring_context(since: date) -> dict:
     }
 
 
-def _render_pdf(template: str, document: str, context: dict):
-    # Imported here: palabre.printing is loaded after the backlog's blueprints.
-    from .printing import render_document
-
-    return render_document(template, document, **context)
-
-
-def _print_in_background(template: str, document: str, key: str, context):
-    from .printing import print_in_background
-
-    return print_in_background(template, document, key, context)
-
-
 @bp.get("/action-plan.pdf")
 def action_plan():
     """The action plan for the council, for every theme or one (``?theme=``).
@@ -259,7 +251,7 @@ def action_plan():
     theme = request.args.get("theme", "")
     if theme and theme not in dict(theme_choices()):
         abort(404)
-    return _print_in_background(
+    return print_in_background(
         "print/action_plan.html",
         "action-plan",
         theme or "all",
@@ -277,7 +269,7 @@ def monitoring_report():
         since = date.fromisoformat(request.args.get("since", ""))
     except ValueError:
         since = date.fromordinal(utcnow().date().toordinal() - 90)
-    return _print_in_background(
+    return print_in_background(
         "print/monitoring.html",
         "monitoring",
         since.isoformat(),
@@ -799,13 +791,11 @@ def assessment():
 @bp.get("/assessment.pdf")
 def assessment_pdf():
     context = assessment_history()
-    return _render_pdf(
+    return render_document(
         "print/assessment.html",
         "assessment",
-        {
-            "title": _("Self-assessment of the key success factors"),
-            "factors": FACTORS,
-            "marks": MARKS,
-            **context,
-        },
+        title=_("Self-assessment of the key success factors"),
+        factors=FACTORS,
+        marks=MARKS,
+        **context,
     )
