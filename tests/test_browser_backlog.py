@@ -24,6 +24,13 @@ server = test_browser.server
 browser = test_browser.browser
 
 
+def close(facilitator) -> None:
+    """Close the session from its last phase: "Next" asks first, then it is closed."""
+    facilitator.click("[data-next-phase]")
+    facilitator.click("[data-confirm-close]")
+    facilitator.wait_for_selector("[data-reopen]")
+
+
 def harvest_all(facilitator, run_url: str) -> None:
     """Tick every candidate on the session's harvest page and send it."""
     facilitator.goto(run_url.replace("/sessions/", "/backlog/from-session/"))
@@ -49,10 +56,10 @@ def test_from_closed_sessions_to_the_action_plan_and_the_public_page(server, bro
     amina.locator("details.insight-form summary").click()
     amina.fill("textarea[name=body]", "Help to rent a first flat")
     amina.click("details.insight-form [type=submit]")
-    amina.wait_for_selector(".vote-form button")
-    amina.locator(".vote-form button").first.click()
+    amina.wait_for_selector(".vote-form button[data-give]")
+    amina.locator(".vote-form button[data-give]").first.click()
     facilitator.wait_for_selector("text=Help to rent a first flat")
-    advance(facilitator, "Closed")
+    close(facilitator)
     harvest_all(facilitator, cafe_url)
     facilitator.wait_for_selector("text=1 dot")
 
