@@ -153,6 +153,7 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
     from .extensions import babel, csrf, db, login_manager, migrate, socketio
     from .inputs import DatabaseIdConverter, keep_stored_text_clean
     from .plugin_host import build_plugin_host, plugins_command
+    from .print_jobs import watch_backlog_writes
 
     app = Flask(
         __name__,
@@ -225,6 +226,9 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
         # "text" (lines for a person) or "json" (one object per line, for a
         # hosted instance's log collector); see palabre.logs.
         LOG_FORMAT="text",
+        # PDFs rendered at once, each by a WeasyPrint worker process using a
+        # CPU (see core/render_pool.py): one leaves the other core to the room.
+        PRINT_WORKERS=1,
     )
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env("PALABRE")
@@ -238,6 +242,7 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
     logs.configure_logging(app)
     db.init_app(app)
     keep_stored_text_clean(db.session)
+    watch_backlog_writes(db.session)
     with app.app_context():
         configure_engine(app, db.engine)
     migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"))

@@ -20,7 +20,7 @@ from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, subqueryload
 from wtforms import DateField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.fields import SelectMultipleField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
@@ -429,9 +429,11 @@ def stakeholder_choices(blank) -> list:
 
 
 def _with_support(query):
+    # Subquery loads, not "select in" ones: those take 500 ids a query, so a
+    # city's backlog of thousands of needs would cost a query per 500.
     return query.options(
-        selectinload(Need.sources).selectinload(NeedSource.session),
-        selectinload(Need.actions).selectinload(Action.updates),
+        subqueryload(Need.sources).joinedload(NeedSource.session),
+        subqueryload(Need.actions).subqueryload(Action.updates),
     )
 
 
@@ -701,16 +703,19 @@ def action_gaps(action: Action) -> list[str]:
 
 
 def all_actions():
-    """Every action with what its pages and printouts read, loaded in a few queries."""
+    """Every action with what its pages and printouts read, in as many queries however many.
+
+    (Subquery loads: see :func:`_with_support`.)
+    """
     return db.session.scalars(
         select(Action)
         .order_by(Action.id)
         .options(
-            selectinload(Action.owner),
-            selectinload(Action.partners),
-            selectinload(Action.needs),
-            selectinload(Action.updates).selectinload(ActionUpdate.reported_by),
-            selectinload(Action.sources).selectinload(ActionSource.session),
+            joinedload(Action.owner),
+            subqueryload(Action.partners),
+            subqueryload(Action.needs),
+            subqueryload(Action.updates).joinedload(ActionUpdate.reported_by),
+            subqueryload(Action.sources).joinedload(ActionSource.session),
         )
     ).all()
 

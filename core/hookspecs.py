@@ -82,7 +82,8 @@ def print_sections(document, session):
     """Add sections to a printed document.
 
     :param document: the name of the document being printed: ``"report"``
-        (a session's report), ``"poster"`` or ``"backlog"``.
+        (a session's report), ``"poster"``, or the backlog's ``"action-plan"``,
+        ``"monitoring"`` (its monitoring report) and ``"assessment"``.
     :param session: the :class:`palabre.models.Session` printed, or ``None``
         for the backlog.
     :return: a list of ``(title, html)`` pairs appended as sections, or

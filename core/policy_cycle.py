@@ -3,8 +3,9 @@
 - the stakeholder register and its power-interest matrix (actions pick
   their owner and partners from it);
 - the council outputs: the action plan and the monitoring report, whose
-  context is built here with eager loading, rendered to PDF by
-  :mod:`palabre.printing`;
+  context is built here with eager loading (as many queries however large
+  the backlog), printed by a background job of :mod:`palabre.printing`
+  off the live loop and kept until the backlog changes;
 - the public, anonymous "you said, we did" page for the whole city;
 - CSV (UTF-8 with BOM, formula injection neutralised) and JSON exports, and
   the import of actions from CSV, all rows or none;
@@ -33,7 +34,7 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_wtf.file import FileField
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 from wtforms import BooleanField, IntegerField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange
 
@@ -64,6 +65,7 @@ from .models import (
     UpdateKind,
     utcnow,
 )
+from .printing import print_in_background, render_document
 
 bp = Blueprint("policy_cycle", __name__, url_prefix="/backlog")
 city = Blueprint("city", __name__, url_prefix="/city")
@@ -197,6 +199,9 @@ def action_plan_context(theme: str = "") -> dict:
         "title": _("Integration strategy: action plan"),
         "theme": theme,
         "theme_name": theme_label(theme) if theme else "",
+        # Named once, not for each of a thousand needs.
+        "theme_names": dict(theme_choices()),
+        "status_names": {status: str(label) for status, label in STATUS_LABELS.items()},
         "needs": needs,
         "need_numbers": numbers,
         "top_needs": needs[:10],
@@ -218,9 +223,10 @@ def monitoring_context(since: date) -> dict:
         .where(ActionUpdate.on_date >= since)
         .order_by(ActionUpdate.on_date, ActionUpdate.id)
         .options(
-            selectinload(ActionUpdate.action),
-            selectinload(ActionUpdate.reported_by),
-            selectinload(ActionUpdate.evidence_session),
+            # Joined: one query however many updates (see backlog._with_support).
+            joinedload(ActionUpdate.action),
+            joinedload(ActionUpdate.reported_by),
+            joinedload(ActionUpdate.evidence_session),
         )
     ).all()
     return {
@@ -235,30 +241,40 @@ def monitoring_context(since: date) -> dict:
     }
 
 
-def _render_pdf(template: str, document: str, context: dict):
-    # Imported here: palabre.printing imports the backlog, which this module extends.
-    from .printing import render_document
-
-    return render_document(template, document, **context)
-
-
 @bp.get("/action-plan.pdf")
 def action_plan():
-    """The action plan for the council, for every theme or one (``?theme=``)."""
+    """The action plan for the council, for every theme or one (``?theme=``).
+
+    Printed by a background job (its progress page first), then kept until
+    the backlog changes.
+    """
     theme = request.args.get("theme", "")
     if theme and theme not in dict(theme_choices()):
         abort(404)
-    return _render_pdf("print/action_plan.html", "action-plan", action_plan_context(theme))
+    return print_in_background(
+        "print/action_plan.html",
+        "action-plan",
+        theme or "all",
+        lambda: action_plan_context(theme),
+    )
 
 
 @bp.get("/monitoring.pdf")
 def monitoring_report():
-    """The monitoring report of what changed since ``?since=`` (default: 90 days ago)."""
+    """The monitoring report of what changed since ``?since=`` (default: 90 days ago).
+
+    Printed and kept like the action plan.
+    """
     try:
         since = date.fromisoformat(request.args.get("since", ""))
     except ValueError:
         since = date.fromordinal(utcnow().date().toordinal() - 90)
-    return _render_pdf("print/monitoring.html", "monitoring", monitoring_context(since))
+    return print_in_background(
+        "print/monitoring.html",
+        "monitoring",
+        since.isoformat(),
+        lambda: monitoring_context(since),
+    )
 
 
 # --- "you said, we did" for the whole city ---------------------------------------------
@@ -775,13 +791,11 @@ def assessment():
 @bp.get("/assessment.pdf")
 def assessment_pdf():
     context = assessment_history()
-    return _render_pdf(
+    return render_document(
         "print/assessment.html",
         "assessment",
-        {
-            "title": _("Self-assessment of the key success factors"),
-            "factors": FACTORS,
-            "marks": MARKS,
-            **context,
-        },
+        title=_("Self-assessment of the key success factors"),
+        factors=FACTORS,
+        marks=MARKS,
+        **context,
     )

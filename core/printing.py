@@ -1,65 +1,79 @@
 """Printable outputs: HTML templates turned into A4 PDFs by WeasyPrint.
 
-Rendering a PDF takes seconds of CPU, so it runs in a child process
-(``python -m palabre.printing``): the server only renders the HTML and waits
-cooperatively, and the live layer keeps broadcasting meanwhile.
+Rendering a PDF takes seconds of CPU, so it runs in a lean worker process
+(:mod:`palabre.render_pool`, :mod:`palabre.pdf_worker`) that imports
+WeasyPrint and nothing of Palabre, and stays warm between documents; the
+server waits for it cooperatively, and the live layer keeps broadcasting
+meanwhile. A session's report and poster are small and come back at once;
+the backlog's action plan and monitoring report are large, so they are
+printed by a background job (:func:`print_in_background`, :mod:`palabre.print_jobs`)
+with a page that shows its progress, and kept until the backlog changes.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import threading
+import atexit
 import unicodedata
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, render_template, url_for
-from flask_babel import force_locale
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from markupsafe import Markup
 
 from . import access
-from .backlog import open_needs
 from .extensions import db
 from .i18n import LANGUAGES, current_language, direction
 from .join import base_url
-from .models import Action, ActionStatus, Session, utcnow
+from .models import Session, utcnow
 from .plugin_host import get_method, plugin_host
+from .print_jobs import PrintJob, print_jobs
+from .render_pool import Rendered, RenderPool
 
 bp = Blueprint("printing", __name__, url_prefix="/print")
 
 #: Relative addresses in printed documents resolve against the package.
 PACKAGE = Path(__file__).resolve().parent
+#: Seconds a report or poster may take; a background job gets :data:`JOB_TIMEOUT_S`.
 RENDER_TIMEOUT_S = 120
-# A threading primitive, which gevent makes cooperative when it serves.
-_RENDER_SLOT = threading.BoundedSemaphore(1)
+JOB_TIMEOUT_S = 600
+_pool: RenderPool | None = None
 
 
-class PrintError(RuntimeError):
-    """WeasyPrint failed; the message holds its error output."""
+def render_pool() -> RenderPool:
+    """The process's pool of PDF workers, ``PRINT_WORKERS`` of them at most.
+
+    One per process, not per app: workers know nothing of apps, and a
+    process serves one app (tests make many, and share the warm workers).
+    """
+    global _pool
+    if _pool is None:
+        _pool = RenderPool(current_app.config.get("PRINT_WORKERS", 1))
+        atexit.register(_pool.close)
+    return _pool
+
+
+def render_pdf(html: str, progress=None, timeout: float = RENDER_TIMEOUT_S) -> Rendered:
+    """Turn a complete HTML document into a PDF in a warm worker, passing its progress on.
+
+    One document renders at a time per worker, at a lower CPU priority: a
+    render keeps a core busy for seconds, and the live layer must keep the other.
+    """
+    return render_pool().render(html, str(PACKAGE), progress, timeout)
 
 
 def html_to_pdf(html: str) -> bytes:
-    """Turn a complete HTML document into PDF bytes, in a child process.
-
-    One document renders at a time, at a lower CPU priority: a render keeps
-    a core busy for seconds, and the live layer must keep the other.
-    """
-    with _RENDER_SLOT:
-        return _render_in_child(html)
-
-
-def _render_in_child(html: str) -> bytes:
-    result = subprocess.run(
-        [sys.executable, "-m", "palabre.printing"],
-        input=html.encode(),
-        capture_output=True,
-        timeout=RENDER_TIMEOUT_S,
-    )
-    if result.returncode != 0 or not result.stdout.startswith(b"%PDF"):
-        raise PrintError(result.stderr.decode(errors="replace")[-2000:])
-    return result.stdout
+    """Turn a complete HTML document into PDF bytes (see :func:`render_pdf`)."""
+    return render_pdf(html).pdf
 
 
 def extra_sections(document: str, session: Session | None) -> list[tuple[str, Markup]]:
@@ -121,9 +135,9 @@ def in_each_language(session: Session, template: str, **context) -> list[Markup]
     return blocks
 
 
-def render_document(template: str, document: str, session: Session | None = None, **context):
-    """Render ``template`` as a PDF download response."""
-    html = render_template(
+def document_html(template: str, document: str, session: Session | None = None, **context):
+    """The complete HTML of a printed ``document`` from ``template``, with plugins' sections."""
+    return render_template(
         template,
         session=session,
         document=document,
@@ -131,14 +145,25 @@ def render_document(template: str, document: str, session: Session | None = None
         printed_at=utcnow(),
         **context,
     )
-    pdf = html_to_pdf(html)
-    name = f"palabre-{document}-{session.code if session else 'backlog'}.pdf"
+
+
+def pdf_response(pdf: bytes | Path, name: str):
+    """A PDF (bytes or a file), shown in the browser under ``name``."""
+    if isinstance(pdf, Path):
+        pdf = pdf.read_bytes()  # a few megabytes at most; no file left open
     response = current_app.response_class(pdf, mimetype="application/pdf")
     response.headers["Content-Disposition"] = f'inline; filename="{name}"'
     return response
 
 
-# Staff; a session's prints for those who run it, the backlog's for facilitators.
+def render_document(template: str, document: str, session: Session | None = None, **context):
+    """Render ``template`` as a PDF response, at once (for short documents)."""
+    pdf = html_to_pdf(document_html(template, document, session, **context))
+    name = f"palabre-{document}-{session.code if session else 'backlog'}.pdf"
+    return pdf_response(pdf, name)
+
+
+# Staff; a session's prints for those who run it, the backlog's jobs for facilitators.
 access.protect(bp)
 
 
@@ -160,12 +185,10 @@ def report(session_id: int):
     )
 
 
-@bp.get("/sessions/<int:session_id>/poster.pdf")
-def poster(session_id: int):
-    """An A4 poster with the QR code, code and address, in the session's languages."""
-    session = _session(session_id)
+def poster_html(session: Session) -> str:
+    """The join poster's HTML: the QR code, code and address, in the session's languages."""
     home_url = base_url() + url_for("join.home")
-    return render_document(
+    return document_html(
         "print/poster.html",
         "poster",
         session,
@@ -175,30 +198,112 @@ def poster(session_id: int):
     )
 
 
-@bp.get("/backlog.pdf")
+@bp.get("/sessions/<int:session_id>/poster.pdf")
+def poster(session_id: int):
+    """An A4 poster with the QR code, code and address, in the session's languages."""
+    session = _session(session_id)
+    return pdf_response(html_to_pdf(poster_html(session)), f"palabre-poster-{session.code}.pdf")
+
+
+# --- large documents, printed by a background job ------------------------------------------
+
+
+def _job_builder(language: str, host_url: str, render_html):
+    """What a print job calls, off the loop, to get a document's HTML and base URL.
+
+    ``render_html()`` runs in a request context of its own, in the
+    facilitator's language and at the address they used.
+    """
+
+    def build() -> tuple[str, str]:
+        app = current_app._get_current_object()
+        with app.test_request_context(base_url=host_url), force_locale(language):
+            return render_html(), str(PACKAGE)
+
+    return build
+
+
+def _render_job(html: str, base_url: str, progress) -> Rendered:
+    return render_pool().render(html, base_url, progress, JOB_TIMEOUT_S)
+
+
+def print_in_background(template: str, document: str, key: str, context):
+    """Print a backlog document as a background job, or hand out its kept PDF.
+
+    ``context()`` returns the template's context; it runs with the HTML, off
+    the loop, in the facilitator's language, and ``key`` names what it
+    prints (the language is added here). The answer is the PDF if printed
+    since the backlog last changed, otherwise a redirect to the progress
+    page of a job (a new one, or the one under way for the same key).
+    """
+    language = current_language()
+    key = f"{document}-{language}-{key}"
+    jobs = print_jobs()
+    if (path := jobs.cached(key)) is not None:
+        return pdf_response(path, f"palabre-{key}.pdf")
+
+    def render_html() -> str:
+        return document_html(template, document, **context())
+
+    build = _job_builder(language, request.host_url, render_html)
+    app = current_app._get_current_object()
+    job = jobs.start(app, document, key, build, _render_job, again=request.full_path)
+    return redirect(url_for("printing.job", job_id=job.id), 303)
+
+
+def _job(job_id: str) -> PrintJob:
+    return print_jobs().jobs.get(job_id) or abort(404)
+
+
+def job_state(job: PrintJob) -> dict:
+    """A job as its progress page and script see it."""
+    if job.failed:
+        message = _("Printing failed. Nothing was lost: try again.")
+    elif job.done:
+        message = ngettext("Ready: %(num)d page.", "Ready: %(num)d pages.", job.pages or 0)
+    elif job.step == "layout":
+        message = _("Laying out page %(page)d…", page=job.page)
+    elif job.step == "pdf":
+        message = _("Writing the PDF…")
+    else:
+        message = _("Gathering the backlog…")
+    return {
+        "id": job.id,
+        "step": job.step,
+        "percent": job.percent,
+        "page": job.page,
+        "pages": job.pages,
+        "expected_pages": job.expected_pages,
+        "seconds": job.seconds,
+        "done": job.done,
+        "failed": job.failed,
+        "message": message,
+        "pdf_url": url_for("printing.job_pdf", job_id=job.id) if job.done else None,
+    }
+
+
+@bp.get("/jobs/<job_id>")
 @access.facilitator_required
-def backlog():
-    """The needs and actions plan, for council review."""
-
-    actions = db.session.scalars(db.select(Action).order_by(Action.id)).all()
-    return render_document(
-        "print/backlog.html",
-        "backlog",
-        needs=open_needs(),
-        actions=actions,
-        statuses=list(ActionStatus),
-        title=_("Needs and actions"),
-    )
+def job(job_id: str):
+    """A print job's progress: refreshed by the browser without JavaScript, live with it."""
+    job = _job(job_id)
+    return render_template("printing/job.html", job=job, state=job_state(job))
 
 
-def _main() -> None:
-    """Child process: HTML on standard input, PDF on standard output."""
-    from weasyprint import HTML
-
-    os.nice(10)  # let the server's live layer go first
-    html = sys.stdin.buffer.read().decode()
-    sys.stdout.buffer.write(HTML(string=html, base_url=str(PACKAGE)).write_pdf())
+@bp.get("/jobs/<job_id>.json")
+@access.facilitator_required
+def job_json(job_id: str):
+    """A print job's state, for print_job.js."""
+    return jsonify(job_state(_job(job_id)))
 
 
-if __name__ == "__main__":
-    _main()
+@bp.get("/jobs/<job_id>/document.pdf")
+@access.facilitator_required
+def job_pdf(job_id: str):
+    """A finished job's PDF; if a newer print replaced it, the document asked again."""
+    job = _job(job_id)
+    if not job.done:
+        return redirect(url_for("printing.job", job_id=job.id), 303)
+    if job.path is None or not job.path.exists():  # replaced since by a newer print
+        return redirect(job.again, 303)
+    return pdf_response(job.path, f"palabre-{job.key}.pdf")

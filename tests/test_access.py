@@ -184,7 +184,9 @@ ROUTES = {
     ("policy_cycle.stakeholders", "POST"): FACILITATOR,
     ("printing.report", "GET"): RUNS,
     ("printing.poster", "GET"): RUNS,
-    ("printing.backlog", "GET"): FACILITATOR,
+    ("printing.job", "GET"): FACILITATOR,
+    ("printing.job_json", "GET"): FACILITATOR,
+    ("printing.job_pdf", "GET"): FACILITATOR,
 }
 
 #: Routes that change who a visitor is (joining makes a participant, signing out a
@@ -331,6 +333,7 @@ class Instance:
             "kind": "csv",
             "role_name": HOST,
             "link_id": str(self.link),
+            "job_id": "no-such-job",
         }
 
     def url(self, rule) -> str:

@@ -19,7 +19,7 @@ FACILITATOR_PAGES = [
     "/sessions/new/world_cafe",
     "/backlog/",
     "/backlog/actions/new",
-    "/print/backlog.pdf",
+    "/backlog/action-plan.pdf",
 ]
 
 

@@ -24,6 +24,13 @@ server = test_browser.server
 browser = test_browser.browser
 
 
+def close(facilitator) -> None:
+    """Close the session from its last phase: "Next" asks first, then it is closed."""
+    facilitator.click("[data-next-phase]")
+    facilitator.click("[data-confirm-close]")
+    facilitator.wait_for_selector("[data-reopen]")
+
+
 def harvest_all(facilitator, run_url: str) -> None:
     """Tick every candidate on the session's harvest page and send it."""
     facilitator.goto(run_url.replace("/sessions/", "/backlog/from-session/"))
@@ -52,7 +59,7 @@ def test_from_closed_sessions_to_the_action_plan_and_the_public_page(server, bro
     amina.wait_for_selector(".vote-form button[data-give]")
     amina.locator(".vote-form button[data-give]").first.click()
     facilitator.wait_for_selector("text=Help to rent a first flat")
-    advance(facilitator, "Closed")
+    close(facilitator)
     harvest_all(facilitator, cafe_url)
     facilitator.wait_for_selector("text=1 dot")
 
@@ -141,8 +148,12 @@ def test_from_closed_sessions_to_the_action_plan_and_the_public_page(server, bro
         assert expected in public, expected
     assert EMAIL not in visitor.content() and "Forum theatre at the Tron" not in public
 
-    # The action plan for the council.
-    plan = facilitator.request.get(server + "/backlog/action-plan.pdf")
+    # The action plan for the council: printed by a job, whose page follows it live.
+    facilitator.goto(server + "/backlog/")
+    facilitator.click("text=Print the action plan (PDF)")
+    facilitator.wait_for_selector("a.job-ready:visible", timeout=120_000)
+    assert "/print/jobs/" in facilitator.url
+    plan = facilitator.request.get(server + facilitator.get_attribute("a.job-ready", "href"))
     assert plan.ok and plan.headers["content-type"] == "application/pdf"
     text = " ".join(
         "".join(p.extract_text() for p in PdfReader(io.BytesIO(plan.body())).pages).split()

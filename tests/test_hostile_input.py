@@ -247,6 +247,7 @@ class Instance:
                 "slug": ["world_cafe", "forum_theatre"],
                 "name": list(ForumTheatre.facilitator_actions),
                 "token": ["not-the-set-up-token"],
+                "job_id": ["no-such-print-job"],
                 "filename": ["live.js"],
                 "key": [link.key for link in db.session.scalars(select(RoleLink))][:2]
                 + ["custom-transport"],

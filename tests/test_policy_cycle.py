@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 from datetime import date, timedelta
 
 import pytest
@@ -39,6 +40,7 @@ from palabre.models import (
 )
 from palabre.phases import plan
 from palabre.policy_cycle import neutralise, read_actions_csv, to_csv
+from palabre.render_pool import Rendered
 from tests.conftest import csrf_token, join, new_cid, post_form
 
 SCRIPT = "<script>alert('x')</script>"
@@ -641,7 +643,7 @@ def test_self_assessment_keeps_its_history_and_charts_it(app, staff):
 
 
 def test_council_outputs_render_their_html(app, staff, monkeypatch, cafe):
-    """The action plan, monitoring report and assessment go to palabre.printing as HTML."""
+    """The action plan and monitoring report print as jobs, the assessment at once, as HTML."""
     session_id, _code, insights = cafe
     owner = stakeholder(app, "Housing department")
     with app.test_request_context():
@@ -657,15 +659,32 @@ def test_council_outputs_render_their_html(app, staff, monkeypatch, cafe):
         needs=[str(need)],
     )
     monkeypatch.setattr("palabre.printing.html_to_pdf", lambda html: b"%PDF-1.7\n" + html.encode())
-    plan = staff.get("/backlog/action-plan.pdf").get_data(as_text=True)
+    monkeypatch.setattr(
+        "palabre.printing._render_job",
+        lambda html, base_url, progress: Rendered(b"%PDF-1.7\n" + html.encode(), 1, 0.0, 0.0),
+    )
+
+    def printed(url: str) -> str:
+        response = staff.get(url)
+        assert response.status_code == 303 and "/print/jobs/" in response.location
+        job = response.location
+        for _attempt in range(200):
+            state = staff.get(job + ".json").get_json()
+            if state["done"] or state["failed"]:
+                break
+            time.sleep(0.05)
+        assert state["done"], state
+        return staff.get(state["pdf_url"]).get_data(as_text=True)
+
+    plan = printed("/backlog/action-plan.pdf")
     assert "The needs with most support" in plan and "Appendix B" in plan
     assert "3 dots" in plan and "2 people raised it" in plan
     assert "Housing department" in plan and "120,000" in plan
     assert "&lt;script&gt;" in plan and SCRIPT not in plan
-    housing_only = staff.get("/backlog/action-plan.pdf?theme=housing").get_data(as_text=True)
+    housing_only = printed("/backlog/action-plan.pdf?theme=housing")
     assert "Help to rent" in housing_only and "Evening classes" not in housing_only
     assert staff.get("/backlog/action-plan.pdf?theme=nonsense").status_code == 404
-    report = staff.get("/backlog/monitoring.pdf?since=2020-01-01").get_data(as_text=True)
+    report = printed("/backlog/monitoring.pdf?since=2020-01-01")
     assert "Rent guarantee fund" in report and "Help to rent" in report
     assert staff.get("/backlog/assessment.pdf").status_code == 200
 

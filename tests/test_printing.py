@@ -1,4 +1,4 @@
-"""Printed outputs: the café report, the join poster and the backlog as PDFs.
+"""Printed outputs: the café report and the join poster as PDFs (the plan: test_print_jobs.py).
 
 The PDFs are rendered for real by WeasyPrint (in its child process) and read
 back with pypdf, so these tests check what a council member would read.
@@ -228,33 +228,14 @@ def test_poster_pdf(app, client, auth):
     assert_no_personal_data(text)
 
 
-@pytest.mark.pdf
-def test_backlog_pdf(app, client, auth):
-    make_cafe(app)
-    auth.login()
-    response = client.get("/print/backlog.pdf")
-    words = flat(pdf_text(response))
-
-    assert "Needs and actions" in words
-    assert "Affordable housing for newcomers" in words
-    assert "Housing" in words
-    assert "Café on the intercultural plan (1 contribution)" in words
-    assert "Rental guarantee fund" in words
-    assert "Help 50 families rent a first flat" in words
-    assert "Families housed within a year" in words
-    assert "Housing department" in words
-    assert "120,000 EUR" in words
-    assert "Sep 1, 2025" in words and "Jun 30, 2026" in words
-    assert "Planned" in words
-    assert_no_personal_data(words)
-
-
 def test_printing_needs_a_facilitator(app, client):
     session_id = make_cafe(app)
     for url in (
         f"/print/sessions/{session_id}/report.pdf",
         f"/print/sessions/{session_id}/poster.pdf",
-        "/print/backlog.pdf",
+        "/backlog/action-plan.pdf",
+        "/backlog/monitoring.pdf",
+        "/print/jobs/anything",
     ):
         response = client.get(url)
         assert response.status_code == 302
