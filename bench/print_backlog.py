@@ -140,27 +140,29 @@ def measure_worker(html: str, base_url: str) -> dict:
     rss_ready = psutil.Process(worker.pid).memory_info().rss
     rendered = worker.render(html, base_url, None, JOB_TIMEOUT_S)
     worker.stop()
-    old = subprocess.run(
+    # The old render process: the app and WeasyPrint imported, then waiting to be measured.
+    old = subprocess.Popen(
         [
             sys.executable,
             "-c",
-            "import resource, time; t = time.perf_counter(); "
+            "import sys, time; t = time.perf_counter(); "
             + OLD_RENDER_PROCESS
-            + "; print(time.perf_counter() - t, "
-            "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)",
+            + "; print(time.perf_counter() - t, flush=True); sys.stdin.read()",
         ],
-        capture_output=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
         text=True,
-        check=True,
     )
-    old_s, old_mb = (float(x) for x in old.stdout.split())
+    old_s = float(old.stdout.readline())
+    old_mb = psutil.Process(old.pid).memory_info().rss / 2**20
+    old.communicate("")
     return {
         "worker_start_s": round(ready_s, 3),
         "worker_import_s": worker.import_s,
         "worker_rss_ready_mb": round(rss_ready / 2**20, 1),
-        "worker_peak_rss_after_poster_mb": rendered.max_rss_mb,
+        "worker_rss_after_poster_mb": rendered.rss_mb,
         "app_process_import_s": round(old_s, 3),
-        "app_process_peak_rss_mb": round(old_mb, 1),
+        "app_process_rss_mb": round(old_mb, 1),
     }
 
 
@@ -371,10 +373,10 @@ def report(figures: dict, out=sys.stdout) -> None:
         f"plan {plan['pages']} pages, HTML {figures['plan_html_bytes'] // 1024} KiB",
         f"worker: starts in {worker['worker_start_s']} s (imports WeasyPrint in "
         f"{worker['worker_import_s']} s), {worker['worker_rss_ready_mb']} MB ready, "
-        f"{worker['worker_peak_rss_after_poster_mb']} MB after a poster, "
+        f"{worker['worker_rss_after_poster_mb']} MB after a poster, "
         f"{plan['workers_peak_rss_mb']} MB at most while printing the plan; a process "
         f"importing the app as the old renderer did: {worker['app_process_import_s']} s, "
-        f"{worker['app_process_peak_rss_mb']} MB",
+        f"{worker['app_process_rss_mb']} MB",
         f"plan: WeasyPrint alone median {plan['weasyprint_alone_median_s']} s, Palabre end "
         f"to end median {plan['palabre_median_s']} s: ratio {plan['ratio']}x "
         f"(target {PLAN_TARGET}x: {'MET' if plan['ratio'] <= PLAN_TARGET else 'NOT MET'})",

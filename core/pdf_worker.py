@@ -14,7 +14,7 @@ The protocol, on standard input and output, one JSON object per line:
   bytes of UTF-8 HTML;
 * while rendering, ``{"progress": {"step": "layout", "page": 12}}`` (steps
   ``parse``, ``style``, ``layout``, ``pdf``);
-* then ``{"pdf_bytes": n, "pages": p, "render_s": …, "max_rss_mb": …}``
+* then ``{"pdf_bytes": n, "pages": p, "render_s": …, "rss_mb": …}``
   followed by ``n`` bytes of PDF, or ``{"error": "…"}``.
 """
 
@@ -61,6 +61,19 @@ class _Progress(logging.Handler):
             _send(self.out, {"progress": {"step": step, "page": page}})
 
 
+def _rss_bytes() -> int:
+    """This process's resident memory now (Python seldom gives memory back: near its peak).
+
+    Not ``ru_maxrss``: on Linux it keeps the peak of the server this process
+    was forked from.
+    """
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:  # not Linux
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def _read_request(source) -> tuple[str, str] | None:
     """The next document and its base URL; None at the end of input or when idle too long."""
     readable, _, _ = select.select([source], [], [], IDLE_EXIT_S)
@@ -103,7 +116,7 @@ def main() -> None:
                 "pdf_bytes": len(pdf),
                 "pages": len(document.pages),
                 "render_s": round(time.perf_counter() - began, 3),
-                "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                "rss_mb": round(_rss_bytes() / 2**20, 1),
             },
             pdf,
         )

@@ -26,7 +26,7 @@ from .pdf_worker import IDLE_EXIT_S
 WORKER_SCRIPT = Path(__file__).resolve().with_name("pdf_worker.py")
 #: Idle workers older than this are replaced rather than used: they are about to exit.
 REUSE_WITHIN_S = IDLE_EXIT_S - 30
-#: A worker whose peak memory passed this after a document is replaced by a fresh one.
+#: A worker whose memory passed this after a document is replaced by a fresh one.
 RETIRE_ABOVE_MB = 250
 
 
@@ -41,7 +41,8 @@ class Rendered:
     pdf: bytes
     pages: int
     render_s: float
-    max_rss_mb: float
+    #: The worker's memory after the document.
+    rss_mb: float
 
 
 #: ``progress(step, page)``: ``step`` is one of the worker's steps, ``page`` set while laying out.
@@ -107,8 +108,8 @@ class Worker:
             raise PrintError(f"the PDF worker stopped: {error}") from error
         finally:
             watchdog.cancel()
-        self.retire = message["max_rss_mb"] > RETIRE_ABOVE_MB
-        return Rendered(pdf, message["pages"], message["render_s"], message["max_rss_mb"])
+        self.retire = message["rss_mb"] > RETIRE_ABOVE_MB
+        return Rendered(pdf, message["pages"], message["render_s"], message["rss_mb"])
 
     def stop(self) -> None:
         with contextlib.suppress(OSError):

@@ -197,6 +197,7 @@ def test_a_warm_worker_reports_each_page_and_renders_again(app):
         again = printing.render_pdf(html)
         assert [worker.pid for worker in pool._idle] == workers  # the same warm process
     assert first.pdf.startswith(b"%PDF") and again.pages == first.pages > 1
+    assert 20 < first.rss_mb < 1000  # its own memory, not the server's it was forked from
     pages = [page for step, page in seen if step == "layout"]
     assert pages[: first.pages] == list(range(1, first.pages + 1))
     assert [step for step, _ in seen][-1] == "pdf"
