@@ -584,7 +584,10 @@ def test_stop_queue_numbers_fifty_phones_at_once_without_gaps(server):
             stored = sorted(stored_json(row["data"])["queue"] for row in rows.values())
             assert stored == list(range(1, audience + 31))
             states = collections.Counter(stored_json(row["data"])["state"] for row in rows.values())
-            assert states == {"done": audience - 1, "called": 1, "waiting": 30}
+            # The last one called ended their turn with "Done" when the count is odd.
+            last_turn_done = (audience - 1) % 2 == 1
+            turns = {"done": audience} if last_turn_done else {"done": audience - 1, "called": 1}
+            assert states == {**turns, "waiting": 30}
             stops = {r["id"] for r in rows.values()}
             await assert_received(staff, added("stop"), stops, "Stop! requests")
             # Every phone heard that it was called.
