@@ -332,7 +332,7 @@ def _supervise(app, host: str, port: int, count: int) -> None:
         )
     files = raise_open_file_limit()
     upgrade()
-    _welcome(app, port, files)
+    _welcome(app, host, port, files)
     db.session.remove()
     db.engine.dispose()  # the workers make their own connections
     argv = [sys.executable, "-c", "from palabre.cli import main; main()", "serve"]
