@@ -293,3 +293,42 @@ def test_print_sections_hook_adds_a_section(tmp_path):
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+def structure(pdf: PdfReader) -> list[str]:
+    """The structure types of a tagged PDF's tree, depth first (``/H1``, ``/P``, ``/Table``...)."""
+    found = []
+
+    def walk(node) -> None:
+        node = node.get_object()
+        if not isinstance(node, dict):
+            return
+        if "/S" in node:
+            found.append(node["/S"])
+        kids = node.get("/K")
+        for kid in kids if isinstance(kids, list) else [kids] if kids is not None else []:
+            walk(kid)
+
+    walk(pdf.trailer["/Root"]["/StructTreeRoot"])
+    return found
+
+
+@pytest.mark.pdf
+def test_printouts_are_tagged_in_their_language(app, client, auth):
+    """PDF/UA: a structure tree a screen reader follows, and the document's language."""
+    session_id = make_cafe(app)
+    auth.login()
+    report = PdfReader(io.BytesIO(client.get(f"/print/sessions/{session_id}/report.pdf").data))
+    root = report.trailer["/Root"]
+    assert root["/MarkInfo"]["/Marked"] == True  # noqa: E712  (a PDF boolean object)
+    assert root["/Lang"] == "en"
+    tags = structure(report)
+    assert "/H1" in tags and "/Table" in tags and "/P" in tags
+    # A session in Arabic only: its poster is Arabic, and says so.
+    with app.app_context():
+        db.session.get(Session, session_id).languages = ["ar"]
+        db.session.commit()
+    poster = PdfReader(io.BytesIO(client.get(f"/print/sessions/{session_id}/poster.pdf").data))
+    assert poster.trailer["/Root"]["/Lang"] == "ar"
+    assert "/H1" in structure(poster)
+    assert "شارك من هاتفك" in poster.pages[0].extract_text()
