@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 
 import pytest
 
@@ -247,3 +248,56 @@ def test_every_tap_target_on_a_phone_is_at_least_44_pixels(server, browser, sess
         small[f"{name} page"] = page.evaluate(SMALL_TARGETS)
         context.close()
     assert not any(small.values()), small
+
+
+# A phone whose speech synthesis has the voices in VOICES (a list of language tags) and
+# records what it is asked to say.
+FAKE_SPEECH = """
+  window.spoken = [];
+  const voices = VOICES.map((lang) => ({ lang: lang, name: lang }));
+  speechSynthesis.getVoices = () => voices;
+  speechSynthesis.speak = (utterance) => window.spoken.push([utterance.text, utterance.lang]);
+  speechSynthesis.cancel = () => {};
+  // A real utterance takes only real voices.
+  window.SpeechSynthesisUtterance = class { constructor(text) { this.text = text; } };
+"""
+
+
+@pytest.mark.parametrize("voices", [["en-GB", "ar-SA"], ["ar-SA"]])
+def test_a_question_is_read_aloud_in_its_own_language_when_the_phone_has_a_voice(
+    server, browser, sessions, voices
+):
+    """The café's question is in English (the session's first language): an Arabic phone
+    with an English voice reads it in English; one without any shows no Listen button."""
+    code = sessions["cafe"].code
+    context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True)
+    context.add_init_script(FAKE_SPEECH.replace("VOICES", json.dumps(voices)))
+    page = context.new_page()
+    page.goto(f"{server}/j/{code}")
+    page.check("input[name=language][value=ar]")
+    page.click(f"form[action$='/j/{code}'] [type=submit]")
+    page.wait_for_selector(".phase-card")
+    listen = page.locator("[data-read-aloud]")
+    if "en-GB" in voices:
+        listen.click()
+        question = page.locator("#question").inner_text().strip()
+        assert page.evaluate("window.spoken") == [[question, "en"]]
+    else:
+        assert listen.is_hidden()
+    context.close()
+
+
+def test_every_action_on_a_cafe_phone_carries_an_icon(server, browser, sessions):
+    code = sessions["cafe"].code
+    context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True)
+    page = context.new_page()
+    page.goto(f"{server}/j/{code}")
+    without = """Array.from(document.querySelectorAll('main button'))
+      .filter(b => b.offsetParent !== null && !b.querySelector('svg.icon'))
+      .map(b => b.textContent.trim())"""
+    assert page.evaluate(without) == []
+    page.click(f"form[action$='/j/{code}'] [type=submit]")
+    page.wait_for_selector(".phase-card")
+    assert page.locator("main button svg.icon").count() >= 1
+    assert page.evaluate(without) == []
+    context.close()
