@@ -95,7 +95,7 @@ def make_cafe(app) -> int:
         add("note", "Finding a flat takes months", 1, "1", people[0])
         add("note", SCRIPT_NOTE, 1, "1", people[2])
         add("note", "The library helped with homework", 1, "2", people[1])
-        add("note", "Evening language classes are full", 1, "2", transcribed=True)
+        add("note", "Evening language classes are full", 1, "2", transcribed=True, language="ar")
         add("note", "Insulting note nobody should print", 1, "2", people[3], hidden=True)
         add("summary", "Housing and language come first", 1, "1", people[0])
         add("note", "Doctors speak only Spanish", 2, "1", people[2])
@@ -182,8 +182,11 @@ def test_report_pdf(app, client, auth):
         "Housing and language come first",
     ):
         assert note in words
-    # Paper notes are marked; hidden notes are left out.
-    assert "Evening language classes are full (paper)" in words
+    # Paper notes are marked, with their language when it is not the report's; hidden notes
+    # are left out.
+    assert "Evening language classes are full (paper) (العربية)" in words.replace(
+        "( العربية )", "(العربية)"
+    )
     assert "Insulting note" not in text
     # HTML in a note prints as text, never as markup.
     assert SCRIPT_NOTE in words

@@ -103,8 +103,15 @@
       item.setAttribute("data-body", "");
     }
     item.dataset.contributionId = data.id;
-    item.querySelectorAll("[data-body]").forEach(function (el) { el.textContent = data.body; });
-    if (item.hasAttribute("data-body")) item.textContent = data.body;
+    // The text in its own language, so a screen reader reads it with the right voice.
+    item.querySelectorAll("[data-body]").forEach(function (el) {
+      el.textContent = data.body;
+      if (data.language) el.lang = data.language;
+    });
+    if (item.hasAttribute("data-body")) {
+      item.textContent = data.body;
+      if (data.language) item.lang = data.language;
+    }
     ["votesFor", "averageFor", "countFor"].forEach(function (name) {
       var attribute = "data-" + name.replace(/[A-Z]/g, function (c) { return "-" + c.toLowerCase(); });
       item.querySelectorAll("[" + attribute + "]").forEach(function (el) { el.dataset[name] = data.id; });
