@@ -235,6 +235,24 @@ def host_cards(session_id: int):
     )
 
 
+@bp.get("/<int:session_id>/paper-cards.pdf")
+def paper_cards(session_id: int):
+    """Cards to write on, for those without a phone: the session's questions, a box for
+    the card's language, lines, and the join QR code. Two to an A4 page, to cut in half;
+    staff type them in afterwards (``transcribe``), and they count like any note."""
+    session = get_session(session_id)
+    questions = list(dict.fromkeys(p.question for p in phases.plan(session) if p.question))
+    offered = [code for code in session.languages or () if code in LANGUAGES] or list(LANGUAGES)
+    return render_document(
+        "print/paper_cards.html",
+        "paper_cards",
+        session,
+        questions=questions,
+        card_languages=offered,
+        instructions=in_each_language(session, "print/paper_card_instructions.html"),
+    )
+
+
 @bp.get("/<int:session_id>/projector")
 def projector(session_id: int):
     """The big screen: QR code, code, phase, question, timer, live contributions."""

@@ -335,3 +335,25 @@ def test_printouts_are_tagged_in_their_language(app, client, auth):
     assert poster.trailer["/Root"]["/Lang"] == "ar"
     assert "/H1" in structure(poster)
     assert "شارك من هاتفك" in poster.pages[0].extract_text()
+
+
+@pytest.mark.pdf
+def test_paper_cards_carry_the_questions_languages_and_join_code(app, client, auth):
+    """For those without a phone: two cards to a page, in the session's languages."""
+    session_id = make_cafe(app)
+    auth.login()
+    response = client.get(f"/sessions/{session_id}/paper-cards.pdf")
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    text = pdf_text(response)
+    words = flat(text)
+    assert page_count(response) == 1
+    assert words.count("What has helped you most since you arrived in the city?") == 2
+    assert words.count(CODE) >= 2
+    assert "Français" in text and "العربية" in text.replace(" ", "")
+    instructions = (
+        "Write one idea per card, in your own language. "
+        "Give it to a facilitator: it counts like a note sent from a phone."
+    )
+    with app.test_request_context(), force_locale("fr"):
+        assert flat(_(instructions)) in words
+    assert_no_personal_data(text)
