@@ -29,6 +29,7 @@ from .events import (
     scrub_contribution_events,
 )
 from .extensions import db
+from .i18n import LANGUAGES
 from .inputs import clean_text, is_clean, parse_int
 from .methods import VOTE, ContributionKind, contribute
 from .models import Contribution, Participant, Session, Status, Vote
@@ -52,6 +53,7 @@ def contribution_payload(contribution: Contribution) -> dict:
         "transcribed": contribution.transcribed,
         "hidden": contribution.hidden,
         "reply_to": contribution.reply_to_id,
+        "language": contribution.language,
     }
 
 
@@ -213,6 +215,7 @@ def accept(
         body=body,
         data=dict(sent_fields),
         reply_to_id=answered.id if answered else None,
+        language=participant.language,
     )
     return _store(session, contribution, participant)
 
@@ -291,11 +294,14 @@ def transcribe(
     body: str,
     group: str | None,
     phase_index: int | None,
+    language: str | None = None,
 ) -> Contribution:
     """Store a note that staff typed in from paper, marked as transcribed.
 
     Staff may transcribe into any group and any phase that has been reached,
     while the session is live or closed; the note stays anonymous.
+    ``language`` is the card's (one of :data:`palabre.i18n.LANGUAGES`,
+    anything else is stored as not known).
     """
     client_id = _clean_client_id(client_id)
     existing = _existing(session, client_id)
@@ -320,6 +326,7 @@ def transcribe(
         body=body,
         data={},
         transcribed=True,
+        language=language if language in LANGUAGES else None,
     )
     return _store(session, contribution)
 

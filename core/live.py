@@ -460,7 +460,7 @@ def on_hide(session, data):
 @socketio.on("contribution.transcribe")
 @facilitator_event
 def on_transcribe(session, data):
-    """Staff type in a paper note: ``{cid, kind, body, group, phase_index}``.
+    """Staff type in a paper note: ``{cid, kind, body, group, phase_index, language}``.
 
     Stored as transcribed and anonymous, broadcast like a phone's note.
     """
@@ -474,6 +474,7 @@ def on_transcribe(session, data):
         body=_text(data, "body"),
         group=_text(data, "group") or None,
         phase_index=phase_index,
+        language=_text(data, "language") or None,
     )
     return {"ok": True, "id": contribution.id}
 

@@ -279,6 +279,9 @@ class Contribution(db.Model):
     # intervention's moment and outcome); never personal data.
     data: Mapped[dict] = mapped_column(JSON, default=dict)
     transcribed: Mapped[bool] = mapped_column(default=False)
+    # The language it was written in (a code of palabre.i18n.LANGUAGES): the phone's chosen
+    # language, or a paper card's. None when not known (contributions from before it was kept).
+    language: Mapped[str | None] = mapped_column(String(10))
     hidden: Mapped[bool] = mapped_column(default=False)
     # The contribution this one answers (a comment on a statement), if any.
     reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("contribution.id"))

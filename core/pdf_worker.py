@@ -106,7 +106,9 @@ def main() -> None:
         began = time.perf_counter()
         try:
             document = HTML(string=html, base_url=base_url).render()
-            pdf = document.write_pdf()
+            # Tagged (PDF/UA-1): a screen reader follows headings, lists and tables, in the
+            # language of the document's <html lang>.
+            pdf = document.write_pdf(pdf_variant="pdf/ua-1")
         except Exception:  # noqa: BLE001  (reported to the server, the worker carries on)
             _send(out, {"error": traceback.format_exc()[-2000:]})
             continue

@@ -13,6 +13,7 @@ with a page that shows its progress, and kept until the backlog changes.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import unicodedata
 from pathlib import Path
 
@@ -186,16 +187,24 @@ def report(session_id: int):
 
 
 def poster_html(session: Session) -> str:
-    """The join poster's HTML: the QR code, code and address, in the session's languages."""
+    """The join poster's HTML: the QR code, code and address, in the session's languages.
+
+    A session in one language gets a poster wholly in that language (and
+    declared so, for screen readers), whatever the facilitator's own.
+    """
     home_url = base_url() + url_for("join.home")
-    return document_html(
-        "print/poster.html",
-        "poster",
-        session,
-        method=get_method(session.method),
-        home_url=home_url,
-        instructions=in_each_language(session, "print/poster_instructions.html", home_url=home_url),
-    )
+    offered = [code for code in session.languages or () if code in LANGUAGES]
+    with force_locale(offered[0]) if len(offered) == 1 else contextlib.nullcontext():
+        return document_html(
+            "print/poster.html",
+            "poster",
+            session,
+            method=get_method(session.method),
+            home_url=home_url,
+            instructions=in_each_language(
+                session, "print/poster_instructions.html", home_url=home_url
+            ),
+        )
 
 
 @bp.get("/sessions/<int:session_id>/poster.pdf")

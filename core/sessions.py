@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import session as cookie
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -101,6 +102,8 @@ class TranscribeForm(CleanForm):
     kind = SelectField(_l("Kind"))
     group = SelectField(_l("Table"), validate_choice=False)
     phase_index = SelectField(_l("Part of the session"), coerce=int, validate_choice=False)
+    # The card's language; the form keeps the last one chosen, as cards come in piles.
+    language = SelectField(_l("Language of the card"), validate_choice=False)
     body = TextAreaField(_l("Text of the paper note"), validators=[DataRequired()])
     submit = SubmitField(_l("Add the note"))
 
@@ -180,6 +183,10 @@ def run(session_id: int):
     reached = phases.plan(session)[: session.phase_index + 1]
     transcribe_form.phase_index.choices = options(enumerate(p.title for p in reached))
     transcribe_form.phase_index.data = session.phase_index
+    offered = [code for code in session.languages or () if code in LANGUAGES] or list(LANGUAGES)
+    transcribe_form.language.choices = options((code, LANGUAGES[code][0]) for code in offered)
+    last = cookie.get("transcribe_language")
+    transcribe_form.language.data = last if last in offered else offered[0]
     return render_template(
         method.template("facilitator"),
         session=session,
@@ -225,6 +232,24 @@ def host_cards(session_id: int):
     ]
     return render_document(
         "print/host_cards.html", "host_cards", session, tables=tables, questions=questions
+    )
+
+
+@bp.get("/<int:session_id>/paper-cards.pdf")
+def paper_cards(session_id: int):
+    """Cards to write on, for those without a phone: the session's questions, a box for
+    the card's language, lines, and the join QR code. Two to an A4 page, to cut in half;
+    staff type them in afterwards (``transcribe``), and they count like any note."""
+    session = get_session(session_id)
+    questions = list(dict.fromkeys(p.question for p in phases.plan(session) if p.question))
+    offered = [code for code in session.languages or () if code in LANGUAGES] or list(LANGUAGES)
+    return render_document(
+        "print/paper_cards.html",
+        "paper_cards",
+        session,
+        questions=questions,
+        card_languages=offered,
+        instructions=in_each_language(session, "print/paper_card_instructions.html"),
     )
 
 
@@ -318,7 +343,9 @@ def transcribe(session_id: int):
                 body=form.body.data,
                 group=form.group.data,
                 phase_index=form.phase_index.data,
+                language=form.language.data,
             )
+            cookie["transcribe_language"] = form.language.data
             flash(_("Paper note added."), "success")
         except Refused as refusal:
             flash(refusal.message, "error")

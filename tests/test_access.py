@@ -132,6 +132,7 @@ ROUTES = {
     ("sessions.extend_timer", "POST"): RUNS,
     ("sessions.hide", "POST"): RUNS,
     ("sessions.transcribe", "POST"): RUNS,
+    ("sessions.paper_cards", "GET"): RUNS,
     ("sessions.method_action", "POST"): RUNS,
     ("sessions.edit_details", "GET"): RUNS,
     ("sessions.edit_details", "POST"): RUNS,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import re
+import subprocess
+from pathlib import Path
 
 from palabre import delivery
 
@@ -70,3 +72,23 @@ def test_each_version_is_compressed_once(app, client):
         client.get(f"{url[1]}?v={url[2]}", headers={"Accept-Encoding": "gzip"})
     info = delivery._gzipped.cache_info()
     assert info.misses == 1 and info.hits == 4
+
+
+def test_scripts_and_the_stylesheet_are_sent_minified_and_still_work(app, client, tmp_path):
+    """Comments are for readers of the source: phones get the code alone, which still parses."""
+    page = client.get("/").text
+    found = dict(STATIC_URL.findall(page))
+    css = client.get(f"/static/palabre.css?v={found['/static/palabre.css']}").data
+    source = (Path(app.static_folder) / "palabre.css").read_bytes()
+    assert len(css) < len(source) * 0.8 and b"/*" not in css
+    assert b".skip-link{" in css
+    with app.test_request_context():
+        from flask import url_for
+
+        live_url = url_for("static", filename="live.js")
+    script = client.get(live_url).data
+    source = (Path(app.static_folder) / "live.js").read_bytes()
+    assert len(script) < len(source) * 0.7 and b"The server's limit on one message" not in script
+    served = tmp_path / "live.min.js"
+    served.write_bytes(script)
+    assert subprocess.run(["node", "--check", str(served)]).returncode == 0

@@ -222,6 +222,11 @@ def test_phones_show_the_synopsis_and_scene_in_their_language(app, make_forum):
     join(arabic, code, language="ar")
     page = arabic.get(f"/j/{code}").text
     assert "Amal seeks asylum" in page and "The Home Office interview" in page
+    # Switching the phone's language switches the scenes with the rest of the page.
+    page = arabic.get(f"/j/{code}")
+    arabic.post("/language", data={"csrf_token": csrf_token(page), "language": "fr"})
+    page = arabic.get(f"/j/{code}").text
+    assert "Amal demande l’asile" in page and "L’entretien au ministère" in page
 
 
 def test_a_tap_works_without_javascript(app, make_forum):

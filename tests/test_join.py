@@ -143,6 +143,15 @@ def test_unknown_code_gives_friendly_page(client):
     assert 'name="csrf_token"' in response.text
 
 
+def test_the_join_page_isolates_the_venue_in_its_own_direction(client, make_cafe):
+    """A Spanish venue on an Arabic page reads in its own order, not mixed into the line."""
+    code = make_cafe(status="open")
+    page = client.get(f"/j/{code}")
+    client.post("/language", data={"csrf_token": csrf_token(page), "language": "ar"})
+    page = client.get(f"/j/{code}").text
+    assert 'lang="ar"' in page and "<bdi>Casa de las Culturas</bdi>" in page
+
+
 def test_draft_session_cannot_be_joined(client, make_cafe):
     code = make_cafe(status="draft")
     assert client.get(f"/j/{code}").status_code == 404

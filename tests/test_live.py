@@ -197,15 +197,25 @@ def test_transcribed_paper_note_is_anonymous_and_live(app, phones, staff):
     facilitator, projector = staff(code)
     ack = facilitator.emit(
         "contribution.transcribe",
-        {"cid": new_cid(), "kind": "note", "body": "Written on the tablecloth", "group": "1"},
+        {
+            "cid": new_cid(),
+            "kind": "note",
+            "body": "Written on the tablecloth",
+            "group": "1",
+            "language": "ar",
+        },
         callback=True,
     )
     assert ack["ok"]
     added = events_of(alice, "contribution.added")[-1]["data"]
     assert added["transcribed"] is True and added["body"] == "Written on the tablecloth"
+    # The card's language is kept, as a phone's is.
+    assert added["language"] == "ar"
+    assert note(alice, "From the phone")["ok"]
+    assert events_of(alice, "contribution.added")[-1]["data"]["language"] == "en"
     with app.app_context():
         stored = db.session.get(Contribution, ack["id"])
-        assert stored.participant_id is None and stored.transcribed
+        assert stored.participant_id is None and stored.transcribed and stored.language == "ar"
 
 
 def test_writes_are_rate_limited_per_participant(app, phones):

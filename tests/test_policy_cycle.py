@@ -476,6 +476,8 @@ def test_an_archived_sessions_link_still_shows_you_said_we_did(app, make_cafe, s
     page = client.get(f"/j/{code}")
     assert page.status_code == 200
     assert "You said, we did" in page.text and "Evening language classes" in page.text
+    # The title keeps its own direction inside a page of another (an Arabic page, say).
+    assert "<strong><bdi>Evening language classes</bdi></strong>" in page.text
     assert 'href="/city/"' in page.text
     newcomer = app.test_client().get(f"/j/{code}")
     assert newcomer.status_code == 200

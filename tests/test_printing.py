@@ -95,7 +95,7 @@ def make_cafe(app) -> int:
         add("note", "Finding a flat takes months", 1, "1", people[0])
         add("note", SCRIPT_NOTE, 1, "1", people[2])
         add("note", "The library helped with homework", 1, "2", people[1])
-        add("note", "Evening language classes are full", 1, "2", transcribed=True)
+        add("note", "Evening language classes are full", 1, "2", transcribed=True, language="ar")
         add("note", "Insulting note nobody should print", 1, "2", people[3], hidden=True)
         add("summary", "Housing and language come first", 1, "1", people[0])
         add("note", "Doctors speak only Spanish", 2, "1", people[2])
@@ -182,8 +182,11 @@ def test_report_pdf(app, client, auth):
         "Housing and language come first",
     ):
         assert note in words
-    # Paper notes are marked; hidden notes are left out.
-    assert "Evening language classes are full (paper)" in words
+    # Paper notes are marked, with their language when it is not the report's; hidden notes
+    # are left out.
+    assert "Evening language classes are full (paper) (العربية)" in words.replace(
+        "( العربية )", "(العربية)"
+    )
     assert "Insulting note" not in text
     # HTML in a note prints as text, never as markup.
     assert SCRIPT_NOTE in words
@@ -293,3 +296,64 @@ def test_print_sections_hook_adds_a_section(tmp_path):
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+def structure(pdf: PdfReader) -> list[str]:
+    """The structure types of a tagged PDF's tree, depth first (``/H1``, ``/P``, ``/Table``...)."""
+    found = []
+
+    def walk(node) -> None:
+        node = node.get_object()
+        if not isinstance(node, dict):
+            return
+        if "/S" in node:
+            found.append(node["/S"])
+        kids = node.get("/K")
+        for kid in kids if isinstance(kids, list) else [kids] if kids is not None else []:
+            walk(kid)
+
+    walk(pdf.trailer["/Root"]["/StructTreeRoot"])
+    return found
+
+
+@pytest.mark.pdf
+def test_printouts_are_tagged_in_their_language(app, client, auth):
+    """PDF/UA: a structure tree a screen reader follows, and the document's language."""
+    session_id = make_cafe(app)
+    auth.login()
+    report = PdfReader(io.BytesIO(client.get(f"/print/sessions/{session_id}/report.pdf").data))
+    root = report.trailer["/Root"]
+    assert root["/MarkInfo"]["/Marked"] == True  # noqa: E712  (a PDF boolean object)
+    assert root["/Lang"] == "en"
+    tags = structure(report)
+    assert "/H1" in tags and "/Table" in tags and "/P" in tags
+    # A session in Arabic only: its poster is Arabic, and says so.
+    with app.app_context():
+        db.session.get(Session, session_id).languages = ["ar"]
+        db.session.commit()
+    poster = PdfReader(io.BytesIO(client.get(f"/print/sessions/{session_id}/poster.pdf").data))
+    assert poster.trailer["/Root"]["/Lang"] == "ar"
+    assert "/H1" in structure(poster)
+    assert "شارك من هاتفك" in poster.pages[0].extract_text()
+
+
+@pytest.mark.pdf
+def test_paper_cards_carry_the_questions_languages_and_join_code(app, client, auth):
+    """For those without a phone: two cards to a page, in the session's languages."""
+    session_id = make_cafe(app)
+    auth.login()
+    response = client.get(f"/sessions/{session_id}/paper-cards.pdf")
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    text = pdf_text(response)
+    words = flat(text)
+    assert page_count(response) == 1
+    assert words.count("What has helped you most since you arrived in the city?") == 2
+    assert words.count(CODE) >= 2
+    assert "Français" in text and "العربية" in text.replace(" ", "")
+    instructions = (
+        "Write one idea per card, in your own language. "
+        "Give it to a facilitator: it counts like a note sent from a phone."
+    )
+    with app.test_request_context(), force_locale("fr"):
+        assert flat(_(instructions)) in words
+    assert_no_personal_data(text)

@@ -384,3 +384,43 @@ def test_questions_have_a_real_text_box_per_language(app, client, auth):
         },
     )
     assert "Write at most one line per question in Français." in too_many.text
+
+
+def test_paper_cards_are_typed_in_with_their_language_which_the_form_keeps(
+    app, client, auth, make_cafe
+):
+    """Cards come in piles of one language: the form keeps the last language chosen."""
+    code = make_cafe()
+    with app.app_context():
+        session_id = session_by_code(code).id
+    auth.login()
+    response = client.get(f"/sessions/{session_id}")
+    page = response.text
+    assert (
+        re.search(r'<option (selected )?value="en"( selected)?>', page).group(0).count("selected")
+    )
+    for body in ("Les cours du soir sont pleins", "Il faut une crèche"):
+        client.post(
+            f"/sessions/{session_id}/transcribe",
+            data={
+                "csrf_token": csrf_token(response),
+                "cid": new_cid(),
+                "kind": "note",
+                "group": "1",
+                "phase_index": "1",
+                "language": "fr",
+                "body": body,
+            },
+        )
+    page = client.get(f"/sessions/{session_id}").text
+    assert (
+        re.search(r'<option (selected )?value="fr"( selected)?>', page).group(0).count("selected")
+    )
+    with app.app_context():
+        typed = db.session.scalars(
+            select(Contribution).where(Contribution.transcribed.is_(True))
+        ).all()
+        assert [(c.body, c.language) for c in typed] == [
+            ("Les cours du soir sont pleins", "fr"),
+            ("Il faut une crèche", "fr"),
+        ]

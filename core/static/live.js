@@ -7,7 +7,9 @@
  *   reconnect or a reload, so a phone that sleeps loses nothing;
  * - broadcast events ({seq, type, data}) update the page; on reconnect the
  *   server replays what was missed since the last sequence number seen;
- * - timers count down.
+ * - timers count down, silently, saying the time left at a few thresholds;
+ * - the focus stays where it was across a reload (a new phase, a staff form's post);
+ * - what is sent is confirmed in the page's polite status line (#live-status).
  * Text from the server is only ever inserted with textContent, never as HTML.
  *
  * A write the server refuses ({ok: false}) leaves the outbox for good; one it
@@ -101,8 +103,15 @@
       item.setAttribute("data-body", "");
     }
     item.dataset.contributionId = data.id;
-    item.querySelectorAll("[data-body]").forEach(function (el) { el.textContent = data.body; });
-    if (item.hasAttribute("data-body")) item.textContent = data.body;
+    // The text in its own language, so a screen reader reads it with the right voice.
+    item.querySelectorAll("[data-body]").forEach(function (el) {
+      el.textContent = data.body;
+      if (data.language) el.lang = data.language;
+    });
+    if (item.hasAttribute("data-body")) {
+      item.textContent = data.body;
+      if (data.language) item.lang = data.language;
+    }
     ["votesFor", "averageFor", "countFor"].forEach(function (name) {
       var attribute = "data-" + name.replace(/[A-Z]/g, function (c) { return "-" + c.toLowerCase(); });
       item.querySelectorAll("[" + attribute + "]").forEach(function (el) { el.dataset[name] = data.id; });
@@ -120,6 +129,19 @@
     return item;
   }
 
+  // Say something to screen readers without moving anything: the page's polite status line.
+  function announce(text) {
+    var status = document.getElementById("live-status");
+    if (!status || !text) return;
+    // A new text node, even for the same words, so that it is read again.
+    status.textContent = "";
+    setTimeout(function () { status.textContent = text; }, 50);
+  }
+
+  // The thresholds at which a timer's time left is said out loud (data-say-<seconds>);
+  // the timer itself (role=timer) stays silent.
+  var TIMER_THRESHOLDS = [300, 60, 0];
+
   function updateTimers() {
     document.querySelectorAll("[data-timer]").forEach(function (timer) {
       var endsAt = timer.dataset.endsAt;
@@ -131,7 +153,61 @@
       text.textContent = minutes + ":" + (seconds < 10 ? "0" : "") + seconds;
       timer.classList.toggle("timer-over", left === 0);
       timer.querySelectorAll("[data-times-up]").forEach(function (el) { el.hidden = left > 0; });
+      // Crossing a threshold while the page is open, not loading a page already past it.
+      var previous = timer.palabreLeft;
+      timer.palabreLeft = left;
+      if (previous === undefined || timer.dataset.endsAt !== timer.palabreEndsAt) {
+        timer.palabreEndsAt = timer.dataset.endsAt;
+        return;
+      }
+      TIMER_THRESHOLDS.forEach(function (threshold) {
+        if (previous > threshold && left <= threshold) announce(timer.getAttribute("data-say-" + threshold));
+      });
     });
+  }
+
+  // Where the keyboard was, kept across the reload a new phase brings (or a staff form's
+  // post), so that nobody starts again from the top of the page.
+  function focusKey() { return "palabre:focus:" + location.pathname; }
+  // Only a page that comes straight back (a reload, a post and its redirect) takes it up.
+  var FOCUS_KEPT_MS = 15000;
+
+  function focusSelector(el) {
+    if (!el || el === document.body || el.id === "main") return null;
+    if (el.id) return "#" + CSS.escape(el.id);
+    var form = el.form || el.closest("form");
+    if (form && el.name) {
+      var selector = 'form[action="' + CSS.escape(form.getAttribute("action") || "") + '"] [name="' + CSS.escape(el.name) + '"]';
+      return el.value !== undefined && el.tagName === "BUTTON" ? selector + '[value="' + CSS.escape(el.value) + '"]' : selector;
+    }
+    if (form && form.getAttribute("action")) {
+      return 'form[action="' + CSS.escape(form.getAttribute("action")) + '"] ' + el.tagName.toLowerCase();
+    }
+    return null;
+  }
+
+  function keepFocus() {
+    try {
+      var selector = focusSelector(document.activeElement);
+      if (selector) sessionStorage.setItem(focusKey(), JSON.stringify({ selector: selector, at: Date.now() }));
+      else sessionStorage.removeItem(focusKey());
+    } catch (e) { /* storage refused: the focus starts at the page again */ }
+  }
+
+  // After a reload: back to the control that had the focus if it is still there; after a
+  // new phase, to the page's content, so a screen reader reads the new phase first.
+  function restoreFocus() {
+    var kept = null;
+    try {
+      kept = JSON.parse(sessionStorage.getItem(focusKey()));
+      sessionStorage.removeItem(focusKey());
+    } catch (e) { return; }
+    if (!kept || !kept.selector || Date.now() - kept.at > FOCUS_KEPT_MS) return;
+    var selector = kept.selector;
+    var target = null;
+    try { target = document.querySelector(selector); } catch (e) { target = null; }
+    if (!target || target.disabled || target.offsetParent === null) target = document.getElementById("main");
+    if (target) target.focus({ preventScroll: false });
   }
 
   // A button with data-enabled-if="<selector>" is enabled only while the selector matches
@@ -214,6 +290,7 @@
           putBack(item);
         } else {
           say("");
+          announce(messages.sent);
         }
         document.dispatchEvent(new CustomEvent("palabre:ack", { detail: { item: item, ack: ack } }));
       });
@@ -396,6 +473,9 @@
       say(messages.offline);
     });
 
+    document.documentElement.classList.add("live");
+    window.addEventListener("pagehide", keepFocus);
+    restoreFocus();
     updateTimers();
     setInterval(updateTimers, 1000);
     return { socket: socket, send: send, lastSeq: function () { return lastSeq; } };

@@ -16,9 +16,9 @@ from __future__ import annotations
 import re
 
 from flask import Blueprint
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
 from sqlalchemy import func, select
 from wtforms import BooleanField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, ValidationError
@@ -356,7 +356,9 @@ class ForumTheatre(Method):
             "scale": range(SCALE[0], SCALE[1] + 1),
             "on_stage": config.get("on_stage", True),
         }
-        language = participant.language if participant else (session.languages or [""])[0]
+        # A phone's page follows its current language (it can switch after joining); the
+        # staff screens and the projector, the session's first.
+        language = str(get_locale()) if participant else (session.languages or [""])[0]
         context["synopsis"] = synopsis_in(config, language)
         if phase.name == "performance":
             context["scene"] = scene_in(scenes[phase.number - 1], language)

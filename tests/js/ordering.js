@@ -25,6 +25,7 @@ globalThis.document = {
 };
 globalThis.CustomEvent = class { constructor(type, options) { this.detail = options.detail; } };
 globalThis.window = globalThis;
+globalThis.addEventListener = () => {};
 globalThis.location = { reload() { applied.push("reload"); } };
 
 let handlers = {};

@@ -28,6 +28,7 @@ globalThis.document = {
 };
 globalThis.CustomEvent = class { constructor(type, options) { this.detail = options.detail; } };
 globalThis.window = globalThis;
+globalThis.addEventListener = () => {};
 
 let answers = [];
 let emitted = 0;

@@ -1,0 +1,303 @@
+"""Accessibility in Chromium: axe-core's rules, screen readers, keyboards, zoom, no JavaScript.
+
+A real ``palabre serve`` holds one session of each built-in method, each in
+the phase a phone sees most (a café's round, the play, an interview, a closed
+session's "you said, we did"); a phone joins each in the language under test
+and a facilitator, switched to that language, opens the staff pages. axe-core
+checks each page against the WCAG 2.x A and AA rules: none may be broken.
+The other tests go through what Chromium exposes to assistive technology
+(roles, live regions, the focus) on a café's phone and facilitator screens.
+"""
+
+# The fixtures `server` and `browser` come from test_browser.py, named as parameters below.
+# ruff: noqa: F811
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+
+import pytest
+
+from palabre.testing import Facilitator
+from tests.test_browser import EMAIL, PASSWORD, browser, server  # noqa: F401  (fixtures)
+from tests.test_room import CAFE, DIALOGUE, ROUND_1, THEATRE
+
+pytestmark = pytest.mark.browser
+
+LANGUAGES = ("en", "fr", "ar")
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+
+
+@pytest.fixture(scope="module")
+def sessions(server):
+    """One session per method, in all three languages, and each one's code and id."""
+
+    async def create():
+        async with Facilitator(server) as facilitator:
+            await facilitator.sign_in(EMAIL, PASSWORD)
+            made = {}
+            for name, method, config, phase in (
+                ("cafe", "world_cafe", CAFE, ROUND_1),
+                ("theatre", "forum_theatre", THEATRE, 1),
+                ("dialogue", "citizen_dialogue", DIALOGUE, None),
+                ("audit", "mystery_shopping", {"scale": "4"}, None),
+                ("closed", "world_cafe", CAFE, None),
+                ("waiting", "world_cafe", CAFE, None),
+            ):
+                session = await facilitator.start_session(
+                    method, config, phase=phase, title=f"Axe {name}", languages=LANGUAGES
+                )
+                made[name] = session
+            await facilitator.post_action(made["closed"], "close")
+            return made
+
+    # Its own thread: Playwright's synchronous API keeps an event loop running in this one.
+    with concurrent.futures.ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, create()).result()
+
+
+def violations(page) -> list[str]:
+    """axe-core's WCAG A/AA violations on ``page``, one line each."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, options={"runOnly": {"type": "tag", "values": WCAG_TAGS}})
+    return [
+        f"{violation['id']} ({violation['impact']}): {violation['help']} at "
+        + ", ".join(str(node["target"]) for node in violation["nodes"][:3])
+        for violation in results.response["violations"]
+    ]
+
+
+def scan(page, url: str, found: dict) -> None:
+    response = page.goto(url)
+    page.wait_for_load_state("networkidle")
+    assert response.ok and "/auth/login" not in page.url, f"{url} did not open: {page.url}"
+    problems = violations(page)
+    if problems:
+        found[url] = problems
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_phone_pages_break_no_wcag_rule(server, browser, sessions, language):
+    found: dict[str, list[str]] = {}
+    for name in ("cafe", "theatre", "dialogue", "closed"):
+        context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True)
+        page = context.new_page()
+        join_url = f"{server}/j/{sessions[name].code}"
+        scan(page, server + "/", found)
+        scan(page, join_url, found)
+        if name != "closed":
+            page.check(f"input[name=language][value={language}]")
+            page.click(f"form[action$='/j/{sessions[name].code}'] [type=submit]")
+            page.wait_for_load_state("networkidle")
+            scan(page, join_url, found)
+            # The participant's page, in the language chosen.
+            assert page.locator("html").get_attribute("lang") == language
+            assert page.locator(".phase-card").count() == 1
+        context.close()
+    assert not found, found
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_staff_pages_break_no_wcag_rule(server, browser, sessions, language):
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    page.goto(server + "/auth/login")
+    page.fill("input[name=email]", EMAIL)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit], input[type=submit]")
+    page.select_option("#language-select", language)
+    page.click(".language-switch button")
+    found: dict[str, list[str]] = {}
+    pages = ["/sessions/", "/sessions/new/world_cafe", "/backlog/", "/settings/"]
+    for session in sessions.values():
+        pages += [f"/sessions/{session.id}", f"/sessions/{session.id}/projector"]
+    for path in pages:
+        scan(page, server + path, found)
+    context.close()
+    assert not found, found
+
+
+def joined_phone(browser, server, code: str, width: int = 360, **options):
+    context = browser.new_context(
+        viewport={"width": width, "height": 740}, is_mobile=True, **options
+    )
+    page = context.new_page()
+    page.goto(f"{server}/j/{code}")
+    page.click(f"form[action$='/j/{code}'] [type=submit]")
+    page.wait_for_selector(".phase-card")
+    return page
+
+
+def live_on(page) -> None:
+    """Wait until the page's live layer is connected (polled: the page allows no eval)."""
+    for _ in range(100):
+        if page.evaluate("document.documentElement.classList.contains('live-connected')"):
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError("the live layer did not connect")
+
+
+def test_a_screen_reader_hears_new_notes_and_sends_but_not_every_second(server, browser, sessions):
+    page = joined_phone(browser, server, sessions["cafe"].code)
+    live_on(page)
+    timer = page.get_by_role("timer")
+    assert timer.count() == 1
+    # The timer is silent: no live region holds it.
+    assert page.evaluate(
+        "!document.querySelector('[role=timer]').closest('[aria-live]:not([aria-live=off])')"
+    )
+    log = page.get_by_role("log").first
+    assert log.locator("ul, ol").count() == 1
+    page.fill("textarea[name=body]", "The bus to the centre stops at eight")
+    page.click(".note-form [type=submit]")
+    status = page.get_by_role("status").filter(has_text="Sent.")
+    status.wait_for(state="attached", timeout=10_000)
+    log.get_by_text("The bus to the centre stops at eight").wait_for(timeout=10_000)
+    # At five minutes left, the status line says so once.
+    page.evaluate(
+        "document.querySelector('[data-timer]').dataset.endsAt ="
+        " new Date(Date.now() + 301500).toISOString()"
+    )
+    page.get_by_role("status").filter(has_text="Five minutes left.").wait_for(
+        state="attached", timeout=6000
+    )
+    page.context.close()
+
+
+def test_the_keyboard_skips_the_top_bar_and_keeps_its_place_across_reloads(
+    server, browser, sessions
+):
+    page = joined_phone(browser, server, sessions["cafe"].code)
+    live_on(page)
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip-link"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    # A reload (as a new phase brings) puts the focus back in the note box.
+    page.focus("textarea[name=body]")
+    page.reload()
+    page.wait_for_selector(".phase-card")
+    focused = page.evaluate("document.activeElement.name")
+    assert focused == "body"
+    page.context.close()
+
+
+def test_without_javascript_no_page_promises_to_change_by_itself(server, browser, sessions):
+    page = joined_phone(browser, server, sessions["waiting"].code, java_script_enabled=False)
+    assert page.get_by_text("Reload this page in a moment to see what is new.").is_visible()
+    assert not page.get_by_text("it changes by itself", exact=False).is_visible()
+    page.context.close()
+    page = joined_phone(browser, server, sessions["waiting"].code)
+    live_on(page)
+    assert page.get_by_text("it changes by itself", exact=False).is_visible()
+    assert not page.get_by_text("Reload this page in a moment to see what is new.").is_visible()
+    page.context.close()
+
+
+@pytest.mark.parametrize("language", ["en", "ar"])
+def test_phone_pages_fit_320_pixels_and_double_text_size(server, browser, sessions, language):
+    """At 320 CSS px (a 640 px phone at 200% zoom), and with the text twice as big, nothing
+    needs scrolling sideways (WCAG 1.4.4 and 1.4.10)."""
+    for name in ("cafe", "theatre", "dialogue"):
+        code = sessions[name].code
+        context = browser.new_context(viewport={"width": 320, "height": 640}, is_mobile=True)
+        page = context.new_page()
+        for step in ("home", "join", "participant"):
+            if step == "home":
+                page.goto(server + "/")
+            elif step == "join":
+                page.goto(f"{server}/j/{code}")
+            else:
+                page.check(f"input[name=language][value={language}]")
+                page.click(f"form[action$='/j/{code}'] [type=submit]")
+                page.wait_for_selector(".phase-card")
+            for text_size in ("100%", "200%"):
+                page.evaluate(f"document.documentElement.style.fontSize = '{text_size}'")
+                overflow = page.evaluate(
+                    "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+                )
+                assert overflow <= 1, f"{name} {step} at {text_size} text: {overflow}px sideways"
+        context.close()
+
+
+# Tap targets on a phone page and what each is: a radio button or checkbox counts with the
+# label around it (the whole row is the target); links inside a sentence are exempt (WCAG 2.5.8).
+SMALL_TARGETS = """() => Array.from(document.querySelectorAll(
+    'a, button, input:not([type=hidden]), select, textarea, summary'))
+  .filter(e => e.offsetParent !== null && !e.closest('p'))
+  .map(e => [e, e.closest('label') || e])
+  .map(([e, target]) => [e.tagName + ' ' + (e.name || e.textContent.trim().slice(0, 30)),
+                         target.getBoundingClientRect()])
+  .filter(([, box]) => box.width < 44 || box.height < 44)
+  .map(([what, box]) => what + ' ' + Math.round(box.width) + 'x' + Math.round(box.height))"""
+
+
+def test_every_tap_target_on_a_phone_is_at_least_44_pixels(server, browser, sessions):
+    small = {}
+    for name in ("cafe", "theatre", "dialogue", "waiting"):
+        code = sessions[name].code
+        context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True)
+        page = context.new_page()
+        page.goto(f"{server}/j/{code}")
+        small[f"{name} join"] = page.evaluate(SMALL_TARGETS)
+        page.click(f"form[action$='/j/{code}'] [type=submit]")
+        page.wait_for_selector(".phase-card")
+        small[f"{name} page"] = page.evaluate(SMALL_TARGETS)
+        context.close()
+    assert not any(small.values()), small
+
+
+# A phone whose speech synthesis has the voices in VOICES (a list of language tags) and
+# records what it is asked to say.
+FAKE_SPEECH = """
+  window.spoken = [];
+  const voices = VOICES.map((lang) => ({ lang: lang, name: lang }));
+  speechSynthesis.getVoices = () => voices;
+  speechSynthesis.speak = (utterance) => window.spoken.push([utterance.text, utterance.lang]);
+  speechSynthesis.cancel = () => {};
+  // A real utterance takes only real voices.
+  window.SpeechSynthesisUtterance = class { constructor(text) { this.text = text; } };
+"""
+
+
+@pytest.mark.parametrize("voices", [["en-GB", "ar-SA"], ["ar-SA"]])
+def test_a_question_is_read_aloud_in_its_own_language_when_the_phone_has_a_voice(
+    server, browser, sessions, voices
+):
+    """The café's question is in English (the session's first language): an Arabic phone
+    with an English voice reads it in English; one without any shows no Listen button."""
+    code = sessions["cafe"].code
+    context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True)
+    context.add_init_script(FAKE_SPEECH.replace("VOICES", json.dumps(voices)))
+    page = context.new_page()
+    page.goto(f"{server}/j/{code}")
+    page.check("input[name=language][value=ar]")
+    page.click(f"form[action$='/j/{code}'] [type=submit]")
+    page.wait_for_selector(".phase-card")
+    listen = page.locator("[data-read-aloud]")
+    if "en-GB" in voices:
+        listen.click()
+        question = page.locator("#question").inner_text().strip()
+        assert page.evaluate("window.spoken") == [[question, "en"]]
+    else:
+        assert listen.is_hidden()
+    context.close()
+
+
+def test_every_action_on_a_cafe_phone_carries_an_icon(server, browser, sessions):
+    code = sessions["cafe"].code
+    context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True)
+    page = context.new_page()
+    page.goto(f"{server}/j/{code}")
+    without = """Array.from(document.querySelectorAll('main button'))
+      .filter(b => b.offsetParent !== null && !b.querySelector('svg.icon'))
+      .map(b => b.textContent.trim())"""
+    assert page.evaluate(without) == []
+    page.click(f"form[action$='/j/{code}'] [type=submit]")
+    page.wait_for_selector(".phase-card")
+    assert page.locator("main button svg.icon").count() >= 1
+    assert page.evaluate(without) == []
+    context.close()
