@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
+import re
 
 import pytest
 
@@ -301,3 +302,58 @@ def test_every_action_on_a_cafe_phone_carries_an_icon(server, browser, sessions)
     assert page.locator("main button svg.icon").count() >= 1
     assert page.evaluate(without) == []
     context.close()
+
+
+def tab_to(page, selector: str, limit: int = 80) -> None:
+    """Press Tab until the focus is on ``selector``, as a keyboard user would."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate(f"document.activeElement.matches({json.dumps(selector)})"):
+            return
+    raise AssertionError(f"{selector} is not reachable with Tab")
+
+
+def test_a_cafe_runs_from_the_keyboard_alone(server, browser):
+    """A facilitator moves through the rounds and a phone writes, with Tab and Enter only;
+    after each reload the focus is back where it was, so Enter goes on."""
+
+    async def create():
+        async with Facilitator(server) as facilitator:
+            await facilitator.sign_in(EMAIL, PASSWORD)
+            return await facilitator.start_session("world_cafe", CAFE, title="Keyboard café")
+
+    with concurrent.futures.ThreadPoolExecutor(1) as thread:
+        session = thread.submit(asyncio.run, create()).result()
+
+    staff = browser.new_context(viewport={"width": 1366, "height": 768}).new_page()
+    staff.goto(server + "/auth/login")
+    staff.fill("input[name=email]", EMAIL)
+    staff.fill("input[name=password]", PASSWORD)
+    staff.keyboard.press("Enter")
+    staff.wait_for_url(re.compile(r"/sessions/"))
+    staff.goto(f"{server}/sessions/{session.id}")
+
+    phone = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True).new_page()
+    phone.goto(f"{server}/j/{session.code}")
+    tab_to(phone, f"form[action$='/j/{session.code}'] [type=submit]")
+    phone.keyboard.press("Enter")
+    phone.wait_for_selector(".phase-card")
+
+    tab_to(staff, "[data-next-phase]")
+    staff.keyboard.press("Enter")
+    staff.wait_for_selector(".plan li.current button:has-text('Round 1')")
+    # The focus came back to the next-phase button: Enter alone moves on again later.
+    assert staff.evaluate("document.activeElement.matches('[data-next-phase]')")
+
+    phone.wait_for_selector("textarea[name=body]", timeout=15_000)
+    live_on(phone)
+    tab_to(phone, "textarea[name=body]")
+    phone.keyboard.type("Buses stop too early in the evening")
+    tab_to(phone, ".note-form [type=submit]")
+    phone.keyboard.press("Enter")
+    phone.get_by_role("status").filter(has_text="Sent.").wait_for(state="attached")
+
+    staff.keyboard.press("Enter")
+    staff.wait_for_selector(".plan li.current button:has-text('Round 2')")
+    phone.context.close()
+    staff.context.close()
