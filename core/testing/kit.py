@@ -146,10 +146,22 @@ def make_app(folder: Path, plugins=(), **config) -> Flask:
     return app
 
 
-def close_app(app: Flask) -> None:
-    """Release the app's database connections, and drop its PostgreSQL test database."""
-    from palabre.extensions import db
+#: How long :func:`close_app` waits for the app's print jobs under way to end.
+PRINT_JOBS_WAIT_S = 120
 
+
+def close_app(app: Flask) -> None:
+    """Release the app's database connections, and drop its PostgreSQL test database.
+
+    Print jobs still under way are waited for first: they read the database
+    (and, on PostgreSQL, lock its tables against the drop).
+    """
+    from palabre.extensions import db
+    from palabre.print_jobs import EXTENSION_KEY
+
+    jobs = app.extensions.get(EXTENSION_KEY)
+    if jobs is not None:
+        assert jobs.wait_for_running(PRINT_JOBS_WAIT_S), "a print job did not end"
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
