@@ -221,9 +221,9 @@ def added(kind: str):
 def final_totals(server, session) -> set[tuple[int, int]]:
     """``(contribution id, sum of votes)`` as stored."""
     return {
-        (row[0], row[1])
+        (row["contribution_id"], row["total"])
         for row in server.query(
-            "SELECT contribution_id, SUM(value) FROM vote WHERE session_id = ? "
+            "SELECT contribution_id, SUM(value) AS total FROM vote WHERE session_id = ? "
             "GROUP BY contribution_id",
             (session.id,),
         )
@@ -648,9 +648,9 @@ def test_the_audience_rates_interventions_at_human_pace_then_all_at_once(server)
                 "SELECT participant_id, contribution_id, value FROM vote WHERE session_id = ?",
                 (session.id,),
             )
-            pairs = collections.Counter((v[0], v[1]) for v in votes)
+            pairs = collections.Counter((v["participant_id"], v["contribution_id"]) for v in votes)
             assert len(pairs) == 2 * PHONES and set(pairs.values()) == {1}
-            assert sorted(v[2] for v in votes) == sorted(last_rating.values())
+            assert sorted(v["value"] for v in votes) == sorted(last_rating.values())
             await assert_received(
                 [*staff, *(p.socket for p in room.phones)],
                 lambda live: {
