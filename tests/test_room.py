@@ -30,11 +30,11 @@ from palabre.testing import (
     LiveSocket,
     PalabreServer,
     Room,
+    kit,
     new_cid,
     p95,
     served_palabre,
 )
-from palabre.testing.kit import testing_on_postgresql
 
 PHONES = 36
 HUMAN_PACE = (0.2, 1.5)
@@ -44,7 +44,7 @@ HUMAN_PACE = (0.2, 1.5)
 #: phones at each: a write holds the lock several times as long, and a burst of 72
 #: measured here at twice SQLite's p95 in the same conditions. The bound is then twice
 #: as long, as for two workers (tests/test_workers.py).
-ACK_P95_LIMIT_S = 2.0 if testing_on_postgresql() else 1.0
+ACK_P95_LIMIT_S = 2.0 if kit.testing_on_postgresql() else 1.0
 #: How long a write may go unacknowledged before the test counts it lost.
 ACK_TIMEOUT_S = 10
 #: How long broadcasts may take to reach every socket after the last write.
