@@ -14,7 +14,6 @@ from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
 from . import ratelimit
 from .database import write_transaction
@@ -140,10 +139,15 @@ def _store(
     """Insert and broadcast; on a concurrent duplicate, return the first copy.
 
     For a participant's contribution, the method's ``prepare_contribution``
-    runs first, inside the same transaction.
+    runs first, inside the same transaction. The same write resent while
+    the first was on its way (a phone's outbox) passed the caller's check
+    for its client id as well: the check is made again here, under the
+    write lock, before the method's rules, which would otherwise refuse
+    the resend as a second report of what the first one stored.
     """
-    try:
-        with write_transaction():
+    with write_transaction():
+        existing = _existing(session, contribution.client_id)
+        if existing is None:
             if participant is not None:
                 get_method(session.method).prepare_contribution(session, participant, contribution)
             db.session.add(contribution)
@@ -154,10 +158,7 @@ def _store(
                 contribution_payload(contribution),
                 contribution_rooms(contribution),
             )
-    except IntegrityError:
-        existing = _existing(session, contribution.client_id)
-        if existing is None:
-            raise
+    if existing is not None:
         return existing
     plugin_host().notify("contribution_accepted", session=session, contribution=contribution)
     return contribution

@@ -35,7 +35,7 @@ write lock, then waits, cooperatively, until one sync of the log on a real
 thread covers its commit; only then do its broadcasts go out and its
 acknowledgement return. Writers arriving during a sync share the next one.
 
-PostgreSQL needs none of this: its waits are network I/O, which yields to
+PostgreSQL needs little of this: its waits are network I/O, which yields to
 other greenlets, and its commits are durable. What the code relies on is
 kept, though: one write transaction at a time. The checks a write makes
 before storing (a client id already stored, the dots a participant has left,
@@ -43,7 +43,12 @@ a table's seats) read what the writers before it committed, across every
 worker process. So on PostgreSQL a write transaction starts by taking one
 transaction-level advisory lock (:data:`POSTGRESQL_WRITE_LOCK`), released by
 its commit or rollback. A write there takes a millisecond or two; hundreds
-per second pass one after another.
+per second pass one after another. The writers of one process queue first
+on the process-wide lock, as on SQLite, without a connection: otherwise a
+burst of writes would each hold a connection (and a PostgreSQL backend)
+while waiting for the advisory lock, emptying the pool and opening new
+connections at the moment the room is busiest. Only its strict watch is
+off there: each statement is network I/O and yields.
 """
 
 from __future__ import annotations
@@ -70,7 +75,7 @@ from .extensions import db
 BUSY_TIMEOUT_MS = 50
 #: How long a write waits, cooperatively, for another process to finish.
 BUSY_RETRY_SECONDS = 5.0
-#: ``app.extensions`` key of the process-wide write lock (SQLite only).
+#: ``app.extensions`` key of the process-wide write lock (SQLite and PostgreSQL).
 WRITE_LOCK_KEY = "palabre.write_lock"
 #: ``app.extensions`` key of the :class:`GroupCommit` (SQLite file under gevent only).
 GROUP_COMMIT_KEY = "palabre.group_commit"
@@ -93,11 +98,12 @@ class YieldedInsideWrite(AssertionError):
 def configure_engine(app, engine: Engine) -> None:
     """Apply Palabre's connection settings to ``engine`` and give ``app`` its write lock.
 
-    Only SQLite needs either; PostgreSQL's writers serialise on an advisory
-    lock instead (see the module docstring), other databases are left as they are.
+    On SQLite and PostgreSQL (which adds an advisory lock across processes,
+    see the module docstring); other databases are left as they are.
     """
     if engine.dialect.name == "postgresql":
         app.extensions[POSTGRESQL_KEY] = True
+        app.extensions[WRITE_LOCK_KEY] = WriteLock()
         event.listen(engine, "before_cursor_execute", _without_nul, retval=True)
     if engine.dialect.name != "sqlite":
         return
@@ -325,22 +331,30 @@ def _full_message() -> str:
 
 @contextmanager
 def _write_lock() -> Iterator[WriteLock | None]:
-    """Hold this process's write lock (SQLite) while a write transaction begins and runs.
+    """Hold this process's write lock while a write transaction begins and runs.
 
-    Waits for another process's transaction with cooperative sleeps, never
-    inside SQLite; raises :class:`Unavailable` when it does not end in time.
+    On SQLite, waits for another process's transaction with cooperative
+    sleeps, never inside SQLite; raises :class:`Unavailable` when it does
+    not end in time. On PostgreSQL, then takes the advisory lock every
+    process's writers share.
     """
     lock: WriteLock | None = current_app.extensions.get(WRITE_LOCK_KEY)
     if lock is None:
         _begin_immediately()
-        if current_app.extensions.get(POSTGRESQL_KEY):
-            db.session.execute(
-                text("SELECT pg_advisory_xact_lock(:key)"), {"key": POSTGRESQL_WRITE_LOCK}
-            )
         yield None
         return
     if lock.held_by_current():
         raise RuntimeError("write_transaction() cannot be nested")
+    if current_app.extensions.get(POSTGRESQL_KEY):
+        lock.acquire()
+        try:
+            db.session.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": POSTGRESQL_WRITE_LOCK}
+            )
+            yield lock
+        finally:
+            lock.release()
+        return
     deadline = time.monotonic() + BUSY_RETRY_SECONDS
     pause = 0.01
     while True:

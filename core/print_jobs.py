@@ -123,6 +123,7 @@ class PrintJobs:
         self.jobs: dict[str, PrintJob] = {}
         self._running: dict[str, PrintJob] = {}
         self._pages: dict[str, int] = {}
+        self._threads: set[threading.Thread] = set()
         self._lock = threading.Lock()
 
     # --- the backlog's generation -------------------------------------------------
@@ -207,8 +208,23 @@ class PrintJobs:
         thread = threading.Thread(
             target=self._run, args=(app, job, build_html, render), daemon=True
         )
+        with self._lock:
+            self._threads.add(thread)
         thread.start()
         return job
+
+    def wait_for_running(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for every job under way to end; whether they all did.
+
+        For whoever closes the app's database: a job still reading it holds a
+        connection, and on PostgreSQL locks on its tables.
+        """
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(thread.is_alive() for thread in threads)
 
     def _run(self, app, job: PrintJob, build_html, render) -> None:
         from .concurrency import off_the_loop
@@ -230,6 +246,7 @@ class PrintJobs:
             with self._lock:
                 if self._running.get(job.key) is job:
                     del self._running[job.key]
+                self._threads.discard(threading.current_thread())
 
 
 def _in_app_context(app: Flask, build: Callable):

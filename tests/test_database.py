@@ -233,6 +233,50 @@ def test_writers_of_one_process_queue_on_the_lock_not_inside_sqlite(app, make_ca
     assert sorted(done) == list(range(30))
 
 
+def test_writers_waiting_for_the_lock_hold_no_database_connection(app, make_cafe, monkeypatch):
+    """Writers queue on the process's lock first, without a connection, on either database.
+
+    On PostgreSQL each one waiting inside the advisory lock would hold a
+    connection, and a server process: a burst would empty the pool.
+    """
+    code = make_cafe()
+    lock = app.extensions[database.WRITE_LOCK_KEY]
+    arrived = threading.Semaphore(0)
+    take_the_lock = lock.acquire
+
+    def acquire():
+        arrived.release()
+        take_the_lock()
+
+    monkeypatch.setattr(lock, "acquire", acquire)
+    inside, carry_on, done = threading.Event(), threading.Event(), []
+
+    def write(number: int) -> None:
+        with app.test_request_context():
+            session = db.session.scalar(select(Session).where(Session.code == code))
+            with write_transaction():
+                session.venue = f"venue {number}"
+                if number == 0:
+                    inside.set()
+                    assert carry_on.wait(30)
+            done.append(number)
+            db.session.remove()
+
+    writers = [threading.Thread(target=write, args=(number,)) for number in range(6)]
+    writers[0].start()
+    assert inside.wait(30)
+    for writer in writers[1:]:
+        writer.start()
+    for _writer in writers:
+        assert arrived.acquire(timeout=30)
+    with app.app_context():
+        assert db.engine.pool.checkedout() == 1  # the first writer's only
+    carry_on.set()
+    for writer in writers:
+        writer.join(30)
+    assert sorted(done) == list(range(6))
+
+
 @pytest.mark.sqlite_only("PRAGMA synchronous")
 def test_every_commit_reaches_the_disk_before_it_is_acknowledged(app):
     """Without gevent, synchronous=FULL: an acknowledged note survives a power cut."""

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
-import pytest
 from sqlalchemy import text
 
 from palabre import health
+from palabre.testing.kit import TEST_REDIS_VARIABLE, required_server
 from palabre.testing.room import free_port
 
 
@@ -32,11 +30,8 @@ def test_an_unreachable_message_queue_answers_503(app, client):
     assert response.json == {"database": "ok", "message_queue": "unreachable"}
 
 
-@pytest.mark.skipif(
-    not os.environ.get("PALABRE_TEST_REDIS"), reason="needs the Redis server scripts/test starts"
-)
 def test_a_reachable_message_queue_is_ok(app, client):
-    app.config["MESSAGE_QUEUE"] = os.environ["PALABRE_TEST_REDIS"]
+    app.config["MESSAGE_QUEUE"] = required_server(TEST_REDIS_VARIABLE, "a message queue to reach")
     response = client.get("/health")
     assert response.status_code == 200
     assert response.json == {"database": "ok", "message_queue": "ok"}

@@ -16,6 +16,7 @@ import pytest
 from flask import url_for
 from sqlalchemy import select
 
+from palabre import contributions
 from palabre.database import write_transaction
 from palabre.extensions import db, socketio
 from palabre.models import Action, Contribution, Need, NeedSource, RoleLink, Session
@@ -506,6 +507,38 @@ def test_a_report_sent_twice_is_stored_once(palabre_app, make_session):
     # The same visit reported again from a fresh form is refused, not stored twice.
     other = report(phone, visit, scores=[1])
     assert other == {"ok": False, "error": "The report of this visit was already sent. Thank you!"}
+    assert len(stored(palabre_app, ref)) == 1
+
+
+def test_a_report_resent_before_the_first_was_stored_gets_the_first_answer(
+    palabre_app, make_session, monkeypatch
+):
+    """Two copies at once (a phone's outbox resending): both pass the client-id check
+    before either holds the write lock. The second then meets the first under the lock
+    and gets its answer, instead of being refused as a second report of the visit."""
+    ref = make_audit(palabre_app, make_session)
+    phone, link_id = evaluator(palabre_app, ref)
+    visit = assign(palabre_app, ref, link_id, "s1")
+    payload = {
+        "cid": new_cid(),
+        "kind": "visit",
+        "body": "Long queue.",
+        "assignment": visit,
+        "date": date.today().isoformat(),
+        "followed": "no",
+    }
+    first = phone.socket.emit("contribute", payload, callback=True)
+    stored_check = contributions._existing
+    checks = []
+
+    def made_before_the_first_was_stored(session, client_id):
+        checks.append(client_id)
+        return None if len(checks) == 1 else stored_check(session, client_id)
+
+    monkeypatch.setattr(contributions, "_existing", made_before_the_first_was_stored)
+    again = phone.socket.emit("contribute", payload, callback=True)
+    assert first["ok"] and again == first
+    assert len(checks) == 2
     assert len(stored(palabre_app, ref)) == 1
 
 

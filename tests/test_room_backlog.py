@@ -99,14 +99,14 @@ def test_backlog_work_never_holds_up_the_phones(server):
             assert_acknowledged(burst, "insights while the backlog is worked on")
             assert_once_per_client_id(server, "vote", session, {a.payload["cid"] for a in dots})
             assert len(dots) == PHONES * 2
-            needs = server.query("SELECT COUNT(*) FROM need")[0][0]
+            needs = server.query("SELECT COUNT(*) AS needs FROM need")[0]["needs"]
             assert needs >= 3
             assert (
                 server.query("SELECT merged_into_id FROM need WHERE merged_into_id IS NOT NULL")
                 == []
             )
-            (progress,) = server.query("SELECT progress FROM action_update")
-            assert progress[0] == 3
+            (update,) = server.query("SELECT progress FROM action_update")
+            assert update["progress"] == 3
             assert_held(room, *staff)
 
     run(server, scenario())

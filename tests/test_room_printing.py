@@ -19,8 +19,8 @@ import time
 import pytest
 
 from palabre import create_app
+from palabre.extensions import db
 from palabre.testing import Facilitator, p95, served_palabre
-from palabre.testing.kit import close_app
 from palabre.testing.large_backlog import fill_backlog
 
 from .test_room import (
@@ -48,15 +48,15 @@ def server(tmp_path_factory):
         server.create_facilitator()
         # Written by another process, as an import would be: the server's
         # cache sees the new generation all the same.
-        app = create_app(
-            {"SECRET_KEY": "test", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{server.database}"}
-        )
+        app = create_app({"SECRET_KEY": "test", "SQLALCHEMY_DATABASE_URI": server.database_uri})
         app.instance_path = str(server.instance)
-        try:
-            with app.app_context():
+        with app.app_context():
+            try:
                 fill_backlog(needs=NEEDS, actions=ACTIONS)
-        finally:
-            close_app(app)
+            finally:
+                # Only its connections: the database is the server's (close_app would drop it).
+                db.session.remove()
+                db.engine.dispose()
         yield server
 
 

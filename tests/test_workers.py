@@ -7,7 +7,8 @@ acknowledged note: its phones reconnect to the other worker, resend what was
 not acknowledged (as ``live.js`` does from its outbox) and catch up by replay.
 
 Runs in ``scripts/test``'s PostgreSQL pass, which sets ``PALABRE_TEST_DATABASE``
-and ``PALABRE_TEST_REDIS``; the SQLite pass has no second worker to test.
+and ``PALABRE_TEST_REDIS``; the SQLite pass has no second worker to test. Without
+Redis they are skipped, or fail under CI (:func:`palabre.testing.kit.required_server`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import psutil
 import pytest
 
 from palabre.testing import Ack, Facilitator, PalabreServer, Room, new_cid, p95
-from palabre.testing.kit import TEST_DATABASE_VARIABLE, new_test_database
+from palabre.testing.kit import TEST_REDIS_VARIABLE, new_test_database, required_server
 from palabre.testing.room import ServerProcess
 from tests.test_room import (
     CAFE,
@@ -39,7 +40,6 @@ from tests.test_room import (
     run,
 )
 
-REDIS_VARIABLE = "PALABRE_TEST_REDIS"
 PHONES = 32
 #: Two servers, PostgreSQL, Redis and the phones share a 2-core machine here: the
 #: bound on the 95th percentile of acknowledgements is twice a single server's.
@@ -49,20 +49,17 @@ ACK_TIMEOUT_S = 30
 #: One table: every phone hears every note, wherever it was sent.
 ONE_TABLE = {**CAFE, "tables": 1}
 
-pytestmark = pytest.mark.skipif(
-    not (os.environ.get(TEST_DATABASE_VARIABLE) and os.environ.get(REDIS_VARIABLE)),
-    reason="several workers need PostgreSQL and Redis: scripts/test's second pass sets "
-    f"{TEST_DATABASE_VARIABLE} and {REDIS_VARIABLE}",
-)
+pytestmark = pytest.mark.postgresql_only("several workers share one PostgreSQL database")
 
 
 @pytest.fixture
 def workers(tmp_path):
     """Two workers on one database, one Redis message queue and one secret key."""
+    redis = required_server(TEST_REDIS_VARIABLE, "several workers talk through Redis")
     shared = {
         "SQLALCHEMY_DATABASE_URI": new_test_database(tmp_path),
-        "MESSAGE_QUEUE": os.environ[REDIS_VARIABLE],
-        "RATE_LIMIT_STORAGE": os.environ[REDIS_VARIABLE],
+        "MESSAGE_QUEUE": redis,
+        "RATE_LIMIT_STORAGE": redis,
         "SECRET_KEY": secrets.token_hex(16),
         "STRICT_WRITES": "true",
     }
@@ -216,7 +213,7 @@ def heard(phone) -> set[int]:
 def test_palabre_serve_runs_workers_on_one_port_and_replaces_a_dead_one(tmp_path):
     """``palabre serve --workers 2``: one port, WebSocket only, a killed worker started again."""
     shared = {
-        "MESSAGE_QUEUE": os.environ[REDIS_VARIABLE],
+        "MESSAGE_QUEUE": required_server(TEST_REDIS_VARIABLE, "several workers talk through Redis"),
         "SECRET_KEY": secrets.token_hex(16),
     }
     template = PalabreServer(tmp_path / "instance", settings=shared)

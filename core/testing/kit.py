@@ -35,6 +35,9 @@ LANGUAGES = ("en", "fr", "ar")
 #: ``postgresql+psycopg://palabre@127.0.0.1:5432/palabre_test``. Unset, tests run on
 #: SQLite. ``scripts/test`` sets it for its second pass.
 TEST_DATABASE_VARIABLE = "PALABRE_TEST_DATABASE"
+#: Environment variable naming a Redis server for the tests: ``redis://127.0.0.1:6379/0``.
+#: ``scripts/test`` starts one and sets it for both passes.
+TEST_REDIS_VARIABLE = "PALABRE_TEST_REDIS"
 #: Each test app or server gets a schema of its own in that database, named so.
 TEST_SCHEMA_PREFIX = "palabre_test_"
 #: Schemas created by this process and not dropped yet (see :func:`drop_test_databases`).
@@ -46,6 +49,24 @@ _CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*n
 def testing_on_postgresql() -> bool:
     """Whether the tests run on PostgreSQL (``PALABRE_TEST_DATABASE`` is set)."""
     return bool(os.environ.get(TEST_DATABASE_VARIABLE))
+
+
+def required_server(variable: str, what: str) -> str:
+    """The address of a server a test needs, from the environment variable ``variable``.
+
+    Unset, the test is skipped, saying ``what`` needs it; under CI (``CI``
+    set, as ``.ci/run`` runs) it fails instead: there a missing server is a
+    broken set-up, and a test left out must not pass for one that ran.
+    """
+    import pytest
+
+    address = os.environ.get(variable)
+    if address:
+        return address
+    message = f"{what}: set {variable} (scripts/test starts one)"
+    if os.environ.get("CI"):
+        pytest.fail(f"{message}; under CI a missing server fails the test", pytrace=False)
+    pytest.skip(message)
 
 
 def new_test_database(folder: Path) -> str:
@@ -146,10 +167,22 @@ def make_app(folder: Path, plugins=(), **config) -> Flask:
     return app
 
 
-def close_app(app: Flask) -> None:
-    """Release the app's database connections, and drop its PostgreSQL test database."""
-    from palabre.extensions import db
+#: How long :func:`close_app` waits for the app's print jobs under way to end.
+PRINT_JOBS_WAIT_S = 120
 
+
+def close_app(app: Flask) -> None:
+    """Release the app's database connections, and drop its PostgreSQL test database.
+
+    Print jobs still under way are waited for first: they read the database
+    (and, on PostgreSQL, lock its tables against the drop).
+    """
+    from palabre.extensions import db
+    from palabre.print_jobs import EXTENSION_KEY
+
+    jobs = app.extensions.get(EXTENSION_KEY)
+    if jobs is not None:
+        assert jobs.wait_for_running(PRINT_JOBS_WAIT_S), "a print job did not end"
     with app.app_context():
         db.session.remove()
         db.engine.dispose()

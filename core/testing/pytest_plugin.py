@@ -16,7 +16,11 @@ each test gets its own app and database.
 With ``PALABRE_TEST_DATABASE`` set to a PostgreSQL server (``scripts/test``
 does so in its second pass) every app and served Palabre gets a database of
 its own there instead of an SQLite file; a test marked
-``@pytest.mark.sqlite_only("why")`` is then skipped, saying why.
+``@pytest.mark.sqlite_only("why")`` is then skipped, saying why, and one
+marked ``@pytest.mark.postgresql_only("why")`` runs only then. A server a
+test needs beyond the database (Redis) is asked for with
+:func:`palabre.testing.kit.required_server`: without it the test is skipped, or
+fails under CI.
 """
 
 from __future__ import annotations
@@ -31,13 +35,23 @@ def pytest_configure(config):
         "markers",
         "sqlite_only(reason): checks something only SQLite has; skipped on PostgreSQL",
     )
+    config.addinivalue_line(
+        "markers",
+        "postgresql_only(reason): needs PostgreSQL; skipped on SQLite (scripts/test's "
+        "PostgreSQL pass runs it)",
+    )
 
 
 def pytest_runtest_setup(item):
-    marker = item.get_closest_marker("sqlite_only")
-    if marker is not None and kit.testing_on_postgresql():
-        reason = marker.args[0] if marker.args else marker.kwargs.get("reason", "SQLite only")
-        pytest.skip(f"SQLite only: {reason}")
+    on_postgresql = kit.testing_on_postgresql()
+    for name, skipped, label in (
+        ("sqlite_only", on_postgresql, "SQLite only"),
+        ("postgresql_only", not on_postgresql, "PostgreSQL only"),
+    ):
+        marker = item.get_closest_marker(name)
+        if marker is not None and skipped:
+            reason = marker.args[0] if marker.args else marker.kwargs.get("reason", "")
+            pytest.skip(f"{label}: {reason}")
 
 
 def pytest_sessionfinish(session):

@@ -353,21 +353,23 @@ class PalabreServer(ServerProcess):
     def query(self, sql: str, params: Sequence = ()) -> list:
         """Rows of a read-only query on the server's database (the server may be running).
 
-        ``?`` marks a parameter on either database; a row reads as a
-        mapping (``row["seq"]``, ``dict(row)``).
+        ``?`` marks a parameter on either database; each row is a dict by
+        column name (``row["seq"]``), on both databases alike, so a test that
+        reads a column by position fails on SQLite too: name computed columns
+        (``SELECT COUNT(*) AS needs``).
         """
         if not self.database_uri.startswith("postgresql"):
             uri = f"file:{self.database}?mode=ro"
             with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=10)) as db:
                 db.row_factory = sqlite3.Row
-                return db.execute(sql, tuple(params)).fetchall()
+                return [dict(row) for row in db.execute(sql, tuple(params))]
         import sqlalchemy
 
         engine = sqlalchemy.create_engine(self.database_uri, poolclass=sqlalchemy.NullPool)
         try:
             with engine.connect() as connection:
                 cursor = connection.exec_driver_sql(sql.replace("?", "%s"), tuple(params))
-                return list(cursor.mappings())
+                return [dict(row) for row in cursor.mappings()]
         finally:
             engine.dispose()
 
@@ -379,7 +381,7 @@ class PalabreServer(ServerProcess):
         )
         if not rows:
             raise RoomError(f"session {session_id} is not in the database")
-        return dict(rows[0])
+        return rows[0]
 
 
 @contextlib.contextmanager
