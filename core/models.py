@@ -130,6 +130,14 @@ class Session(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+    # The export id of the file this session was imported from (palabre.transfer),
+    # so that the same file is not imported twice.
+    imported_from: Mapped[str | None] = mapped_column(String(32), unique=True)
+    # When its contributions' text was purged under the retention policy
+    # (palabre.retention); its counts and backlog provenance stay.
+    purged_at: Mapped[datetime | None]
+    # Months its contributions are kept after it closes; None: the instance's setting.
+    retention_months: Mapped[int | None]
 
     created_by: Mapped[Facilitator | None] = relationship()
     participants: Mapped[list[Participant]] = relationship(back_populates="session")
