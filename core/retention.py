@@ -41,7 +41,7 @@ from .models import Contribution, Event, Session, Status, utcnow
 log = logging.getLogger(__name__)
 
 #: Rows emptied per write transaction: a few milliseconds each.
-BATCH = 200
+BATCH = 100
 #: Event types whose data carry no participant's text, kept as they are by a purge.
 TEXTLESS_EVENTS = ("phase.changed", "timer.changed", "votes.changed", "contribution.hidden")
 

@@ -510,6 +510,14 @@ def _record(kind: str, value, where: str) -> dict:
     return record
 
 
+def _json_or_none(raw: bytes):
+    """The JSON value in ``raw``, or ``None`` when it is not UTF-8 JSON (or is ``null``)."""
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+
+
 def parse_export(raw: bytes) -> dict:
     """Read and check an export file; raises :class:`ImportRefused` saying what is wrong.
 
@@ -522,10 +530,10 @@ def parse_export(raw: bytes) -> dict:
         raise ImportRefused(
             _("This file is too big: %(size)d MB at most.", size=limit // (1024 * 1024))
         )
-    try:
-        document = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise ImportRefused(_("This is not a Palabre session file: it is not JSON.")) from None
+    # Decoding megabytes takes a while: on a thread, so the rooms go on meanwhile.
+    document = off_the_loop(_json_or_none, raw)
+    if document is None:
+        raise ImportRefused(_("This is not a Palabre session file: it is not JSON."))
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise ImportRefused(_("This is not a Palabre session file."))
     if document.get("version") != VERSION:
@@ -671,7 +679,7 @@ def import_session(raw: bytes, owner: Facilitator | None = None, as_copy: bool =
     it). A file already imported is refused unless ``as_copy``. Raises
     :class:`ImportRefused` with a translated message; then nothing is written.
     """
-    document = off_the_loop(parse_export, raw)
+    document = parse_export(raw)
     meta = document["session"]
     method = plugin_host().methods.get(meta["method"])
     if method is None:
