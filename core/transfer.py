@@ -582,7 +582,7 @@ def _check_references(document: dict) -> None:
         if value is not None and value not in ids[name]:
             raise ImportRefused(
                 _(
-                    "The file is damaged: %(where)s refers to %(name)s %(id)d, "
+                    "The file is damaged: a record of “%(where)s” refers to %(name)s %(id)d, "
                     "which it does not hold.",
                     where=where,
                     name=name,
@@ -591,26 +591,26 @@ def _check_references(document: dict) -> None:
             )
 
     for p in document["participants"]:
-        known(p["role_link"], "role_links", "a participant")
+        known(p["role_link"], "role_links", "participants")
     for c in document["contributions"]:
-        known(c["participant"], "participants", "a contribution")
-        known(c["reply_to"], "contributions", "a contribution")
+        known(c["participant"], "participants", "contributions")
+        known(c["reply_to"], "contributions", "contributions")
     for v in document["votes"]:
-        known(v["participant"], "participants", "a vote")
-        known(v["contribution"], "contributions", "a vote")
+        known(v["participant"], "participants", "votes")
+        known(v["contribution"], "contributions", "votes")
     for need in document["needs"]:
         for source in need["sources"]:
-            known(source["contribution"], "contributions", "a need")
+            known(source["contribution"], "contributions", "needs")
     for action in document["actions"]:
-        known(action["owner"], "stakeholders", "an action")
+        known(action["owner"], "stakeholders", "actions")
         for partner in action["partners"]:
-            known(partner, "stakeholders", "an action")
+            known(partner, "stakeholders", "actions")
         for need in action["needs"]:
-            known(need, "needs", "an action")
+            known(need, "needs", "actions")
         for source in action["sources"]:
-            known(source["contribution"], "contributions", "an action")
+            known(source["contribution"], "contributions", "actions")
         for update in action["updates"]:
-            known(update["reported_by"], "stakeholders", "an action's update")
+            known(update["reported_by"], "stakeholders", "actions")
 
 
 # --- import -------------------------------------------------------------------------------
