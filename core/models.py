@@ -2,7 +2,8 @@
 
 A participant is known only by the SHA-256 hash of a random token kept in
 their browser's cookie; no name, address, IP address or user agent is ever
-stored. Contributions are never deleted, only hidden.
+stored. Contributions are never deleted, only hidden; the retention policy
+empties their text once a session is old enough (:mod:`palabre.retention`).
 """
 
 from __future__ import annotations

@@ -494,3 +494,19 @@ def test_the_commands_export_and_import(app, target, tmp_path):
     file.write_text("{}")
     broken = runner.invoke(import_command, [str(file)])
     assert "Nothing was imported. This is not a Palabre session file." in broken.output
+
+
+def test_an_upload_over_the_limit_is_refused_on_the_form(app):
+    app.config["IMPORT_MAX_BYTES"] = 2 * 1024 * 1024
+    staff = sign_in(app.test_client())
+    form = staff.get("/sessions/import")
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form.text).group(1)
+    sent = staff.post(
+        "/sessions/import",
+        data={"csrf_token": token, "file": (io.BytesIO(b" " * (3 * 1024 * 1024)), "big.json")},
+        content_type="multipart/form-data",
+    )
+    assert sent.status_code == 413
+    assert "This file is too big: 2 MB at most." in sent.text
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Session)) == 0
