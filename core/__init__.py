@@ -229,6 +229,12 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
         # PDFs rendered at once, each by a WeasyPrint worker process using a
         # CPU (see core/render_pool.py): one leaves the other core to the room.
         PRINT_WORKERS=1,
+        # The largest session file "Import a session" reads, in bytes.
+        IMPORT_MAX_BYTES=30 * 1024 * 1024,
+        # Seconds after start, then between rounds, that ``palabre serve``
+        # purges sessions past their retention (see palabre.retention).
+        PURGE_FIRST_AFTER_S=60,
+        PURGE_EVERY_S=6 * 3600,
     )
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env("PALABRE")

@@ -1121,7 +1121,10 @@ def remove_theme(key: str):
 def from_session(session_id: int):
     """Turn a session's harvest into needs and proposed actions, keeping where each came from."""
     session = db.session.get(Session, session_id) or abort(404)
-    candidates: list[BacklogCandidate] = get_method(session.method).backlog_candidates(session)
+    # A purged session's contributions have no text left to distil candidates from.
+    candidates: list[BacklogCandidate] = (
+        [] if session.purged_at else get_method(session.method).backlog_candidates(session)
+    )
     for candidate in candidates:
         if candidate.kind != ACTION and not candidate.theme:
             candidate.theme = suggest_theme(candidate.title)

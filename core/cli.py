@@ -1,4 +1,4 @@
-"""The ``palabre`` command: ``serve``, ``backup``, ``restore``, ``new-method``, ``plugins``, ..."""
+"""The ``palabre`` command: ``serve``, ``backup``, ``restore``, ``export``, ``purge``, ..."""
 
 from __future__ import annotations
 
@@ -18,8 +18,10 @@ def main() -> None:
 
     from . import create_app
     from .backups import backup_command, restore_command
+    from .retention import purge_command
     from .scaffold import new_method_command
     from .serve import serve
+    from .transfer import export_command, import_command
 
     cli = FlaskGroup(
         create_app=lambda: create_app(),
@@ -30,4 +32,7 @@ def main() -> None:
     cli.add_command(backup_command)
     cli.add_command(restore_command)
     cli.add_command(new_method_command)
+    cli.add_command(export_command)
+    cli.add_command(import_command)
+    cli.add_command(purge_command)
     cli.main(prog_name="palabre")

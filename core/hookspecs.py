@@ -90,3 +90,46 @@ def print_sections(document, session):
         ``None``. ``html`` must be :class:`markupsafe.Markup` produced from a
         template, since it is inserted as is.
     """
+
+
+@hookspec
+def export_session(session):
+    """Add a plugin's own part to a session's export file.
+
+    Called while ``session`` is exported (the run screen's "Export" link,
+    ``palabre export``), for every session whatever its method. A plugin
+    that keeps rows of its own about a session returns them here; one that
+    keeps everything in the core's rows (``Session.config``,
+    ``Contribution.data``, ``Participant.state``) needs nothing here, since
+    those are exported as they are.
+
+    :param session: the :class:`palabre.models.Session` exported.
+    :return: a dict of JSON-able values under keys of the plugin's own (its
+        slug), merged into the file's ``"plugins"`` object, or ``None``.
+        Never put personal data in it.
+    """
+
+
+@hookspec
+def import_session(session, parts, ids):
+    """Take a plugin's part of an imported session: its own rows, and the ids it keeps in JSON.
+
+    Called inside the import's write transaction, after the core has written
+    the new session's rows and before the commit: write with ``db.session``,
+    do not commit, do nothing that waits (no I/O, no network). The session's
+    ``config``, its contributions' ``data`` and its participants' ``state``
+    arrive as they were in the file, so ids of the old instance kept there (a
+    contribution's, a personal link's) must be translated with ``ids``.
+
+    :param session: the new :class:`palabre.models.Session` (with its new id).
+    :param parts: the file's ``"plugins"`` object: every plugin's part, keyed
+        as :func:`export_session` returned them (empty for a file without).
+    :param ids: a :class:`palabre.transfer.IdMap`: ``ids.contribution(old)``,
+        ``ids.participant(old)``, ``ids.role_link(old)``, ``ids.need(old)``,
+        ``ids.action(old)`` give the new id of a record of the file, or
+        ``None`` when the file has none such.
+    :return: the keys of ``parts`` the plugin took (a list), or ``None``. A
+        file with a part no plugin takes is refused (its plugin is not
+        installed). Raise :class:`palabre.Refused` with a translated message
+        to refuse the file: nothing of it is written.
+    """

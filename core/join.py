@@ -287,7 +287,8 @@ def join(code: str):
     if code != session.code:
         return redirect(url_for("join.join", code=session.code))
     participant = current_participant(session)
-    if participant is None:
+    if participant is None or session.purged_at is not None:
+        # Once purged, a phone that took part sees the closing page too: the text is gone.
         return _join_form(session)
     return participant_view(session, participant)
 

@@ -2,7 +2,8 @@
 
 A participant is known only by the SHA-256 hash of a random token kept in
 their browser's cookie; no name, address, IP address or user agent is ever
-stored. Contributions are never deleted, only hidden.
+stored. Contributions are never deleted, only hidden; the retention policy
+empties their text once a session is old enough (:mod:`palabre.retention`).
 """
 
 from __future__ import annotations
@@ -130,6 +131,14 @@ class Session(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+    # The export id of the file this session was imported from (palabre.transfer),
+    # so that the same file is not imported twice.
+    imported_from: Mapped[str | None] = mapped_column(String(32), unique=True)
+    # When its contributions' text was purged under the retention policy
+    # (palabre.retention); its counts and backlog provenance stay.
+    purged_at: Mapped[datetime | None]
+    # Months its contributions are kept after it closes; None: the instance's setting.
+    retention_months: Mapped[int | None]
 
     created_by: Mapped[Facilitator | None] = relationship()
     participants: Mapped[list[Participant]] = relationship(back_populates="session")

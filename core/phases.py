@@ -116,6 +116,8 @@ def reopen(session: Session) -> None:
     with write_transaction():
         if session.status != Status.CLOSED:
             raise Refused(_("Only a closed session can be reopened."))
+        if session.purged_at is not None:
+            raise Refused(_("Its contributions were purged: this session cannot be reopened."))
         index = max(len(plan(session)) - 2, 0)
         session.phase_index = index
         session.phase_started_at = utcnow()

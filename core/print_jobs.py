@@ -8,7 +8,7 @@ current *generation*, and handed out at once until the backlog changes.
 
 The generation is a random token in ``print-cache/backlog.generation``. Any
 commit that writes a backlog row (:data:`BACKLOG_MODELS`, or a session's
-title, which the plan prints) replaces it, after the write lock is released;
+title or purge date, which the plan prints) replaces it, after the write lock is released;
 PDFs of older generations are never served again and are deleted when a new
 one is stored. A job reads the generation *before* it reads the backlog, so
 a write landing while it runs leaves its PDF under the older token, unused.
@@ -56,7 +56,7 @@ BACKLOG_MODELS: tuple[type, ...] = (
     CustomTheme,
 )
 #: Columns of other models the plan prints.
-PRINTED_COLUMNS: dict[type, tuple[str, ...]] = {Session: ("title",)}
+PRINTED_COLUMNS: dict[type, tuple[str, ...]] = {Session: ("title", "purged_at")}
 #: ``app.extensions`` key of the app's :class:`PrintJobs`.
 EXTENSION_KEY = "palabre.print_jobs"
 CACHE_FOLDER = "print-cache"

@@ -34,7 +34,7 @@ from markupsafe import Markup
 from . import access
 from .extensions import db
 from .i18n import LANGUAGES, current_language, direction
-from .join import base_url
+from .join import base_url, participant_count
 from .models import Session, utcnow
 from .plugin_host import get_method, plugin_host
 from .print_jobs import PrintJob, print_jobs
@@ -177,6 +177,20 @@ def report(session_id: int):
     """The session's report for the council, from its method's template."""
     session = _session(session_id)
     method = get_method(session.method)
+    if session.purged_at is not None:
+        from .backlog import session_actions, session_needs
+        from .retention import purged_contributions
+
+        return render_document(
+            "print/purged_report.html",
+            "report",
+            session,
+            method=method,
+            contribution_count=purged_contributions(session),
+            participant_total=participant_count(session),
+            needs=session_needs(session),
+            actions=session_actions(session),
+        )
     return render_document(
         method.template("report"),
         "report",

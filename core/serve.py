@@ -61,6 +61,7 @@ from .concurrency import served_by_gevent
 from .extensions import db, socketio
 from .join import is_loopback, lan_address
 from .models import Facilitator
+from .retention import purge_periodically
 
 try:
     import resource
@@ -259,7 +260,10 @@ def serve(host: str, port: int, workers: int, worker: bool) -> None:
     socketio.wsgi_server = server  # what socketio.stop() stops, as after socketio.run()
     for signum in (signal.SIGINT, signal.SIGTERM):
         gevent.signal_handler(signum, server.close)
+    # Sessions past their retention are purged in the background, in short batches.
+    purger = gevent.spawn(purge_periodically, app)
     server.serve_forever(stop_timeout=STOP_GRACE_S)
+    purger.kill(block=False)
     if database is not None:
         if checkpoint(database):
             click.echo(f"Palabre has stopped. Everything is saved in {database}.")

@@ -9,17 +9,37 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask import session as cookie
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from flask_wtf.file import FileField
 from sqlalchemy import func, select
-from wtforms import HiddenField, SelectField, StringField, SubmitField, TextAreaField
+from werkzeug.exceptions import RequestEntityTooLarge
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    IntegerField,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
 from wtforms.fields import DateTimeLocalField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from . import access, actions, contributions, phases, role_links
+from . import access, actions, contributions, phases, retention, role_links, transfer
 from .charts import participation
 from .database import write_transaction
 from .errors import Refused
@@ -173,6 +193,8 @@ def create(slug: str):
 def run(session_id: int):
     """The facilitator's one screen for running a session live."""
     session = get_session(session_id)
+    if session.purged_at is not None:
+        return purged_summary(session)
     method = get_method(session.method)
     seq = session.seq
     transcribe_form = TranscribeForm()
@@ -202,7 +224,15 @@ def run(session_id: int):
 
 
 class EditDetailsForm(SessionDetailsForm):
+    retention_months = IntegerField(
+        _l("Keep what participants wrote for (months after it closes, optional)"),
+        validators=[Optional(), NumberRange(min=0, max=600)],
+        description=_l("Empty: as the instance's settings say. 0: keep it for good."),
+    )
     submit = SubmitField(_l("Save"))
+
+    def details(self) -> dict:
+        return {**super().details(), "retention_months": self.retention_months.data}
 
 
 @bp.route("/<int:session_id>/edit", methods=["GET", "POST"])
@@ -257,6 +287,8 @@ def paper_cards(session_id: int):
 def projector(session_id: int):
     """The big screen: QR code, code, phase, question, timer, live contributions."""
     session = get_session(session_id)
+    if session.purged_at is not None:
+        return _back(session)
     method = get_method(session.method)
     return render_template(
         method.template("projector"),
@@ -411,3 +443,104 @@ def archive(session_id: int):
         else:
             flash(_("Close the session before archiving it."), "error")
     return redirect(url_for("sessions.index"))
+
+
+# --- a purged session, export and import ------------------------------------------------
+
+
+def purged_summary(session: Session):
+    """What a session whose contributions were purged still shows: its counts and backlog."""
+    from .backlog import session_actions, session_needs
+
+    return render_template(
+        "sessions/purged.html",
+        session=session,
+        method=get_method(session.method),
+        contribution_count=retention.purged_contributions(session),
+        participant_count=participant_count(session),
+        needs=session_needs(session),
+        actions=session_actions(session),
+        action_form=ButtonForm(),
+    )
+
+
+@bp.get("/<int:session_id>/export.json")
+def export(session_id: int):
+    """Download the session, with its backlog provenance, as one JSON file (see docs/)."""
+    # Who runs it and may use the backlog: the file carries the backlog's part too.
+    session = access.check(access.FACILITATOR, session_id)
+    data = transfer.export_json(session)
+    access.audit("sessions.export", session)
+    name = f"palabre-session-{session.id}-{utcnow():%Y%m%d}.json"
+    return Response(
+        data,
+        mimetype="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+class ImportForm(CleanForm):
+    file = FileField(_l("Session file (.json, made by “Export”)"))
+    as_copy = BooleanField(
+        _l("Import it even if this file was imported here before (a second copy)")
+    )
+    submit = SubmitField(_l("Import the session"))
+
+
+@bp.url_value_preprocessor
+def _allow_big_import(endpoint, values):
+    """Let the import form's upload be as big as an export file may be (before CSRF reads it)."""
+    if endpoint == "sessions.import_session":
+        request.max_content_length = _import_limit() + 64 * 1024
+
+
+def _import_limit() -> int:
+    return current_app.config.get("IMPORT_MAX_BYTES", transfer.IMPORT_MAX_BYTES)
+
+
+@bp.app_errorhandler(RequestEntityTooLarge)
+def _too_big(error):
+    """An upload over the limit: on the import page, say so on the form; elsewhere, plain 413."""
+    if request.endpoint != "sessions.import_session":
+        return error
+    form = ImportForm(formdata=None)
+    form.file.errors = [
+        _("This file is too big: %(size)d MB at most.", size=_import_limit() // 2**20)
+    ]
+    return render_template("sessions/import.html", form=form), 413
+
+
+@bp.route("/import", methods=["GET", "POST"])
+@access.facilitator_required
+def import_session():
+    """Import a session file exported from another instance, as a new session owned by you.
+
+    Facilitators and administrators may: it makes a session (as they may)
+    and adds its needs and actions to the backlog (which they work on);
+    guests may not. Nothing is written unless the whole file is sound.
+    """
+    form = ImportForm()
+    if form.validate_on_submit():
+        upload = request.files.get(form.file.name)
+        if not upload or not upload.filename:
+            form.file.errors = [_("Choose the session file to import.")]
+            return render_template("sessions/import.html", form=form), 400
+        try:
+            imported = transfer.import_session(
+                upload.read(_import_limit() + 1), owner=current_user, as_copy=form.as_copy.data
+            )
+        except transfer.ImportRefused as refusal:
+            form.file.errors = [_("Nothing was imported.") + " " + refusal.message]
+            return render_template("sessions/import.html", form=form), 400
+        flash(
+            _(
+                "Session imported. Contributions: %(contributions)d; needs added to the "
+                "backlog: %(needs)d; actions: %(actions)d.",
+                contributions=imported.contributions,
+                needs=imported.needs,
+                actions=imported.actions,
+            ),
+            "success",
+        )
+        return redirect(url_for("sessions.run", session_id=imported.session.id))
+    return render_template("sessions/import.html", form=form)

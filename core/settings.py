@@ -1,9 +1,10 @@
-"""The instance's own settings: who organises (a name and a logo for the printed reports).
+"""The instance's own settings: who organises (a name and a logo for the printed reports),
+and how long the text of contributions is kept (:mod:`palabre.retention`).
 
 Stored one row per name in :class:`palabre.models.InstanceSetting`; read with
 :func:`instance_settings` (a template global, so print templates can put the
-organiser on their cover) and changed on the settings page by a signed-in
-facilitator. Only names listed in :data:`DEFAULTS` exist.
+organiser on their cover) and changed on the settings page by an
+administrator. Only names listed in :data:`DEFAULTS` exist.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField
 from sqlalchemy import select
-from wtforms import BooleanField, StringField, SubmitField
-from wtforms.validators import Length
+from wtforms import BooleanField, IntegerField, StringField, SubmitField
+from wtforms.validators import Length, NumberRange, Optional
 
 from . import access
 from .database import write_transaction
@@ -28,8 +29,11 @@ bp = Blueprint("settings", __name__, url_prefix="/settings")
 
 ORGANISER_NAME = "organiser_name"
 ORGANISER_LOGO = "organiser_logo"
-#: Every setting and its value when never set.
-DEFAULTS = {ORGANISER_NAME: "", ORGANISER_LOGO: ""}
+#: Months the text of contributions is kept after a session closes; "" keeps it for good.
+RETENTION_MONTHS = "retention_months"
+#: Every setting and its value when never set. Nothing is purged unless an administrator
+#: chooses a period: deleting what people said must be a decision, not an upgrade's side effect.
+DEFAULTS = {ORGANISER_NAME: "", ORGANISER_LOGO: "", RETENTION_MONTHS: ""}
 #: The largest logo accepted, in bytes: it is embedded in every printed report.
 MAX_LOGO_BYTES = 300_000
 #: Logo formats accepted, by their first bytes (never SVG: it can carry scripts).
@@ -76,6 +80,14 @@ class SettingsForm(CleanForm):
         description=_l("Printed on the cover of every report."),
     )
     remove_logo = BooleanField(_l("Remove the logo"))
+    retention_months = IntegerField(
+        _l("Keep what participants wrote for (months after a session closes)"),
+        validators=[Optional(), NumberRange(min=1, max=600)],
+        description=_l(
+            "Then the text of the session's contributions is deleted; its counts and the "
+            "needs and actions it fed stay in the backlog. Leave empty to keep everything."
+        ),
+    )
     submit = SubmitField(_l("Save the settings"))
 
 
@@ -84,11 +96,17 @@ access.protect(bp, access.ADMINISTRATOR)
 
 @bp.route("/", methods=["GET", "POST"])
 def edit():
-    """The instance settings page: the organiser's name and logo for printed reports."""
+    """The instance settings page: the organiser's name and logo, the retention period."""
     current = instance_settings()
-    form = SettingsForm(organiser_name=current[ORGANISER_NAME])
+    form = SettingsForm(
+        organiser_name=current[ORGANISER_NAME],
+        retention_months=int(current[RETENTION_MONTHS]) if current[RETENTION_MONTHS] else None,
+    )
     if form.validate_on_submit():
-        values = {ORGANISER_NAME: (form.organiser_name.data or "").strip()}
+        values = {
+            ORGANISER_NAME: (form.organiser_name.data or "").strip(),
+            RETENTION_MONTHS: str(form.retention_months.data or ""),
+        }
         upload = request.files.get(form.logo.name)
         if form.remove_logo.data:
             values[ORGANISER_LOGO] = ""

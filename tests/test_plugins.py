@@ -248,6 +248,72 @@ def test_hook_backlog_item_created(tmp_path):
     ]
 
 
+class Scenes:
+    """A throwaway plugin keeping rows of its own about a session (here, a list of props)."""
+
+    def __init__(self):
+        self.imported = {}
+
+    @hookimpl
+    def export_session(self, session):
+        return {"scenes": {"session": session.id, "props": ["a chair", "a form"]}}
+
+    @hookimpl
+    def import_session(self, session, parts, ids):
+        first = ids.contribution(min(ids.contributions))
+        self.imported = {**parts["scenes"], "new": session.id, "first": first}
+        return ["scenes"]
+
+
+def _exported_cafe(app) -> dict:
+    from palabre.transfer import export_session
+
+    code = _live_cafe(app)
+    with app.test_request_context():
+        session = db.session.scalar(select(Session).where(Session.code == code))
+        participant = Participant(
+            session_id=session.id, token_hash="a" * 64, language="en", group="1"
+        )
+        db.session.add(participant)
+        db.session.commit()
+        contributions.accept(
+            session, participant, client_id=new_cid(), kind_name="note", body="Night buses"
+        )
+        return export_session(session)
+
+
+def test_hook_export_session(tmp_path):
+    app = app_with(tmp_path, Scenes())
+    document = _exported_cafe(app)
+    assert document["plugins"] == {"scenes": {"session": 1, "props": ["a chair", "a form"]}}
+
+
+def test_hook_import_session(tmp_path):
+    import json
+
+    from palabre.transfer import ImportRefused, import_session
+
+    document = _exported_cafe(app_with(tmp_path / "a", Scenes()))
+    scenes = Scenes()
+    there = app_with(tmp_path / "b", scenes)
+    with there.test_request_context():
+        imported = import_session(json.dumps(document).encode())
+        first = db.session.scalar(
+            select(Contribution.id).where(Contribution.session_id == imported.session.id)
+        )
+    assert scenes.imported == {
+        "session": 1,
+        "props": ["a chair", "a form"],
+        "new": imported.session.id,
+        "first": first,
+    }
+    # Without the plugin, nobody takes its part: the file is refused.
+    bare = app_with(tmp_path / "c")
+    document["export_id"] = "f" * 32
+    with bare.test_request_context(), pytest.raises(ImportRefused, match="scenes"):
+        import_session(json.dumps(document).encode())
+
+
 @pytest.mark.pdf
 def test_hook_print_sections(tmp_path):
     seen = []

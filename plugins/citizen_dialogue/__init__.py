@@ -960,3 +960,43 @@ def register_methods():
 @hookimpl
 def register_blueprints(app):
     return [blueprint]
+
+
+@hookimpl
+def import_session(session, ids):
+    """An imported dialogue: themes, answers, meetings, views, ideas and projects by new ids.
+
+    The meetings' themes (``config``), a theme's answers and quotes (``"<interview
+    id>:<question>"``) and what it was merged into, the theme of a view or an idea, and a
+    project's idea and theme all name contributions.
+    """
+    if session.method != CitizenDialogue.slug:
+        return None
+
+    def answer(ref):
+        parsed = theming.parse_ref(ref)
+        new = ids.contribution(parsed[0]) if parsed else None
+        return theming.answer_ref(new, parsed[1]) if new is not None else None
+
+    def present(values):
+        return [value for value in values if value is not None]
+
+    meetings = {
+        number: present(ids.contribution(t) for t in themes)
+        for number, themes in session.config.get("meeting_themes", {}).items()
+    }
+    if meetings:
+        session.config = {**session.config, "meeting_themes": meetings}
+    for contribution in db.session.scalars(
+        select(Contribution).where(Contribution.session_id == session.id)
+    ):
+        data = dict(contribution.data)
+        for key in ("theme", "idea", "merged_into"):
+            if data.get(key) is not None:
+                data[key] = ids.contribution(data[key])
+        for key in ("answers", "quotes"):
+            if key in data and contribution.kind == "theme":
+                data[key] = present(answer(ref) for ref in data[key])
+        if data != contribution.data:
+            contribution.data = data
+    return None

@@ -598,3 +598,20 @@ assets = Blueprint(
 @hookimpl
 def register_blueprints():
     return [assets]
+
+
+@hookimpl
+def import_session(session, ids):
+    """An imported forum: each obstacle's answers named by their new ids."""
+    if session.method != ForumTheatre.slug:
+        return None
+    obstacles = db.session.scalars(
+        select(Contribution).where(
+            Contribution.session_id == session.id, Contribution.kind == "obstacle"
+        )
+    )
+    for obstacle in obstacles:
+        if "answers" in obstacle.data:
+            answers = [ids.contribution(a) for a in obstacle.data["answers"]]
+            obstacle.data = {**obstacle.data, "answers": [a for a in answers if a is not None]}
+    return None

@@ -601,3 +601,26 @@ def register_methods():
 @hookimpl
 def register_blueprints(app):
     return [bp]
+
+
+@hookimpl
+def import_session(session, ids):
+    """An imported audit: visits given to the new evaluator links, findings to the new actions.
+
+    A finding that named an action not in the file keeps the action's title only.
+    """
+    if session.method != MysteryShopping.slug:
+        return None
+    assignments = [
+        {**a, "link": ids.role_link(a.get("link"))} for a in session.config.get("assignments", [])
+    ]
+    session.config = {**session.config, "assignments": assignments}
+    findings = db.session.scalars(
+        select(Contribution).where(
+            Contribution.session_id == session.id, Contribution.kind == "finding"
+        )
+    )
+    for finding in findings:
+        if finding.data.get("action") is not None:
+            finding.data = {**finding.data, "action": ids.action(finding.data["action"])}
+    return None

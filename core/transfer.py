@@ -1,0 +1,967 @@
+"""Moving a session between instances: one JSON file out, a new session in.
+
+A facilitator who runs a session on a laptop downloads it
+(:func:`export_session`, the run screen's "Export" link or ``palabre export``)
+and an account of another instance imports the file (:func:`import_session`,
+the "Import a session" page or ``palabre import``). The format is
+documented in ``docs/export-format.md``; :data:`VERSION` is its version.
+
+What goes in the file: the session with its method's configuration and
+phase, its personal links without their keys, its participants as
+anonymous rows (no token, nothing else: there is nothing else), its
+contributions (hidden ones with their text and fields emptied, as in
+every other place they are shown), votes and ratings, and the part of the
+backlog that came from the session (its needs and actions, their
+provenance and support, the stakeholders and custom themes they name),
+plus what plugins add through the ``export_session`` hook. The live event
+log is not exported: it only serves phones connected to the old instance.
+
+An import checks the whole file before writing anything, then writes it in
+one transaction: a new session (new ids, a new join code when its own is
+taken, new link keys, new participant tokens nobody holds), with every
+reference remapped, then the ``import_session`` hook, which lets plugins
+remap the ids they keep in JSON or restore their own rows. Nothing already
+on the instance is changed: stakeholders and themes of the same name are
+reused as they are, others are added. A file imported once is refused the
+second time (by its ``export_id``), unless it is imported as a copy.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from flask_babel import gettext as _
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+
+from .concurrency import off_the_loop
+from .database import write_transaction
+from .errors import Refused
+from .extensions import db
+from .i18n import LANGUAGES
+from .join import new_join_code
+from .models import (
+    Action,
+    ActionSource,
+    ActionUpdate,
+    Contribution,
+    CustomTheme,
+    Facilitator,
+    Need,
+    NeedSource,
+    Participant,
+    RoleLink,
+    Session,
+    Stakeholder,
+    Status,
+    Theme,
+    Vote,
+    hash_token,
+    utcnow,
+)
+from .plugin_host import plugin_host
+
+#: What the file says it is, and the version of its format.
+FORMAT = "palabre-session"
+VERSION = 1
+#: The largest file an import reads, in bytes (the ``IMPORT_MAX_BYTES`` setting overrides it).
+IMPORT_MAX_BYTES = 30 * 1024 * 1024
+
+
+class ImportRefused(Refused):
+    """A file that cannot be imported; ``message`` says why, in the reader's language."""
+
+
+# --- export ------------------------------------------------------------------------------
+
+
+def _when(value: datetime | date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _support(source) -> dict:
+    return {
+        "contribution": source.contribution_id,
+        "people": source.people,
+        "dots": source.dots,
+        "rating_sum": source.rating_sum,
+        "rating_count": source.rating_count,
+    }
+
+
+def session_backlog(session: Session) -> tuple[list[Need], list[Action]]:
+    """The needs with provenance in ``session`` (not merged away), and the actions it concerns.
+
+    An action concerns the session when it was proposed from it or addresses
+    one of those needs ("you said, we did").
+    """
+    needs = db.session.scalars(
+        select(Need)
+        .where(
+            Need.merged_into_id.is_(None),
+            Need.id.in_(select(NeedSource.need_id).where(NeedSource.session_id == session.id)),
+        )
+        .order_by(Need.id)
+    ).all()
+    need_ids = [need.id for need in needs]
+    actions = db.session.scalars(
+        select(Action)
+        .where(
+            or_(
+                Action.id.in_(
+                    select(ActionSource.action_id).where(ActionSource.session_id == session.id)
+                ),
+                Action.needs.any(Need.id.in_(need_ids)),
+            )
+        )
+        .order_by(Action.id)
+    ).all()
+    return needs, actions
+
+
+def export_session(session: Session) -> dict:
+    """Everything the file holds about ``session``, as JSON-able data (see the module)."""
+    rows = lambda model: db.session.scalars(  # noqa: E731
+        select(model).where(model.session_id == session.id).order_by(model.id)
+    ).all()
+    needs, actions = session_backlog(session)
+    stakeholders: dict[int, Stakeholder] = {}
+    for action in actions:
+        reporters = [update.reported_by for update in action.updates]
+        for stakeholder in (action.owner, *action.partners, *reporters):
+            if stakeholder is not None:
+                stakeholders[stakeholder.id] = stakeholder
+    theme_keys = {need.theme for need in needs}
+    themes = db.session.scalars(select(CustomTheme).where(CustomTheme.key.in_(theme_keys))).all()
+    exported_needs = {need.id for need in needs}
+    plugins: dict = {}
+    for part in plugin_host().hook.export_session(session=session):
+        if part:
+            plugins.update(part)
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "export_id": uuid.uuid4().hex,
+        "exported_at": _when(utcnow()),
+        "session": {
+            "method": session.method,
+            "title": session.title,
+            "code": session.code,
+            "status": session.status,
+            "config": session.config or {},
+            "languages": session.languages or [],
+            "venue": session.venue,
+            "starts_at": _when(session.starts_at),
+            "wifi_name": session.wifi_name,
+            "wifi_password": session.wifi_password,
+            "phase_index": session.phase_index,
+            "phase_started_at": _when(session.phase_started_at),
+            "timer_ends_at": _when(session.timer_ends_at),
+            "created_at": _when(session.created_at),
+            "started_at": _when(session.started_at),
+            "closed_at": _when(session.closed_at),
+            "purged_at": _when(session.purged_at),
+            "retention_months": session.retention_months,
+        },
+        "role_links": [
+            {
+                "id": link.id,
+                "role": link.role,
+                "group": link.group,
+                "code": link.code,
+                "created_at": _when(link.created_at),
+                "revoked_at": _when(link.revoked_at),
+            }
+            for link in rows(RoleLink)
+        ],
+        "participants": [
+            {
+                "id": participant.id,
+                "language": participant.language,
+                "group": participant.group,
+                "role": participant.role,
+                "role_link": participant.role_link_id,
+                "state": participant.state or {},
+                "joined_at": _when(participant.joined_at),
+            }
+            for participant in rows(Participant)
+        ],
+        "contributions": [
+            {
+                "id": c.id,
+                "participant": c.participant_id,
+                "client_id": c.client_id,
+                "kind": c.kind,
+                "phase_index": c.phase_index,
+                "group": c.group,
+                # A hidden contribution is kept for the counts and the provenance, never its text.
+                "body": "" if c.hidden else c.body,
+                "data": {} if c.hidden else (c.data or {}),
+                "transcribed": c.transcribed,
+                "hidden": c.hidden,
+                "reply_to": c.reply_to_id,
+                "created_at": _when(c.created_at),
+            }
+            for c in rows(Contribution)
+        ],
+        "votes": [
+            {
+                "participant": v.participant_id,
+                "contribution": v.contribution_id,
+                "client_id": v.client_id,
+                "value": v.value,
+                "created_at": _when(v.created_at),
+            }
+            for v in rows(Vote)
+        ],
+        "themes": [{"key": t.key, "label": t.label, "keywords": t.keywords} for t in themes],
+        "stakeholders": [
+            {
+                "id": s.id,
+                "name": s.name,
+                "kind": s.kind,
+                "role": s.role,
+                "already_involved": s.already_involved,
+                "interest": s.interest,
+                "influence": s.influence,
+                "knowledge": s.knowledge,
+                "how_to_involve": s.how_to_involve,
+            }
+            for s in stakeholders.values()
+        ],
+        "needs": [
+            {
+                "id": need.id,
+                "title": need.title,
+                "description": need.description,
+                "theme": need.theme,
+                "created_at": _when(need.created_at),
+                "sources": [_support(s) for s in need.sources if s.session_id == session.id],
+            }
+            for need in needs
+        ],
+        "actions": [
+            {
+                "id": action.id,
+                "title": action.title,
+                "objective": action.objective,
+                "indicator": action.indicator,
+                "indicator_baseline": action.indicator_baseline,
+                "indicator_target": action.indicator_target,
+                "indicator_unit": action.indicator_unit,
+                "owner": action.owner_id,
+                "partners": [p.id for p in action.partners],
+                "budget_amount": action.budget_amount,
+                "budget_currency": action.budget_currency,
+                "in_kind": action.in_kind,
+                "start_date": _when(action.start_date),
+                "end_date": _when(action.end_date),
+                "status": action.status,
+                "created_at": _when(action.created_at),
+                "needs": [n.id for n in action.needs if n.id in exported_needs],
+                "sources": [_support(s) for s in action.sources if s.session_id == session.id],
+                "updates": [
+                    {
+                        "kind": u.kind,
+                        "on_date": _when(u.on_date),
+                        "progress": u.progress,
+                        "body": u.body,
+                        "reported_by": u.reported_by_id,
+                        "method": u.method,
+                        "evidence_is_this_session": u.evidence_session_id == session.id,
+                    }
+                    for u in action.updates
+                ],
+            }
+            for action in actions
+        ],
+        "plugins": plugins,
+    }
+
+
+def export_json(session: Session) -> bytes:
+    """The export file's bytes: UTF-8 JSON, readable, Arabic and French left as they are."""
+    return json.dumps(export_session(session), ensure_ascii=False, indent=1).encode()
+
+
+# --- checking a file ----------------------------------------------------------------------
+
+# Field checkers: each takes a value and returns it (converted) or raises ValueError.
+
+
+def _text(limit: int | None = None) -> Callable:
+    def check(value):
+        if not isinstance(value, str) or (limit is not None and len(value) > limit):
+            raise ValueError
+        return value
+
+    return check
+
+
+def _optional(check: Callable) -> Callable:
+    return lambda value: None if value is None else check(value)
+
+
+def _integer(value):
+    if isinstance(value, bool) or not isinstance(value, int) or abs(value) >= 2**62:
+        raise ValueError
+    return value
+
+
+def _number(value):
+    if isinstance(value, bool) or not isinstance(value, int | float) or abs(value) >= 1e15:
+        raise ValueError
+    return float(value)
+
+
+def _boolean(value):
+    if not isinstance(value, bool):
+        raise ValueError
+    return value
+
+
+def _moment(value):
+    if not isinstance(value, str):
+        raise ValueError
+    return datetime.fromisoformat(value).replace(tzinfo=None)
+
+
+def _day(value):
+    if not isinstance(value, str):
+        raise ValueError
+    return date.fromisoformat(value)
+
+
+def _object(value):
+    if not isinstance(value, dict):
+        raise ValueError
+    return value
+
+
+def _list_of(check: Callable) -> Callable:
+    def checked(value):
+        if not isinstance(value, list):
+            raise ValueError
+        return [check(item) for item in value]
+
+    return checked
+
+
+_TEXT = _text()
+SCHEMA: dict[str, dict[str, Callable]] = {
+    "session": {
+        "method": _text(60),
+        "title": _text(200),
+        "code": _text(12),
+        "status": _text(12),
+        "config": _object,
+        "languages": _list_of(_text(12)),
+        "venue": _text(200),
+        "starts_at": _optional(_moment),
+        "wifi_name": _text(100),
+        "wifi_password": _text(100),
+        "phase_index": _integer,
+        "phase_started_at": _optional(_moment),
+        "timer_ends_at": _optional(_moment),
+        "created_at": _moment,
+        "started_at": _optional(_moment),
+        "closed_at": _optional(_moment),
+        "purged_at": _optional(_moment),
+        "retention_months": _optional(_integer),
+    },
+    "role_links": {
+        "id": _integer,
+        "role": _text(30),
+        "group": _optional(_text(40)),
+        "code": _text(20),
+        "created_at": _moment,
+        "revoked_at": _optional(_moment),
+    },
+    "participants": {
+        "id": _integer,
+        "language": _text(12),
+        "group": _optional(_text(40)),
+        "role": _optional(_text(30)),
+        "role_link": _optional(_integer),
+        "state": _object,
+        "joined_at": _moment,
+    },
+    "contributions": {
+        "id": _integer,
+        "participant": _optional(_integer),
+        "client_id": _text(64),
+        "kind": _text(40),
+        "phase_index": _integer,
+        "group": _optional(_text(40)),
+        "body": _TEXT,
+        "data": _object,
+        "transcribed": _boolean,
+        "hidden": _boolean,
+        "reply_to": _optional(_integer),
+        "created_at": _moment,
+    },
+    "votes": {
+        "participant": _integer,
+        "contribution": _integer,
+        "client_id": _text(64),
+        "value": _integer,
+        "created_at": _moment,
+    },
+    "themes": {"key": _text(40), "label": _text(80), "keywords": _TEXT},
+    "stakeholders": {
+        "id": _integer,
+        "name": _text(200),
+        "kind": _text(40),
+        "role": _TEXT,
+        "already_involved": _boolean,
+        "interest": _integer,
+        "influence": _integer,
+        "knowledge": _TEXT,
+        "how_to_involve": _TEXT,
+    },
+    "sources": {
+        "contribution": _optional(_integer),
+        "people": _integer,
+        "dots": _integer,
+        "rating_sum": _number,
+        "rating_count": _integer,
+    },
+    "needs": {
+        "id": _integer,
+        "title": _text(200),
+        "description": _TEXT,
+        "theme": _text(40),
+        "created_at": _moment,
+        "sources": _list_of(_object),
+    },
+    "updates": {
+        "kind": _text(20),
+        "on_date": _day,
+        "progress": _optional(_number),
+        "body": _TEXT,
+        "reported_by": _optional(_integer),
+        "method": _text(200),
+        "evidence_is_this_session": _boolean,
+    },
+    "actions": {
+        "id": _integer,
+        "title": _text(200),
+        "objective": _TEXT,
+        "indicator": _TEXT,
+        "indicator_baseline": _optional(_number),
+        "indicator_target": _optional(_number),
+        "indicator_unit": _text(40),
+        "owner": _optional(_integer),
+        "partners": _list_of(_integer),
+        "budget_amount": _optional(_number),
+        "budget_currency": _text(3),
+        "in_kind": _TEXT,
+        "start_date": _optional(_day),
+        "end_date": _optional(_day),
+        "status": _text(20),
+        "created_at": _moment,
+        "needs": _list_of(_integer),
+        "sources": _list_of(_object),
+        "updates": _list_of(_object),
+    },
+}
+#: The lists of records a file holds, each checked against ``SCHEMA``.
+RECORD_LISTS = (
+    "role_links",
+    "participants",
+    "contributions",
+    "votes",
+    "themes",
+    "stakeholders",
+    "needs",
+    "actions",
+)
+
+
+def _record(kind: str, value, where: str) -> dict:
+    """``value`` checked against ``SCHEMA[kind]``; else :class:`ImportRefused` naming ``where``."""
+    if not isinstance(value, dict):
+        raise ImportRefused(_("The file is damaged: %(where)s is not a record.", where=where))
+    record = {}
+    for name, check in SCHEMA[kind].items():
+        if name not in value:
+            raise ImportRefused(
+                _("The file is damaged: %(where)s has no “%(name)s”.", where=where, name=name)
+            )
+        try:
+            record[name] = check(value[name])
+        except (ValueError, TypeError):
+            raise ImportRefused(
+                _(
+                    "The file is damaged: “%(name)s” of %(where)s is not valid.",
+                    where=where,
+                    name=name,
+                )
+            ) from None
+    return record
+
+
+def _json_or_none(raw: bytes):
+    """The JSON value in ``raw``, or ``None`` when it is not UTF-8 JSON (or is ``null``)."""
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+
+
+def parse_export(raw: bytes) -> dict:
+    """Read and check an export file; raises :class:`ImportRefused` saying what is wrong.
+
+    Checks its size, that it is JSON, its format and version, every record's
+    fields, and that every reference points at a record of the file. Reads
+    no database; the checks that do are in :func:`import_session`.
+    """
+    limit = current_app.config.get("IMPORT_MAX_BYTES", IMPORT_MAX_BYTES)
+    if len(raw) > limit:
+        raise ImportRefused(
+            _("This file is too big: %(size)d MB at most.", size=limit // (1024 * 1024))
+        )
+    # Decoding megabytes takes a while: on a thread, so the rooms go on meanwhile.
+    document = off_the_loop(_json_or_none, raw)
+    if document is None:
+        raise ImportRefused(_("This is not a Palabre session file: it is not JSON."))
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise ImportRefused(_("This is not a Palabre session file."))
+    if document.get("version") != VERSION:
+        raise ImportRefused(
+            _(
+                "This file is in version %(version)s of the format; this Palabre reads "
+                "version %(ours)d. Export the session again with the same version of Palabre.",
+                version=str(document.get("version"))[:20],
+                ours=VERSION,
+            )
+        )
+    export_id = document.get("export_id")
+    if not isinstance(export_id, str) or not export_id.isalnum() or len(export_id) != 32:
+        raise ImportRefused(_("The file is damaged: %(where)s is not valid.", where="export_id"))
+    checked = {
+        "export_id": export_id,
+        "session": _record("session", document.get("session"), "session"),
+        "plugins": document.get("plugins", {}),
+    }
+    if not isinstance(checked["plugins"], dict):
+        raise ImportRefused(_("The file is damaged: %(where)s is not valid.", where="plugins"))
+    for name in RECORD_LISTS:
+        items = document.get(name)
+        if not isinstance(items, list):
+            raise ImportRefused(_("The file is damaged: it has no list of %(name)s.", name=name))
+        checked[name] = [_record(name, item, f"{name}[{n}]") for n, item in enumerate(items)]
+    for need in checked["needs"]:
+        need["sources"] = [_record("sources", s, "needs.sources") for s in need["sources"]]
+    for action in checked["actions"]:
+        action["sources"] = [_record("sources", s, "actions.sources") for s in action["sources"]]
+        action["updates"] = [_record("updates", u, "actions.updates") for u in action["updates"]]
+    _check_references(checked)
+    return checked
+
+
+def _check_references(document: dict) -> None:
+    """Refuse a file whose records point at ids it does not hold, or hold an id twice."""
+    ids = {}
+    for name in ("role_links", "participants", "contributions", "stakeholders", "needs", "actions"):
+        ids[name] = [record["id"] for record in document[name]]
+        if len(set(ids[name])) != len(ids[name]):
+            raise ImportRefused(_("The file is damaged: two %(name)s share an id.", name=name))
+        ids[name] = set(ids[name])
+
+    def known(value, name: str, where: str) -> None:
+        if value is not None and value not in ids[name]:
+            raise ImportRefused(
+                _(
+                    "The file is damaged: a record of “%(where)s” refers to %(name)s %(id)d, "
+                    "which it does not hold.",
+                    where=where,
+                    name=name,
+                    id=value,
+                )
+            )
+
+    for p in document["participants"]:
+        known(p["role_link"], "role_links", "participants")
+    for c in document["contributions"]:
+        known(c["participant"], "participants", "contributions")
+        known(c["reply_to"], "contributions", "contributions")
+    for v in document["votes"]:
+        known(v["participant"], "participants", "votes")
+        known(v["contribution"], "contributions", "votes")
+    for need in document["needs"]:
+        for source in need["sources"]:
+            known(source["contribution"], "contributions", "needs")
+    for action in document["actions"]:
+        known(action["owner"], "stakeholders", "actions")
+        for partner in action["partners"]:
+            known(partner, "stakeholders", "actions")
+        for need in action["needs"]:
+            known(need, "needs", "actions")
+        for source in action["sources"]:
+            known(source["contribution"], "contributions", "actions")
+        for update in action["updates"]:
+            known(update["reported_by"], "stakeholders", "actions")
+
+
+# --- import -------------------------------------------------------------------------------
+
+
+@dataclass
+class IdMap:
+    """Old ids (in the file) to new ids (on this instance), by kind of record.
+
+    Plugins receive it in the ``import_session`` hook: ``ids.contribution(7)``
+    is the new id of the file's contribution 7, or ``None`` when the file
+    had none such (likewise ``participant``, ``role_link``, ``need``,
+    ``action``).
+    """
+
+    contributions: dict[int, int] = field(default_factory=dict)
+    participants: dict[int, int] = field(default_factory=dict)
+    role_links: dict[int, int] = field(default_factory=dict)
+    needs: dict[int, int] = field(default_factory=dict)
+    actions: dict[int, int] = field(default_factory=dict)
+
+    def contribution(self, old) -> int | None:
+        return self.contributions.get(old) if isinstance(old, int) else None
+
+    def participant(self, old) -> int | None:
+        return self.participants.get(old) if isinstance(old, int) else None
+
+    def role_link(self, old) -> int | None:
+        return self.role_links.get(old) if isinstance(old, int) else None
+
+    def need(self, old) -> int | None:
+        return self.needs.get(old) if isinstance(old, int) else None
+
+    def action(self, old) -> int | None:
+        return self.actions.get(old) if isinstance(old, int) else None
+
+
+@dataclass
+class Imported:
+    """What an import made."""
+
+    session: Session
+    contributions: int
+    needs: int
+    actions: int
+
+
+def already_imported(export_id: str) -> Session | None:
+    """The session made from the file ``export_id``, if it was imported here before."""
+    return db.session.scalar(select(Session).where(Session.imported_from == export_id))
+
+
+def _already_message(session: Session) -> str:
+    return _(
+        "This file was already imported, as the session “%(title)s” (number %(id)d). "
+        "Import it as a copy only if you want the session twice.",
+        title=session.title,
+        id=session.id,
+    )
+
+
+def import_session(raw: bytes, owner: Facilitator | None = None, as_copy: bool = False) -> Imported:
+    """Check ``raw`` (an export file's bytes) and write it as a new session, all or nothing.
+
+    ``owner`` becomes the session's owner (``None``: only administrators run
+    it). A file already imported is refused unless ``as_copy``. Raises
+    :class:`ImportRefused` with a translated message; then nothing is written.
+    """
+    document = parse_export(raw)
+    meta = document["session"]
+    method = plugin_host().methods.get(meta["method"])
+    if method is None:
+        raise ImportRefused(
+            _(
+                "This session uses the method “%(method)s”, which is not installed here. "
+                "Install its plugin, then import the file again.",
+                method=meta["method"],
+            )
+        )
+    _check_against_method(document, method)
+    if not as_copy and (earlier := already_imported(document["export_id"])) is not None:
+        raise ImportRefused(_already_message(earlier))
+    unknown = set(document["plugins"])
+    try:
+        with write_transaction():
+            result = _write(document, owner, None if as_copy else document["export_id"])
+            taken: list = []
+            for keys in plugin_host().hook.import_session(
+                session=result.session, parts=document["plugins"], ids=result.ids
+            ):
+                taken.extend(keys or [])
+            if missing := sorted(unknown - set(taken)):
+                raise ImportRefused(
+                    _(
+                        "This file holds data of a plugin not installed here (%(names)s). "
+                        "Install it, then import the file again.",
+                        names=", ".join(str(name)[:60] for name in missing),
+                    )
+                )
+    except IntegrityError:
+        earlier = already_imported(document["export_id"])
+        if earlier is None:
+            raise
+        raise ImportRefused(_already_message(earlier)) from None
+    return Imported(result.session, result.contributions, result.needs, result.actions)
+
+
+def _check_against_method(document: dict, method) -> None:
+    """Refuse a file this instance's version of the method cannot show: status, phase, kinds."""
+    meta = document["session"]
+    damaged = _("The file is damaged: %(where)s is not valid.", where="session")
+    if meta["status"] not in {str(status) for status in Status}:
+        raise ImportRefused(damaged)
+    if any(language not in LANGUAGES for language in meta["languages"]):
+        raise ImportRefused(damaged)
+    try:
+        plan = method.phases(meta["config"])
+    except Exception:  # noqa: BLE001 (any failure means this version cannot read the config)
+        plan = []
+    if not 0 <= meta["phase_index"] < len(plan):
+        raise ImportRefused(
+            _(
+                "This session's set-up does not fit the method “%(method)s” installed here "
+                "(another version?).",
+                method=method.title,
+            )
+        )
+    kinds = {c["kind"] for c in document["contributions"]} - set(method.contribution_kinds)
+    if kinds:
+        raise ImportRefused(
+            _(
+                "This file holds contributions of a kind the method “%(method)s” installed "
+                "here does not know (%(kinds)s): another version?",
+                method=method.title,
+                kinds=", ".join(sorted(kinds)),
+            )
+        )
+
+
+@dataclass
+class _Written:
+    session: Session
+    ids: IdMap
+    contributions: int
+    needs: int
+    actions: int
+
+
+def _write(document: dict, owner: Facilitator | None, export_id: str | None) -> _Written:
+    """Add the file's rows with new ids; runs inside the import's write transaction."""
+    meta = dict(document["session"])
+    code = meta.pop("code")
+    if db.session.scalar(select(Session.id).where(Session.code == code)) is not None or not code:
+        code = new_join_code()
+    session = Session(
+        **meta, code=code, created_by_id=owner.id if owner else None, imported_from=export_id
+    )
+    db.session.add(session)
+    db.session.flush()
+    ids = IdMap()
+
+    def add_all(rows: list, old_ids: list[int], into: dict) -> None:
+        db.session.add_all(rows)
+        db.session.flush()
+        into.update({old: row.id for old, row in zip(old_ids, rows, strict=True)})
+
+    links = document["role_links"]
+    add_all(
+        [
+            RoleLink(
+                session_id=session.id,
+                key=secrets.token_urlsafe(16),
+                **{k: v for k, v in link.items() if k != "id"},
+            )
+            for link in links
+        ],
+        [link["id"] for link in links],
+        ids.role_links,
+    )
+    people = document["participants"]
+    add_all(
+        [
+            Participant(
+                session_id=session.id,
+                # A token nobody holds: the people of the old instance do not carry over.
+                token_hash=hash_token(secrets.token_urlsafe(24)),
+                language=p["language"],
+                group=p["group"],
+                role=p["role"],
+                role_link_id=ids.role_links.get(p["role_link"]),
+                state=p["state"],
+                joined_at=p["joined_at"],
+            )
+            for p in people
+        ],
+        [p["id"] for p in people],
+        ids.participants,
+    )
+    notes = document["contributions"]
+    contributions = [
+        Contribution(
+            session_id=session.id,
+            participant_id=ids.participants.get(c["participant"]),
+            client_id=c["client_id"],
+            kind=c["kind"],
+            phase_index=c["phase_index"],
+            group=c["group"],
+            body=c["body"],
+            data=c["data"],
+            transcribed=c["transcribed"],
+            hidden=c["hidden"],
+            created_at=c["created_at"],
+        )
+        for c in notes
+    ]
+    add_all(contributions, [c["id"] for c in notes], ids.contributions)
+    for row, c in zip(contributions, notes, strict=True):
+        if c["reply_to"] is not None:
+            row.reply_to_id = ids.contributions[c["reply_to"]]
+    db.session.add_all(
+        Vote(
+            session_id=session.id,
+            participant_id=ids.participants[v["participant"]],
+            contribution_id=ids.contributions[v["contribution"]],
+            client_id=v["client_id"],
+            value=v["value"],
+            created_at=v["created_at"],
+        )
+        for v in document["votes"]
+    )
+    known_themes = {str(t) for t in Theme} | set(db.session.scalars(select(CustomTheme.key)))
+    for theme in document["themes"]:
+        if theme["key"] not in known_themes:
+            db.session.add(CustomTheme(**theme))
+            known_themes.add(theme["key"])
+    stakeholders = {s["id"]: _stakeholder(s) for s in document["stakeholders"]}
+
+    def sources(model, items: list[dict]) -> list:
+        return [
+            model(
+                session_id=session.id,
+                contribution_id=ids.contributions.get(s["contribution"]),
+                people=s["people"],
+                dots=s["dots"],
+                rating_sum=s["rating_sum"],
+                rating_count=s["rating_count"],
+            )
+            for s in items
+        ]
+
+    needs = {}
+    for n in document["needs"]:
+        theme = n["theme"] if n["theme"] in known_themes else Theme.OTHER
+        needs[n["id"]] = Need(
+            title=n["title"],
+            description=n["description"],
+            theme=theme,
+            created_at=n["created_at"],
+            sources=sources(NeedSource, n["sources"]),
+        )
+    db.session.add_all(needs.values())
+    db.session.flush()
+    ids.needs.update({old: need.id for old, need in needs.items()})
+    actions = {}
+    for a in document["actions"]:
+        fields = {
+            k: v
+            for k, v in a.items()
+            if k not in ("id", "owner", "partners", "needs", "sources", "updates")
+        }
+        action = Action(
+            **fields,
+            owner=stakeholders.get(a["owner"]),
+            partners=list({stakeholders[p].name: stakeholders[p] for p in a["partners"]}.values()),
+            needs=[needs[n] for n in a["needs"]],
+            sources=sources(ActionSource, a["sources"]),
+        )
+        action.updates = [
+            ActionUpdate(
+                kind=u["kind"],
+                on_date=u["on_date"],
+                progress=u["progress"],
+                body=u["body"],
+                reported_by=stakeholders.get(u["reported_by"]),
+                method=u["method"],
+                evidence_session=session if u["evidence_is_this_session"] else None,
+            )
+            for u in a["updates"]
+        ]
+        actions[a["id"]] = action
+    db.session.add_all(actions.values())
+    db.session.flush()
+    ids.actions.update({old: action.id for old, action in actions.items()})
+    return _Written(session, ids, len(notes), len(needs), len(actions))
+
+
+def _stakeholder(record: dict) -> Stakeholder:
+    """The instance's stakeholder of that name, unchanged; else a new one from the file."""
+    found = db.session.scalar(select(Stakeholder).where(Stakeholder.name == record["name"]))
+    if found is None:
+        found = Stakeholder(**{k: v for k, v in record.items() if k != "id"})
+        db.session.add(found)
+    return found
+
+
+# --- the commands -----------------------------------------------------------------------
+
+
+@click.command("export")
+@click.argument("session_id", type=int)
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@with_appcontext
+def export_command(session_id: int, file: Path) -> None:
+    """Write the session SESSION_ID, with its backlog provenance, into the JSON file FILE."""
+    session = db.session.get(Session, session_id)
+    if session is None:
+        raise click.ClickException(f"There is no session {session_id}.")
+    if not file.resolve().parent.is_dir():
+        raise click.ClickException(f"There is no folder {file.resolve().parent}: create it first.")
+    with current_app.test_request_context():  # plugins may render or translate
+        data = export_json(session)
+    partial = file.with_name(f".{file.name}.partial")
+    partial.write_bytes(data)
+    # What participants wrote: readable by this account only, like a backup.
+    partial.chmod(0o600)
+    partial.replace(file)
+    click.echo(f"Exported session {session.id} “{session.title}” to {file} ({len(data)} bytes).")
+
+
+@click.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--owner", metavar="EMAIL", help="The account that will own the session.")
+@click.option("--as-copy", is_flag=True, help="Import a file that was already imported, again.")
+@with_appcontext
+def import_command(file: Path, owner: str | None, as_copy: bool) -> None:
+    """Import the session file FILE (made by palabre export) as a new session."""
+    account = None
+    if owner:
+        account = db.session.scalar(select(Facilitator).where(Facilitator.email == owner.lower()))
+        if account is None:
+            raise click.ClickException(f"There is no account {owner}.")
+    limit = current_app.config.get("IMPORT_MAX_BYTES", IMPORT_MAX_BYTES)
+    with file.open("rb") as stream:
+        raw = stream.read(limit + 1)
+    try:
+        with current_app.test_request_context():  # messages and plugins need a request
+            imported = import_session(raw, owner=account, as_copy=as_copy)
+    except ImportRefused as refusal:
+        raise click.ClickException(f"Nothing was imported. {refusal.message}") from None
+    click.echo(
+        f"Imported {file} as session {imported.session.id} “{imported.session.title}” "
+        f"(join code {imported.session.code}): {imported.contributions} contributions, "
+        f"{imported.needs} needs, {imported.actions} actions."
+    )
