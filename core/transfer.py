@@ -207,6 +207,7 @@ def export_session(session: Session) -> dict:
                 "body": "" if c.hidden else c.body,
                 "data": {} if c.hidden else (c.data or {}),
                 "transcribed": c.transcribed,
+                "language": c.language,
                 "hidden": c.hidden,
                 "reply_to": c.reply_to_id,
                 "created_at": _when(c.created_at),
@@ -405,6 +406,7 @@ SCHEMA: dict[str, dict[str, Callable]] = {
         "body": _TEXT,
         "data": _object,
         "transcribed": _boolean,
+        "language": _optional(_text(12)),
         "hidden": _boolean,
         "reply_to": _optional(_integer),
         "created_at": _moment,
@@ -821,6 +823,7 @@ def _write(document: dict, owner: Facilitator | None, export_id: str | None) -> 
             body=c["body"],
             data=c["data"],
             transcribed=c["transcribed"],
+            language=c["language"],
             hidden=c["hidden"],
             created_at=c["created_at"],
         )

@@ -231,6 +231,7 @@ def content(app, session_id: int) -> dict:
                     c.phase_index,
                     c.hidden,
                     c.transcribed,
+                    c.language,
                     who.get(c.participant_id),
                     at.get(c.reply_to_id),
                 )
