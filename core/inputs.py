@@ -16,10 +16,11 @@ from urllib.parse import unquote, urlsplit
 from sqlalchemy import JSON, String, event
 from werkzeug.routing import IntegerConverter
 
-#: The integers a database column holds (SQLite and PostgreSQL ``BIGINT``).
-#: Python's ints are unbounded; a larger one raises ``OverflowError`` in a query.
-SQL_INT_MIN = -(2**63)
-SQL_INT_MAX = 2**63 - 1
+#: The integers every database column holds: Palabre's integer columns are
+#: PostgreSQL ``integer`` (SQLite holds 64 bits). Python's ints are unbounded; a
+#: larger one fails the query (``integer out of range``, or ``OverflowError``).
+SQL_INT_MIN = -(2**31)
+SQL_INT_MAX = 2**31 - 1
 
 #: NUL and the other C0/C1 controls except tab, line feed and carriage return;
 #: the bidi embeddings and overrides (U+202A..U+202E) and isolates
