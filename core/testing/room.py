@@ -234,6 +234,18 @@ class ServerProcess:
         except (psutil.Error, AttributeError):
             return float("nan")
 
+    def rss_bytes(self) -> int:
+        """Resident memory of the server and its children, in bytes; 0 once it has exited."""
+        try:
+            process = psutil.Process(self.process.pid)
+            total = process.memory_info().rss
+            for child in process.children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    total += child.memory_info().rss
+            return total
+        except (psutil.Error, AttributeError):
+            return 0
+
     def output(self) -> str:
         """Everything the server wrote to its stdout and stderr so far."""
         try:
