@@ -500,18 +500,8 @@ class LiveSocket:
         )
 
         def on_event(envelope):
-            now = time.perf_counter()
-            if not isinstance(envelope, dict):
-                return
-            seq = envelope.get("seq")
-            if seq is not None:  # passing states (head counts) have none, and repeat
-                if seq in self._seen:
-                    self.duplicates += 1
-                    return
-                self._seen.add(seq)
-            self.events.append(
-                Received(now, seq, str(envelope.get("type")), envelope.get("data") or {})
-            )
+            if isinstance(envelope, dict) and not self.record(envelope):
+                self.duplicates += 1
 
         def on_resync(*_args):
             self.resyncs += 1
@@ -523,6 +513,25 @@ class LiveSocket:
         self.client.on("event", on_event)
         self.client.on("resync", on_resync)
         self.client.on("disconnect", on_disconnect)
+
+    def record(self, envelope: dict, at: float | None = None) -> bool:
+        """Keep an ``event`` envelope as received now (or ``at``); False if its seq already was.
+
+        Also for envelopes that came another way, such as the answer to a ``replay``.
+        """
+        at = time.perf_counter() if at is None else at
+        seq = envelope.get("seq")
+        if seq is not None:  # passing states (head counts) have none, and repeat
+            if seq in self._seen:
+                return False
+            self._seen.add(seq)
+        self.events.append(Received(at, seq, str(envelope.get("type")), envelope.get("data") or {}))
+        return True
+
+    @property
+    def seqs(self) -> set[int]:
+        """The sequence numbers received (do not change the set)."""
+        return self._seen
 
     @property
     def connected(self) -> bool:
