@@ -644,8 +644,8 @@ def target_verdicts(rows: list[dict]) -> list[str]:
     return lines or ["no N measured on both servers: no ratio"]
 
 
-def several_workers(args, workdir: Path) -> tuple[list[PalabreServer], list[ServerProcess]]:
-    """``args.workers`` Palabre workers on one PostgreSQL database and Redis, and as many
+def several_workers(count: int, workdir: Path) -> tuple[list[PalabreServer], list[ServerProcess]]:
+    """``count`` Palabre workers on one PostgreSQL database and Redis, and as many
     bare servers sharing a Redis message queue.
 
     The database and Redis are those of ``scripts/with-servers`` (``PALABRE_TEST_DATABASE``
@@ -655,7 +655,7 @@ def several_workers(args, workdir: Path) -> tuple[list[PalabreServer], list[Serv
     database, redis = os.environ.get(TEST_DATABASE_VARIABLE), os.environ.get(REDIS_VARIABLE)
     if not (database and redis):
         raise BenchError(
-            f"--workers {args.workers} needs PostgreSQL and Redis: run it under "
+            f"{count} workers need PostgreSQL and Redis: run this under "
             f"scripts/with-servers, which sets {TEST_DATABASE_VARIABLE} and {REDIS_VARIABLE}"
         )
     shared = {
@@ -667,7 +667,7 @@ def several_workers(args, workdir: Path) -> tuple[list[PalabreServer], list[Serv
         "SECRET_KEY": secrets.token_hex(16),
     }
     palabres, baselines = [], []
-    for w in range(args.workers):
+    for w in range(count):
         palabre = PalabreServer(
             workdir / f"instance-{w}",
             port=free_port(),
@@ -684,7 +684,7 @@ def several_workers(args, workdir: Path) -> tuple[list[PalabreServer], list[Serv
 
 async def bench(args, workdir: Path, servers: list[ServerProcess], rows: list[dict], log) -> None:
     if args.workers > 1:
-        palabres, baselines = several_workers(args, workdir)
+        palabres, baselines = several_workers(args.workers, workdir)
     else:
         palabre_port = args.port or free_port()
         baseline_port = args.baseline_port or (args.port + 1 if args.port else free_port())
