@@ -43,7 +43,13 @@ a table's seats) read what the writers before it committed, across every
 worker process. So on PostgreSQL a write transaction starts by taking one
 transaction-level advisory lock (:data:`POSTGRESQL_WRITE_LOCK`), released by
 its commit or rollback. A write there takes a millisecond or two; hundreds
-per second pass one after another.
+per second pass one after another. The writers of one process first queue
+on the process's write lock, as on SQLite (only the one whose turn it is
+holds a connection while waiting for the advisory lock, which other
+processes' writers contend for): otherwise a burst of writers, each waiting
+for the advisory lock on a connection of its own, would take the whole
+connection pool, and phones connecting or reading meanwhile would wait for
+a connection, up to the pool's timeout.
 """
 
 from __future__ import annotations
@@ -99,6 +105,8 @@ def configure_engine(app, engine: Engine) -> None:
     if engine.dialect.name == "postgresql":
         app.extensions[POSTGRESQL_KEY] = True
         event.listen(engine, "before_cursor_execute", _without_nul, retval=True)
+        # Not strict: every statement on PostgreSQL is network I/O, which yields.
+        app.extensions[WRITE_LOCK_KEY] = WriteLock()
     if engine.dialect.name != "sqlite":
         return
     app.extensions[WRITE_LOCK_KEY] = WriteLock(strict=app.config["STRICT_WRITES"])
@@ -312,7 +320,8 @@ def _begin_immediately() -> None:
         raise
 
 
-def _busy_message() -> str:
+def busy_message() -> str:
+    """What a phone or page is told when the database cannot take a write now."""
     return _("Palabre is very busy. Nothing was lost: please try again in a moment.")
 
 
@@ -325,7 +334,7 @@ def _full_message() -> str:
 
 @contextmanager
 def _write_lock() -> Iterator[WriteLock | None]:
-    """Hold this process's write lock (SQLite) while a write transaction begins and runs.
+    """Hold this process's write lock (and on PostgreSQL the advisory lock) while a write runs.
 
     Waits for another process's transaction with cooperative sleeps, never
     inside SQLite; raises :class:`Unavailable` when it does not end in time.
@@ -333,14 +342,21 @@ def _write_lock() -> Iterator[WriteLock | None]:
     lock: WriteLock | None = current_app.extensions.get(WRITE_LOCK_KEY)
     if lock is None:
         _begin_immediately()
-        if current_app.extensions.get(POSTGRESQL_KEY):
-            db.session.execute(
-                text("SELECT pg_advisory_xact_lock(:key)"), {"key": POSTGRESQL_WRITE_LOCK}
-            )
         yield None
         return
     if lock.held_by_current():
         raise RuntimeError("write_transaction() cannot be nested")
+    if current_app.extensions.get(POSTGRESQL_KEY):
+        lock.acquire()
+        try:
+            _begin_immediately()
+            db.session.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": POSTGRESQL_WRITE_LOCK}
+            )
+            yield lock
+        finally:
+            lock.release()
+        return
     deadline = time.monotonic() + BUSY_RETRY_SECONDS
     pause = 0.01
     while True:
@@ -352,7 +368,7 @@ def _write_lock() -> Iterator[WriteLock | None]:
             if not _is_busy(error):
                 raise
             if time.monotonic() > deadline:
-                raise Unavailable(_busy_message()) from error
+                raise Unavailable(busy_message()) from error
             time.sleep(pause)  # gevent's sleep under `palabre serve`: others run meanwhile
             pause = min(pause * 2, 0.2)
             continue
@@ -399,7 +415,7 @@ def write_transaction() -> Iterator[None]:
                 raise
     except OperationalError as error:
         if _is_busy(error):
-            raise Unavailable(_busy_message()) from error
+            raise Unavailable(busy_message()) from error
         if _is_full(error):
             raise Unavailable(_full_message()) from error
         raise
