@@ -50,14 +50,20 @@ NOTICE_TIMEOUT_S = 10
 GAP_WAIT_S = 1.0
 #: Bound on one ``replay`` request.
 REPLAY_TIMEOUT_S = 10
+#: How long a phone waits for a write's answer before sending it again (live.js: 15 s).
+ANSWER_TIMEOUT_S = 15
+#: Seconds between two rounds of sending again what has no answer (live.js: 2 s, growing).
+RESEND_EVERY_S = 2.0
 
 
 class Outbox:
     """A phone's notes until acknowledged, kept and sent again as ``live.js`` does.
 
     :meth:`write` sends at once without waiting for the answer (a person
-    types the next note meanwhile); :meth:`resend` sends again whatever has
-    no ``ok`` yet, with the same ``cid``.
+    types the next note meanwhile); :meth:`resend` sends again, with the
+    same ``cid``, whatever has no ``ok`` yet and is not waiting for an
+    answer on the current socket (an answer waited for longer than
+    :data:`ANSWER_TIMEOUT_S` counts as none, as in live.js).
     """
 
     def __init__(self, phone: Phone):
@@ -70,6 +76,8 @@ class Outbox:
         self.refused: dict[str, object] = {}
         #: How many times a note was sent again.
         self.resent = 0
+        #: cid -> (the socket it was last sent on, when), while its answer is awaited.
+        self._awaiting: dict[str, tuple[object, float]] = {}
         self._emits: set[asyncio.Task] = set()
 
     def write(self, body: str) -> str:
@@ -80,16 +88,23 @@ class Outbox:
 
     def resend(self) -> None:
         for cid in list(self.pending):
-            self.resent += 1
-            self._transmit(cid)
+            if self._transmit(cid):
+                self.resent += 1
 
-    def _transmit(self, cid: str) -> None:
+    def _transmit(self, cid: str) -> bool:
+        """Send one pending note on the phone's socket, unless its answer is awaited there."""
         live = self.phone.socket
         if live is None or not live.connected:
-            return  # kept: sent after the reconnection
+            return False  # kept: sent after the reconnection
+        awaited_on, sent_at = self._awaiting.get(cid, (None, 0.0))
+        if awaited_on is live and time.perf_counter() - sent_at < ANSWER_TIMEOUT_S:
+            return False
+        self._awaiting[cid] = (live, time.perf_counter())
 
         def on_ack(*args):
             reply = args[0] if args else None
+            if self._awaiting.get(cid, (None,))[0] is live:
+                del self._awaiting[cid]
             if cid not in self.pending:
                 return  # an earlier copy's answer came first
             if isinstance(reply, dict) and reply.get("ok") is True:
@@ -102,6 +117,7 @@ class Outbox:
         task = asyncio.ensure_future(self._emit(live, self.pending[cid], on_ack))
         self._emits.add(task)
         task.add_done_callback(self._emits.discard)
+        return True
 
     @staticmethod
     async def _emit(live, payload: dict, on_ack) -> None:
@@ -135,13 +151,13 @@ async def writing(outboxes: Sequence[Outbox], pace: tuple[float, float], seed: i
 
 
 async def settle(outboxes: Iterable[Outbox], timeout: float) -> list[str]:
-    """Send what is pending again every few seconds until nothing is; the cids left."""
+    """Send what has no answer again every few seconds until nothing is pending; the cids left."""
     outboxes = list(outboxes)
     deadline = time.perf_counter() + timeout
     while any(o.pending for o in outboxes) and time.perf_counter() < deadline:
         for outbox in outboxes:
             outbox.resend()
-        await asyncio.sleep(min(3.0, max(0.0, deadline - time.perf_counter())))
+        await asyncio.sleep(min(RESEND_EVERY_S, max(0.0, deadline - time.perf_counter())))
     return [cid for outbox in outboxes for cid in outbox.pending]
 
 
