@@ -20,8 +20,9 @@ each its own cookie jar and python-socketio client, all in one process):
 
 Figures, per scenario and server, timed from the phones' return (the kill
 itself for ``kill``): **reconnect** (socket connected again) and, on Palabre,
-**resync** (the phone holds every event up to the session's sequence number
-at its return: replayed, or asked for as live.js does after a hole) p50,
+**resync** (connected again and holding every event up to the session's
+sequence number at its return: replayed, or asked for as live.js does after
+a hole) p50,
 p95 and max; then, once the writing has stopped: notes written, acknowledged,
 **lost** (acknowledged but not stored), **duplicated** (a ``cid`` stored
 twice, or a note broadcast twice), still unacknowledged, phones missing

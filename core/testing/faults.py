@@ -15,8 +15,8 @@ write. The phones here behave as ``live.js`` does:
 
 :func:`drop_and_return` runs one fault and times, for each phone that lost
 its socket, how long after it came back its socket was connected again and
-how long until it held every event up to the session's sequence number at
-that moment (*resynchronised*). :func:`stored_notes` and
+how long until it was connected again *and* held every event up to the
+session's sequence number at that moment (*resynchronised*). :func:`stored_notes` and
 :func:`heard_everything` check the outcome against the database. Used by
 ``bench/faults_at_scale.py`` (figures at 500 phones, against bare
 Flask-SocketIO) and ``tests/test_faults.py`` (the same properties at the
@@ -332,7 +332,8 @@ async def drop_and_return(
         except RoomError as error:
             result.not_reconnected.append(str(error))
             return
-        result.reconnected.append(time.perf_counter() - back_at)
+        reconnected = time.perf_counter() - back_at
+        result.reconnected.append(reconnected)
         if phone in outboxes:
             outboxes[phone].resend()
         if everyone is None:
@@ -352,7 +353,8 @@ async def drop_and_return(
             return
         arrivals = held(phone)
         last = max((arrivals[seq].at for seq in wanted), default=back_at)
-        result.resynchronised.append(max(0.0, last - back_at))
+        # Up to date once connected again and holding everything, whichever came last.
+        result.resynchronised.append(max(reconnected, last - back_at))
 
     await asyncio.gather(*(come_back(phone) for phone in victims))
     return result
