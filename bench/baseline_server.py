@@ -17,6 +17,10 @@ check on the socket, no replay.
   ``POST`` sets a random token in the signed cookie and redirects back, and
   the page then shows ``seq: <n>`` as Palabre's participant page does. So
   ``palabre.testing``'s phones join it as they join Palabre.
+* ``--message-queue redis://...``: several such servers share their
+  broadcasts through Redis, as Palabre's workers do (Flask-SocketIO's
+  message queue); the sequence numbers and note ids are then each server's
+  own, so the benchmarks match notes on their body.
 
 Run: ``python bench/baseline_server.py --port 5099`` (127.0.0.1 only).
 """
@@ -35,13 +39,7 @@ from flask_socketio import SocketIO, join_room  # noqa: E402
 
 app = Flask(__name__)
 app.config["SECRET_KEY"] = "baseline"
-socketio = SocketIO(
-    app,
-    async_mode="gevent",
-    cors_allowed_origins=None,
-    logger=False,
-    engineio_logger=False,
-)
+socketio = SocketIO(async_mode="gevent", cors_allowed_origins=None, logger=False)
 _seq = itertools.count(1)
 _ids = itertools.count(1)
 _sockets = itertools.count(0)
@@ -124,9 +122,17 @@ def main() -> None:
     parser.add_argument(
         "--tables", type=int, default=0, help="send notes to one of N rooms (default: everyone)"
     )
+    parser.add_argument(
+        "--message-queue",
+        default=None,
+        metavar="URL",
+        help="share broadcasts with other servers through this Redis (redis://...)",
+    )
     args = parser.parse_args()
     global TABLES
     TABLES = args.tables
+    # Initialised here, where the message queue is known, as Palabre's app factory does.
+    socketio.init_app(app, message_queue=args.message_queue, engineio_logger=False)
     print(f"baseline listening on {args.host}:{args.port}", flush=True)
     socketio.run(app, host=args.host, port=args.port, log_output=False)
 

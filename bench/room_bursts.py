@@ -50,13 +50,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from live_latency import (  # noqa: E402 (the bench folder is not a package)
+    PALABRE_SETTINGS,
     RESULTS,
     BenchError,
     baseline_server,
     log,
     machine_busy_seconds,
     ms,
-    palabre_server,
+    palabre_command,
     raise_fd_limit,
     run_bench,
     versions,
@@ -66,12 +67,16 @@ from palabre.testing import (  # noqa: E402
     Ack,
     Facilitator,
     LiveSession,
+    PalabreServer,
     Room,
     ServerProcess,
     free_port,
     percentile,
 )
+from palabre.testing.kit import TEST_DATABASE_VARIABLE, new_test_database  # noqa: E402
 
+#: Palabre's name in the figures, by database.
+PALABRE_ON = {"sqlite": "palabre", "postgresql": "palabre-pg"}
 #: The issue's targets.
 JOIN_P95_RATIO = 3.0
 WRITE_RATE_RATIO = 0.6
@@ -356,19 +361,25 @@ def ratio(a, b) -> float | None:
 
 
 def verdicts(summary: list[dict]) -> list[str]:
+    """The targets' verdicts for Palabre on each database measured."""
+    return [line for name in PALABRE_ON.values() for line in verdicts_of(summary, name)]
+
+
+def verdicts_of(summary: list[dict], name: str) -> list[str]:
     line = {(s["burst"], s["server"]): s for s in summary}
+    on = "" if name == "palabre" else f" ({name})"
     out = []
-    palabre, bare = line.get(("join", "palabre")), line.get(("join", "baseline"))
+    palabre, bare = line.get(("join", name)), line.get(("join", "baseline"))
     if palabre and bare:
         r = ratio(palabre["p95_ms"], bare["p95_ms"])
         met = r is not None and r <= JOIN_P95_RATIO and palabre["resyncs"] == 0
         met = met and palabre["lost"] == 0
         out.append(
-            f"join burst (p95 within {JOIN_P95_RATIO}x of bare, no resync, every phone "
+            f"join burst{on} (p95 within {JOIN_P95_RATIO}x of bare, no resync, every phone "
             f"connected): {'MET' if met else 'NOT MET'} (p95 {r}x, resyncs {palabre['resyncs']}, "
             f"not connected {palabre['lost']})"
         )
-    palabre, bare = line.get(("write", "palabre")), line.get(("write", "baseline"))
+    palabre, bare = line.get(("write", name)), line.get(("write", "baseline"))
     if palabre and bare:
         rate, p95r = (
             ratio(palabre["per_second"], bare["per_second"]),
@@ -378,16 +389,16 @@ def verdicts(summary: list[dict]) -> list[str]:
         met = met and rate >= WRITE_RATE_RATIO and p95r <= WRITE_P95_RATIO
         fair = ratio(palabre["p95_done_s"], bare["p95_done_s"])
         out.append(
-            f"write burst (at least {WRITE_RATE_RATIO}x bare's notes/s, p95 ack within "
+            f"write burst{on} (at least {WRITE_RATE_RATIO}x bare's notes/s, p95 ack within "
             f"{WRITE_P95_RATIO}x, every note acknowledged): {'MET' if met else 'NOT MET'} "
             f"(notes/s {rate}x, p95 {p95r}x, unacknowledged {palabre['lost']}; "
             f"95th-percentile phone done {fair}x bare's)"
         )
-    palabre, bare = line.get(("dots", "palabre")), line.get(("dots", "baseline"))
+    palabre, bare = line.get(("dots", name)), line.get(("dots", "baseline"))
     if palabre and bare:
         met = palabre["lost"] == 0 and palabre["refused"] == 0
         out.append(
-            f"dot burst (every dot acknowledged): {'MET' if met else 'NOT MET'} "
+            f"dot burst{on} (every dot acknowledged): {'MET' if met else 'NOT MET'} "
             f"(unacknowledged {palabre['lost']}, refused {palabre['refused']}, "
             f"p95 {ratio(palabre['p95_ms'], bare['p95_ms'])}x bare, "
             f"dots/s {ratio(palabre['per_second'], bare['per_second'])}x bare)"
@@ -420,15 +431,37 @@ def print_table(summary: list[dict], out=sys.stdout) -> None:
         )
 
 
-async def bench(args, workdir: Path, servers: list[ServerProcess], rows: list[dict]) -> None:
-    palabre = palabre_server(
-        workdir / "instance", args.port or free_port(), workdir / "palabre.log"
+def palabre_on(database: str, workdir: Path, port: int) -> PalabreServer:
+    """Palabre on SQLite (a file in its instance), or on ``scripts/with-servers``' PostgreSQL."""
+    name = PALABRE_ON[database]
+    if database == "sqlite":
+        uri = f"sqlite:///{workdir / name / 'palabre.db'}"
+    elif os.environ.get(TEST_DATABASE_VARIABLE):
+        uri = new_test_database(workdir)
+    else:
+        raise BenchError(
+            f"--databases postgresql needs a PostgreSQL server: run this under "
+            f"scripts/with-servers, which sets {TEST_DATABASE_VARIABLE}"
+        )
+    server = PalabreServer(
+        workdir / name,
+        port=port,
+        settings={**PALABRE_SETTINGS, "SQLALCHEMY_DATABASE_URI": uri},
+        log_path=workdir / f"{name}.log",
+        command=palabre_command(),
     )
+    server.name = name
+    return server
+
+
+async def bench(args, workdir: Path, servers: list[ServerProcess], rows: list[dict]) -> None:
     baseline = baseline_server(free_port(), workdir / "baseline.log")
     baseline.argv += ["--tables", str(args.tables)]
     subjects = []
     if args.only in (None, "palabre"):
-        subjects.append(PalabreSubject(palabre, args))
+        for k, database in enumerate(args.databases):
+            port = args.port + k if args.port else free_port()
+            subjects.append(PalabreSubject(palabre_on(database, workdir, port), args))
     if args.only in (None, "baseline"):
         subjects.append(Subject(baseline, args))
     servers.extend(s.server for s in subjects)
@@ -511,11 +544,20 @@ def parse_args(argv=None):
     add("--tables", type=int, default=20, help="café tables (default: 20)")
     add("--reps", type=int, default=2, help="join and write bursts per server, ABBA (default: 2)")
     add("--only", choices=("palabre", "baseline"), default=None, help="measure one server only")
+    add(
+        "--databases",
+        default="sqlite",
+        help="Palabre on sqlite, postgresql or both, e.g. sqlite,postgresql; postgresql needs "
+        "scripts/with-servers (default: %(default)s)",
+    )
     add("--port", type=int, default=0, help="Palabre's port (default: a free one)")
     add("--output", type=Path, default=None, help="JSON results (default: bench/results/…)")
     add("--keep", action="store_true", help="keep the instance folder and server logs")
     args = parser.parse_args(argv)
     args.bursts = {b.strip() for b in args.bursts.split(",") if b.strip()}
+    args.databases = [d.strip() for d in args.databases.split(",") if d.strip()]
+    if not args.databases or not set(args.databases) <= set(PALABRE_ON):
+        parser.error("--databases takes sqlite and postgresql, separated by commas")
     if not args.bursts <= {"join", "write", "dots"}:
         parser.error("--bursts takes join, write and dots, separated by commas")
     numbers = (args.join_phones, args.write_phones, args.notes, args.dot_phones, args.dots)
@@ -543,7 +585,7 @@ def main(argv=None) -> int:
     summary = [
         line
         for burst in ("join", "write", "dots")
-        for server in ("palabre", "baseline")
+        for server in [*PALABRE_ON.values(), "baseline"]
         if (line := pooled(rows, burst, server))
     ]
     print()

@@ -35,7 +35,7 @@ write lock, then waits, cooperatively, until one sync of the log on a real
 thread covers its commit; only then do its broadcasts go out and its
 acknowledgement return. Writers arriving during a sync share the next one.
 
-PostgreSQL needs little of this: its waits are network I/O, which yields to
+PostgreSQL needs none of this: its waits are network I/O, which yields to
 other greenlets, and its commits are durable. What the code relies on is
 kept, though: one write transaction at a time. The checks a write makes
 before storing (a client id already stored, the dots a participant has left,
@@ -43,12 +43,13 @@ a table's seats) read what the writers before it committed, across every
 worker process. So on PostgreSQL a write transaction starts by taking one
 transaction-level advisory lock (:data:`POSTGRESQL_WRITE_LOCK`), released by
 its commit or rollback. A write there takes a millisecond or two; hundreds
-per second pass one after another. The writers of one process queue first
-on the process-wide lock, as on SQLite, without a connection: otherwise a
-burst of writes would each hold a connection (and a PostgreSQL backend)
-while waiting for the advisory lock, emptying the pool and opening new
-connections at the moment the room is busiest. Only its strict watch is
-off there: each statement is network I/O and yields.
+per second pass one after another. The writers of one process first queue
+on the process's write lock, as on SQLite (only the one whose turn it is
+holds a connection while waiting for the advisory lock, which other
+processes' writers contend for): otherwise a burst of writers, each waiting
+for the advisory lock on a connection of its own, would take the whole
+connection pool, and phones connecting or reading meanwhile would wait for
+a connection, up to the pool's timeout.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ from .extensions import db
 BUSY_TIMEOUT_MS = 50
 #: How long a write waits, cooperatively, for another process to finish.
 BUSY_RETRY_SECONDS = 5.0
-#: ``app.extensions`` key of the process-wide write lock (SQLite and PostgreSQL).
+#: ``app.extensions`` key of the process-wide write lock (SQLite only).
 WRITE_LOCK_KEY = "palabre.write_lock"
 #: ``app.extensions`` key of the :class:`GroupCommit` (SQLite file under gevent only).
 GROUP_COMMIT_KEY = "palabre.group_commit"
@@ -98,13 +99,14 @@ class YieldedInsideWrite(AssertionError):
 def configure_engine(app, engine: Engine) -> None:
     """Apply Palabre's connection settings to ``engine`` and give ``app`` its write lock.
 
-    On SQLite and PostgreSQL (which adds an advisory lock across processes,
-    see the module docstring); other databases are left as they are.
+    Only SQLite needs either; PostgreSQL's writers serialise on an advisory
+    lock instead (see the module docstring), other databases are left as they are.
     """
     if engine.dialect.name == "postgresql":
         app.extensions[POSTGRESQL_KEY] = True
-        app.extensions[WRITE_LOCK_KEY] = WriteLock()
         event.listen(engine, "before_cursor_execute", _without_nul, retval=True)
+        # Not strict: every statement on PostgreSQL is network I/O, which yields.
+        app.extensions[WRITE_LOCK_KEY] = WriteLock()
     if engine.dialect.name != "sqlite":
         return
     app.extensions[WRITE_LOCK_KEY] = WriteLock(strict=app.config["STRICT_WRITES"])
@@ -318,7 +320,8 @@ def _begin_immediately() -> None:
         raise
 
 
-def _busy_message() -> str:
+def busy_message() -> str:
+    """What a phone or page is told when the database cannot take a write now."""
     return _("Palabre is very busy. Nothing was lost: please try again in a moment.")
 
 
@@ -331,12 +334,10 @@ def _full_message() -> str:
 
 @contextmanager
 def _write_lock() -> Iterator[WriteLock | None]:
-    """Hold this process's write lock while a write transaction begins and runs.
+    """Hold this process's write lock (and on PostgreSQL the advisory lock) while a write runs.
 
-    On SQLite, waits for another process's transaction with cooperative
-    sleeps, never inside SQLite; raises :class:`Unavailable` when it does
-    not end in time. On PostgreSQL, then takes the advisory lock every
-    process's writers share.
+    Waits for another process's transaction with cooperative sleeps, never
+    inside SQLite; raises :class:`Unavailable` when it does not end in time.
     """
     lock: WriteLock | None = current_app.extensions.get(WRITE_LOCK_KEY)
     if lock is None:
@@ -348,6 +349,7 @@ def _write_lock() -> Iterator[WriteLock | None]:
     if current_app.extensions.get(POSTGRESQL_KEY):
         lock.acquire()
         try:
+            _begin_immediately()
             db.session.execute(
                 text("SELECT pg_advisory_xact_lock(:key)"), {"key": POSTGRESQL_WRITE_LOCK}
             )
@@ -366,7 +368,7 @@ def _write_lock() -> Iterator[WriteLock | None]:
             if not _is_busy(error):
                 raise
             if time.monotonic() > deadline:
-                raise Unavailable(_busy_message()) from error
+                raise Unavailable(busy_message()) from error
             time.sleep(pause)  # gevent's sleep under `palabre serve`: others run meanwhile
             pause = min(pause * 2, 0.2)
             continue
@@ -413,7 +415,7 @@ def write_transaction() -> Iterator[None]:
                 raise
     except OperationalError as error:
         if _is_busy(error):
-            raise Unavailable(_busy_message()) from error
+            raise Unavailable(busy_message()) from error
         if _is_full(error):
             raise Unavailable(_full_message()) from error
         raise

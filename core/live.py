@@ -25,9 +25,10 @@ from flask_babel import gettext as _
 from flask_socketio import join_room
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from . import access, actions, capacity, contributions, phases
-from .database import write_transaction
+from .database import busy_message, write_transaction
 from .errors import Refused, Unavailable
 from .events import (
     ALL,
@@ -233,6 +234,10 @@ def on_unexpected_error(error: Exception):
     logged with the event's name only, never the client's address.
     """
     event = (getattr(request, "event", None) or {}).get("message", "?")
+    if isinstance(error, PoolTimeout):
+        # Every connection of this process's pool stayed taken for the pool's whole
+        # timeout (a storm of phones on PostgreSQL): busy, nothing was stored.
+        error = Unavailable(busy_message())
     if isinstance(error, Unavailable):
         # Busy or full: expected under load, nothing stored, the phone resends.
         current_app.logger.warning("Socket event %r deferred: %s", event, error.message)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 
 import pytest
 from sqlalchemy import event, func, select, text
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from palabre import contributions, database
 from palabre.database import YieldedInsideWrite, write_transaction
@@ -144,6 +146,63 @@ def test_a_busy_database_asks_phones_to_resend(
     )
     assert ack == {"ok": False, "error": ack["error"], "retry": True}
     assert "busy" in ack["error"]
+
+
+def test_an_exhausted_connection_pool_asks_phones_to_resend(
+    app, client, make_cafe, socket_client, monkeypatch
+):
+    """No connection free for the pool's whole timeout: busy, so the phone keeps its note."""
+
+    def no_connection(*args, **kwargs):
+        raise PoolTimeout("QueuePool limit of size 5 overflow 10 reached")
+
+    code = make_cafe()
+    join(client, code)
+    phone = socket_client(client, code=code)
+    monkeypatch.setattr(contributions, "accept", no_connection)
+    ack = phone.emit(
+        "contribute", {"cid": new_cid(), "kind": "note", "body": "Hola"}, callback=True
+    )
+    assert ack == {"ok": False, "error": ack["error"], "retry": True}
+    assert "busy" in ack["error"]
+
+
+def test_writers_waiting_for_their_turn_hold_no_database_connection(app, make_cafe):
+    """While one write runs, the others queue without a connection: the pool stays free.
+
+    On PostgreSQL each would otherwise wait for the advisory lock on a
+    connection of its own, and a burst of writes would leave none to the
+    phones connecting and reading meanwhile (a reconnect storm).
+    """
+    code = make_cafe()
+    writing, finish = threading.Event(), threading.Event()
+    done = []
+
+    def write(i: int, hold: bool = False) -> None:
+        with app.test_request_context():
+            session = db.session.scalar(select(Session).where(Session.code == code))
+            with write_transaction():
+                session.venue = f"venue {i}"
+                if hold:
+                    writing.set()
+                    finish.wait(10)
+            done.append(i)
+            db.session.remove()
+
+    first = threading.Thread(target=write, args=(0, True))
+    first.start()
+    assert writing.wait(10)
+    others = [threading.Thread(target=write, args=(i,)) for i in range(1, 9)]
+    for thread in others:
+        thread.start()
+    time.sleep(0.5)  # time for every other writer to reach its wait
+    with app.app_context():
+        taken = db.engine.pool.checkedout()
+    finish.set()
+    for thread in [first, *others]:
+        thread.join(10)
+    assert taken == 1, f"{taken} connections taken while one writer wrote"
+    assert sorted(done) == list(range(9))
 
 
 @pytest.mark.sqlite_only("fills the disk with PRAGMA max_page_count")

@@ -7,7 +7,11 @@
   which pytest loads by itself wherever Palabre is installed;
 * :mod:`palabre.testing.room`: a room of phones against a real ``palabre
   serve`` in a child process, at human pace or all at once, for tests and
-  benchmarks under load. It needs the ``test`` extra (``aiohttp``).
+  benchmarks under load. It needs the ``test`` extra (``aiohttp``);
+* :mod:`palabre.testing.faults`: on such a room, phones that write as
+  ``live.js`` does (an outbox resent after reconnecting) through a reconnect
+  storm or a worker killed mid-session, and the checks that nothing was lost
+  or doubled and every phone caught up.
 
 Names are imported on first use, so loading the pytest fixtures does not
 need the ``test`` extra.

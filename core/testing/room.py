@@ -234,6 +234,18 @@ class ServerProcess:
         except (psutil.Error, AttributeError):
             return float("nan")
 
+    def rss_bytes(self) -> int:
+        """Resident memory of the server and its children, in bytes; 0 once it has exited."""
+        try:
+            process = psutil.Process(self.process.pid)
+            total = process.memory_info().rss
+            for child in process.children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    total += child.memory_info().rss
+            return total
+        except (psutil.Error, AttributeError):
+            return 0
+
     def output(self) -> str:
         """Everything the server wrote to its stdout and stderr so far."""
         try:
@@ -490,18 +502,8 @@ class LiveSocket:
         )
 
         def on_event(envelope):
-            now = time.perf_counter()
-            if not isinstance(envelope, dict):
-                return
-            seq = envelope.get("seq")
-            if seq is not None:  # passing states (head counts) have none, and repeat
-                if seq in self._seen:
-                    self.duplicates += 1
-                    return
-                self._seen.add(seq)
-            self.events.append(
-                Received(now, seq, str(envelope.get("type")), envelope.get("data") or {})
-            )
+            if isinstance(envelope, dict) and not self.record(envelope):
+                self.duplicates += 1
 
         def on_resync(*_args):
             self.resyncs += 1
@@ -513,6 +515,25 @@ class LiveSocket:
         self.client.on("event", on_event)
         self.client.on("resync", on_resync)
         self.client.on("disconnect", on_disconnect)
+
+    def record(self, envelope: dict, at: float | None = None) -> bool:
+        """Keep an ``event`` envelope as received now (or ``at``); False if its seq already was.
+
+        Also for envelopes that came another way, such as the answer to a ``replay``.
+        """
+        at = time.perf_counter() if at is None else at
+        seq = envelope.get("seq")
+        if seq is not None:  # passing states (head counts) have none, and repeat
+            if seq in self._seen:
+                return False
+            self._seen.add(seq)
+        self.events.append(Received(at, seq, str(envelope.get("type")), envelope.get("data") or {}))
+        return True
+
+    @property
+    def seqs(self) -> set[int]:
+        """The sequence numbers received (do not change the set)."""
+        return self._seen
 
     @property
     def connected(self) -> bool:
