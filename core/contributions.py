@@ -106,9 +106,10 @@ def _clean_body(kind: ContributionKind, body) -> str:
     if not kind.needs_text:
         body = body[: kind.max_length]
     elif not body:
-        raise Refused(_("Write something before sending."))
+        message = _("Write something before sending.")
+        raise Refused(message, fields={"body": message})
     if len(body) > kind.max_length:
-        raise Refused(_too_long(kind))
+        raise Refused(_too_long(kind), fields={"body": _too_long(kind)})
     return body
 
 
@@ -138,10 +139,17 @@ def _store(
     """Insert and broadcast; on a concurrent duplicate, return the first copy.
 
     For a participant's contribution, the method's ``prepare_contribution``
-    runs first, inside the same transaction.
+    runs first, inside the same transaction, unless the same ``client_id``
+    was stored meanwhile: a phone resending a write before its first copy
+    was acknowledged gets that copy back, never a method's refusal of a
+    second one ("this visit was already reported").
     """
     try:
         with write_transaction():
+            # Read again under the write lock: the check before it may have
+            # raced the first copy (database I/O yields on PostgreSQL).
+            if (existing := _existing(session, contribution.client_id)) is not None:
+                return existing
             if participant is not None:
                 get_method(session.method).prepare_contribution(session, participant, contribution)
             db.session.add(contribution)
@@ -238,7 +246,7 @@ def _clean_fields(kind: ContributionKind, fields) -> dict[str, str]:
             continue
         value = clean_text(value).strip()
         if len(value) > kind.max_length:
-            raise Refused(_too_long(kind))
+            raise Refused(_too_long(kind), fields={name[:MAX_FIELD_NAME]: _too_long(kind)})
         cleaned[name[:MAX_FIELD_NAME]] = value
     return cleaned
 
