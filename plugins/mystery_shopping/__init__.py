@@ -357,9 +357,11 @@ def read_visit(session: Session, participant, fields: dict) -> dict:
     """The ``data`` of a visit report from what the evaluator's phone sent, checked.
 
     Raises :class:`Refused`, in the evaluator's language, for a visit not
-    assigned to this evaluator, one already reported, a date that is not a
-    day of the fieldwork, a score off the scale, a note too long, or time
-    and expenses that are not plausible amounts.
+    assigned to this evaluator or one already reported; and, naming every
+    field at fault with what is wrong with it (``Refused.fields``), for a
+    date that is not a day of the fieldwork, a score off the scale, a note
+    too long, an answer missing on the scenario, and time and expenses that
+    are not plausible amounts.
     """
     config = session.config
     assignment = next(
@@ -378,43 +380,41 @@ def read_visit(session: Session, participant, fields: dict) -> dict:
         raise Refused(_("This visit is not assigned to you. Choose one of your visits."))
     if assignment["id"] in _reported_through(session, participant.role_link_id):
         raise Refused(_("The report of this visit was already sent. Thank you!"))
-    try:
-        visited = date.fromisoformat(str(fields.get("date", "")))
-    except ValueError:
-        raise Refused(_("Give the date of the visit.")) from None
-    today = date.today()
-    if not today - OLDEST_VISIT <= visited <= today + timedelta(days=1):
-        raise Refused(_("Give the date of the visit: it cannot be in the future."))
+    wrong: dict[str, str] = {}
+    visited = _visit_date(fields.get("date"), wrong)
     top = config.get("scale", 4)
     scores, notes = {}, {}
     for criterion in config.get("criteria", []):
         title = text_in(criterion["title"], participant.language, session.languages)
-        raw = str(fields.get(f"score-{criterion['id']}", "")).strip()
+        score_field, note_field = f"score-{criterion['id']}", f"note-{criterion['id']}"
+        raw = str(fields.get(score_field, "")).strip()
         if raw:
             value = _int(raw)
-            if not 1 <= value <= top:
-                raise Refused(
-                    _("Give “%(criterion)s” a score from 1 to %(top)d.", criterion=title, top=top)
+            if 1 <= value <= top:
+                scores[criterion["id"]] = value
+            else:
+                wrong[score_field] = _(
+                    "Give “%(criterion)s” a score from 1 to %(top)d.", criterion=title, top=top
                 )
-            scores[criterion["id"]] = value
-        note = str(fields.get(f"note-{criterion['id']}", "")).strip()
+        note = str(fields.get(note_field, "")).strip()
         if len(note) > MAX_NOTE:
-            raise Refused(
-                ngettext(
-                    "The note on “%(criterion)s” is too long: %(num)d character at most.",
-                    "The note on “%(criterion)s” is too long: %(num)d characters at most.",
-                    MAX_NOTE,
-                    criterion=title,
-                )
+            wrong[note_field] = ngettext(
+                "The note on “%(criterion)s” is too long: %(num)d character at most.",
+                "The note on “%(criterion)s” is too long: %(num)d characters at most.",
+                MAX_NOTE,
+                criterion=title,
             )
-        if note:
+        elif note:
             notes[criterion["id"]] = note
     followed = fields.get("followed", "")
     if followed not in FOLLOWED:
-        raise Refused(_("Say whether you could follow the scenario."))
+        wrong["followed"] = _("Say whether you could follow the scenario.")
     minutes = _int(str(fields.get("minutes", "0")).strip() or "0")
     if not 0 <= minutes <= MAX_MINUTES:
-        raise Refused(_("Give the time the visit took, in minutes (at most a day)."))
+        wrong["minutes"] = _("Give the time the visit took, in minutes (at most a day).")
+    expenses = _amount(fields.get("expenses", ""), wrong)
+    if wrong:
+        raise Refused(_not_sent(wrong), fields=wrong)
     return {
         "assignment": assignment["id"],
         "service": assignment["service"],
@@ -426,20 +426,48 @@ def read_visit(session: Session, participant, fields: dict) -> dict:
         "followed": followed,
         "ethics": str(fields.get("ethics", "")) in ("1", "on", "yes", "true"),
         "minutes": minutes,
-        "expenses": f"{_amount(fields.get('expenses', '')):.2f}",
+        "expenses": f"{expenses:.2f}",
     }
 
 
-def _amount(value) -> Decimal:
-    text = str(value or "0").strip().replace(",", ".") or "0"
-    if not _AMOUNT.match(text):
-        raise Refused(_("Give the expenses as an amount, such as 4.50."))
+def _not_sent(wrong: dict[str, str]) -> str:
+    """What a refused report's sender reads first: the one problem, or how many are marked."""
+    if len(wrong) == 1:
+        return next(iter(wrong.values()))
+    return ngettext(
+        "The report was not sent: %(num)d answer needs correcting, marked below.",
+        "The report was not sent: %(num)d answers need correcting, marked below.",
+        len(wrong),
+    )
+
+
+def _visit_date(value, wrong: dict[str, str]) -> date:
+    """The day of the visit, or today with the problem noted in ``wrong["date"]``."""
+    today = date.today()
     try:
-        amount = Decimal(text)
+        visited = date.fromisoformat(str(value or ""))
+    except ValueError:
+        wrong["date"] = _("Give the date of the visit.")
+        return today
+    if not today - OLDEST_VISIT <= visited <= today + timedelta(days=1):
+        wrong["date"] = _("Give the date of the visit: it cannot be in the future.")
+    return visited
+
+
+def _amount(value, wrong: dict[str, str]) -> Decimal:
+    """The expenses sent, or 0 with the problem noted in ``wrong["expenses"]``."""
+    text = str(value or "0").strip().replace(",", ".") or "0"
+    try:
+        amount = Decimal(text) if _AMOUNT.match(text) else None
     except InvalidOperation:
-        raise Refused(_("Give the expenses as an amount, such as 4.50.")) from None
+        amount = None
+    if amount is None:
+        wrong["expenses"] = _("Give the expenses as an amount, such as 4.50.")
+        return Decimal("0")
     if amount > MAX_EXPENSES:
-        raise Refused(_("Expenses of more than %(max)s need the facilitator.", max=MAX_EXPENSES))
+        wrong["expenses"] = _(
+            "Expenses of more than %(max)s need the facilitator.", max=MAX_EXPENSES
+        )
     return amount
 
 
