@@ -513,9 +513,9 @@ def test_a_report_refused_without_javascript_comes_back_with_every_field_and_eac
     assert response.status_code == 400
     html = response.text
     # The message on top, in French, and each problem beside its field.
-    assert "Le rapport n’a pas été envoyé : 2 réponses sont à corriger" in html
+    assert "Le rapport n’a pas été envoyé\u00a0: 2 réponses sont à corriger" in html
     for field, message in (
-        ("score-c1", "Donnez à « Conseil compréhensible » une note de 1 à 4."),
+        ("score-c1", "Notez «\u00a0Conseil compréhensible\u00a0» de 1 à 4."),
         ("expenses", "Indiquez les frais sous forme de montant, par exemple 4.50."),
     ):
         assert (
@@ -530,8 +530,12 @@ def test_a_report_refused_without_javascript_comes_back_with_every_field_and_eac
     assert 'name="followed" value="partly" required checked>' in html
     assert f'id="ethics-{visit}" name="ethics" value="1" checked>' in html
     assert f'name="minutes" min="0" max="1440" inputmode="numeric" value="45"' in html
-    assert 'value="4,5x" aria-describedby' in html and 'aria-invalid="true"' in html
-    assert html.count(" checked>") == 1 + 1 + 1 + 1 + 7 + 1  # c2, followed, ethics + other form
+    assert (
+        f'value="4,5x" aria-describedby="problem-{visit}-expenses" aria-invalid="true">' in html
+    )
+    # Checked: this visit's seven criteria (c2 at 3, the others "not observed", the score
+    # off the scale too), its "followed" and ethics boxes; the other visit's defaults.
+    assert html.count(" checked>") == (7 + 1 + 1) + (7 + 1)
     assert stored(palabre_app, ref) == []
 
     # Corrected and sent again (a fresh page's token), it is stored once.
