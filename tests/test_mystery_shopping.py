@@ -357,8 +357,15 @@ def test_each_stage_takes_only_its_own_work(
     action(facilitator_client, ref, "finding.add", body="Free options were rarely mentioned.")
     [finding] = stored(palabre_app, ref, "finding")
     assert finding["data"]["agreed"] is False
+    # Evaluators go through the findings with the facilitator: live on their phones.
+    heard = [e["data"] for e in phone.events("contribution.added")]
+    assert [e["body"] for e in heard if e["kind"] == "finding"] == [
+        "Free options were rarely mentioned."
+    ]
     action(facilitator_client, ref, "finding.agree", id=finding["id"], agreed="1")
     assert stored(palabre_app, ref, "finding")[0]["data"]["agreed"] is True
+    shared = phone.page().text.split('id="shared-findings"')[1]
+    assert 'Free options were rarely mentioned.</span> <span class="badge">Agreed</span>' in shared
 
     go_to_phase(ref, REPORT)
     assert not phone.contribute("context", "After the debrief")["ok"]
@@ -451,9 +458,12 @@ def test_the_run_screen_gets_a_live_report_complete_as_a_reload_shows_it(
     item = reports[start : reports.index("</li>", start)]
     assert item in run
     # Another audit's reports are not shown through this audit's address.
-    assert 'data-contribution-id="' not in facilitator_client.get(
-        f"/mystery-shopping/sessions/{other_audit.id}/visits?ids={ack['id']}"
-    ).text.split("<ul")[1]
+    assert (
+        'data-contribution-id="'
+        not in facilitator_client.get(
+            f"/mystery-shopping/sessions/{other_audit.id}/visits?ids={ack['id']}"
+        ).text.split("<ul")[1]
+    )
 
 
 def test_a_report_may_be_posted_without_javascript(palabre_app, make_session):
@@ -524,15 +534,15 @@ def test_a_report_refused_without_javascript_comes_back_with_every_field_and_eac
         )
     assert f'id="problem-{visit}-minutes" data-problem-for="minutes" role="alert" hidden>' in html
     # Everything typed is back in its field, HTML as text; the other visit's form is untouched.
-    assert ">On m’a demandé 500 £ pour &lt;b&gt;un dossier&lt;/b&gt; sans espoir.</textarea>" in html
+    assert (
+        ">On m’a demandé 500 £ pour &lt;b&gt;un dossier&lt;/b&gt; sans espoir.</textarea>" in html
+    )
     assert ">Jargon juridique</textarea>" in html
     assert 'name="score-c2" value="3" checked>' in html
     assert 'name="followed" value="partly" required checked>' in html
     assert f'id="ethics-{visit}" name="ethics" value="1" checked>' in html
     assert f'name="minutes" min="0" max="1440" inputmode="numeric" value="45"' in html
-    assert (
-        f'value="4,5x" aria-describedby="problem-{visit}-expenses" aria-invalid="true">' in html
-    )
+    assert f'value="4,5x" aria-describedby="problem-{visit}-expenses" aria-invalid="true">' in html
     # Checked: this visit's seven criteria (c2 at 3, the others "not observed", the score
     # off the scale too), its "followed" and ethics boxes; the other visit's defaults.
     assert html.count(" checked>") == (7 + 1 + 1) + (7 + 1)
@@ -875,17 +885,13 @@ def test_a_findings_links_are_checked_and_kept_to_the_debrief(
     training, _legal_aid = two_actions
     action(facilitator_client, toynbee, "finding.add", body="Long waits")
     [finding] = stored(palabre_app, toynbee, "finding")
-    page = action(
-        facilitator_client, toynbee, "finding.link", id=finding["id"], actions=["99999"]
-    )
+    page = action(facilitator_client, toynbee, "finding.link", id=finding["id"], actions=["99999"])
     assert "This action is not in the backlog any more. Reload the page." in page.text
     page = action(facilitator_client, toynbee, "finding.link", id="99999", actions=[training])
     assert "This finding does not exist." in page.text
     assert stored(palabre_app, toynbee, "finding")[0]["data"]["actions"] == []
     go_to_phase(toynbee, FIELDWORK)
-    page = action(
-        facilitator_client, toynbee, "finding.link", id=finding["id"], actions=[training]
-    )
+    page = action(facilitator_client, toynbee, "finding.link", id=finding["id"], actions=[training])
     assert "Findings are agreed in the debrief." in page.text
     assert stored(palabre_app, toynbee, "finding")[0]["data"]["actions"] == []
 

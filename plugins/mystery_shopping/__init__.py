@@ -237,7 +237,7 @@ class MysteryShopping(Method):
             _check_debrief(stage)
             finding = _finding(session, data)
             before = set(finding.data.get("actions", []))
-            update_data(session, finding, **_finding_links(data))
+            update_data(session, finding, **_finding_links(data, finding.data))
             _evaluate(session, finding, withdrawn=before - set(finding.data["actions"]))
         return []
 
@@ -590,11 +590,12 @@ def _finding_about(session, data) -> dict:
     }
 
 
-def _finding_links(data) -> dict:
+def _finding_links(data, before: dict | None = None) -> dict:
     """The actions a finding is evidence for, and what it is proposed as, from a form.
 
-    ``actions`` comes as one id or a list (check boxes); each must be an
-    action of the backlog, else the whole is refused, naming it.
+    ``actions`` comes as one id or a list (check boxes; none checked: none);
+    each must be an action of the backlog, else the whole is refused. What
+    it is proposed as stays as ``before`` when not sent.
     """
     sent = data.get("actions", [])
     sent = sent if isinstance(sent, list) else [sent]
@@ -609,7 +610,7 @@ def _finding_links(data) -> dict:
             ids.append(action_id)
     if len(ids) > MAX_EVALUATED:
         raise Refused(_("At most %(n)d of these.", n=MAX_EVALUATED))
-    proposed = str(data.get("propose", NEED))
+    proposed = str(data.get("propose", (before or {}).get("propose", NEED)))
     return {"actions": ids, "propose": proposed if proposed in PROPOSED_AS else NEED}
 
 
