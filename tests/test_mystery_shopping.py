@@ -302,6 +302,23 @@ def test_an_evaluator_reads_their_visits_in_their_language(palabre_app, make_ses
     assert "This audit is for its evaluators" in stranger.page().text
 
 
+def test_an_evaluator_link_opened_on_an_arabic_phone_reads_the_rubric_in_arabic(
+    palabre_app, make_session
+):
+    ref = make_audit(palabre_app, make_session, phase=PREPARATION)
+    with palabre_app.test_request_context(), write_transaction():
+        link = issue_role_link(db.session.get(Session, ref.id), "evaluator")
+        path = url_for("role_links.take", code=ref.code, key=link.key)
+    browser = palabre_app.test_client()
+    headers = {"Accept-Language": "ar,en;q=0.5"}
+    assert browser.get(path, headers=headers).status_code == 302
+    page = browser.get(f"/j/{ref.code}", headers=headers).text
+    with palabre_app.test_request_context():
+        arabic = default_audit(4)["criteria"][0]["title"]["ar"]
+    assert 'lang="ar" dir="rtl"' in page and arabic in page
+    assert "Advice understandable" not in page
+
+
 def test_the_address_warning_shows_until_a_public_address_is_set(
     palabre_app, make_session, facilitator_client
 ):
