@@ -23,7 +23,7 @@ from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
 from flask import Blueprint, Response, abort, current_app, render_template, request
-from flask_babel import get_locale, ngettext
+from flask_babel import force_locale, get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -619,15 +619,19 @@ def _evaluate(session, finding: Contribution, withdrawn: set[int] = frozenset())
     while it is agreed, none otherwise (and none on the ``withdrawn`` actions).
 
     The entry names the audit (its method and session) and says what was
-    found and about which service: never an evaluator's code.
+    found and about which service: never an evaluator's code. It is worded
+    in the audit's first language, as its services and rubric are, whoever
+    records it: the backlog and the council's outputs read one text.
     """
     agreed = bool(finding.data.get("agreed"))
     linked = set(finding.data.get("actions", []))
-    method = _("Mystery-shopping audit “%(audit)s”", audit=session.title)
-    body = finding.body
-    about = _about(session, finding)
-    if about:
-        body += " — " + _("About: %(about)s.", about=about)
+    language = (session.languages or ["en"])[0]
+    with force_locale(language):
+        method = _("Mystery-shopping audit “%(audit)s”", audit=session.title)
+        body = finding.body
+        about = _about(session, finding, language)
+        if about:
+            body += " — " + _("About: %(about)s.", about=about)
     for action_id in linked | set(withdrawn):
         action = db.session.get(Action, action_id)
         if action is None:
@@ -638,9 +642,9 @@ def _evaluate(session, finding: Contribution, withdrawn: set[int] = frozenset())
             withdraw_evaluation(action, finding)
 
 
-def _about(session, finding: Contribution) -> str:
-    """The service and criterion a finding is about, in the reader's language (or ``""``)."""
-    language = str(get_locale() or "en")
+def _about(session, finding: Contribution, language: str | None = None) -> str:
+    """The service and criterion a finding is about, in ``language`` (default: the reader's)."""
+    language = language or str(get_locale() or "en")
     service = _services(session).get(finding.data.get("service"), {})
     criterion = by_id(session.config, "criteria").get(finding.data.get("criterion"), {})
     names = [
