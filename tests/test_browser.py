@@ -700,7 +700,7 @@ def test_a_mystery_shopping_audit_from_preparation_to_the_printed_report(server,
     amina_item.locator(".visit-scores").wait_for(timeout=15000)
     amina_item.locator(".visit-scores summary").click()
     assert "Right about the fee, wrong about the deadline." in amina_item.inner_text()
-    assert "Sent" in facilitator.locator("[data-report-status-for]").first.inner_text()
+    assert "Sent" in facilitator.locator("[data-report-status-for]").first.text_content()
 
     # An action of the plan this audit evaluates.
     backlog = facilitator.context.new_page()
