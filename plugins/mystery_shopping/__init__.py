@@ -221,7 +221,7 @@ class MysteryShopping(Method):
             session.config = {**config, "assignments": assignments}
         elif name == "finding.add":
             _check_debrief(stage)
-            finding = add_by_staff(
+            add_by_staff(
                 session,
                 "finding",
                 str(data.get("body", "")),
