@@ -76,6 +76,10 @@ _LAZY = {
     # What became of a session: its needs and actions in the backlog.
     "session_needs": "backlog",
     "session_actions": "backlog",
+    # Evaluation entries on actions, resting on a session's contributions (findings).
+    "record_evaluation": "policy_cycle",
+    "withdraw_evaluation": "policy_cycle",
+    "session_evaluations": "policy_cycle",
     # Personal links giving a person a role (a host, a connector, an evaluator).
     "issue_role_link": "role_links",
     "revoke_role_link": "role_links",

@@ -107,9 +107,10 @@ def _clean_body(kind: ContributionKind, body) -> str:
     if not kind.needs_text:
         body = body[: kind.max_length]
     elif not body:
-        raise Refused(_("Write something before sending."))
+        message = _("Write something before sending.")
+        raise Refused(message, fields={"body": message})
     if len(body) > kind.max_length:
-        raise Refused(_too_long(kind))
+        raise Refused(_too_long(kind), fields={"body": _too_long(kind)})
     return body
 
 
@@ -242,7 +243,7 @@ def _clean_fields(kind: ContributionKind, fields) -> dict[str, str]:
             continue
         value = clean_text(value).strip()
         if len(value) > kind.max_length:
-            raise Refused(_too_long(kind))
+            raise Refused(_too_long(kind), fields={name[:MAX_FIELD_NAME]: _too_long(kind)})
         cleaned[name[:MAX_FIELD_NAME]] = value
     return cleaned
 

@@ -365,8 +365,19 @@ def add_participant(
     return participant
 
 
-def participant_view(session: Session, participant: Participant):
-    """Render the method's participant page for the current phase."""
+def participant_view(
+    session: Session,
+    participant: Participant,
+    draft: dict[str, str] | None = None,
+    refusal: Refused | Unavailable | None = None,
+):
+    """Render the method's participant page for the current phase.
+
+    After a refused plain post, ``draft`` is what the form sent, by field
+    name (the body included), and ``refusal`` why it was refused: templates
+    refill their fields from ``draft`` and show ``refusal.fields`` beside
+    theirs (both are empty otherwise).
+    """
     method = get_method(session.method)
     # Read the sequence number first: the page then holds everything up to it.
     seq = session.seq
@@ -380,8 +391,10 @@ def participant_view(session: Session, participant: Participant):
         plan=plan(session),
         participant=participant,
         seq=seq,
-        contribution_form=ContributionForm(body=cookie.pop("draft", "")),
+        contribution_form=ContributionForm(formdata=None, body=(draft or {}).get("body", "")),
         vote_form=VoteForm(),
+        draft=draft or {},
+        refused_fields=getattr(refusal, "fields", {}),
         **context,
     )
 
@@ -398,12 +411,17 @@ def _require_participant(code: str) -> tuple[Session, Participant]:
 
 @bp.post("/j/<code>/contribute")
 def contribute(code: str):
-    """Plain form post of a contribution, for phones without JavaScript."""
+    """Plain form post of a contribution, for phones without JavaScript.
+
+    Stored: back to the participant's page. Refused (or not taken now): the
+    page is shown again at once with everything that was sent still in its
+    fields and the reasons, each beside its field when the refusal names
+    fields, so that nothing typed is lost.
+    """
     session, participant = _require_participant(code)
     form = ContributionForm()
-    if not form.validate_on_submit():
-        flash(_("Your note could not be sent. Please try again."), "error")
-    else:
+    refusal: Refused | Unavailable = Refused(_("Your note could not be sent. Please try again."))
+    if form.validate_on_submit():
         try:
             contributions.accept(
                 session,
@@ -416,24 +434,19 @@ def contribute(code: str):
                 fields=request.form.to_dict(),
             )
             flash(_("Sent. Thank you!"), "success")
-        except (Refused, Unavailable) as refusal:
-            flash(refusal.message, "error")
-            # Keep what was typed, so nothing is lost.
-            cookie["draft"] = (form.body.data or "")[:4000]
-    return redirect(url_for("join.join", code=session.code))
-
-
-def _structured_fields(form) -> dict:
-    """The fields of a plain post besides the contribution form's own (a visit report's scores).
-
-    A field sent several times (check boxes) is a list, as in a facilitator action's data.
-    """
-    own = {"csrf_token", "submit", "cid", "kind", "body", "reply_to"}
-    return {
-        name: values if len(values) > 1 else values[0]
-        for name, values in form.lists()
-        if name not in own
+            return redirect(url_for("join.join", code=session.code))
+        except (Refused, Unavailable) as refused:
+            refusal = refused
+    flash(refusal.message, "error")
+    draft = {
+        name: value
+        for name, value in request.form.items()
+        if name not in ("csrf_token", "cid", "submit")
     }
+    page = participant_view(session, participant, draft=draft, refusal=refusal)
+    if isinstance(refusal, Unavailable):
+        return page, 503, {"Retry-After": "5"}
+    return page, 400
 
 
 @bp.post("/j/<code>/vote")

@@ -167,8 +167,9 @@ def _text(data: dict, key: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _refused(error: str) -> dict:
-    return {"ok": False, "error": error}
+def _refused(error: str, fields: dict[str, str] | None = None) -> dict:
+    """A refusal's acknowledgement; ``fields``, when a form's fields are at fault, per field."""
+    return {"ok": False, "error": error, **({"fields": fields} if fields else {})}
 
 
 def _try_again(unavailable: Unavailable) -> dict:
@@ -289,7 +290,7 @@ def on_contribute(data):
             fields=data,
         )
     except Refused as refusal:
-        return _refused(refusal.message)
+        return _refused(refusal.message, refusal.fields)
     return {"ok": True, "id": contribution.id, "data": contribution.data or {}}
 
 

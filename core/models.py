@@ -576,8 +576,12 @@ class ActionUpdate(db.Model):
     Monitoring: the date, the indicator's value then (``progress``), a note,
     and who reported (a stakeholder, such as a migrant representatives'
     group). Evaluation: the method, the findings (``body``) and, as
-    evidence, a session (a later mystery-shopping audit, say).
+    evidence, a session (a later mystery-shopping audit, say) and, when the
+    entry was recorded from it, the contribution it rests on (the audit's
+    agreed finding): one entry per action and piece of evidence.
     """
+
+    __table_args__ = (UniqueConstraint("action_id", "evidence_contribution_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     action_id: Mapped[int] = mapped_column(ForeignKey("action.id"), index=True)
@@ -588,6 +592,9 @@ class ActionUpdate(db.Model):
     reported_by_id: Mapped[int | None] = mapped_column(ForeignKey("stakeholder.id"))
     method: Mapped[str] = mapped_column(String(200), default="")
     evidence_session_id: Mapped[int | None] = mapped_column(ForeignKey("palabre_session.id"))
+    evidence_contribution_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contribution.id"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     action: Mapped[Action] = relationship(back_populates="updates")

@@ -9,7 +9,9 @@
 - the public, anonymous "you said, we did" page for the whole city;
 - CSV (UTF-8 with BOM, formula injection neutralised) and JSON exports, and
   the import of actions from CSV, all rows or none;
-- the guide's self-assessment of the seven key success factors, with history.
+- the guide's self-assessment of the seven key success factors, with history;
+- evaluation entries a session's method records on actions, resting on its
+  contributions (an audit's agreed findings).
 """
 
 from __future__ import annotations
@@ -275,6 +277,80 @@ def monitoring_report():
         since.isoformat(),
         lambda: monitoring_context(since),
     )
+
+
+# --- evaluation entries a session records ----------------------------------------------
+
+MAX_EVALUATION_METHOD = 200
+MAX_EVALUATION_BODY = 4000
+
+
+def record_evaluation(
+    action: Action, evidence: Contribution, *, method: str, body: str
+) -> ActionUpdate:
+    """Record on ``action`` an evaluation entry resting on ``evidence``, and return it.
+
+    ``evidence`` is a contribution of a session (a mystery-shopping audit's
+    agreed finding): the entry names that session as its evidence and keeps
+    the contribution, so that it leads back to it. ``method`` says how the
+    action was evaluated, ``body`` what was found; both are cleaned and cut
+    to their columns' lengths, and must not identify anyone. Recording the
+    same evidence on the same action again rewrites that entry (one entry
+    per action and piece of evidence). For :meth:`palabre.Method.run_action`:
+    runs inside its write transaction.
+    """
+    entry = db.session.scalar(
+        select(ActionUpdate).where(
+            ActionUpdate.action_id == action.id,
+            ActionUpdate.evidence_contribution_id == evidence.id,
+        )
+    )
+    if entry is None:
+        entry = ActionUpdate(
+            action_id=action.id,
+            kind=UpdateKind.EVALUATION,
+            evidence_session_id=evidence.session_id,
+            evidence_contribution_id=evidence.id,
+        )
+        db.session.add(entry)
+    entry.method = clean_text(method).strip()[:MAX_EVALUATION_METHOD]
+    entry.body = clean_text(body).strip()[:MAX_EVALUATION_BODY]
+    db.session.flush()
+    return entry
+
+
+def withdraw_evaluation(action: Action, evidence: Contribution) -> bool:
+    """Remove the entry :func:`record_evaluation` made on ``action`` from ``evidence``.
+
+    Returns whether there was one. For :meth:`palabre.Method.run_action`:
+    runs inside its write transaction. Entries the team typed on the
+    action's page rest on no contribution and are never removed here.
+    """
+    entry = db.session.scalar(
+        select(ActionUpdate).where(
+            ActionUpdate.action_id == action.id,
+            ActionUpdate.evidence_contribution_id == evidence.id,
+        )
+    )
+    if entry is None:
+        return False
+    db.session.delete(entry)
+    db.session.flush()
+    return True
+
+
+def session_evaluations(session) -> list[ActionUpdate]:
+    """The evaluation entries resting on ``session``'s contributions, oldest first.
+
+    Each with its ``action`` loaded, for the session's screens and report.
+    """
+    return db.session.scalars(
+        select(ActionUpdate)
+        .join(Contribution, Contribution.id == ActionUpdate.evidence_contribution_id)
+        .where(Contribution.session_id == session.id)
+        .order_by(ActionUpdate.id)
+        .options(joinedload(ActionUpdate.action))
+    ).all()
 
 
 # --- "you said, we did" for the whole city ---------------------------------------------

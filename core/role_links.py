@@ -28,6 +28,7 @@ from .database import write_transaction
 from .events import current_participant
 from .extensions import db
 from .forms import ButtonForm
+from .i18n import LANGUAGES
 from .methods import Role
 from .models import Participant, RoleLink, Session, Status, utcnow
 from .plugin_host import get_method
@@ -154,7 +155,13 @@ def take(code: str, key: str):
         return render_template("join/closed.html", session=session)
     participant = current_participant(session)
     if participant is None:
-        language = cookie.get("lang") or (session.languages or ["en"])[0]
+        # The language this phone reads its pages in (chosen, else the browser's), as the
+        # join form picks it: the rubric and scenarios then come in it when written in it.
+        language = (
+            cookie.get("lang")
+            or request.accept_languages.best_match(LANGUAGES)
+            or (session.languages or ["en"])[0]
+        )
         add_participant(session, language, {"group": link.group}, role_link=link)
     else:
         with write_transaction():

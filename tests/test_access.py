@@ -90,6 +90,7 @@ ROUTES = {
     ("citizen_dialogue.static", "GET"): ANYONE,
     ("citizen_dialogue.reach_csv", "GET"): RUNS,
     ("mystery_shopping.payments", "GET"): RUNS,
+    ("mystery_shopping.visits", "GET"): RUNS,
     ("join.home", "GET"): ANYONE,
     ("join.home", "POST"): ANYONE,
     ("join.choose_language", "POST"): ANYONE,

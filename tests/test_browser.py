@@ -690,6 +690,25 @@ def test_a_mystery_shopping_audit_from_preparation_to_the_printed_report(server,
     bilal.click(".visit-form [type=submit]")
     facilitator.wait_for_selector("#concerns li:has-text('asked for cash upfront')", timeout=15000)
     assert "E-02" in facilitator.inner_text("#concerns")
+    # Complete at once, as a reload would show it: service, scenario, scores, time, expenses.
+    concern = facilitator.locator("#concerns li", has_text="asked for cash upfront")
+    concern.locator(".visit-scores dl").wait_for(timeout=15000)
+    shown = concern.inner_text()
+    for expected in ("East End Advice Desk", "Scenario:", "60 minutes, 0.00 EUR", "Ethics concern"):
+        assert expected in shown, expected
+    amina_item = facilitator.locator("#reports li", has_text="no free option named")
+    amina_item.locator(".visit-scores").wait_for(timeout=15000)
+    amina_item.locator(".visit-scores summary").click()
+    assert "Right about the fee, wrong about the deadline." in amina_item.inner_text()
+    assert "Sent" in facilitator.locator("[data-report-status-for]").first.text_content()
+
+    # An action of the plan this audit evaluates.
+    backlog = facilitator.context.new_page()
+    backlog.goto(server + "/backlog/actions/new")
+    backlog.fill("input[name=title]", "Train the staff of the East End Advice Desk")
+    backlog.click("form [type=submit]:has-text('Save the action')")
+    action_url = backlog.url
+    backlog.close()
 
     advance(facilitator, "Debrief")
     amina.wait_for_selector("textarea#context-body")
@@ -697,9 +716,23 @@ def test_a_mystery_shopping_audit_from_preparation_to_the_printed_report(server,
     amina.click(".note-form [type=submit]")
     facilitator.wait_for_selector("#contexts li:has-text('covering for two colleagues')")
     facilitator.fill("#finding-body", "Free legal advice is rarely mentioned.")
+    facilitator.select_option("#finding-service", label="East End Advice Desk")
     facilitator.click("text=Add the finding")
+    # Linked to the action naming its service, offered first, then agreed: an evaluation entry.
+    finding = facilitator.locator("#findings li", has_text="rarely mentioned")
+    finding.locator(".finding-links summary").click()
+    suggested = finding.locator("label.choice", has_text="names this service")
+    assert "Train the staff of the East End Advice Desk" in suggested.inner_text()
+    suggested.locator("input").check()
+    finding.locator("button:has-text('Save the links')").click()
     facilitator.click("#findings button:has-text('Mark as agreed')")
     facilitator.wait_for_selector("#findings li.agreed")
+    assert "Recorded as evaluation of:" in facilitator.inner_text("#findings")
+    facilitator.goto(action_url)
+    evaluation = facilitator.inner_text("section[aria-labelledby=evaluation-heading]")
+    assert "Free legal advice is rarely mentioned." in evaluation
+    assert "Immigration advice audit" in evaluation and "E-0" not in evaluation
+    facilitator.goto(run_url)
 
     advance(facilitator, "Report")
     facilitator.click("text=Turn the agreed findings into needs in the backlog")
@@ -719,6 +752,8 @@ def test_a_mystery_shopping_audit_from_preparation_to_the_printed_report(server,
         "Tower Hamlets Law Centre",
         "Fewer than 3 reports on this service",
         "The adviser asked for cash upfront.",
+        "Evaluation of the plan’s actions",
+        "Train the staff of the East End Advice Desk",
     ):
         assert expected in text, expected
     assert "E-01" not in text and "E-02" not in text

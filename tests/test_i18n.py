@@ -276,12 +276,13 @@ def test_plain_form_refusal_in_the_participants_language(client, make_cafe):
     code = make_cafe(status="live", phase_index=1)
     join(client, code, language="fr")
     page = client.get(f"/j/{code}")
-    client.post(
+    refused = client.post(
         f"/j/{code}/contribute",
         data={"csrf_token": csrf_token(page), "cid": "c1", "kind": "note", "body": "  "},
     )
-    page = client.get(f"/j/{code}")
-    assert "Écrivez quelque chose avant d’envoyer." in page.text
+    # The page comes back at once, the reason on it.
+    assert refused.status_code == 400
+    assert "Écrivez quelque chose avant d’envoyer." in refused.text
 
 
 def test_facilitator_pages_in_french(client, auth):

@@ -19,7 +19,15 @@ from sqlalchemy import select
 from palabre import contributions
 from palabre.database import write_transaction
 from palabre.extensions import db, socketio
-from palabre.models import Action, Contribution, Need, NeedSource, RoleLink, Session
+from palabre.models import (
+    Action,
+    ActionUpdate,
+    Contribution,
+    Need,
+    NeedSource,
+    RoleLink,
+    Session,
+)
 from palabre.plugins.mystery_shopping import DEBRIEF, FIELDWORK, PREPARATION, REPORT
 from palabre.plugins.mystery_shopping.audit import default_audit, text_in
 from palabre.plugins.mystery_shopping.scorecard import spreadsheet_cell
@@ -295,6 +303,23 @@ def test_an_evaluator_reads_their_visits_in_their_language(palabre_app, make_ses
     assert "This audit is for its evaluators" in stranger.page().text
 
 
+def test_an_evaluator_link_opened_on_an_arabic_phone_reads_the_rubric_in_arabic(
+    palabre_app, make_session
+):
+    ref = make_audit(palabre_app, make_session, phase=PREPARATION)
+    with palabre_app.test_request_context(), write_transaction():
+        link = issue_role_link(db.session.get(Session, ref.id), "evaluator")
+        path = url_for("role_links.take", code=ref.code, key=link.key)
+    browser = palabre_app.test_client()
+    headers = {"Accept-Language": "ar,en;q=0.5"}
+    assert browser.get(path, headers=headers).status_code == 302
+    page = browser.get(f"/j/{ref.code}", headers=headers).text
+    with palabre_app.test_request_context():
+        arabic = default_audit(4)["criteria"][0]["title"]["ar"]
+    assert 'lang="ar" dir="rtl"' in page and arabic in page
+    assert "Advice understandable" not in page
+
+
 def test_the_address_warning_shows_until_a_public_address_is_set(
     palabre_app, make_session, facilitator_client
 ):
@@ -350,8 +375,15 @@ def test_each_stage_takes_only_its_own_work(
     action(facilitator_client, ref, "finding.add", body="Free options were rarely mentioned.")
     [finding] = stored(palabre_app, ref, "finding")
     assert finding["data"]["agreed"] is False
+    # Evaluators go through the findings with the facilitator: live on their phones.
+    heard = [e["data"] for e in phone.events("contribution.added")]
+    assert [e["body"] for e in heard if e["kind"] == "finding"] == [
+        "Free options were rarely mentioned."
+    ]
     action(facilitator_client, ref, "finding.agree", id=finding["id"], agreed="1")
     assert stored(palabre_app, ref, "finding")[0]["data"]["agreed"] is True
+    shared = phone.page().text.split('id="shared-findings"')[1]
+    assert 'Free options were rarely mentioned.</span> <span class="badge">Agreed</span>' in shared
 
     go_to_phase(ref, REPORT)
     assert not phone.contribute("context", "After the debrief")["ok"]
@@ -410,6 +442,48 @@ def test_a_visit_report_is_stored_with_its_fields_and_an_ethics_concern_alerts_a
     assert "Pushed a paid case; no free option named." in run and "90 minutes, 4.80 GBP" in run
 
 
+def test_the_run_screen_gets_a_live_report_complete_as_a_reload_shows_it(
+    palabre_app, make_session, facilitator_client
+):
+    ref = make_audit(palabre_app, make_session)
+    phone, link_id = evaluator(palabre_app, ref)
+    visit = assign(palabre_app, ref, link_id, "s4", "p9")
+    ack = report(
+        phone,
+        visit,
+        scores=[1, 2, None, 1],
+        body="Asked <b>£900</b> upfront.",
+        ethics="1",
+        **{"note-c4": "Pushed a paid case."},
+    )
+    other_audit = make_audit(palabre_app, make_session)
+    url = f"/mystery-shopping/sessions/{ref.id}/visits?ids={ack['id']},oops,99999"
+    items = facilitator_client.get(url)
+    assert items.status_code == 200
+    html = items.text
+    reports, concerns = html.split('data-items-for="concerns"')
+    for part in (reports, concerns):
+        assert f'data-contribution-id="{ack["id"]}"' in part
+        assert "Asked &lt;b&gt;£900&lt;/b&gt; upfront." in part
+        assert "Stepney Visa Consultants" in part and "E-01" in part
+        assert "A carer on a spouse visa" in part  # the scenario
+        assert "Pushed a paid case." in part and "90 minutes, 4.80 GBP" in part
+        assert "Ethics concern" in part
+    assert "Hide" in reports
+    # The items a reload shows are the same.
+    run = facilitator_client.get(f"/sessions/{ref.id}").text
+    start = reports.index("<li")
+    item = reports[start : reports.index("</li>", start)]
+    assert item in run
+    # Another audit's reports are not shown through this audit's address.
+    assert (
+        'data-contribution-id="'
+        not in facilitator_client.get(
+            f"/mystery-shopping/sessions/{other_audit.id}/visits?ids={ack['id']}"
+        ).text.split("<ul")[1]
+    )
+
+
 def test_a_report_may_be_posted_without_javascript(palabre_app, make_session):
     ref = make_audit(palabre_app, make_session)
     phone, link_id = evaluator(palabre_app, ref)
@@ -437,6 +511,95 @@ def test_a_report_may_be_posted_without_javascript(palabre_app, make_session):
     assert data["scores"] == {"c1": 4}
     assert data["expenses"] == "2.40" and data["followed"] == "partly"
     assert "The report of this visit was already sent." in phone.page().text
+
+
+def test_a_report_refused_without_javascript_comes_back_with_every_field_and_each_problem(
+    palabre_app, make_session
+):
+    ref = make_audit(palabre_app, make_session)
+    phone, link_id = evaluator(palabre_app, ref, language="fr")
+    assign(palabre_app, ref, link_id, "s1")
+    visit = assign(palabre_app, ref, link_id, "s2")
+    page = phone.page()
+    sent = {
+        "cid": new_cid(),
+        "kind": "visit",
+        "body": "On m’a demandé 500 £ pour <b>un dossier</b> sans espoir.",
+        "assignment": visit,
+        "date": date.today().isoformat(),
+        "score-c1": "9",
+        "score-c2": "3",
+        "note-c2": "Jargon juridique",
+        "followed": "partly",
+        "ethics": "1",
+        "minutes": "45",
+        "expenses": "4,5x",
+    }
+    response = phone.client.post(
+        f"/j/{ref.code}/contribute", data={"csrf_token": csrf_token(page.text), **sent}
+    )
+    assert response.status_code == 400
+    html = response.text
+    # The message on top, in French, and each problem beside its field.
+    assert "Le rapport n’a pas été envoyé\u00a0: 2 réponses sont à corriger" in html
+    for field, message in (
+        ("score-c1", "Notez «\u00a0Conseil compréhensible\u00a0» de 1 à 4."),
+        ("expenses", "Indiquez les frais sous forme de montant, par exemple 4.50."),
+    ):
+        assert (
+            f'id="problem-{visit}-{field}" data-problem-for="{field}" role="alert">{message}</p>'
+            in html
+        )
+    assert f'id="problem-{visit}-minutes" data-problem-for="minutes" role="alert" hidden>' in html
+    # Everything typed is back in its field, HTML as text; the other visit's form is untouched.
+    assert (
+        ">On m’a demandé 500 £ pour &lt;b&gt;un dossier&lt;/b&gt; sans espoir.</textarea>" in html
+    )
+    assert ">Jargon juridique</textarea>" in html
+    assert 'name="score-c2" value="3" checked>' in html
+    assert 'name="followed" value="partly" required checked>' in html
+    assert f'id="ethics-{visit}" name="ethics" value="1" checked>' in html
+    assert 'name="minutes" min="0" max="1440" inputmode="numeric" value="45"' in html
+    assert f'value="4,5x" aria-describedby="problem-{visit}-expenses" aria-invalid="true">' in html
+    # Checked: this visit's seven criteria (c2 at 3, the others "not observed", the score
+    # off the scale too), its "followed" and ethics boxes; the other visit's defaults.
+    assert html.count(" checked>") == (7 + 1 + 1) + (7 + 1)
+    assert stored(palabre_app, ref) == []
+
+    # Corrected and sent again (a fresh page's token), it is stored once.
+    fixed = {**sent, "score-c1": "2", "expenses": "4,50"}
+    response = phone.client.post(
+        f"/j/{ref.code}/contribute", data={"csrf_token": csrf_token(html), **fixed}
+    )
+    assert response.status_code == 302
+    [visit_report] = stored(palabre_app, ref)
+    assert visit_report["data"]["scores"] == {"c1": 2, "c2": 3}
+    assert visit_report["data"]["ethics"] is True
+
+
+def test_a_refused_report_over_the_socket_names_each_field_at_fault(palabre_app, make_session):
+    ref = make_audit(palabre_app, make_session)
+    phone, link_id = evaluator(palabre_app, ref)
+    visit = assign(palabre_app, ref, link_id, "s1")
+    ack = report(phone, visit, scores=[3, 7], body="", minutes="-1")
+    assert ack == {
+        "ok": False,
+        "error": "Write something before sending.",
+        "fields": {"body": "Write something before sending."},
+    }
+    ack = report(phone, visit, scores=[3, 7], minutes="-1", date="")
+    assert ack["error"] == "The report was not sent: 3 answers need correcting, marked below."
+    assert ack["fields"] == {
+        "date": "Give the date of the visit.",
+        "score-c2": "Give “Advice accurate” a score from 1 to 4.",
+        "minutes": "Give the time the visit took, in minutes (at most a day).",
+    }
+    # A refusal that is about no one field names none.
+    ack = report(phone, "a999", scores=[3])
+    assert ack == {
+        "ok": False,
+        "error": "This visit is not assigned to you. Choose one of your visits.",
+    }
 
 
 @pytest.mark.parametrize(
@@ -664,14 +827,128 @@ def agreed_finding(app, client, ref, body, **fields):
     return finding
 
 
-def test_agreed_findings_become_needs_with_evidence_for_an_action(
+def evaluation_entries(app) -> list[dict]:
+    """Every evaluation entry of the backlog: its action, text and evidence."""
+    with app.app_context():
+        return [
+            {
+                "action": u.action_id,
+                "method": u.method,
+                "body": u.body,
+                "session": u.evidence_session_id,
+                "finding": u.evidence_contribution_id,
+            }
+            for u in db.session.scalars(
+                select(ActionUpdate)
+                .where(ActionUpdate.kind == "evaluation")
+                .order_by(ActionUpdate.action_id)
+            )
+        ]
+
+
+@pytest.fixture
+def two_actions(palabre_app) -> tuple[int, int]:
+    """The plan's actions an audit evaluates: one names an audited service, one does not."""
+    with palabre_app.test_request_context(), write_transaction():
+        training = Action(title="Train advice staff at the East End Advice Desk")
+        legal_aid = Action(title="Fund free legal aid sessions")
+        db.session.add_all([training, legal_aid])
+        db.session.flush()
+        return training.id, legal_aid.id
+
+
+def test_an_agreed_finding_is_recorded_as_an_evaluation_of_the_actions_it_evaluates(
+    palabre_app, facilitator_client, toynbee, two_actions
+):
+    training, legal_aid = two_actions
+    with palabre_app.test_request_context(), write_transaction():
+        audit_method = f"Mystery-shopping audit “{db.session.get(Session, toynbee.id).title}”"
+        db.session.add(
+            ActionUpdate(action_id=training, kind="evaluation", method="Survey", body="Typed")
+        )
+    action(
+        facilitator_client,
+        toynbee,
+        "finding.add",
+        body="Advisers rarely mention free legal aid.",
+        service="s2",
+        criterion="c3",
+    )
+    [finding] = stored(palabre_app, toynbee, "finding")
+    page = facilitator_client.get(f"/sessions/{toynbee.id}").text
+    # The action naming the finding's service is offered first, marked.
+    assert page.index("Train advice staff at the East End") < page.index("Fund free legal aid")
+    assert page.count("names this service") == 1
+
+    def link(*actions, **fields):
+        return action(
+            facilitator_client,
+            toynbee,
+            "finding.link",
+            id=finding["id"],
+            actions=[str(a) for a in actions],
+            **fields,
+        )
+
+    link(training, legal_aid)
+    # Linked but not agreed yet: nothing is recorded.
+    assert [e["method"] for e in evaluation_entries(palabre_app)] == ["Survey"]
+    for _twice in range(2):
+        action(facilitator_client, toynbee, "finding.agree", id=finding["id"], agreed="1")
+    entries = [e for e in evaluation_entries(palabre_app) if e["finding"]]
+    assert [e["action"] for e in entries] == [training, legal_aid]
+    for entry in entries:
+        assert entry["session"] == toynbee.id and entry["finding"] == finding["id"]
+        assert entry["method"] == audit_method
+        assert entry["body"] == (
+            "Advisers rarely mention free legal aid. — "
+            "About: East End Advice Desk · Free options mentioned."
+        )
+        assert "E-0" not in entry["body"] + entry["method"]
+    run = facilitator_client.get(f"/sessions/{toynbee.id}").text
+    assert "Recorded as evaluation of:" in run
+
+    # The action's page and the council's monitoring report show it, with its evidence.
+    action_page = facilitator_client.get(f"/backlog/actions/{legal_aid}").text
+    assert "Advisers rarely mention free legal aid." in action_page
+    assert f"/sessions/{toynbee.id}" in action_page
+    from palabre.policy_cycle import monitoring_context
+
+    with palabre_app.test_request_context():
+        monitored = monitoring_context(date.today() - timedelta(days=1))["evaluations"]
+        assert {u.evidence_session_id for u in monitored if u.method != "Survey"} == {toynbee.id}
+
+    # Unlinked from one action, its entry there goes; the team's own entry stays.
+    link(training)
+    assert [(e["action"], e["method"]) for e in evaluation_entries(palabre_app)] == [
+        (training, "Survey"),
+        (training, audit_method),
+    ]
+    # No longer agreed, it is evidence for nothing.
+    action(facilitator_client, toynbee, "finding.agree", id=finding["id"], agreed="0")
+    assert [e["method"] for e in evaluation_entries(palabre_app)] == ["Survey"]
+
+
+def test_a_findings_links_are_checked_and_kept_to_the_debrief(
+    palabre_app, facilitator_client, toynbee, go_to_phase, two_actions
+):
+    training, _legal_aid = two_actions
+    action(facilitator_client, toynbee, "finding.add", body="Long waits")
+    [finding] = stored(palabre_app, toynbee, "finding")
+    page = action(facilitator_client, toynbee, "finding.link", id=finding["id"], actions=["99999"])
+    assert "This action is not in the backlog any more. Reload the page." in page.text
+    page = action(facilitator_client, toynbee, "finding.link", id="99999", actions=[training])
+    assert "This finding does not exist." in page.text
+    assert stored(palabre_app, toynbee, "finding")[0]["data"]["actions"] == []
+    go_to_phase(toynbee, FIELDWORK)
+    page = action(facilitator_client, toynbee, "finding.link", id=finding["id"], actions=[training])
+    assert "Findings are agreed in the debrief." in page.text
+    assert stored(palabre_app, toynbee, "finding")[0]["data"]["actions"] == []
+
+
+def test_agreed_findings_become_the_needs_or_actions_the_debrief_proposed(
     palabre_app, facilitator_client, toynbee
 ):
-    with palabre_app.test_request_context(), write_transaction():
-        training = Action(title="Train advice staff")
-        db.session.add(training)
-        db.session.flush()
-        training_id = training.id
     agreed_finding(
         palabre_app,
         facilitator_client,
@@ -679,32 +956,39 @@ def test_agreed_findings_become_needs_with_evidence_for_an_action(
         "Advisers rarely mention free legal aid.",
         service="s2",
         criterion="c3",
-        action=str(training_id),
     )
+    as_action = agreed_finding(
+        palabre_app, facilitator_client, toynbee, "Publish a list of free advice desks."
+    )
+    action(facilitator_client, toynbee, "finding.link", id=as_action["id"], propose="action")
+    evidence_only = agreed_finding(palabre_app, facilitator_client, toynbee, "Seats are fine.")
+    action(facilitator_client, toynbee, "finding.link", id=evidence_only["id"], propose="none")
     action(facilitator_client, toynbee, "finding.add", body="Not agreed, stays out.")
     from palabre.plugin_host import get_method
 
     with palabre_app.test_request_context():
         session = db.session.get(Session, toynbee.id)
         candidates = get_method("mystery_shopping").backlog_candidates(session)
-    assert [c.title for c in candidates] == ["Advisers rarely mention free legal aid."]
+    assert [(c.title, c.kind) for c in candidates] == [
+        ("Advisers rarely mention free legal aid.", "need"),
+        ("Publish a list of free advice desks.", "action"),
+    ]
     description = candidates[0].description
     assert "East End Advice Desk" in description and "Free options mentioned" in description
-    assert (
-        f"Evaluation evidence for the action “Train advice staff” (no. {training_id})"
-        in description
-    )
     assert candidates[0].theme == "services"
 
     page = facilitator_client.get(f"/backlog/from-session/{toynbee.id}")
     assert "Advisers rarely mention free legal aid." in page.text
-    form = {"csrf_token": csrf_token(page.text), f"take-{candidates[0].key}": "1"}
+    form = {"csrf_token": csrf_token(page.text)}
+    form.update({f"take-{c.key}": "1" for c in candidates})
     facilitator_client.post(f"/backlog/from-session/{toynbee.id}", data=form)
     with palabre_app.app_context():
         need = db.session.scalar(select(Need))
         assert need.title == "Advisers rarely mention free legal aid."
-        assert need.theme == "services" and "Train advice staff" in need.description
+        assert need.theme == "services" and "East End Advice Desk" in need.description
         assert db.session.scalar(select(NeedSource)).session_id == toynbee.id
+        titles = db.session.scalars(select(Action.title)).all()
+        assert titles == ["Publish a list of free advice desks."]
 
 
 def pdf_text(data: bytes) -> str:

@@ -486,7 +486,8 @@ def test_an_archived_sessions_link_still_shows_you_said_we_did(app, make_cafe, s
         f"/j/{code}/contribute",
         data={"csrf_token": csrf_token(page), "cid": new_cid(), "kind": "note", "body": "late"},
     )
-    assert refused.status_code == 302
+    # Refused, and said so on the same page, which still shows what the city did.
+    assert refused.status_code == 400 and "Evening language classes" in refused.text
     with app.app_context():
         assert not db.session.scalars(
             select(NeedSource).where(NeedSource.contribution_id.is_not(None))

@@ -19,6 +19,7 @@ import functools
 import gc
 import json
 import random
+import re
 from datetime import date
 
 import pytest
@@ -77,6 +78,7 @@ SCENE_1, SCENE_2, REFLECTION, FORUM = 1, 2, 4, 5
 AUDIT = {"scale": "4", "hourly_rate": "15.00", "currency": "EUR"}
 # The audit's plan: 0 preparation, 1 fieldwork, 2 debrief, 3 report, 4 closed.
 FIELDWORK = 1
+DEBRIEF = 2
 
 
 class Servers:
@@ -963,6 +965,171 @@ def test_evaluators_file_visit_reports_and_ethics_concerns_reach_the_facilitator
             for number, phone in enumerate(room.phones):
                 own = {r["id"] for r in rows.values() if r["body"].startswith(f"Phone {number}:")}
                 assert added("visit")(phone.socket) <= own
+            assert_held(room, *staff)
+
+    run(server, scenario())
+
+
+def visit_items(html: str) -> dict[int, str]:
+    """The run screen's complete report items (the ``visits`` route's first list), by id."""
+    reports = html.split('data-items-for="concerns"')[0]
+    return {
+        int(match.group(1)): match.group(2)
+        for match in re.finditer(r'<li data-contribution-id="(\d+)"[^>]*>(.*?)</li>', reports, re.S)
+    }
+
+
+def test_the_run_screen_gets_every_report_of_a_burst_complete(server):
+    """As run.js does: each report heard live is asked for complete, a batch at a time."""
+
+    async def scenario():
+        async with live_room(server, "mystery_shopping", AUDIT, seed=12) as (
+            facilitator,
+            session,
+            room,
+        ):
+            facilitator.server, facilitator.session = server, session
+            visits = await audit_with_evaluators(facilitator, session, room)
+            await facilitator.go_to_phase(session, FIELDWORK)
+            staff = await screens(facilitator, session)
+            await room.connect_all()
+            burst = await room.each(
+                lambda p, k: visit_report(p, visits[p.number][0], p.number % 6 == 0)
+            )
+            assert_acknowledged(burst, "visit reports in a burst")
+            ids = {a.reply["id"] for a in burst}
+            await assert_received(staff[:1], added("visit"), ids, "reports")
+            heard = sorted(added("visit")(staff[0]))
+            batches = [heard[i : i + 10] for i in range(0, len(heard), 10)]
+            pages = await asyncio.gather(
+                *(
+                    facilitator.get(
+                        f"/mystery-shopping/sessions/{session.id}/visits?ids="
+                        + ",".join(map(str, batch))
+                    )
+                    for batch in batches
+                )
+            )
+            items = {}
+            for page in pages:
+                items.update(visit_items(page.text))
+            assert set(items) == ids
+            for item in items.values():
+                assert "Law Centre" in item and "Advice Desk" not in item
+                assert "Jargon throughout." in item and "75 minutes, 3.20 EUR" in item
+            assert_held(room, *staff)
+
+    run(server, scenario())
+
+
+async def backlog_action(facilitator, title: str) -> None:
+    await facilitator.post_form(
+        "/backlog/actions/new", "/backlog/actions/new", {"title": title, "status": "proposed"}
+    )
+
+
+def test_evaluators_add_context_while_findings_are_recorded_as_evaluations(server):
+    """The debrief: every phone adds context, at human pace then in a burst, while the
+    facilitator adds findings, links them to the plan's actions and agrees them."""
+
+    async def scenario():
+        async with live_room(server, "mystery_shopping", AUDIT, seed=13) as (
+            facilitator,
+            session,
+            room,
+        ):
+            facilitator.server, facilitator.session = server, session
+            await audit_with_evaluators(facilitator, session, room)
+            for title in ("Train advice staff", "Fund free legal aid", "Interpreters on call"):
+                await backlog_action(facilitator, title)
+            actions = [row["id"] for row in server.query("SELECT id FROM action ORDER BY id")]
+            await facilitator.go_to_phase(session, FIELDWORK)
+            await facilitator.go_to_phase(session, DEBRIEF)
+            staff = await screens(facilitator, session)
+            await room.connect_all()
+            desk = staff[0]
+
+            def finding_ids() -> list[int]:
+                return [
+                    row["id"]
+                    for row in server_rows(
+                        facilitator,
+                        "SELECT id FROM contribution WHERE session_id = ? "
+                        "AND kind = 'finding' ORDER BY id",
+                    )
+                ]
+
+            def context(phone, k):
+                return phone.send(
+                    "contribute",
+                    {"cid": new_cid(), "kind": "context", "body": f"Phone {phone.number}: {k}"},
+                )
+
+            async def facilitate(findings: int):
+                """The facilitator's writes over its socket, one after another."""
+                acks = []
+                for n in range(findings):
+                    acks.append(
+                        await desk.send(
+                            "method.action",
+                            {"name": "finding.add", "body": f"Finding {n}", "cid": new_cid()},
+                        )
+                    )
+                for n, finding in enumerate(finding_ids()[-findings:]):
+                    linked = [str(a) for a in actions[: 1 + n % len(actions)]]
+                    for name, fields in (
+                        ("finding.link", {"actions": linked}),
+                        ("finding.agree", {"agreed": "1"}),
+                    ):
+                        acks.append(
+                            await desk.send(
+                                "method.action",
+                                {"name": name, "id": finding, "cid": new_cid(), **fields},
+                            )
+                        )
+                return acks
+
+            human, desk_acks = await asyncio.gather(
+                room.each(context, pace=HUMAN_PACE), facilitate(3)
+            )
+            assert_acknowledged(human, "context at human pace")
+            assert_acknowledged(desk_acks, "findings linked and agreed at human pace")
+
+            async def twice(phone, k):
+                cid = new_cid()
+                payload = {"cid": cid, "kind": "context", "body": f"Phone {phone.number}: again"}
+                return list(
+                    await asyncio.gather(
+                        phone.send("contribute", payload), phone.send("contribute", payload)
+                    )
+                )
+
+            burst, more = await asyncio.gather(room.each(twice), facilitate(3))
+            burst = flat(burst)
+            assert_acknowledged(burst, "context in a burst")
+            assert_acknowledged(more, "findings linked and agreed during a burst")
+            assert all(
+                a.reply["id"] == b.reply["id"] for a, b in zip(burst[::2], burst[1::2], strict=True)
+            )
+            rows = assert_once_per_client_id(
+                server, "contribution", session, {a.payload["cid"] for a in human + burst}
+            )
+            contexts = {r["id"] for r in rows.values() if r["kind"] == "context"}
+            assert len(contexts) == PHONES * 2
+            await assert_received(staff, added("context"), contexts, "context")
+            # Each agreed finding is one evaluation entry per action it is linked to.
+            entries = server.query(
+                "SELECT action_id, evidence_contribution_id, evidence_session_id "
+                "FROM action_update WHERE kind = 'evaluation'"
+            )
+            findings = finding_ids()
+            expected = {
+                (action, finding)
+                for n, finding in enumerate(findings)
+                for action in actions[: 1 + n % 3]
+            }
+            assert {(e[0], e[1]) for e in entries} == expected and len(entries) == len(expected)
+            assert {e[2] for e in entries} == {session.id}
             assert_held(room, *staff)
 
     run(server, scenario())

@@ -22,15 +22,17 @@ import re
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
-from flask import Blueprint, Response, abort, current_app
-from flask_babel import get_locale, ngettext
+from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask_babel import force_locale, get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 from wtforms import DecimalField, RadioField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange
 
 from palabre import (
+    ACTION,
     NEED,
     Action,
     BacklogCandidate,
@@ -50,12 +52,16 @@ from palabre import (
     db,
     hookimpl,
     options,
+    parse_int,
+    record_evaluation,
     role_links_of,
     session_actions,
+    session_evaluations,
     session_needs,
     session_required,
     update_data,
     visible,
+    withdraw_evaluation,
 )
 
 from .audit import ITEMS, by_id, default_audit, save_item, text_in
@@ -85,6 +91,10 @@ MAX_EXPENSES = Decimal("10000")
 #: How far back a visit may be dated: an audit's fieldwork lasts weeks, not years.
 OLDEST_VISIT = timedelta(days=366)
 FOLLOWED = ("yes", "partly", "no")
+#: What an agreed finding is proposed as in the backlog's harvest, besides its evaluation entries.
+PROPOSED_AS = (NEED, ACTION, "none")
+#: The most actions one finding may be evidence for.
+MAX_EVALUATED = 50
 _AMOUNT = re.compile(r"^\d{1,7}([.,]\d{1,2})?$")
 
 
@@ -146,6 +156,7 @@ class MysteryShopping(Method):
         "assignment.remove",
         "finding.add",
         "finding.agree",
+        "finding.link",
     )
     roles = {EVALUATOR: Role(EVALUATOR, _l("Evaluator"), code_prefix="E")}
 
@@ -209,18 +220,25 @@ class MysteryShopping(Method):
             assignments = [a for a in config.get("assignments", []) if a["id"] != wanted]
             session.config = {**config, "assignments": assignments}
         elif name == "finding.add":
-            if stage not in (DEBRIEF, REPORT):
-                raise Refused(_("Findings are agreed in the debrief."))
+            _check_debrief(stage)
             add_by_staff(
-                session, "finding", str(data.get("body", "")), _finding_data(session, data)
+                session,
+                "finding",
+                str(data.get("body", "")),
+                {**_finding_about(session, data), **_finding_links(data), "agreed": False},
             )
         elif name == "finding.agree":
-            if stage not in (DEBRIEF, REPORT):
-                raise Refused(_("Findings are agreed in the debrief."))
-            finding = db.session.get(Contribution, _int(data.get("id")))
-            if finding is None or finding.session_id != session.id or finding.kind != "finding":
-                raise Refused(_("This finding does not exist."))
-            update_data(session, finding, agreed=str(data.get("agreed", "1")) == "1")
+            _check_debrief(stage)
+            finding = _finding(session, data)
+            agreed = str(data.get("agreed", "1")) == "1"
+            update_data(session, finding, agreed=agreed)
+            _evaluate(session, finding)
+        elif name == "finding.link":
+            _check_debrief(stage)
+            finding = _finding(session, data)
+            before = set(finding.data.get("actions", []))
+            update_data(session, finding, **_finding_links(data, finding.data))
+            _evaluate(session, finding, withdrawn=before - set(finding.data["actions"]))
         return []
 
     def _removed(self, session, data) -> dict:
@@ -286,9 +304,15 @@ class MysteryShopping(Method):
                 config.get("scale", 4),
             ),
             small_number=SMALL_NUMBER,
-            actions=db.session.scalars(select(Action).order_by(Action.id)).all(),
             followed_labels=dict(_followed_choices()),
+            evaluations=session_evaluations(session),
         )
+        if view == "facilitator":
+            context.update(
+                actions=_actions_to_evaluate(),
+                concerning=_concerning,
+                proposed_as=_proposed_as_choices(),
+            )
         return context
 
     def report_context(self, session):
@@ -306,45 +330,29 @@ class MysteryShopping(Method):
         return context
 
     def backlog_candidates(self, session):
-        services = by_id(session.config, "services")
-        criteria = by_id(session.config, "criteria")
-        languages = session.languages
-        language = str(get_locale() or "en")
+        """Each agreed finding as the need or action the debrief proposed it as.
+
+        Its evaluation entries on existing actions are recorded when it is
+        agreed (see :func:`_evaluate`), not here.
+        """
         candidates = []
         for finding in visible(session, kind="finding"):
-            if not finding.data.get("agreed"):
+            proposed = finding.data.get("propose", NEED)
+            if not finding.data.get("agreed") or proposed not in (NEED, ACTION):
                 continue
-            about = [
-                text_in(
-                    services.get(finding.data.get("service"), {}).get("name"), language, languages
-                ),
-                text_in(
-                    criteria.get(finding.data.get("criterion"), {}).get("title"),
-                    language,
-                    languages,
-                ),
-            ]
             description = _(
                 "Finding of the mystery-shopping audit “%(audit)s”.", audit=session.title
             )
-            if any(about):
-                description += " " + _("About: %(about)s.", about=" · ".join(a for a in about if a))
-            action = db.session.get(Action, finding.data.get("action") or 0)
-            if action is not None:
-                # The backlog keeps no evaluation entries on actions yet: the
-                # evidence is named here, for the facilitator to record.
-                description += " " + _(
-                    "Evaluation evidence for the action “%(action)s” (no. %(id)d).",
-                    action=action.title,
-                    id=action.id,
-                )
+            about = _about(session, finding)
+            if about:
+                description += " " + _("About: %(about)s.", about=about)
             candidates.append(
                 BacklogCandidate(
                     title=finding.body[:200],
                     description=description,
                     theme=Theme.SERVICES,
                     contribution_ids=[finding.id],
-                    kind=NEED,
+                    kind=proposed,
                 )
             )
         return candidates
@@ -357,9 +365,11 @@ def read_visit(session: Session, participant, fields: dict) -> dict:
     """The ``data`` of a visit report from what the evaluator's phone sent, checked.
 
     Raises :class:`Refused`, in the evaluator's language, for a visit not
-    assigned to this evaluator, one already reported, a date that is not a
-    day of the fieldwork, a score off the scale, a note too long, or time
-    and expenses that are not plausible amounts.
+    assigned to this evaluator or one already reported; and, naming every
+    field at fault with what is wrong with it (``Refused.fields``), for a
+    date that is not a day of the fieldwork, a score off the scale, a note
+    too long, an answer missing on the scenario, and time and expenses that
+    are not plausible amounts.
     """
     config = session.config
     assignment = next(
@@ -378,43 +388,41 @@ def read_visit(session: Session, participant, fields: dict) -> dict:
         raise Refused(_("This visit is not assigned to you. Choose one of your visits."))
     if assignment["id"] in _reported_through(session, participant.role_link_id):
         raise Refused(_("The report of this visit was already sent. Thank you!"))
-    try:
-        visited = date.fromisoformat(str(fields.get("date", "")))
-    except ValueError:
-        raise Refused(_("Give the date of the visit.")) from None
-    today = date.today()
-    if not today - OLDEST_VISIT <= visited <= today + timedelta(days=1):
-        raise Refused(_("Give the date of the visit: it cannot be in the future."))
+    wrong: dict[str, str] = {}
+    visited = _visit_date(fields.get("date"), wrong)
     top = config.get("scale", 4)
     scores, notes = {}, {}
     for criterion in config.get("criteria", []):
         title = text_in(criterion["title"], participant.language, session.languages)
-        raw = str(fields.get(f"score-{criterion['id']}", "")).strip()
+        score_field, note_field = f"score-{criterion['id']}", f"note-{criterion['id']}"
+        raw = str(fields.get(score_field, "")).strip()
         if raw:
             value = _int(raw)
-            if not 1 <= value <= top:
-                raise Refused(
-                    _("Give “%(criterion)s” a score from 1 to %(top)d.", criterion=title, top=top)
+            if 1 <= value <= top:
+                scores[criterion["id"]] = value
+            else:
+                wrong[score_field] = _(
+                    "Give “%(criterion)s” a score from 1 to %(top)d.", criterion=title, top=top
                 )
-            scores[criterion["id"]] = value
-        note = str(fields.get(f"note-{criterion['id']}", "")).strip()
+        note = str(fields.get(note_field, "")).strip()
         if len(note) > MAX_NOTE:
-            raise Refused(
-                ngettext(
-                    "The note on “%(criterion)s” is too long: %(num)d character at most.",
-                    "The note on “%(criterion)s” is too long: %(num)d characters at most.",
-                    MAX_NOTE,
-                    criterion=title,
-                )
+            wrong[note_field] = ngettext(
+                "The note on “%(criterion)s” is too long: %(num)d character at most.",
+                "The note on “%(criterion)s” is too long: %(num)d characters at most.",
+                MAX_NOTE,
+                criterion=title,
             )
-        if note:
+        elif note:
             notes[criterion["id"]] = note
     followed = fields.get("followed", "")
     if followed not in FOLLOWED:
-        raise Refused(_("Say whether you could follow the scenario."))
+        wrong["followed"] = _("Say whether you could follow the scenario.")
     minutes = _int(str(fields.get("minutes", "0")).strip() or "0")
     if not 0 <= minutes <= MAX_MINUTES:
-        raise Refused(_("Give the time the visit took, in minutes (at most a day)."))
+        wrong["minutes"] = _("Give the time the visit took, in minutes (at most a day).")
+    expenses = _amount(fields.get("expenses", ""), wrong)
+    if wrong:
+        raise Refused(_not_sent(wrong), fields=wrong)
     return {
         "assignment": assignment["id"],
         "service": assignment["service"],
@@ -426,20 +434,48 @@ def read_visit(session: Session, participant, fields: dict) -> dict:
         "followed": followed,
         "ethics": str(fields.get("ethics", "")) in ("1", "on", "yes", "true"),
         "minutes": minutes,
-        "expenses": f"{_amount(fields.get('expenses', '')):.2f}",
+        "expenses": f"{expenses:.2f}",
     }
 
 
-def _amount(value) -> Decimal:
-    text = str(value or "0").strip().replace(",", ".") or "0"
-    if not _AMOUNT.match(text):
-        raise Refused(_("Give the expenses as an amount, such as 4.50."))
+def _not_sent(wrong: dict[str, str]) -> str:
+    """What a refused report's sender reads first: the one problem, or how many are marked."""
+    if len(wrong) == 1:
+        return next(iter(wrong.values()))
+    return ngettext(
+        "The report was not sent: %(num)d answer needs correcting, marked below.",
+        "The report was not sent: %(num)d answers need correcting, marked below.",
+        len(wrong),
+    )
+
+
+def _visit_date(value, wrong: dict[str, str]) -> date:
+    """The day of the visit, or today with the problem noted in ``wrong["date"]``."""
+    today = date.today()
     try:
-        amount = Decimal(text)
+        visited = date.fromisoformat(str(value or ""))
+    except ValueError:
+        wrong["date"] = _("Give the date of the visit.")
+        return today
+    if not today - OLDEST_VISIT <= visited <= today + timedelta(days=1):
+        wrong["date"] = _("Give the date of the visit: it cannot be in the future.")
+    return visited
+
+
+def _amount(value, wrong: dict[str, str]) -> Decimal:
+    """The expenses sent, or 0 with the problem noted in ``wrong["expenses"]``."""
+    text = str(value or "0").strip().replace(",", ".") or "0"
+    try:
+        amount = Decimal(text) if _AMOUNT.match(text) else None
     except InvalidOperation:
-        raise Refused(_("Give the expenses as an amount, such as 4.50.")) from None
+        amount = None
+    if amount is None:
+        wrong["expenses"] = _("Give the expenses as an amount, such as 4.50.")
+        return Decimal("0")
     if amount > MAX_EXPENSES:
-        raise Refused(_("Expenses of more than %(max)s need the facilitator.", max=MAX_EXPENSES))
+        wrong["expenses"] = _(
+            "Expenses of more than %(max)s need the facilitator.", max=MAX_EXPENSES
+        )
     return amount
 
 
@@ -448,8 +484,6 @@ def _followed_choices() -> list[tuple[str, str]]:
 
 
 def _int(value) -> int:
-    from palabre import parse_int
-
     return parse_int(value, default=-1)
 
 
@@ -534,17 +568,125 @@ def _assigned(session, data) -> dict:
     return {**config, "assignments": assignments, "next_id": number + 1}
 
 
-def _finding_data(session, data) -> dict:
+def _check_debrief(stage: int) -> None:
+    if stage not in (DEBRIEF, REPORT):
+        raise Refused(_("Findings are agreed in the debrief."))
+
+
+def _finding(session, data) -> Contribution:
+    finding = db.session.get(Contribution, _int(data.get("id")))
+    if finding is None or finding.session_id != session.id or finding.kind != "finding":
+        raise Refused(_("This finding does not exist."))
+    return finding
+
+
+def _finding_about(session, data) -> dict:
+    """The service and criterion a new finding is about (``""``: all, or none in particular)."""
     service = str(data.get("service", ""))
     criterion = str(data.get("criterion", ""))
-    action = db.session.get(Action, _int(data.get("action"))) if data.get("action") else None
     return {
         "service": service if service in _services(session) else "",
         "criterion": criterion if criterion in by_id(session.config, "criteria") else "",
-        "action": action.id if action else None,
-        "action_title": action.title if action else "",
-        "agreed": False,
     }
+
+
+def _finding_links(data, before: dict | None = None) -> dict:
+    """The actions a finding is evidence for, and what it is proposed as, from a form.
+
+    ``actions`` comes as one id or a list (check boxes; none checked: none);
+    each must be an action of the backlog, else the whole is refused. What
+    it is proposed as stays as ``before`` when not sent.
+    """
+    sent = data.get("actions", [])
+    sent = sent if isinstance(sent, list) else [sent]
+    ids = []
+    for raw in sent:
+        if raw in ("", None):
+            continue
+        action_id = _int(raw)
+        if db.session.get(Action, action_id) is None:
+            raise Refused(_("This action is not in the backlog any more. Reload the page."))
+        if action_id not in ids:
+            ids.append(action_id)
+    if len(ids) > MAX_EVALUATED:
+        raise Refused(_("At most %(n)d of these.", n=MAX_EVALUATED))
+    proposed = str(data.get("propose", (before or {}).get("propose", NEED)))
+    return {"actions": ids, "propose": proposed if proposed in PROPOSED_AS else NEED}
+
+
+def _evaluate(session, finding: Contribution, withdrawn: set[int] = frozenset()) -> None:
+    """Keep a finding's evaluation entries in step with it: one per action it is linked to
+    while it is agreed, none otherwise (and none on the ``withdrawn`` actions).
+
+    The entry names the audit (its method and session) and says what was
+    found and about which service: never an evaluator's code. It is worded
+    in the audit's first language, as its services and rubric are, whoever
+    records it: the backlog and the council's outputs read one text.
+    """
+    agreed = bool(finding.data.get("agreed"))
+    linked = set(finding.data.get("actions", []))
+    language = (session.languages or ["en"])[0]
+    with force_locale(language):
+        method = _("Mystery-shopping audit “%(audit)s”", audit=session.title)
+        body = finding.body
+        about = _about(session, finding, language)
+        if about:
+            body += " — " + _("About: %(about)s.", about=about)
+    for action_id in linked | set(withdrawn):
+        action = db.session.get(Action, action_id)
+        if action is None:
+            continue
+        if agreed and action_id in linked:
+            record_evaluation(action, finding, method=method, body=body)
+        else:
+            withdraw_evaluation(action, finding)
+
+
+def _about(session, finding: Contribution, language: str | None = None) -> str:
+    """The service and criterion a finding is about, in ``language`` (default: the reader's)."""
+    language = language or str(get_locale() or "en")
+    service = _services(session).get(finding.data.get("service"), {})
+    criterion = by_id(session.config, "criteria").get(finding.data.get("criterion"), {})
+    names = [
+        text_in(service.get("name"), language, session.languages),
+        text_in(criterion.get("title"), language, session.languages),
+    ]
+    return " · ".join(name for name in names if name)
+
+
+def _actions_to_evaluate() -> list[Action]:
+    """The backlog's actions a finding may be evidence for: all but those dropped."""
+    return db.session.scalars(
+        select(Action)
+        .where(Action.status != "dropped")
+        .order_by(Action.id)
+        .options(selectinload(Action.owner), selectinload(Action.partners))
+    ).all()
+
+
+def _concerning(action: Action, service: dict | None) -> bool:
+    """Whether ``action`` names ``service`` (in any language): its title, objective, owner
+    or partners mention it, so the facilitator sees it first among the actions to evaluate."""
+    if not service:
+        return False
+    names = {name.casefold() for name in (service.get("name") or {}).values() if name}
+    said = " ".join(
+        [
+            action.title,
+            action.objective or "",
+            action.owner.name if action.owner else "",
+            *(partner.name for partner in action.partners),
+        ]
+    ).casefold()
+    return any(name in said for name in names)
+
+
+def _proposed_as_choices() -> list[tuple[str, str]]:
+    return [
+        (NEED, _("a new need")),
+        (ACTION, _("a new action")),
+        ("none", _("nothing new: evidence only")),
+    ]
 
 
 def _quotes(visits: list, services: dict) -> list[dict]:
@@ -591,6 +733,40 @@ def payments(session_id: int):
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+#: The most visit reports one request of the run screen renders (run.js asks in batches).
+MAX_VISITS_ASKED = 100
+
+
+@bp.get("/sessions/<int:session_id>/visits")
+@session_required
+def visits(session_id: int):
+    """Visit reports as the run screen's items, for ``?ids=3,4,5`` (each as it arrived live).
+
+    The same items the page shows when loaded, so a report arriving live is
+    complete at once: its service, scenario, scores, notes, time and expenses,
+    and its ethics concern. Ids that are not this audit's visit reports are
+    left out.
+    """
+    session = db.session.get(Session, session_id)
+    if session is None or session.method != SLUG:
+        abort(404)
+    wanted = {
+        parse_int(raw, default=-1)
+        for raw in request.args.get("ids", "").split(",")[:MAX_VISITS_ASKED]
+    }
+    reports = db.session.scalars(
+        select(Contribution)
+        .where(
+            Contribution.session_id == session.id,
+            Contribution.kind == "visit",
+            Contribution.id.in_(wanted),
+        )
+        .order_by(Contribution.id)
+    ).all()
+    context = {**MysteryShopping().view_context(session, "visits"), "reports": reports}
+    return render_template("mystery_shopping/visits.html", session=session, **context)
 
 
 @hookimpl

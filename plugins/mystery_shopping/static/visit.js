@@ -4,7 +4,8 @@
  * a reload, a sleeping phone or a visit with no signal; live.js keeps a sent
  * report in its outbox until the server acknowledges it (with its client id,
  * so a resend is stored once). The draft is dropped only once the server has
- * the report; a refused one is put back into its form with the reason shown.
+ * the report; a refused one is put back into its form with the reason shown,
+ * and what is wrong with each field beside it (the acknowledgement's fields).
  */
 (function () {
   "use strict";
@@ -51,6 +52,22 @@
     if (el) el.textContent = text || "";
   }
 
+  // Each field's problem, beside it: `wrong` maps field names to messages ({} clears them all).
+  function showProblems(form, wrong) {
+    form.querySelectorAll("[data-problem-for]").forEach(function (el) {
+      var name = el.dataset.problemFor, message = wrong[name] || "";
+      el.textContent = message;
+      el.hidden = !message;
+      var box = el.closest(".field, fieldset");
+      if (box) box.classList.toggle("has-error", !!message);
+      Array.prototype.forEach.call(form.elements, function (field) {
+        if (field.name !== name || field.type === "radio") return;
+        if (message) field.setAttribute("aria-invalid", "true");
+        else field.removeAttribute("aria-invalid");
+      });
+    });
+  }
+
   var forms = document.querySelectorAll("form[data-visit-draft]");
   Array.prototype.forEach.call(forms, function (form) {
     restore(form, read(form));
@@ -58,6 +75,7 @@
     form.addEventListener("change", function () { save(form); });
     form.addEventListener("submit", function () {
       save(form);
+      showProblems(form, {});
       status(form, window.palabreLive && window.palabreLive.socket.connected ? messages.sending : messages.queued);
     });
   });
@@ -80,6 +98,7 @@
     } else {
       restore(form, read(form));
       status(form, ack && ack.error);
+      showProblems(form, (ack && ack.fields) || {});
     }
   });
 })();
