@@ -34,6 +34,21 @@ PLACE_TYPES = {
     "other": _l("Elsewhere"),
 }
 
+#: Who an interview was with: the guide heard residents, the municipality's
+#: staff and local politicians. A dialogue offers the ones it chose (its
+#: ``respondent_types``), all but ``association`` by default.
+RESPONDENT_TYPES = {
+    "resident": _l("A resident"),
+    "staff": _l("Staff of a service"),
+    "politician": _l("A local politician"),
+    "association": _l("Someone from an association or community group"),
+    "other": _l("Someone else"),
+}
+DEFAULT_RESPONDENT_TYPES = ("resident", "staff", "politician", "other")
+#: Who counts in the share of the area's population heard: residents, and
+#: those who did not say (a resident answering alone may skip the question).
+NOT_RESIDENTS = frozenset({"staff", "politician"})
+
 #: The anonymous profile: each question may be skipped.
 PROFILE = {
     "age": (
@@ -89,7 +104,11 @@ INTERVIEW_LANGUAGES = {
 }
 
 #: What a facilitator may filter the reach by: fixed values only.
-FILTERS = {"place": PLACE_TYPES, "language": INTERVIEW_LANGUAGES}
+FILTERS = {
+    "respondent": RESPONDENT_TYPES,
+    "place": PLACE_TYPES,
+    "language": INTERVIEW_LANGUAGES,
+}
 
 NOT_STATED = "not_stated"
 SMALL_GROUPS = "small_groups"
@@ -149,6 +168,11 @@ def profile_counts(interviews, field: str) -> dict[str, int]:
     return dict(counts)
 
 
+def residents(interviews) -> list:
+    """The interviews that count in the share of the population heard (see NOT_RESIDENTS)."""
+    return [i for i in interviews if (i.data or {}).get("respondent") not in NOT_RESIDENTS]
+
+
 def filtered(interviews, field: str | None, value: str | None):
     """The interviews matching a filter, or a refusal message; ``(interviews, message)``.
 
@@ -174,12 +198,18 @@ def filtered(interviews, field: str | None, value: str | None):
 
 
 def reach_tables(interviews, population_by_age: dict[str, int] | None = None) -> list[dict]:
-    """Every protected table of the reach: the profile questions, places, languages.
+    """Every protected table of the reach: respondent types, the profile, places, languages.
 
     Each table is ``{"field", "title", "rows"}``; the age table's rows carry
     the population of each band where the facilitator gave it.
     """
-    tables = []
+    tables = [
+        {
+            "field": "respondent",
+            "title": str(_l("Who was heard")),
+            "rows": protect(profile_counts(interviews, "respondent"), RESPONDENT_TYPES),
+        }
+    ]
     for field, (title, labels) in PROFILE.items():
         rows = protect(profile_counts(interviews, field), labels)
         if field == "age" and population_by_age:
