@@ -10,6 +10,7 @@ import csv
 import io
 import re
 import subprocess
+from collections import Counter
 
 import pytest
 from sqlalchemy import select
@@ -283,6 +284,78 @@ def test_an_interview_works_without_javascript(palabre_app, dialogue, connector)
     with palabre_app.app_context():
         (stored_interview,) = stored(db.session.get(Session, session.id), "interview")
         assert stored_interview.data["place"] == "shop"
+
+
+def test_an_interview_records_who_it_was_with(palabre_app, dialogue, connector, make_phone):
+    session = dialogue(respondent_types=["resident", "staff"])
+    phone = connector(session.code)
+    assert "Staff of a service" in phone.page().text
+    assert "A local politician" not in phone.page().text
+    missing = phone.contribute("interview", **interview(respondent=""))
+    assert "Choose who the interview was with" in missing["error"]
+    not_offered = phone.contribute("interview", **interview(respondent="politician"))
+    assert "Choose who the interview was with" in not_offered["error"]
+    assert phone.contribute("interview", **interview(respondent="staff"))["ok"]
+    # A resident answering alone may skip the question.
+    alone = make_phone(session.code)
+    assert alone.contribute("interview", **interview(respondent=""))["ok"]
+    # With one kind offered, connectors need not choose it.
+    only_residents = dialogue(respondent_types=["resident"])
+    answered = connector(only_residents.code).contribute("interview", **interview(respondent=""))
+    assert answered["ok"]
+    with palabre_app.app_context():
+        assert [i.data.get("respondent") for i in stored(session, "interview")] == [
+            "staff",
+            None,
+        ]
+        (only,) = stored(db.session.get(Session, only_residents.id), "interview")
+        assert only.data["respondent"] == "resident"
+
+
+def test_the_reach_counts_each_kind_of_person_heard(
+    palabre_app, dialogue, facilitator_client, tmp_path
+):
+    session = dialogue()
+    fill(
+        palabre_app,
+        session,
+        [interview()] * 8
+        + [interview(respondent="staff")] * 6
+        + [interview(respondent="politician")] * 5,
+    )
+    screen = figures_of(facilitator_client.get(f"/sessions/{session.id}").text)
+    # The share of the population counts the 8 residents only: 8 of 875.
+    assert "19" in screen and "8 residents" in screen and "0.9%" in screen
+    who = screen.split('id="chart-reach-respondent"')[1].split("</figure>")[0]
+    assert re.findall(r'<th scope="row" dir="auto">([^<]*)</th><td class="num">(\d+)', who) == [
+        ("A resident", "8"),
+        ("Staff of a service", "6"),
+        ("A local politician", "5"),
+    ]
+    rows = list(
+        csv.reader(
+            io.StringIO(facilitator_client.get(f"/citizen-dialogue/{session.id}/reach.csv").text)
+        )
+    )
+    assert ["Who was heard", "Staff of a service", "6", ""] in rows
+    staff = facilitator_client.get(f"/sessions/{session.id}?filter=respondent:staff").text
+    assert "its figures are not shown" not in staff and "6" in figures_of(staff)
+    pdf = facilitator_client.get(f"/print/sessions/{session.id}/report.pdf?part=perspective")
+    printed = " ".join(pdf_text(pdf.data, tmp_path, "who").split())
+    assert "Who was heard" in printed and "A local politician" in printed
+    # Three politicians are too few to show, on screen and in print, and the share of the
+    # population then counts everyone heard, so that it does not tell their number.
+    fewer = dialogue()
+    fill(
+        palabre_app,
+        fewer,
+        [interview()] * 8 + [interview(respondent="politician")] * 3,
+    )
+    screen = figures_of(facilitator_client.get(f"/sessions/{fewer.id}").text)
+    assert "A local politician" not in screen and "residents" not in screen
+    assert "11 people heard, 1.3%" in " ".join(re.sub("<[^>]+>", " ", screen).split())
+    pdf = facilitator_client.get(f"/print/sessions/{fewer.id}/report.pdf?part=perspective")
+    assert "A local politician" not in pdf_text(pdf.data, tmp_path, "fewer")
 
 
 # --- reach and small groups --------------------------------------------------------------
@@ -776,21 +849,34 @@ def pdf_pages(pdf: bytes, tmp_path, name: str) -> list:
     return sorted(tmp_path.glob(f"{name}-*.png"))
 
 
-SMALL_GROUP_LABELS = ("Under 18", "Tigrinya", "Ukrainian", "In another way")
+SMALL_GROUP_LABELS = ("Under 18", "Tigrinya", "Ukrainian", "In another way", "A local politician")
 
 
 def test_the_morsil_fixture_is_the_guides_dialogue(palabre_app, morsil):
-    from tests.morsil import THEMES, WEIGHTS
+    from tests.morsil import MEETINGS, THEMES, WEIGHTS
 
     with palabre_app.app_context():
         session = db.session.get(Session, morsil.id)
-        assert len(stored(session, "interview")) == 70
+        interviews = stored(session, "interview")
+        assert Counter(i.data["respondent"] for i in interviews) == {
+            "resident": 70,
+            "staff": 7,
+            "politician": 3,
+        }
         themed = [t for t in stored(session, "theme") if not t.data.get("merged_into")]
         assert [t.body for t in themed] == [name for name, *_rest in THEMES]
-        assert [len(t.data["answers"]) for t in themed] == list(WEIGHTS)
+        # The residents' answers, and one answer from each of the ten officials.
+        assert [len(t.data["answers"]) for t in themed] == [
+            weight + extra for weight, extra in zip(WEIGHTS, (2, 2, 2, 1, 1, 1, 1), strict=True)
+        ]
         assert len(stored(session, "project")) == 3
         assert len(stored(session, "feedback")) == 24
-        assert {i.phase_index for i in stored(session, "idea")} == {3, 4, 5, 6}
+        # Four evenings, each a session of the dialogue with its date, place and ideas.
+        meetings = meetings_of(session)
+        assert [(m.starts_at.isoformat(), m.venue) for m in meetings] == [
+            (f"{starts_at}:00", venue) for starts_at, venue, _names in MEETINGS
+        ]
+        assert all(m.status == "closed" and stored(m, "idea") for m in meetings)
 
 
 def test_the_perspective_report_prints_themes_quotes_and_reach(
@@ -801,7 +887,7 @@ def test_the_perspective_report_prints_themes_quotes_and_reach(
     text = pdf_text(response.data, tmp_path, "perspective")
     squashed = " ".join(text.split())
     assert "PERSPECTIVE REPORT" in squashed.upper()
-    assert "70 people heard, 8.0% of the 875 people living in the area" in squashed
+    assert "80 people heard: 70 residents, 8.0% of the 875 people living in the area" in squashed
     for theme in ("Getting around", "Learning Swedish", "Being welcomed", "Children and school"):
         assert theme in squashed
     assert "“The bus to Järpen runs twice a day, never in the evening.”" in squashed

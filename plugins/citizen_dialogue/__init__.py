@@ -703,12 +703,20 @@ def feedback_data(fields: dict) -> dict:
 
 
 def reach_context(session, by, value) -> dict:
-    """The reach, protected: share of the population, profile tables, age against population."""
+    """The reach, protected: share of the population, profile tables, age against population.
+
+    The share of the area's population counts the residents heard (and those
+    who did not say who they are), not staff or politicians, unless these are
+    fewer than five: then everyone heard counts, so that no figure tells them.
+    """
     interviews = visible(session, kind="interview")
     chosen, refusal = reach.filtered(interviews, by, value)
     population = session.config.get("population") or 0
     by_age = session.config.get("population_by_age") or {}
     residents = len(reach.residents(interviews))
+    if 0 < len(interviews) - residents < reach.MINIMUM_GROUP:
+        # Staff and politicians fewer than five: counted in, lest the share tell their number.
+        residents = len(interviews)
     return {
         "population": population or None,
         "reached": len(interviews),
