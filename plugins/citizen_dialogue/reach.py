@@ -129,7 +129,8 @@ def protect(counts: dict[str, int], labels: dict, minimum: int = MINIMUM_GROUP) 
 
     Groups under ``minimum`` are pooled into one :data:`SMALL_GROUPS` row. If
     that pool is smaller than ``minimum`` too, the smallest shown groups join
-    it until it is not; if none are left, the pool is shown without a number.
+    it until it is not (the row then says so, not "fewer than 5 each"); if
+    none are left, the pool is shown without a number.
     Keys missing from ``labels`` (not stated) come last, as :data:`NOT_STATED`.
     """
     order = [key for key in labels if counts.get(key)]
@@ -137,18 +138,19 @@ def protect(counts: dict[str, int], labels: dict, minimum: int = MINIMUM_GROUP) 
         order.append(NOT_STATED)
     shown = {key: counts[key] for key in order if counts[key] >= minimum}
     pooled = sum(counts[key] for key in order if key not in shown)
+    grown = False
     while 0 < pooled < minimum and shown:
         smallest = min(shown, key=lambda key: (shown[key], key))
         pooled += shown.pop(smallest)
+        grown = True
     rows = [Row(key, str(_label(labels, key)), shown[key]) for key in order if key in shown]
     if pooled:
-        rows.append(
-            Row(
-                SMALL_GROUPS,
-                str(_l("Others, fewer than %(n)d people each", n=minimum)),
-                pooled if pooled >= minimum else None,
-            )
+        label = (
+            _l("Others, pooled so that no group under %(n)d shows", n=minimum)
+            if grown
+            else _l("Others, fewer than %(n)d people each", n=minimum)
         )
+        rows.append(Row(SMALL_GROUPS, str(label), pooled if pooled >= minimum else None))
     return rows
 
 
