@@ -438,6 +438,28 @@ def test_reach_on_screen_and_in_the_export_hides_small_groups(
     )
 
 
+def test_the_projector_charts_the_reach_while_listening(palabre_app, dialogue, facilitator_client):
+    session = dialogue()
+    fill(
+        palabre_app,
+        session,
+        [interview(age="30_44")] * 9
+        + [interview(age="18_29", respondent="staff")] * 6
+        + [interview(age="65_plus", respondent="politician")] * 2,
+    )
+    projector = facilitator_client.get(f"/sessions/{session.id}/projector").text
+    share = projector.split('id="chart-projector-share"')[1].split("</figure>")[0]
+    # The share counts residents: 9 of the 875 living in the area, drawn with the shared chart.
+    assert re.findall(r'<td class="num">(\d+)</td>', share) == ["9", "875"]
+    assert "17 people heard so far." in projector
+    who = projector.split('id="chart-projector-respondent"')[1].split("</figure>")[0]
+    assert "A resident" in who and "A local politician" not in who
+    assert "Those heard against the population, by age" in projector
+    assert "65 or older" not in projector
+    # The charts come from the same component as on the run screen and in print.
+    assert '<figure class="chart bar-chart" id="chart-projector-share">' in projector
+
+
 def test_the_reach_export_is_for_facilitators_only(dialogue, palabre_app):
     session = dialogue()
     response = palabre_app.test_client().get(f"/citizen-dialogue/{session.id}/reach.csv")
