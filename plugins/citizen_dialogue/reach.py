@@ -146,7 +146,7 @@ def protect(counts: dict[str, int], labels: dict, minimum: int = MINIMUM_GROUP) 
     rows = [Row(key, str(_label(labels, key)), shown[key]) for key in order if key in shown]
     if pooled:
         label = (
-            _l("Others, pooled so that no group under %(n)d shows", n=minimum)
+            _l("Others, pooled so that no group of fewer than %(n)d people can be seen", n=minimum)
             if grown
             else _l("Others, fewer than %(n)d people each", n=minimum)
         )
