@@ -740,6 +740,40 @@ def test_an_external_facilitator_runs_one_meeting_and_nothing_else(
     assert facilitator_client.get(f"/sessions/{second.id}").status_code == 200
 
 
+def test_who_runs_a_dialogue_runs_its_meetings_not_the_other_way_round(
+    palabre_app, dialogue, facilitator_client
+):
+    from palabre.access import may_run, sessions_run_by
+    from palabre.database import write_transaction
+    from palabre.models import AccountRole, CoFacilitator
+
+    session, transport = themed_dialogue(palabre_app, dialogue, facilitator_client)
+    schedule(facilitator_client, session, [transport.id])
+    (meeting,) = the_meetings(palabre_app, session)
+    with palabre_app.app_context():
+        with write_transaction():
+            owner = Facilitator(email="o@example.org", name="O", password_hash="x")
+            colleague = Facilitator(email="c@example.org", name="C", password_hash="x")
+            guest = Facilitator(
+                email="g@example.org", name="G", password_hash="x", role=AccountRole.GUEST
+            )
+            db.session.add_all([owner, colleague, guest])
+            db.session.flush()
+            db.session.get(Session, session.id).created_by_id = owner.id
+            db.session.add(CoFacilitator(session_id=session.id, facilitator_id=colleague.id))
+            db.session.add(CoFacilitator(session_id=meeting.id, facilitator_id=guest.id))
+        dialogue_, meeting_ = (
+            db.session.get(Session, session.id),
+            db.session.get(Session, meeting.id),
+        )
+        for account in (owner, colleague):
+            assert may_run(account, dialogue_) and may_run(account, meeting_)
+            runs = set(db.session.scalars(sessions_run_by(account)))
+            assert {dialogue_, meeting_} <= runs
+        assert may_run(guest, meeting_) and not may_run(guest, dialogue_)
+        assert set(db.session.scalars(sessions_run_by(guest))) == {meeting_}
+
+
 # --- feedback --------------------------------------------------------------------------------
 
 
