@@ -644,7 +644,7 @@ def test_a_meeting_runs_on_its_themes_and_its_ideas_become_projects_in_the_backl
     go_to_phase(session, PROJECTS)
     # The meeting's idea comes back to the dialogue with its dots and its meeting.
     page = facilitator_client.get(f"/sessions/{session.id}").text
-    assert "A village car pool on a phone group" in page and "Dialogue meeting 1" in page
+    assert "A village car pool on a phone group" in page and "Dialogue meeting: Transport" in page
     # Two phones took part: a group under five, so no number.
     assert "Fewer than 5 people took part from a phone" in page
     assert "2 people took part" not in page

@@ -195,8 +195,8 @@ def schedule(dialogue, data: dict) -> Session:
         raise Refused(_("Say where the meeting takes place."))
     ids = theme_ids_from(dialogue, data)
     names = [theme_name(t, None, dialogue) for t in themes_of(dialogue) if t.id in ids]
-    number = len(meetings_of(dialogue)) + 1
-    title = _("Dialogue meeting %(n)d: %(themes)s", n=number, themes=", ".join(names))
+    # No number in the title: reports number meetings by date, scheduled in any order.
+    title = _("Dialogue meeting: %(themes)s", themes=", ".join(names))
     owner = current_user.id if getattr(current_user, "is_authenticated", False) else None
     return add_session(
         SLUG,
