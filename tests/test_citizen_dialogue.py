@@ -979,6 +979,25 @@ def test_the_final_report_tells_the_whole_process(morsil, facilitator_client, tm
     assert len(pdf_pages(response.data, tmp_path, "final")) >= 4
 
 
+def test_a_meetings_printout_carries_its_themes_from_the_perspective_report(
+    palabre_app, morsil, facilitator_client, tmp_path
+):
+    with palabre_app.app_context():
+        first = meetings_of(db.session.get(Session, morsil.id))[0]
+        meeting_id = first.id
+    response = facilitator_client.get(f"/print/sessions/{meeting_id}/report.pdf")
+    assert response.mimetype == "application/pdf"
+    squashed = " ".join(pdf_text(response.data, tmp_path, "meeting").split())
+    assert "Part of the citizen dialogue: Citizen dialogue in Mörsil" in squashed
+    assert "Getting around" in squashed and "44 answers" in squashed
+    assert "“The bus to Järpen runs twice a day, never in the evening.”" in squashed
+    assert "How could we get to Järpen and Östersund without a car?" in squashed
+    assert "8 people took part from a phone" in squashed
+    assert "A village car pool to Järpen, organised on a phone group" in squashed
+    # The meeting's own ideas only, not another evening's.
+    assert "language café" not in squashed
+
+
 def test_the_report_prints_in_arabic_right_to_left(morsil, facilitator_client, tmp_path):
     facilitator_client.post("/language", data={"language": "ar"})
     response = facilitator_client.get(f"/print/sessions/{morsil.id}/report.pdf")

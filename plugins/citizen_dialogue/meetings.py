@@ -51,7 +51,7 @@ from palabre import (
 )
 
 from . import reach
-from .theming import theme_name, theme_prompt, themes_of
+from .theming import answers_of, theme_name, theme_prompt, themes_of
 
 SLUG = "dialogue_meeting"
 DOTS_PER_MEETING = 3
@@ -135,9 +135,17 @@ class DialogueMeeting(Method):
         return context
 
     def report_context(self, session):
+        """The meeting's printout: before the evening, its themes as the perspective report
+        tells them (answers counted, the quotes picked); after, its ideas and views."""
+        dialogue = session.parent
+        answers = answers_of(visible(dialogue, kind="interview"))
         return {
             **self.view_context(session, "report"),
             **meeting_summary(session),
+            "theme_quotes": {
+                t.id: [answers[ref]["text"] for ref in t.data.get("quotes", []) if ref in answers]
+                for t in meeting_themes(session)
+            },
             "minimum_group": reach.MINIMUM_GROUP,
         }
 
