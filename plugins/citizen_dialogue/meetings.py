@@ -175,8 +175,13 @@ def theme_ids_from(dialogue, data: dict) -> list[int]:
 
 
 def chosen_theme(meeting, chosen) -> int:
-    """The theme a view or idea is about: one of the meeting's, or its only one."""
-    ids = [t.id for t in meeting_themes(meeting)]
+    """The theme a view or idea is about: one of the meeting's, or its only one.
+
+    Reads the meeting's configuration only, no query: it also runs with the
+    write lock held (``prepare_contribution``). A merge in the dialogue
+    rewrites the ids there, so they are always themes still standing.
+    """
+    ids = list(meeting.config.get("themes", []))
     if not ids:
         raise Refused(_("The meeting’s themes are being chosen. Wait a moment and send again."))
     if len(ids) == 1 and chosen in (None, ""):
