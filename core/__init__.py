@@ -81,6 +81,8 @@ _LAZY = {
     "withdraw_evaluation": "policy_cycle",
     "session_evaluations": "policy_cycle",
     # Personal links giving a person a role (a host, a connector, an evaluator).
+    # A session that is part of another (a dialogue's meeting), from Method.run_action.
+    "add_session": "sessions",
     "issue_role_link": "role_links",
     "revoke_role_link": "role_links",
     "role_links_of": "role_links",

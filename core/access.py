@@ -68,7 +68,9 @@ def may_run(facilitator: Facilitator | None, session: Session, now: datetime | N
     """Whether ``facilitator`` may run, see and print ``session``.
 
     True for an administrator, the session's owner (who created it) unless
-    a guest, and its co-facilitators until their access expires.
+    a guest, its co-facilitators until their access expires, and whoever
+    may run its parent (a dialogue's facilitators run its meetings; an
+    external facilitator invited to one meeting runs that one only).
     """
     if facilitator is None or facilitator.disabled:
         return False
@@ -77,10 +79,12 @@ def may_run(facilitator: Facilitator | None, session: Session, now: datetime | N
     if session.created_by_id == facilitator.id and facilitator.role != AccountRole.GUEST:
         return True
     now = now or utcnow()
-    return any(
+    if any(
         co.facilitator_id == facilitator.id and (co.expires_at is None or co.expires_at > now)
         for co in session.co_facilitators
-    )
+    ):
+        return True
+    return session.parent is not None and may_run(facilitator, session.parent, now)
 
 
 def owns(facilitator: Facilitator | None, session: Session) -> bool:
@@ -91,7 +95,10 @@ def owns(facilitator: Facilitator | None, session: Session) -> bool:
 
 
 def sessions_run_by(facilitator: Facilitator):
-    """A ``select(Session)`` of the sessions ``facilitator`` may run (:func:`may_run`)."""
+    """A ``select(Session)`` of the sessions ``facilitator`` may run (:func:`may_run`).
+
+    Sessions are nested one level deep at most (a dialogue and its meetings).
+    """
     query = select(Session)
     if facilitator.role == AccountRole.ADMINISTRATOR:
         return query
@@ -101,8 +108,11 @@ def sessions_run_by(facilitator: Facilitator):
         .where(or_(CoFacilitator.expires_at.is_(None), CoFacilitator.expires_at > utcnow()))
     )
     if facilitator.role == AccountRole.GUEST:
-        return query.where(Session.id.in_(current))
-    return query.where(or_(Session.created_by_id == facilitator.id, Session.id.in_(current)))
+        run = Session.id.in_(current)
+    else:
+        run = or_(Session.created_by_id == facilitator.id, Session.id.in_(current))
+    parents = select(Session.id).where(run)
+    return query.where(or_(run, Session.parent_id.in_(parents)))
 
 
 def check(level: str = STAFF, session_id: int | None = None) -> Session | None:

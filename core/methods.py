@@ -188,6 +188,11 @@ class Method:
     facilitator_actions: tuple[str, ...] = ()
     #: The roles given by personal links, by name (see :class:`Role`).
     roles: dict[str, Role] = {}
+    #: The slug of the method whose sessions this one's sessions are part of
+    #: (a dialogue meeting is part of a citizen dialogue), or ``None``. Such
+    #: sessions are made from their parent (:func:`palabre.add_session`),
+    #: never from the list of methods.
+    part_of: str | None = None
 
     # --- declared data -------------------------------------------------
 

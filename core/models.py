@@ -128,6 +128,9 @@ class Session(db.Model):
     # Last sequence number given to a live event of this session.
     seq: Mapped[int] = mapped_column(default=0)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("facilitator.id"))
+    # The longer session this one is part of (a citizen dialogue, for one of its
+    # meetings): whoever runs the parent runs it too, not the other way round.
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("palabre_session.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
@@ -141,6 +144,7 @@ class Session(db.Model):
     retention_months: Mapped[int | None]
 
     created_by: Mapped[Facilitator | None] = relationship()
+    parent: Mapped[Session | None] = relationship(remote_side="Session.id")
     participants: Mapped[list[Participant]] = relationship(back_populates="session")
     co_facilitators: Mapped[list[CoFacilitator]] = relationship(
         back_populates="session", cascade="all, delete-orphan"

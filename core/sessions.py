@@ -128,6 +128,29 @@ class TranscribeForm(CleanForm):
     submit = SubmitField(_l("Add the note"))
 
 
+def add_session(method: str, *, title: str, languages, config: dict, **details) -> Session:
+    """Add a draft session of ``method``; inside a write transaction, returns it flushed.
+
+    It gets a new join code and its groups' personal links. ``details`` are
+    other :class:`palabre.models.Session` columns: ``created_by_id``,
+    ``starts_at``, ``venue``, the Wi-Fi, and ``parent_id`` for a session
+    that is part of another (a dialogue's meeting, from the dialogue's
+    ``Method.run_action``).
+    """
+    session = Session(
+        method=method,
+        title=title,
+        languages=list(languages),
+        config=config,
+        code=new_join_code(),
+        **details,
+    )
+    db.session.add(session)
+    db.session.flush()
+    role_links.issue_group_links(session)
+    return session
+
+
 def get_session(session_id: int) -> Session:
     return db.session.get(Session, session_id) or abort(404)
 
@@ -166,22 +189,20 @@ def index():
 def create(slug: str):
     """Create a session of a method, starting from the method's defaults."""
     method = plugin_host().methods.get(slug) or abort(404)
+    if method.part_of:
+        abort(404)  # made from its parent session's screen
     form = SessionForm(languages=[current_language()] if request.method == "GET" else None)
     config_form = method.config_form(prefix="config") if method.config_form else None
     config_ok = config_form is None or config_form.validate_on_submit()
     if form.validate_on_submit() and config_ok:
         with write_transaction():
-            session = Session(
-                method=method.slug,
+            session = add_session(
+                method.slug,
                 **form.details(),
                 languages=form.languages.data,
-                code=new_join_code(),
                 config=method.config_from_form(config_form) if config_form else {},
                 created_by_id=current_user.id,
             )
-            db.session.add(session)
-            db.session.flush()
-            role_links.issue_group_links(session)
         flash(_("Session created. Open it when you are ready for people to join."), "success")
         return redirect(url_for("sessions.run", session_id=session.id))
     return render_template(

@@ -1,15 +1,17 @@
 """A citizen dialogue modelled on Mörsil (the guide's chapter 4), for report tests and screens.
 
-70 residents heard (8% of the village's 875) by five community connectors and
-through the public QR code, their answers grouped into seven themes; four
-dialogue meetings on those themes; three citizen-led projects; feedback
+70 residents heard (8% of the village's 875), plus 7 staff of the
+municipality's services and 3 local politicians, by five community
+connectors; their answers grouped into seven themes; four dialogue meetings
+on those themes, each an evening of its own (a session that is part of the
+dialogue) with its own date and place; three citizen-led projects; feedback
 forms by phone and from paper. Everything goes through the method's own
 code paths (the core's ``accept`` and ``vote``, the facilitator's actions),
 only without sockets, so that building it takes seconds.
 
-Some groups are small on purpose (3 people under 18, 3 of another gender, 4 interviews
-in Tigrinya, 4 Tigrinya and 2 Ukrainian speakers at home): no screen, export or printed
-page may show them.
+Some groups are small on purpose (3 local politicians, 3 people under 18, 3 of another
+gender, 4 interviews in Tigrinya, 4 Tigrinya and 2 Ukrainian speakers at home, 2 people
+answering 2 to "Did you feel heard?"): no screen, export or printed page may show them.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from palabre.database import write_transaction
 from palabre.extensions import db
 from palabre.models import Contribution, Participant, Session, hash_token
 from palabre.plugins.citizen_dialogue import interview_body, interview_data, themes_of
+from palabre.plugins.citizen_dialogue.meetings import meetings_of
 from palabre.testing import new_cid, new_session
 
 GUIDE = {
@@ -128,12 +131,15 @@ HOME_LANGUAGES = ["local"] * 26 + ["ar"] * 19 + ["so"] * 10 + ["fa"] * 5 + ["ti"
 HOME_LANGUAGES += ["uk"] * 2 + [""] * 4
 TIMES = ["under_1"] * 12 + ["1_5"] * 30 + ["over_5"] * 16 + ["born_here"] * 12
 
+#: The four meetings: their evening, their place, their themes.
 MEETINGS = [
-    ("Getting around", "Work and internships"),
-    ("Learning Swedish", "Children and school"),
-    ("Meeting places", "Housing"),
-    ("Being welcomed",),
+    ("2026-03-05T18:30", "Mörsil community hall", ("Getting around", "Work and internships")),
+    ("2026-03-19T18:30", "Mörsil school library", ("Learning Swedish", "Children and school")),
+    ("2026-04-02T18:30", "Mörsil community hall", ("Meeting places", "Housing")),
+    ("2026-04-16T18:30", "Mörsil church hall", ("Being welcomed",)),
 ]
+#: Staff of the services and local politicians heard besides the 70 residents.
+OFFICIALS = ["staff"] * 7 + ["politician"] * 3
 IDEAS = {
     "Getting around": ["A village car pool to Järpen, organised on a phone group"],
     "Work and internships": ["Open days at the sawmill for newcomers"],
@@ -154,8 +160,10 @@ PROJECTS = [
 FEEDBACK = [(5, 4, 4)] * 9 + [(4, 4, 3)] * 8 + [(3, 3, 2)] * 5 + [(2, 3, 1)] * 2
 FEEDBACK_COMMENTS = {0: "For the first time someone asked me.", 9: "Too few evenings."}
 
-# The plan: 0 preparation, 1 listening, 2 theming, 3-6 meetings, 7 projects, 8 feedback, 9 closed.
-LISTENING, THEMING, FIRST_MEETING, PROJECTS_PHASE, FEEDBACK_PHASE, CLOSED = 1, 2, 3, 7, 8, 9
+# The plan: 0 preparation, 1 listening, 2 theming, 3 meetings, 4 projects, 5 feedback, 6 closed.
+LISTENING, THEMING, MEETINGS_PHASE, PROJECTS_PHASE, FEEDBACK_PHASE, CLOSED = 1, 2, 3, 4, 5, 6
+# A meeting's plan: 0 welcome, 1 views, ideas and dots, 2 closed.
+MEETING_WORK, MEETING_CLOSED = 1, 2
 
 
 def _participant(session, name: str, language: str = "en") -> Participant:
@@ -185,7 +193,6 @@ def build_morsil(app, *, closed: bool = True, languages=("en", "fr", "ar")):
                 "45_64": 200,
                 "65_plus": 145,
             },
-            "meetings": 4,
         },
         phase=LISTENING,
         title="Citizen dialogue in Mörsil",
@@ -197,9 +204,9 @@ def build_morsil(app, *, closed: bool = True, languages=("en", "fr", "ar")):
         _interviews(session)
         phases.go_to(session, THEMING)
         _themes(session)
-        for number, names in enumerate(MEETINGS, start=1):
-            phases.go_to(session, FIRST_MEETING + number - 1)
-            _meeting(session, number, names)
+        phases.go_to(session, MEETINGS_PHASE)
+        for number, (starts_at, venue, names) in enumerate(MEETINGS, start=1):
+            _meeting(session, number, starts_at, venue, names)
         phases.go_to(session, PROJECTS_PHASE)
         _projects(session)
         phases.go_to(session, FEEDBACK_PHASE)
@@ -234,8 +241,21 @@ def _interviews(session) -> None:
             }
             for question in range(1, 4):
                 fields[f"q{question}"] = next(answers)
+            fields["respondent"] = "resident"
             connector = f"C-0{k % 5 + 1}"
             data = interview_data(session, fields, by="connector", connector=connector)
+            add_by_staff(session, "interview", interview_body(data), data)
+        for k, respondent in enumerate(OFFICIALS):
+            # Staff and politicians answered one question each, in the local language.
+            _name, _c, _p, theme_texts = THEMES[k % len(THEMES)]
+            fields = {
+                "language": "local",
+                "place": "workplace",
+                "consent": "yes",
+                "respondent": respondent,
+                "q3": theme_texts[k % len(theme_texts)],
+            }
+            data = interview_data(session, fields, by="paper", connector=None)
             add_by_staff(session, "interview", interview_body(data), data)
 
 
@@ -266,17 +286,25 @@ def _themes(session) -> None:
                 _action(session, "quote.toggle", theme=str(by_name[name].id), answer=ref)
 
 
-def _meeting(session, number: int, names) -> None:
+def _meeting(session, number: int, starts_at: str, venue: str, names) -> None:
+    """Schedule a meeting from the dialogue, then hold it: its own phones, views, ideas, dots."""
     by_name = {theme.body: theme for theme in themes_of(session)}
     _action(
-        session, "meeting.themes", meeting=str(number), themes=[str(by_name[n].id) for n in names]
+        session,
+        "meeting.schedule",
+        starts_at=starts_at,
+        venue=venue,
+        themes=[str(by_name[n].id) for n in names],
     )
-    people = [_participant(session, f"m{number}-{k}") for k in range(8)]
+    meeting = meetings_of(session)[number - 1]
+    phases.go_to(meeting, 0)
+    phases.go_to(meeting, MEETING_WORK)
+    people = [_participant(meeting, f"m{number}-{k}") for k in range(8)]
     ideas = []
     for k, person in enumerate(people):
         theme = by_name[names[k % len(names)]]
         contributions.accept(
-            session,
+            meeting,
             person,
             client_id=new_cid(),
             kind_name="view",
@@ -286,7 +314,7 @@ def _meeting(session, number: int, names) -> None:
         if k < len(names):
             ideas.append(
                 contributions.accept(
-                    session,
+                    meeting,
                     person,
                     client_id=new_cid(),
                     kind_name="idea",
@@ -296,11 +324,16 @@ def _meeting(session, number: int, names) -> None:
             )
     for k, person in enumerate(people):
         for idea in ideas[: 1 + k % 2]:
-            contributions.vote(session, person, client_id=new_cid(), contribution_id=idea.id)
+            contributions.vote(meeting, person, client_id=new_cid(), contribution_id=idea.id)
+    phases.go_to(meeting, MEETING_CLOSED)
 
 
 def _projects(session) -> None:
-    ideas = {idea.body: idea for idea in contributions.visible(session, kind="idea")}
+    ideas = {
+        idea.body: idea
+        for meeting in meetings_of(session)
+        for idea in contributions.visible(meeting, kind="idea")
+    }
     for idea_text, title, lead, from_city in PROJECTS:
         _action(
             session,

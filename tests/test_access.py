@@ -89,6 +89,7 @@ ROUTES = {
     ("mystery_shopping.static", "GET"): ANYONE,
     ("citizen_dialogue.static", "GET"): ANYONE,
     ("citizen_dialogue.reach_csv", "GET"): RUNS,
+    ("citizen_dialogue.feedback_csv", "GET"): RUNS,
     ("mystery_shopping.payments", "GET"): RUNS,
     ("mystery_shopping.visits", "GET"): RUNS,
     ("join.home", "GET"): ANYONE,

@@ -760,12 +760,15 @@ def test_a_mystery_shopping_audit_from_preparation_to_the_printed_report(server,
 
 
 def test_a_citizen_dialogue_from_interviews_to_the_perspective_report(server, browser):
-    """A connector records two interviews (one offline), themes, a meeting, a project."""
+    """A connector records two interviews (one offline), themes, a meeting, a project.
+
+    The meeting is scheduled from the dialogue and held as a session of its own: its own
+    code for the phones, its own run screen.
+    """
     facilitator = signed_in_facilitator(browser, server)
     facilitator.goto(server + "/sessions/new/citizen_dialogue")
     facilitator.fill("input[name=title]", "Citizen dialogue in Mörsil")
     facilitator.fill("input[name=config-population]", "875")
-    facilitator.fill("input[name=config-meetings]", "1")
     facilitator.check("input[name=languages][value=fr]")
     run_url, code = create_and_open(facilitator)
     advance(facilitator, "Listening")
@@ -781,6 +784,7 @@ def test_a_citizen_dialogue_from_interviews_to_the_perspective_report(server, br
     connector.wait_for_function("document.documentElement.classList.contains('live-connected')")
 
     def record(answers, place):
+        connector.select_option("#iv-respondent", "resident")
         connector.select_option("#iv-language", "ar")
         connector.select_option("#iv-place", place)
         for name, text in answers.items():
@@ -813,17 +817,27 @@ def test_a_citizen_dialogue_from_interviews_to_the_perspective_report(server, br
     theme.locator("li", has_text="The bus to Järpen").locator("button").click()
     facilitator.wait_for_selector("article.theme .badge:has-text('Quote')")
 
-    # The meeting on that theme, with two phones.
-    advance(facilitator, "Dialogue meeting 1")
+    # The meeting on that theme, scheduled for its evening, then held with two phones.
+    advance(facilitator, "Dialogue meetings")
     facilitator.goto(run_url)
-    facilitator.check("input[name=themes]")
-    facilitator.click(".meeting [type=submit]")
-    amina = phone(browser, f"{server}/j/{code}")
+    facilitator.fill("#meeting-starts", "2026-03-05T18:30")
+    facilitator.fill("#meeting-venue", "Mörsil community hall")
+    facilitator.check(".meetings input[name=themes]")
+    facilitator.click(".meetings form [type=submit]")
+    facilitator.click(".meeting-list a:has-text('Run this meeting')")
+    facilitator.wait_for_url(re.compile(r"/sessions/\d+$"))
+    meeting_url = facilitator.url
+    assert meeting_url != run_url
+    facilitator.click("text=Open the session")
+    meeting_code = facilitator.locator(".join-code strong").first.inner_text().strip()
+    assert meeting_code != code
+    amina = phone(browser, f"{server}/j/{meeting_code}")
     amina.click("button[type=submit], input[type=submit]")
-    jonas = phone(browser, f"{server}/j/{code}")
+    jonas = phone(browser, f"{server}/j/{meeting_code}")
     jonas.check("input[name=language][value=fr]")
     jonas.click("button[type=submit], input[type=submit]")
     amina.wait_for_selector("text=How could we get around without a car?")
+    advance(facilitator, "Views, ideas and dots")
     amina.fill("#idea-body", "A village car pool on a phone group")
     amina.click("form:has(#idea-body) [type=submit]")
     jonas.wait_for_selector("#ideas li:has-text('A village car pool')")
@@ -834,7 +848,9 @@ def test_a_citizen_dialogue_from_interviews_to_the_perspective_report(server, br
     amina.locator("#ideas .vote-form [data-give]").first.click()
     facilitator.wait_for_selector(".insights [data-votes='2']")
 
-    # The idea becomes a citizen-led project, then goes to the backlog.
+    # Back at the dialogue, the meeting's idea becomes a citizen-led project, then goes to
+    # the backlog.
+    facilitator.goto(run_url)
     advance(facilitator, "Projects")
     facilitator.goto(run_url)
     facilitator.locator(".projects-panel details summary", has_text="A village car pool").click()

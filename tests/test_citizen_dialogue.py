@@ -10,23 +10,27 @@ import csv
 import io
 import re
 import subprocess
+from collections import Counter
 
 import pytest
 from sqlalchemy import select
 
 from palabre.extensions import db
-from palabre.models import Action, Contribution, Need, Session
+from palabre.models import Action, Contribution, Facilitator, Need, Session
 from palabre.plugins.citizen_dialogue import (
     CitizenDialogue,
     parse_population_by_age,
 )
+from palabre.plugins.citizen_dialogue.meetings import DialogueMeeting, meetings_of
 from palabre.plugins.citizen_dialogue.reach import SMALL_GROUPS, Row, filtered, protect
 from palabre.plugins.citizen_dialogue.theming import suggestions
 from palabre.testing import new_cid, role_link
+from palabre.testing.kit import SessionRef
 
-# The plan with the default four meetings: 0 preparation, 1 listening, 2 theming,
-# 3-6 meetings, 7 projects, 8 feedback, 9 closed.
-LISTENING, THEMING, MEETING_1, MEETING_2, PROJECTS, FEEDBACK, CLOSED = 1, 2, 3, 4, 7, 8, 9
+# The plan: 0 preparation, 1 listening, 2 theming, 3 meetings, 4 projects, 5 feedback, 6 closed.
+LISTENING, THEMING, MEETINGS, PROJECTS, FEEDBACK, CLOSED = 1, 2, 3, 4, 5, 6
+# A meeting's plan: 0 welcome, 1 views, ideas and dots, 2 closed.
+MEETING_WORK, MEETING_CLOSED = 1, 2
 GUIDE = {
     "en": ["What is good about living here?", "What is hard here?", "What would help?"],
     "fr": [
@@ -46,6 +50,7 @@ def interview(**overrides) -> dict:
         "language": "ar",
         "place": "shop",
         "consent": "yes",
+        "respondent": "resident",
         "age": "30_44",
     }
     return {**fields, **overrides}
@@ -101,25 +106,26 @@ def test_the_dialogue_keeps_the_contract(assert_method_conforms):
 
 def test_the_plan_has_every_stage_and_listening_goes_on_while_theming(palabre_app):
     with palabre_app.test_request_context():
-        plan = CitizenDialogue().phases({"meetings": 4})
+        plan = CitizenDialogue().phases({})
+        meeting_plan = DialogueMeeting().phases({})
     names = [phase.name for phase in plan]
     assert names == [
         "preparation",
         "listening",
         "theming",
-        "meeting",
-        "meeting",
-        "meeting",
-        "meeting",
+        "meetings",
         "projects",
         "feedback",
         "closed",
     ]
     assert plan[LISTENING].allowing("contribute:interview")
     assert plan[THEMING].allowing("contribute:interview")
-    assert not plan[MEETING_1].allowing("contribute:interview")
-    assert plan[MEETING_1].allowing("contribute:idea") and plan[MEETING_1].allowing("vote")
+    # The meetings are sessions of their own: the dialogue's phones only learn when they are.
+    assert not plan[MEETINGS].allows
     assert plan[FEEDBACK].allowing("contribute:feedback")
+    work = meeting_plan[MEETING_WORK]
+    assert work.allowing("contribute:idea") and work.allowing("contribute:view")
+    assert work.allowing("vote") and not meeting_plan[0].allows
 
 
 def test_the_guide_is_entered_per_language_with_real_inputs(facilitator_client):
@@ -148,7 +154,7 @@ def test_guides_in_several_languages_must_have_as_many_questions(palabre_app):
                 "feedback_fr": "",
                 "feedback_ar": "",
                 "population": 100,
-                "meetings": 2,
+                "respondent_types": ["resident"],
             },
             meta={"csrf": False},
         )
@@ -251,7 +257,7 @@ def test_a_withdrawn_connector_link_is_refused_and_its_interviews_kept(
 
 
 def test_interviews_stop_when_the_meetings_start(dialogue, connector):
-    phone = connector(dialogue(phase=MEETING_1).code)
+    phone = connector(dialogue(phase=MEETINGS).code)
     refused = phone.contribute("interview", **interview())
     assert "over" in refused["error"]
 
@@ -278,6 +284,78 @@ def test_an_interview_works_without_javascript(palabre_app, dialogue, connector)
     with palabre_app.app_context():
         (stored_interview,) = stored(db.session.get(Session, session.id), "interview")
         assert stored_interview.data["place"] == "shop"
+
+
+def test_an_interview_records_who_it_was_with(palabre_app, dialogue, connector, make_phone):
+    session = dialogue(respondent_types=["resident", "staff"])
+    phone = connector(session.code)
+    assert "Staff of a service" in phone.page().text
+    assert "A local politician" not in phone.page().text
+    missing = phone.contribute("interview", **interview(respondent=""))
+    assert "Choose who the interview was with" in missing["error"]
+    not_offered = phone.contribute("interview", **interview(respondent="politician"))
+    assert "Choose who the interview was with" in not_offered["error"]
+    assert phone.contribute("interview", **interview(respondent="staff"))["ok"]
+    # A resident answering alone may skip the question.
+    alone = make_phone(session.code)
+    assert alone.contribute("interview", **interview(respondent=""))["ok"]
+    # With one kind offered, connectors need not choose it.
+    only_residents = dialogue(respondent_types=["resident"])
+    answered = connector(only_residents.code).contribute("interview", **interview(respondent=""))
+    assert answered["ok"]
+    with palabre_app.app_context():
+        assert [i.data.get("respondent") for i in stored(session, "interview")] == [
+            "staff",
+            None,
+        ]
+        (only,) = stored(db.session.get(Session, only_residents.id), "interview")
+        assert only.data["respondent"] == "resident"
+
+
+def test_the_reach_counts_each_kind_of_person_heard(
+    palabre_app, dialogue, facilitator_client, tmp_path
+):
+    session = dialogue()
+    fill(
+        palabre_app,
+        session,
+        [interview()] * 8
+        + [interview(respondent="staff")] * 6
+        + [interview(respondent="politician")] * 5,
+    )
+    screen = figures_of(facilitator_client.get(f"/sessions/{session.id}").text)
+    # The share of the population counts the 8 residents only: 8 of 875.
+    assert "19" in screen and "8 residents" in screen and "0.9%" in screen
+    who = screen.split('id="chart-reach-respondent"')[1].split("</figure>")[0]
+    assert re.findall(r'<th scope="row" dir="auto">([^<]*)</th><td class="num">(\d+)', who) == [
+        ("A resident", "8"),
+        ("Staff of a service", "6"),
+        ("A local politician", "5"),
+    ]
+    rows = list(
+        csv.reader(
+            io.StringIO(facilitator_client.get(f"/citizen-dialogue/{session.id}/reach.csv").text)
+        )
+    )
+    assert ["Who was heard", "Staff of a service", "6", ""] in rows
+    staff = facilitator_client.get(f"/sessions/{session.id}?filter=respondent:staff").text
+    assert "its figures are not shown" not in staff and "6" in figures_of(staff)
+    pdf = facilitator_client.get(f"/print/sessions/{session.id}/report.pdf?part=perspective")
+    printed = " ".join(pdf_text(pdf.data, tmp_path, "who").split())
+    assert "Who was heard" in printed and "A local politician" in printed
+    # Three politicians are too few to show, on screen and in print, and the share of the
+    # population then counts everyone heard, so that it does not tell their number.
+    fewer = dialogue()
+    fill(
+        palabre_app,
+        fewer,
+        [interview()] * 8 + [interview(respondent="politician")] * 3,
+    )
+    screen = figures_of(facilitator_client.get(f"/sessions/{fewer.id}").text)
+    assert "A local politician" not in screen and "residents" not in screen
+    assert "11 people heard, 1.3%" in " ".join(re.sub("<[^>]+>", " ", screen).split())
+    pdf = facilitator_client.get(f"/print/sessions/{fewer.id}/report.pdf?part=perspective")
+    assert "A local politician" not in pdf_text(pdf.data, tmp_path, "fewer")
 
 
 # --- reach and small groups --------------------------------------------------------------
@@ -358,6 +436,28 @@ def test_reach_on_screen_and_in_the_export_hides_small_groups(
             f"/citizen-dialogue/{session.id}/reach.csv?filter=language:so"
         ).text
     )
+
+
+def test_the_projector_charts_the_reach_while_listening(palabre_app, dialogue, facilitator_client):
+    session = dialogue()
+    fill(
+        palabre_app,
+        session,
+        [interview(age="30_44")] * 9
+        + [interview(age="18_29", respondent="staff")] * 6
+        + [interview(age="65_plus", respondent="politician")] * 2,
+    )
+    projector = facilitator_client.get(f"/sessions/{session.id}/projector").text
+    share = projector.split('id="chart-projector-share"')[1].split("</figure>")[0]
+    # The share counts residents: 9 of the 875 living in the area, drawn with the shared chart.
+    assert re.findall(r'<td class="num">(\d+)</td>', share) == ["9", "875"]
+    assert "17 people heard so far." in projector
+    who = projector.split('id="chart-projector-respondent"')[1].split("</figure>")[0]
+    assert "A resident" in who and "A local politician" not in who
+    assert "Those heard against the population, by age" in projector
+    assert "65 or older" not in projector
+    # The charts come from the same component as on the run screen and in print.
+    assert '<figure class="chart bar-chart" id="chart-projector-share">' in projector
 
 
 def test_the_reach_export_is_for_facilitators_only(dialogue, palabre_app):
@@ -446,9 +546,8 @@ def test_theming_create_rename_move_quote_merge(palabre_app, dialogue, facilitat
 # --- meetings, projects, backlog ------------------------------------------------------------
 
 
-def test_a_meeting_on_chosen_themes_then_a_project_in_the_backlog(
-    palabre_app, dialogue, facilitator_client, make_phone, go_to_phase
-):
+def themed_dialogue(palabre_app, dialogue, facilitator_client):
+    """A dialogue with six interviews grouped in one theme, "Transport", in its meetings stage."""
     session = dialogue(phase=THEMING)
     fill(palabre_app, session, [interview(q1="The bus never comes", q2="")] * 6)
     act(
@@ -464,23 +563,91 @@ def test_a_meeting_on_chosen_themes_then_a_project_in_the_backlog(
     with palabre_app.app_context():
         refs = [f"{i.id}:0" for i in stored(db.session.get(Session, session.id), "interview")]
     act(facilitator_client, session, "answers.move", answers=refs, theme=transport.id)
+    return session, transport
 
-    go_to_phase(session, MEETING_1)
-    phone = make_phone(session.code, language="ar")
-    english = make_phone(session.code)
-    assert "themes are being chosen" in english.page().text
-    assert "being chosen" in english.contribute("idea", "A car pool")["error"]
-    act(facilitator_client, session, "meeting.themes", meeting=1, themes=[transport.id])
+
+def schedule(facilitator_client, session, theme_ids, starts_at="2026-03-05T18:30"):
+    return act(
+        facilitator_client,
+        session,
+        "meeting.schedule",
+        starts_at=starts_at,
+        venue="Mörsil community hall",
+        themes=[str(t) for t in theme_ids],
+    )
+
+
+def the_meetings(palabre_app, session) -> list[SessionRef]:
+    with palabre_app.app_context():
+        return [
+            SessionRef(m.id, m.code, m.method)
+            for m in meetings_of(db.session.get(Session, session.id))
+        ]
+
+
+def test_a_meeting_is_scheduled_as_an_evening_of_its_own(palabre_app, dialogue, facilitator_client):
+    session, transport = themed_dialogue(palabre_app, dialogue, facilitator_client)
+    assert (
+        "Give the date and time" in schedule(facilitator_client, session, [transport.id], "").text
+    )
+    assert "Choose at least one theme" in schedule(facilitator_client, session, []).text
+    assert the_meetings(palabre_app, session) == []
+    schedule(facilitator_client, session, [transport.id], "2026-03-19T18:30")
+    schedule(facilitator_client, session, [transport.id], "2026-03-05T18:30")
+    first, second = the_meetings(palabre_app, session)
+    with palabre_app.app_context():
+        meeting = db.session.get(Session, first.id)
+        dialogue_ = db.session.get(Session, session.id)
+        assert meeting.parent_id == dialogue_.id and meeting.method == "dialogue_meeting"
+        assert meeting.starts_at.isoformat() == "2026-03-05T18:30:00"
+        assert meeting.venue == "Mörsil community hall" and meeting.status == "draft"
+        assert meeting.languages == dialogue_.languages and meeting.config["themes"] == [
+            transport.id
+        ]
+        assert meeting.code != dialogue_.code != second.code
+    # The dialogue's screen lists both, by date, each with its own code and run link.
+    page = facilitator_client.get(f"/sessions/{session.id}").text
+    assert page.index(first.code) < page.index(second.code)
+    assert f"/sessions/{first.id}/team" in page
+    # Its own run screen, QR code, projector and poster; not startable on its own.
+    assert facilitator_client.get(f"/sessions/{first.id}").status_code == 200
+    assert "Transport" in facilitator_client.get(f"/sessions/{first.id}/projector").text
+    assert facilitator_client.get(f"/print/sessions/{first.id}/poster.pdf").status_code == 200
+    assert facilitator_client.get("/sessions/new/dialogue_meeting").status_code == 404
+    assert "/sessions/new/dialogue_meeting" not in facilitator_client.get("/sessions/").text
+
+
+def test_a_meeting_runs_on_its_themes_and_its_ideas_become_projects_in_the_backlog(
+    palabre_app, dialogue, facilitator_client, make_phone, go_to_phase
+):
+    session, transport = themed_dialogue(palabre_app, dialogue, facilitator_client)
+    go_to_phase(session, MEETINGS)
+    schedule(facilitator_client, session, [transport.id])
+    (meeting,) = the_meetings(palabre_app, session)
+    go_to_phase(meeting, 0)
+    phone = make_phone(meeting.code, language="ar")
     assert "كيف نتنقل بشكل أفضل؟" in phone.page().text
+    # The dialogue's own phones are told when and where, not sent to the meeting.
+    resident = make_phone(session.code).page().text
+    assert "Mörsil community hall" in resident and "Transport" in resident
+    go_to_phase(meeting, MEETING_WORK)
     view = phone.contribute("view", "The last bus leaves at six")
     idea = phone.contribute("idea", "A village car pool on a phone group")
     assert view["ok"] and idea["ok"]
-    assert idea["data"] == {"theme": transport.id, "meeting": 1}
-    other = make_phone(session.code)
+    assert idea["data"] == {"theme": transport.id}
+    other = make_phone(meeting.code)
     assert other.vote(idea["id"])["ok"] and phone.vote(idea["id"])["ok"]
     assert "Choose one of this meeting" in other.contribute("idea", "x", theme="999")["error"]
+    assert "Write something" in other.contribute("idea", "")["error"]
+    go_to_phase(meeting, MEETING_CLOSED)
 
     go_to_phase(session, PROJECTS)
+    # The meeting's idea comes back to the dialogue with its dots and its meeting.
+    page = facilitator_client.get(f"/sessions/{session.id}").text
+    assert "A village car pool on a phone group" in page and "Dialogue meeting: Transport" in page
+    # Two phones took part: a group under five, so no number.
+    assert "Fewer than 5 people took part from a phone" in page
+    assert "2 people took part" not in page
     refused = act(facilitator_client, session, "project.propose", idea=idea["id"], lead_group="")
     assert "Name the group" in refused.text
     act(
@@ -495,6 +662,15 @@ def test_a_meeting_on_chosen_themes_then_a_project_in_the_backlog(
     assert (
         "already a project"
         in act(facilitator_client, session, "project.propose", idea=idea["id"], lead_group="x").text
+    )
+    # An idea of another dialogue's meeting is not this dialogue's to take.
+    stranger, stranger_theme = themed_dialogue(palabre_app, dialogue, facilitator_client)
+    schedule(facilitator_client, stranger, [stranger_theme.id])
+    assert (
+        "not here any more"
+        in act(
+            facilitator_client, stranger, "project.propose", idea=idea["id"], lead_group="x"
+        ).text
     )
     go_to_phase(session, CLOSED)
 
@@ -511,6 +687,91 @@ def test_a_meeting_on_chosen_themes_then_a_project_in_the_backlog(
         need = db.session.scalar(select(Need))
         assert action.owner.name == "Mörsil village association"
         assert action.needs == [need] and need.theme == "services" and need.support.people == 6
+
+
+def test_an_external_facilitator_runs_one_meeting_and_nothing_else(
+    palabre_app, dialogue, facilitator_client, go_to_phase
+):
+    from palabre.testing import csrf_token
+
+    session, transport = themed_dialogue(palabre_app, dialogue, facilitator_client)
+    with palabre_app.app_context():
+        # The dialogue's owner is the signed-in facilitator, as when made from the list.
+        from palabre.database import write_transaction
+
+        with write_transaction():
+            owner = db.session.scalar(select(Facilitator))
+            db.session.get(Session, session.id).created_by_id = owner.id
+    schedule(facilitator_client, session, [transport.id], "2026-03-05T18:30")
+    schedule(facilitator_client, session, [transport.id], "2026-03-19T18:30")
+    first, second = the_meetings(palabre_app, session)
+    team = facilitator_client.get(f"/sessions/{first.id}/team/").text
+    facilitator_client.post(
+        f"/sessions/{first.id}/team/invite", data={"csrf_token": csrf_token(team), "hours": "6"}
+    )
+    team = facilitator_client.get(f"/sessions/{first.id}/team/").text
+    link = re.search(r"https?://[^\s\"<]+(/invitation/[\w-]+)", team).group(1)
+    external = palabre_app.test_client()
+    external.get(link)
+    accept = external.get("/invitation/").text
+    done = external.post(
+        "/invitation/",
+        data={
+            "csrf_token": csrf_token(accept),
+            "name": "Anna, facilitator",
+            "email": "anna@example.org",
+            "password": "a long walk to Järpen",
+        },
+    )
+    assert done.status_code == 302 and done.location.endswith(f"/sessions/{first.id}")
+    assert external.get(f"/sessions/{first.id}").status_code == 200
+    assert external.get(f"/sessions/{first.id}/projector").status_code == 200
+    # Not the dialogue (its interviews, reach, exports, report), nor another meeting.
+    assert external.get(f"/sessions/{session.id}").status_code == 403
+    assert external.get(f"/sessions/{second.id}").status_code == 403
+    assert external.get(f"/citizen-dialogue/{session.id}/reach.csv").status_code == 403
+    assert external.get(f"/print/sessions/{session.id}/report.pdf").status_code == 403
+    listed = external.get("/sessions/").text
+    assert first.code in listed and session.code not in listed and second.code not in listed
+    # Their run screen names the dialogue without linking to it.
+    page = external.get(f"/sessions/{first.id}").text
+    assert f'href="/sessions/{session.id}' not in page
+    # The dialogue's facilitator runs every meeting through the dialogue.
+    assert facilitator_client.get(f"/sessions/{second.id}").status_code == 200
+
+
+def test_who_runs_a_dialogue_runs_its_meetings_not_the_other_way_round(
+    palabre_app, dialogue, facilitator_client
+):
+    from palabre.access import may_run, sessions_run_by
+    from palabre.database import write_transaction
+    from palabre.models import AccountRole, CoFacilitator
+
+    session, transport = themed_dialogue(palabre_app, dialogue, facilitator_client)
+    schedule(facilitator_client, session, [transport.id])
+    (meeting,) = the_meetings(palabre_app, session)
+    with palabre_app.app_context():
+        with write_transaction():
+            owner = Facilitator(email="o@example.org", name="O", password_hash="x")
+            colleague = Facilitator(email="c@example.org", name="C", password_hash="x")
+            guest = Facilitator(
+                email="g@example.org", name="G", password_hash="x", role=AccountRole.GUEST
+            )
+            db.session.add_all([owner, colleague, guest])
+            db.session.flush()
+            db.session.get(Session, session.id).created_by_id = owner.id
+            db.session.add(CoFacilitator(session_id=session.id, facilitator_id=colleague.id))
+            db.session.add(CoFacilitator(session_id=meeting.id, facilitator_id=guest.id))
+        dialogue_, meeting_ = (
+            db.session.get(Session, session.id),
+            db.session.get(Session, meeting.id),
+        )
+        for account in (owner, colleague):
+            assert may_run(account, dialogue_) and may_run(account, meeting_)
+            runs = set(db.session.scalars(sessions_run_by(account)))
+            assert {dialogue_, meeting_} <= runs
+        assert may_run(guest, meeting_) and not may_run(guest, dialogue_)
+        assert set(db.session.scalars(sessions_run_by(guest))) == {meeting_}
 
 
 # --- feedback --------------------------------------------------------------------------------
@@ -539,7 +800,87 @@ def test_feedback_by_phone_once_and_from_paper(
             (2, True),
         ]
     screen = facilitator_client.get(f"/sessions/{session.id}").text
-    assert "Average: 3.5 out of 5" in screen and "Good evenings" in screen
+    # Two forms: a group under five, so no figure at all, but the comment is there.
+    assert "Fewer than 5 answers: not shown" in screen and "Good evenings" in screen
+    assert "Average" not in screen
+
+
+def feedback_forms(palabre_app, session, ratings):
+    """Type in feedback forms from paper: ``ratings`` are (heard, express, change) triples."""
+    from palabre.actions import run as run_action
+
+    with palabre_app.test_request_context():
+        s = db.session.get(Session, session.id)
+        for heard, express, change in ratings:
+            run_action(
+                s,
+                "feedback.transcribe",
+                {"heard": str(heard), "express": str(express), "change": str(change)},
+            )
+
+
+def test_feedback_answers_of_fewer_than_five_people_are_pooled_everywhere(
+    palabre_app, dialogue, facilitator_client, make_phone, tmp_path
+):
+    """On the run screen, the projector, the CSV export and the printed report alike."""
+    session = dialogue(phase=FEEDBACK)
+    # heard: 5 ×7, 4 ×6, 2 ×2, 1 ×1: the 2s and the 1 are pooled (3 people: the 4s join).
+    # express: 4 ×16, a single bar, with its average. change: 3 ×9, 2 ×7.
+    feedback_forms(
+        palabre_app,
+        session,
+        [(5, 4, 3)] * 7 + [(4, 4, 2)] * 6 + [(2, 4, 3)] * 2 + [(1, 4, 2)],
+    )
+    screen = facilitator_client.get(f"/sessions/{session.id}").text
+    projector = facilitator_client.get(f"/sessions/{session.id}/projector").text
+    for page in (screen, projector):
+        heard = page.split('id="chart-feedback-heard"')[1].split("</figure>")[0]
+        assert re.findall(
+            r'<th scope="row" dir="auto">([^<]*)</th><td class="num">(\d+)', heard
+        ) == [
+            ("1 · 2 · 4", "9"),
+            ("3", "0"),
+            ("5", "7"),
+        ]
+        assert "counted together: 1, 2, 4" in page
+        # No average where a bar is pooled; the other questions keep theirs.
+        assert "Average: 4.0 out of 5" in page and "Average: 2.6 out of 5" in page
+        assert page.count("Average:") == 2
+    rows = list(
+        csv.reader(
+            io.StringIO(facilitator_client.get(f"/citizen-dialogue/{session.id}/feedback.csv").text)
+        )
+    )
+    heard_rows = [row[1:] for row in rows if row[0] == "Did you feel heard?"]
+    assert heard_rows == [["1 · 2 · 4", "9"], ["3", "0"], ["5", "7"]]
+    for row in rows[1:]:
+        assert not row[2].isdigit() or int(row[2]) in (0,) or int(row[2]) >= 5, row
+    pdf = facilitator_client.get(f"/print/sessions/{session.id}/report.pdf")
+    printed = " ".join(pdf_text(pdf.data, tmp_path, "feedback").split())
+    assert "counted together: 1, 2, 4" in printed and "Average: 4.0 out of 5" in printed
+    assert "Average: 4.3" not in printed
+    # Under five forms in all: nothing but the message, on every surface.
+    few = dialogue(phase=FEEDBACK)
+    feedback_forms(palabre_app, few, [(5, 5, 5)] * 4)
+    for page in (
+        facilitator_client.get(f"/sessions/{few.id}").text,
+        facilitator_client.get(f"/sessions/{few.id}/projector").text,
+    ):
+        assert "chart-feedback" not in page and "Fewer than 5 answers: not shown" in page
+    export = facilitator_client.get(f"/citizen-dialogue/{few.id}/feedback.csv").text
+    assert "fewer than 5" in export and ",4" not in export
+    printed = " ".join(
+        pdf_text(
+            facilitator_client.get(f"/print/sessions/{few.id}/report.pdf").data, tmp_path, "few"
+        ).split()
+    )
+    assert "Fewer than 5 answers: not shown" in printed and "n = 4" not in printed
+
+
+def test_the_feedback_export_is_for_facilitators_only(dialogue, palabre_app):
+    session = dialogue(phase=FEEDBACK)
+    response = palabre_app.test_client().get(f"/citizen-dialogue/{session.id}/feedback.csv")
+    assert response.status_code in (302, 401)
 
 
 # --- the Mörsil dialogue: reports -------------------------------------------------------------
@@ -567,21 +908,34 @@ def pdf_pages(pdf: bytes, tmp_path, name: str) -> list:
     return sorted(tmp_path.glob(f"{name}-*.png"))
 
 
-SMALL_GROUP_LABELS = ("Under 18", "Tigrinya", "Ukrainian", "In another way")
+SMALL_GROUP_LABELS = ("Under 18", "Tigrinya", "Ukrainian", "In another way", "A local politician")
 
 
 def test_the_morsil_fixture_is_the_guides_dialogue(palabre_app, morsil):
-    from tests.morsil import THEMES, WEIGHTS
+    from tests.morsil import MEETINGS, THEMES, WEIGHTS
 
     with palabre_app.app_context():
         session = db.session.get(Session, morsil.id)
-        assert len(stored(session, "interview")) == 70
+        interviews = stored(session, "interview")
+        assert Counter(i.data["respondent"] for i in interviews) == {
+            "resident": 70,
+            "staff": 7,
+            "politician": 3,
+        }
         themed = [t for t in stored(session, "theme") if not t.data.get("merged_into")]
         assert [t.body for t in themed] == [name for name, *_rest in THEMES]
-        assert [len(t.data["answers"]) for t in themed] == list(WEIGHTS)
+        # The residents' answers, and one answer from each of the ten officials.
+        assert [len(t.data["answers"]) for t in themed] == [
+            weight + extra for weight, extra in zip(WEIGHTS, (2, 2, 2, 1, 1, 1, 1), strict=True)
+        ]
         assert len(stored(session, "project")) == 3
         assert len(stored(session, "feedback")) == 24
-        assert {i.phase_index for i in stored(session, "idea")} == {3, 4, 5, 6}
+        # Four evenings, each a session of the dialogue with its date, place and ideas.
+        meetings = meetings_of(session)
+        assert [(m.starts_at.isoformat(), m.venue) for m in meetings] == [
+            (f"{starts_at}:00", venue) for starts_at, venue, _names in MEETINGS
+        ]
+        assert all(m.status == "closed" and stored(m, "idea") for m in meetings)
 
 
 def test_the_perspective_report_prints_themes_quotes_and_reach(
@@ -592,7 +946,7 @@ def test_the_perspective_report_prints_themes_quotes_and_reach(
     text = pdf_text(response.data, tmp_path, "perspective")
     squashed = " ".join(text.split())
     assert "PERSPECTIVE REPORT" in squashed.upper()
-    assert "70 people heard, 8.0% of the 875 people living in the area" in squashed
+    assert "80 people heard: 70 residents, 8.0% of the 875 people living in the area" in squashed
     for theme in ("Getting around", "Learning Swedish", "Being welcomed", "Children and school"):
         assert theme in squashed
     assert "“The bus to Järpen runs twice a day, never in the evening.”" in squashed
@@ -623,6 +977,25 @@ def test_the_final_report_tells_the_whole_process(morsil, facilitator_client, tm
     for label in SMALL_GROUP_LABELS:
         assert label not in squashed, label
     assert len(pdf_pages(response.data, tmp_path, "final")) >= 4
+
+
+def test_a_meetings_printout_carries_its_themes_from_the_perspective_report(
+    palabre_app, morsil, facilitator_client, tmp_path
+):
+    with palabre_app.app_context():
+        first = meetings_of(db.session.get(Session, morsil.id))[0]
+        meeting_id = first.id
+    response = facilitator_client.get(f"/print/sessions/{meeting_id}/report.pdf")
+    assert response.mimetype == "application/pdf"
+    squashed = " ".join(pdf_text(response.data, tmp_path, "meeting").split())
+    assert "Part of the citizen dialogue: Citizen dialogue in Mörsil" in squashed
+    assert "Getting around" in squashed and "44 answers" in squashed
+    assert "“The bus to Järpen runs twice a day, never in the evening.”" in squashed
+    assert "How could we get to Järpen and Östersund without a car?" in squashed
+    assert "8 people took part from a phone" in squashed
+    assert "A village car pool to Järpen, organised on a phone group" in squashed
+    # The meeting's own ideas only, not another evening's.
+    assert "language café" not in squashed
 
 
 def test_the_report_prints_in_arabic_right_to_left(morsil, facilitator_client, tmp_path):

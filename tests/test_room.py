@@ -1145,10 +1145,12 @@ DIALOGUE = {
     "feedback_fr": "",
     "feedback_ar": "",
     "population": "875",
-    "meetings": "2",
+    "respondent_types": ["resident", "staff", "politician", "other"],
 }
-# The dialogue's plan: 0 preparation, 1 listening, 2 theming, 3-4 meetings, 5 projects...
-LISTENING, THEMING, MEETING_1 = 1, 2, 3
+# The dialogue's plan: 0 preparation, 1 listening, 2 theming, 3 meetings, 4 projects...
+LISTENING, THEMING, MEETINGS = 1, 2, 3
+# A dialogue meeting's plan (a session of its own): 0 welcome, 1 views, ideas and dots.
+MEETING_WORK = 1
 CONNECTORS = 10
 
 
@@ -1162,6 +1164,7 @@ def interview_payload(phone, k: int, cid: str | None = None) -> dict:
         "language": random.choice(["local", "ar", "so"]),
         "place": random.choice(["home", "shop", "school"]),
         "age": random.choice(["", "18_29", "30_44"]),
+        "respondent": random.choice(["resident", "staff", "politician"]),
         "consent": "yes",
     }
 
@@ -1242,79 +1245,119 @@ def test_connectors_and_residents_send_interviews_at_once(server):
 
 
 def test_a_dialogue_meeting_writes_views_and_ideas_then_gives_dots_at_once(server):
+    """A meeting scheduled from the dialogue, held in its own session: its own room of phones."""
+
     async def scenario():
-        async with live_room(server, "citizen_dialogue", DIALOGUE, seed=12) as (
-            facilitator,
-            session,
-            room,
-        ):
-            await facilitator.go_to_phase(session, THEMING)
+        async with Facilitator(server.url) as facilitator:
+            await facilitator.sign_in()
+            dialogue = await facilitator.start_session("citizen_dialogue", DIALOGUE, phase=THEMING)
             for name in ("Getting around", "Learning Swedish"):
                 await facilitator.post_action(
-                    session, "actions/theme.create", {"name": "theme.create", "name_en": name}
+                    dialogue, "actions/theme.create", {"name": "theme.create", "name_en": name}
                 )
             themes = [
                 row["id"]
                 for row in server.query(
                     "SELECT id FROM contribution WHERE session_id = ? AND kind = 'theme'",
-                    (session.id,),
+                    (dialogue.id,),
                 )
             ]
-            await room.join_all()
-            await facilitator.go_to_phase(session, MEETING_1)
+            await facilitator.go_to_phase(dialogue, MEETINGS)
             await facilitator.post_action(
-                session,
-                "actions/meeting.themes",
-                [("name", "meeting.themes"), ("meeting", "1")]
+                dialogue,
+                "actions/meeting.schedule",
+                [
+                    ("name", "meeting.schedule"),
+                    ("starts_at", "2026-03-05T18:30"),
+                    ("venue", "Mörsil community hall"),
+                ]
                 + [("themes", str(theme)) for theme in themes],
             )
-            staff = await screens(facilitator, session)
-            await room.connect_all()
-
-            def write(phone, k):
-                kind = "idea" if k == 0 else "view"
-                theme = str(themes[phone.number % 2])
-                return phone.send(
-                    "contribute",
-                    {
-                        "cid": new_cid(),
-                        "kind": kind,
-                        "body": f"{kind} {k} from phone {phone.number}",
-                        "theme": theme,
-                    },
-                )
-
-            human = await room.each(write, pace=HUMAN_PACE, times=2)
-            assert_acknowledged(human, "ideas and views at human pace")
-            ideas = [a.reply["id"] for a in human if a.payload["kind"] == "idea"]
-            assert len(ideas) == PHONES
-            phones_ = room.phones
-            await assert_received(
-                [p.socket for p in phones_] + list(staff), added("idea"), set(ideas), "ideas"
+            (row,) = server.query(
+                "SELECT id, code, method FROM palabre_session WHERE parent_id = ?",
+                (dialogue.id,),
             )
+            session = LiveSession(row["id"], row["code"], row["method"])
+            await facilitator.open(session)
+            async with Room(
+                server.url, session.code, PHONES, seed=12, ack_timeout=ACK_TIMEOUT_S
+            ) as room:
+                await room.join_all()
+                await facilitator.go_to_phase(session, MEETING_WORK)
+                staff = await screens(facilitator, session)
+                await room.connect_all()
 
-            # Every phone gives its three dots at once, to ideas of others.
-            def dot(phone, k):
-                return phone.vote(ideas[(phone.number + 1 + k * 7) % len(ideas)])
+                def write(phone, k):
+                    kind = "idea" if k == 0 else "view"
+                    theme = str(themes[phone.number % 2])
+                    return phone.send(
+                        "contribute",
+                        {
+                            "cid": new_cid(),
+                            "kind": kind,
+                            "body": f"{kind} {k} from phone {phone.number}",
+                            "theme": theme,
+                        },
+                    )
 
-            votes = await room.each(dot, times=3)
-            assert_acknowledged(votes, "dots in a burst")
-            totals = final_totals(server, session)
-            assert sum(total for _id, total in totals) == PHONES * 3
-            # The fourth dot... and the sixth: the budget is three per meeting, two meetings.
-            extra = await room.each(dot, times=3)
-            assert_acknowledged(extra, "the second meeting's share of dots")
-            refused = await room.each(dot, times=1)
-            assert all(not a.ok and "all your dots" in a.error for a in refused)
-            assert_prompt(refused, "dots over the budget")
-            expected = {(cid, total) for cid, total in final_totals(server, session)}
-            for live in staff:
-                await live.wait_for(
-                    lambda live=live: (
-                        {(d["id"], d["total"]) for d in live.of_type("votes.changed")} >= expected
-                    ),
-                    DELIVERY_TIMEOUT_S,
+                human = await room.each(write, pace=HUMAN_PACE, times=2)
+                assert_acknowledged(human, "ideas and views at human pace")
+                ideas = [a.reply["id"] for a in human if a.payload["kind"] == "idea"]
+                assert len(ideas) == PHONES
+                await assert_received(
+                    [p.socket for p in room.phones] + list(staff),
+                    added("idea"),
+                    set(ideas),
+                    "ideas",
                 )
-            assert_held(room, *staff)
+
+                async def view_twice(phone, k):
+                    # The phone lost its connection before the acknowledgement: it sends again.
+                    payload = {
+                        "cid": new_cid(),
+                        "kind": "view",
+                        "body": f"Again, from phone {phone.number}",
+                        "theme": str(themes[0]),
+                    }
+                    return list(
+                        await asyncio.gather(
+                            phone.send("contribute", payload), phone.send("contribute", payload)
+                        )
+                    )
+
+                burst = flat(await room.each(view_twice, times=1))
+                assert_acknowledged(burst, "views in a burst, each sent twice")
+                assert all(
+                    a.reply["id"] == b.reply["id"]
+                    for a, b in zip(burst[::2], burst[1::2], strict=True)
+                )
+
+                # Every phone gives its three dots at once, to ideas of others.
+                def dot(phone, k):
+                    return phone.vote(ideas[(phone.number + 1 + k * 7) % len(ideas)])
+
+                votes = await room.each(dot, times=3)
+                assert_acknowledged(votes, "dots in a burst")
+                totals = final_totals(server, session)
+                assert sum(total for _id, total in totals) == PHONES * 3
+                # A meeting gives three dots: the fourth is refused.
+                refused = await room.each(dot, times=1)
+                assert all(not a.ok and "all your dots" in a.error for a in refused)
+                assert_prompt(refused, "dots over the budget")
+                expected = {(cid, total) for cid, total in final_totals(server, session)}
+                for live in staff:
+                    await live.wait_for(
+                        lambda live=live: (
+                            {(d["id"], d["total"]) for d in live.of_type("votes.changed")}
+                            >= expected
+                        ),
+                        DELIVERY_TIMEOUT_S,
+                    )
+                # Nothing of the meeting went to the dialogue's rooms or tables.
+                assert not server.query(
+                    "SELECT id FROM contribution WHERE session_id = ? AND kind IN ('idea', 'view')",
+                    (dialogue.id,),
+                )
+                assert_held(room, *staff)
 
     run(server, scenario())

@@ -3,18 +3,20 @@
 As in Mörsil (Sweden): staff and community connectors interview residents
 where they are, in their own languages; residents may also answer the
 interview guide themselves through the session's QR code. The facilitator
-clusters the answers into themes (the "perspective report"), then runs
-dialogue meetings on chosen themes where people add views and ideas and
-give dots; ideas become citizen-led project proposals, which go to the
-backlog as actions owned by their citizen group and linked to their theme's
-needs. A three-question feedback form closes the process, and the final
-report tells the whole of it.
+clusters the answers into themes (the "perspective report"), then schedules
+dialogue meetings on chosen themes, each an evening of its own where people
+add views and ideas and give dots (:mod:`.meetings`: a session that is part
+of the dialogue, with its own date, place, join code, projector and, if
+wanted, an external facilitator who runs that meeting only); ideas become
+citizen-led project proposals, which go to the backlog as actions owned by
+their citizen group and linked to their theme's needs. A three-question
+feedback form closes the process, and the final report tells the whole of it.
 
 Everything is stored in the core's tables through the plugin API: the guide
-and the meetings' themes in ``Session.config``, interviews, views, ideas,
-feedback, themes and projects as contributions with their fields in
-``Contribution.data``. Connectors are the role ``connector`` (codes C-01,
-C-02, ...). No table of its own.
+in ``Session.config``, interviews, feedback, themes and projects as
+contributions with their fields in ``Contribution.data``, meetings as
+sessions whose ``parent`` is the dialogue. Connectors are the role
+``connector`` (codes C-01, C-02, ...). No table of its own.
 """
 
 from __future__ import annotations
@@ -28,14 +30,14 @@ from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
-from wtforms import IntegerField, TextAreaField
-from wtforms.validators import NumberRange, Optional
+from wtforms import IntegerField, SelectMultipleField, TextAreaField
+from wtforms.validators import DataRequired, NumberRange
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from palabre import (
     ACTION,
     LANGUAGES,
     NEED,
-    VOTE,
     BacklogCandidate,
     CleanForm,
     Contribution,
@@ -50,17 +52,17 @@ from palabre import (
     contribute,
     db,
     hookimpl,
+    options,
     parse_int,
     session_actions,
     session_needs,
     session_required,
     update_data,
     visible,
-    vote_totals,
-    votes_used,
 )
 
-from . import reach, theming
+from . import meetings, reach, theming
+from .theming import first_text, theme_name, theme_prompt, themes_of
 
 CONNECTOR = "connector"
 MAX_QUESTIONS = 10
@@ -70,7 +72,6 @@ MAX_POPULATION = 10_000_000
 FEEDBACK_SCALE = (1, 5)
 FEEDBACK_FIELDS = ("heard", "express", "change")
 QUESTION_FIELDS = tuple(f"q{n}" for n in range(1, MAX_QUESTIONS + 1))
-DOTS_PER_MEETING = 3
 
 PROJECT_STATUSES = {
     "proposed": _l("Proposal"),
@@ -98,6 +99,13 @@ def _lines_in(code: str, lines) -> str:
         return "\n".join(str(line) for line in lines)
 
 
+class MultiCheckboxField(SelectMultipleField):
+    """Several choices as a list of checkboxes (a real input each, with its label)."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
 class CitizenDialogueConfig(CleanForm):
     """The guide and feedback questions per language, the area's population, the meetings.
 
@@ -118,8 +126,11 @@ class CitizenDialogueConfig(CleanForm):
         ),
         default="",
     )
-    meetings = IntegerField(
-        _l("Dialogue meetings"), default=4, validators=[NumberRange(min=1, max=8), Optional()]
+    respondent_types = MultiCheckboxField(
+        _l("Who the interviews may be with"),
+        choices=options(reach.RESPONDENT_TYPES.items()),
+        default=list(reach.DEFAULT_RESPONDENT_TYPES),
+        validators=[DataRequired(_l("Choose at least one."))],
     )
 
     def validate(self, extra_validators=None):
@@ -239,13 +250,14 @@ class CitizenDialogue(Method):
             grouped=False,
             staff_only=True,
             needs_text=False,
-            fields=(*QUESTION_FIELDS, "language", "place", "consent", *reach.PROFILE),
-        ),
-        "view": ContributionKind(
-            "view", _l("View"), max_length=500, grouped=False, fields=("theme",)
-        ),
-        "idea": ContributionKind(
-            "idea", _l("Idea"), max_length=500, grouped=False, fields=("theme",)
+            fields=(
+                *QUESTION_FIELDS,
+                "language",
+                "place",
+                "respondent",
+                "consent",
+                *reach.PROFILE,
+            ),
         ),
         "feedback": ContributionKind(
             "feedback",
@@ -259,7 +271,6 @@ class CitizenDialogue(Method):
         "theme": ContributionKind("theme", _l("Theme"), max_length=200, grouped=False),
         "project": ContributionKind("project", _l("Project"), max_length=200, grouped=False),
     }
-    votable_kinds = ("idea",)
     facilitator_actions = (
         "interview.transcribe",
         "theme.create",
@@ -267,7 +278,7 @@ class CitizenDialogue(Method):
         "theme.merge",
         "answers.move",
         "quote.toggle",
-        "meeting.themes",
+        "meeting.schedule",
         "project.propose",
         "project.update",
         "feedback.transcribe",
@@ -281,27 +292,20 @@ class CitizenDialogue(Method):
             "feedback": _per_language(form, "feedback"),
             "population": form.population.data,
             "population_by_age": parse_population_by_age(form.population_by_age.data),
-            "meetings": form.meetings.data or 4,
-            "meeting_themes": {},
+            "respondent_types": [
+                key for key in reach.RESPONDENT_TYPES if key in (form.respondent_types.data or ())
+            ],
         }
 
     def phases(self, config: dict) -> list[Phase]:
         listening = frozenset({contribute("interview")})
-        meetings = [
-            Phase(
-                "citizen_dialogue:meeting",
-                _("Dialogue meeting %(n)d", n=number),
-                allows=frozenset({contribute("view"), contribute("idea"), VOTE}),
-                number=number,
-            )
-            for number in range(1, int(config.get("meetings") or 4) + 1)
-        ]
         return [
             Phase("citizen_dialogue:preparation", _("Preparation")),
             Phase("citizen_dialogue:listening", _("Listening"), allows=listening),
             # Listening goes on while the facilitator starts grouping answers.
             Phase("citizen_dialogue:theming", _("Theming, listening goes on"), allows=listening),
-            *meetings,
+            # The meetings are sessions of their own (see .meetings), scheduled here.
+            Phase("citizen_dialogue:meetings", _("Dialogue meetings")),
             Phase("citizen_dialogue:projects", _("Projects")),
             Phase(
                 "citizen_dialogue:feedback",
@@ -310,9 +314,6 @@ class CitizenDialogue(Method):
             ),
             Phase("citizen_dialogue:closed", _("Closed")),
         ]
-
-    def vote_budget(self, config) -> int:
-        return DOTS_PER_MEETING * int(config.get("meetings") or 4)
 
     def _phase(self, session) -> Phase:
         return self.phases(session.config)[session.phase_index]
@@ -331,13 +332,6 @@ class CitizenDialogue(Method):
                 interview_data(session, fields, **_interviewer(participant))
             except Refused as refusal:
                 return refusal.message
-        elif kind.name in ("view", "idea"):
-            try:
-                meeting_theme(session, self._phase(session), fields.get("theme"))
-            except Refused as refusal:
-                return refusal.message
-            if not data["body"]:
-                return _("Write something before sending.")
         elif kind.name == "feedback":
             try:
                 feedback_data(fields)
@@ -350,10 +344,6 @@ class CitizenDialogue(Method):
         if contribution.kind == "interview":
             contribution.data = interview_data(session, fields, **_interviewer(participant))
             contribution.body = interview_body(contribution.data)
-        elif contribution.kind in ("view", "idea"):
-            phase = self._phase(session)
-            theme = meeting_theme(session, phase, fields.get("theme"))
-            contribution.data = {"theme": theme, "meeting": phase.number}
         elif contribution.kind == "feedback":
             # With the write lock held: two quick taps cannot both count.
             if _mine(participant, "feedback"):
@@ -373,7 +363,7 @@ class CitizenDialogue(Method):
             add_by_staff(
                 session,
                 "theme",
-                _first_text(names, session),
+                first_text(names, session),
                 {
                     "names": names,
                     "prompts": _texts_by_language(data, "prompt", 300),
@@ -388,7 +378,7 @@ class CitizenDialogue(Method):
             if not names:
                 raise Refused(_("Name the theme in at least one language."))
             prompts = _texts_by_language(data, "prompt", 300)
-            theme.body = _first_text(names, session)
+            theme.body = first_text(names, session)
             update_data(
                 session,
                 theme,
@@ -433,20 +423,16 @@ class CitizenDialogue(Method):
             quotes = list(theme.data.get("quotes", []))
             quotes = [q for q in quotes if q != ref] if ref in quotes else [*quotes, ref]
             update_data(session, theme, quotes=quotes)
-        elif name == "meeting.themes":
-            number = parse_int(data.get("meeting"), default=0)
-            if not 1 <= number <= int(session.config.get("meetings") or 4):
-                raise Refused(_("Choose a meeting."))
-            chosen = data.get("themes") or []
-            chosen = chosen if isinstance(chosen, list) else [chosen]
-            ids = [t.id for t in themes_of(session) if str(t.id) in chosen]
-            if not ids:
-                raise Refused(_("Choose at least one theme for the meeting."))
-            meetings = {**session.config.get("meeting_themes", {}), str(number): ids}
-            session.config = {**session.config, "meeting_themes": meetings}
+        elif name == "meeting.schedule":
+            meetings.schedule(session, data)
         elif name == "project.propose":
             idea = db.session.get(Contribution, parse_int(data.get("idea"), default=-1))
-            if idea is None or idea.session_id != session.id or idea.kind != "idea":
+            if (
+                idea is None
+                or idea.kind != "idea"
+                or idea.hidden
+                or idea.session.parent_id != session.id
+            ):
                 raise Refused(_("This idea is not here any more."))
             if any(p.data.get("idea") == idea.id for p in visible(session, kind="project")):
                 raise Refused(_("This idea is already a project proposal."))
@@ -457,6 +443,7 @@ class CitizenDialogue(Method):
                 title,
                 {
                     "idea": idea.id,
+                    "meeting": idea.session_id,
                     "theme": idea.data.get("theme"),
                     "lead_group": _required(
                         data, "lead_group", 200, _("Name the group leading it.")
@@ -493,6 +480,11 @@ class CitizenDialogue(Method):
         language = participant.language if participant else None
         themes = themes_of(session)
         theme_names = {t.id: theme_name(t, language, session) for t in themes}
+        scheduled = meetings.meetings_of(session)
+        meeting_theme_names = {
+            m.id: [theme_name(t, language, session) for t in meetings.meeting_themes(m)]
+            for m in scheduled
+        }
         context = {
             "guide": in_language(session.config.get("guide", {}), language, session),
             "feedback_questions": in_language(
@@ -500,24 +492,17 @@ class CitizenDialogue(Method):
             ),
             "place_types": reach.PLACE_TYPES,
             "interview_languages": reach.INTERVIEW_LANGUAGES,
+            "respondent_types": respondent_types(session),
             "profile": reach.PROFILE,
             "dialogue_themes": themes,
             "theme_names": theme_names,
             "theme_prompts": {t.id: theme_prompt(t, language, session) for t in themes},
-            "meeting_theme_ids": meeting_theme_ids(session, phase),
-            "totals": vote_totals(session),
+            "scheduled_meetings": [(m, meeting_theme_names[m.id]) for m in scheduled],
             "projects": visible(session, kind="project"),
             "project_statuses": PROJECT_STATUSES,
             "scale": range(FEEDBACK_SCALE[0], FEEDBACK_SCALE[1] + 1),
             "interview_count": _count(session, "interview"),
         }
-        if phase.name == "meeting":
-            context["meeting_views"] = visible(
-                session, kind="view", phase_index=session.phase_index
-            )
-            context["meeting_ideas"] = _ranked(
-                visible(session, kind="idea", phase_index=session.phase_index), context["totals"]
-            )
         if view == "participant":
             context["is_connector"] = participant.role == CONNECTOR
             context["link_withdrawn"] = (
@@ -528,19 +513,22 @@ class CitizenDialogue(Method):
             )
             context["my_interviews"] = len(_mine(participant, "interview"))
             context["my_feedback"] = bool(_mine(participant, "feedback"))
-            context["dots_left"] = self.vote_budget(session.config) - votes_used(participant)
             context["needs"] = session_needs(session) if phase.name == "closed" else []
             context["actions"] = session_actions(session) if phase.name == "closed" else []
         if view == "facilitator":
             context.update(self._theming_context(session, themes))
             context.update(reach_context(session, *_chosen_filter()))
-            context["all_ideas"] = _ranked(visible(session, kind="idea"), context["totals"])
+            summaries = [meetings.meeting_summary(m) for m in scheduled]
+            context["meeting_summaries"] = summaries
+            context["all_ideas"] = [
+                (idea, summary) for summary in summaries for idea in summary["ideas"]
+            ]
             context["feedback"] = feedback_summary(session)
             context["connectors"] = interviews_by_connector(session)
             context["categories"] = list(Theme)
-            context["meeting_count"] = int(session.config.get("meetings") or 4)
             context["project_of_idea"] = {p.data.get("idea"): p for p in context["projects"]}
         if view == "projector":
+            context.update(reach_context(session, None, None))
             context["feedback"] = feedback_summary(session)
         return context
 
@@ -560,37 +548,14 @@ class CitizenDialogue(Method):
         """The final report; with ``?part=perspective``, the perspective report only."""
         themes = themes_of(session)
         interviews = visible(session, kind="interview")
-        answers = theming.answers_of(interviews)
-        language = None
-        meetings = []
-        plan = self.phases(session.config)
-        for index, phase in enumerate(plan):
-            if phase.name != "meeting" or index > session.phase_index:
-                continue
-            totals = vote_totals(session)
-            ideas = _ranked(visible(session, kind="idea", phase_index=index), totals)
-            meetings.append(
-                {
-                    "number": phase.number,
-                    "themes": [
-                        theme_name(t, language, session)
-                        for t in themes
-                        if t.id in meeting_theme_ids(session, phase)
-                    ],
-                    "views": visible(session, kind="view", phase_index=index),
-                    "ideas": ideas,
-                    "totals": totals,
-                    "people": _people(session, index),
-                }
-            )
         return {
             "perspective": request.args.get("part") == "perspective",
             "guide": in_language(session.config.get("guide", {}), None, session),
             "feedback_questions": in_language(session.config.get("feedback", {}), None, session),
             "themes": sorted(themes, key=lambda t: (-len(t.data.get("answers", [])), t.id)),
-            "theme_names": {t.id: theme_name(t, language, session) for t in themes},
-            "answers": answers,
-            "meetings": meetings,
+            "theme_names": {t.id: theme_name(t, None, session) for t in themes},
+            "answers": theming.answers_of(interviews),
+            "meetings": [meetings.meeting_summary(m) for m in meetings.meetings_of(session)],
             "projects": visible(session, kind="project"),
             "project_statuses": PROJECT_STATUSES,
             "feedback": feedback_summary(session),
@@ -661,8 +626,9 @@ def interview_data(session, fields: dict, *, by: str, connector, language=None) 
     resident through the public QR code: the place is ``self`` and the
     language the phone's) or ``"paper"`` (typed in by staff). Consent must
     be confirmed; at least one answer is needed; each answer, the language,
-    the place and each profile answer must be one of the fixed values or
-    skipped (profile only).
+    the place, who the interview was with (one of the session's
+    :func:`respondent_types`; a person answering alone may skip it) and each
+    profile answer must be one of the fixed values or skipped (profile only).
     """
     questions = in_language(session.config.get("guide", {}), None, session)
     answers = []
@@ -690,6 +656,12 @@ def interview_data(session, fields: dict, *, by: str, connector, language=None) 
             raise Refused(_("Choose where the interview took place."))
         if language not in reach.INTERVIEW_LANGUAGES:
             raise Refused(_("Choose the language of the interview."))
+    offered = respondent_types(session)
+    respondent = str(fields.get("respondent") or "")
+    if not respondent and by != "self" and len(offered) == 1:
+        respondent = next(iter(offered))
+    if respondent and respondent not in offered or not respondent and by != "self":
+        raise Refused(_("Choose who the interview was with."))
     profile = {}
     for field, (_title, values) in reach.PROFILE.items():
         value = str(fields.get(field) or "")
@@ -698,9 +670,17 @@ def interview_data(session, fields: dict, *, by: str, connector, language=None) 
         if value:
             profile[field] = value
     data = {"answers": answers, "language": language, "place": place, "profile": profile, "by": by}
+    if respondent:
+        data["respondent"] = respondent
     if connector:
         data["connector"] = connector
     return data
+
+
+def respondent_types(session) -> dict:
+    """The kinds of person this dialogue's interviews may be with: ``{key: label}``."""
+    chosen = session.config.get("respondent_types") or reach.DEFAULT_RESPONDENT_TYPES
+    return {key: label for key, label in reach.RESPONDENT_TYPES.items() if key in chosen}
 
 
 def interview_body(data: dict) -> str:
@@ -722,56 +702,26 @@ def feedback_data(fields: dict) -> dict:
     return data
 
 
-def meeting_theme_ids(session, phase) -> list[int]:
-    if phase.name != "meeting":
-        return []
-    return list(session.config.get("meeting_themes", {}).get(str(phase.number), []))
-
-
-def meeting_theme(session, phase, chosen) -> int:
-    """The theme a view or idea is about: one of the meeting's, or its only one."""
-    ids = meeting_theme_ids(session, phase)
-    if not ids:
-        raise Refused(_("The meeting’s themes are being chosen. Wait a moment and send again."))
-    if len(ids) == 1 and chosen in (None, ""):
-        return ids[0]
-    theme = parse_int(chosen, default=-1)
-    if theme not in ids:
-        raise Refused(_("Choose one of this meeting’s themes."))
-    return theme
-
-
-def themes_of(session) -> list[Contribution]:
-    """The session's themes still standing (not merged into another), in order."""
-    return [t for t in visible(session, kind="theme") if not t.data.get("merged_into")]
-
-
-def _first_text(texts: dict[str, str], session, language: str | None = None) -> str:
-    """The text in ``language``, else in the session's first language that has one."""
-    for code in (language, *(session.languages or ()), *texts):
-        if code and texts.get(code):
-            return texts[code]
-    return ""
-
-
-def theme_name(theme, language, session) -> str:
-    return _first_text(theme.data.get("names") or {}, session, language) or theme.body
-
-
-def theme_prompt(theme, language, session) -> str:
-    return _first_text(theme.data.get("prompts") or {}, session, language)
-
-
 def reach_context(session, by, value) -> dict:
-    """The reach, protected: share of the population, profile tables, age against population."""
+    """The reach, protected: share of the population, profile tables, age against population.
+
+    The share of the area's population counts the residents heard (and those
+    who did not say who they are), not staff or politicians, unless these are
+    fewer than five: then everyone heard counts, so that no figure tells them.
+    """
     interviews = visible(session, kind="interview")
     chosen, refusal = reach.filtered(interviews, by, value)
     population = session.config.get("population") or 0
     by_age = session.config.get("population_by_age") or {}
+    residents = len(reach.residents(interviews))
+    if 0 < len(interviews) - residents < reach.MINIMUM_GROUP:
+        # Staff and politicians fewer than five: counted in, lest the share tell their number.
+        residents = len(interviews)
     return {
         "population": population or None,
         "reached": len(interviews),
-        "reached_share": round(100 * len(interviews) / population, 1) if population else None,
+        "residents_reached": residents,
+        "reached_share": round(100 * residents / population, 1) if population else None,
         "by_connector": sum(1 for i in interviews if i.data.get("by") == CONNECTOR),
         "by_self": sum(1 for i in interviews if i.data.get("by") == "self"),
         "by_paper": sum(1 for i in interviews if i.data.get("by") == "paper"),
@@ -786,21 +736,49 @@ def reach_context(session, by, value) -> dict:
 
 
 def feedback_summary(session) -> dict:
-    """People per value of each question, the averages, and the comments."""
+    """The feedback forms, protected: no answer given by fewer than five people on its own.
+
+    For each question, ``rows`` are the histogram's ``(value, people)`` bars
+    from 1 to 5: a value chosen by fewer than five people is counted with
+    others in one bar labelled with its values (``"1 · 2"``; see
+    :func:`palabre.plugins.citizen_dialogue.reach.protect`), and ``pooled``
+    lists those values. The ``average`` is given only when nothing was
+    pooled: with the other bars it would tell how the pooled bar splits.
+    Under five forms in all, ``shown`` is false and no figure is given.
+    ``paper`` (forms typed in from paper) is ``None`` when it, or the forms
+    sent by phone, are fewer than five.
+    """
     forms = visible(session, kind="feedback")
     low, high = FEEDBACK_SCALE
     questions = {}
     for name in FEEDBACK_FIELDS:
         values = [f.data.get(name) for f in forms if f.data.get(name)]
+        counts = {str(v): values.count(v) for v in range(low, high + 1)}
+        protected = {row.key: row.count for row in reach.protect(counts, {k: k for k in counts})}
+        pooled = [key for key in counts if counts[key] and key not in protected]
+        rows = []
+        for key, count in counts.items():
+            if key in pooled:
+                if key == pooled[0]:
+                    rows.append((" · ".join(pooled), protected.get(reach.SMALL_GROUPS)))
+            else:
+                rows.append((key, count))
         questions[name] = {
-            "distribution": {v: values.count(v) for v in range(low, high + 1)},
-            "average": round(sum(values) / len(values), 1) if values else None,
+            "rows": rows,
+            "pooled": pooled,
+            "count": len(values),
+            "shown": len(values) >= reach.MINIMUM_GROUP,
+            "average": round(sum(values) / len(values), 1) if values and not pooled else None,
         }
+    paper = sum(1 for f in forms if f.data.get("paper"))
     return {
         "count": len(forms),
-        "paper": sum(1 for f in forms if f.data.get("paper")),
+        "paper": paper
+        if meetings.protected(paper) and meetings.protected(len(forms) - paper)
+        else None,
         "questions": questions,
         "comments": [f.body for f in forms if f.body and f.body != "-"],
+        "minimum_group": reach.MINIMUM_GROUP,
     }
 
 
@@ -859,19 +837,16 @@ def _theme(session, theme_id) -> Contribution:
 
 
 def _replace_in_meetings(session, old: int, new: int) -> None:
-    meetings = {
-        number: _unique([new if tid == old else tid for tid in ids])
-        for number, ids in session.config.get("meeting_themes", {}).items()
-    }
-    session.config = {**session.config, "meeting_themes": meetings}
+    """A merged theme's meetings work on the theme it was merged into."""
+    for meeting in meetings.meetings_of(session):
+        ids = meeting.config.get("themes", [])
+        if old in ids:
+            replaced = _unique([new if tid == old else tid for tid in ids])
+            meeting.config = {**meeting.config, "themes": replaced}
 
 
 def _unique(items: list) -> list:
     return list(dict.fromkeys(items))
-
-
-def _ranked(ideas, totals) -> list[Contribution]:
-    return sorted(ideas, key=lambda idea: (-totals.get(idea.id, 0), idea.id))
 
 
 def _count(session, kind) -> int:
@@ -882,17 +857,6 @@ def _count(session, kind) -> int:
             Contribution.session_id == session.id,
             Contribution.kind == kind,
             Contribution.hidden.is_(False),
-        )
-    )
-
-
-def _people(session, phase_index) -> int:
-    """How many phones took part in a meeting (sent a view or an idea)."""
-    return db.session.scalar(
-        select(func.count(func.distinct(Contribution.participant_id))).where(
-            Contribution.session_id == session.id,
-            Contribution.phase_index == phase_index,
-            Contribution.participant_id.is_not(None),
         )
     )
 
@@ -952,9 +916,43 @@ def reach_csv(session_id: int):
     )
 
 
+@blueprint.get("/<int:session_id>/feedback.csv")
+@session_required
+def feedback_csv(session_id: int):
+    """The feedback forms' figures as CSV, protected exactly as on screen and in print.
+
+    One row per question and answer (values chosen by fewer than five people
+    share one row), then the averages where they can be given.
+    """
+    session = db.session.get(Session, session_id)
+    if session is None or session.method != CitizenDialogue.slug:
+        abort(404)
+    summary = feedback_summary(session)
+    questions = in_language(session.config.get("feedback", {}), None, session)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        [_("Question"), _("Answer, from 1 (not at all) to 5 (completely)"), _("People")]
+    )
+    for question, name in zip(questions, FEEDBACK_FIELDS, strict=False):
+        figures = summary["questions"][name]
+        if not figures["shown"]:
+            writer.writerow([question, "", _("fewer than %(n)d", n=reach.MINIMUM_GROUP)])
+            continue
+        for answer, people in figures["rows"]:
+            writer.writerow([question, answer, people])
+        if figures["average"] is not None:
+            writer.writerow([question, _("Average"), figures["average"]])
+    return Response(
+        out.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="feedback-{session.code}.csv"'},
+    )
+
+
 @hookimpl
 def register_methods():
-    return [CitizenDialogue]
+    return [CitizenDialogue, meetings.DialogueMeeting]
 
 
 @hookimpl

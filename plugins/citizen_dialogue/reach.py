@@ -34,6 +34,21 @@ PLACE_TYPES = {
     "other": _l("Elsewhere"),
 }
 
+#: Who an interview was with: the guide heard residents, the municipality's
+#: staff and local politicians. A dialogue offers the ones it chose (its
+#: ``respondent_types``), all but ``association`` by default.
+RESPONDENT_TYPES = {
+    "resident": _l("A resident"),
+    "staff": _l("Staff of a service"),
+    "politician": _l("A local politician"),
+    "association": _l("Someone from an association or community group"),
+    "other": _l("Someone else"),
+}
+DEFAULT_RESPONDENT_TYPES = ("resident", "staff", "politician", "other")
+#: Who counts in the share of the area's population heard: residents, and
+#: those who did not say (a resident answering alone may skip the question).
+NOT_RESIDENTS = frozenset({"staff", "politician"})
+
 #: The anonymous profile: each question may be skipped.
 PROFILE = {
     "age": (
@@ -89,7 +104,11 @@ INTERVIEW_LANGUAGES = {
 }
 
 #: What a facilitator may filter the reach by: fixed values only.
-FILTERS = {"place": PLACE_TYPES, "language": INTERVIEW_LANGUAGES}
+FILTERS = {
+    "respondent": RESPONDENT_TYPES,
+    "place": PLACE_TYPES,
+    "language": INTERVIEW_LANGUAGES,
+}
 
 NOT_STATED = "not_stated"
 SMALL_GROUPS = "small_groups"
@@ -110,7 +129,8 @@ def protect(counts: dict[str, int], labels: dict, minimum: int = MINIMUM_GROUP) 
 
     Groups under ``minimum`` are pooled into one :data:`SMALL_GROUPS` row. If
     that pool is smaller than ``minimum`` too, the smallest shown groups join
-    it until it is not; if none are left, the pool is shown without a number.
+    it until it is not (the row then says so, not "fewer than 5 each"); if
+    none are left, the pool is shown without a number.
     Keys missing from ``labels`` (not stated) come last, as :data:`NOT_STATED`.
     """
     order = [key for key in labels if counts.get(key)]
@@ -118,18 +138,19 @@ def protect(counts: dict[str, int], labels: dict, minimum: int = MINIMUM_GROUP) 
         order.append(NOT_STATED)
     shown = {key: counts[key] for key in order if counts[key] >= minimum}
     pooled = sum(counts[key] for key in order if key not in shown)
+    grown = False
     while 0 < pooled < minimum and shown:
         smallest = min(shown, key=lambda key: (shown[key], key))
         pooled += shown.pop(smallest)
+        grown = True
     rows = [Row(key, str(_label(labels, key)), shown[key]) for key in order if key in shown]
     if pooled:
-        rows.append(
-            Row(
-                SMALL_GROUPS,
-                str(_l("Others, fewer than %(n)d people each", n=minimum)),
-                pooled if pooled >= minimum else None,
-            )
+        label = (
+            _l("Others, pooled so that no group of fewer than %(n)d people can be seen", n=minimum)
+            if grown
+            else _l("Others, fewer than %(n)d people each", n=minimum)
         )
+        rows.append(Row(SMALL_GROUPS, str(label), pooled if pooled >= minimum else None))
     return rows
 
 
@@ -147,6 +168,11 @@ def profile_counts(interviews, field: str) -> dict[str, int]:
         value = (data.get("profile") or {}).get(field) if field in PROFILE else data.get(field)
         counts[value or NOT_STATED] += 1
     return dict(counts)
+
+
+def residents(interviews) -> list:
+    """The interviews that count in the share of the population heard (see NOT_RESIDENTS)."""
+    return [i for i in interviews if (i.data or {}).get("respondent") not in NOT_RESIDENTS]
 
 
 def filtered(interviews, field: str | None, value: str | None):
@@ -174,12 +200,18 @@ def filtered(interviews, field: str | None, value: str | None):
 
 
 def reach_tables(interviews, population_by_age: dict[str, int] | None = None) -> list[dict]:
-    """Every protected table of the reach: the profile questions, places, languages.
+    """Every protected table of the reach: respondent types, the profile, places, languages.
 
     Each table is ``{"field", "title", "rows"}``; the age table's rows carry
     the population of each band where the facilitator gave it.
     """
-    tables = []
+    tables = [
+        {
+            "field": "respondent",
+            "title": str(_l("Who was heard")),
+            "rows": protect(profile_counts(interviews, "respondent"), RESPONDENT_TYPES),
+        }
+    ]
     for field, (title, labels) in PROFILE.items():
         rows = protect(profile_counts(interviews, field), labels)
         if field == "age" and population_by_age:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+from palabre import Contribution, visible
+
 #: Words too common to say two answers are about the same thing
 #: (English, French and Swedish; words under three letters are dropped anyway).
 _STOPWORD_TEXT = """
@@ -112,3 +114,24 @@ def shared_words(answers: dict[str, dict], themes, top: int = 8) -> list[tuple[s
             counts[word] += 1
     common = [(word, by_word[word]) for word, n in counts.most_common() if n >= 2]
     return common[:top]
+
+
+def themes_of(session) -> list[Contribution]:
+    """The session's themes still standing (not merged into another), in order."""
+    return [t for t in visible(session, kind="theme") if not t.data.get("merged_into")]
+
+
+def first_text(texts: dict[str, str], session, language: str | None = None) -> str:
+    """The text in ``language``, else in the session's first language that has one."""
+    for code in (language, *(session.languages or ()), *texts):
+        if code and texts.get(code):
+            return texts[code]
+    return ""
+
+
+def theme_name(theme, language, session) -> str:
+    return first_text(theme.data.get("names") or {}, session, language) or theme.body
+
+
+def theme_prompt(theme, language, session) -> str:
+    return first_text(theme.data.get("prompts") or {}, session, language)
