@@ -71,7 +71,7 @@ class Play:
             page.fill(f"[name={name}]", value)
         for language in languages:
             page.check(f"input[name=languages][value={language}]")
-        page.click("form [type=submit]:not(.link)")
+        page.click("form button[name=submit]")
         page.wait_for_url(re.compile(r"/sessions/\d+$"))
         run_url = page.url
         page.click("text=Open the session")

@@ -123,7 +123,7 @@ def signed_in_facilitator(browser, server):
 
 def create_and_open(facilitator) -> tuple[str, str]:
     """Submit the filled-in new-session form, open the session; its run URL and join code."""
-    facilitator.click("form [type=submit]:not(.link)")
+    facilitator.click("form button[name=submit]")
     facilitator.wait_for_url(re.compile(r"/sessions/\d+$"))
     run_url = facilitator.url
     facilitator.click("text=Open the session")
@@ -195,7 +195,7 @@ def test_a_world_cafe_from_qr_scan_to_printed_harvest(server, browser):
     # Into the backlog, then the printed harvest.
     facilitator.goto(run_url.replace("/sessions/", "/backlog/from-session/"))
     facilitator.check("input[name^=take-] >> nth=0")
-    facilitator.click("form [type=submit]:not(.link)")
+    facilitator.click("form button[name=submit]")
     facilitator.wait_for_selector("text=One desk for all newcomer questions")
     report_url = run_url.replace("/sessions/", "/print/sessions/") + "/report.pdf"
     report = facilitator.request.get(report_url)
@@ -248,14 +248,22 @@ def test_a_forum_theatre_evening_from_the_play_to_the_printed_report(server, bro
     facilitator.fill("input[name=title]", "Forum theatre at the Tron")
     facilitator.fill("input[name=config-play_title]", "The Roundabout")
     facilitator.fill(
-        "textarea[name=config-synopsis]",
-        "Amal seeks asylum and is sent round and round.\nfr: Amal tourne en rond.",
+        "textarea[name=config-synopsis-versions-0-text]",
+        "Amal seeks asylum and is sent round and round.",
     )
+    facilitator.locator("#config-synopsis summary").click()
+    facilitator.select_option("select[name=config-synopsis-versions-1-language]", "fr")
+    facilitator.fill("textarea[name=config-synopsis-versions-1-text]", "Amal tourne en rond.")
     facilitator.fill("input[name=config-protagonist]", "Amal")
+    # The scene cards: two of the three default ones rewritten, the third removed.
+    facilitator.fill("input[name=config-scenes-0-versions-0-title]", "The interview")
     facilitator.fill(
-        "textarea[name=config-scenes]",
-        "The interview | Eight hours, no interpreter\nThe housing office | A letter is missing",
+        "textarea[name=config-scenes-0-versions-0-description]", "Eight hours, no interpreter"
     )
+    facilitator.fill("input[name=config-scenes-1-versions-0-title]", "The housing office")
+    facilitator.fill("textarea[name=config-scenes-1-versions-0-description]", "A letter is missing")
+    facilitator.click("#config-scenes-2 [data-scene-change=remove]")
+    assert facilitator.locator("[data-scene]").count() == 2
     facilitator.check("input[name=languages][value=fr]")
     run_url, code = create_and_open(facilitator)
     projector = browser.new_context(storage_state=facilitator.context.storage_state()).new_page()
@@ -348,7 +356,7 @@ def test_a_forum_theatre_evening_from_the_play_to_the_printed_report(server, bro
     facilitator.goto(run_url.replace("/sessions/", "/backlog/from-session/"))
     facilitator.check("input[name^=take-] >> nth=0")
     facilitator.check("input[name^=take-] >> nth=1")
-    facilitator.click("form [type=submit]:not(.link)")
+    facilitator.click("form button[name=submit]")
     facilitator.wait_for_selector("text=Nobody speaks my language")
     facilitator.wait_for_selector("text=She asks for the <i>refusal</i> in writing")
 
@@ -458,6 +466,35 @@ def test_a_half_typed_note_survives_the_facilitator_moving_on(server, browser):
     amina.reload()
     amina.wait_for_selector(".note-form textarea")
     assert amina.locator(".note-form textarea").input_value() == ""
+
+
+def test_scene_cards_are_added_moved_and_removed_in_the_page(server, browser):
+    """The play's scenes as cards: with JavaScript the buttons change the page, no reload."""
+    facilitator = signed_in_facilitator(browser, server)
+    facilitator.goto(server + "/sessions/new/forum_theatre")
+    facilitator.fill("input[name=title]", "Three scenes, reordered")
+    cards = facilitator.locator("[data-scene]")
+    assert cards.count() == 3
+    facilitator.click("[data-scene-change=add]")
+    assert cards.count() == 4
+    new = facilitator.locator("input[name=config-scenes-3-versions-0-title]")
+    assert new.input_value() == "" and new.evaluate("box => box === document.activeElement")
+    new.fill("The appeal")
+    facilitator.locator("#config-scenes-3 summary").click()
+    facilitator.fill("input[name=config-scenes-3-versions-1-title]", "L’appel")
+    # The new scene up to second place: renumbered, with its translation.
+    facilitator.click("#config-scenes-3 [data-scene-change=up]")
+    facilitator.click("#config-scenes-2 [data-scene-change=up]")
+    assert facilitator.locator("#config-scenes-1 .scene-number").inner_text() == "Scene 2"
+    assert facilitator.input_value("input[name=config-scenes-1-versions-0-title]") == "The appeal"
+    assert facilitator.input_value("input[name=config-scenes-1-versions-1-title]") == "L’appel"
+    assert facilitator.locator("#config-scenes-0 [data-scene-change=up]").is_disabled()
+    facilitator.click("#config-scenes-0 [data-scene-change=remove]")
+    assert cards.count() == 3
+    run_url, _code = create_and_open(facilitator)
+    facilitator.goto(run_url)
+    page = facilitator.content()
+    assert page.index("The appeal") < page.index("At the other office") < page.index("Back at")
 
 
 def test_close_confirm_and_reopen(server, browser):
@@ -704,7 +741,7 @@ def test_a_mystery_shopping_audit_from_preparation_to_the_printed_report(server,
     advance(facilitator, "Report")
     facilitator.click("text=Turn the agreed findings into needs in the backlog")
     facilitator.check("input[type=checkbox][name^=take-]")
-    facilitator.click("form [type=submit]:not(.link)")
+    facilitator.click("form button[name=submit]")
     facilitator.goto(server + "/backlog/")
     assert "Free legal advice is rarely mentioned." in facilitator.inner_text("main")
 
@@ -815,7 +852,7 @@ def test_a_citizen_dialogue_from_interviews_to_the_perspective_report(server, br
     facilitator.goto(run_url.replace("/sessions/", "/backlog/from-session/"))
     facilitator.check("input[name^=take-] >> nth=0")
     facilitator.check("input[name^=take-] >> nth=1")
-    facilitator.click("form [type=submit]:not(.link)")
+    facilitator.click("form button[name=submit]")
     facilitator.wait_for_selector("text=A village car pool on a phone group")
 
     report_url = run_url.replace("/sessions/", "/print/sessions/") + "/report.pdf"
