@@ -23,7 +23,8 @@ def participation(session: Session) -> dict[str, list[tuple[str, int]]]:
     ``languages``: participants per language chosen; ``tables``: participants per
     sub-group now (a café's tables; empty for methods without groups);
     ``phases``: visible contributions per part of the session, in the plan's order,
-    parts without any left out.
+    parts without any left out; ``people``: for the same parts, how many people
+    wrote (each phone once; each note typed in from paper counts as one person).
     """
     by_language = db.session.execute(
         select(Participant.language, func.count())
@@ -44,6 +45,16 @@ def participation(session: Session) -> dict[str, list[tuple[str, int]]]:
             .group_by(Contribution.phase_index)
         ).all()
     )
+    writers = db.session.execute(
+        select(
+            Contribution.phase_index,
+            func.count(func.distinct(Contribution.participant_id)),
+            func.count().filter(Contribution.participant_id.is_(None)),
+        )
+        .where(Contribution.session_id == session.id, Contribution.hidden.is_(False))
+        .group_by(Contribution.phase_index)
+    ).all()
+    people = {index: phones + on_paper for index, phones, on_paper in writers}
     groups = get_method(session.method).groups(session.config)
     return {
         "languages": sorted(
@@ -53,6 +64,11 @@ def participation(session: Session) -> dict[str, list[tuple[str, int]]]:
         "tables": [(str(label), by_group.get(value, 0)) for value, label in groups],
         "phases": [
             (str(phase.title), by_phase[index])
+            for index, phase in enumerate(plan(session))
+            if by_phase.get(index)
+        ],
+        "people": [
+            (str(phase.title), people[index])
             for index, phase in enumerate(plan(session))
             if by_phase.get(index)
         ],

@@ -556,6 +556,21 @@ class CitizenDialogue(Method):
             "guide_first": in_language(session.config.get("guide", {}), None, session),
         }
 
+    def raw_answers(self, session, *, leave_out=()):
+        """Interview answers by question of the guide, then the meetings' views, ideas and
+        feedback by part of the session. Themes and projects are the team's own words."""
+        questions = in_language(session.config.get("guide", {}), None, session)
+        by_question: dict[int, list[str]] = {}
+        for answer in theming.answers_of(visible(session, kind="interview")).values():
+            by_question.setdefault(answer["question"], []).append(answer["text"])
+        return [
+            (
+                questions[q] if isinstance(q, int) and 0 <= q < len(questions) else str(q),
+                texts,
+            )
+            for q, texts in sorted(by_question.items(), key=lambda item: str(item[0]).zfill(4))
+        ] + super().raw_answers(session, leave_out=("interview", "theme", "project", *leave_out))
+
     def report_context(self, session):
         """The final report; with ``?part=perspective``, the perspective report only."""
         themes = themes_of(session)
