@@ -623,8 +623,9 @@ def test_harvest_turns_obstacles_into_needs_and_interventions_into_actions(
         # The charts: "this happened" by scene, and each intervention's ratings with n.
         '<title id="chart-happened-title">',
         "Intervention #1 (n = 2)",
-        # Every answer as written, in the appendix.
-        "Appendix: every reflection answer, as written",
+        # Every answer as written, in the appendix, under its part of the play.
+        "Appendix: what people wrote, as written",
+        "Reflection · What stopped the protagonist",
         "Every office wants another form",
     ):
         assert expected in report

@@ -558,18 +558,22 @@ class CitizenDialogue(Method):
 
     def raw_answers(self, session, *, leave_out=()):
         """Interview answers by question of the guide, then the meetings' views, ideas and
-        feedback by part of the session. Themes and projects are the team's own words."""
+        feedback by part of the session (not in the perspective report, which stops before
+        the meetings). Themes and projects are the team's own words, left out."""
         questions = in_language(session.config.get("guide", {}), None, session)
         by_question: dict[int, list[str]] = {}
         for answer in theming.answers_of(visible(session, kind="interview")).values():
             by_question.setdefault(answer["question"], []).append(answer["text"])
-        return [
-            (
-                questions[q] if isinstance(q, int) and 0 <= q < len(questions) else str(q),
-                texts,
-            )
-            for q, texts in sorted(by_question.items(), key=lambda item: str(item[0]).zfill(4))
-        ] + super().raw_answers(session, leave_out=("interview", "theme", "project", *leave_out))
+        interviews = [
+            (questions[q] if q < len(questions) else str(q + 1), texts)
+            for q, texts in sorted(by_question.items())
+        ]
+        if request.args.get("part") == "perspective":
+            return interviews
+        later = super().raw_answers(
+            session, leave_out=("interview", "theme", "project", *leave_out)
+        )
+        return interviews + later
 
     def report_context(self, session):
         """The final report; with ``?part=perspective``, the perspective report only."""
