@@ -8,13 +8,27 @@ only counts per language, table and phase.
 
 from __future__ import annotations
 
+from babel import Locale, UnknownLocaleError
 from sqlalchemy import func, select
 
 from .extensions import db
-from .i18n import LANGUAGES
+from .i18n import current_language
 from .models import Contribution, Participant, Session
 from .phases import plan
 from .plugin_host import get_method
+
+
+def language_name(code: str) -> str:
+    """A language's name in the reader's language ("Arabic" for an English page).
+
+    Not the language's own name: a chart's SVG text is drawn without shaping or
+    right-to-left ordering by the PDF renderer, so "العربية" would print garbled.
+    """
+    try:
+        name = Locale.parse(code).get_display_name(current_language()) or code
+    except (ValueError, UnknownLocaleError):
+        return code
+    return name[:1].upper() + name[1:]  # a label: "Anglais", not "anglais"
 
 
 def participation(session: Session) -> dict[str, list[tuple[str, int]]]:
@@ -58,7 +72,7 @@ def participation(session: Session) -> dict[str, list[tuple[str, int]]]:
     groups = get_method(session.method).groups(session.config)
     return {
         "languages": sorted(
-            ((LANGUAGES.get(code, (code,))[0], n) for code, n in by_language),
+            ((language_name(code), n) for code, n in by_language),
             key=lambda row: (-row[1], row[0]),
         ),
         "tables": [(str(label), by_group.get(value, 0)) for value, label in groups],
