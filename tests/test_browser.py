@@ -576,15 +576,37 @@ def test_a_host_qr_code_opens_the_host_view(server, browser):
 PROJECTOR_MIN_FONT_PX = 20
 #: Notes, the timer and the counts: bigger still.
 PROJECTOR_MAIN_FONT_PX = 28
+#: The screen's headline (the question, the scene) and its big counters, as a share of the
+#: screen's height: what the back row reads first, at any projector's resolution.
+PROJECTOR_HEADLINE_SHARE = 0.035
+PROJECTOR_COUNTER_SHARE = 0.06
 MEASURE_PROJECTOR = """
-([minimum, main]) => {
-  const small = [], cut = [];
-  const width = window.innerWidth;
+([minimum, main, headline, counter]) => {
+  const small = [], cut = [], faint = [];
+  const width = window.innerWidth, height = window.innerHeight;
+  const rgb = (s) => {
+    const m = /rgba?\\(([^)]+)\\)/.exec(s);
+    if (!m) return null;
+    const [r, g, b, a = 1] = m[1].split(",").map(Number);
+    return {r, g, b, a};
+  };
+  const behind = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c && c.a > 0.5) return c;
+    }
+    return {r: 255, g: 255, b: 255, a: 1};
+  };
+  const luminance = ({r, g, b}) => {
+    const f = (v) => (v /= 255) <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const seen = (el, box, style) => style.visibility !== "hidden" && box.width > 0
+    && box.height > 0 && !el.closest("[hidden], template, svg, .visually-hidden");
   for (const el of document.querySelectorAll("body *")) {
     const style = getComputedStyle(el);
     const box = el.getBoundingClientRect();
-    if (style.visibility === "hidden" || box.width === 0 || box.height === 0) continue;
-    if (el.closest("[hidden], template, svg, .visually-hidden")) continue;
+    if (!seen(el, box, style)) continue;
     const ownText = Array.from(el.childNodes).some((n) => n.nodeType === 3 && n.textContent.trim());
     const size = parseFloat(style.fontSize);
     if (ownText && size < minimum) small.push(`${el.tagName}.${el.className}: ${size}px`);
@@ -594,17 +616,128 @@ MEASURE_PROJECTOR = """
       cut.push(`${el.tagName}.${el.className} ${box.left}-${box.right}`);
     if (el.scrollWidth > el.clientWidth + 1 && ["hidden", "clip"].includes(style.overflowX))
       cut.push(`${el.tagName}.${el.className} clipped`);
+    if (ownText) {
+      const [fg, bg] = [rgb(style.color), behind(el)];
+      const [light, dark] = [luminance(fg), luminance(bg)].sort((a, b) => b - a);
+      const ratio = (light + 0.05) / (dark + 0.05);
+      const large = size >= 24 || (size >= 18.66 && parseInt(style.fontWeight, 10) >= 700);
+      const enough = large ? 3 : 4.5;
+      if (ratio < enough) faint.push(`${el.tagName}.${el.className}: ${ratio.toFixed(2)}`);
+    }
   }
-  return {small, cut, scroll: document.documentElement.scrollWidth - width};
+  // What the room must see whole, on the screen, not below its bottom edge.
+  const key = ".projector-main h1, .projector-main .question, .big-counter, [data-timer-text],"
+    + " .projector-join .qr, .join-code, [data-times-up]";
+  for (const el of document.querySelectorAll(key)) {
+    const box = el.getBoundingClientRect();
+    if (seen(el, box, getComputedStyle(el)) && (box.bottom > height + 1 || box.top < -1))
+      cut.push(`${el.tagName}.${el.className} below the screen: ${box.top}-${box.bottom}`);
+  }
+  const first = document.querySelector(".projector-main h1, .projector-main .question");
+  const headlinePx = first ? parseFloat(getComputedStyle(first).fontSize) : 0;
+  if (first && headlinePx < headline * height) small.push(`headline: ${headlinePx}px`);
+  for (const el of document.querySelectorAll(".big-counter strong")) {
+    const px = parseFloat(getComputedStyle(el).fontSize);
+    if (px < counter * height) small.push(`counter: ${px}px`);
+  }
+  return {small, cut, faint, headlinePx, scroll: document.documentElement.scrollWidth - width};
 }
 """
 
 
 def assert_readable(page, what: str) -> None:
-    measured = page.evaluate(MEASURE_PROJECTOR, [PROJECTOR_MIN_FONT_PX, PROJECTOR_MAIN_FONT_PX])
+    """What a room sees on ``page``: big enough, contrasted, nothing cut or off the screen.
+
+    With ``PALABRE_SHOTS`` naming a folder, the screen is saved there for a look.
+    """
+    if os.environ.get("PALABRE_SHOTS"):
+        size = page.viewport_size
+        name = f"{what.replace(' ', '-')}-{size['width']}x{size['height']}.png"
+        page.screenshot(path=os.path.join(os.environ["PALABRE_SHOTS"], name))
+    measured = page.evaluate(
+        MEASURE_PROJECTOR,
+        [
+            PROJECTOR_MIN_FONT_PX,
+            PROJECTOR_MAIN_FONT_PX,
+            PROJECTOR_HEADLINE_SHARE,
+            PROJECTOR_COUNTER_SHARE,
+        ],
+    )
     assert measured["small"] == [], f"{what}: text too small {measured['small'][:5]}"
     assert measured["cut"] == [], f"{what}: cut off {measured['cut'][:5]}"
+    assert measured["faint"] == [], f"{what}: contrast too low {measured['faint'][:5]}"
     assert measured["scroll"] <= 0, f"{what}: scrolls sideways by {measured['scroll']}px"
+
+
+def test_the_projector_checks_see_what_a_room_would_miss(browser):
+    """Pale, small, cut and off-screen text are each reported."""
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    page.set_content(
+        """<main class="projector-main"><h1 style="font-size: 20px">A small headline</h1>
+        <p style="color: #bbb; font-size: 22px">Pale grey on white</p>
+        <p class="question" style="font-size: 40px; margin-top: 900px">Below the screen</p>
+        <p style="font-size: 24px; width: 3000px">Wider than the screen</p></main>"""
+    )
+    measured = page.evaluate(
+        MEASURE_PROJECTOR,
+        [
+            PROJECTOR_MIN_FONT_PX,
+            PROJECTOR_MAIN_FONT_PX,
+            PROJECTOR_HEADLINE_SHARE,
+            PROJECTOR_COUNTER_SHARE,
+        ],
+    )
+    assert measured["small"] == ["headline: 20px"]
+    assert [f.split(":")[0] for f in measured["faint"]] == ["P."]
+    assert any("below the screen" in c for c in measured["cut"])
+    assert measured["scroll"] > 0
+    page.close()
+
+
+@pytest.mark.parametrize(("width", "height"), [(1920, 1080), (1280, 720)])
+def test_every_methods_projector_is_readable_from_the_back(server, browser, width, height):
+    """The forum theatre, the citizen dialogue and the audit's debrief on a projector."""
+    facilitator = signed_in_facilitator(browser, server)
+    context = browser.new_context(viewport={"width": width, "height": height})
+
+    def projector_of(run_url):
+        context.add_cookies(facilitator.context.cookies())
+        page = context.new_page()
+        page.goto(run_url + "/projector")
+        return page
+
+    facilitator.goto(server + "/sessions/new/forum_theatre")
+    facilitator.fill("input[name=title]", "The Roundabout at the Tron Theatre, Glasgow")
+    facilitator.check("input[name=languages][value=ar]")
+    run_url, code = create_and_open(facilitator)
+    forum = projector_of(run_url)
+    assert_readable(forum, "forum welcome")
+    advance(facilitator, "Scene 1")
+    amina = phone(browser, f"{server}/j/{code}")
+    amina.click("button[type=submit], input[type=submit]")
+    amina.click(".happened-form button")
+    forum.wait_for_selector(".big-counter strong:text-is('1')")
+    assert_readable(forum, "forum scene")
+    for step in ("Scene 2", "Scene 3", "Reflection", "Forum"):
+        advance(facilitator, step)
+    forum.wait_for_selector("text=Forum")
+    assert_readable(forum, "forum")
+
+    facilitator.goto(server + "/sessions/new/citizen_dialogue")
+    facilitator.fill("input[name=title]", "Citizen dialogue in Mörsil")
+    run_url, _code = create_and_open(facilitator)
+    advance(facilitator, "Listening")
+    dialogue = projector_of(run_url)
+    assert_readable(dialogue, "dialogue listening")
+
+    facilitator.goto(server + "/sessions/new/mystery_shopping")
+    facilitator.fill("input[name=title]", "Immigration advice audit")
+    run_url, _code = create_and_open(facilitator)
+    advance(facilitator, "Fieldwork")
+    advance(facilitator, "Debrief")
+    debrief = projector_of(run_url)
+    assert_readable(debrief, "audit debrief")
+    context.close()
 
 
 @pytest.mark.parametrize(("width", "height"), [(1920, 1080), (1280, 720)])
