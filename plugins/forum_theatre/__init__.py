@@ -103,6 +103,7 @@ def default_scenes() -> list[dict]:
 
 
 def default_synopsis() -> list[dict]:
+    """The form's synopsis, in the facilitator's language, the other languages to fill."""
     text = _("A woman seeking asylum is sent from office to office, and back.")
     return [
         {"language": version["language"], "text": version["title"]}
