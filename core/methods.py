@@ -309,6 +309,52 @@ class Method:
         """Return the template variables of the printable report."""
         return {}
 
+    def raw_answers(self, session, *, leave_out=()) -> list[tuple[str, list[str]]]:
+        """Return the report's appendix: what people wrote, as written, in groups.
+
+        A list of ``(heading, texts)``; the report prints it last, each text in its
+        own writing direction, so a reader can check the summary against what was
+        said. Hidden contributions never appear. The default takes every visible
+        contribution with text, grouped by part of the session, then table (for
+        methods with groups), then kind; kinds named in ``leave_out`` are left out.
+        Override it to group otherwise, or to leave out what must stay off paper.
+        """
+        from .contributions import visible
+        from .phases import plan
+
+        titles = [str(phase.title) for phase in plan(session)]
+        tables = {value: str(label) for value, label in self.groups(session.config)}
+        grouped: dict[tuple, list[str]] = {}
+        for contribution in visible(session):
+            if contribution.kind in leave_out or not (contribution.body or "").strip():
+                continue
+            kind = self.contribution_kinds.get(contribution.kind)
+            where = (
+                contribution.phase_index,
+                contribution.group or "",
+                kind.title if kind else contribution.kind,
+            )
+            grouped.setdefault(where, []).append(contribution.body)
+        order = {value: n for n, value in enumerate(tables)}
+        return [
+            (
+                " · ".join(
+                    str(part)
+                    for part in (
+                        titles[index] if index < len(titles) else "",
+                        tables.get(group, group),
+                        kind_title,
+                    )
+                    if part
+                ),
+                texts,
+            )
+            for (index, group, kind_title), texts in sorted(
+                grouped.items(),
+                key=lambda item: (item[0][0], order.get(item[0][1], len(order)), item[0][1]),
+            )
+        ]
+
     def backlog_candidates(self, session) -> list[BacklogCandidate]:
         """Return what the session proposes for the backlog, best first."""
         return []

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import re
 import unicodedata
 from pathlib import Path
 
@@ -90,6 +91,16 @@ def css_string(text) -> str:
     """Quote ``text`` as a CSS string, escaping all but letters, digits and spaces."""
     escaped = "".join(ch if ch.isalnum() or ch == " " else f"\\{ord(ch):x} " for ch in str(text))
     return f'"{escaped}"'
+
+
+@bp.app_template_global("page_of_pages")
+def page_of_pages() -> str:
+    """The CSS ``content`` of the footer's "Page X of Y", in the page's language."""
+    text = _("Page %(page)s of %(pages)s", page="\x00", pages="\x01")
+    counters = {"\x00": "counter(page)", "\x01": "counter(pages)"}
+    return " ".join(
+        counters.get(part) or css_string(part) for part in re.split("([\x00\x01])", text) if part
+    )
 
 
 @bp.app_template_filter("inline_url")

@@ -193,6 +193,13 @@ def create(slug: str):
         abort(404)  # made from its parent session's screen
     form = SessionForm(languages=[current_language()] if request.method == "GET" else None)
     config_form = method.config_form(prefix="config") if method.config_form else None
+    # A button that adds, removes or moves an entry of a list (a play's scenes): the
+    # page again, as it was typed, with the change made; nothing is created.
+    rearranging = callable(getattr(config_form, "rearrange", None))
+    if request.method == "POST" and rearranging and config_form.rearrange():
+        return render_template(
+            "sessions/create.html", form=form, config_form=config_form, method=method
+        )
     config_ok = config_form is None or config_form.validate_on_submit()
     if form.validate_on_submit() and config_ok:
         with write_transaction():

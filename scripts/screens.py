@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 from palabre.testing import served_palabre
 from palabre.testing.kit import FACILITATOR_EMAIL, FACILITATOR_PASSWORD
@@ -71,7 +71,7 @@ class Play:
             page.fill(f"[name={name}]", value)
         for language in languages:
             page.check(f"input[name=languages][value={language}]")
-        page.click("form [type=submit]:not(.link)")
+        page.click("form button[name=submit]")
         page.wait_for_url(re.compile(r"/sessions/\d+$"))
         run_url = page.url
         page.click("text=Open the session")
@@ -100,9 +100,8 @@ class Play:
     def next(self) -> None:
         before = self.facilitator.locator(".now strong").inner_text()
         self.facilitator.click("[data-next-phase]")
-        self.facilitator.wait_for_function(
-            f"document.querySelector('.now strong').textContent !== {before!r}"
-        )
+        # Polled from here: the page's Content-Security-Policy allows no eval.
+        expect(self.facilitator.locator(".now strong")).not_to_have_text(before)
 
 
 def cafe(play: Play) -> None:
@@ -185,6 +184,11 @@ def cafe(play: Play) -> None:
 
 
 def forum(play: Play) -> None:
+    # The play's scenes as cards, one title and description per language.
+    play.facilitator.goto(f"{play.base}/sessions/new/forum_theatre")
+    play.facilitator.locator("#config-scenes-0 summary").click()
+    play.facilitator.locator("#config-scenes").screenshot(path=OUT / "new-forum-scenes.png")
+    print("docs/screens/new-forum-scenes.png")
     run_url, code = play.create(
         "forum_theatre",
         {
@@ -218,6 +222,10 @@ def forum(play: Play) -> None:
     shot(phones[1], "phone-forum-rating-ar", full_page=True)
     shot(play.facilitator, "joker-forum", full_page=True)
     shot(big, "projector-forum-1920x1080")
+    report = play.facilitator.request.get(
+        run_url.replace("/sessions/", "/print/sessions/") + "/report.pdf", timeout=120_000
+    )
+    pdf_pages(report.body(), "report-forum", 4)
 
 
 def main() -> int:

@@ -123,7 +123,7 @@ def signed_in_facilitator(browser, server):
 
 def create_and_open(facilitator) -> tuple[str, str]:
     """Submit the filled-in new-session form, open the session; its run URL and join code."""
-    facilitator.click("form [type=submit]:not(.link)")
+    facilitator.click("form button[name=submit]")
     facilitator.wait_for_url(re.compile(r"/sessions/\d+$"))
     run_url = facilitator.url
     facilitator.click("text=Open the session")
@@ -195,7 +195,7 @@ def test_a_world_cafe_from_qr_scan_to_printed_harvest(server, browser):
     # Into the backlog, then the printed harvest.
     facilitator.goto(run_url.replace("/sessions/", "/backlog/from-session/"))
     facilitator.check("input[name^=take-] >> nth=0")
-    facilitator.click("form [type=submit]:not(.link)")
+    facilitator.click("form button[name=submit]")
     facilitator.wait_for_selector("text=One desk for all newcomer questions")
     report_url = run_url.replace("/sessions/", "/print/sessions/") + "/report.pdf"
     report = facilitator.request.get(report_url)
@@ -248,14 +248,22 @@ def test_a_forum_theatre_evening_from_the_play_to_the_printed_report(server, bro
     facilitator.fill("input[name=title]", "Forum theatre at the Tron")
     facilitator.fill("input[name=config-play_title]", "The Roundabout")
     facilitator.fill(
-        "textarea[name=config-synopsis]",
-        "Amal seeks asylum and is sent round and round.\nfr: Amal tourne en rond.",
+        "textarea[name=config-synopsis-versions-0-text]",
+        "Amal seeks asylum and is sent round and round.",
     )
+    facilitator.locator("#config-synopsis summary").click()
+    facilitator.select_option("select[name=config-synopsis-versions-1-language]", "fr")
+    facilitator.fill("textarea[name=config-synopsis-versions-1-text]", "Amal tourne en rond.")
     facilitator.fill("input[name=config-protagonist]", "Amal")
+    # The scene cards: two of the three default ones rewritten, the third removed.
+    facilitator.fill("input[name=config-scenes-0-versions-0-title]", "The interview")
     facilitator.fill(
-        "textarea[name=config-scenes]",
-        "The interview | Eight hours, no interpreter\nThe housing office | A letter is missing",
+        "textarea[name=config-scenes-0-versions-0-description]", "Eight hours, no interpreter"
     )
+    facilitator.fill("input[name=config-scenes-1-versions-0-title]", "The housing office")
+    facilitator.fill("textarea[name=config-scenes-1-versions-0-description]", "A letter is missing")
+    facilitator.click("#config-scenes-2 [data-scene-change=remove]")
+    assert facilitator.locator("[data-scene]").count() == 2
     facilitator.check("input[name=languages][value=fr]")
     run_url, code = create_and_open(facilitator)
     projector = browser.new_context(storage_state=facilitator.context.storage_state()).new_page()
@@ -348,7 +356,7 @@ def test_a_forum_theatre_evening_from_the_play_to_the_printed_report(server, bro
     facilitator.goto(run_url.replace("/sessions/", "/backlog/from-session/"))
     facilitator.check("input[name^=take-] >> nth=0")
     facilitator.check("input[name^=take-] >> nth=1")
-    facilitator.click("form [type=submit]:not(.link)")
+    facilitator.click("form button[name=submit]")
     facilitator.wait_for_selector("text=Nobody speaks my language")
     facilitator.wait_for_selector("text=She asks for the <i>refusal</i> in writing")
 
@@ -460,6 +468,35 @@ def test_a_half_typed_note_survives_the_facilitator_moving_on(server, browser):
     assert amina.locator(".note-form textarea").input_value() == ""
 
 
+def test_scene_cards_are_added_moved_and_removed_in_the_page(server, browser):
+    """The play's scenes as cards: with JavaScript the buttons change the page, no reload."""
+    facilitator = signed_in_facilitator(browser, server)
+    facilitator.goto(server + "/sessions/new/forum_theatre")
+    facilitator.fill("input[name=title]", "Three scenes, reordered")
+    cards = facilitator.locator("[data-scene]")
+    assert cards.count() == 3
+    facilitator.click("[data-scene-change=add]")
+    assert cards.count() == 4
+    new = facilitator.locator("input[name=config-scenes-3-versions-0-title]")
+    assert new.input_value() == "" and new.evaluate("box => box === document.activeElement")
+    new.fill("The appeal")
+    facilitator.locator("#config-scenes-3 summary").click()
+    facilitator.fill("input[name=config-scenes-3-versions-1-title]", "L’appel")
+    # The new scene up to second place: renumbered, with its translation.
+    facilitator.click("#config-scenes-3 [data-scene-change=up]")
+    facilitator.click("#config-scenes-2 [data-scene-change=up]")
+    assert facilitator.locator("#config-scenes-1 .scene-number").inner_text() == "Scene 2"
+    assert facilitator.input_value("input[name=config-scenes-1-versions-0-title]") == "The appeal"
+    assert facilitator.input_value("input[name=config-scenes-1-versions-1-title]") == "L’appel"
+    assert facilitator.locator("#config-scenes-0 [data-scene-change=up]").is_disabled()
+    facilitator.click("#config-scenes-0 [data-scene-change=remove]")
+    assert cards.count() == 3
+    run_url, _code = create_and_open(facilitator)
+    facilitator.goto(run_url)
+    page = facilitator.content()
+    assert page.index("The appeal") < page.index("At the other office") < page.index("Back at")
+
+
 def test_close_confirm_and_reopen(server, browser):
     facilitator = signed_in_facilitator(browser, server)
     facilitator.goto(server + "/sessions/new/world_cafe")
@@ -539,15 +576,37 @@ def test_a_host_qr_code_opens_the_host_view(server, browser):
 PROJECTOR_MIN_FONT_PX = 20
 #: Notes, the timer and the counts: bigger still.
 PROJECTOR_MAIN_FONT_PX = 28
+#: The screen's headline (the question, the scene) and its big counters, as a share of the
+#: screen's height: what the back row reads first, at any projector's resolution.
+PROJECTOR_HEADLINE_SHARE = 0.035
+PROJECTOR_COUNTER_SHARE = 0.06
 MEASURE_PROJECTOR = """
-([minimum, main]) => {
-  const small = [], cut = [];
-  const width = window.innerWidth;
+([minimum, main, headline, counter]) => {
+  const small = [], cut = [], faint = [];
+  const width = window.innerWidth, height = window.innerHeight;
+  const rgb = (s) => {
+    const m = /rgba?\\(([^)]+)\\)/.exec(s);
+    if (!m) return null;
+    const [r, g, b, a = 1] = m[1].split(",").map(Number);
+    return {r, g, b, a};
+  };
+  const behind = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c && c.a > 0.5) return c;
+    }
+    return {r: 255, g: 255, b: 255, a: 1};
+  };
+  const luminance = ({r, g, b}) => {
+    const f = (v) => (v /= 255) <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const seen = (el, box, style) => style.visibility !== "hidden" && box.width > 0
+    && box.height > 0 && !el.closest("[hidden], template, svg, .visually-hidden");
   for (const el of document.querySelectorAll("body *")) {
     const style = getComputedStyle(el);
     const box = el.getBoundingClientRect();
-    if (style.visibility === "hidden" || box.width === 0 || box.height === 0) continue;
-    if (el.closest("[hidden], template, svg, .visually-hidden")) continue;
+    if (!seen(el, box, style)) continue;
     const ownText = Array.from(el.childNodes).some((n) => n.nodeType === 3 && n.textContent.trim());
     const size = parseFloat(style.fontSize);
     if (ownText && size < minimum) small.push(`${el.tagName}.${el.className}: ${size}px`);
@@ -557,17 +616,128 @@ MEASURE_PROJECTOR = """
       cut.push(`${el.tagName}.${el.className} ${box.left}-${box.right}`);
     if (el.scrollWidth > el.clientWidth + 1 && ["hidden", "clip"].includes(style.overflowX))
       cut.push(`${el.tagName}.${el.className} clipped`);
+    if (ownText) {
+      const [fg, bg] = [rgb(style.color), behind(el)];
+      const [light, dark] = [luminance(fg), luminance(bg)].sort((a, b) => b - a);
+      const ratio = (light + 0.05) / (dark + 0.05);
+      const large = size >= 24 || (size >= 18.66 && parseInt(style.fontWeight, 10) >= 700);
+      const enough = large ? 3 : 4.5;
+      if (ratio < enough) faint.push(`${el.tagName}.${el.className}: ${ratio.toFixed(2)}`);
+    }
   }
-  return {small, cut, scroll: document.documentElement.scrollWidth - width};
+  // What the room must see whole, on the screen, not below its bottom edge.
+  const key = ".projector-main h1, .projector-main .question, .big-counter, [data-timer-text],"
+    + " .projector-join .qr, .join-code, [data-times-up]";
+  for (const el of document.querySelectorAll(key)) {
+    const box = el.getBoundingClientRect();
+    if (seen(el, box, getComputedStyle(el)) && (box.bottom > height + 1 || box.top < -1))
+      cut.push(`${el.tagName}.${el.className} below the screen: ${box.top}-${box.bottom}`);
+  }
+  const first = document.querySelector(".projector-main h1, .projector-main .question");
+  const headlinePx = first ? parseFloat(getComputedStyle(first).fontSize) : 0;
+  if (first && headlinePx < headline * height) small.push(`headline: ${headlinePx}px`);
+  for (const el of document.querySelectorAll(".big-counter strong")) {
+    const px = parseFloat(getComputedStyle(el).fontSize);
+    if (px < counter * height) small.push(`counter: ${px}px`);
+  }
+  return {small, cut, faint, headlinePx, scroll: document.documentElement.scrollWidth - width};
 }
 """
 
 
 def assert_readable(page, what: str) -> None:
-    measured = page.evaluate(MEASURE_PROJECTOR, [PROJECTOR_MIN_FONT_PX, PROJECTOR_MAIN_FONT_PX])
+    """What a room sees on ``page``: big enough, contrasted, nothing cut or off the screen.
+
+    With ``PALABRE_SHOTS`` naming a folder, the screen is saved there for a look.
+    """
+    if os.environ.get("PALABRE_SHOTS"):
+        size = page.viewport_size
+        name = f"{what.replace(' ', '-')}-{size['width']}x{size['height']}.png"
+        page.screenshot(path=os.path.join(os.environ["PALABRE_SHOTS"], name))
+    measured = page.evaluate(
+        MEASURE_PROJECTOR,
+        [
+            PROJECTOR_MIN_FONT_PX,
+            PROJECTOR_MAIN_FONT_PX,
+            PROJECTOR_HEADLINE_SHARE,
+            PROJECTOR_COUNTER_SHARE,
+        ],
+    )
     assert measured["small"] == [], f"{what}: text too small {measured['small'][:5]}"
     assert measured["cut"] == [], f"{what}: cut off {measured['cut'][:5]}"
+    assert measured["faint"] == [], f"{what}: contrast too low {measured['faint'][:5]}"
     assert measured["scroll"] <= 0, f"{what}: scrolls sideways by {measured['scroll']}px"
+
+
+def test_the_projector_checks_see_what_a_room_would_miss(browser):
+    """Pale, small, cut and off-screen text are each reported."""
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    page.set_content(
+        """<main class="projector-main"><h1 style="font-size: 20px">A small headline</h1>
+        <p style="color: #bbb; font-size: 22px">Pale grey on white</p>
+        <p class="question" style="font-size: 40px; margin-top: 900px">Below the screen</p>
+        <p style="font-size: 24px; width: 3000px">Wider than the screen</p></main>"""
+    )
+    measured = page.evaluate(
+        MEASURE_PROJECTOR,
+        [
+            PROJECTOR_MIN_FONT_PX,
+            PROJECTOR_MAIN_FONT_PX,
+            PROJECTOR_HEADLINE_SHARE,
+            PROJECTOR_COUNTER_SHARE,
+        ],
+    )
+    assert measured["small"] == ["headline: 20px"]
+    assert [f.split(":")[0] for f in measured["faint"]] == ["P."]
+    assert any("below the screen" in c for c in measured["cut"])
+    assert measured["scroll"] > 0
+    page.close()
+
+
+@pytest.mark.parametrize(("width", "height"), [(1920, 1080), (1280, 720)])
+def test_every_methods_projector_is_readable_from_the_back(server, browser, width, height):
+    """The forum theatre, the citizen dialogue and the audit's debrief on a projector."""
+    facilitator = signed_in_facilitator(browser, server)
+    context = browser.new_context(viewport={"width": width, "height": height})
+
+    def projector_of(run_url):
+        context.add_cookies(facilitator.context.cookies())
+        page = context.new_page()
+        page.goto(run_url + "/projector")
+        return page
+
+    facilitator.goto(server + "/sessions/new/forum_theatre")
+    facilitator.fill("input[name=title]", "The Roundabout at the Tron Theatre, Glasgow")
+    facilitator.check("input[name=languages][value=ar]")
+    run_url, code = create_and_open(facilitator)
+    forum = projector_of(run_url)
+    assert_readable(forum, "forum welcome")
+    advance(facilitator, "Scene 1")
+    amina = phone(browser, f"{server}/j/{code}")
+    amina.click("button[type=submit], input[type=submit]")
+    amina.click(".happened-form button")
+    forum.wait_for_selector(".big-counter strong:text-is('1')")
+    assert_readable(forum, "forum scene")
+    for step in ("Scene 2", "Scene 3", "Reflection", "Forum"):
+        advance(facilitator, step)
+    forum.wait_for_selector("text=Forum")
+    assert_readable(forum, "forum")
+
+    facilitator.goto(server + "/sessions/new/citizen_dialogue")
+    facilitator.fill("input[name=title]", "Citizen dialogue in Mörsil")
+    run_url, _code = create_and_open(facilitator)
+    advance(facilitator, "Listening")
+    dialogue = projector_of(run_url)
+    assert_readable(dialogue, "dialogue listening")
+
+    facilitator.goto(server + "/sessions/new/mystery_shopping")
+    facilitator.fill("input[name=title]", "Immigration advice audit")
+    run_url, _code = create_and_open(facilitator)
+    advance(facilitator, "Fieldwork")
+    advance(facilitator, "Debrief")
+    debrief = projector_of(run_url)
+    assert_readable(debrief, "audit debrief")
+    context.close()
 
 
 @pytest.mark.parametrize(("width", "height"), [(1920, 1080), (1280, 720)])
@@ -737,7 +907,7 @@ def test_a_mystery_shopping_audit_from_preparation_to_the_printed_report(server,
     advance(facilitator, "Report")
     facilitator.click("text=Turn the agreed findings into needs in the backlog")
     facilitator.check("input[type=checkbox][name^=take-]")
-    facilitator.click("form [type=submit]:not(.link)")
+    facilitator.click("form button[name=submit]")
     facilitator.goto(server + "/backlog/")
     assert "Free legal advice is rarely mentioned." in facilitator.inner_text("main")
 
@@ -866,7 +1036,7 @@ def test_a_citizen_dialogue_from_interviews_to_the_perspective_report(server, br
     facilitator.goto(run_url.replace("/sessions/", "/backlog/from-session/"))
     facilitator.check("input[name^=take-] >> nth=0")
     facilitator.check("input[name^=take-] >> nth=1")
-    facilitator.click("form [type=submit]:not(.link)")
+    facilitator.click("form button[name=submit]")
     facilitator.wait_for_selector("text=A village car pool on a phone group")
 
     report_url = run_url.replace("/sessions/", "/print/sessions/") + "/report.pdf"

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from palabre.extensions import db
 from palabre.models import Action, ActionSource, Contribution, Need, NeedSource, Session, Vote
-from palabre.plugins.forum_theatre import ForumTheatre, parse_scenes, parse_synopsis
+from palabre.plugins.forum_theatre import ForumTheatre
 from tests.conftest import FACILITATOR_EMAIL, csrf_token, join, new_cid, post_form
 
 ROUNDABOUT = {
@@ -122,26 +122,6 @@ def session_of(code) -> Session:
 # --- configuration ------------------------------------------------------------------
 
 
-def test_configuration_parses_scenes_and_synopsis_per_language():
-    assert parse_scenes("Interview | Eight hours\n\nHousing office") == [
-        {"title": "Interview", "description": "Eight hours"},
-        {"title": "Housing office", "description": ""},
-    ]
-    translated = parse_scenes("Interview | Eight hours\nfr: L’entretien | Huit heures")
-    assert translated == [
-        {
-            "title": "Interview",
-            "description": "Eight hours",
-            "translations": {"fr": {"title": "L’entretien", "description": "Huit heures"}},
-        }
-    ]
-    assert parse_synopsis("Amal is sent round.\nfr: Amal tourne en rond.\nar: أمل تدور") == {
-        "": "Amal is sent round.",
-        "fr": "Amal tourne en rond.",
-        "ar": "أمل تدور",
-    }
-
-
 def test_plan_has_one_performance_phase_per_scene(app):
     with app.test_request_context():
         plan = ForumTheatre().phases(ROUNDABOUT)
@@ -161,30 +141,175 @@ def test_plan_has_one_performance_phase_per_scene(app):
         assert "contribute:stop" not in no_stage[FORUM].allows
 
 
-def test_creating_a_session_from_the_form(app, client, auth):
-    auth.login()
-    page = client.get("/sessions/new/forum_theatre")
-    assert "The Roundabout" in page.text  # the default play
+def scene_fields(scenes, synopsis=(("en", "Amal is sent round."),)) -> dict:
+    """The new-session form's fields for ``scenes``: each a list of
+    ``(language, title, description)`` versions, as a facilitator fills the cards."""
+    data = {}
+    for i, versions in enumerate(scenes):
+        for j, (language, title, description) in enumerate(versions):
+            prefix = f"config-scenes-{i}-versions-{j}-"
+            data |= {
+                prefix + "language": language,
+                prefix + "title": title,
+                prefix + "description": description,
+            }
+    for j, (language, text) in enumerate(synopsis):
+        data |= {
+            f"config-synopsis-versions-{j}-language": language,
+            f"config-synopsis-versions-{j}-text": text,
+        }
+    return data
+
+
+def post_new_forum(client, page, **fields):
     token = csrf_token(page)
-    response = client.post(
+    return client.post(
         "/sessions/new/forum_theatre",
         data={
             "csrf_token": token,
-            "config-csrf_token": token,
             "title": "Forum theatre at the Tron",
-            "languages": ["en", "fr"],
+            "languages": ["en", "fr", "ar"],
             "config-play_title": "The Roundabout",
-            "config-synopsis": "Amal is sent round.\nfr: Amal tourne en rond.",
             "config-protagonist": "Amal",
-            "config-scenes": "Interview | Eight hours\nHousing office | A letter is missing",
             "config-on_stage": "y",
+            **fields,
         },
+    )
+
+
+def card_titles(html: str) -> list[str]:
+    """The first title of each scene card, in the page's order."""
+    return re.findall(r'name="config-scenes-\d+-versions-0-title"[^>]*value="([^"]*)"', html)
+
+
+def test_the_form_offers_one_card_per_scene_with_a_text_per_language(client, auth):
+    auth.login()
+    page = client.get("/sessions/new/forum_theatre").text
+    # No line syntax to learn: three default scenes, as cards, in the facilitator's language.
+    assert 'name="config-scenes"' not in page and "fr:" not in page
+    assert card_titles(page) == [
+        "At the reception desk",
+        "At the other office",
+        "Back at the start",
+    ]
+    assert page.count('<li class="scene-edit"') == 3
+    # Each card: one title and description per instance language, the language in a list.
+    for language in ("en", "fr", "ar"):
+        assert f'<option value="{language}"' in page
+    assert page.count('name="config-scenes-0-versions-') == 9
+    assert 'name="config-synopsis-versions-2-text"' in page
+    # The buttons that shape the list post the form: they work without JavaScript.
+    assert 'value="add"' in page and 'value="remove:2"' in page and 'value="up:1"' in page
+    assert "formnovalidate" in page and "scenes.js" in page
+
+
+def test_scenes_and_synopsis_are_stored_per_language(app, client, auth):
+    auth.login()
+    page = client.get("/sessions/new/forum_theatre")
+    response = post_new_forum(
+        client,
+        page,
+        **scene_fields(
+            [
+                [
+                    ("en", "Interview", "Eight hours"),
+                    ("fr", "L’entretien", "Huit heures"),
+                    ("ar", "", ""),
+                ],
+                [("en", "", ""), ("fr", "", ""), ("ar", "", "")],  # a blank card is left out
+                [("ar", "مكتب السكن", ""), ("en", "Housing office", "A letter is missing")],
+            ],
+            synopsis=[("en", "Amal is sent round."), ("fr", ""), ("ar", "أمل تدور")],
+        ),
     )
     assert response.status_code == 302
     with app.app_context():
         config = db.session.scalar(select(Session)).config
-    assert config["synopsis"] == {"": "Amal is sent round.", "fr": "Amal tourne en rond."}
-    assert len(config["scenes"]) == 2 and config["on_stage"] is True
+    assert config["synopsis"] == {"en": "Amal is sent round.", "ar": "أمل تدور"}
+    assert config["scenes"] == [
+        {
+            "title": "Interview",
+            "description": "Eight hours",
+            "language": "en",
+            "translations": {"fr": {"title": "L’entretien", "description": "Huit heures"}},
+        },
+        {
+            "title": "مكتب السكن",
+            "description": "",
+            "language": "ar",
+            "translations": {
+                "en": {"title": "Housing office", "description": "A letter is missing"}
+            },
+        },
+    ]
+    with app.test_request_context():
+        plan = ForumTheatre().phases(config)
+    assert [p.question for p in plan if p.name == "performance"] == ["Interview", "مكتب السكن"]
+
+
+def test_scenes_are_added_removed_and_moved_without_javascript(app, client, auth):
+    auth.login()
+    page = client.get("/sessions/new/forum_theatre")
+    typed = scene_fields(
+        [[("en", "First", "")], [("en", "Second", "Sent back")], [("en", "Third", "")]]
+    )
+    added = post_new_forum(client, page, **typed, **{"config-scenes-change": "add"})
+    assert added.status_code == 200  # the form again, as typed, one card longer
+    assert card_titles(added.text) == ["First", "Second", "Third", ""]
+    assert "Scene 4" in added.text and "Sent back" in added.text
+    moved = post_new_forum(client, page, **typed, **{"config-scenes-change": "up:1"})
+    assert card_titles(moved.text) == ["Second", "First", "Third"]
+    assert re.search(r'config-scenes-0-versions-0-description"[^>]*>\s*Sent back<', moved.text)
+    down = post_new_forum(client, page, **typed, **{"config-scenes-change": "down:2"})
+    assert card_titles(down.text) == ["First", "Second", "Third"]  # the last stays last
+    removed = post_new_forum(client, page, **typed, **{"config-scenes-change": "remove:0"})
+    assert card_titles(removed.text) == ["Second", "Third"]
+    with app.app_context():
+        assert db.session.scalar(select(Session)) is None  # nothing created meanwhile
+    # The typed translations follow their scene.
+    translated = scene_fields(
+        [[("en", "First", ""), ("fr", "Premier", "")], [("en", "Second", ""), ("ar", "ثاني", "")]]
+    )
+    swapped = post_new_forum(client, page, **translated, **{"config-scenes-change": "down:0"})
+    assert re.search(r'config-scenes-0-versions-1-title"[^>]*value="ثاني"', swapped.text)
+    assert re.search(r'config-scenes-1-versions-1-title"[^>]*value="Premier"', swapped.text)
+
+
+@pytest.mark.parametrize(
+    ("scenes", "message"),
+    [
+        ([[("en", "", ""), ("fr", "", "")]], "Write at least one scene."),
+        ([[("en", "Interview", ""), ("en", "Entretien", "")]], "English is chosen twice"),
+        ([[("en", "Interview", ""), ("fr", "", "Huit heures")]], "Give the scene a title"),
+        ([[("en", "x" * 121, "")]], "Field cannot be longer than 120 characters."),
+    ],
+)
+def test_bad_scenes_are_explained_and_nothing_typed_is_lost(app, client, auth, scenes, message):
+    auth.login()
+    page = client.get("/sessions/new/forum_theatre")
+    response = post_new_forum(client, page, **scene_fields(scenes))
+    assert response.status_code == 200 and message in response.text
+    for version in scenes[0]:
+        assert version[1] in response.text
+    with app.app_context():
+        assert db.session.scalar(select(Session)) is None
+
+
+def test_a_synopsis_is_required_in_one_language(client, auth):
+    auth.login()
+    page = client.get("/sessions/new/forum_theatre")
+    response = post_new_forum(
+        client, page, **scene_fields([[("en", "Interview", "")]], synopsis=[("en", " ")])
+    )
+    assert "Write the synopsis in at least one language." in response.text
+
+
+def test_sessions_stored_before_the_cards_read_as_before(app, make_forum, client):
+    """Stored scenes never changed shape: a synopsis under "" and scenes without a language."""
+    code = make_forum(phase_index=SCENE_1)
+    join(client, code, language="ar")  # no Arabic version: the texts as written
+    page = client.get(f"/j/{code}").text
+    assert "The Home Office interview" in page and "Amal seeks asylum" in page
 
 
 # --- performance --------------------------------------------------------------------
@@ -503,8 +628,9 @@ def test_harvest_turns_obstacles_into_needs_and_interventions_into_actions(
         # The charts: "this happened" by scene, and each intervention's ratings with n.
         '<title id="chart-happened-title">',
         "Intervention #1 (n = 2)",
-        # Every answer as written, in the appendix.
-        "Appendix: every reflection answer, as written",
+        # Every answer as written, in the appendix, under its part of the play.
+        "Appendix: what people wrote, as written",
+        "Reflection · What stopped the protagonist",
         "Every office wants another form",
     ):
         assert expected in report

@@ -199,7 +199,7 @@ def test_report_pdf(app, client, auth):
     pages = page_count(response)
     assert pages >= 2
     for number in range(1, pages + 1):
-        assert f"page {number} / {pages}" in text
+        assert f"Page {number} of {pages}" in text
     assert_no_personal_data(text)
 
 

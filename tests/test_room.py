@@ -65,11 +65,21 @@ ROUND_1, ROUND_2, CAFE_HARVEST = 1, 2, 3
 
 THEATRE = {
     "play_title": "The Roundabout",
-    "synopsis": "Amal seeks asylum and is sent from office to office, and back.",
+    "synopsis-versions-0-language": "en",
+    "synopsis-versions-0-text": "Amal seeks asylum and is sent from office to office, and back.",
     "protagonist": "Amal",
-    "scenes": "The interview | Eight hours, no interpreter.\n"
-    "The housing office | Sent back for a letter.\n"
-    "Back at the start | The same form, again.",
+    # The scene cards, as the form posts them: one title and description per card.
+    **{
+        f"scenes-{i}-versions-0-{name}": value
+        for i, (title, description) in enumerate(
+            [
+                ("The interview", "Eight hours, no interpreter."),
+                ("The housing office", "Sent back for a letter."),
+                ("Back at the start", "The same form, again."),
+            ]
+        )
+        for name, value in (("language", "en"), ("title", title), ("description", description))
+    },
     "on_stage": True,
 }
 # The play's plan: 0 welcome, 1-3 scenes, 4 reflection, 5 forum, 6 harvest, 7 closed.

@@ -544,6 +544,25 @@ class CitizenDialogue(Method):
             "guide_first": in_language(session.config.get("guide", {}), None, session),
         }
 
+    def raw_answers(self, session, *, leave_out=()):
+        """Interview answers by question of the guide, then the meetings' views, ideas and
+        feedback by part of the session (not in the perspective report, which stops before
+        the meetings). Themes and projects are the team's own words, left out."""
+        questions = in_language(session.config.get("guide", {}), None, session)
+        by_question: dict[int, list[str]] = {}
+        for answer in theming.answers_of(visible(session, kind="interview")).values():
+            by_question.setdefault(answer["question"], []).append(answer["text"])
+        interviews = [
+            (questions[q] if q < len(questions) else str(q + 1), texts)
+            for q, texts in sorted(by_question.items())
+        ]
+        if request.args.get("part") == "perspective":
+            return interviews
+        later = super().raw_answers(
+            session, leave_out=("interview", "theme", "project", *leave_out)
+        )
+        return interviews + later
+
     def report_context(self, session):
         """The final report; with ``?part=perspective``, the perspective report only."""
         themes = themes_of(session)

@@ -13,14 +13,20 @@ interventions become proposed actions, each with its provenance.
 
 from __future__ import annotations
 
-import re
-
-from flask import Blueprint
-from flask_babel import get_locale, ngettext
+from flask import Blueprint, render_template, request
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
 from sqlalchemy import func, select
-from wtforms import BooleanField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    FieldList,
+    FormField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from palabre import (
@@ -41,6 +47,7 @@ from palabre import (
     db,
     hookimpl,
     my_ratings,
+    options,
     parse_int,
     ratelimit,
     rating_summaries,
@@ -60,40 +67,48 @@ STOP_LIMIT = "3 per 10 minutes"
 SCALE = (1, 5)
 
 WAITING, CALLED, DONE = "waiting", "called", "done"
-_LANGUAGE_LINE = re.compile(r"^\s*([a-z]{2,3})\s*:\s*(.*)$")
 
 
-def default_scenes() -> str:
-    return "\n".join(
-        [
-            _("At the reception desk | She is sent to another office for a form."),
-            _("At the other office | The form needs a letter from the first desk."),
-            _("Back at the start | The first desk asks again for the same form."),
-        ]
-    )
+def _versions(*texts: tuple[str, ...]) -> list[dict]:
+    """One version per instance language, the page's first: what a new entry offers to fill."""
+    first = str(get_locale())
+    first = first if first in LANGUAGES else next(iter(LANGUAGES))
+    codes = [first, *(code for code in LANGUAGES if code != first)]
+    filled = [dict(zip(("title", "description"), text, strict=False)) for text in texts]
+    return [
+        {"language": code, "title": "", "description": "", **(filled[i] if i < len(filled) else {})}
+        for i, code in enumerate(codes)
+    ]
 
 
-def parse_scenes(text: str | None) -> list[dict]:
-    """Scenes from "title | description" lines.
+def default_scenes() -> list[dict]:
+    """The form's first three scenes, in the facilitator's language: The Roundabout's."""
+    return [
+        {
+            "versions": _versions(
+                (_("At the reception desk"), _("She is sent to another office for a form."))
+            )
+        },
+        {
+            "versions": _versions(
+                (_("At the other office"), _("The form needs a letter from the first desk."))
+            )
+        },
+        {
+            "versions": _versions(
+                (_("Back at the start"), _("The first desk asks again for the same form."))
+            )
+        },
+    ]
 
-    A line starting with a language code ("fr: titre | description") translates
-    the scene above it, so phones can show each scene in their language.
-    """
-    scenes: list[dict] = []
-    for line in (text or "").splitlines():
-        if not line.strip():
-            continue
-        match = _LANGUAGE_LINE.match(line)
-        if match and match.group(1) in LANGUAGES and scenes:
-            title, _sep, description = match.group(2).partition("|")
-            scenes[-1].setdefault("translations", {})[match.group(1)] = {
-                "title": title.strip(),
-                "description": description.strip(),
-            }
-            continue
-        title, _sep, description = line.partition("|")
-        scenes.append({"title": title.strip(), "description": description.strip()})
-    return scenes
+
+def default_synopsis() -> list[dict]:
+    """The form's synopsis, in the facilitator's language, the other languages to fill."""
+    text = _("A woman seeking asylum is sent from office to office, and back.")
+    return [
+        {"language": version["language"], "text": version["title"]}
+        for version in _versions((text,))
+    ]
 
 
 def scene_in(scene: dict, language: str) -> dict:
@@ -105,19 +120,120 @@ def scene_in(scene: dict, language: str) -> dict:
     }
 
 
-def parse_synopsis(text: str | None) -> dict[str, str]:
-    """Synopsis by language, from paragraphs starting "fr: ..."; "" is for any language."""
-    blocks: dict[str, list[str]] = {}
-    language = ""
-    for line in (text or "").splitlines():
-        match = _LANGUAGE_LINE.match(line)
-        if match and match.group(1) in LANGUAGES:
-            language = match.group(1)
-            line = match.group(2)
-        blocks.setdefault(language, []).append(line)
+class _LanguageChoice(SelectField):
+    """One of the instance's languages, by its own name."""
+
+    def __init__(self, label=None, **kwargs):
+        super().__init__(
+            label or _l("Language"),
+            choices=options((code, name) for code, (name, _dir) in LANGUAGES.items()),
+            # Checked only where something is written (see _Translatable.validate).
+            validate_choice=False,
+            **kwargs,
+        )
+
+
+class _Translatable(CleanForm):
+    """Versions of one text in several languages, each language at most once."""
+
+    class Meta:
+        csrf = False
+
+    def filled(self) -> list:
+        """The versions with something written, in the form's order."""
+        return [v.form for v in self.versions if any(_written(v.form).values())]
+
+    def validate(self, extra_validators=None):
+        valid = super().validate(extra_validators)
+        seen = set()
+        for version in self.filled():
+            if version.language.data not in LANGUAGES:
+                version.language.errors.append(_("Choose the language this is written in."))
+                valid = False
+            elif version.language.data in seen:
+                version.language.errors.append(
+                    _(
+                        "%(language)s is chosen twice: choose another language, "
+                        "or empty one of them.",
+                        language=LANGUAGES.get(version.language.data, ("",))[0],
+                    )
+                )
+                valid = False
+            seen.add(version.language.data)
+        return self._errors_seen() and valid
+
+    def _errors_seen(self) -> bool:
+        """Errors added after the fields' own checks, made visible to the enclosing lists
+        (a list keeps a copy of its entries' errors, taken when it validated them)."""
+        found = [entry.errors for entry in self.versions.entries]
+        self.versions.errors = found if any(found) else []
+        return not any(found)
+
+
+def _written(version) -> dict[str, str]:
     return {
-        code: "\n".join(lines).strip() for code, lines in blocks.items() if "".join(lines).strip()
+        name: (field.data or "").strip()
+        for name, field in version._fields.items()
+        if name != "language"
     }
+
+
+class SceneVersionForm(CleanForm):
+    class Meta:
+        csrf = False
+
+    language = _LanguageChoice()
+    title = StringField(_l("Title"), validators=[Length(max=MAX_SCENE_TITLE)])
+    description = TextAreaField(
+        _l("What happens (optional)"), validators=[Length(max=MAX_SCENE_DESCRIPTION)]
+    )
+
+    def validate_title(self, field):
+        if (self.description.data or "").strip() and not (field.data or "").strip():
+            raise ValidationError(_("Give the scene a title in this language too."))
+
+
+class SceneForm(_Translatable):
+    versions = FieldList(
+        FormField(SceneVersionForm), min_entries=len(LANGUAGES), max_entries=len(LANGUAGES)
+    )
+
+
+class SynopsisVersionForm(CleanForm):
+    class Meta:
+        csrf = False
+
+    language = _LanguageChoice()
+    text = TextAreaField(_l("Synopsis"), validators=[Length(max=MAX_SYNOPSIS)])
+
+
+class SynopsisForm(_Translatable):
+    versions = FieldList(
+        FormField(SynopsisVersionForm), min_entries=len(LANGUAGES), max_entries=len(LANGUAGES)
+    )
+
+    def validate(self, extra_validators=None):
+        valid = super().validate(extra_validators)
+        if not self.filled():
+            self.versions[0].form.text.errors.append(
+                _("Write the synopsis in at least one language.")
+            )
+        return self._errors_seen() and valid
+
+
+class TranslatedCards:
+    """Draws a list of per-language cards (scenes, or the synopsis) with its own fieldset.
+
+    The page's field macro lets a widget with ``whole`` draw its label, help and errors.
+    """
+
+    whole = True
+
+    def __init__(self, template: str):
+        self.template = template
+
+    def __call__(self, field, **kwargs):
+        return Markup(render_template(self.template, field=field))
 
 
 class ForumTheatreConfig(CleanForm):
@@ -126,51 +242,86 @@ class ForumTheatreConfig(CleanForm):
         default=lambda: _("The Roundabout"),
         validators=[DataRequired(), Length(max=200)],
     )
-    synopsis = TextAreaField(
-        _l("Synopsis (start a paragraph with a language code, such as “fr:”, for each language)"),
-        default=lambda: _("A woman seeking asylum is sent from office to office, and back."),
-        validators=[DataRequired(), Length(max=MAX_SYNOPSIS)],
+    synopsis = FormField(
+        SynopsisForm,
+        _l("Synopsis"),
+        default=lambda: {"versions": default_synopsis()},
+        widget=TranslatedCards("forum_theatre/_synopsis_field.html"),
     )
     protagonist = StringField(
         _l("The protagonist"),
         default=lambda: _("Amal"),
         validators=[DataRequired(), Length(max=120)],
     )
-    scenes = TextAreaField(
-        _l(
-            "Scenes, one per line: title | short description "
-            "(a line starting with a language code, such as “fr:”, translates the scene above)"
-        ),
+    scenes = FieldList(
+        FormField(SceneForm),
+        _l("Scenes"),
         default=default_scenes,
-        validators=[DataRequired()],
+        min_entries=1,
+        max_entries=MAX_SCENES,
+        widget=TranslatedCards("forum_theatre/_scenes_field.html"),
     )
     on_stage = BooleanField(_l("Spectators may ask to come on stage"), default=True)
 
     def validate_scenes(self, field):
-        scenes = parse_scenes(field.data)
-        if not scenes:
+        if not any(entry.form.filled() for entry in field.entries):
             raise ValidationError(_("Write at least one scene."))
-        if len(scenes) > MAX_SCENES:
-            raise ValidationError(
-                ngettext("At most %(num)d scene.", "At most %(num)d scenes.", MAX_SCENES)
-            )
-        versions = [v for s in scenes for v in (s, *s.get("translations", {}).values())]
-        if any(
-            not v["title"]
-            or len(v["title"]) > MAX_SCENE_TITLE
-            or len(v["description"]) > MAX_SCENE_DESCRIPTION
-            for v in versions
-        ):
-            raise ValidationError(
-                ngettext(
-                    "Give each scene a title under %(num)d character and a description "
-                    "under %(description)d.",
-                    "Give each scene a title under %(num)d characters and a description "
-                    "under %(description)d.",
-                    MAX_SCENE_TITLE,
-                    description=MAX_SCENE_DESCRIPTION,
-                )
-            )
+
+    def rearrange(self) -> bool:
+        """Add, remove or move a scene when one of the cards' buttons posted the form.
+
+        Returns whether it did (the page is then shown again, nothing is created):
+        without JavaScript, these buttons are how a facilitator shapes the list.
+        """
+        # The cards' buttons post "<scenes' name>-change": "add", "remove:2", "up:1"...
+        change = request.form.get(f"{self.scenes.name}-change", "")
+        verb, _sep, where = change.partition(":")
+        if verb not in ("add", "remove", "up", "down"):
+            return False
+        scenes = [_scene_data(entry.form) for entry in self.scenes.entries]
+        index = parse_int(where, default=-1)
+        if verb == "add" and len(scenes) < MAX_SCENES:
+            scenes.append({"versions": _versions()})
+        elif verb == "remove" and 0 <= index < len(scenes) and len(scenes) > 1:
+            del scenes[index]
+        elif verb == "up" and 0 < index < len(scenes):
+            scenes[index - 1], scenes[index] = scenes[index], scenes[index - 1]
+        elif verb == "down" and 0 <= index < len(scenes) - 1:
+            scenes[index + 1], scenes[index] = scenes[index], scenes[index + 1]
+        # Rebuilt from the data, so the cards are numbered in their new order.
+        self.scenes.entries, self.scenes.last_index = [], -1
+        self.scenes.process(None, scenes)
+        return True
+
+
+def scene_config(versions) -> dict:
+    """A scene as sessions store it: the first version written, the others its translations.
+
+    ``{"title", "description", "language", "translations": {code: {"title", "description"}}}``,
+    the shape sessions have always stored (``language`` is new, and optional).
+    """
+    first, *others = versions
+    scene = {
+        "title": first.title.data.strip(),
+        "description": first.description.data.strip(),
+        "language": first.language.data,
+    }
+    if others:
+        scene["translations"] = {
+            v.language.data: {
+                "title": v.title.data.strip(),
+                "description": v.description.data.strip(),
+            }
+            for v in others
+        }
+    return scene
+
+
+def _scene_data(scene) -> dict:
+    """What a scene card holds, as the form's data (every language slot kept)."""
+    return {
+        "versions": [{"language": v.form.language.data, **_written(v.form)} for v in scene.versions]
+    }
 
 
 class ForumTheatre(Method):
@@ -218,11 +369,16 @@ class ForumTheatre(Method):
     facilitator_actions = ("queue.call", "queue.done", "intervention.log", "obstacle.add")
 
     def config_from_form(self, form) -> dict:
+        synopsis = {v.language.data: v.text.data.strip() for v in form.synopsis.form.filled()}
         return {
             "play_title": form.play_title.data.strip(),
-            "synopsis": parse_synopsis(form.synopsis.data),
+            "synopsis": synopsis,
             "protagonist": form.protagonist.data.strip(),
-            "scenes": parse_scenes(form.scenes.data),
+            "scenes": [
+                scene_config(entry.form.filled())
+                for entry in form.scenes.entries
+                if entry.form.filled()
+            ],
             "on_stage": bool(form.on_stage.data),
         }
 

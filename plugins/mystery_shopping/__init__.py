@@ -315,12 +315,41 @@ class MysteryShopping(Method):
             )
         return context
 
+    def raw_answers(self, session, *, leave_out=()):
+        """What was said at each service, then the debrief's findings and context, as
+        written; never an evaluator's code, date or private notes."""
+        services = by_id(session.config, "services")
+        language = str(get_locale() or "en")
+        said: dict[str, list[str]] = {}
+        for visit in _reports(session):
+            if visit.body.strip():
+                said.setdefault(visit.data.get("service") or "", []).append(visit.body)
+        # By service, in the audit's order of services; a report's code and date stay off.
+        groups = [
+            (
+                _(
+                    "Said at %(service)s",
+                    service=text_in(services[sid].get("name"), language, session.languages),
+                ),
+                said[sid],
+            )
+            for sid in services
+            if sid in said
+        ]
+        others = [text for sid, texts in said.items() if sid not in services for text in texts]
+        if others:
+            groups.append((_("Said at other services"), others))
+        for kind in ("finding", "context"):
+            texts = [c.body for c in visible(session, kind=kind) if c.body.strip()]
+            if texts and kind not in leave_out:
+                groups.append((str(self.contribution_kinds[kind].title), texts))
+        return groups
+
     def report_context(self, session):
         context = self.view_context(session, "report")
         visits = [v for v in context["reports"] if not v.hidden][::-1]
         context.update(
             agreed=[f for f in context["findings"] if f.data.get("agreed")],
-            quotes=_quotes(visits, context["service_by_id"]),
             needs=session_needs(session),
             backlog_actions=session_actions(session),
             visit_total=len(visits),
@@ -686,14 +715,6 @@ def _proposed_as_choices() -> list[tuple[str, str]]:
         (NEED, _("a new need")),
         (ACTION, _("a new action")),
         ("none", _("nothing new: evidence only")),
-    ]
-
-
-def _quotes(visits: list, services: dict) -> list[dict]:
-    """What was said at each visit, without the evaluator's code or the date, grouped by service."""
-    return [
-        {"service": services.get(v.data.get("service")), "body": v.body}
-        for v in sorted(visits, key=lambda v: (v.data.get("service", ""), v.id))
     ]
 
 
