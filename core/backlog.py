@@ -104,6 +104,8 @@ NEED_STATES = {
     "with_action": _l("With an action"),
     "merged": _l("Merged into another"),
 }
+#: What a date that cannot be read gets as its message, wherever a date is typed.
+WRITE_DATE = _l("Write the date as year-month-day, such as 2027-03-01.")
 #: How alike two needs' titles must be (shared words over all words) to be suggested as duplicates.
 DUPLICATE_THRESHOLD = 0.5
 
@@ -360,8 +362,8 @@ class ActionForm(CleanForm):
         description=_l("Staff time, rooms, volunteers…"),
         validators=[Length(max=2000)],
     )
-    start_date = DateField(_l("Start"), validators=[Optional()])
-    end_date = DateField(_l("End"), validators=[Optional()])
+    start_date = DateField(_l("Start"), validators=[Optional()], invalid_value_message=WRITE_DATE)
+    end_date = DateField(_l("End"), validators=[Optional()], invalid_value_message=WRITE_DATE)
     status = SelectField(_l("Status"), choices=options(STATUS_LABELS.items()))
     needs = SelectMultipleField(_l("Needs it addresses"), coerce=int)
     submit = SubmitField(_l("Save the action"))
@@ -381,7 +383,12 @@ class ActionForm(CleanForm):
 class UpdateForm(CleanForm):
     """A monitoring update: where the indicator stands, and who reported it."""
 
-    on_date = DateField(_l("Date"), default=lambda: utcnow().date(), validators=[DataRequired()])
+    on_date = DateField(
+        _l("Date"),
+        default=lambda: utcnow().date(),
+        validators=[DataRequired(message=WRITE_DATE)],
+        invalid_value_message=WRITE_DATE,
+    )
     progress = StringField(
         _l("Indicator value now"), validators=[Length(max=40), number_field_check]
     )
@@ -393,7 +400,12 @@ class UpdateForm(CleanForm):
 class EvaluationForm(CleanForm):
     """An evaluation entry: how it was evaluated, what was found, and the evidence."""
 
-    on_date = DateField(_l("Date"), default=lambda: utcnow().date(), validators=[DataRequired()])
+    on_date = DateField(
+        _l("Date"),
+        default=lambda: utcnow().date(),
+        validators=[DataRequired(message=WRITE_DATE)],
+        invalid_value_message=WRITE_DATE,
+    )
     method = StringField(
         _l("Evaluation method"),
         description=_l("Such as a mystery-shopping audit, a survey, interviews."),
@@ -402,6 +414,19 @@ class EvaluationForm(CleanForm):
     body = TextAreaField(_l("Findings"), validators=[DataRequired(), Length(max=4000)])
     evidence = SelectField(_l("Evidence: a session"), coerce=int, default=0)
     submit = SubmitField(_l("Record the evaluation"))
+
+
+class MonitoringReportForm(CleanForm):
+    """The monitoring report's one question, since when; sent by GET, so without a token."""
+
+    class Meta:
+        csrf = False
+
+    since = DateField(
+        _l("Since"),
+        validators=[DataRequired(message=WRITE_DATE)],
+        invalid_value_message=WRITE_DATE,
+    )
 
 
 class ThemeForm(CleanForm):
@@ -852,12 +877,24 @@ def _need_form(**kwargs) -> NeedForm:
 @bp.get("/")
 def index():
     """The needs list across sessions and methods, filtered and sorted, with the actions."""
+    return index_page()
+
+
+def index_page(monitoring_form: MonitoringReportForm | None = None) -> tuple[str, int]:
+    """The backlog's main page for the filters in the address, and its status code.
+
+    ``monitoring_form`` is the monitoring report's form when it came back
+    refused (its errors and what was typed are shown); by default, empty.
+    A date that cannot be read, in either form, is kept as typed with a
+    message, and the answer is 400.
+    """
     args = request.args
+    since_text = args.get("since", "").strip() if monitoring_form is None else ""
+    since_error = ""
     try:
-        since = date.fromisoformat(args.get("since", "")) if args.get("since") else None
+        since = date.fromisoformat(since_text) if since_text else None
     except ValueError:
-        since = None
-        flash(_("Write the date as year-month-day, such as 2027-03-01."), "error")
+        since, since_error = None, str(WRITE_DATE)
     session_id = args.get("session", type=int)
     filters = {
         "theme": args.get("theme", ""),
@@ -868,10 +905,14 @@ def index():
         "sort": args.get("sort", "sessions") if args.get("sort") in NEED_SORTS else "sessions",
     }
     needs = filtered_needs(**filters)
+    refused = bool(since_error or (monitoring_form and monitoring_form.errors))
     return render_template(
         "backlog/index.html",
         needs=needs,
         filters=filters,
+        since_text=since_text,
+        since_error=since_error,
+        monitoring_form=monitoring_form or MonitoringReportForm(formdata=None),
         themes=theme_choices(),
         methods=plugin_host().methods,
         sessions=db.session.scalars(select(Session).order_by(Session.created_at.desc())).all(),
@@ -879,8 +920,7 @@ def index():
         states=NEED_STATES,
         duplicates=duplicate_suggestions(needs) if filters["state"] != "merged" else [],
         actions=all_actions(),
-        need_form=_need_form(),
-    )
+    ), (400 if refused else 200)
 
 
 @bp.route("/needs/new", methods=["GET", "POST"])

@@ -41,7 +41,9 @@ from wtforms.validators import DataRequired, Length, NumberRange
 from . import access
 from .backlog import (
     STATUS_LABELS,
+    MonitoringReportForm,
     all_actions,
+    index_page,
     open_needs,
     parse_number,
     plain_number,
@@ -261,13 +263,18 @@ def action_plan():
 
 @bp.get("/monitoring.pdf")
 def monitoring_report():
-    """The monitoring report of what changed since ``?since=`` (default: 90 days ago).
+    """The monitoring report of what changed since ``?since=`` (a link without it: 90 days ago).
 
+    A date that cannot be read is refused: the backlog's page comes back
+    with the date as typed and a message, and nothing is printed.
     Printed and kept like the action plan.
     """
-    try:
-        since = date.fromisoformat(request.args.get("since", ""))
-    except ValueError:
+    if "since" in request.args:
+        form = MonitoringReportForm(formdata=request.args)
+        if not form.validate():
+            return index_page(monitoring_form=form)
+        since = form.since.data
+    else:
         since = date.fromordinal(utcnow().date().toordinal() - 90)
     return print_in_background(
         "print/monitoring.html",

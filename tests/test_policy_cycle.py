@@ -299,7 +299,7 @@ def test_an_action_with_owner_partners_budget_dates_and_indicator(app, staff):
         ({"indicator_target": "=1+1"}, "Write a number"),
         ({"budget_currency": "€€"}, "three letters"),
         ({"budget_amount": "100", "budget_currency": ""}, "in which currency"),
-        ({"end_date": "31/12/2027"}, "Not a valid date"),
+        ({"end_date": "31/12/2027"}, "Write the date as year-month-day"),
     ],
 )
 def test_bad_action_input_is_refused_with_a_message(app, staff, fields, message):
@@ -362,6 +362,53 @@ def test_monitoring_updates_and_evaluations(app, staff, cafe):
     shown = staff.get(url).text
     assert "Twelve families found a flat &lt;script&gt;" in shown and SCRIPT not in shown
     assert "Mystery-shopping audit" in shown and "Café on the intercultural plan" in shown
+
+
+@pytest.mark.parametrize("typed", ["31/02/2027", "2027-02-31", "next week"])
+def test_a_monitoring_report_date_that_cannot_be_read_is_refused_as_typed(app, staff, typed):
+    """No more "90 days ago" in place of what was typed: the date comes back with a message."""
+    from palabre.print_jobs import print_jobs
+
+    response = staff.get("/backlog/monitoring.pdf", query_string={"since": typed})
+    assert response.status_code == 400
+    assert "Write the date as year-month-day, such as 2027-03-01." in response.text
+    assert f'value="{typed}"' in response.text and 'aria-invalid="true"' in response.text
+    assert staff.get("/backlog/monitoring.pdf?since=").status_code == 400
+    with app.app_context():
+        assert not print_jobs().jobs
+    staff.post("/language", data={"csrf_token": csrf_token(response), "language": "fr"})
+    french = staff.get("/backlog/monitoring.pdf", query_string={"since": typed})
+    assert french.status_code == 400
+    assert "Écrivez la date" in french.text and f'value="{typed}"' in french.text
+
+
+def test_a_needs_filter_date_that_cannot_be_read_is_kept_with_a_message(staff):
+    response = staff.get("/backlog/?since=yesterday")
+    assert response.status_code == 400
+    assert 'value="yesterday"' in response.text and "Write the date as" in response.text
+
+
+def test_a_monitoring_update_with_a_bad_date_stores_nothing_and_keeps_what_was_typed(app, staff):
+    make_action(staff, indicator="Families housed", indicator_target="50")
+    with app.app_context():
+        action_id = db.session.scalar(select(Action.id))
+    url = f"/backlog/actions/{action_id}"
+    page = staff.get(url)
+    response = staff.post(
+        f"{url}/updates",
+        data={
+            "csrf_token": csrf_token(page),
+            "update-on_date": "1st of March",
+            "update-progress": "12",
+            "update-body": "Twelve families found a flat",
+            "update-submit": "1",
+        },
+    )
+    assert response.status_code == 400
+    assert "Write the date as year-month-day" in response.text
+    assert 'value="1st of March"' in response.text and "Twelve families found a flat" in response.text
+    with app.app_context():
+        assert db.session.scalars(select(ActionUpdate)).all() == []
 
 
 def test_the_gap_view(app, staff):
