@@ -456,8 +456,10 @@ def stakeholder_choices(blank) -> list:
 def _with_support(query):
     # Subquery loads, not "select in" ones: those take 500 ids a query, so a
     # city's backlog of thousands of needs would cost a query per 500.
+    # The contributions too: whether one is hidden decides what participants see.
     return query.options(
         subqueryload(Need.sources).joinedload(NeedSource.session),
+        subqueryload(Need.sources).joinedload(NeedSource.contribution),
         subqueryload(Need.actions).subqueryload(Action.updates),
     )
 
@@ -474,11 +476,14 @@ def open_needs() -> list[Need]:
     return sort_needs(needs, "sessions")
 
 
-def sort_needs(needs: list[Need], sort: str) -> list[Need]:
-    """``needs`` in the order ``sort`` (a key of :data:`NEED_SORTS`) names."""
+def sort_needs(needs: list[Need], sort: str, *, visible: bool = False) -> list[Need]:
+    """``needs`` in the order ``sort`` (a key of :data:`NEED_SORTS`) names.
+
+    ``visible`` ranks by the support participants may see (``visible_support``).
+    """
 
     def by_support(need):
-        s = need.support
+        s = need.visible_support if visible else need.support
         first = {
             "sessions": s.sessions,
             "people": s.people,
@@ -1203,26 +1208,45 @@ def from_session(session_id: int):
 # --- what a session's report and participants see -----------------------------------
 
 
-def session_needs(session: Session) -> list[Need]:
-    """Needs that came (at least partly) from ``session``, for its report."""
+def _shown_in_session(source_model, session: Session, include_hidden: bool):
+    """The condition on ``source_model`` rows for a session's page: of ``session``, and
+    (unless ``include_hidden``) resting on no contribution or on one still shown."""
+    condition = source_model.session_id == session.id
+    if include_hidden:
+        return condition
+    shown = select(Contribution.id).where(Contribution.hidden.is_(False))
+    return condition & (
+        source_model.contribution_id.is_(None) | source_model.contribution_id.in_(shown)
+    )
+
+
+def session_needs(session: Session, *, include_hidden: bool = False) -> list[Need]:
+    """Needs that came (at least partly) from ``session``, for its report and its participants.
+
+    A need whose every source in ``session`` is a hidden contribution is
+    left out; a need with some hidden sources is kept, and its
+    :attr:`~palabre.models.Need.visible_sources` and ``visible_support``
+    say only what can still be seen. ``include_hidden=True`` keeps them all,
+    for the pages of those who run the session.
+    """
     needs = db.session.scalars(
         _with_support(
             select(Need)
             .join(NeedSource, NeedSource.need_id == Need.id)
-            .where(NeedSource.session_id == session.id)
+            .where(_shown_in_session(NeedSource, session, include_hidden))
             .distinct()
             .order_by(Need.id)
         )
     ).all()
-    return sort_needs(needs, "sessions")
+    return sort_needs(needs, "sessions", visible=not include_hidden)
 
 
-def session_actions(session: Session) -> list[Action]:
-    """Actions proposed from ``session``, for its report."""
+def session_actions(session: Session, *, include_hidden: bool = False) -> list[Action]:
+    """Actions proposed from ``session``, for its report; hidden as in :func:`session_needs`."""
     return db.session.scalars(
         select(Action)
         .join(ActionSource, ActionSource.action_id == Action.id)
-        .where(ActionSource.session_id == session.id)
+        .where(_shown_in_session(ActionSource, session, include_hidden))
         .distinct()
         .order_by(Action.id)
     ).all()

@@ -61,7 +61,6 @@ from .models import (
     ActionStatus,
     ActionUpdate,
     AssessmentMark,
-    Contribution,
     Need,
     Stakeholder,
     UpdateKind,
@@ -292,18 +291,8 @@ def public_needs() -> list[Need]:
 
     Nothing identifying is read: titles, themes, actions and their progress.
     """
-    visible = []
-    needs = open_needs()
-    # The contributions behind the needs, loaded at once to know which are hidden.
-    ids = {s.contribution_id for n in needs for s in n.sources if s.contribution_id is not None}
-    if ids:
-        db.session.scalars(select(Contribution).where(Contribution.id.in_(ids))).all()
-    for need in needs:
-        noted = [s for s in need.sources if s.contribution_id is not None]
-        if noted and all(s.contribution.hidden for s in noted):
-            continue
-        visible.append(need)
-    return visible
+    # Their contributions are loaded with them (see backlog._with_support).
+    return [need for need in open_needs() if need.visible_sources or not need.sources]
 
 
 def public_context() -> dict:

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from palabre import contributions
 from palabre.backlog import (
     create_need,
+    session_needs,
     duplicate_suggestions,
     merge_needs,
     suggest_theme,
@@ -406,7 +407,8 @@ def test_a_monitoring_update_with_a_bad_date_stores_nothing_and_keeps_what_was_t
     )
     assert response.status_code == 400
     assert "Write the date as year-month-day" in response.text
-    assert 'value="1st of March"' in response.text and "Twelve families found a flat" in response.text
+    assert 'value="1st of March"' in response.text
+    assert "Twelve families found a flat" in response.text
     with app.app_context():
         assert db.session.scalars(select(ActionUpdate)).all() == []
 
@@ -509,6 +511,63 @@ def test_the_public_page_is_anonymous_and_shows_no_hidden_contribution(app, clie
         "/language", data={"csrf_token": csrf_token(page), "language": "ar", "next": "/city/"}
     )
     assert 'dir="rtl"' in client.get(arabic.location).text
+
+
+def test_a_sessions_you_said_we_did_leaves_out_what_rests_on_hidden_contributions(
+    app, cafe, staff, socket_client, monkeypatch
+):
+    """On the phone, after a reload or a reconnect, and in the report: only what can be seen."""
+    session_id, code, (kept, hidden) = cafe
+    phone = app.test_client()
+    join(phone, code, group="1")
+    with app.test_request_context():
+        session = db.session.get(Session, session_id)
+        create_need("Evening language classes", session=session, contribution_ids=[kept])
+        create_need("Words nobody should read", session=session, contribution_ids=[hidden])
+        with write_transaction():
+            db.session.add(
+                Need(
+                    title="Flats for families",
+                    sources=[
+                        NeedSource(session_id=session_id, contribution_id=hidden, dots=5),
+                        NeedSource(session_id=session_id, contribution_id=kept, dots=2),
+                    ],
+                )
+            )
+        contributions.set_hidden(session, hidden, True)
+        with write_transaction():
+            session.status = Status.CLOSED
+            session.phase_index = len(plan(session)) - 1
+
+    def shown_on_the_phone() -> str:
+        """The page's "you said, we did" section; the hidden insight's text nowhere on it."""
+        page = phone.get(f"/j/{code}")
+        assert page.status_code == 200 and "Help to rent a flat" not in page.text
+        return page.text.split('class="you-said-we-did"')[1].split("</section>")[0]
+
+    before = shown_on_the_phone()
+    assert "Evening language classes" in before and "Flats for families" in before
+    assert "Words nobody should read" not in before
+    back = socket_client(phone, code=code, last_seq=0)
+    replayed = repr(back.get_received())
+    assert "Help to rent a flat" not in replayed
+    back.disconnect()
+    assert shown_on_the_phone() == before
+    newcomer = app.test_client().get(f"/j/{code}").text
+    assert "Flats for families" in newcomer and "Words nobody should read" not in newcomer
+    with app.test_request_context():
+        needs = session_needs(db.session.get(Session, session_id))
+        # Ranked by what can be seen: 2 dots, not 7.
+        assert [n.title for n in needs] == ["Flats for families", "Evening language classes"]
+        mixed = needs[0]
+        assert (mixed.support.dots, mixed.visible_support.dots, mixed.priority) == (7, 2, 2)
+        assert [s.contribution_id for s in mixed.visible_sources] == [kept]
+        everything = session_needs(db.session.get(Session, session_id), include_hidden=True)
+        assert len(everything) == 3
+    monkeypatch.setattr("palabre.printing.html_to_pdf", lambda html: html.encode())
+    report = staff.get(f"/print/sessions/{session_id}/report.pdf").get_data(as_text=True)
+    assert "Evening language classes" in report and "Flats for families" in report
+    assert "Words nobody should read" not in report and "Help to rent a flat" not in report
 
 
 def test_an_archived_sessions_link_still_shows_you_said_we_did(app, make_cafe, staff, client):
