@@ -16,9 +16,9 @@ from sqlalchemy import select
 from palabre import contributions
 from palabre.backlog import (
     create_need,
-    session_needs,
     duplicate_suggestions,
     merge_needs,
+    session_needs,
     suggest_theme,
     undo_merge,
 )
