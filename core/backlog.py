@@ -15,8 +15,8 @@ import re
 import unicodedata
 from datetime import date
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import format_decimal
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import format_decimal, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -29,6 +29,7 @@ from . import access
 from .database import write_transaction
 from .extensions import db
 from .forms import CleanForm, MultiCheckboxField, options
+from .inputs import clean_text
 from .methods import ACTION, NEED, BacklogCandidate
 from .models import (
     Action,
@@ -106,6 +107,8 @@ NEED_STATES = {
 }
 #: What a date that cannot be read gets as its message, wherever a date is typed.
 WRITE_DATE = _l("Write the date as year-month-day, such as 2027-03-01.")
+#: Needs the action form's picker lists at most for one search (the chosen ones besides).
+NEED_PICKER_LIMIT = 30
 #: How alike two needs' titles must be (shared words over all words) to be suggested as duplicates.
 DUPLICATE_THRESHOLD = 0.5
 
@@ -703,7 +706,12 @@ def _fill_action(action: Action, form: ActionForm) -> None:
 
 def _action_form(action: Action | None = None, needs: list[int] = ()) -> ActionForm:
     form = ActionForm(obj=action)
-    form.needs.choices = options((need.id, need.title) for need in open_needs())
+    # Only titles: the choices check what is sent; the picker shows a few (see need_picker).
+    form.needs.choices = options(
+        db.session.execute(
+            select(Need.id, Need.title).where(Need.merged_into_id.is_(None)).order_by(Need.id)
+        )
+    )
     form.owner_id.choices = stakeholder_choices(_("Not chosen yet"))
     form.owner_id.data = form.owner_id.data or 0
     form.partners.choices = stakeholder_choices("")[1:]
@@ -1018,14 +1026,107 @@ def undo(merge_id: int):
     return redirect(url_for("backlog.need", need_id=merge.into_id))
 
 
+# --- the action form's picker of needs ----------------------------------------------------
+
+
+def find_needs(
+    text: str = "",
+    *,
+    theme: str = "",
+    session_id: int | None = None,
+    leave_out: set[int] = frozenset(),
+    limit: int = NEED_PICKER_LIMIT,
+) -> tuple[list, int]:
+    """Open needs for the action form's picker, and how many matched in all.
+
+    Keeps needs of ``theme`` and ``session_id`` (when given) whose title
+    holds every word of ``text`` (accents and case aside, in any
+    language), but those in ``leave_out`` (already chosen); at most
+    ``limit`` rows of ``id``, ``title`` and ``theme``, by title. Reads only
+    those three columns: it answers as someone types, on the live server.
+    """
+    query = select(Need.id, Need.title, Need.theme).where(Need.merged_into_id.is_(None))
+    if theme:
+        query = query.where(Need.theme == theme)
+    if session_id:
+        query = query.where(
+            Need.id.in_(select(NeedSource.need_id).where(NeedSource.session_id == session_id))
+        )
+    wanted = _words(text)
+    found = [
+        row
+        for row in db.session.execute(query)
+        if row.id not in leave_out and all(word in " ".join(_words(row.title)) for word in wanted)
+    ]
+    found.sort(key=lambda row: (row.title.casefold(), row.id))
+    return found[:limit], len(found)
+
+
+def _picker_search() -> dict:
+    """The picker's search as sent (form or address), cleaned: text, theme and session."""
+    theme = request.values.get("need_theme", "")
+    return {
+        "text": clean_text(request.values.get("need_q", "")).strip()[:200],
+        "theme": theme if theme in dict(theme_choices()) else "",
+        "session_id": request.values.get("need_session", type=int),
+    }
+
+
+def _found_message(shown: int, total: int) -> str:
+    if total > shown:
+        return _(
+            "%(shown)d of %(total)d needs shown: write more words or pick a theme or a session.",
+            shown=shown,
+            total=total,
+        )
+    return ngettext("%(num)d need found.", "%(num)d needs found.", total)
+
+
+def need_picker(form: ActionForm) -> dict:
+    """What the action form's picker shows: the chosen needs, then those the search finds."""
+    search = _picker_search()
+    titles = {choice.value: choice.label for choice in form.needs.choices}
+    chosen = [(need_id, titles[need_id]) for need_id in form.needs.data or [] if need_id in titles]
+    found, total = find_needs(**search, leave_out={need_id for need_id, _title in chosen})
+    return {
+        **search,
+        "chosen": chosen,
+        "found": found,
+        "message": _found_message(len(found), total),
+        "themes": theme_choices(),
+        "sessions": db.session.scalars(select(Session).order_by(Session.created_at.desc())).all(),
+    }
+
+
+@bp.get("/needs/find.json")
+def find_needs_json():
+    """The picker's search as it is typed (need_picker.js): ``?need_q=&need_theme=&need_session=``,
+    ``&chosen=`` for each need already chosen."""
+    chosen = set(request.args.getlist("chosen", type=int))
+    found, total = find_needs(**_picker_search(), leave_out=chosen)
+    return jsonify(
+        {
+            "needs": [
+                {"id": row.id, "title": row.title, "theme": theme_label(row.theme)} for row in found
+            ],
+            "message": _found_message(len(found), total),
+        }
+    )
+
+
+def _searching_needs() -> bool:
+    """Whether the action form came back for its picker's "Find needs", not to be saved."""
+    return "find_needs" in request.form
+
+
 @bp.route("/actions/new", methods=["GET", "POST"])
 def new_action():
     form = _action_form(needs=request.args.getlist("need", type=int))
-    if form.validate_on_submit():
+    if not _searching_needs() and form.validate_on_submit():
         action = create_action(form)
         flash(_("Action added."), "success")
         return redirect(url_for("backlog.action", action_id=action.id))
-    return render_template("backlog/action.html", form=form, action=None)
+    return render_template("backlog/action.html", form=form, action=None, picker=need_picker(form))
 
 
 def _update_forms() -> tuple[UpdateForm, EvaluationForm]:
@@ -1040,7 +1141,7 @@ def _update_forms() -> tuple[UpdateForm, EvaluationForm]:
 def action(action_id: int):
     action = db.session.get(Action, action_id) or abort(404)
     form = _action_form(action)
-    if form.submit.data and form.validate_on_submit():
+    if form.submit.data and not _searching_needs() and form.validate_on_submit():
         with write_transaction():
             _fill_action(action, form)
         flash(_("Action saved."), "success")
@@ -1053,6 +1154,7 @@ def action(action_id: int):
         update_form=update_form,
         evaluation_form=evaluation_form,
         gaps=action_gaps(action),
+        picker=need_picker(form),
     )
 
 
@@ -1089,13 +1191,15 @@ def add_update(action_id: int):
             )
         flash(_("Evaluation recorded."), "success")
         return redirect(url_for("backlog.action", action_id=action.id))
+    form = _action_form(action)
     return render_template(
         "backlog/action.html",
-        form=_action_form(action),
+        form=form,
         action=action,
         update_form=update_form,
         evaluation_form=evaluation_form,
         gaps=action_gaps(action),
+        picker=need_picker(form),
     ), 400
 
 

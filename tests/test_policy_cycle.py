@@ -365,6 +365,91 @@ def test_monitoring_updates_and_evaluations(app, staff, cafe):
     assert "Mystery-shopping audit" in shown and "Café on the intercultural plan" in shown
 
 
+def test_the_action_form_finds_needs_among_hundreds_without_and_with_javascript(app, staff, cafe):
+    """Not 300 checkboxes: the chosen needs, then what a search by words, theme, session finds."""
+    session_id = cafe[0]
+    with app.app_context():
+        with write_transaction():
+            db.session.add_all(Need(title=f"Need number {n}", theme="work") for n in range(296))
+            rent = Need(
+                title="Rent deposit for a first flat",
+                theme="housing",
+                sources=[NeedSource(session_id=session_id)],
+            )
+            cafe_need = Need(title="Un café des parents à l'école", theme="education")
+            arabic = Need(title="دروس اللغة في المساء", theme="language")
+            merged = Need(title="Rent help (merged away)", theme="housing", merged_into_id=None)
+            db.session.add_all([rent, cafe_need, arabic, merged])
+            db.session.flush()
+            merged.merged_into_id = rent.id
+        ids = {n.title: n.id for n in db.session.scalars(select(Need))}
+    page = staff.get(f"/backlog/actions/new?need={ids['Need number 7']}")
+    assert page.status_code == 200
+    assert page.text.count('name="needs"') == 31  # the chosen one and 30 found
+    assert f'value="{ids["Need number 7"]}" checked' in page.text
+    assert "30 of 298 needs shown" in page.text  # 299 open, one chosen
+    # Without JavaScript: "Find needs" sends the form back; nothing is saved, nothing lost.
+    found = staff.post(
+        "/backlog/actions/new",
+        data={
+            "csrf_token": csrf_token(page),
+            "title": "Deposit guarantee " + SCRIPT,
+            "status": "planned",
+            "needs": [str(ids["Need number 7"])],
+            "need_q": "RENT",
+            "need_theme": "housing",
+            "need_session": str(session_id),
+            "find_needs": "1",
+        },
+    )
+    assert found.status_code == 200
+    assert found.text.count('name="needs"') == 2
+    assert f'value="{ids["Need number 7"]}" checked' in found.text
+    assert f'value="{ids["Rent deposit for a first flat"]}">' in found.text
+    assert "merged away" not in found.text and "1 need found." in found.text
+    assert 'value="Deposit guarantee &lt;script&gt;' in found.text and SCRIPT not in found.text
+    assert 'value="RENT"' in found.text
+    with app.app_context():
+        assert db.session.scalars(select(Action)).all() == []
+    # Accents, case and Arabic; what is already chosen is left out of what is found.
+    answer = staff.get(
+        "/backlog/needs/find.json",
+        query_string={"need_q": "cafe ecole", "chosen": [ids["Need number 7"]]},
+    ).get_json()
+    assert answer["needs"] == [
+        {"id": ids["Un café des parents à l'école"], "title": cafe_need.title, "theme": "Education"}
+    ]
+    assert answer["message"] == "1 need found."
+    answer = staff.get("/backlog/needs/find.json", query_string={"need_q": "اللغة"}).get_json()
+    assert [n["title"] for n in answer["needs"]] == ["دروس اللغة في المساء"]
+    answer = staff.get(
+        "/backlog/needs/find.json",
+        query_string={"need_q": "number", "chosen": [ids["Need number 7"]]},
+    ).get_json()
+    assert len(answer["needs"]) == 30 and ids["Need number 7"] not in [
+        n["id"] for n in answer["needs"]
+    ]
+    assert answer["message"].startswith("30 of 295 needs shown")
+    saved = staff.post(
+        "/backlog/actions/new",
+        data={
+            "csrf_token": csrf_token(page),
+            "title": "Deposit guarantee",
+            "status": "planned",
+            "needs": [str(ids["Need number 7"]), str(ids["Rent deposit for a first flat"])],
+            "need_q": "rent",
+            "submit": "1",
+        },
+    )
+    assert saved.status_code == 302
+    with app.app_context():
+        (action,) = db.session.scalars(select(Action)).all()
+        assert sorted(n.title for n in action.needs) == [
+            "Need number 7",
+            "Rent deposit for a first flat",
+        ]
+
+
 @pytest.mark.parametrize("typed", ["31/02/2027", "2027-02-31", "next week"])
 def test_a_monitoring_report_date_that_cannot_be_read_is_refused_as_typed(app, staff, typed):
     """No more "90 days ago" in place of what was typed: the date comes back with a message."""
