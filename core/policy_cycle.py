@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections import Counter
 from datetime import date, datetime, time
 
 from flask import (
@@ -42,6 +43,7 @@ from . import access
 from .backlog import (
     STATUS_LABELS,
     MonitoringReportForm,
+    action_gaps,
     all_actions,
     index_page,
     open_needs,
@@ -177,12 +179,56 @@ def _by_status(actions: list[Action]) -> list[tuple[str, int]]:
     ]
 
 
+#: The order of the plan's groups by status: what is under way first, dropped last.
+STATUS_ORDER = [
+    ActionStatus.IN_PROGRESS,
+    ActionStatus.PLANNED,
+    ActionStatus.PROPOSED,
+    ActionStatus.DONE,
+    ActionStatus.DROPPED,
+]
+
+
+def main_theme(action: Action) -> str:
+    """The theme most of an action's needs share (the first one's on a tie), or ``""``."""
+    counts = Counter(need.theme for need in action.needs)
+    return counts.most_common(1)[0][0] if counts else ""
+
+
+def _action_groups(actions: list[Action], by: str) -> list[tuple[str, list[Action]]]:
+    """``actions`` in groups of one theme (``by="theme"``) or one status, each in plan order.
+
+    Themes come in the order of the theme list, actions linked to no need
+    last; inside a group, actions go by status (:data:`STATUS_ORDER`), then
+    as they were added.
+    """
+    rank = {status: n for n, status in enumerate(STATUS_ORDER)}
+    ordered = sorted(actions, key=lambda a: (rank.get(a.status, len(rank)), a.id))
+    if by == "status":
+        keys = [str(status) for status in STATUS_ORDER]
+        label, key_of = status_label, lambda a: a.status
+    else:
+        keys = [key for key, _label in theme_choices()] + [""]
+        label = lambda key: theme_label(key) if key else _("Not linked to a need")  # noqa: E731
+        key_of = main_theme
+    groups: dict[str, list[Action]] = {}
+    for action in ordered:
+        groups.setdefault(key_of(action), []).append(action)
+    order = {key: n for n, key in enumerate(keys)}
+    return [
+        (label(key), groups[key]) for key in sorted(groups, key=lambda k: order.get(k, len(order)))
+    ]
+
+
 def action_plan_context(theme: str = "") -> dict:
     """Everything the action plan prints, loaded in a handful of queries.
 
     ``theme`` keeps its needs and the actions addressing them. The summary
-    (figures, charts, the needs with most support, the actions with their
-    owner and progress) reads in minutes; the detail follows as appendices.
+    reads in minutes: figures, charts, a table of themes by status, what the
+    plan still lacks, the needs with most support, and every action on one
+    line, grouped by theme (by status within one theme); the detail of
+    each need and action follows as appendices, actions in the same order
+    and with the same numbers.
     """
     needs = open_needs()
     actions = all_actions()
@@ -196,6 +242,19 @@ def action_plan_context(theme: str = "") -> dict:
             currency = action.budget_currency or "—"
             budgets[currency] = budgets.get(currency, 0) + action.budget_amount
     numbers = {need.id: number for number, need in enumerate(needs, start=1)}
+    groups = _action_groups(actions, "status" if theme else "theme")
+    in_plan_order = [action for _label, of_group in groups for action in of_group]
+    # What backs each action: the needs it addresses, and the sessions they came from.
+    backing = {
+        action.id: (
+            len(addressed := [n for n in action.needs if n.id in numbers]),
+            len({s.session_id for n in addressed for s in n.visible_sources}),
+        )
+        for action in actions
+    }
+    open_actions = [a for a in actions if a.status not in (ActionStatus.DONE, ActionStatus.DROPPED)]
+    lacking = Counter(gap for action in open_actions for gap in action_gaps(action))
+    by_theme_status = Counter((main_theme(a), a.status) for a in actions)
     return {
         "title": _("Integration strategy: action plan"),
         "theme": theme,
@@ -206,7 +265,26 @@ def action_plan_context(theme: str = "") -> dict:
         "needs": needs,
         "need_numbers": numbers,
         "top_needs": needs[:10],
-        "actions": actions,
+        "actions": in_plan_order,
+        "action_groups": groups,
+        "action_numbers": {a.id: n for n, a in enumerate(in_plan_order, start=1)},
+        "grouped_by": "status" if theme else "theme",
+        "backing": backing,
+        "open_actions": len(open_actions),
+        "lacking": lacking.most_common(),
+        # Rows of themes, columns of statuses (STATUS_ORDER): how many actions in each.
+        "theme_rows": [
+            (label, counts)
+            for label, counts in (
+                (
+                    theme_label(key) if key else _("Not linked to a need"),
+                    [by_theme_status[(key, status)] for status in STATUS_ORDER],
+                )
+                for key in [*(k for k, _label in theme_choices()), ""]
+            )
+            if any(counts)
+        ],
+        "status_columns": [status_label(status) for status in STATUS_ORDER],
         "needs_without_action": sum(1 for need in needs if not need.actions),
         "budgets": sorted(budgets.items()),
         "needs_by_theme": _by_theme(needs),
