@@ -26,6 +26,7 @@ from wtforms.fields import SelectMultipleField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from . import access
+from .concurrency import page_off_the_loop
 from .database import write_transaction
 from .extensions import db
 from .forms import CleanForm, MultiCheckboxField, options
@@ -754,6 +755,7 @@ def all_actions():
             subqueryload(Action.needs),
             subqueryload(Action.updates).joinedload(ActionUpdate.reported_by),
             subqueryload(Action.sources).joinedload(ActionSource.session),
+            subqueryload(Action.sources).joinedload(ActionSource.contribution),
         )
     ).all()
 
@@ -890,19 +892,16 @@ def _need_form(**kwargs) -> NeedForm:
 @bp.get("/")
 def index():
     """The needs list across sessions and methods, filtered and sorted, with the actions."""
-    return index_page()
+    return page_off_the_loop(_index_page)
 
 
-def index_page(monitoring_form: MonitoringReportForm | None = None) -> tuple[str, int]:
+def _index_page() -> tuple[str, int]:
     """The backlog's main page for the filters in the address, and its status code.
 
-    ``monitoring_form`` is the monitoring report's form when it came back
-    refused (its errors and what was typed are shown); by default, empty.
-    A date that cannot be read, in either form, is kept as typed with a
-    message, and the answer is 400.
+    A date that cannot be read is kept as typed with a message (answer 400).
     """
     args = request.args
-    since_text = args.get("since", "").strip() if monitoring_form is None else ""
+    since_text = args.get("since", "").strip()
     since_error = ""
     try:
         since = date.fromisoformat(since_text) if since_text else None
@@ -918,14 +917,13 @@ def index_page(monitoring_form: MonitoringReportForm | None = None) -> tuple[str
         "sort": args.get("sort", "sessions") if args.get("sort") in NEED_SORTS else "sessions",
     }
     needs = filtered_needs(**filters)
-    refused = bool(since_error or (monitoring_form and monitoring_form.errors))
     return render_template(
         "backlog/index.html",
         needs=needs,
         filters=filters,
         since_text=since_text,
         since_error=since_error,
-        monitoring_form=monitoring_form or MonitoringReportForm(formdata=None),
+        monitoring_form=MonitoringReportForm(formdata=None),
         themes=theme_choices(),
         methods=plugin_host().methods,
         sessions=db.session.scalars(select(Session).order_by(Session.created_at.desc())).all(),
@@ -933,7 +931,7 @@ def index_page(monitoring_form: MonitoringReportForm | None = None) -> tuple[str
         states=NEED_STATES,
         duplicates=duplicate_suggestions(needs) if filters["state"] != "merged" else [],
         actions=all_actions(),
-    ), (400 if refused else 200)
+    ), (400 if since_error else 200)
 
 
 @bp.route("/needs/new", methods=["GET", "POST"])
@@ -1206,13 +1204,17 @@ def add_update(action_id: int):
 @bp.get("/gaps")
 def gaps():
     """What the plan still lacks: needs with no action, actions missing a part."""
-    needs = [n for n in open_needs() if not n.actions]
-    actions = [
-        (action, action_gaps(action))
-        for action in all_actions()
-        if action.status != ActionStatus.DROPPED and action_gaps(action)
-    ]
-    return render_template("backlog/gaps.html", needs=needs, actions=actions)
+
+    def page() -> str:
+        needs = [n for n in open_needs() if not n.actions]
+        actions = [
+            (action, action_gaps(action))
+            for action in all_actions()
+            if action.status != ActionStatus.DROPPED and action_gaps(action)
+        ]
+        return render_template("backlog/gaps.html", needs=needs, actions=actions)
+
+    return page_off_the_loop(page)
 
 
 def _theme_key(label: str) -> str:

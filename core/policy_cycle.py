@@ -24,6 +24,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     flash,
     redirect,
     render_template,
@@ -34,8 +35,9 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_wtf.file import FileField
+from markupsafe import Markup
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import joinedload
 from wtforms import BooleanField, IntegerField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange
 
@@ -45,7 +47,6 @@ from .backlog import (
     MonitoringReportForm,
     action_gaps,
     all_actions,
-    index_page,
     open_needs,
     parse_number,
     plain_number,
@@ -53,13 +54,14 @@ from .backlog import (
     theme_choices,
     theme_label,
 )
+from .concurrency import page_off_the_loop
 from .database import write_transaction
 from .extensions import db
 from .forms import CleanForm, options
+from .i18n import current_language
 from .inputs import clean_text
 from .models import (
     Action,
-    ActionSource,
     ActionStatus,
     ActionUpdate,
     AssessmentMark,
@@ -68,6 +70,7 @@ from .models import (
     UpdateKind,
     utcnow,
 )
+from .print_jobs import print_jobs
 from .printing import print_in_background, render_document
 
 bp = Blueprint("policy_cycle", __name__, url_prefix="/backlog")
@@ -342,14 +345,15 @@ def action_plan():
 def monitoring_report():
     """The monitoring report of what changed since ``?since=`` (a link without it: 90 days ago).
 
-    A date that cannot be read is refused: the backlog's page comes back
-    with the date as typed and a message, and nothing is printed.
+    A date that cannot be read is refused: a page of the form alone (not
+    the whole backlog, heavy to build) comes back with the date as typed
+    and a message, and nothing is printed.
     Printed and kept like the action plan.
     """
     if "since" in request.args:
         form = MonitoringReportForm(formdata=request.args)
         if not form.validate():
-            return index_page(monitoring_form=form)
+            return render_template("backlog/monitoring_form.html", form=form), 400
         since = form.since.data
     else:
         since = date.fromordinal(utcnow().date().toordinal() - 90)
@@ -374,32 +378,30 @@ def public_needs() -> list[Need]:
 
 
 def public_context() -> dict:
+    """The city page's needs by theme and the actions shown with them, in a few queries.
+
+    An action is shown (unless dropped) when it addresses a need shown, or
+    when a session proposed it from something not hidden.
+    """
     needs = public_needs()
-    actions = {}
-    for need in needs:
-        for action in need.actions:
-            actions[action.id] = action
-    for action in db.session.scalars(
-        select(Action)
-        .join(ActionSource)
-        .distinct()
-        .options(selectinload(Action.sources).selectinload(ActionSource.contribution))
-    ):
-        # Actions proposed in a session, unless what proposed them was hidden.
-        if any(s.contribution is None or not s.contribution.hidden for s in action.sources):
-            actions.setdefault(action.id, action)
-    shown = [a for a in actions.values() if a.status != ActionStatus.DROPPED]
+    shown_ids = {need.id for need in needs}
+    shown = [
+        action
+        for action in all_actions()
+        if action.status != ActionStatus.DROPPED
+        and (
+            any(need.id in shown_ids for need in action.needs)
+            or any(s.contribution is None or not s.contribution.hidden for s in action.sources)
+        )
+    ]
     themes: dict[str, list[Need]] = {}
     for need in needs:
         themes.setdefault(need.theme, []).append(need)
-    shown_ids = {need.id for need in needs}
     return {
         "themes": sorted(themes.items(), key=lambda item: theme_label(item[0])),
         "needs": needs,
-        "actions": sorted(shown, key=lambda a: a.id),
-        "other_actions": [
-            a for a in sorted(shown, key=lambda a: a.id) if not {n.id for n in a.needs} & shown_ids
-        ],
+        "actions": shown,
+        "other_actions": [a for a in shown if not {n.id for n in a.needs} & shown_ids],
         "needs_by_theme": _by_theme(needs),
         "actions_by_status": _by_status(shown),
     }
@@ -407,8 +409,38 @@ def public_context() -> dict:
 
 @city.get("/")
 def you_said_we_did():
-    """The city-wide "you said, we did": public, anonymous, in the reader's language."""
-    return render_template("city/you_said_we_did.html", **public_context())
+    """The city-wide "you said, we did": public, anonymous, in the reader's language.
+
+    Built off the live loop: anyone may open it, during a live session too.
+    """
+    return render_template("city/you_said_we_did.html", body=city_page_body())
+
+
+#: ``app.extensions`` key of the city page's body, by language, for one backlog generation.
+CITY_PAGE_KEY = "palabre.city_page"
+
+
+def city_page_body() -> Markup:
+    """The city page's content in the reader's language, built once until the backlog changes.
+
+    Built off the live loop (anyone may open it, a whole room at the end
+    of a session) and kept under the backlog's generation (see
+    :mod:`palabre.print_jobs`), read before the backlog is: a write landing
+    meanwhile leaves it under an older generation, never served again.
+    Hiding a contribution starts a new generation too.
+    """
+    generation = print_jobs().generation()
+    key = (current_language(), generation)
+    kept = current_app.extensions.get(CITY_PAGE_KEY, {})
+    body = kept.get(key)
+    if body is None:
+        body = Markup(
+            page_off_the_loop(lambda: render_template("city/_body.html", **public_context()))
+        )
+        kept = {k: v for k, v in kept.items() if k[1] == generation}
+        kept[key] = body
+        current_app.extensions[CITY_PAGE_KEY] = kept
+    return body
 
 
 # --- exports and imports -----------------------------------------------------------------
