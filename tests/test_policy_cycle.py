@@ -598,6 +598,32 @@ def test_the_public_page_is_anonymous_and_shows_no_hidden_contribution(app, clie
     assert 'dir="rtl"' in client.get(arabic.location).text
 
 
+def test_the_city_page_is_kept_until_the_backlog_changes_or_a_contribution_is_hidden(
+    app, client, cafe
+):
+    session_id, _code, (kept, later_hidden) = cafe
+    with app.test_request_context():
+        session = db.session.get(Session, session_id)
+        create_need("Evening language classes", session=session, contribution_ids=[kept])
+        create_need("Help to rent a flat", session=session, contribution_ids=[later_hidden])
+    first = client.get("/city/").text
+    assert "Evening language classes" in first and "Help to rent a flat" in first
+    assert client.get("/city/").text == first
+    with app.test_request_context():
+        contributions.set_hidden(db.session.get(Session, session_id), later_hidden, True)
+    hidden = client.get("/city/").text
+    assert "Evening language classes" in hidden and "Help to rent a flat" not in hidden
+    with app.test_request_context():
+        create_need("Night buses after late shifts")
+    assert "Night buses after late shifts" in client.get("/city/").text
+    arabic = client.post(
+        "/language", data={"csrf_token": csrf_token(client.get("/")), "language": "ar"}
+    )
+    assert arabic.status_code == 302
+    in_arabic = client.get("/city/").text
+    assert "قلتم، وفعلنا" in in_arabic and "Night buses after late shifts" in in_arabic
+
+
 def test_a_sessions_you_said_we_did_leaves_out_what_rests_on_hidden_contributions(
     app, cafe, staff, socket_client, monkeypatch
 ):
