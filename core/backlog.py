@@ -1051,10 +1051,13 @@ def find_needs(
             Need.id.in_(select(NeedSource.need_id).where(NeedSource.session_id == session_id))
         )
     wanted = _words(text)
+
+    def matches(title: str) -> bool:
+        written = " ".join(_words(title))
+        return all(word in written for word in wanted)
+
     found = [
-        row
-        for row in db.session.execute(query)
-        if row.id not in leave_out and all(word in " ".join(_words(row.title)) for word in wanted)
+        row for row in db.session.execute(query) if row.id not in leave_out and matches(row.title)
     ]
     found.sort(key=lambda row: (row.title.casefold(), row.id))
     return found[:limit], len(found)
