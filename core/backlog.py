@@ -1066,19 +1066,22 @@ def find_needs(
 def _picker_search() -> dict:
     """The picker's search as sent (form or address), cleaned: text, theme and session."""
     theme = request.values.get("need_theme", "")
+    session_id = request.values.get("need_session", type=int) or 0
     return {
         "text": clean_text(request.values.get("need_q", "")).strip()[:200],
         "theme": theme if theme in dict(theme_choices()) else "",
-        "session_id": request.values.get("need_session", type=int),
+        # A number the database can hold; anything else is no session.
+        "session_id": session_id if 0 < session_id < 2**31 else None,
     }
 
 
 def _found_message(shown: int, total: int) -> str:
     if total > shown:
-        return _(
-            "%(shown)d of %(total)d needs shown: write more words or pick a theme or a session.",
+        return ngettext(
+            "%(shown)d of %(num)d need shown: write more words or pick a theme or a session.",
+            "%(shown)d of %(num)d needs shown: write more words or pick a theme or a session.",
+            total,
             shown=shown,
-            total=total,
         )
     return ngettext("%(num)d need found.", "%(num)d needs found.", total)
 
