@@ -15,8 +15,8 @@ import re
 import unicodedata
 from datetime import date
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import format_decimal
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import format_decimal, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -26,9 +26,11 @@ from wtforms.fields import SelectMultipleField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from . import access
+from .concurrency import page_off_the_loop
 from .database import write_transaction
 from .extensions import db
 from .forms import CleanForm, MultiCheckboxField, options
+from .inputs import clean_text
 from .methods import ACTION, NEED, BacklogCandidate
 from .models import (
     Action,
@@ -104,6 +106,10 @@ NEED_STATES = {
     "with_action": _l("With an action"),
     "merged": _l("Merged into another"),
 }
+#: What a date that cannot be read gets as its message, wherever a date is typed.
+WRITE_DATE = _l("Write the date as year-month-day, such as 2027-03-01.")
+#: Needs the action form's picker lists at most for one search (the chosen ones besides).
+NEED_PICKER_LIMIT = 30
 #: How alike two needs' titles must be (shared words over all words) to be suggested as duplicates.
 DUPLICATE_THRESHOLD = 0.5
 
@@ -360,8 +366,8 @@ class ActionForm(CleanForm):
         description=_l("Staff time, rooms, volunteers…"),
         validators=[Length(max=2000)],
     )
-    start_date = DateField(_l("Start"), validators=[Optional()])
-    end_date = DateField(_l("End"), validators=[Optional()])
+    start_date = DateField(_l("Start"), validators=[Optional()], invalid_value_message=WRITE_DATE)
+    end_date = DateField(_l("End"), validators=[Optional()], invalid_value_message=WRITE_DATE)
     status = SelectField(_l("Status"), choices=options(STATUS_LABELS.items()))
     needs = SelectMultipleField(_l("Needs it addresses"), coerce=int)
     submit = SubmitField(_l("Save the action"))
@@ -381,7 +387,12 @@ class ActionForm(CleanForm):
 class UpdateForm(CleanForm):
     """A monitoring update: where the indicator stands, and who reported it."""
 
-    on_date = DateField(_l("Date"), default=lambda: utcnow().date(), validators=[DataRequired()])
+    on_date = DateField(
+        _l("Date"),
+        default=lambda: utcnow().date(),
+        validators=[DataRequired(message=WRITE_DATE)],
+        invalid_value_message=WRITE_DATE,
+    )
     progress = StringField(
         _l("Indicator value now"), validators=[Length(max=40), number_field_check]
     )
@@ -393,7 +404,12 @@ class UpdateForm(CleanForm):
 class EvaluationForm(CleanForm):
     """An evaluation entry: how it was evaluated, what was found, and the evidence."""
 
-    on_date = DateField(_l("Date"), default=lambda: utcnow().date(), validators=[DataRequired()])
+    on_date = DateField(
+        _l("Date"),
+        default=lambda: utcnow().date(),
+        validators=[DataRequired(message=WRITE_DATE)],
+        invalid_value_message=WRITE_DATE,
+    )
     method = StringField(
         _l("Evaluation method"),
         description=_l("Such as a mystery-shopping audit, a survey, interviews."),
@@ -402,6 +418,19 @@ class EvaluationForm(CleanForm):
     body = TextAreaField(_l("Findings"), validators=[DataRequired(), Length(max=4000)])
     evidence = SelectField(_l("Evidence: a session"), coerce=int, default=0)
     submit = SubmitField(_l("Record the evaluation"))
+
+
+class MonitoringReportForm(CleanForm):
+    """The monitoring report's one question, since when; sent by GET, so without a token."""
+
+    class Meta:
+        csrf = False
+
+    since = DateField(
+        _l("Since"),
+        validators=[DataRequired(message=WRITE_DATE)],
+        invalid_value_message=WRITE_DATE,
+    )
 
 
 class ThemeForm(CleanForm):
@@ -431,8 +460,10 @@ def stakeholder_choices(blank) -> list:
 def _with_support(query):
     # Subquery loads, not "select in" ones: those take 500 ids a query, so a
     # city's backlog of thousands of needs would cost a query per 500.
+    # The contributions too: whether one is hidden decides what participants see.
     return query.options(
         subqueryload(Need.sources).joinedload(NeedSource.session),
+        subqueryload(Need.sources).joinedload(NeedSource.contribution),
         subqueryload(Need.actions).subqueryload(Action.updates),
     )
 
@@ -449,11 +480,14 @@ def open_needs() -> list[Need]:
     return sort_needs(needs, "sessions")
 
 
-def sort_needs(needs: list[Need], sort: str) -> list[Need]:
-    """``needs`` in the order ``sort`` (a key of :data:`NEED_SORTS`) names."""
+def sort_needs(needs: list[Need], sort: str, *, visible: bool = False) -> list[Need]:
+    """``needs`` in the order ``sort`` (a key of :data:`NEED_SORTS`) names.
+
+    ``visible`` ranks by the support participants may see (``visible_support``).
+    """
 
     def by_support(need):
-        s = need.support
+        s = need.visible_support if visible else need.support
         first = {
             "sessions": s.sessions,
             "people": s.people,
@@ -673,7 +707,12 @@ def _fill_action(action: Action, form: ActionForm) -> None:
 
 def _action_form(action: Action | None = None, needs: list[int] = ()) -> ActionForm:
     form = ActionForm(obj=action)
-    form.needs.choices = options((need.id, need.title) for need in open_needs())
+    # Only titles: the choices check what is sent; the picker shows a few (see need_picker).
+    form.needs.choices = options(
+        db.session.execute(
+            select(Need.id, Need.title).where(Need.merged_into_id.is_(None)).order_by(Need.id)
+        )
+    )
     form.owner_id.choices = stakeholder_choices(_("Not chosen yet"))
     form.owner_id.data = form.owner_id.data or 0
     form.partners.choices = stakeholder_choices("")[1:]
@@ -716,6 +755,7 @@ def all_actions():
             subqueryload(Action.needs),
             subqueryload(Action.updates).joinedload(ActionUpdate.reported_by),
             subqueryload(Action.sources).joinedload(ActionSource.session),
+            subqueryload(Action.sources).joinedload(ActionSource.contribution),
         )
     ).all()
 
@@ -852,12 +892,21 @@ def _need_form(**kwargs) -> NeedForm:
 @bp.get("/")
 def index():
     """The needs list across sessions and methods, filtered and sorted, with the actions."""
+    return page_off_the_loop(_index_page)
+
+
+def _index_page() -> tuple[str, int]:
+    """The backlog's main page for the filters in the address, and its status code.
+
+    A date that cannot be read is kept as typed with a message (answer 400).
+    """
     args = request.args
+    since_text = args.get("since", "").strip()
+    since_error = ""
     try:
-        since = date.fromisoformat(args.get("since", "")) if args.get("since") else None
+        since = date.fromisoformat(since_text) if since_text else None
     except ValueError:
-        since = None
-        flash(_("Write the date as year-month-day, such as 2027-03-01."), "error")
+        since, since_error = None, str(WRITE_DATE)
     session_id = args.get("session", type=int)
     filters = {
         "theme": args.get("theme", ""),
@@ -872,6 +921,9 @@ def index():
         "backlog/index.html",
         needs=needs,
         filters=filters,
+        since_text=since_text,
+        since_error=since_error,
+        monitoring_form=MonitoringReportForm(formdata=None),
         themes=theme_choices(),
         methods=plugin_host().methods,
         sessions=db.session.scalars(select(Session).order_by(Session.created_at.desc())).all(),
@@ -879,8 +931,7 @@ def index():
         states=NEED_STATES,
         duplicates=duplicate_suggestions(needs) if filters["state"] != "merged" else [],
         actions=all_actions(),
-        need_form=_need_form(),
-    )
+    ), (400 if since_error else 200)
 
 
 @bp.route("/needs/new", methods=["GET", "POST"])
@@ -973,14 +1024,113 @@ def undo(merge_id: int):
     return redirect(url_for("backlog.need", need_id=merge.into_id))
 
 
+# --- the action form's picker of needs ----------------------------------------------------
+
+
+def find_needs(
+    text: str = "",
+    *,
+    theme: str = "",
+    session_id: int | None = None,
+    leave_out: set[int] = frozenset(),
+    limit: int = NEED_PICKER_LIMIT,
+) -> tuple[list, int]:
+    """Open needs for the action form's picker, and how many matched in all.
+
+    Keeps needs of ``theme`` and ``session_id`` (when given) whose title
+    holds every word of ``text`` (accents and case aside, in any
+    language), but those in ``leave_out`` (already chosen); at most
+    ``limit`` rows of ``id``, ``title`` and ``theme``, by title. Reads only
+    those three columns: it answers as someone types, on the live server.
+    """
+    query = select(Need.id, Need.title, Need.theme).where(Need.merged_into_id.is_(None))
+    if theme:
+        query = query.where(Need.theme == theme)
+    if session_id:
+        query = query.where(
+            Need.id.in_(select(NeedSource.need_id).where(NeedSource.session_id == session_id))
+        )
+    wanted = _words(text)
+
+    def matches(title: str) -> bool:
+        written = " ".join(_words(title))
+        return all(word in written for word in wanted)
+
+    found = [
+        row for row in db.session.execute(query) if row.id not in leave_out and matches(row.title)
+    ]
+    found.sort(key=lambda row: (row.title.casefold(), row.id))
+    return found[:limit], len(found)
+
+
+def _picker_search() -> dict:
+    """The picker's search as sent (form or address), cleaned: text, theme and session."""
+    theme = request.values.get("need_theme", "")
+    session_id = request.values.get("need_session", type=int) or 0
+    return {
+        "text": clean_text(request.values.get("need_q", "")).strip()[:200],
+        "theme": theme if theme in dict(theme_choices()) else "",
+        # A number the database can hold; anything else is no session.
+        "session_id": session_id if 0 < session_id < 2**31 else None,
+    }
+
+
+def _found_message(shown: int, total: int) -> str:
+    if total > shown:
+        return ngettext(
+            "%(shown)d of %(num)d need shown: write more words or pick a theme or a session.",
+            "%(shown)d of %(num)d needs shown: write more words or pick a theme or a session.",
+            total,
+            shown=shown,
+        )
+    return ngettext("%(num)d need found.", "%(num)d needs found.", total)
+
+
+def need_picker(form: ActionForm) -> dict:
+    """What the action form's picker shows: the chosen needs, then those the search finds."""
+    search = _picker_search()
+    titles = {choice.value: choice.label for choice in form.needs.choices}
+    chosen = [(need_id, titles[need_id]) for need_id in form.needs.data or [] if need_id in titles]
+    found, total = find_needs(**search, leave_out={need_id for need_id, _title in chosen})
+    return {
+        **search,
+        "chosen": chosen,
+        "found": found,
+        "message": _found_message(len(found), total),
+        "themes": theme_choices(),
+        "sessions": db.session.scalars(select(Session).order_by(Session.created_at.desc())).all(),
+    }
+
+
+@bp.get("/needs/find.json")
+def find_needs_json():
+    """The picker's search as it is typed (need_picker.js): ``?need_q=&need_theme=&need_session=``,
+    ``&chosen=`` for each need already chosen."""
+    chosen = set(request.args.getlist("chosen", type=int))
+    found, total = find_needs(**_picker_search(), leave_out=chosen)
+    return jsonify(
+        {
+            "needs": [
+                {"id": row.id, "title": row.title, "theme": theme_label(row.theme)} for row in found
+            ],
+            "message": _found_message(len(found), total),
+        }
+    )
+
+
+def _searching_needs() -> bool:
+    """Whether the action form came back for its picker's "Find needs", not to be saved."""
+    return "find_needs" in request.form
+
+
 @bp.route("/actions/new", methods=["GET", "POST"])
 def new_action():
     form = _action_form(needs=request.args.getlist("need", type=int))
-    if form.validate_on_submit():
+    if not _searching_needs() and form.validate_on_submit():
         action = create_action(form)
         flash(_("Action added."), "success")
         return redirect(url_for("backlog.action", action_id=action.id))
-    return render_template("backlog/action.html", form=form, action=None)
+    return render_template("backlog/action.html", form=form, action=None, picker=need_picker(form))
 
 
 def _update_forms() -> tuple[UpdateForm, EvaluationForm]:
@@ -995,7 +1145,7 @@ def _update_forms() -> tuple[UpdateForm, EvaluationForm]:
 def action(action_id: int):
     action = db.session.get(Action, action_id) or abort(404)
     form = _action_form(action)
-    if form.submit.data and form.validate_on_submit():
+    if form.submit.data and not _searching_needs() and form.validate_on_submit():
         with write_transaction():
             _fill_action(action, form)
         flash(_("Action saved."), "success")
@@ -1008,6 +1158,7 @@ def action(action_id: int):
         update_form=update_form,
         evaluation_form=evaluation_form,
         gaps=action_gaps(action),
+        picker=need_picker(form),
     )
 
 
@@ -1044,26 +1195,32 @@ def add_update(action_id: int):
             )
         flash(_("Evaluation recorded."), "success")
         return redirect(url_for("backlog.action", action_id=action.id))
+    form = _action_form(action)
     return render_template(
         "backlog/action.html",
-        form=_action_form(action),
+        form=form,
         action=action,
         update_form=update_form,
         evaluation_form=evaluation_form,
         gaps=action_gaps(action),
+        picker=need_picker(form),
     ), 400
 
 
 @bp.get("/gaps")
 def gaps():
     """What the plan still lacks: needs with no action, actions missing a part."""
-    needs = [n for n in open_needs() if not n.actions]
-    actions = [
-        (action, action_gaps(action))
-        for action in all_actions()
-        if action.status != ActionStatus.DROPPED and action_gaps(action)
-    ]
-    return render_template("backlog/gaps.html", needs=needs, actions=actions)
+
+    def page() -> str:
+        needs = [n for n in open_needs() if not n.actions]
+        actions = [
+            (action, action_gaps(action))
+            for action in all_actions()
+            if action.status != ActionStatus.DROPPED and action_gaps(action)
+        ]
+        return render_template("backlog/gaps.html", needs=needs, actions=actions)
+
+    return page_off_the_loop(page)
 
 
 def _theme_key(label: str) -> str:
@@ -1166,26 +1323,45 @@ def from_session(session_id: int):
 # --- what a session's report and participants see -----------------------------------
 
 
-def session_needs(session: Session) -> list[Need]:
-    """Needs that came (at least partly) from ``session``, for its report."""
+def _shown_in_session(source_model, session: Session, include_hidden: bool):
+    """The condition on ``source_model`` rows for a session's page: of ``session``, and
+    (unless ``include_hidden``) resting on no contribution or on one still shown."""
+    condition = source_model.session_id == session.id
+    if include_hidden:
+        return condition
+    shown = select(Contribution.id).where(Contribution.hidden.is_(False))
+    return condition & (
+        source_model.contribution_id.is_(None) | source_model.contribution_id.in_(shown)
+    )
+
+
+def session_needs(session: Session, *, include_hidden: bool = False) -> list[Need]:
+    """Needs that came (at least partly) from ``session``, for its report and its participants.
+
+    A need whose every source in ``session`` is a hidden contribution is
+    left out; a need with some hidden sources is kept, and its
+    :attr:`~palabre.models.Need.visible_sources` and ``visible_support``
+    say only what can still be seen. ``include_hidden=True`` keeps them all,
+    for the pages of those who run the session.
+    """
     needs = db.session.scalars(
         _with_support(
             select(Need)
             .join(NeedSource, NeedSource.need_id == Need.id)
-            .where(NeedSource.session_id == session.id)
+            .where(_shown_in_session(NeedSource, session, include_hidden))
             .distinct()
             .order_by(Need.id)
         )
     ).all()
-    return sort_needs(needs, "sessions")
+    return sort_needs(needs, "sessions", visible=not include_hidden)
 
 
-def session_actions(session: Session) -> list[Action]:
-    """Actions proposed from ``session``, for its report."""
+def session_actions(session: Session, *, include_hidden: bool = False) -> list[Action]:
+    """Actions proposed from ``session``, for its report; hidden as in :func:`session_needs`."""
     return db.session.scalars(
         select(Action)
         .join(ActionSource, ActionSource.action_id == Action.id)
-        .where(ActionSource.session_id == session.id)
+        .where(_shown_in_session(ActionSource, session, include_hidden))
         .distinct()
         .order_by(Action.id)
     ).all()

@@ -64,3 +64,19 @@ def _at_low_priority(func, *args):
     with contextlib.suppress(AttributeError, OSError):
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICENESS)
     return func(*args)
+
+
+def page_off_the_loop(render: Callable[[], T]) -> T:
+    """Call ``render()`` (a page built from much of the database) without blocking the room.
+
+    Under gevent it runs on a real thread (:func:`off_the_loop`) in a copy of
+    the current request context, with its own database session: a backlog
+    page of hundreds of needs takes a second or more to build, which the
+    phones of a live session must not wait for. Read-only pages: ``render``
+    writes nothing (a flashed message is fine, the cookie session is shared).
+    """
+    if not served_by_gevent():
+        return render()
+    from flask import copy_current_request_context
+
+    return off_the_loop(copy_current_request_context(render))

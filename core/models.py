@@ -416,9 +416,19 @@ class Need(db.Model):
         return Support.of(self.sources)
 
     @property
+    def visible_sources(self) -> list[NeedSource]:
+        """Its sources but those resting on a hidden contribution: what participants may see."""
+        return [s for s in self.sources if s.contribution is None or not s.contribution.hidden]
+
+    @property
+    def visible_support(self) -> Support:
+        """:attr:`support` counted on :attr:`visible_sources` only."""
+        return Support.of(self.visible_sources)
+
+    @property
     def priority(self) -> int:
-        """The dots participants gave (what a café's report ranks insights by)."""
-        return self.support.dots
+        """The dots participants gave to what can still be seen (a café's report ranks by them)."""
+        return self.visible_support.dots
 
 
 class NeedSource(db.Model):

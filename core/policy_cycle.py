@@ -19,12 +19,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections import Counter
 from datetime import date, datetime, time
 
 from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     flash,
     redirect,
     render_template,
@@ -35,14 +37,17 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_wtf.file import FileField
+from markupsafe import Markup
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import joinedload
 from wtforms import BooleanField, IntegerField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange
 
 from . import access
 from .backlog import (
     STATUS_LABELS,
+    MonitoringReportForm,
+    action_gaps,
     all_actions,
     open_needs,
     parse_number,
@@ -51,22 +56,23 @@ from .backlog import (
     theme_choices,
     theme_label,
 )
+from .concurrency import page_off_the_loop
 from .database import write_transaction
 from .extensions import db
 from .forms import CleanForm, options
+from .i18n import current_language
 from .inputs import clean_text
 from .models import (
     Action,
-    ActionSource,
     ActionStatus,
     ActionUpdate,
     AssessmentMark,
-    Contribution,
     Need,
     Stakeholder,
     UpdateKind,
     utcnow,
 )
+from .print_jobs import print_jobs
 from .printing import print_in_background, render_document
 
 bp = Blueprint("policy_cycle", __name__, url_prefix="/backlog")
@@ -178,12 +184,56 @@ def _by_status(actions: list[Action]) -> list[tuple[str, int]]:
     ]
 
 
+#: The order of the plan's groups by status: what is under way first, dropped last.
+STATUS_ORDER = [
+    ActionStatus.IN_PROGRESS,
+    ActionStatus.PLANNED,
+    ActionStatus.PROPOSED,
+    ActionStatus.DONE,
+    ActionStatus.DROPPED,
+]
+
+
+def main_theme(action: Action) -> str:
+    """The theme most of an action's needs share (the first one's on a tie), or ``""``."""
+    counts = Counter(need.theme for need in action.needs)
+    return counts.most_common(1)[0][0] if counts else ""
+
+
+def _action_groups(actions: list[Action], by: str) -> list[tuple[str, list[Action]]]:
+    """``actions`` in groups of one theme (``by="theme"``) or one status, each in plan order.
+
+    Themes come in the order of the theme list, actions linked to no need
+    last; inside a group, actions go by status (:data:`STATUS_ORDER`), then
+    as they were added.
+    """
+    rank = {status: n for n, status in enumerate(STATUS_ORDER)}
+    ordered = sorted(actions, key=lambda a: (rank.get(a.status, len(rank)), a.id))
+    if by == "status":
+        keys = [str(status) for status in STATUS_ORDER]
+        label, key_of = status_label, lambda a: a.status
+    else:
+        keys = [key for key, _label in theme_choices()] + [""]
+        label = lambda key: theme_label(key) if key else _("Not linked to a need")  # noqa: E731
+        key_of = main_theme
+    groups: dict[str, list[Action]] = {}
+    for action in ordered:
+        groups.setdefault(key_of(action), []).append(action)
+    order = {key: n for n, key in enumerate(keys)}
+    return [
+        (label(key), groups[key]) for key in sorted(groups, key=lambda k: order.get(k, len(order)))
+    ]
+
+
 def action_plan_context(theme: str = "") -> dict:
     """Everything the action plan prints, loaded in a handful of queries.
 
     ``theme`` keeps its needs and the actions addressing them. The summary
-    (figures, charts, the needs with most support, the actions with their
-    owner and progress) reads in minutes; the detail follows as appendices.
+    reads in minutes: figures, charts, a table of themes by status, what the
+    plan still lacks, the needs with most support, and every action on one
+    line, grouped by theme (by status within one theme); the detail of
+    each need and action follows as appendices, actions in the same order
+    and with the same numbers.
     """
     needs = open_needs()
     actions = all_actions()
@@ -197,6 +247,19 @@ def action_plan_context(theme: str = "") -> dict:
             currency = action.budget_currency or "—"
             budgets[currency] = budgets.get(currency, 0) + action.budget_amount
     numbers = {need.id: number for number, need in enumerate(needs, start=1)}
+    groups = _action_groups(actions, "status" if theme else "theme")
+    in_plan_order = [action for _label, of_group in groups for action in of_group]
+    # What backs each action: the needs it addresses, and the sessions they came from.
+    backing = {
+        action.id: (
+            len(addressed := [n for n in action.needs if n.id in numbers]),
+            len({s.session_id for n in addressed for s in n.visible_sources}),
+        )
+        for action in actions
+    }
+    open_actions = [a for a in actions if a.status not in (ActionStatus.DONE, ActionStatus.DROPPED)]
+    lacking = Counter(gap for action in open_actions for gap in action_gaps(action))
+    by_theme_status = Counter((main_theme(a), a.status) for a in actions)
     return {
         "title": _("Integration strategy: action plan"),
         "theme": theme,
@@ -207,7 +270,26 @@ def action_plan_context(theme: str = "") -> dict:
         "needs": needs,
         "need_numbers": numbers,
         "top_needs": needs[:10],
-        "actions": actions,
+        "actions": in_plan_order,
+        "action_groups": groups,
+        "action_numbers": {a.id: n for n, a in enumerate(in_plan_order, start=1)},
+        "grouped_by": "status" if theme else "theme",
+        "backing": backing,
+        "open_actions": len(open_actions),
+        "lacking": lacking.most_common(),
+        # Rows of themes, columns of statuses (STATUS_ORDER): how many actions in each.
+        "theme_rows": [
+            (label, counts)
+            for label, counts in (
+                (
+                    theme_label(key) if key else _("Not linked to a need"),
+                    [by_theme_status[(key, status)] for status in STATUS_ORDER],
+                )
+                for key in [*(k for k, _label in theme_choices()), ""]
+            )
+            if any(counts)
+        ],
+        "status_columns": [status_label(status) for status in STATUS_ORDER],
         "needs_without_action": sum(1 for need in needs if not need.actions),
         "budgets": sorted(budgets.items()),
         "needs_by_theme": _by_theme(needs),
@@ -263,13 +345,19 @@ def action_plan():
 
 @bp.get("/monitoring.pdf")
 def monitoring_report():
-    """The monitoring report of what changed since ``?since=`` (default: 90 days ago).
+    """The monitoring report of what changed since ``?since=`` (a link without it: 90 days ago).
 
+    A date that cannot be read is refused: a page of the form alone (not
+    the whole backlog, heavy to build) comes back with the date as typed
+    and a message, and nothing is printed.
     Printed and kept like the action plan.
     """
-    try:
-        since = date.fromisoformat(request.args.get("since", ""))
-    except ValueError:
+    if "since" in request.args:
+        form = MonitoringReportForm(formdata=request.args)
+        if not form.validate():
+            return render_template("backlog/monitoring_form.html", form=form), 400
+        since = form.since.data
+    else:
         since = date.fromordinal(utcnow().date().toordinal() - 90)
     return print_in_background(
         "print/monitoring.html",
@@ -361,47 +449,35 @@ def public_needs() -> list[Need]:
 
     Nothing identifying is read: titles, themes, actions and their progress.
     """
-    visible = []
-    needs = open_needs()
-    # The contributions behind the needs, loaded at once to know which are hidden.
-    ids = {s.contribution_id for n in needs for s in n.sources if s.contribution_id is not None}
-    if ids:
-        db.session.scalars(select(Contribution).where(Contribution.id.in_(ids))).all()
-    for need in needs:
-        noted = [s for s in need.sources if s.contribution_id is not None]
-        if noted and all(s.contribution.hidden for s in noted):
-            continue
-        visible.append(need)
-    return visible
+    # Their contributions are loaded with them (see backlog._with_support).
+    return [need for need in open_needs() if need.visible_sources or not need.sources]
 
 
 def public_context() -> dict:
+    """The city page's needs by theme and the actions shown with them, in a few queries.
+
+    An action is shown (unless dropped) when it addresses a need shown, or
+    when a session proposed it from something not hidden.
+    """
     needs = public_needs()
-    actions = {}
-    for need in needs:
-        for action in need.actions:
-            actions[action.id] = action
-    for action in db.session.scalars(
-        select(Action)
-        .join(ActionSource)
-        .distinct()
-        .options(selectinload(Action.sources).selectinload(ActionSource.contribution))
-    ):
-        # Actions proposed in a session, unless what proposed them was hidden.
-        if any(s.contribution is None or not s.contribution.hidden for s in action.sources):
-            actions.setdefault(action.id, action)
-    shown = [a for a in actions.values() if a.status != ActionStatus.DROPPED]
+    shown_ids = {need.id for need in needs}
+    shown = [
+        action
+        for action in all_actions()
+        if action.status != ActionStatus.DROPPED
+        and (
+            any(need.id in shown_ids for need in action.needs)
+            or any(s.contribution is None or not s.contribution.hidden for s in action.sources)
+        )
+    ]
     themes: dict[str, list[Need]] = {}
     for need in needs:
         themes.setdefault(need.theme, []).append(need)
-    shown_ids = {need.id for need in needs}
     return {
         "themes": sorted(themes.items(), key=lambda item: theme_label(item[0])),
         "needs": needs,
-        "actions": sorted(shown, key=lambda a: a.id),
-        "other_actions": [
-            a for a in sorted(shown, key=lambda a: a.id) if not {n.id for n in a.needs} & shown_ids
-        ],
+        "actions": shown,
+        "other_actions": [a for a in shown if not {n.id for n in a.needs} & shown_ids],
         "needs_by_theme": _by_theme(needs),
         "actions_by_status": _by_status(shown),
     }
@@ -409,8 +485,38 @@ def public_context() -> dict:
 
 @city.get("/")
 def you_said_we_did():
-    """The city-wide "you said, we did": public, anonymous, in the reader's language."""
-    return render_template("city/you_said_we_did.html", **public_context())
+    """The city-wide "you said, we did": public, anonymous, in the reader's language.
+
+    Built off the live loop: anyone may open it, during a live session too.
+    """
+    return render_template("city/you_said_we_did.html", body=city_page_body())
+
+
+#: ``app.extensions`` key of the city page's body, by language, for one backlog generation.
+CITY_PAGE_KEY = "palabre.city_page"
+
+
+def city_page_body() -> Markup:
+    """The city page's content in the reader's language, built once until the backlog changes.
+
+    Built off the live loop (anyone may open it, a whole room at the end
+    of a session) and kept under the backlog's generation (see
+    :mod:`palabre.print_jobs`), read before the backlog is: a write landing
+    meanwhile leaves it under an older generation, never served again.
+    Hiding a contribution starts a new generation too.
+    """
+    generation = print_jobs().generation()
+    key = (current_language(), generation)
+    kept = current_app.extensions.get(CITY_PAGE_KEY, {})
+    body = kept.get(key)
+    if body is None:
+        body = Markup(
+            page_off_the_loop(lambda: render_template("city/_body.html", **public_context()))
+        )
+        kept = {k: v for k, v in kept.items() if k[1] == generation}
+        kept[key] = body
+        current_app.extensions[CITY_PAGE_KEY] = kept
+    return body
 
 
 # --- exports and imports -----------------------------------------------------------------

@@ -35,6 +35,7 @@ from .models import (
     Action,
     ActionSource,
     ActionUpdate,
+    Contribution,
     CustomTheme,
     Need,
     NeedMerge,
@@ -55,8 +56,12 @@ BACKLOG_MODELS: tuple[type, ...] = (
     Stakeholder,
     CustomTheme,
 )
-#: Columns of other models the plan prints.
-PRINTED_COLUMNS: dict[type, tuple[str, ...]] = {Session: ("title", "purged_at")}
+#: Columns of other models the plan prints, or the city's page shows (a contribution
+#: hidden takes the needs resting on it off that page).
+PRINTED_COLUMNS: dict[type, tuple[str, ...]] = {
+    Session: ("title", "purged_at"),
+    Contribution: ("hidden",),
+}
 #: ``app.extensions`` key of the app's :class:`PrintJobs`.
 EXTENSION_KEY = "palabre.print_jobs"
 CACHE_FOLDER = "print-cache"

@@ -161,6 +161,7 @@ ROUTES = {
     ("backlog.need", "GET"): FACILITATOR,
     ("backlog.need", "POST"): FACILITATOR,
     ("backlog.merge", "POST"): FACILITATOR,
+    ("backlog.find_needs_json", "GET"): FACILITATOR,
     ("backlog.new_action", "GET"): FACILITATOR,
     ("backlog.new_action", "POST"): FACILITATOR,
     ("backlog.action", "GET"): FACILITATOR,

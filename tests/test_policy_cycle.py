@@ -18,6 +18,7 @@ from palabre.backlog import (
     create_need,
     duplicate_suggestions,
     merge_needs,
+    session_needs,
     suggest_theme,
     undo_merge,
 )
@@ -299,7 +300,7 @@ def test_an_action_with_owner_partners_budget_dates_and_indicator(app, staff):
         ({"indicator_target": "=1+1"}, "Write a number"),
         ({"budget_currency": "€€"}, "three letters"),
         ({"budget_amount": "100", "budget_currency": ""}, "in which currency"),
-        ({"end_date": "31/12/2027"}, "Not a valid date"),
+        ({"end_date": "31/12/2027"}, "Write the date as year-month-day"),
     ],
 )
 def test_bad_action_input_is_refused_with_a_message(app, staff, fields, message):
@@ -362,6 +363,139 @@ def test_monitoring_updates_and_evaluations(app, staff, cafe):
     shown = staff.get(url).text
     assert "Twelve families found a flat &lt;script&gt;" in shown and SCRIPT not in shown
     assert "Mystery-shopping audit" in shown and "Café on the intercultural plan" in shown
+
+
+def test_the_action_form_finds_needs_among_hundreds_without_and_with_javascript(app, staff, cafe):
+    """Not 300 checkboxes: the chosen needs, then what a search by words, theme, session finds."""
+    session_id = cafe[0]
+    with app.app_context():
+        with write_transaction():
+            db.session.add_all(Need(title=f"Need number {n}", theme="work") for n in range(296))
+            rent = Need(
+                title="Rent deposit for a first flat",
+                theme="housing",
+                sources=[NeedSource(session_id=session_id)],
+            )
+            cafe_need = Need(title="Un café des parents à l'école", theme="education")
+            arabic = Need(title="دروس اللغة في المساء", theme="language")
+            merged = Need(title="Rent help (merged away)", theme="housing", merged_into_id=None)
+            db.session.add_all([rent, cafe_need, arabic, merged])
+            db.session.flush()
+            merged.merged_into_id = rent.id
+        ids = {n.title: n.id for n in db.session.scalars(select(Need))}
+    page = staff.get(f"/backlog/actions/new?need={ids['Need number 7']}")
+    assert page.status_code == 200
+    assert page.text.count('name="needs"') == 31  # the chosen one and 30 found
+    assert f'value="{ids["Need number 7"]}" checked' in page.text
+    assert "30 of 298 needs shown" in page.text  # 299 open, one chosen
+    # Without JavaScript: "Find needs" sends the form back; nothing is saved, nothing lost.
+    found = staff.post(
+        "/backlog/actions/new",
+        data={
+            "csrf_token": csrf_token(page),
+            "title": "Deposit guarantee " + SCRIPT,
+            "status": "planned",
+            "needs": [str(ids["Need number 7"])],
+            "need_q": "RENT",
+            "need_theme": "housing",
+            "need_session": str(session_id),
+            "find_needs": "1",
+        },
+    )
+    assert found.status_code == 200
+    assert found.text.count('name="needs"') == 2
+    assert f'value="{ids["Need number 7"]}" checked' in found.text
+    assert f'value="{ids["Rent deposit for a first flat"]}">' in found.text
+    assert "merged away" not in found.text and "1 need found." in found.text
+    assert 'value="Deposit guarantee &lt;script&gt;' in found.text and SCRIPT not in found.text
+    assert 'value="RENT"' in found.text
+    with app.app_context():
+        assert db.session.scalars(select(Action)).all() == []
+    # Accents, case and Arabic; what is already chosen is left out of what is found.
+    answer = staff.get(
+        "/backlog/needs/find.json",
+        query_string={"need_q": "cafe ecole", "chosen": [ids["Need number 7"]]},
+    ).get_json()
+    assert answer["needs"] == [
+        {"id": ids["Un café des parents à l'école"], "title": cafe_need.title, "theme": "Education"}
+    ]
+    assert answer["message"] == "1 need found."
+    answer = staff.get("/backlog/needs/find.json", query_string={"need_q": "اللغة"}).get_json()
+    assert [n["title"] for n in answer["needs"]] == ["دروس اللغة في المساء"]
+    answer = staff.get(
+        "/backlog/needs/find.json",
+        query_string={"need_q": "number", "chosen": [ids["Need number 7"]]},
+    ).get_json()
+    assert len(answer["needs"]) == 30 and ids["Need number 7"] not in [
+        n["id"] for n in answer["needs"]
+    ]
+    assert answer["message"].startswith("30 of 295 needs shown")
+    saved = staff.post(
+        "/backlog/actions/new",
+        data={
+            "csrf_token": csrf_token(page),
+            "title": "Deposit guarantee",
+            "status": "planned",
+            "needs": [str(ids["Need number 7"]), str(ids["Rent deposit for a first flat"])],
+            "need_q": "rent",
+            "submit": "1",
+        },
+    )
+    assert saved.status_code == 302
+    with app.app_context():
+        (action,) = db.session.scalars(select(Action)).all()
+        assert sorted(n.title for n in action.needs) == [
+            "Need number 7",
+            "Rent deposit for a first flat",
+        ]
+
+
+@pytest.mark.parametrize("typed", ["31/02/2027", "2027-02-31", "next week"])
+def test_a_monitoring_report_date_that_cannot_be_read_is_refused_as_typed(app, staff, typed):
+    """No more "90 days ago" in place of what was typed: the date comes back with a message."""
+    from palabre.print_jobs import print_jobs
+
+    response = staff.get("/backlog/monitoring.pdf", query_string={"since": typed})
+    assert response.status_code == 400
+    assert "Write the date as year-month-day, such as 2027-03-01." in response.text
+    assert f'value="{typed}"' in response.text and 'aria-invalid="true"' in response.text
+    assert staff.get("/backlog/monitoring.pdf?since=").status_code == 400
+    with app.app_context():
+        assert not print_jobs().jobs
+    staff.post("/language", data={"csrf_token": csrf_token(response), "language": "fr"})
+    french = staff.get("/backlog/monitoring.pdf", query_string={"since": typed})
+    assert french.status_code == 400
+    assert "Écrivez la date" in french.text and f'value="{typed}"' in french.text
+
+
+def test_a_needs_filter_date_that_cannot_be_read_is_kept_with_a_message(staff):
+    response = staff.get("/backlog/?since=yesterday")
+    assert response.status_code == 400
+    assert 'value="yesterday"' in response.text and "Write the date as" in response.text
+
+
+def test_a_monitoring_update_with_a_bad_date_stores_nothing_and_keeps_what_was_typed(app, staff):
+    make_action(staff, indicator="Families housed", indicator_target="50")
+    with app.app_context():
+        action_id = db.session.scalar(select(Action.id))
+    url = f"/backlog/actions/{action_id}"
+    page = staff.get(url)
+    response = staff.post(
+        f"{url}/updates",
+        data={
+            "csrf_token": csrf_token(page),
+            "update-on_date": "1st of March",
+            "update-progress": "12",
+            "update-body": "Twelve families found a flat",
+            "update-submit": "1",
+        },
+    )
+    assert response.status_code == 400
+    assert "Write the date as year-month-day" in response.text
+    assert 'value="1st of March"' in response.text
+    assert "Twelve families found a flat" in response.text
+    with app.app_context():
+        assert db.session.scalars(select(ActionUpdate)).all() == []
 
 
 def test_the_gap_view(app, staff):
@@ -462,6 +596,89 @@ def test_the_public_page_is_anonymous_and_shows_no_hidden_contribution(app, clie
         "/language", data={"csrf_token": csrf_token(page), "language": "ar", "next": "/city/"}
     )
     assert 'dir="rtl"' in client.get(arabic.location).text
+
+
+def test_the_city_page_is_kept_until_the_backlog_changes_or_a_contribution_is_hidden(
+    app, client, cafe
+):
+    session_id, _code, (kept, later_hidden) = cafe
+    with app.test_request_context():
+        session = db.session.get(Session, session_id)
+        create_need("Evening language classes", session=session, contribution_ids=[kept])
+        create_need("Help to rent a flat", session=session, contribution_ids=[later_hidden])
+    first = client.get("/city/").text
+    assert "Evening language classes" in first and "Help to rent a flat" in first
+    assert client.get("/city/").text == first
+    with app.test_request_context():
+        contributions.set_hidden(db.session.get(Session, session_id), later_hidden, True)
+    hidden = client.get("/city/").text
+    assert "Evening language classes" in hidden and "Help to rent a flat" not in hidden
+    with app.test_request_context():
+        create_need("Night buses after late shifts")
+    assert "Night buses after late shifts" in client.get("/city/").text
+    arabic = client.post(
+        "/language", data={"csrf_token": csrf_token(client.get("/")), "language": "ar"}
+    )
+    assert arabic.status_code == 302
+    in_arabic = client.get("/city/").text
+    assert "قلتم، وفعلنا" in in_arabic and "Night buses after late shifts" in in_arabic
+
+
+def test_a_sessions_you_said_we_did_leaves_out_what_rests_on_hidden_contributions(
+    app, cafe, staff, socket_client, monkeypatch
+):
+    """On the phone, after a reload or a reconnect, and in the report: only what can be seen."""
+    session_id, code, (kept, hidden) = cafe
+    phone = app.test_client()
+    join(phone, code, group="1")
+    with app.test_request_context():
+        session = db.session.get(Session, session_id)
+        create_need("Evening language classes", session=session, contribution_ids=[kept])
+        create_need("Words nobody should read", session=session, contribution_ids=[hidden])
+        with write_transaction():
+            db.session.add(
+                Need(
+                    title="Flats for families",
+                    sources=[
+                        NeedSource(session_id=session_id, contribution_id=hidden, dots=5),
+                        NeedSource(session_id=session_id, contribution_id=kept, dots=2),
+                    ],
+                )
+            )
+        contributions.set_hidden(session, hidden, True)
+        with write_transaction():
+            session.status = Status.CLOSED
+            session.phase_index = len(plan(session)) - 1
+
+    def shown_on_the_phone() -> str:
+        """The page's "you said, we did" section; the hidden insight's text nowhere on it."""
+        page = phone.get(f"/j/{code}")
+        assert page.status_code == 200 and "Help to rent a flat" not in page.text
+        return page.text.split('class="you-said-we-did"')[1].split("</section>")[0]
+
+    before = shown_on_the_phone()
+    assert "Evening language classes" in before and "Flats for families" in before
+    assert "Words nobody should read" not in before
+    back = socket_client(phone, code=code, last_seq=0)
+    replayed = repr(back.get_received())
+    assert "Help to rent a flat" not in replayed
+    back.disconnect()
+    assert shown_on_the_phone() == before
+    newcomer = app.test_client().get(f"/j/{code}").text
+    assert "Flats for families" in newcomer and "Words nobody should read" not in newcomer
+    with app.test_request_context():
+        needs = session_needs(db.session.get(Session, session_id))
+        # Ranked by what can be seen: 2 dots, not 7.
+        assert [n.title for n in needs] == ["Flats for families", "Evening language classes"]
+        mixed = needs[0]
+        assert (mixed.support.dots, mixed.visible_support.dots, mixed.priority) == (7, 2, 2)
+        assert [s.contribution_id for s in mixed.visible_sources] == [kept]
+        everything = session_needs(db.session.get(Session, session_id), include_hidden=True)
+        assert len(everything) == 3
+    monkeypatch.setattr("palabre.printing.html_to_pdf", lambda html: html.encode())
+    report = staff.get(f"/print/sessions/{session_id}/report.pdf").get_data(as_text=True)
+    assert "Evening language classes" in report and "Flats for families" in report
+    assert "Words nobody should read" not in report and "Help to rent a flat" not in report
 
 
 def test_an_archived_sessions_link_still_shows_you_said_we_did(app, make_cafe, staff, client):

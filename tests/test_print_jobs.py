@@ -384,8 +384,10 @@ def test_the_plan_pdf_summary_then_appendices(app, client, auth, tmp_path):
         "Summary",
         "Needs by theme",
         "Actions by status",
+        "Actions by theme and status",
+        "What the plan still lacks",
         "The needs with most support",
-        "Actions at a glance",
+        "Every action on one line",
         "Appendix A: every need",
         "Appendix B: every action in detail",
     )
@@ -407,6 +409,42 @@ def test_the_plan_pdf_summary_then_appendices(app, client, auth, tmp_path):
     assert "Needs with no action yet 1" in words
     assert "مترجمون" in text
     assert_no_personal_data(words)
+
+
+@pytest.mark.pdf
+def test_three_hundred_actions_fit_a_few_pages_of_one_line_each_before_the_appendices(
+    app, client, auth, tmp_path
+):
+    """The council reads a summary and an overview; the detail of each action is an appendix."""
+    with app.app_context():
+        fill_backlog(needs=100, actions=300, sessions=8, seed=3)
+    auth.login()
+    pdf = print_plan(client)
+    path = tmp_path / "plan.pdf"
+    path.write_bytes(pdf)
+    pages = []
+    while True:
+        done = subprocess.run(
+            ["pdftotext", "-f", str(len(pages) + 1), "-l", str(len(pages) + 1), "-enc", "UTF-8"]
+            + [str(path), "-"],
+            capture_output=True,
+        )
+        if done.returncode != 0:
+            break
+        pages.append(flat(done.stdout.decode()))
+    appendix_a = next(n for n, page in enumerate(pages) if "Appendix A: every need" in page)
+    # The cover, a summary of two pages, then 300 actions at about fifty a page.
+    assert appendix_a <= 10, appendix_a
+    before = " ".join(pages[:appendix_a])
+    assert "Every action on one line" in before and "Actions by theme and status" in before
+    for number in (1, 150, 300):
+        assert f"A{number} " in before
+    assert "Housing · " in before and "In progress" in before and "none yet" in before
+    appendix_b = " ".join(pages[appendix_a:])
+    assert "Appendix B: every action in detail" in appendix_b
+    # The same numbers, in the same order, in the appendix.
+    positions = [appendix_b.index(f"A{number} ") for number in (1, 2, 150, 300)]
+    assert positions == sorted(positions)
 
 
 @pytest.mark.pdf

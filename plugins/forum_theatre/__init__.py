@@ -548,7 +548,7 @@ class ForumTheatre(Method):
             context["need_of"] = (
                 {
                     source.contribution_id: need
-                    for need in session_needs(session)
+                    for need in session_needs(session, include_hidden=True)
                     for source in need.sources
                     if source.session_id == session.id
                 }
