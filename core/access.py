@@ -1,11 +1,12 @@
 """Who may do what: the one access check behind every staff page and socket event.
 
 Three roles (:class:`palabre.models.AccountRole`): an **administrator** manages
-accounts and instance settings and may run every session; a
-**facilitator** creates sessions and runs the ones they own or co-run, and
-works on the backlog; a **guest** (an external facilitator invited for one
-evening) runs only the sessions they were invited to, until the invitation's
-end. A disabled account can do nothing.
+accounts and instance settings, may run every session and works on the
+whole backlog; a **facilitator** creates sessions and runs the ones they
+own or co-run, and works on the backlog when the administrators allow it
+(the instance setting :data:`palabre.settings.FACILITATORS_BACKLOG`); a
+**guest** (an external facilitator invited for one evening) runs only the
+sessions they were invited to, until the invitation's end. A disabled account can do nothing.
 
 Everything goes through :func:`check`:
 
@@ -42,11 +43,14 @@ STAFF = "staff"  # any signed-in, enabled account, guests included
 FACILITATOR = "facilitator"  # administrators and facilitators
 ADMINISTRATOR = "administrator"  # administrators only
 OWNER = "owner"  # a session's owner (a facilitator) or an administrator
+#: Administrators, and facilitators while the instance setting lets them use the backlog.
+BACKLOG = "backlog"
 _ROLES = {
     STAFF: {AccountRole.ADMINISTRATOR, AccountRole.FACILITATOR, AccountRole.GUEST},
     FACILITATOR: {AccountRole.ADMINISTRATOR, AccountRole.FACILITATOR},
     ADMINISTRATOR: {AccountRole.ADMINISTRATOR},
     OWNER: {AccountRole.ADMINISTRATOR, AccountRole.FACILITATOR},
+    BACKLOG: {AccountRole.ADMINISTRATOR, AccountRole.FACILITATOR},
 }
 
 
@@ -61,7 +65,21 @@ def has_level(facilitator: Facilitator | None, level: str) -> bool:
     """Whether ``facilitator``, an enabled account, holds ``level`` (STAFF, FACILITATOR, ...)."""
     if facilitator is None or facilitator.disabled:
         return False
+    if level == BACKLOG and facilitator.role == AccountRole.FACILITATOR:
+        return facilitators_use_backlog()
     return facilitator.role in _ROLES[level]
+
+
+def facilitators_use_backlog() -> bool:
+    """Whether the administrators let facilitators open and change the backlog."""
+    from .settings import FACILITATORS_BACKLOG, instance_settings  # settings uses protect()
+
+    return instance_settings()[FACILITATORS_BACKLOG] == "1"
+
+
+def may_use_backlog() -> bool:
+    """Template global: whether the signed-in account may open the backlog (:data:`BACKLOG`)."""
+    return has_level(signed_in(), BACKLOG)
 
 
 def may_run(facilitator: Facilitator | None, session: Session, now: datetime | None = None) -> bool:
@@ -109,7 +127,8 @@ def check(level: str = STAFF, session_id: int | None = None) -> Session | None:
     """The access check: stop the request unless the signed-in account holds ``level``.
 
     ``level`` is :data:`STAFF`, :data:`FACILITATOR`, :data:`ADMINISTRATOR`,
-    or :data:`OWNER` (with a session: its owner or an administrator). Nobody
+    :data:`BACKLOG`, or :data:`OWNER` (with a session: its owner or an
+    administrator). Nobody
     signed in is sent to the sign-in page; an account without the level
     gets 403. With ``session_id``, the session must exist (else 404) and the
     account must run it (:func:`may_run`; :func:`owns` for OWNER; else 403);
@@ -165,6 +184,8 @@ facilitator_required = _required(FACILITATOR, with_session=False)
 admin_required = _required(ADMINISTRATOR, with_session=False)
 #: For a route with a ``session_id`` argument: only who may run that session.
 session_required = _required(STAFF, with_session=True)
+#: The backlog's pages, prints and exports: administrators, and facilitators if allowed.
+backlog_required = _required(BACKLOG, with_session=False)
 
 
 # --- the audit log -------------------------------------------------------------
@@ -202,10 +223,16 @@ def audit_event(event: str, session: Session, data: dict) -> None:
     audit(event, session, **detail)
 
 
+def audit_detail(**detail) -> None:
+    """Add staff-side facts to the audit entry of this request (see :func:`audit_request`)."""
+    g.palabre_audit_detail = {**g.get("palabre_audit_detail", {}), **detail}
+
+
 def audit_request(response):
     """After a checked staff POST that succeeded, write it to the audit log (``after_request``)."""
     if g.get("palabre_audit") and response.status_code < 400:
         arguments = {k: v for k, v in (request.view_args or {}).items() if k != "session_id"}
+        arguments.update(g.get("palabre_audit_detail", {}))
         audit(request.endpoint or "?", g.get("palabre_session"), **arguments)
     return response
 
@@ -226,3 +253,4 @@ def init_app(app) -> None:
     app.after_request(audit_request)
     app.register_error_handler(403, _forbidden)
     app.add_template_global(session_owned_by_me)
+    app.add_template_global(may_use_backlog)

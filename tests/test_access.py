@@ -15,6 +15,9 @@ harvest) and session B (another facilitator's café):
 * co_facilitator: an external facilitator who took up A's invitation link (a guest);
 * owner: the facilitator who created A;
 * administrator: the instance's administrator.
+
+Routes are tried twice: with the backlog open to facilitators (the default)
+and with it closed to them by the administrators (the instance setting).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from palabre.models import (
     Session,
     Vote,
 )
+from palabre.settings import FACILITATORS_BACKLOG, save_settings
 from palabre.testing.kit import FACILITATOR_EMAIL, FACILITATOR_PASSWORD, csrf_token, new_session
 
 from .conftest import join
@@ -52,7 +56,8 @@ PARTICIPANT = "participant"  # a phone of session A (its hosts included)
 STAFF = "staff"  # any signed-in account
 FACILITATOR = "facilitator"  # administrators and facilitators, not guests
 RUNS = "runs"  # who runs session A: its owner, its co-facilitators, administrators
-RUNS_NOT_GUEST = "runs, not a guest"  # who runs A and may use the backlog
+BACKLOG = "backlog"  # administrators, and facilitators while the backlog is open to them
+RUNS_BACKLOG = "runs, uses the backlog"  # who runs A and may use the backlog
 OWNER = "owner"  # A's owner and administrators
 ADMINISTRATOR = "administrator"
 NOBODY = "nobody"  # refused to everyone (an unknown socket event)
@@ -74,12 +79,15 @@ ALLOWED = {
     STAFF: {"other_facilitator", "co_facilitator", "owner", "administrator"},
     FACILITATOR: {"other_facilitator", "owner", "administrator"},
     RUNS: {"co_facilitator", "owner", "administrator"},
-    RUNS_NOT_GUEST: {"owner", "administrator"},
+    RUNS_BACKLOG: {"owner", "administrator"},
+    BACKLOG: {"other_facilitator", "owner", "administrator"},
     OWNER: {"owner", "administrator"},
     ADMINISTRATOR: {"administrator"},
     NOBODY: set(),
     CONNECTED: {"participant", "host", "co_facilitator", "owner", "administrator"},
 }
+#: Who gets in where the administrators closed the backlog to facilitators.
+ALLOWED_BACKLOG_CLOSED = {**ALLOWED, BACKLOG: {"administrator"}, RUNS_BACKLOG: {"administrator"}}
 
 #: (endpoint, method) -> who may use it. Every route of the app has a row.
 ROUTES = {
@@ -150,43 +158,43 @@ ROUTES = {
     ("team.remove", "POST"): OWNER,
     ("team.invite", "POST"): OWNER,
     ("team.revoke", "POST"): OWNER,
-    ("backlog.index", "GET"): FACILITATOR,
-    ("backlog.add_need", "POST"): FACILITATOR,
-    ("backlog.need", "GET"): FACILITATOR,
-    ("backlog.need", "POST"): FACILITATOR,
-    ("backlog.merge", "POST"): FACILITATOR,
-    ("backlog.new_action", "GET"): FACILITATOR,
-    ("backlog.new_action", "POST"): FACILITATOR,
-    ("backlog.action", "GET"): FACILITATOR,
-    ("backlog.action", "POST"): FACILITATOR,
-    ("backlog.from_session", "GET"): RUNS_NOT_GUEST,
-    ("backlog.from_session", "POST"): RUNS_NOT_GUEST,
-    ("backlog.add_need", "GET"): FACILITATOR,
-    ("backlog.add_update", "POST"): FACILITATOR,
-    ("backlog.gaps", "GET"): FACILITATOR,
-    ("backlog.merge", "GET"): FACILITATOR,
-    ("backlog.remove_theme", "POST"): FACILITATOR,
-    ("backlog.themes", "GET"): FACILITATOR,
-    ("backlog.themes", "POST"): FACILITATOR,
-    ("backlog.undo", "POST"): FACILITATOR,
+    ("backlog.index", "GET"): BACKLOG,
+    ("backlog.add_need", "POST"): BACKLOG,
+    ("backlog.need", "GET"): BACKLOG,
+    ("backlog.need", "POST"): BACKLOG,
+    ("backlog.merge", "POST"): BACKLOG,
+    ("backlog.new_action", "GET"): BACKLOG,
+    ("backlog.new_action", "POST"): BACKLOG,
+    ("backlog.action", "GET"): BACKLOG,
+    ("backlog.action", "POST"): BACKLOG,
+    ("backlog.from_session", "GET"): RUNS_BACKLOG,
+    ("backlog.from_session", "POST"): RUNS_BACKLOG,
+    ("backlog.add_need", "GET"): BACKLOG,
+    ("backlog.add_update", "POST"): BACKLOG,
+    ("backlog.gaps", "GET"): BACKLOG,
+    ("backlog.merge", "GET"): BACKLOG,
+    ("backlog.remove_theme", "POST"): BACKLOG,
+    ("backlog.themes", "GET"): BACKLOG,
+    ("backlog.themes", "POST"): BACKLOG,
+    ("backlog.undo", "POST"): BACKLOG,
     ("city.you_said_we_did", "GET"): ANYONE,
-    ("policy_cycle.action_plan", "GET"): FACILITATOR,
-    ("policy_cycle.assessment", "GET"): FACILITATOR,
-    ("policy_cycle.assessment", "POST"): FACILITATOR,
-    ("policy_cycle.assessment_pdf", "GET"): FACILITATOR,
-    ("policy_cycle.exchange", "GET"): FACILITATOR,
-    ("policy_cycle.export", "GET"): FACILITATOR,
-    ("policy_cycle.import_csv", "POST"): FACILITATOR,
-    ("policy_cycle.monitoring_report", "GET"): FACILITATOR,
-    ("policy_cycle.stakeholder", "GET"): FACILITATOR,
-    ("policy_cycle.stakeholder", "POST"): FACILITATOR,
-    ("policy_cycle.stakeholders", "GET"): FACILITATOR,
-    ("policy_cycle.stakeholders", "POST"): FACILITATOR,
+    ("policy_cycle.action_plan", "GET"): BACKLOG,
+    ("policy_cycle.assessment", "GET"): BACKLOG,
+    ("policy_cycle.assessment", "POST"): BACKLOG,
+    ("policy_cycle.assessment_pdf", "GET"): BACKLOG,
+    ("policy_cycle.exchange", "GET"): BACKLOG,
+    ("policy_cycle.export", "GET"): BACKLOG,
+    ("policy_cycle.import_csv", "POST"): BACKLOG,
+    ("policy_cycle.monitoring_report", "GET"): BACKLOG,
+    ("policy_cycle.stakeholder", "GET"): BACKLOG,
+    ("policy_cycle.stakeholder", "POST"): BACKLOG,
+    ("policy_cycle.stakeholders", "GET"): BACKLOG,
+    ("policy_cycle.stakeholders", "POST"): BACKLOG,
     ("printing.report", "GET"): RUNS,
     ("printing.poster", "GET"): RUNS,
-    ("printing.job", "GET"): FACILITATOR,
-    ("printing.job_json", "GET"): FACILITATOR,
-    ("printing.job_pdf", "GET"): FACILITATOR,
+    ("printing.job", "GET"): BACKLOG,
+    ("printing.job_json", "GET"): BACKLOG,
+    ("printing.job_pdf", "GET"): BACKLOG,
 }
 
 #: Routes that change who a visitor is (joining makes a participant, signing out a
@@ -392,16 +400,39 @@ def test_every_socket_event_has_a_row(app):
     assert set(socketio.server.handlers["/"]) == set(EVENTS)
 
 
-def test_every_route_lets_in_whom_it_should_and_nobody_else(instance):
+def close_the_backlog_to_facilitators(app, closed: bool = True) -> None:
+    with app.app_context():
+        save_settings({FACILITATORS_BACKLOG: "" if closed else "1"})
+
+
+@pytest.mark.parametrize("backlog", ["open to facilitators", "closed to facilitators"])
+def test_every_route_lets_in_whom_it_should_and_nobody_else(instance, backlog):
+    closed = backlog == "closed to facilitators"
+    allowed = ALLOWED_BACKLOG_CLOSED if closed else ALLOWED
     rules = {rule.endpoint: rule for rule in instance.app.url_map.iter_rules()}
     wrong = []
     tried = sorted(ROUTES, key=lambda row: row in CHANGE_WHO_YOU_ARE)
     for endpoint, method in tried:
         for visitor in VISITORS:
+            # The settings form, posted empty by the administrator, unticks the box: tick it again.
+            close_the_backlog_to_facilitators(instance.app, closed)
             got_in = try_route(instance, visitor, rules[endpoint], method)
-            if got_in != (visitor in ALLOWED[ROUTES[endpoint, method]]):
+            if got_in != (visitor in allowed[ROUTES[endpoint, method]]):
                 wrong.append((method, endpoint, visitor, "got in" if got_in else "refused"))
     assert wrong == [], "\n".join(map(str, wrong))
+
+
+def test_the_backlog_closed_to_facilitators_leaves_no_way_in_nor_link(instance):
+    """Pages link to the backlog only for who may open it; the public page stays public."""
+    close_the_backlog_to_facilitators(instance.app)
+    owner = instance.people["owner"]
+    for page in ("/sessions/", f"/sessions/{instance.a}"):
+        text = owner.get(page).text
+        assert "/backlog/" not in text, page
+    assert "/backlog/" in instance.people["administrator"].get(f"/sessions/{instance.a}").text
+    assert instance.people["nobody"].get("/city/").status_code == 200
+    close_the_backlog_to_facilitators(instance.app, closed=False)
+    assert "/backlog/" in owner.get(f"/sessions/{instance.a}").text
 
 
 def connect(instance, visitor: str, view: str, code: str | None = None):
