@@ -18,7 +18,7 @@ from wtforms import HiddenField, SelectField, StringField, SubmitField, TextArea
 from wtforms.fields import DateTimeLocalField
 from wtforms.validators import DataRequired, Length, Optional
 
-from . import access, actions, contributions, phases, role_links
+from . import access, actions, contributions, phases, role_links, security, settings
 from .charts import participation
 from .database import write_transaction
 from .errors import Refused
@@ -230,8 +230,13 @@ def host_cards(session_id: int):
 
 @bp.get("/<int:session_id>/projector")
 def projector(session_id: int):
-    """The big screen: QR code, code, phase, question, timer, live contributions."""
+    """The big screen: QR code, code, phase, question, timer, live contributions.
+
+    The one page that the sites listed in the instance settings may show in a
+    frame (a slide or streaming tool), for whoever runs the session.
+    """
     session = get_session(session_id)
+    security.allow_framing_by(settings.projector_frame_ancestors())
     method = get_method(session.method)
     return render_template(
         method.template("projector"),

@@ -344,6 +344,9 @@ class Instance:
             "job_id": "no-such-job",
         }
 
+        #: Pages seen with inline styles: (url, visitor, the styles).
+        self.styled = []
+
     def url(self, rule) -> str:
         return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", lambda m: self.arguments[m.group(1)], rule.rule)
 
@@ -367,12 +370,28 @@ def refused(response) -> bool:
     return response.status_code == 302 and response.location.startswith("/auth/login?next=")
 
 
+#: An inline style: a ``style`` attribute or a ``<style>`` block, which the policy refuses.
+INLINE_STYLE = re.compile(r"<style[\s>]|<[^>]*\sstyle\s*=", re.IGNORECASE)
+
+
+def inline_styles(response) -> list[str]:
+    """The inline styles of an HTML page (none allowed: the policy would drop them)."""
+    if response.mimetype != "text/html":
+        return []
+    return [match.group(0)[:120] for match in INLINE_STYLE.finditer(response.text)]
+
+
 def try_route(instance, visitor: str, rule, method: str) -> bool:
-    """Use ``rule`` as ``visitor``; ``True`` when they got through."""
+    """Use ``rule`` as ``visitor``; ``True`` when they got through.
+
+    Every page seen is searched for inline styles, kept in ``instance.styled``.
+    """
     client = instance.people[visitor]
     url = instance.url(rule)
     if method == "GET":
         with client.get(url) as response:
+            if styles := inline_styles(response):
+                instance.styled.append((url, visitor, styles))
             return not refused(response)
     data = {"csrf_token": instance.tokens[visitor], "cid": uuid.uuid4().hex}
     if rule.endpoint == "join.contribute":
@@ -420,6 +439,7 @@ def test_every_route_lets_in_whom_it_should_and_nobody_else(instance, backlog):
             if got_in != (visitor in allowed[ROUTES[endpoint, method]]):
                 wrong.append((method, endpoint, visitor, "got in" if got_in else "refused"))
     assert wrong == [], "\n".join(map(str, wrong))
+    assert instance.styled == [], "no inline style: the Content-Security-Policy refuses them"
 
 
 def test_the_backlog_closed_to_facilitators_leaves_no_way_in_nor_link(instance):
@@ -581,3 +601,60 @@ def test_the_audit_log_says_who_did_what_without_what_participants_wrote(instanc
     assert secret_note not in log.text
     assert "owner" in log.text and "Ilse" in log.text
     assert owner.get("/admin/audit").status_code == 403
+
+
+# --- headers: inline styles and frames ----------------------------------------------------
+
+
+def test_no_page_may_use_inline_styles_nor_be_framed_by_default(instance):
+    for visitor, page in (("nobody", "/"), ("owner", f"/sessions/{instance.a}/projector")):
+        response = instance.people[visitor].get(page)
+        policy = response.headers["Content-Security-Policy"]
+        assert "unsafe-inline" not in policy and "style-src 'self';" in policy
+        assert "frame-ancestors 'none'" in policy
+        assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def save_frame_ancestors(instance, text: str):
+    administrator = instance.people["administrator"]
+    page = administrator.get("/settings/")
+    return administrator.post(
+        "/settings/",
+        data={
+            "csrf_token": csrf_token(page.text),
+            "facilitators_backlog": "y",
+            "projector_frame_ancestors": text,
+        },
+    )
+
+
+def test_the_administrators_let_named_sites_frame_the_projector_and_nothing_else(instance):
+    saved = save_frame_ancestors(instance, "https://Slides.Example.org/\nhttp://localhost:8080")
+    assert saved.status_code == 302
+    projector = instance.people["owner"].get(f"/sessions/{instance.a}/projector")
+    policy = projector.headers["Content-Security-Policy"]
+    assert "frame-ancestors https://slides.example.org http://localhost:8080;" in policy + ";"
+    assert "X-Frame-Options" not in projector.headers  # it cannot name sites
+    for page in (f"/sessions/{instance.a}", "/settings/", "/"):
+        response = instance.people["administrator"].get(page)
+        assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"], page
+    # Refused to whoever does not run the session, framed or not.
+    assert refused(instance.people["other_facilitator"].get(f"/sessions/{instance.a}/projector"))
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "*",
+        "'self'",
+        "https://a.example/path",
+        "javascript:alert(1)",
+        "https://a.example;script-src",
+    ],
+)
+def test_a_frame_ancestor_must_be_a_sites_address(instance, entry):
+    refused_form = save_frame_ancestors(instance, f"https://ok.example\n{entry}")
+    assert refused_form.status_code == 400
+    assert "is not a site&#39;s address" in refused_form.text
+    projector = instance.people["owner"].get(f"/sessions/{instance.a}/projector")
+    assert "frame-ancestors 'none'" in projector.headers["Content-Security-Policy"]
