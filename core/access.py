@@ -223,17 +223,49 @@ def audit_event(event: str, session: Session, data: dict) -> None:
     audit(event, session, **detail)
 
 
-def audit_detail(**detail) -> None:
-    """Add staff-side facts to the audit entry of this request (see :func:`audit_request`)."""
+def audit_this(**detail) -> None:
+    """Write this request to the audit log once it succeeds, with ``detail`` (staff-side facts).
+
+    Checked staff POSTs and downloads are written without asking; a page that
+    hands out something worth knowing about (printable cards with personal
+    links) asks with this.
+    """
+    g.palabre_audit = True
     g.palabre_audit_detail = {**g.get("palabre_audit_detail", {}), **detail}
 
 
+#: The longest query value kept in the audit log (a filter such as a theme or a date).
+_AUDITED_QUERY_CHARS = 40
+
+
+def _download_name(response) -> str | None:
+    """The file name of a download (a PDF, an export), or ``None`` for a page."""
+    disposition = response.headers.get("Content-Disposition", "")
+    _kind, _, name = disposition.partition("filename=")
+    return name.strip('"')[:120] if name else None
+
+
 def audit_request(response):
-    """After a checked staff POST that succeeded, write it to the audit log (``after_request``)."""
-    if g.get("palabre_audit") and response.status_code < 400:
-        arguments = {k: v for k, v in (request.view_args or {}).items() if k != "session_id"}
-        arguments.update(g.get("palabre_audit_detail", {}))
-        audit(request.endpoint or "?", g.get("palabre_session"), **arguments)
+    """Write a checked staff request that succeeded to the audit log (``after_request``).
+
+    Written: every checked staff POST, every download by a signed-in account
+    (each printed PDF and export: who, which file, which filters), and the
+    pages that ask with :func:`audit_this`.
+    """
+    if response.status_code >= 400:
+        return response
+    download = _download_name(response)
+    if g.get("palabre_audit") or (download and signed_in() is not None):
+        detail = {k: v for k, v in (request.view_args or {}).items() if k != "session_id"}
+        if download:
+            detail["file"] = download
+            detail.update(
+                (key, value)
+                for key, value in request.args.items()
+                if len(key) <= 20 and len(value) <= _AUDITED_QUERY_CHARS and key not in detail
+            )
+        detail.update(g.get("palabre_audit_detail", {}))
+        audit(request.endpoint or "?", g.get("palabre_session"), **detail)
     return response
 
 

@@ -202,7 +202,7 @@ def edit():
                 return render_template("settings/edit.html", form=form, settings=current), 400
             values[ORGANISER_LOGO] = logo
         save_settings(values)
-        access.audit_detail(**{name: values[name] for name in AUDITED})
+        access.audit_this(**{name: values[name] for name in AUDITED})
         flash(_("Settings saved."), "success")
         return redirect(url_for("settings.edit"))
     status = 400 if form.errors else 200

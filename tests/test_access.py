@@ -34,6 +34,7 @@ from palabre.database import write_transaction
 from palabre.extensions import db, socketio
 from palabre.models import (
     AccountRole,
+    AuditEntry,
     Contribution,
     Facilitator,
     Invitation,
@@ -658,3 +659,45 @@ def test_a_frame_ancestor_must_be_a_sites_address(instance, entry):
     assert "is not a site&#39;s address" in refused_form.text
     projector = instance.people["owner"].get(f"/sessions/{instance.a}/projector")
     assert "frame-ancestors 'none'" in projector.headers["Content-Security-Policy"]
+
+
+def test_prints_and_exports_are_in_the_audit_log_without_participants_data(instance):
+    owner = instance.people["owner"]
+    downloads = (
+        f"/print/sessions/{instance.a}/report.pdf",
+        f"/sessions/{instance.a}/host-cards.pdf",
+        "/backlog/export/needs.csv",
+    )
+    for url in downloads:
+        assert owner.get(url).status_code == 200, url
+    cards = owner.get(f"/sessions/{instance.a}/links/{HOST}/cards")
+    assert cards.status_code == 200
+    with instance.app.app_context():
+        entries = [
+            (entry.facilitator.email, entry.action, entry.session_id, entry.detail)
+            for entry in db.session.scalars(select(AuditEntry).order_by(AuditEntry.id))
+        ]
+    printed = [entry for entry in entries if entry[0] == "owner@example.org"][-4:]
+    assert printed == [
+        (
+            "owner@example.org",
+            "printing.report",
+            instance.a,
+            {"file": f"palabre-report-{instance.code}.pdf"},
+        ),
+        (
+            "owner@example.org",
+            "sessions.host_cards",
+            instance.a,
+            {"file": f"palabre-host_cards-{instance.code}.pdf"},
+        ),
+        (
+            "owner@example.org",
+            "policy_cycle.export",
+            None,
+            {"what": "needs", "kind": "csv", "file": printed[2][3]["file"]},
+        ),
+        ("owner@example.org", "role_links.cards", instance.a, {"role_name": HOST}),
+    ]
+    log = instance.people["administrator"].get("/admin/audit").text
+    assert "printing.report" in log and "Evening classes" not in log
