@@ -194,14 +194,16 @@ backlog_required = _required(BACKLOG, with_session=False)
 _AUDITED_FIELDS = ("name", "index", "minutes", "id", "hidden", "phase_index", "group", "kind")
 
 
-def audit(action: str, session: Session | None = None, **detail) -> None:
-    """Write who (the signed-in account) did ``action``, to ``session`` if any.
+def audit(
+    action: str, session: Session | None = None, *, by: Facilitator | None = None, **detail
+) -> None:
+    """Write who (``by``, else the signed-in account) did ``action``, to ``session`` if any.
 
     ``detail`` holds staff-side facts only (ids, names of actions, phase
     indexes), never what a participant wrote. Runs its own write
     transaction: call it after the change, not inside its transaction.
     """
-    facilitator = signed_in()
+    facilitator = by or signed_in()
     with write_transaction():
         db.session.add(
             AuditEntry(

@@ -27,6 +27,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user, login_user, logout_user
+from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import func, select
 from wtforms import BooleanField, EmailField, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, Email, Length, ValidationError
@@ -354,6 +355,99 @@ def change_password():
             flash(_("Password changed. You are signed out on every other device."), "success")
             return redirect(url_for("sessions.index"))
     return render_template("auth/password.html", form=form)
+
+
+# --- a password reset by an administrator ------------------------------------------------
+
+#: How long a reset link works: three days, as Django's default, so that it can be
+#: passed on in person or by phone over a weekend.
+RESET_LINK_HOURS = 72
+
+
+def _reset_signer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt="palabre.password-reset")
+
+
+def _reset_fingerprint(facilitator: Facilitator) -> list:
+    """What a reset link names of its account; any sign-out or new password changes it."""
+    return [facilitator.id, facilitator.credentials_version, hash_token(facilitator.password_hash)]
+
+
+def lock_out_for_reset(facilitator: Facilitator) -> str:
+    """Lock ``facilitator`` out; the token of the one-time link that sets its new password.
+
+    The account's password is replaced by a random one nobody knows, every
+    sign-in of it ends (:func:`revoke_sign_ins`: cookies, remember-me,
+    sockets), and the token (stored nowhere) works once, for
+    :data:`RESET_LINK_HOURS`: setting a password, or another reset, changes
+    what it names. Needs no e-mail server: the administrator passes the
+    link on.
+    """
+    unknown = hash_password(secrets.token_urlsafe(32))  # slow: before the write lock
+    with write_transaction():
+        db.session.get(Facilitator, facilitator.id).password_hash = unknown
+    revoke_sign_ins(facilitator)
+    return _reset_signer().dumps(_reset_fingerprint(db.session.get(Facilitator, facilitator.id)))
+
+
+def account_to_reset(token) -> Facilitator | None:
+    """The enabled account a reset link's ``token`` names, if the link still works."""
+    try:
+        fingerprint = _reset_signer().loads(str(token), max_age=RESET_LINK_HOURS * 3600)
+    except BadData:
+        return None
+    if not isinstance(fingerprint, list) or len(fingerprint) != 3:
+        return None
+    facilitator = db.session.get(Facilitator, parse_int(fingerprint[0]) or 0)
+    if facilitator is None or not facilitator.is_active:
+        return None
+    return facilitator if _reset_fingerprint(facilitator) == fingerprint else None
+
+
+def _link_expired() -> str:
+    return _(
+        "This link to set a password does not work any more. Ask an administrator for a new one."
+    )
+
+
+class ResetForm(CleanForm):
+    password = PasswordField(_l("New password"), validators=[DataRequired()])
+    submit = SubmitField(_l("Set my password"))
+
+
+@bp.get("/reset/<token>")
+def reset_link(token: str):
+    """The link an administrator passed on: checked, kept in the cookie, then a clean URL."""
+    if account_to_reset(token) is None:
+        flash(_link_expired(), "error")
+        return redirect(url_for("auth.login"))
+    session["password_reset"] = token
+    return redirect(url_for("auth.reset_password"))
+
+
+@bp.route("/reset", methods=["GET", "POST"])
+def reset_password():
+    """Set a new password with a reset link; then sign in with it (and the second factor)."""
+    facilitator = account_to_reset(session.get("password_reset"))
+    if facilitator is None:
+        session.pop("password_reset", None)
+        flash(_link_expired(), "error")
+        return redirect(url_for("auth.login"))
+    form = ResetForm()
+    if form.validate_on_submit():
+        problem = password_problem(form.password.data, facilitator.email, facilitator.name)
+        if problem:
+            form.password.errors.append(problem)
+            return render_template("auth/reset.html", form=form, account=facilitator), 400
+        password_hash = hash_password(form.password.data)
+        with write_transaction():
+            db.session.get(Facilitator, facilitator.id).password_hash = password_hash
+        revoke_sign_ins(facilitator)  # the link, and anything else, stops working
+        session.pop("password_reset", None)
+        access.audit("auth.reset_password", by=facilitator)
+        flash(_("Password set. Sign in with it."), "success")
+        return redirect(url_for("auth.login"))
+    return render_template("auth/reset.html", form=form, account=facilitator)
 
 
 def register_commands(app) -> None:

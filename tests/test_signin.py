@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from http.cookies import SimpleCookie
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import pyotp
 import pytest
@@ -404,3 +405,110 @@ def test_https_base_url_makes_cookies_secure_and_asks_for_hsts(tmp_path):
         assert "max-age=" in client.get("/").headers["Strict-Transport-Security"]
     finally:
         close_app(app)
+
+
+# --- a password reset by an administrator ---------------------------------------------------
+
+
+def reset_by_the_administrator(app, account_id: int):
+    """The administrator resets an account's password; returns the answer with the link."""
+    admin = app.test_client()
+    sign_in(admin)
+    page = admin.get("/admin/accounts")
+    return admin.post(
+        f"/admin/accounts/{account_id}/reset-password", data={"csrf_token": csrf_token(page)}
+    )
+
+
+def reset_link(answer) -> str:
+    link = re.search(r'class="reset-link">([^<]+)<', answer.text).group(1)
+    return urlsplit(link).path
+
+
+def a_facilitator_running_a_cafe(app, make_cafe) -> tuple[int, str]:
+    code = make_cafe()
+    with app.app_context(), write_transaction():
+        facilitator = Facilitator(email="fatima@example.org", name="Fatima")
+        facilitator.password_hash = models.hash_password(STRONG)
+        db.session.add(facilitator)
+        db.session.flush()
+        db.session.scalar(
+            select(models.Session).where(models.Session.code == code)
+        ).created_by_id = facilitator.id
+    return facilitator.id, code
+
+
+def test_an_administrators_reset_signs_the_account_out_everywhere(app, client, make_cafe):
+    facilitator_id, code = a_facilitator_running_a_cafe(app, make_cafe)
+    sign_in(client, "fatima@example.org", STRONG, remember="y")
+    only_remember = app.test_client()
+    copy_cookies(client, only_remember, only={"remember_token"})
+    sock = socketio.test_client(
+        app, flask_test_client=client, auth={"session": code, "view": "facilitator"}
+    )
+    assert sock.is_connected() and signed_in(only_remember)
+    answer = reset_by_the_administrator(app, facilitator_id)
+    assert answer.status_code == 200 and "shown only once" in answer.text
+    assert not signed_in(client) and not signed_in(only_remember)
+    assert not sock.is_connected()
+    assert sign_in(app.test_client(), "fatima@example.org", STRONG).status_code == 200, (
+        "the old password still works"
+    )
+    with app.app_context():
+        audited = db.session.scalars(select(models.AuditEntry)).all()
+        assert [(e.action, e.detail) for e in audited] == [
+            (
+                "accounts.reset_password",
+                {"account_id": facilitator_id, "email": "fatima@example.org"},
+            )
+        ]
+
+
+def test_a_reset_link_sets_a_strong_password_once(app, make_cafe):
+    facilitator_id, _code = a_facilitator_running_a_cafe(app, make_cafe)
+    link = reset_link(reset_by_the_administrator(app, facilitator_id))
+    phone = app.test_client()
+    opened = phone.get(link)
+    assert opened.location == "/auth/reset", "the token stays out of the address bar"
+    page = phone.get("/auth/reset")
+    assert "fatima@example.org" in page.text
+    weak = phone.post("/auth/reset", data={"csrf_token": csrf_token(page), "password": "12345678"})
+    assert weak.status_code == 400 and "too easy to guess" in weak.text
+    new_password = "amber kettle under thunder"
+    done = phone.post(
+        "/auth/reset", data={"csrf_token": csrf_token(page), "password": new_password}
+    )
+    assert done.location == "/auth/login"
+    assert sign_in(app.test_client(), "fatima@example.org", new_password).status_code == 302
+    again = app.test_client()
+    assert again.get(link).location == "/auth/login", "a reset link works once"
+    assert "does not work any more" in again.get("/auth/login").text
+    with app.app_context():
+        last = db.session.scalars(select(models.AuditEntry).order_by(models.AuditEntry.id)).all()[
+            -1
+        ]
+        assert (last.action, last.facilitator_id) == ("auth.reset_password", facilitator_id)
+
+
+def test_a_reset_link_expires_and_a_newer_one_replaces_it(app, make_cafe, monkeypatch):
+    facilitator_id, _code = a_facilitator_running_a_cafe(app, make_cafe)
+    first = reset_link(reset_by_the_administrator(app, facilitator_id))
+    second = reset_link(reset_by_the_administrator(app, facilitator_id))
+    assert app.test_client().get(first).location == "/auth/login", "the older link still works"
+    later = time.time() + (auth_module.RESET_LINK_HOURS + 1) * 3600
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert app.test_client().get(second).location == "/auth/login", "the link never expires"
+
+
+def test_an_administrator_resets_neither_their_own_password_nor_a_disabled_account(app):
+    with app.app_context():
+        me = db.session.scalar(select(Facilitator.id).where(Facilitator.email == FACILITATOR_EMAIL))
+    answer = reset_by_the_administrator(app, me)
+    assert answer.status_code == 302 and answer.location == "/admin/accounts"
+    assert sign_in(app.test_client()).status_code == 302
+    with app.app_context(), write_transaction():
+        gone = Facilitator(email="gone@example.org", name="Gone", disabled=True, password_hash="x")
+        db.session.add(gone)
+    assert reset_by_the_administrator(app, gone.id).location == "/admin/accounts"
+    with app.app_context():
+        assert db.session.get(Facilitator, gone.id).password_hash == "x"
