@@ -28,7 +28,7 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user, login_user, logout_user
 from itsdangerous import BadData, URLSafeTimedSerializer
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from wtforms import BooleanField, EmailField, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, Email, Length, ValidationError
 from zxcvbn import zxcvbn
@@ -38,7 +38,14 @@ from .database import write_transaction
 from .extensions import db, login_manager, socketio
 from .forms import CleanForm
 from .inputs import local_path, parse_int
-from .models import AccountRole, Facilitator, check_password, hash_password, hash_token
+from .models import (
+    AccountRole,
+    Facilitator,
+    LoginFailure,
+    check_password,
+    hash_password,
+    hash_token,
+)
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -49,8 +56,8 @@ login_manager.login_message = _l("Please sign in as a facilitator to see this pa
 FREE_FAILURES = 5
 FIRST_WAIT_S = 15
 LONGEST_WAIT_S = 15 * 60
-#: Accounts whose failures are remembered, beyond which the oldest are forgotten.
-MAX_THROTTLED = 10_000
+#: Failures of an address are forgotten after a day without any.
+FORGET_AFTER_S = 24 * 3600
 
 
 @login_manager.user_loader
@@ -128,15 +135,18 @@ class LoginThrottle:
 
     After :data:`FREE_FAILURES` failures, the address must wait
     :data:`FIRST_WAIT_S` seconds, then twice as long after each further
-    failure, up to :data:`LONGEST_WAIT_S`; a success forgets its failures.
-    Addresses are kept hashed, in memory: each worker process counts its own.
-    Unknown addresses are throttled exactly like known ones, so that the
-    answers never tell whether an account exists.
-    """
+    failure, up to :data:`LONGEST_WAIT_S`; a success forgets its failures,
+    and so does a day without any (:data:`FORGET_AFTER_S`). Unknown
+    addresses are throttled exactly like known ones, so that the answers
+    never tell whether an account exists.
 
-    def __init__(self):
-        # hashed address -> (failures, monotonic time before which it must wait)
-        self._failures: dict[str, tuple[int, float]] = {}
+    The counts live in the database (:class:`palabre.models.LoginFailure`,
+    addresses hashed), so every worker process of an instance (``palabre
+    serve --workers N`` on PostgreSQL, or a second server on the same
+    SQLite file) counts the same failures: spreading tries over workers
+    gains nothing. Checking is a read; a failure is one short write
+    transaction, which yields to nothing while it holds the write lock.
+    """
 
     @staticmethod
     def _key(email: str) -> str:
@@ -144,21 +154,42 @@ class LoginThrottle:
 
     def wait(self, email: str) -> int:
         """Seconds ``email`` must still wait before its next try (0: it may try now)."""
-        _count, until = self._failures.get(self._key(email), (0, 0.0))
-        return max(0, math.ceil(until - time.monotonic()))
+        row = db.session.get(LoginFailure, self._key(email))
+        db.session.commit()  # no read transaction held while the slow check waits
+        if row is None:
+            return 0
+        return max(0, math.ceil(row.wait_until - throttle_clock()))
 
     def failed(self, email: str) -> None:
-        key = self._key(email)
-        count = self._failures.pop(key, (0, 0.0))[0] + 1
-        if len(self._failures) >= MAX_THROTTLED:
-            self._failures.pop(next(iter(self._failures)))
-        wait = 0.0
-        if count >= FREE_FAILURES:
-            wait = min(LONGEST_WAIT_S, FIRST_WAIT_S * 2 ** (count - FREE_FAILURES))
-        self._failures[key] = (count, time.monotonic() + wait)
+        """Count one failure of ``email``; from the :data:`FREE_FAILURES`-th, it must wait."""
+        key, now = self._key(email), throttle_clock()
+        with write_transaction():
+            # Failures nobody repeated for a day are forgotten, so the table stays small.
+            db.session.execute(
+                delete(LoginFailure).where(LoginFailure.failed_at < now - FORGET_AFTER_S)
+            )
+            row = db.session.get(LoginFailure, key)
+            if row is None:
+                row = LoginFailure(key_hash=key, failures=0)
+                db.session.add(row)
+            row.failures += 1
+            wait = 0.0
+            if row.failures >= FREE_FAILURES:
+                wait = min(LONGEST_WAIT_S, FIRST_WAIT_S * 2 ** (row.failures - FREE_FAILURES))
+            row.wait_until, row.failed_at = now + wait, now
 
     def succeeded(self, email: str) -> None:
-        self._failures.pop(self._key(email), None)
+        """Forget the failures of ``email`` (a write only when it had some)."""
+        key = self._key(email)
+        had_failures = db.session.get(LoginFailure, key) is not None
+        db.session.commit()
+        if had_failures:
+            with write_transaction():
+                db.session.execute(delete(LoginFailure).where(LoginFailure.key_hash == key))
+
+
+#: The throttle's clock: wall time, the same in every worker process (tests move it on).
+throttle_clock = time.time
 
 
 def throttle() -> LoginThrottle:

@@ -236,8 +236,8 @@ def test_signing_in_starts_a_fresh_cookie_session(client):
 
 
 def test_failed_sign_ins_make_the_account_wait_longer_each_time(app, client, monkeypatch):
-    now = [1000.0]
-    monkeypatch.setattr(auth_module.time, "monotonic", lambda: now[0])
+    now = [time.time()]
+    monkeypatch.setattr(auth_module, "throttle_clock", lambda: now[0])
     for _ in range(auth_module.FREE_FAILURES):
         assert sign_in(client, password="wrong password").status_code == 200
     # Now even the right password waits, and is not even checked.
@@ -252,6 +252,46 @@ def test_failed_sign_ins_make_the_account_wait_longer_each_time(app, client, mon
     # A success forgets the failures.
     assert sign_in(app.test_client(), password="wrong password").status_code == 200
     assert sign_in(app.test_client()).status_code == 302
+
+
+def test_failures_count_across_workers_sharing_the_database(app, tmp_path):
+    """Tries spread over two app instances (two workers) on one database count together."""
+    from palabre import create_app
+
+    other_worker = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test",
+            "BASE_URL": "http://palabre.test",
+            "SERVER_NAME": "palabre.test",
+            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+        }
+    )
+    other_worker.instance_path = str(tmp_path / "other")
+    try:
+        workers = [app.test_client(), other_worker.test_client()]
+        for attempt in range(auth_module.FREE_FAILURES):
+            answer = sign_in(workers[attempt % 2], password="wrong password")
+            assert answer.status_code == 200
+        for worker in workers:
+            assert sign_in(worker).status_code == 429, "a worker did not see the other's failures"
+        with app.app_context():
+            stored = db.session.scalars(select(models.LoginFailure)).all()
+            assert [row.failures for row in stored] == [auth_module.FREE_FAILURES]
+            assert FACILITATOR_EMAIL not in stored[0].key_hash
+    finally:
+        close_app(other_worker)
+
+
+def test_failures_are_forgotten_after_a_quiet_day(app, client, monkeypatch):
+    now = [time.time()]
+    monkeypatch.setattr(auth_module, "throttle_clock", lambda: now[0])
+    for _ in range(auth_module.FREE_FAILURES):
+        sign_in(client, "someone@example.org", "wrong password")
+    now[0] += auth_module.FORGET_AFTER_S + 1
+    sign_in(client, "another@example.org", "wrong password")  # any failure tidies up
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(models.LoginFailure)) == 1
 
 
 def test_unknown_addresses_are_throttled_and_checked_like_known_ones(client, monkeypatch):
