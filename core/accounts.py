@@ -180,7 +180,11 @@ def reset_password(account_id: int):
     access.audit_this(email=account.email)
     link = base_url() + url_for("auth.reset_link", token=token)
     return render_template(
-        "accounts/reset_link.html", account=account, link=link, hours=RESET_LINK_HOURS
+        "accounts/reset_link.html",
+        account=account,
+        link=link,
+        qr=Markup(qr_svg(link)),
+        hours=RESET_LINK_HOURS,
     )
 
 

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_wtf.file import FileField
 from sqlalchemy import select
 from wtforms import BooleanField, StringField, SubmitField, TextAreaField
@@ -92,7 +93,8 @@ def frame_ancestor_origins(text: str) -> list[str]:
     Each is ``http(s)://host[:port]``, as a Content-Security-Policy source
     expression names a site; raises ``ValueError`` naming the first entry
     that is not one (a path, a keyword such as ``*``, a quote or a ``;``
-    that would change the policy).
+    that would change the policy), or :class:`TooManyOrigins` beyond
+    :data:`MAX_FRAME_ANCESTORS`.
     """
     origins = []
     for entry in text.split():
@@ -116,8 +118,12 @@ def frame_ancestor_origins(text: str) -> list[str]:
         if origin not in origins:
             origins.append(origin)
     if len(origins) > MAX_FRAME_ANCESTORS:
-        raise ValueError(origins[MAX_FRAME_ANCESTORS])
+        raise TooManyOrigins(origins[MAX_FRAME_ANCESTORS])
     return origins
+
+
+class TooManyOrigins(ValueError):
+    """More frame ancestors than :data:`MAX_FRAME_ANCESTORS`."""
 
 
 def projector_frame_ancestors() -> list[str]:
@@ -128,13 +134,17 @@ def projector_frame_ancestors() -> list[str]:
 def _frame_ancestors_check(form, field) -> None:
     try:
         frame_ancestor_origins(field.data or "")
+    except TooManyOrigins:
+        raise ValidationError(
+            ngettext(
+                "List at most %(num)d site.", "List at most %(num)d sites.", MAX_FRAME_ANCESTORS
+            )
+        ) from None
     except ValueError as error:
         raise ValidationError(
             _(
-                "“%(entry)s” is not a site's address such as https://slides.example.org "
-                "(at most %(num)d).",
+                "“%(entry)s” is not a site's address such as https://slides.example.org.",
                 entry=str(error),
-                num=MAX_FRAME_ANCESTORS,
             )
         ) from None
 

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import select
 
-from palabre import HOST, printing
+from palabre import HOST, printing, settings
 from palabre.database import write_transaction
 from palabre.extensions import db, socketio
 from palabre.models import (
@@ -705,3 +705,9 @@ def test_prints_and_exports_are_in_the_audit_log_without_participants_data(insta
     ]
     log = instance.people["administrator"].get("/admin/audit").text
     assert "printing.report" in log and "Evening classes" not in log
+
+
+def test_the_frame_ancestors_are_few(instance):
+    many = "\n".join(f"https://tool-{n}.example" for n in range(settings.MAX_FRAME_ANCESTORS + 1))
+    answer = save_frame_ancestors(instance, many)
+    assert answer.status_code == 400 and "List at most" in answer.text
