@@ -284,13 +284,82 @@ def revoke_sign_ins(facilitator: Facilitator) -> None:
     """End every sign-in of ``facilitator``: cookies on any device, remember-me, open sockets.
 
     Raises its credentials version, which every such cookie names, then
-    closes the live sockets it has open in this process; sockets in other
-    processes are refused at their next event.
+    closes the live sockets it has open in this process; other worker
+    processes close theirs at their next sweep (:func:`close_revoked_sockets`),
+    and refuse any event they send meanwhile.
     """
     with write_transaction():
         db.session.get(Facilitator, facilitator.id).credentials_version += 1
     for sid in capacity.owner_sockets(capacity.facilitator_owner(facilitator.id)):
         socketio.server.disconnect(sid, namespace=capacity.NAMESPACE)
+
+
+#: Prefix of the Socket.IO room of the sockets opened with one sign-in of an account.
+SIGN_IN_ROOM = "signin:"
+#: How often each worker process looks for sockets whose sign-in was revoked elsewhere.
+REVOKED_SWEEP_S = 5.0
+
+
+def sign_in_room(facilitator: Facilitator) -> str:
+    """The room a staff socket joins: the account and the credentials version it signed in with."""
+    return f"{SIGN_IN_ROOM}{facilitator.id}:{facilitator.credentials_version}"
+
+
+def close_revoked_sockets() -> int:
+    """Close this process's staff sockets whose sign-in has ended; how many were closed.
+
+    A sign-out, a password change or reset, or disabling the account in
+    another worker process raised the account's credentials version there:
+    the sockets here that signed in with an older version, or of a disabled
+    or deleted account, are closed. One read of the accounts concerned.
+    """
+    # python-socketio keeps no public list of a process's rooms; its manager's map is it.
+    rooms = [
+        room
+        for room in socketio.server.manager.rooms.get(capacity.NAMESPACE, {})
+        if isinstance(room, str) and room.startswith(SIGN_IN_ROOM)
+    ]
+    opened_with = {}
+    for room in rooms:
+        account_id, _, version = room.removeprefix(SIGN_IN_ROOM).partition(":")
+        opened_with[room] = (int(account_id), int(version))
+    if not opened_with:
+        return 0
+    ids = {account_id for account_id, _version in opened_with.values()}
+    current = {
+        account_id: (version, disabled)
+        for account_id, version, disabled in db.session.execute(
+            select(Facilitator.id, Facilitator.credentials_version, Facilitator.disabled).where(
+                Facilitator.id.in_(ids)
+            )
+        )
+    }
+    db.session.commit()  # no read transaction held while sockets close
+    closed = 0
+    for room, (account_id, version) in opened_with.items():
+        if current.get(account_id) == (version, False):
+            continue
+        for sid, _eio_sid in list(
+            socketio.server.manager.get_participants(capacity.NAMESPACE, room)
+        ):
+            socketio.server.disconnect(sid, namespace=capacity.NAMESPACE)
+            closed += 1
+    return closed
+
+
+def sweep_revoked_sockets(app) -> None:
+    """Run :func:`close_revoked_sockets` every :data:`REVOKED_SWEEP_S` seconds, for ever.
+
+    Started by ``palabre serve`` in each worker when there are several
+    (``MESSAGE_QUEUE``); a single process closes the sockets at once.
+    """
+    while True:
+        socketio.sleep(REVOKED_SWEEP_S)
+        with app.app_context():
+            try:
+                close_revoked_sockets()
+            except Exception:  # a database hiccup: the next sweep tries again
+                app.logger.exception("could not look for revoked sign-ins")
 
 
 @bp.route("/login", methods=["GET", "POST"])

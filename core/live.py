@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from . import access, actions, capacity, contributions, phases
+from .auth import sign_in_room
 from .database import write_transaction
 from .errors import Refused, Unavailable
 from .events import (
@@ -88,6 +89,9 @@ def on_connect(auth):
             return False
     elif not access.may_run(access.signed_in(), session):
         return False
+    else:
+        # Closed by any worker's sweep once this sign-in ends (palabre.auth.close_revoked_sockets).
+        join_room(sign_in_room(access.signed_in()))
     rooms = rooms_for(view, participant)
     for name in rooms:
         join_room(room(session.id, name))

@@ -54,7 +54,7 @@ from gevent import pywsgi
 from gevent.pool import Pool
 from sqlalchemy import func, select
 
-from .auth import new_setup_token
+from .auth import new_setup_token, sweep_revoked_sockets
 from .backups import DatabaseFileError, database_problem, refusal, sqlite_file, take_lock
 from .capacity import HANG_UP
 from .concurrency import served_by_gevent
@@ -257,6 +257,9 @@ def serve(host: str, port: int, workers: int, worker: bool) -> None:
         max_connections=max(16, ((files or 200_000) - FILES_KEPT_FREE) // FILES_PER_CONNECTION),
     )
     socketio.wsgi_server = server  # what socketio.stop() stops, as after socketio.run()
+    if app.config.get("MESSAGE_QUEUE"):
+        # Sign-outs in another worker close this worker's sockets of that sign-in too.
+        socketio.start_background_task(sweep_revoked_sockets, app)
     for signum in (signal.SIGINT, signal.SIGTERM):
         gevent.signal_handler(signum, server.close)
     server.serve_forever(stop_timeout=STOP_GRACE_S)

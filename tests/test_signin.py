@@ -121,6 +121,30 @@ def test_a_socket_of_a_revoked_sign_in_is_refused_at_its_next_event(app, client,
     assert ack == {"ok": False, "error": "Only a facilitator can do this."}
 
 
+def test_sockets_of_a_sign_in_ended_in_another_worker_close_at_the_next_sweep(
+    app, client, make_cafe
+):
+    """Another worker process raised the version: this one's sweep closes the stale sockets."""
+    code = make_cafe()
+    sign_in(client)
+    stale = socketio.test_client(
+        app, flask_test_client=client, auth={"session": code, "view": "projector"}
+    )
+    phone = app.test_client()
+    join_page = phone.get(f"/j/{code}")
+    phone.post(f"/j/{code}", data={"csrf_token": csrf_token(join_page), "language": "en"})
+    participant = socketio.test_client(app, flask_test_client=phone, auth={"session": code})
+    assert stale.is_connected() and participant.is_connected()
+    with app.app_context():
+        assert auth_module.close_revoked_sockets() == 0, "a valid sign-in was closed"
+    with app.app_context(), write_transaction():
+        db.session.scalar(select(Facilitator)).credentials_version += 1  # as the other worker
+    assert stale.is_connected(), "closed before any sweep: this test proves nothing"
+    with app.app_context():
+        assert auth_module.close_revoked_sockets() == 1
+    assert not stale.is_connected() and participant.is_connected()
+
+
 def test_changing_the_password_signs_out_every_other_device(app, client):
     sign_in(client)
     other_device = app.test_client()
