@@ -42,6 +42,8 @@ from .models import (
     AccountRole,
     Facilitator,
     LoginFailure,
+    Session,
+    Status,
     check_password,
     hash_password,
     hash_token,
@@ -294,51 +296,61 @@ def revoke_sign_ins(facilitator: Facilitator) -> None:
         socketio.server.disconnect(sid, namespace=capacity.NAMESPACE)
 
 
-#: Prefix of the Socket.IO room of the sockets opened with one sign-in of an account.
-SIGN_IN_ROOM = "signin:"
-#: How often each worker process looks for sockets whose sign-in was revoked elsewhere.
+#: Prefix of the Socket.IO room of a staff socket: its account, sign-in and session.
+STAFF_SOCKET_ROOM = "staff:"
+#: How often each worker process looks for staff sockets whose access has ended.
 REVOKED_SWEEP_S = 5.0
 
 
-def sign_in_room(facilitator: Facilitator) -> str:
-    """The room a staff socket joins: the account and the credentials version it signed in with."""
-    return f"{SIGN_IN_ROOM}{facilitator.id}:{facilitator.credentials_version}"
+def staff_socket_room(facilitator: Facilitator, session_id: int) -> str:
+    """The room a staff socket joins: account, credentials version signed in with, session."""
+    return f"{STAFF_SOCKET_ROOM}{facilitator.id}:{facilitator.credentials_version}:{session_id}"
 
 
 def close_revoked_sockets() -> int:
-    """Close this process's staff sockets whose sign-in has ended; how many were closed.
+    """Close this process's staff sockets whose access has ended; how many were closed.
 
-    A sign-out, a password change or reset, or disabling the account in
-    another worker process raised the account's credentials version there:
-    the sockets here that signed in with an older version, or of a disabled
-    or deleted account, are closed. One read of the accounts concerned.
+    A socket is closed when its sign-in ended (a sign-out, a password change
+    or reset, possibly in another worker process, raised the account's
+    credentials version), when its account is disabled or gone, or when the
+    account no longer runs the session (taken off it, or a guest's
+    invitation over: :func:`palabre.access.may_run`). One read of the
+    accounts and sessions concerned.
     """
     # python-socketio keeps no public list of a process's rooms; its manager's map is it.
-    rooms = [
-        room
-        for room in socketio.server.manager.rooms.get(capacity.NAMESPACE, {})
-        if isinstance(room, str) and room.startswith(SIGN_IN_ROOM)
-    ]
-    opened_with = {}
-    for room in rooms:
-        account_id, _, version = room.removeprefix(SIGN_IN_ROOM).partition(":")
-        opened_with[room] = (int(account_id), int(version))
-    if not opened_with:
-        return 0
-    ids = {account_id for account_id, _version in opened_with.values()}
-    current = {
-        account_id: (version, disabled)
-        for account_id, version, disabled in db.session.execute(
-            select(Facilitator.id, Facilitator.credentials_version, Facilitator.disabled).where(
-                Facilitator.id.in_(ids)
+    opened = {}
+    for room in socketio.server.manager.rooms.get(capacity.NAMESPACE, {}):
+        if isinstance(room, str) and room.startswith(STAFF_SOCKET_ROOM):
+            account_id, version, session_id = map(
+                int, room.removeprefix(STAFF_SOCKET_ROOM).split(":")
             )
+            opened[room] = (account_id, version, session_id)
+    if not opened:
+        return 0
+    accounts = {
+        account.id: account
+        for account in db.session.scalars(
+            select(Facilitator).where(Facilitator.id.in_({a for a, _v, _s in opened.values()}))
         )
     }
+    sessions = {
+        run.id: run
+        for run in db.session.scalars(
+            select(Session).where(Session.id.in_({s for _a, _v, s in opened.values()}))
+        )
+    }
+    ended = [
+        room
+        for room, (account_id, version, session_id) in opened.items()
+        if (account := accounts.get(account_id)) is None
+        or account.credentials_version != version
+        or (run := sessions.get(session_id)) is None
+        or run.status == Status.ARCHIVED
+        or not access.may_run(account, run)
+    ]
     db.session.commit()  # no read transaction held while sockets close
     closed = 0
-    for room, (account_id, version) in opened_with.items():
-        if current.get(account_id) == (version, False):
-            continue
+    for room in ended:
         for sid, _eio_sid in list(
             socketio.server.manager.get_participants(capacity.NAMESPACE, room)
         ):
@@ -350,8 +362,9 @@ def close_revoked_sockets() -> int:
 def sweep_revoked_sockets(app) -> None:
     """Run :func:`close_revoked_sockets` every :data:`REVOKED_SWEEP_S` seconds, for ever.
 
-    Started by ``palabre serve`` in each worker when there are several
-    (``MESSAGE_QUEUE``); a single process closes the sockets at once.
+    Started by ``palabre serve`` in each worker process: a sign-out closes
+    that process's sockets at once, the others' at their next sweep, and a
+    guest's screens close when the invitation ends.
     """
     while True:
         socketio.sleep(REVOKED_SWEEP_S)

@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from . import access, actions, capacity, contributions, phases
-from .auth import sign_in_room
+from .auth import staff_socket_room
 from .database import write_transaction
 from .errors import Refused, Unavailable
 from .events import (
@@ -90,8 +90,8 @@ def on_connect(auth):
     elif not access.may_run(access.signed_in(), session):
         return False
     else:
-        # Closed by any worker's sweep once this sign-in ends (palabre.auth.close_revoked_sockets).
-        join_room(sign_in_room(access.signed_in()))
+        # Closed by its worker's sweep once this access ends (palabre.auth.close_revoked_sockets).
+        join_room(staff_socket_room(access.signed_in(), session.id))
     rooms = rooms_for(view, participant)
     for name in rooms:
         join_room(room(session.id, name))

@@ -257,9 +257,8 @@ def serve(host: str, port: int, workers: int, worker: bool) -> None:
         max_connections=max(16, ((files or 200_000) - FILES_KEPT_FREE) // FILES_PER_CONNECTION),
     )
     socketio.wsgi_server = server  # what socketio.stop() stops, as after socketio.run()
-    if app.config.get("MESSAGE_QUEUE"):
-        # Sign-outs in another worker close this worker's sockets of that sign-in too.
-        socketio.start_background_task(sweep_revoked_sockets, app)
+    # Sign-outs in another worker, removals and ended invitations close staff sockets here too.
+    socketio.start_background_task(sweep_revoked_sockets, app)
     for signum in (signal.SIGINT, signal.SIGTERM):
         gevent.signal_handler(signum, server.close)
     server.serve_forever(stop_timeout=STOP_GRACE_S)

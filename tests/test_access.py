@@ -30,6 +30,7 @@ import pytest
 from sqlalchemy import select
 
 from palabre import HOST, printing, settings
+from palabre.auth import close_revoked_sockets
 from palabre.database import write_transaction
 from palabre.extensions import db, socketio
 from palabre.models import (
@@ -559,6 +560,30 @@ def test_a_guests_access_ends_with_the_invitation(instance):
     assert guest.get(f"/sessions/{instance.a}").status_code == 403
     ack = sock.emit("timer.extend", {"cid": uuid.uuid4().hex, "minutes": 1}, callback=True)
     assert ack == {"ok": False, "error": "Only a facilitator can do this."}
+    # The sweep every worker runs closes the screen, which would otherwise go on receiving.
+    with instance.app.app_context():
+        assert close_revoked_sockets() == 1
+    assert not sock.is_connected()
+
+
+def test_removing_a_co_facilitator_closes_their_screens_of_the_session(instance):
+    owner = instance.people["owner"]
+    page = owner.get(f"/sessions/{instance.a}/team/")
+    owner.post(
+        f"/sessions/{instance.a}/team/add",
+        data={"csrf_token": csrf_token(page.text), "facilitator": str(instance.spare_id)},
+    )
+    spare = sign_in_as(instance.app.test_client(), "spare@example.org")
+    screen = socketio.test_client(
+        instance.app, flask_test_client=spare, auth={"session": instance.code, "view": "projector"}
+    )
+    assert screen.is_connected()
+    owner.post(
+        f"/sessions/{instance.a}/team/{instance.spare_id}/remove",
+        data={"csrf_token": csrf_token(page.text)},
+    )
+    assert not screen.is_connected()
+    assert spare.get("/sessions/").status_code == 200, "still signed in: only the screen closed"
 
 
 def test_removing_a_guest_closes_their_screens(instance):
