@@ -560,6 +560,8 @@ def test_a_guests_access_ends_with_the_invitation(instance):
     assert guest.get(f"/sessions/{instance.a}").status_code == 403
     ack = sock.emit("timer.extend", {"cid": uuid.uuid4().hex, "minutes": 1}, callback=True)
     assert ack == {"ok": False, "error": "Only a facilitator can do this."}
+    replay = sock.emit("replay", {"after": 0}, callback=True)
+    assert replay == {"ok": False, "error": "Only a facilitator can do this."}
     # The sweep every worker runs closes the screen, which would otherwise go on receiving.
     with instance.app.app_context():
         assert close_revoked_sockets() == 1
@@ -601,6 +603,15 @@ def test_removing_a_guest_closes_their_screens(instance):
     )
     assert not guest_sock.is_connected()
     assert instance.people["co_facilitator"].get(f"/sessions/{instance.a}").status_code != 200
+
+
+def test_a_phone_connected_before_the_archive_replays_nothing(instance):
+    phone = connect(instance, "participant", "participant")
+    assert phone.emit("replay", {"after": 0}, callback=True)["ok"]
+    with instance.app.app_context(), write_transaction():
+        db.session.get(Session, instance.a).status = "archived"
+    refused_replay = phone.emit("replay", {"after": 0}, callback=True)
+    assert refused_replay == {"ok": False, "error": "You are not part of this session."}
 
 
 def test_an_archived_sessions_phones_and_screens_cannot_connect(instance):
