@@ -176,8 +176,11 @@ def reset_password(account_id: int):
     if account.disabled:
         flash(_("Enable the account first."), "error")
         return redirect(url_for("accounts.accounts"))
-    token = lock_out_for_reset(account)
+    second_factor_off = bool(account.totp_secret) and request.form.get("second_factor") == "off"
+    token = lock_out_for_reset(account, second_factor_off=second_factor_off)
     access.audit_this(email=account.email)
+    if second_factor_off:
+        access.audit_this(second_factor_off=True)
     link = base_url() + url_for("auth.reset_link", token=token)
     return render_template(
         "accounts/reset_link.html",

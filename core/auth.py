@@ -491,7 +491,7 @@ def _reset_fingerprint(facilitator: Facilitator) -> list:
     ]
 
 
-def lock_out_for_reset(facilitator: Facilitator) -> str:
+def lock_out_for_reset(facilitator: Facilitator, second_factor_off: bool = False) -> str:
     """Lock ``facilitator`` out; the token of the one-time link that sets its new password.
 
     The account's password is replaced by a random one nobody knows, every
@@ -499,11 +499,15 @@ def lock_out_for_reset(facilitator: Facilitator) -> str:
     sockets), and the token (stored nowhere) works once, for
     :data:`RESET_LINK_HOURS`: setting a password, or another reset, changes
     what it names. Needs no e-mail server: the administrator passes the
-    link on.
+    link on. With ``second_factor_off`` (a lost phone), the account's second
+    factor is turned off too; its owner may turn it on again once signed in.
     """
     unknown = hash_password(secrets.token_urlsafe(32))  # slow: before the write lock
     with write_transaction():
-        db.session.get(Facilitator, facilitator.id).password_hash = unknown
+        account = db.session.get(Facilitator, facilitator.id)
+        account.password_hash = unknown
+        if second_factor_off:
+            account.totp_secret, account.totp_last_step = None, 0
     revoke_sign_ins(facilitator)
     return _reset_signer().dumps(_reset_fingerprint(db.session.get(Facilitator, facilitator.id)))
 

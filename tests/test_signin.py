@@ -576,3 +576,26 @@ def test_an_administrator_resets_neither_their_own_password_nor_a_disabled_accou
     assert reset_by_the_administrator(app, gone.id).location == "/admin/accounts"
     with app.app_context():
         assert db.session.get(Facilitator, gone.id).password_hash == "x"
+
+
+def test_a_reset_may_turn_off_a_lost_second_factor(app, make_cafe):
+    facilitator_id, _code = a_facilitator_running_a_cafe(app, make_cafe)
+    with app.app_context(), write_transaction():
+        db.session.get(Facilitator, facilitator_id).totp_secret = pyotp.random_base32()
+    kept = reset_by_the_administrator(app, facilitator_id)
+    with app.app_context():
+        assert db.session.get(Facilitator, facilitator_id).totp_secret, "turned off unasked"
+    admin = app.test_client()
+    sign_in(admin)
+    page = admin.get("/admin/accounts")
+    assert "Also turn off their second factor" in page.text and kept.status_code == 200
+    admin.post(
+        f"/admin/accounts/{facilitator_id}/reset-password",
+        data={"csrf_token": csrf_token(page), "second_factor": "off"},
+    )
+    with app.app_context():
+        assert db.session.get(Facilitator, facilitator_id).totp_secret is None
+        last = db.session.scalars(select(models.AuditEntry).order_by(models.AuditEntry.id)).all()[
+            -1
+        ]
+        assert last.detail["second_factor_off"] is True
