@@ -1,11 +1,12 @@
 """Who may do what: the one access check behind every staff page and socket event.
 
 Three roles (:class:`palabre.models.AccountRole`): an **administrator** manages
-accounts and instance settings and may run every session; a
-**facilitator** creates sessions and runs the ones they own or co-run, and
-works on the backlog; a **guest** (an external facilitator invited for one
-evening) runs only the sessions they were invited to, until the invitation's
-end. A disabled account can do nothing.
+accounts and instance settings, may run every session and works on the
+whole backlog; a **facilitator** creates sessions and runs the ones they
+own or co-run, and works on the backlog when the administrators allow it
+(the instance setting :data:`palabre.settings.FACILITATORS_BACKLOG`); a
+**guest** (an external facilitator invited for one evening) runs only the
+sessions they were invited to, until the invitation's end. A disabled account can do nothing.
 
 Everything goes through :func:`check`:
 
@@ -42,11 +43,14 @@ STAFF = "staff"  # any signed-in, enabled account, guests included
 FACILITATOR = "facilitator"  # administrators and facilitators
 ADMINISTRATOR = "administrator"  # administrators only
 OWNER = "owner"  # a session's owner (a facilitator) or an administrator
+#: Administrators, and facilitators while the instance setting lets them use the backlog.
+BACKLOG = "backlog"
 _ROLES = {
     STAFF: {AccountRole.ADMINISTRATOR, AccountRole.FACILITATOR, AccountRole.GUEST},
     FACILITATOR: {AccountRole.ADMINISTRATOR, AccountRole.FACILITATOR},
     ADMINISTRATOR: {AccountRole.ADMINISTRATOR},
     OWNER: {AccountRole.ADMINISTRATOR, AccountRole.FACILITATOR},
+    BACKLOG: {AccountRole.ADMINISTRATOR, AccountRole.FACILITATOR},
 }
 
 
@@ -61,7 +65,21 @@ def has_level(facilitator: Facilitator | None, level: str) -> bool:
     """Whether ``facilitator``, an enabled account, holds ``level`` (STAFF, FACILITATOR, ...)."""
     if facilitator is None or facilitator.disabled:
         return False
+    if level == BACKLOG and facilitator.role == AccountRole.FACILITATOR:
+        return facilitators_use_backlog()
     return facilitator.role in _ROLES[level]
+
+
+def facilitators_use_backlog() -> bool:
+    """Whether the administrators let facilitators open and change the backlog."""
+    from .settings import FACILITATORS_BACKLOG, instance_settings  # settings uses protect()
+
+    return instance_settings()[FACILITATORS_BACKLOG] == "1"
+
+
+def may_use_backlog() -> bool:
+    """Template global: whether the signed-in account may open the backlog (:data:`BACKLOG`)."""
+    return has_level(signed_in(), BACKLOG)
 
 
 def may_run(facilitator: Facilitator | None, session: Session, now: datetime | None = None) -> bool:
@@ -119,7 +137,8 @@ def check(level: str = STAFF, session_id: int | None = None) -> Session | None:
     """The access check: stop the request unless the signed-in account holds ``level``.
 
     ``level`` is :data:`STAFF`, :data:`FACILITATOR`, :data:`ADMINISTRATOR`,
-    or :data:`OWNER` (with a session: its owner or an administrator). Nobody
+    :data:`BACKLOG`, or :data:`OWNER` (with a session: its owner or an
+    administrator). Nobody
     signed in is sent to the sign-in page; an account without the level
     gets 403. With ``session_id``, the session must exist (else 404) and the
     account must run it (:func:`may_run`; :func:`owns` for OWNER; else 403);
@@ -175,6 +194,8 @@ facilitator_required = _required(FACILITATOR, with_session=False)
 admin_required = _required(ADMINISTRATOR, with_session=False)
 #: For a route with a ``session_id`` argument: only who may run that session.
 session_required = _required(STAFF, with_session=True)
+#: The backlog's pages, prints and exports: administrators, and facilitators if allowed.
+backlog_required = _required(BACKLOG, with_session=False)
 
 
 # --- the audit log -------------------------------------------------------------
@@ -183,14 +204,16 @@ session_required = _required(STAFF, with_session=True)
 _AUDITED_FIELDS = ("name", "index", "minutes", "id", "hidden", "phase_index", "group", "kind")
 
 
-def audit(action: str, session: Session | None = None, **detail) -> None:
-    """Write who (the signed-in account) did ``action``, to ``session`` if any.
+def audit(
+    action: str, session: Session | None = None, *, by: Facilitator | None = None, **detail
+) -> None:
+    """Write who (``by``, else the signed-in account) did ``action``, to ``session`` if any.
 
     ``detail`` holds staff-side facts only (ids, names of actions, phase
     indexes), never what a participant wrote. Runs its own write
     transaction: call it after the change, not inside its transaction.
     """
-    facilitator = signed_in()
+    facilitator = by or signed_in()
     with write_transaction():
         db.session.add(
             AuditEntry(
@@ -212,11 +235,49 @@ def audit_event(event: str, session: Session, data: dict) -> None:
     audit(event, session, **detail)
 
 
+def audit_this(**detail) -> None:
+    """Write this request to the audit log once it succeeds, with ``detail`` (staff-side facts).
+
+    Checked staff POSTs and downloads are written without asking; a page that
+    hands out something worth knowing about (printable cards with personal
+    links) asks with this.
+    """
+    g.palabre_audit = True
+    g.palabre_audit_detail = {**g.get("palabre_audit_detail", {}), **detail}
+
+
+#: The longest query value kept in the audit log (a filter such as a theme or a date).
+_AUDITED_QUERY_CHARS = 40
+
+
+def _download_name(response) -> str | None:
+    """The file name of a download (a PDF, an export), or ``None`` for a page."""
+    disposition = response.headers.get("Content-Disposition", "")
+    _kind, _, name = disposition.partition("filename=")
+    return name.strip('"')[:120] if name else None
+
+
 def audit_request(response):
-    """After a checked staff POST that succeeded, write it to the audit log (``after_request``)."""
-    if g.get("palabre_audit") and response.status_code < 400:
-        arguments = {k: v for k, v in (request.view_args or {}).items() if k != "session_id"}
-        audit(request.endpoint or "?", g.get("palabre_session"), **arguments)
+    """Write a checked staff request that succeeded to the audit log (``after_request``).
+
+    Written: every checked staff POST, every download by a signed-in account
+    (each printed PDF and export: who, which file, which filters), and the
+    pages that ask with :func:`audit_this`.
+    """
+    if response.status_code >= 400:
+        return response
+    download = _download_name(response)
+    if g.get("palabre_audit") or (download and signed_in() is not None):
+        detail = {k: v for k, v in (request.view_args or {}).items() if k != "session_id"}
+        if download:
+            detail["file"] = download
+            detail.update(
+                (key, value)
+                for key, value in request.args.items()
+                if len(key) <= 20 and len(value) <= _AUDITED_QUERY_CHARS and key not in detail
+            )
+        detail.update(g.get("palabre_audit_detail", {}))
+        audit(request.endpoint or "?", g.get("palabre_session"), **detail)
     return response
 
 
@@ -236,3 +297,4 @@ def init_app(app) -> None:
     app.after_request(audit_request)
     app.register_error_handler(403, _forbidden)
     app.add_template_global(session_owned_by_me)
+    app.add_template_global(may_use_backlog)

@@ -1,9 +1,11 @@
 """Accounts: administrators manage them and read the audit log; everyone manages their own.
 
 Administrators create accounts (with a first password they pass on),
-change roles, and disable or enable accounts; disabling one signs it out
-everywhere at once. Each account turns its second factor (TOTP) on or off
-from its own page.
+change roles, disable or enable accounts (disabling one signs it out
+everywhere at once), and reset a forgotten password: the account is signed
+out everywhere and the administrator gets a one-time link to pass on, with
+which its owner sets a new password (no e-mail server needed). Each account
+turns its second factor (TOTP) on or off from its own page.
 """
 
 from __future__ import annotations
@@ -18,12 +20,19 @@ from wtforms import EmailField, PasswordField, SelectField, StringField, SubmitF
 from wtforms.validators import DataRequired, Email, Length
 
 from . import access, totp
-from .auth import CodeForm, StrongPassword, find_facilitator, revoke_sign_ins
+from .auth import (
+    RESET_LINK_HOURS,
+    CodeForm,
+    StrongPassword,
+    find_facilitator,
+    lock_out_for_reset,
+    revoke_sign_ins,
+)
 from .database import write_transaction
 from .extensions import db
 from .forms import ButtonForm, CleanForm, options
 from .inputs import parse_int
-from .join import qr_svg
+from .join import base_url, qr_svg
 from .models import AccountRole, AuditEntry, Facilitator, Session, hash_password
 
 bp = Blueprint("accounts", __name__)
@@ -148,6 +157,38 @@ def disable(account_id: int):
         revoke_sign_ins(account)
     flash(_("Account enabled.") if enable else _("Account disabled."), "success")
     return redirect(url_for("accounts.accounts"))
+
+
+@bp.post("/admin/accounts/<int:account_id>/reset-password")
+@access.admin_required
+def reset_password(account_id: int):
+    """Sign the account out everywhere and show a one-time link that sets its new password.
+
+    The link is shown on this answer only, never stored: refreshing the page
+    makes a new one, and the older stops working.
+    """
+    account = _account(account_id)
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    if account.id == current_user.id:
+        flash(_("Change your own password from your account page."), "error")
+        return redirect(url_for("accounts.accounts"))
+    if account.disabled:
+        flash(_("Enable the account first."), "error")
+        return redirect(url_for("accounts.accounts"))
+    second_factor_off = bool(account.totp_secret) and request.form.get("second_factor") == "off"
+    token = lock_out_for_reset(account, second_factor_off=second_factor_off)
+    access.audit_this(email=account.email)
+    if second_factor_off:
+        access.audit_this(second_factor_off=True)
+    link = base_url() + url_for("auth.reset_link", token=token)
+    return render_template(
+        "accounts/reset_link.html",
+        account=account,
+        link=link,
+        qr=Markup(qr_svg(link)),
+        hours=RESET_LINK_HOURS,
+    )
 
 
 @bp.get("/admin/audit")

@@ -27,7 +27,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user, login_user, logout_user
-from sqlalchemy import func, select
+from itsdangerous import BadData, URLSafeTimedSerializer
+from sqlalchemy import delete, func, select
 from wtforms import BooleanField, EmailField, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, Email, Length, ValidationError
 from zxcvbn import zxcvbn
@@ -37,7 +38,16 @@ from .database import write_transaction
 from .extensions import db, login_manager, socketio
 from .forms import CleanForm
 from .inputs import local_path, parse_int
-from .models import AccountRole, Facilitator, check_password, hash_password, hash_token
+from .models import (
+    AccountRole,
+    Facilitator,
+    LoginFailure,
+    Session,
+    Status,
+    check_password,
+    hash_password,
+    hash_token,
+)
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -48,8 +58,8 @@ login_manager.login_message = _l("Please sign in as a facilitator to see this pa
 FREE_FAILURES = 5
 FIRST_WAIT_S = 15
 LONGEST_WAIT_S = 15 * 60
-#: Accounts whose failures are remembered, beyond which the oldest are forgotten.
-MAX_THROTTLED = 10_000
+#: Failures of an address are forgotten after a day without any.
+FORGET_AFTER_S = 24 * 3600
 
 
 @login_manager.user_loader
@@ -127,15 +137,18 @@ class LoginThrottle:
 
     After :data:`FREE_FAILURES` failures, the address must wait
     :data:`FIRST_WAIT_S` seconds, then twice as long after each further
-    failure, up to :data:`LONGEST_WAIT_S`; a success forgets its failures.
-    Addresses are kept hashed, in memory: each worker process counts its own.
-    Unknown addresses are throttled exactly like known ones, so that the
-    answers never tell whether an account exists.
-    """
+    failure, up to :data:`LONGEST_WAIT_S`; a success forgets its failures,
+    and so does a day without any (:data:`FORGET_AFTER_S`). Unknown
+    addresses are throttled exactly like known ones, so that the answers
+    never tell whether an account exists.
 
-    def __init__(self):
-        # hashed address -> (failures, monotonic time before which it must wait)
-        self._failures: dict[str, tuple[int, float]] = {}
+    The counts live in the database (:class:`palabre.models.LoginFailure`,
+    addresses hashed), so every worker process of an instance (``palabre
+    serve --workers N`` on PostgreSQL, or a second server on the same
+    SQLite file) counts the same failures: spreading tries over workers
+    gains nothing. Checking is a read; a failure is one short write
+    transaction, which yields to nothing while it holds the write lock.
+    """
 
     @staticmethod
     def _key(email: str) -> str:
@@ -143,21 +156,42 @@ class LoginThrottle:
 
     def wait(self, email: str) -> int:
         """Seconds ``email`` must still wait before its next try (0: it may try now)."""
-        _count, until = self._failures.get(self._key(email), (0, 0.0))
-        return max(0, math.ceil(until - time.monotonic()))
+        row = db.session.get(LoginFailure, self._key(email))
+        db.session.commit()  # no read transaction held while the slow check waits
+        if row is None:
+            return 0
+        return max(0, math.ceil(row.wait_until - throttle_clock()))
 
     def failed(self, email: str) -> None:
-        key = self._key(email)
-        count = self._failures.pop(key, (0, 0.0))[0] + 1
-        if len(self._failures) >= MAX_THROTTLED:
-            self._failures.pop(next(iter(self._failures)))
-        wait = 0.0
-        if count >= FREE_FAILURES:
-            wait = min(LONGEST_WAIT_S, FIRST_WAIT_S * 2 ** (count - FREE_FAILURES))
-        self._failures[key] = (count, time.monotonic() + wait)
+        """Count one failure of ``email``; from the :data:`FREE_FAILURES`-th, it must wait."""
+        key, now = self._key(email), throttle_clock()
+        with write_transaction():
+            # Failures nobody repeated for a day are forgotten, so the table stays small.
+            db.session.execute(
+                delete(LoginFailure).where(LoginFailure.failed_at < now - FORGET_AFTER_S)
+            )
+            row = db.session.get(LoginFailure, key)
+            if row is None:
+                row = LoginFailure(key_hash=key, failures=0)
+                db.session.add(row)
+            row.failures += 1
+            wait = 0.0
+            if row.failures >= FREE_FAILURES:
+                wait = min(LONGEST_WAIT_S, FIRST_WAIT_S * 2 ** (row.failures - FREE_FAILURES))
+            row.wait_until, row.failed_at = now + wait, now
 
     def succeeded(self, email: str) -> None:
-        self._failures.pop(self._key(email), None)
+        """Forget the failures of ``email`` (a write only when it had some)."""
+        key = self._key(email)
+        had_failures = db.session.get(LoginFailure, key) is not None
+        db.session.commit()
+        if had_failures:
+            with write_transaction():
+                db.session.execute(delete(LoginFailure).where(LoginFailure.key_hash == key))
+
+
+#: The throttle's clock: wall time, the same in every worker process (tests move it on).
+throttle_clock = time.time
 
 
 def throttle() -> LoginThrottle:
@@ -252,13 +286,93 @@ def revoke_sign_ins(facilitator: Facilitator) -> None:
     """End every sign-in of ``facilitator``: cookies on any device, remember-me, open sockets.
 
     Raises its credentials version, which every such cookie names, then
-    closes the live sockets it has open in this process; sockets in other
-    processes are refused at their next event.
+    closes the live sockets it has open in this process; other worker
+    processes close theirs at their next sweep (:func:`close_revoked_sockets`),
+    and refuse any event they send meanwhile.
     """
     with write_transaction():
         db.session.get(Facilitator, facilitator.id).credentials_version += 1
     for sid in capacity.owner_sockets(capacity.facilitator_owner(facilitator.id)):
         socketio.server.disconnect(sid, namespace=capacity.NAMESPACE)
+
+
+#: Prefix of the Socket.IO room of a staff socket: its account, sign-in and session.
+STAFF_SOCKET_ROOM = "staff:"
+#: How often each worker process looks for staff sockets whose access has ended.
+REVOKED_SWEEP_S = 5.0
+
+
+def staff_socket_room(facilitator: Facilitator, session_id: int) -> str:
+    """The room a staff socket joins: account, credentials version signed in with, session."""
+    return f"{STAFF_SOCKET_ROOM}{facilitator.id}:{facilitator.credentials_version}:{session_id}"
+
+
+def close_revoked_sockets() -> int:
+    """Close this process's staff sockets whose access has ended; how many were closed.
+
+    A socket is closed when its sign-in ended (a sign-out, a password change
+    or reset, possibly in another worker process, raised the account's
+    credentials version), when its account is disabled or gone, or when the
+    account no longer runs the session (taken off it, or a guest's
+    invitation over: :func:`palabre.access.may_run`). One read of the
+    accounts and sessions concerned.
+    """
+    # python-socketio keeps no public list of a process's rooms; its manager's map is it.
+    opened = {}
+    for room in socketio.server.manager.rooms.get(capacity.NAMESPACE, {}):
+        if isinstance(room, str) and room.startswith(STAFF_SOCKET_ROOM):
+            account_id, version, session_id = map(
+                int, room.removeprefix(STAFF_SOCKET_ROOM).split(":")
+            )
+            opened[room] = (account_id, version, session_id)
+    if not opened:
+        return 0
+    accounts = {
+        account.id: account
+        for account in db.session.scalars(
+            select(Facilitator).where(Facilitator.id.in_({a for a, _v, _s in opened.values()}))
+        )
+    }
+    sessions = {
+        run.id: run
+        for run in db.session.scalars(
+            select(Session).where(Session.id.in_({s for _a, _v, s in opened.values()}))
+        )
+    }
+    ended = [
+        room
+        for room, (account_id, version, session_id) in opened.items()
+        if (account := accounts.get(account_id)) is None
+        or account.credentials_version != version
+        or (run := sessions.get(session_id)) is None
+        or run.status == Status.ARCHIVED
+        or not access.may_run(account, run)
+    ]
+    db.session.commit()  # no read transaction held while sockets close
+    closed = 0
+    for room in ended:
+        for sid, _eio_sid in list(
+            socketio.server.manager.get_participants(capacity.NAMESPACE, room)
+        ):
+            socketio.server.disconnect(sid, namespace=capacity.NAMESPACE)
+            closed += 1
+    return closed
+
+
+def sweep_revoked_sockets(app) -> None:
+    """Run :func:`close_revoked_sockets` every :data:`REVOKED_SWEEP_S` seconds, for ever.
+
+    Started by ``palabre serve`` in each worker process: a sign-out closes
+    that process's sockets at once, the others' at their next sweep, and a
+    guest's screens close when the invitation ends.
+    """
+    while True:
+        socketio.sleep(REVOKED_SWEEP_S)
+        with app.app_context():
+            try:
+                close_revoked_sockets()
+            except Exception:  # a database hiccup: the next sweep tries again
+                app.logger.exception("could not look for revoked sign-ins")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -354,6 +468,108 @@ def change_password():
             flash(_("Password changed. You are signed out on every other device."), "success")
             return redirect(url_for("sessions.index"))
     return render_template("auth/password.html", form=form)
+
+
+# --- a password reset by an administrator ------------------------------------------------
+
+#: How long a reset link works: three days, as Django's default, so that it can be
+#: passed on in person or by phone over a weekend.
+RESET_LINK_HOURS = 72
+
+
+def _reset_signer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt="palabre.password-reset")
+
+
+def _reset_fingerprint(facilitator: Facilitator) -> list:
+    """What a reset link names of its account; any sign-out or new password changes it."""
+    # 16 hex digits of the hash are plenty inside a signed token, and keep the link short.
+    return [
+        facilitator.id,
+        facilitator.credentials_version,
+        hash_token(facilitator.password_hash)[:16],
+    ]
+
+
+def lock_out_for_reset(facilitator: Facilitator, second_factor_off: bool = False) -> str:
+    """Lock ``facilitator`` out; the token of the one-time link that sets its new password.
+
+    The account's password is replaced by a random one nobody knows, every
+    sign-in of it ends (:func:`revoke_sign_ins`: cookies, remember-me,
+    sockets), and the token (stored nowhere) works once, for
+    :data:`RESET_LINK_HOURS`: setting a password, or another reset, changes
+    what it names. Needs no e-mail server: the administrator passes the
+    link on. With ``second_factor_off`` (a lost phone), the account's second
+    factor is turned off too; its owner may turn it on again once signed in.
+    """
+    unknown = hash_password(secrets.token_urlsafe(32))  # slow: before the write lock
+    with write_transaction():
+        account = db.session.get(Facilitator, facilitator.id)
+        account.password_hash = unknown
+        if second_factor_off:
+            account.totp_secret, account.totp_last_step = None, 0
+    revoke_sign_ins(facilitator)
+    return _reset_signer().dumps(_reset_fingerprint(db.session.get(Facilitator, facilitator.id)))
+
+
+def account_to_reset(token) -> Facilitator | None:
+    """The enabled account a reset link's ``token`` names, if the link still works."""
+    try:
+        fingerprint = _reset_signer().loads(str(token), max_age=RESET_LINK_HOURS * 3600)
+    except BadData:
+        return None
+    if not isinstance(fingerprint, list) or len(fingerprint) != 3:
+        return None
+    facilitator = db.session.get(Facilitator, parse_int(fingerprint[0]) or 0)
+    if facilitator is None or not facilitator.is_active:
+        return None
+    return facilitator if _reset_fingerprint(facilitator) == fingerprint else None
+
+
+def _link_expired() -> str:
+    return _(
+        "This link to set a password does not work any more. Ask an administrator for a new one."
+    )
+
+
+class ResetForm(CleanForm):
+    password = PasswordField(_l("New password"), validators=[DataRequired()])
+    submit = SubmitField(_l("Set my password"))
+
+
+@bp.get("/reset/<token>")
+def reset_link(token: str):
+    """The link an administrator passed on: checked, kept in the cookie, then a clean URL."""
+    if account_to_reset(token) is None:
+        flash(_link_expired(), "error")
+        return redirect(url_for("auth.login"))
+    session["password_reset"] = token
+    return redirect(url_for("auth.reset_password"))
+
+
+@bp.route("/reset", methods=["GET", "POST"])
+def reset_password():
+    """Set a new password with a reset link; then sign in with it (and the second factor)."""
+    facilitator = account_to_reset(session.get("password_reset"))
+    if facilitator is None:
+        session.pop("password_reset", None)
+        flash(_link_expired(), "error")
+        return redirect(url_for("auth.login"))
+    form = ResetForm()
+    if form.validate_on_submit():
+        problem = password_problem(form.password.data, facilitator.email, facilitator.name)
+        if problem:
+            form.password.errors.append(problem)
+            return render_template("auth/reset.html", form=form, account=facilitator), 400
+        password_hash = hash_password(form.password.data)
+        with write_transaction():
+            db.session.get(Facilitator, facilitator.id).password_hash = password_hash
+        revoke_sign_ins(facilitator)  # the link, and anything else, stops working
+        session.pop("password_reset", None)
+        access.audit("auth.reset_password", by=facilitator)
+        flash(_("Password set. Sign in with it."), "success")
+        return redirect(url_for("auth.login"))
+    return render_template("auth/reset.html", form=form, account=facilitator)
 
 
 def register_commands(app) -> None:

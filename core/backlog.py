@@ -114,8 +114,9 @@ NEED_PICKER_LIMIT = 30
 DUPLICATE_THRESHOLD = 0.5
 
 
-# Facilitators and administrators; a session's pages for those who run it.
-access.protect(bp, access.FACILITATOR)
+# Administrators, and facilitators when the administrators allow it (the instance
+# setting); a session's harvest for those of them who run it.
+access.protect(bp, access.BACKLOG)
 
 
 @bp.app_template_global()

@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from . import access, actions, capacity, contributions, phases
+from .auth import staff_socket_room
 from .database import busy_message, write_transaction
 from .errors import Refused, Unavailable
 from .events import (
@@ -89,6 +90,9 @@ def on_connect(auth):
             return False
     elif not access.may_run(access.signed_in(), session):
         return False
+    else:
+        # Closed by its worker's sweep once this access ends (palabre.auth.close_revoked_sockets).
+        join_room(staff_socket_room(access.signed_in(), session.id))
     rooms = rooms_for(view, participant)
     for name in rooms:
         join_room(room(session.id, name))
@@ -213,6 +217,12 @@ def on_replay(data):
     after = parse_int(_payload(data).get("after"))
     if session is None or after is None or (view == "participant" and participant is None):
         return _refused(_("This request is incomplete. Please try again."))
+    # Checked again at each replay, as on connection: an archived session replays nothing,
+    # and a staff socket whose access ended (its sweep not yet come) gets nothing more.
+    if session.status == Status.ARCHIVED:
+        return _refused(_("You are not part of this session."))
+    if view != "participant" and not access.may_run(access.signed_in(), session):
+        return _refused(_("Only a facilitator can do this."))
     # Read the session's number first: every event up to it is committed
     # (events commit in the order of their numbers), so the answer has no hole.
     upto = session.seq

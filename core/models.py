@@ -208,6 +208,22 @@ class AuditEntry(db.Model):
     session: Mapped[Session | None] = relationship()
 
 
+class LoginFailure(db.Model):
+    """Failed sign-ins of one e-mail address (or one account's second factor), by hash.
+
+    Kept in the database so that every worker process of an instance counts
+    the same failures (see :class:`palabre.auth.LoginThrottle`). Times are
+    seconds since the epoch. Never an address in clear, nor who tried.
+    """
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    #: When the next try is allowed.
+    wait_until: Mapped[float] = mapped_column(default=0.0)
+    #: When the last failure happened; failures older than a day are forgotten.
+    failed_at: Mapped[float] = mapped_column(index=True)
+
+
 class InstanceSetting(db.Model):
     """One setting of this Palabre instance (the organiser's name, its logo), by name.
 

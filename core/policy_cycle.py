@@ -67,6 +67,7 @@ from .models import (
     ActionStatus,
     ActionUpdate,
     AssessmentMark,
+    Contribution,
     Need,
     Stakeholder,
     UpdateKind,
@@ -79,8 +80,9 @@ bp = Blueprint("policy_cycle", __name__, url_prefix="/backlog")
 city = Blueprint("city", __name__, url_prefix="/city")
 
 
-# The register, the outputs, exports and the assessment are for facilitators.
-access.protect(bp, access.FACILITATOR)
+# The register, the outputs, exports and the assessment are the backlog's: for
+# administrators, and facilitators when the administrators allow it.
+access.protect(bp, access.BACKLOG)
 
 
 # --- stakeholders -----------------------------------------------------------------

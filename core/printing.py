@@ -175,7 +175,7 @@ def render_document(template: str, document: str, session: Session | None = None
     return pdf_response(pdf, name)
 
 
-# Staff; a session's prints for those who run it, the backlog's jobs for facilitators.
+# Staff; a session's prints for those who run it, the backlog's jobs for who may use the backlog.
 access.protect(bp)
 
 
@@ -317,7 +317,7 @@ def job_state(job: PrintJob) -> dict:
 
 
 @bp.get("/jobs/<job_id>")
-@access.facilitator_required
+@access.backlog_required
 def job(job_id: str):
     """A print job's progress: refreshed by the browser without JavaScript, live with it."""
     job = _job(job_id)
@@ -325,14 +325,14 @@ def job(job_id: str):
 
 
 @bp.get("/jobs/<job_id>.json")
-@access.facilitator_required
+@access.backlog_required
 def job_json(job_id: str):
     """A print job's state, for print_job.js."""
     return jsonify(job_state(_job(job_id)))
 
 
 @bp.get("/jobs/<job_id>/document.pdf")
-@access.facilitator_required
+@access.backlog_required
 def job_pdf(job_id: str):
     """A finished job's PDF; if a newer print replaced it, the document asked again."""
     job = _job(job_id)

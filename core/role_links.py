@@ -221,6 +221,7 @@ def cards(session_id: int, role_name: str):
     session = _facilitated_session(session_id)
     method = get_method(session.method)
     role = method.roles.get(role_name) or abort(404)
+    access.audit_this()  # printed cards carry the links: the log says who printed them
     return render_template(
         "join/role_cards.html",
         session=session,

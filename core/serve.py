@@ -54,7 +54,7 @@ from gevent import pywsgi
 from gevent.pool import Pool
 from sqlalchemy import func, select
 
-from .auth import new_setup_token
+from .auth import new_setup_token, sweep_revoked_sockets
 from .backups import DatabaseFileError, database_problem, refusal, sqlite_file, take_lock
 from .capacity import HANG_UP
 from .concurrency import served_by_gevent
@@ -258,6 +258,8 @@ def serve(host: str, port: int, workers: int, worker: bool) -> None:
         max_connections=max(16, ((files or 200_000) - FILES_KEPT_FREE) // FILES_PER_CONNECTION),
     )
     socketio.wsgi_server = server  # what socketio.stop() stops, as after socketio.run()
+    # Sign-outs in another worker, removals and ended invitations close staff sockets here too.
+    socketio.start_background_task(sweep_revoked_sockets, app)
     for signum in (signal.SIGINT, signal.SIGTERM):
         gevent.signal_handler(signum, server.close)
     # Sessions past their retention are purged in the background, in short batches.

@@ -39,7 +39,17 @@ from wtforms import (
 from wtforms.fields import DateTimeLocalField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from . import access, actions, contributions, phases, retention, role_links, transfer
+from . import (
+    access,
+    actions,
+    contributions,
+    phases,
+    retention,
+    role_links,
+    security,
+    settings,
+    transfer,
+)
 from .charts import participation
 from .database import write_transaction
 from .errors import Refused
@@ -313,10 +323,15 @@ def paper_cards(session_id: int):
 
 @bp.get("/<int:session_id>/projector")
 def projector(session_id: int):
-    """The big screen: QR code, code, phase, question, timer, live contributions."""
+    """The big screen: QR code, code, phase, question, timer, live contributions.
+
+    The one page that the sites listed in the instance settings may show in a
+    frame (a slide or streaming tool), for whoever runs the session.
+    """
     session = get_session(session_id)
     if session.purged_at is not None:
         return _back(session)
+    security.allow_framing_by(settings.projector_frame_ancestors())
     method = get_method(session.method)
     return render_template(
         method.template("projector"),
@@ -495,10 +510,10 @@ def purged_summary(session: Session):
 @bp.get("/<int:session_id>/export.json")
 def export(session_id: int):
     """Download the session, with its backlog provenance, as one JSON file (see docs/)."""
-    # Who runs it and may use the backlog: the file carries the backlog's part too.
-    session = access.check(access.FACILITATOR, session_id)
+    # Who runs it and may use the backlog: the file carries the backlog's part too. The
+    # download is written to the audit log as every download is (access.audit_request).
+    session = access.check(access.BACKLOG, session_id)
     data = transfer.export_json(session)
-    access.audit("sessions.export", session)
     name = f"palabre-session-{session.id}-{utcnow():%Y%m%d}.json"
     return Response(
         data,

@@ -22,7 +22,13 @@ from wtforms import EmailField, IntegerField, PasswordField, SelectField, String
 from wtforms.validators import DataRequired, Email, Length, NumberRange
 
 from . import access
-from .auth import StrongPassword, find_facilitator, revoke_sign_ins, start_session
+from .auth import (
+    StrongPassword,
+    close_revoked_sockets,
+    find_facilitator,
+    revoke_sign_ins,
+    start_session,
+)
 from .database import write_transaction
 from .extensions import db
 from .forms import ButtonForm, CleanForm, options
@@ -128,6 +134,8 @@ def remove(session_id: int, facilitator_id: int):
     if account is not None and account.role == AccountRole.GUEST:
         # A guest ran this session only: end their sign-ins and sockets.
         revoke_sign_ins(account)
+    else:
+        close_revoked_sockets()  # their screens of this session, here; other workers' soon
     return redirect(url_for("team.index", session_id=run.id))
 
 

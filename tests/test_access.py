@@ -15,6 +15,9 @@ harvest) and session B (another facilitator's café):
 * co_facilitator: an external facilitator who took up A's invitation link (a guest);
 * owner: the facilitator who created A;
 * administrator: the instance's administrator.
+
+Routes are tried twice: with the backlog open to facilitators (the default)
+and with it closed to them by the administrators (the instance setting).
 """
 
 from __future__ import annotations
@@ -26,11 +29,13 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import select
 
-from palabre import HOST, printing
+from palabre import HOST, printing, settings
+from palabre.auth import close_revoked_sockets
 from palabre.database import write_transaction
 from palabre.extensions import db, socketio
 from palabre.models import (
     AccountRole,
+    AuditEntry,
     Contribution,
     Facilitator,
     Invitation,
@@ -39,6 +44,7 @@ from palabre.models import (
     Session,
     Vote,
 )
+from palabre.settings import FACILITATORS_BACKLOG, save_settings
 from palabre.testing.kit import FACILITATOR_EMAIL, FACILITATOR_PASSWORD, csrf_token, new_session
 
 from .conftest import join
@@ -52,7 +58,8 @@ PARTICIPANT = "participant"  # a phone of session A (its hosts included)
 STAFF = "staff"  # any signed-in account
 FACILITATOR = "facilitator"  # administrators and facilitators, not guests
 RUNS = "runs"  # who runs session A: its owner, its co-facilitators, administrators
-RUNS_NOT_GUEST = "runs, not a guest"  # who runs A and may use the backlog
+BACKLOG = "backlog"  # administrators, and facilitators while the backlog is open to them
+RUNS_BACKLOG = "runs, uses the backlog"  # who runs A and may use the backlog
 OWNER = "owner"  # A's owner and administrators
 ADMINISTRATOR = "administrator"
 NOBODY = "nobody"  # refused to everyone (an unknown socket event)
@@ -74,12 +81,15 @@ ALLOWED = {
     STAFF: {"other_facilitator", "co_facilitator", "owner", "administrator"},
     FACILITATOR: {"other_facilitator", "owner", "administrator"},
     RUNS: {"co_facilitator", "owner", "administrator"},
-    RUNS_NOT_GUEST: {"owner", "administrator"},
+    RUNS_BACKLOG: {"owner", "administrator"},
+    BACKLOG: {"other_facilitator", "owner", "administrator"},
     OWNER: {"owner", "administrator"},
     ADMINISTRATOR: {"administrator"},
     NOBODY: set(),
     CONNECTED: {"participant", "host", "co_facilitator", "owner", "administrator"},
 }
+#: Who gets in where the administrators closed the backlog to facilitators.
+ALLOWED_BACKLOG_CLOSED = {**ALLOWED, BACKLOG: {"administrator"}, RUNS_BACKLOG: {"administrator"}}
 
 #: (endpoint, method) -> who may use it. Every route of the app has a row.
 ROUTES = {
@@ -112,6 +122,9 @@ ROUTES = {
     ("auth.change_password", "GET"): STAFF,
     ("auth.change_password", "POST"): STAFF,
     ("auth.logout", "POST"): ANYONE,
+    ("auth.reset_link", "GET"): ANYONE,
+    ("auth.reset_password", "GET"): ANYONE,
+    ("auth.reset_password", "POST"): ANYONE,
     ("invitations.open_link", "GET"): ANYONE,
     ("invitations.accept", "GET"): ANYONE,
     ("invitations.accept", "POST"): ANYONE,
@@ -123,6 +136,7 @@ ROUTES = {
     ("accounts.accounts", "POST"): ADMINISTRATOR,
     ("accounts.change_role", "POST"): ADMINISTRATOR,
     ("accounts.disable", "POST"): ADMINISTRATOR,
+    ("accounts.reset_password", "POST"): ADMINISTRATOR,
     ("accounts.audit_log", "GET"): ADMINISTRATOR,
     ("sessions.index", "GET"): STAFF,
     ("sessions.create", "GET"): FACILITATOR,
@@ -140,7 +154,7 @@ ROUTES = {
     ("sessions.edit_details", "POST"): RUNS,
     ("sessions.host_cards", "GET"): RUNS,
     ("sessions.close", "GET"): RUNS,
-    ("sessions.export", "GET"): RUNS_NOT_GUEST,
+    ("sessions.export", "GET"): RUNS_BACKLOG,
     ("sessions.import_session", "GET"): FACILITATOR,
     ("sessions.import_session", "POST"): FACILITATOR,
     ("sessions.close", "POST"): RUNS,
@@ -156,44 +170,44 @@ ROUTES = {
     ("team.remove", "POST"): OWNER,
     ("team.invite", "POST"): OWNER,
     ("team.revoke", "POST"): OWNER,
-    ("backlog.index", "GET"): FACILITATOR,
-    ("backlog.add_need", "POST"): FACILITATOR,
-    ("backlog.need", "GET"): FACILITATOR,
-    ("backlog.need", "POST"): FACILITATOR,
-    ("backlog.merge", "POST"): FACILITATOR,
-    ("backlog.find_needs_json", "GET"): FACILITATOR,
-    ("backlog.new_action", "GET"): FACILITATOR,
-    ("backlog.new_action", "POST"): FACILITATOR,
-    ("backlog.action", "GET"): FACILITATOR,
-    ("backlog.action", "POST"): FACILITATOR,
-    ("backlog.from_session", "GET"): RUNS_NOT_GUEST,
-    ("backlog.from_session", "POST"): RUNS_NOT_GUEST,
-    ("backlog.add_need", "GET"): FACILITATOR,
-    ("backlog.add_update", "POST"): FACILITATOR,
-    ("backlog.gaps", "GET"): FACILITATOR,
-    ("backlog.merge", "GET"): FACILITATOR,
-    ("backlog.remove_theme", "POST"): FACILITATOR,
-    ("backlog.themes", "GET"): FACILITATOR,
-    ("backlog.themes", "POST"): FACILITATOR,
-    ("backlog.undo", "POST"): FACILITATOR,
+    ("backlog.index", "GET"): BACKLOG,
+    ("backlog.add_need", "POST"): BACKLOG,
+    ("backlog.need", "GET"): BACKLOG,
+    ("backlog.need", "POST"): BACKLOG,
+    ("backlog.merge", "POST"): BACKLOG,
+    ("backlog.new_action", "GET"): BACKLOG,
+    ("backlog.new_action", "POST"): BACKLOG,
+    ("backlog.action", "GET"): BACKLOG,
+    ("backlog.action", "POST"): BACKLOG,
+    ("backlog.from_session", "GET"): RUNS_BACKLOG,
+    ("backlog.from_session", "POST"): RUNS_BACKLOG,
+    ("backlog.add_need", "GET"): BACKLOG,
+    ("backlog.add_update", "POST"): BACKLOG,
+    ("backlog.gaps", "GET"): BACKLOG,
+    ("backlog.merge", "GET"): BACKLOG,
+    ("backlog.remove_theme", "POST"): BACKLOG,
+    ("backlog.themes", "GET"): BACKLOG,
+    ("backlog.themes", "POST"): BACKLOG,
+    ("backlog.undo", "POST"): BACKLOG,
+    ("backlog.find_needs_json", "GET"): BACKLOG,
     ("city.you_said_we_did", "GET"): ANYONE,
-    ("policy_cycle.action_plan", "GET"): FACILITATOR,
-    ("policy_cycle.assessment", "GET"): FACILITATOR,
-    ("policy_cycle.assessment", "POST"): FACILITATOR,
-    ("policy_cycle.assessment_pdf", "GET"): FACILITATOR,
-    ("policy_cycle.exchange", "GET"): FACILITATOR,
-    ("policy_cycle.export", "GET"): FACILITATOR,
-    ("policy_cycle.import_csv", "POST"): FACILITATOR,
-    ("policy_cycle.monitoring_report", "GET"): FACILITATOR,
-    ("policy_cycle.stakeholder", "GET"): FACILITATOR,
-    ("policy_cycle.stakeholder", "POST"): FACILITATOR,
-    ("policy_cycle.stakeholders", "GET"): FACILITATOR,
-    ("policy_cycle.stakeholders", "POST"): FACILITATOR,
+    ("policy_cycle.action_plan", "GET"): BACKLOG,
+    ("policy_cycle.assessment", "GET"): BACKLOG,
+    ("policy_cycle.assessment", "POST"): BACKLOG,
+    ("policy_cycle.assessment_pdf", "GET"): BACKLOG,
+    ("policy_cycle.exchange", "GET"): BACKLOG,
+    ("policy_cycle.export", "GET"): BACKLOG,
+    ("policy_cycle.import_csv", "POST"): BACKLOG,
+    ("policy_cycle.monitoring_report", "GET"): BACKLOG,
+    ("policy_cycle.stakeholder", "GET"): BACKLOG,
+    ("policy_cycle.stakeholder", "POST"): BACKLOG,
+    ("policy_cycle.stakeholders", "GET"): BACKLOG,
+    ("policy_cycle.stakeholders", "POST"): BACKLOG,
     ("printing.report", "GET"): RUNS,
     ("printing.poster", "GET"): RUNS,
-    ("printing.job", "GET"): FACILITATOR,
-    ("printing.job_json", "GET"): FACILITATOR,
-    ("printing.job_pdf", "GET"): FACILITATOR,
+    ("printing.job", "GET"): BACKLOG,
+    ("printing.job_json", "GET"): BACKLOG,
+    ("printing.job_pdf", "GET"): BACKLOG,
 }
 
 #: Routes that change who a visitor is (joining makes a participant, signing out a
@@ -343,6 +357,9 @@ class Instance:
             "job_id": "no-such-job",
         }
 
+        #: Pages seen with inline styles: (url, visitor, the styles).
+        self.styled = []
+
     def url(self, rule) -> str:
         return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", lambda m: self.arguments[m.group(1)], rule.rule)
 
@@ -366,12 +383,28 @@ def refused(response) -> bool:
     return response.status_code == 302 and response.location.startswith("/auth/login?next=")
 
 
+#: An inline style: a ``style`` attribute or a ``<style>`` block, which the policy refuses.
+INLINE_STYLE = re.compile(r"<style[\s>]|<[^>]*\sstyle\s*=", re.IGNORECASE)
+
+
+def inline_styles(response) -> list[str]:
+    """The inline styles of an HTML page (none allowed: the policy would drop them)."""
+    if response.mimetype != "text/html":
+        return []
+    return [match.group(0)[:120] for match in INLINE_STYLE.finditer(response.text)]
+
+
 def try_route(instance, visitor: str, rule, method: str) -> bool:
-    """Use ``rule`` as ``visitor``; ``True`` when they got through."""
+    """Use ``rule`` as ``visitor``; ``True`` when they got through.
+
+    Every page seen is searched for inline styles, kept in ``instance.styled``.
+    """
     client = instance.people[visitor]
     url = instance.url(rule)
     if method == "GET":
         with client.get(url) as response:
+            if styles := inline_styles(response):
+                instance.styled.append((url, visitor, styles))
             return not refused(response)
     data = {"csrf_token": instance.tokens[visitor], "cid": uuid.uuid4().hex}
     if rule.endpoint == "join.contribute":
@@ -399,16 +432,40 @@ def test_every_socket_event_has_a_row(app):
     assert set(socketio.server.handlers["/"]) == set(EVENTS)
 
 
-def test_every_route_lets_in_whom_it_should_and_nobody_else(instance):
+def close_the_backlog_to_facilitators(app, closed: bool = True) -> None:
+    with app.app_context():
+        save_settings({FACILITATORS_BACKLOG: "" if closed else "1"})
+
+
+@pytest.mark.parametrize("backlog", ["open to facilitators", "closed to facilitators"])
+def test_every_route_lets_in_whom_it_should_and_nobody_else(instance, backlog):
+    closed = backlog == "closed to facilitators"
+    allowed = ALLOWED_BACKLOG_CLOSED if closed else ALLOWED
     rules = {rule.endpoint: rule for rule in instance.app.url_map.iter_rules()}
     wrong = []
     tried = sorted(ROUTES, key=lambda row: row in CHANGE_WHO_YOU_ARE)
     for endpoint, method in tried:
         for visitor in VISITORS:
+            # The settings form, posted empty by the administrator, unticks the box: tick it again.
+            close_the_backlog_to_facilitators(instance.app, closed)
             got_in = try_route(instance, visitor, rules[endpoint], method)
-            if got_in != (visitor in ALLOWED[ROUTES[endpoint, method]]):
+            if got_in != (visitor in allowed[ROUTES[endpoint, method]]):
                 wrong.append((method, endpoint, visitor, "got in" if got_in else "refused"))
     assert wrong == [], "\n".join(map(str, wrong))
+    assert instance.styled == [], "no inline style: the Content-Security-Policy refuses them"
+
+
+def test_the_backlog_closed_to_facilitators_leaves_no_way_in_nor_link(instance):
+    """Pages link to the backlog only for who may open it; the public page stays public."""
+    close_the_backlog_to_facilitators(instance.app)
+    owner = instance.people["owner"]
+    for page in ("/sessions/", f"/sessions/{instance.a}"):
+        text = owner.get(page).text
+        assert "/backlog/" not in text, page
+    assert "/backlog/" in instance.people["administrator"].get(f"/sessions/{instance.a}").text
+    assert instance.people["nobody"].get("/city/").status_code == 200
+    close_the_backlog_to_facilitators(instance.app, closed=False)
+    assert "/backlog/" in owner.get(f"/sessions/{instance.a}").text
 
 
 def connect(instance, visitor: str, view: str, code: str | None = None):
@@ -510,6 +567,32 @@ def test_a_guests_access_ends_with_the_invitation(instance):
     assert guest.get(f"/sessions/{instance.a}").status_code == 403
     ack = sock.emit("timer.extend", {"cid": uuid.uuid4().hex, "minutes": 1}, callback=True)
     assert ack == {"ok": False, "error": "Only a facilitator can do this."}
+    replay = sock.emit("replay", {"after": 0}, callback=True)
+    assert replay == {"ok": False, "error": "Only a facilitator can do this."}
+    # The sweep every worker runs closes the screen, which would otherwise go on receiving.
+    with instance.app.app_context():
+        assert close_revoked_sockets() == 1
+    assert not sock.is_connected()
+
+
+def test_removing_a_co_facilitator_closes_their_screens_of_the_session(instance):
+    owner = instance.people["owner"]
+    page = owner.get(f"/sessions/{instance.a}/team/")
+    owner.post(
+        f"/sessions/{instance.a}/team/add",
+        data={"csrf_token": csrf_token(page.text), "facilitator": str(instance.spare_id)},
+    )
+    spare = sign_in_as(instance.app.test_client(), "spare@example.org")
+    screen = socketio.test_client(
+        instance.app, flask_test_client=spare, auth={"session": instance.code, "view": "projector"}
+    )
+    assert screen.is_connected()
+    owner.post(
+        f"/sessions/{instance.a}/team/{instance.spare_id}/remove",
+        data={"csrf_token": csrf_token(page.text)},
+    )
+    assert not screen.is_connected()
+    assert spare.get("/sessions/").status_code == 200, "still signed in: only the screen closed"
 
 
 def test_removing_a_guest_closes_their_screens(instance):
@@ -527,6 +610,15 @@ def test_removing_a_guest_closes_their_screens(instance):
     )
     assert not guest_sock.is_connected()
     assert instance.people["co_facilitator"].get(f"/sessions/{instance.a}").status_code != 200
+
+
+def test_a_phone_connected_before_the_archive_replays_nothing(instance):
+    phone = connect(instance, "participant", "participant")
+    assert phone.emit("replay", {"after": 0}, callback=True)["ok"]
+    with instance.app.app_context(), write_transaction():
+        db.session.get(Session, instance.a).status = "archived"
+    refused_replay = phone.emit("replay", {"after": 0}, callback=True)
+    assert refused_replay == {"ok": False, "error": "You are not part of this session."}
 
 
 def test_an_archived_sessions_phones_and_screens_cannot_connect(instance):
@@ -557,3 +649,108 @@ def test_the_audit_log_says_who_did_what_without_what_participants_wrote(instanc
     assert secret_note not in log.text
     assert "owner" in log.text and "Ilse" in log.text
     assert owner.get("/admin/audit").status_code == 403
+
+
+# --- headers: inline styles and frames ----------------------------------------------------
+
+
+def test_no_page_may_use_inline_styles_nor_be_framed_by_default(instance):
+    for visitor, page in (("nobody", "/"), ("owner", f"/sessions/{instance.a}/projector")):
+        response = instance.people[visitor].get(page)
+        policy = response.headers["Content-Security-Policy"]
+        assert "unsafe-inline" not in policy and "style-src 'self';" in policy
+        assert "frame-ancestors 'none'" in policy
+        assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def save_frame_ancestors(instance, text: str):
+    administrator = instance.people["administrator"]
+    page = administrator.get("/settings/")
+    return administrator.post(
+        "/settings/",
+        data={
+            "csrf_token": csrf_token(page.text),
+            "facilitators_backlog": "y",
+            "projector_frame_ancestors": text,
+        },
+    )
+
+
+def test_the_administrators_let_named_sites_frame_the_projector_and_nothing_else(instance):
+    saved = save_frame_ancestors(instance, "https://Slides.Example.org/\nhttp://localhost:8080")
+    assert saved.status_code == 302
+    projector = instance.people["owner"].get(f"/sessions/{instance.a}/projector")
+    policy = projector.headers["Content-Security-Policy"]
+    assert "frame-ancestors https://slides.example.org http://localhost:8080;" in policy + ";"
+    assert "X-Frame-Options" not in projector.headers  # it cannot name sites
+    for page in (f"/sessions/{instance.a}", "/settings/", "/"):
+        response = instance.people["administrator"].get(page)
+        assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"], page
+    # Refused to whoever does not run the session, framed or not.
+    assert refused(instance.people["other_facilitator"].get(f"/sessions/{instance.a}/projector"))
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "*",
+        "'self'",
+        "https://a.example/path",
+        "javascript:alert(1)",
+        "https://a.example;script-src",
+    ],
+)
+def test_a_frame_ancestor_must_be_a_sites_address(instance, entry):
+    refused_form = save_frame_ancestors(instance, f"https://ok.example\n{entry}")
+    assert refused_form.status_code == 400
+    assert "is not a site&#39;s address" in refused_form.text
+    projector = instance.people["owner"].get(f"/sessions/{instance.a}/projector")
+    assert "frame-ancestors 'none'" in projector.headers["Content-Security-Policy"]
+
+
+def test_prints_and_exports_are_in_the_audit_log_without_participants_data(instance):
+    owner = instance.people["owner"]
+    downloads = (
+        f"/print/sessions/{instance.a}/report.pdf",
+        f"/sessions/{instance.a}/host-cards.pdf",
+        "/backlog/export/needs.csv",
+    )
+    for url in downloads:
+        assert owner.get(url).status_code == 200, url
+    cards = owner.get(f"/sessions/{instance.a}/links/{HOST}/cards")
+    assert cards.status_code == 200
+    with instance.app.app_context():
+        entries = [
+            (entry.facilitator.email, entry.action, entry.session_id, entry.detail)
+            for entry in db.session.scalars(select(AuditEntry).order_by(AuditEntry.id))
+        ]
+    printed = [entry for entry in entries if entry[0] == "owner@example.org"][-4:]
+    assert printed == [
+        (
+            "owner@example.org",
+            "printing.report",
+            instance.a,
+            {"file": f"palabre-report-{instance.code}.pdf"},
+        ),
+        (
+            "owner@example.org",
+            "sessions.host_cards",
+            instance.a,
+            {"file": f"palabre-host_cards-{instance.code}.pdf"},
+        ),
+        (
+            "owner@example.org",
+            "policy_cycle.export",
+            None,
+            {"what": "needs", "kind": "csv", "file": printed[2][3]["file"]},
+        ),
+        ("owner@example.org", "role_links.cards", instance.a, {"role_name": HOST}),
+    ]
+    log = instance.people["administrator"].get("/admin/audit").text
+    assert "printing.report" in log and "Evening classes" not in log
+
+
+def test_the_frame_ancestors_are_few(instance):
+    many = "\n".join(f"https://tool-{n}.example" for n in range(settings.MAX_FRAME_ANCESTORS + 1))
+    answer = save_frame_ancestors(instance, many)
+    assert answer.status_code == 400 and "List at most" in answer.text

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from http.cookies import SimpleCookie
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import pyotp
 import pytest
@@ -118,6 +119,30 @@ def test_a_socket_of_a_revoked_sign_in_is_refused_at_its_next_event(app, client,
         db.session.scalar(select(Facilitator)).credentials_version += 1
     ack = sock.emit("timer.extend", {"cid": "a1", "minutes": 1}, callback=True)
     assert ack == {"ok": False, "error": "Only a facilitator can do this."}
+
+
+def test_sockets_of_a_sign_in_ended_in_another_worker_close_at_the_next_sweep(
+    app, client, make_cafe
+):
+    """Another worker process raised the version: this one's sweep closes the stale sockets."""
+    code = make_cafe()
+    sign_in(client)
+    stale = socketio.test_client(
+        app, flask_test_client=client, auth={"session": code, "view": "projector"}
+    )
+    phone = app.test_client()
+    join_page = phone.get(f"/j/{code}")
+    phone.post(f"/j/{code}", data={"csrf_token": csrf_token(join_page), "language": "en"})
+    participant = socketio.test_client(app, flask_test_client=phone, auth={"session": code})
+    assert stale.is_connected() and participant.is_connected()
+    with app.app_context():
+        assert auth_module.close_revoked_sockets() == 0, "a valid sign-in was closed"
+    with app.app_context(), write_transaction():
+        db.session.scalar(select(Facilitator)).credentials_version += 1  # as the other worker
+    assert stale.is_connected(), "closed before any sweep: this test proves nothing"
+    with app.app_context():
+        assert auth_module.close_revoked_sockets() == 1
+    assert not stale.is_connected() and participant.is_connected()
 
 
 def test_changing_the_password_signs_out_every_other_device(app, client):
@@ -235,8 +260,8 @@ def test_signing_in_starts_a_fresh_cookie_session(client):
 
 
 def test_failed_sign_ins_make_the_account_wait_longer_each_time(app, client, monkeypatch):
-    now = [1000.0]
-    monkeypatch.setattr(auth_module.time, "monotonic", lambda: now[0])
+    now = [time.time()]
+    monkeypatch.setattr(auth_module, "throttle_clock", lambda: now[0])
     for _ in range(auth_module.FREE_FAILURES):
         assert sign_in(client, password="wrong password").status_code == 200
     # Now even the right password waits, and is not even checked.
@@ -251,6 +276,46 @@ def test_failed_sign_ins_make_the_account_wait_longer_each_time(app, client, mon
     # A success forgets the failures.
     assert sign_in(app.test_client(), password="wrong password").status_code == 200
     assert sign_in(app.test_client()).status_code == 302
+
+
+def test_failures_count_across_workers_sharing_the_database(app, tmp_path):
+    """Tries spread over two app instances (two workers) on one database count together."""
+    from palabre import create_app
+
+    other_worker = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test",
+            "BASE_URL": "http://palabre.test",
+            "SERVER_NAME": "palabre.test",
+            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+        }
+    )
+    other_worker.instance_path = str(tmp_path / "other")
+    try:
+        workers = [app.test_client(), other_worker.test_client()]
+        for attempt in range(auth_module.FREE_FAILURES):
+            answer = sign_in(workers[attempt % 2], password="wrong password")
+            assert answer.status_code == 200
+        for worker in workers:
+            assert sign_in(worker).status_code == 429, "a worker did not see the other's failures"
+        with app.app_context():
+            stored = db.session.scalars(select(models.LoginFailure)).all()
+            assert [row.failures for row in stored] == [auth_module.FREE_FAILURES]
+            assert FACILITATOR_EMAIL not in stored[0].key_hash
+    finally:
+        close_app(other_worker)
+
+
+def test_failures_are_forgotten_after_a_quiet_day(app, client, monkeypatch):
+    now = [time.time()]
+    monkeypatch.setattr(auth_module, "throttle_clock", lambda: now[0])
+    for _ in range(auth_module.FREE_FAILURES):
+        sign_in(client, "someone@example.org", "wrong password")
+    now[0] += auth_module.FORGET_AFTER_S + 1
+    sign_in(client, "another@example.org", "wrong password")  # any failure tidies up
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(models.LoginFailure)) == 1
 
 
 def test_unknown_addresses_are_throttled_and_checked_like_known_ones(client, monkeypatch):
@@ -404,3 +469,133 @@ def test_https_base_url_makes_cookies_secure_and_asks_for_hsts(tmp_path):
         assert "max-age=" in client.get("/").headers["Strict-Transport-Security"]
     finally:
         close_app(app)
+
+
+# --- a password reset by an administrator ---------------------------------------------------
+
+
+def reset_by_the_administrator(app, account_id: int):
+    """The administrator resets an account's password; returns the answer with the link."""
+    admin = app.test_client()
+    sign_in(admin)
+    page = admin.get("/admin/accounts")
+    return admin.post(
+        f"/admin/accounts/{account_id}/reset-password", data={"csrf_token": csrf_token(page)}
+    )
+
+
+def reset_link(answer) -> str:
+    link = re.search(r'class="reset-link">([^<]+)<', answer.text).group(1)
+    return urlsplit(link).path
+
+
+def a_facilitator_running_a_cafe(app, make_cafe) -> tuple[int, str]:
+    code = make_cafe()
+    with app.app_context(), write_transaction():
+        facilitator = Facilitator(email="fatima@example.org", name="Fatima")
+        facilitator.password_hash = models.hash_password(STRONG)
+        db.session.add(facilitator)
+        db.session.flush()
+        db.session.scalar(
+            select(models.Session).where(models.Session.code == code)
+        ).created_by_id = facilitator.id
+    return facilitator.id, code
+
+
+def test_an_administrators_reset_signs_the_account_out_everywhere(app, client, make_cafe):
+    facilitator_id, code = a_facilitator_running_a_cafe(app, make_cafe)
+    sign_in(client, "fatima@example.org", STRONG, remember="y")
+    only_remember = app.test_client()
+    copy_cookies(client, only_remember, only={"remember_token"})
+    sock = socketio.test_client(
+        app, flask_test_client=client, auth={"session": code, "view": "facilitator"}
+    )
+    assert sock.is_connected() and signed_in(only_remember)
+    answer = reset_by_the_administrator(app, facilitator_id)
+    assert answer.status_code == 200 and "shown only once" in answer.text
+    assert not signed_in(client) and not signed_in(only_remember)
+    assert not sock.is_connected()
+    assert sign_in(app.test_client(), "fatima@example.org", STRONG).status_code == 200, (
+        "the old password still works"
+    )
+    with app.app_context():
+        audited = db.session.scalars(select(models.AuditEntry)).all()
+        assert [(e.action, e.detail) for e in audited] == [
+            (
+                "accounts.reset_password",
+                {"account_id": facilitator_id, "email": "fatima@example.org"},
+            )
+        ]
+
+
+def test_a_reset_link_sets_a_strong_password_once(app, make_cafe):
+    facilitator_id, _code = a_facilitator_running_a_cafe(app, make_cafe)
+    link = reset_link(reset_by_the_administrator(app, facilitator_id))
+    phone = app.test_client()
+    opened = phone.get(link)
+    assert opened.location == "/auth/reset", "the token stays out of the address bar"
+    page = phone.get("/auth/reset")
+    assert "fatima@example.org" in page.text
+    weak = phone.post("/auth/reset", data={"csrf_token": csrf_token(page), "password": "12345678"})
+    assert weak.status_code == 400 and "too easy to guess" in weak.text
+    new_password = "amber kettle under thunder"
+    done = phone.post(
+        "/auth/reset", data={"csrf_token": csrf_token(page), "password": new_password}
+    )
+    assert done.location == "/auth/login"
+    assert sign_in(app.test_client(), "fatima@example.org", new_password).status_code == 302
+    again = app.test_client()
+    assert again.get(link).location == "/auth/login", "a reset link works once"
+    assert "does not work any more" in again.get("/auth/login").text
+    with app.app_context():
+        last = db.session.scalars(select(models.AuditEntry).order_by(models.AuditEntry.id)).all()[
+            -1
+        ]
+        assert (last.action, last.facilitator_id) == ("auth.reset_password", facilitator_id)
+
+
+def test_a_reset_link_expires_and_a_newer_one_replaces_it(app, make_cafe, monkeypatch):
+    facilitator_id, _code = a_facilitator_running_a_cafe(app, make_cafe)
+    first = reset_link(reset_by_the_administrator(app, facilitator_id))
+    second = reset_link(reset_by_the_administrator(app, facilitator_id))
+    assert app.test_client().get(first).location == "/auth/login", "the older link still works"
+    later = time.time() + (auth_module.RESET_LINK_HOURS + 1) * 3600
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert app.test_client().get(second).location == "/auth/login", "the link never expires"
+
+
+def test_an_administrator_resets_neither_their_own_password_nor_a_disabled_account(app):
+    with app.app_context():
+        me = db.session.scalar(select(Facilitator.id).where(Facilitator.email == FACILITATOR_EMAIL))
+    answer = reset_by_the_administrator(app, me)
+    assert answer.status_code == 302 and answer.location == "/admin/accounts"
+    assert sign_in(app.test_client()).status_code == 302
+    with app.app_context(), write_transaction():
+        gone = Facilitator(email="gone@example.org", name="Gone", disabled=True, password_hash="x")
+        db.session.add(gone)
+    assert reset_by_the_administrator(app, gone.id).location == "/admin/accounts"
+    with app.app_context():
+        assert db.session.get(Facilitator, gone.id).password_hash == "x"
+
+
+def test_a_reset_may_turn_off_a_lost_second_factor(app, make_cafe):
+    facilitator_id, _code = a_facilitator_running_a_cafe(app, make_cafe)
+    with app.app_context(), write_transaction():
+        db.session.get(Facilitator, facilitator_id).totp_secret = pyotp.random_base32()
+    kept = reset_by_the_administrator(app, facilitator_id)
+    with app.app_context():
+        assert db.session.get(Facilitator, facilitator_id).totp_secret, "turned off unasked"
+    admin = app.test_client()
+    sign_in(admin)
+    page = admin.get("/admin/accounts")
+    assert "Also turn off their second factor" in page.text and kept.status_code == 200
+    admin.post(
+        f"/admin/accounts/{facilitator_id}/reset-password",
+        data={"csrf_token": csrf_token(page), "second_factor": "off"},
+    )
+    with app.app_context():
+        assert db.session.get(Facilitator, facilitator_id).totp_secret is None
+        last = db.session.scalars(select(models.AuditEntry).order_by(models.AuditEntry.id)).all()[
+            -1
+        ]
+        assert last.detail["second_factor_off"] is True

@@ -273,3 +273,29 @@ def wait_for_workers(server: ServerProcess, count: int, without: int | None = No
             return children
         time.sleep(0.2)
     raise AssertionError(f"not {count} workers after 60 s:\n{server.tail()}")
+
+
+def test_signing_out_on_one_worker_closes_the_screens_open_on_the_other(workers):
+    """The other worker's sweep closes the sockets of the ended sign-in; phones stay."""
+    from palabre.auth import REVOKED_SWEEP_S
+
+    first, second = workers
+
+    async def scenario():
+        async with Facilitator(first.url) as facilitator:
+            await facilitator.sign_in()
+            session = await facilitator.start_session("world_cafe", ONE_TABLE, phase=ROUND_1)
+            facilitator.base = second.url  # the same browser, its screen served by the other
+            screen = await facilitator.connect_to(session, "projector")
+            facilitator.base = first.url
+            async with Room(second.url, session.code, 2, seed=5) as phones:
+                await phones.join_all(connect=True)
+                assert screen.connected and phones.failures == []
+                await facilitator.post_form("/sessions/", "/auth/logout", {})
+                deadline = time.monotonic() + REVOKED_SWEEP_S + 10
+                while screen.connected and time.monotonic() < deadline:
+                    await asyncio.sleep(0.2)
+                assert not screen.connected, "the other worker kept the signed-out screen open"
+                assert all(phone.socket.connected for phone in phones.phones)
+
+    run(first, scenario())

@@ -4,7 +4,7 @@ A session may be part of a longer one (a citizen dialogue's meeting, held on
 its own evening with its own join code): ``palabre_session.parent_id``.
 
 Revision ID: 0009e
-Revises: 0008
+Revises: 0009d
 Create Date: 2026-11-30 07:30:00
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009e"
-down_revision = "0008"
+down_revision = "0009d"
 branch_labels = None
 depends_on = None
 

@@ -7,7 +7,7 @@ entry leads back to the finding and is not recorded twice.
 Data kept: existing entries keep their evidence session and get no contribution.
 
 Revision ID: 0009f
-Revises: 0008
+Revises: 0009e
 Create Date: 2026-11-30 07:30:00
 
 """
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009f"
-down_revision = "0008"
+down_revision = "0009e"
 branch_labels = None
 depends_on = None
 

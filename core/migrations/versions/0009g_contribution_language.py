@@ -5,7 +5,7 @@ typed in from paper, the language of its card. Reports show it beside the
 text. Older contributions have none (null): their language is not known.
 
 Revision ID: 0009g
-Revises: 0009a
+Revises: 0009f
 Create Date: 2026-11-30 07:50:00
 
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009g"
-down_revision = "0009a"
+down_revision = "0009f"
 branch_labels = None
 depends_on = None
 
