@@ -89,9 +89,11 @@ def _when(value: datetime | date | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _support(source) -> dict:
+def _support(source, held: set[int]) -> dict:
+    """A source's support; its contribution only when the file holds it (``held``): a
+    dialogue's project rests on an idea of one of its meetings, a session of its own."""
     return {
-        "contribution": source.contribution_id,
+        "contribution": source.contribution_id if source.contribution_id in held else None,
         "people": source.people,
         "dots": source.dots,
         "rating_sum": source.rating_sum,
@@ -102,8 +104,9 @@ def _support(source) -> dict:
 def session_backlog(session: Session) -> tuple[list[Need], list[Action]]:
     """The needs with provenance in ``session`` (not merged away), and the actions it concerns.
 
-    An action concerns the session when it was proposed from it or addresses
-    one of those needs ("you said, we did").
+    An action concerns the session when it was proposed from it, addresses
+    one of those needs ("you said, we did"), or was evaluated with it as
+    evidence (an audit's agreed finding).
     """
     needs = db.session.scalars(
         select(Need)
@@ -122,6 +125,7 @@ def session_backlog(session: Session) -> tuple[list[Need], list[Action]]:
                     select(ActionSource.action_id).where(ActionSource.session_id == session.id)
                 ),
                 Action.needs.any(Need.id.in_(need_ids)),
+                Action.updates.any(ActionUpdate.evidence_session_id == session.id),
             )
         )
         .order_by(Action.id)
@@ -144,6 +148,9 @@ def export_session(session: Session) -> dict:
     theme_keys = {need.theme for need in needs}
     themes = db.session.scalars(select(CustomTheme).where(CustomTheme.key.in_(theme_keys))).all()
     exported_needs = {need.id for need in needs}
+    held = set(
+        db.session.scalars(select(Contribution.id).where(Contribution.session_id == session.id))
+    )
     plugins: dict = {}
     for part in plugin_host().hook.export_session(session=session):
         if part:
@@ -247,7 +254,7 @@ def export_session(session: Session) -> dict:
                 "description": need.description,
                 "theme": need.theme,
                 "created_at": _when(need.created_at),
-                "sources": [_support(s) for s in need.sources if s.session_id == session.id],
+                "sources": [_support(s, held) for s in need.sources if s.session_id == session.id],
             }
             for need in needs
         ],
@@ -270,7 +277,9 @@ def export_session(session: Session) -> dict:
                 "status": action.status,
                 "created_at": _when(action.created_at),
                 "needs": [n.id for n in action.needs if n.id in exported_needs],
-                "sources": [_support(s) for s in action.sources if s.session_id == session.id],
+                "sources": [
+                    _support(s, held) for s in action.sources if s.session_id == session.id
+                ],
                 "updates": [
                     {
                         "kind": u.kind,
@@ -280,6 +289,10 @@ def export_session(session: Session) -> dict:
                         "reported_by": u.reported_by_id,
                         "method": u.method,
                         "evidence_is_this_session": u.evidence_session_id == session.id,
+                        # The contribution it rests on (an audit's agreed finding), if held.
+                        "evidence": u.evidence_contribution_id
+                        if u.evidence_contribution_id in held
+                        else None,
                     }
                     for u in action.updates
                 ],
@@ -454,6 +467,7 @@ SCHEMA: dict[str, dict[str, Callable]] = {
         "reported_by": _optional(_integer),
         "method": _text(200),
         "evidence_is_this_session": _boolean,
+        "evidence": _optional(_integer),
     },
     "actions": {
         "id": _integer,
@@ -913,6 +927,7 @@ def _write(document: dict, owner: Facilitator | None, export_id: str | None) -> 
                 reported_by=stakeholders.get(u["reported_by"]),
                 method=u["method"],
                 evidence_session=session if u["evidence_is_this_session"] else None,
+                evidence_contribution_id=ids.contributions.get(u["evidence"]),
             )
             for u in a["updates"]
         ]

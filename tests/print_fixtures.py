@@ -217,6 +217,7 @@ def citizen_dialogue(app, n: int) -> int:
                 "language": LANGUAGES_HEARD[k % 70],
                 "place": PLACES[k % 70],
                 "consent": "yes",
+                "respondent": "resident",
                 "age": AGES[k % 70],
                 "gender": GENDERS[k % 70],
                 "time_in_city": TIMES[k % 70],

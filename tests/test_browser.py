@@ -606,7 +606,8 @@ MEASURE_PROJECTOR = """
   for (const el of document.querySelectorAll("body *")) {
     const style = getComputedStyle(el);
     const box = el.getBoundingClientRect();
-    if (!seen(el, box, style)) continue;
+    // Above the top edge (the skip link until a keyboard reaches it): not on the screen.
+    if (!seen(el, box, style) || box.bottom <= 0) continue;
     const ownText = Array.from(el.childNodes).some((n) => n.nodeType === 3 && n.textContent.trim());
     const size = parseFloat(style.fontSize);
     if (ownText && size < minimum) small.push(`${el.tagName}.${el.className}: ${size}px`);

@@ -82,6 +82,17 @@ def page_facts(page) -> dict:
     }
 
 
+def starts_with_forced_break(page) -> bool:
+    """Whether ``page`` opens with a box whose style asks for a new page (``break-before``)."""
+    top = page._page_box.content_box_y()
+    return any(
+        box.style["break_before"] in ("page", "left", "right", "recto", "verso")
+        and abs(box.position_y - top) < 2
+        for box in page._page_box.descendants()
+        if getattr(box, "style", None) is not None and hasattr(box, "position_y")
+    )
+
+
 def check_layout(html: str, title: str) -> tuple[list[str], bytes]:
     """Lay ``html`` out and print it; the problems found, and the PDF."""
     from weasyprint import HTML
@@ -98,7 +109,10 @@ def check_layout(html: str, title: str) -> tuple[list[str], bytes]:
                 text = "".join(b.text for b in _box.descendants() if hasattr(b, "text"))
                 problems.append(f"page {number}: ends with the heading {text.strip()!r}")
             used = (page["lines"][-1][0] - page["top"]) / (page["bottom"] - page["top"])
-            if used < NEARLY_EMPTY and number > 1:
+            # A short page before a section made to start on a page of its own (an appendix)
+            # is the layout's intent, not a gap.
+            forced = starts_with_forced_break(document.pages[number])
+            if used < NEARLY_EMPTY and number > 1 and not forced:
                 problems.append(f"page {number}: nearly empty ({used:.0%} used)")
         for element, tag, table in page["pieces"]:
             if id(element) in seen and seen[id(element)] != number:

@@ -240,4 +240,4 @@ def test_administrators_set_the_period_on_the_settings_page(app):
     refused = staff.post(
         "/settings/", data={"csrf_token": token, "organiser_name": "", "retention_months": "-3"}
     )
-    assert refused.status_code == 200 and "field-error" in refused.text
+    assert refused.status_code == 400 and "field-error" in refused.text

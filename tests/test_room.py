@@ -1138,8 +1138,9 @@ def test_evaluators_add_context_while_findings_are_recorded_as_evaluations(serve
                 for n, finding in enumerate(findings)
                 for action in actions[: 1 + n % 3]
             }
-            assert {(e[0], e[1]) for e in entries} == expected and len(entries) == len(expected)
-            assert {e[2] for e in entries} == {session.id}
+            pairs = {(e["action_id"], e["evidence_contribution_id"]) for e in entries}
+            assert pairs == expected and len(entries) == len(expected)
+            assert {e["evidence_session_id"] for e in entries} == {session.id}
             assert_held(room, *staff)
 
     run(server, scenario())

@@ -134,20 +134,21 @@ def test_an_import_and_a_purge_never_hold_up_the_phones(tmp_path):
                     (row,) = server.query(
                         "SELECT purged_at FROM palabre_session WHERE id = ?", (old_id,)
                     )
-                    if row[0] is not None:
+                    if row["purged_at"] is not None:
                         break
                     await asyncio.sleep(0.25)
-                assert row[0] is not None, "the old café was not purged"
+                assert row["purged_at"] is not None, "the old café was not purged"
                 assert_held(room, *staff)
             left = server.query(
-                "SELECT COUNT(*) FROM contribution WHERE session_id = ? AND body != ''", (old_id,)
-            )[0][0]
+                "SELECT COUNT(*) AS n FROM contribution WHERE session_id = ? AND body != ''",
+                (old_id,),
+            )[0]["n"]
             assert left == 0
             counts = server.query(
-                "SELECT session_id, COUNT(*) FROM contribution WHERE session_id NOT IN (?, ?) "
+                "SELECT session_id, COUNT(*) AS n FROM contribution WHERE session_id NOT IN (?, ?) "
                 "GROUP BY session_id",
                 (old_id, session.id),
             )
-            assert [row[1] for row in counts] == [PHONES * OLD_NOTES_PER_PHONE] * 2
+            assert [row["n"] for row in counts] == [PHONES * OLD_NOTES_PER_PHONE] * 2
 
         run(server, scenario())

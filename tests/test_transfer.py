@@ -165,7 +165,7 @@ def build_audit(app):
         run_action(
             session,
             "finding.add",
-            {"body": "Nobody offered an interpreter", "service": "s1", "action": str(earlier.id)},
+            {"body": "Nobody offered an interpreter", "service": "s1", "actions": str(earlier.id)},
         )
         finding = db.session.scalar(select(Contribution).where(Contribution.kind == "finding"))
         run_action(session, "finding.agree", {"id": str(finding.id)})
@@ -292,7 +292,15 @@ def test_a_session_moves_to_another_instance_with_its_backlog(app, target, slug)
     before, after = content(app, ref.id), content(target, new_id)
     assert after == before
     assert before["needs"], "the session fed the backlog"
-    assert report_html(target, new_id) == report_html(app, ref.id)
+    there, here = report_html(target, new_id), report_html(app, ref.id)
+    if slug == "citizen_dialogue":
+        # A dialogue's meetings are sessions of their own, not carried by its file (yet): the
+        # moved dialogue's report has every need and action, and no meeting.
+        assert "No dialogue meetings yet." in there and "No dialogue meetings yet." not in here
+        for title in [need[0] for need in before["needs"]]:
+            assert title in there
+    else:
+        assert there == here
     # What participants see on the closed session's page: the same needs and actions.
     with app.app_context():
         code = db.session.get(Session, ref.id).code
@@ -307,7 +315,8 @@ def test_a_session_moves_to_another_instance_with_its_backlog(app, target, slug)
 
 
 def test_plugins_ids_are_translated_to_the_new_ones(app, target):
-    """Ids kept in JSON (meetings' themes, answers, evaluator links) point at the new rows."""
+    """Ids kept in JSON (a theme's answers, evaluator links, findings' actions) point at the
+    new rows."""
     dialogue, audit = build_morsil(app), build_audit(app)
     with target.test_request_context():
         for ref in (dialogue, audit):
@@ -322,13 +331,12 @@ def test_plugins_ids_are_translated_to_the_new_ones(app, target):
                 select(Contribution).where(Contribution.session_id == moved.id)
             )
         }
-        meetings = moved.config["meeting_themes"]
-        assert meetings and all(by_id[t].kind == "theme" for ids in meetings.values() for t in ids)
         for theme in (c for c in by_id.values() if c.kind == "theme"):
             for ref in theme.data.get("answers", []):
                 assert by_id[int(ref.split(":")[0])].kind == "interview"
+        # A project's idea was said in a meeting, a session of its own: not in the file.
         for project in (c for c in by_id.values() if c.kind == "project"):
-            assert by_id[project.data["idea"]].kind == "idea"
+            assert project.data.get("idea") is None or project.data["idea"] in by_id
         audit_there = db.session.scalar(select(Session).where(Session.method == "mystery_shopping"))
         link = db.session.scalar(select(RoleLink).where(RoleLink.session_id == audit_there.id))
         assert [a["link"] for a in audit_there.config["assignments"]] == [link.id]
@@ -337,9 +345,11 @@ def test_plugins_ids_are_translated_to_the_new_ones(app, target):
                 Contribution.session_id == audit_there.id, Contribution.kind == "finding"
             )
         )
-        # The action it named was not part of the file: only its title stays.
-        assert finding.data["action"] is None
-        assert finding.data["action_title"] == "Interpreters at the advice desk"
+        # The action it is evidence for moved with it (evaluated with the audit as evidence).
+        moved_action = db.session.scalar(
+            select(Action).where(Action.title == "Interpreters at the advice desk")
+        )
+        assert finding.data["actions"] == [moved_action.id]
 
 
 def test_the_file_holds_no_secret_and_no_hidden_text(app):

@@ -804,7 +804,7 @@ def register_blueprints(app):
 def import_session(session, ids):
     """An imported audit: visits given to the new evaluator links, findings to the new actions.
 
-    A finding that named an action not in the file keeps the action's title only.
+    A finding linked to actions not in the file keeps only those that are.
     """
     if session.method != MysteryShopping.slug:
         return None
@@ -818,6 +818,7 @@ def import_session(session, ids):
         )
     )
     for finding in findings:
-        if finding.data.get("action") is not None:
-            finding.data = {**finding.data, "action": ids.action(finding.data["action"])}
+        # The actions it is evidence for: those in the file, by their new ids.
+        actions = [ids.action(a) for a in finding.data.get("actions") or []]
+        finding.data = {**finding.data, "actions": [a for a in actions if a is not None]}
     return None
