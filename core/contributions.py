@@ -13,7 +13,7 @@ import uuid
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from . import ratelimit
 from .database import write_transaction
@@ -421,6 +421,22 @@ def votes_used(participant: Participant) -> int:
     )
 
 
+def _dots_used_and_given(
+    session: Session, participant: Participant, contribution_id: int
+) -> tuple[int, int]:
+    """:func:`votes_used` and :func:`dots_given` in one query, for a vote on the hot path."""
+    on_this = case((Vote.contribution_id == contribution_id, Vote.value), else_=0)
+    used, mine = db.session.execute(
+        select(func.coalesce(func.sum(Vote.value), 0), func.coalesce(func.sum(on_this), 0))
+        .join(Contribution, Contribution.id == Vote.contribution_id)
+        .where(
+            Vote.participant_id == participant.id,
+            Contribution.kind.not_in(_rating_kinds(session)),
+        )
+    ).one()
+    return used, mine
+
+
 def dots_given(participant: Participant, contribution_id: int) -> int:
     """The dots ``participant`` gives ``contribution_id`` now, dots taken back deducted."""
     return db.session.scalar(
@@ -492,10 +508,15 @@ def vote(
     client_id = _clean_client_id(client_id)
     method = get_method(session.method)
     budget = method.vote_budget(session.config)
-    if (done := _resent_vote(participant, client_id, budget)) is not None:
-        return done
-    # The rate limit may yield to other phones: it runs before the transaction.
-    _check_rate(participant)
+    # The rate limit may yield to other phones: it runs before the transaction. A resend
+    # of a vote already stored is answered as stored even when the phone is over its
+    # limit; looked for only then, so that a new vote costs one query less.
+    try:
+        _check_rate(participant)
+    except Refused:
+        if (done := _resent_vote(participant, client_id, budget)) is not None:
+            return done
+        raise
     with write_transaction():
         if (done := _resent_vote(participant, client_id, budget)) is not None:
             return done
@@ -515,8 +536,7 @@ def vote(
         step = _int(value)
         if step not in (1, -1):
             raise Refused(_("You cannot vote for this."))
-        used = votes_used(participant)
-        mine = dots_given(participant, target.id)
+        used, mine = _dots_used_and_given(session, participant, target.id)
         if step == 1 and used >= budget:
             raise Refused(_("You have used all your dots."))
         if step == -1 and mine <= 0:

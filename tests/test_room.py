@@ -454,9 +454,12 @@ def test_everyone_takes_dots_back_at_human_pace_then_all_at_once(server):
             assert_acknowledged(written, "insights")
             insights = [a.reply["id"] for a in written]
             target = {p.number: insights[p.number % len(insights)] for p in room.phones}
+            # Giving the dots is this test's setting, at human pace: a room giving its dots
+            # all at once is test_everyone_gives_their_dots_at_human_pace_then_all_at_once.
             given = flat(
                 await room.each(
-                    lambda p, k: asyncio.gather(*(p.vote(target[p.number]) for _ in range(dots)))
+                    lambda p, k: asyncio.gather(*(p.vote(target[p.number]) for _ in range(dots))),
+                    pace=HUMAN_PACE,
                 )
             )
             assert_acknowledged(given, "dots given")
