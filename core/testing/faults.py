@@ -206,17 +206,11 @@ async def fill_gaps(phone: Phone, start: int) -> int:
     What the answer holds is recorded as received on the phone's socket now.
     """
     live = phone.socket
-    if live is None or not live.connected:
+    if live is None:
         return 0
-    after = contiguous_seq(phone, start)
-    try:
-        reply = await live.client.call("replay", {"after": after}, timeout=REPLAY_TIMEOUT_S)
-    except socketio.exceptions.SocketIOError:
-        return 0
-    if not (isinstance(reply, dict) and reply.get("ok")):
-        return 0
+    envelopes = await live.replay(contiguous_seq(phone, start), timeout=REPLAY_TIMEOUT_S)
     known = set().union(*(other.seqs for other in phone.sockets))
-    fresh = [e for e in reply.get("events", []) if e.get("seq") not in known]
+    fresh = [e for e in envelopes if e.get("seq") not in known]
     for envelope in fresh:
         live.record(envelope)
     return len(fresh)

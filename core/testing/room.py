@@ -574,6 +574,24 @@ class LiveSocket:
             return Ack(event, payload, None, sent, None, f"not sent: {error}")
         return Ack(event, payload, reply, sent, time.perf_counter() - sent)
 
+    async def replay(self, after: int, timeout: float = ACK_TIMEOUT_S) -> list[dict]:
+        """Ask for the events numbered after ``after``, as ``live.js`` fills a gap; the envelopes.
+
+        A worker killed between committing an event and publishing it leaves a
+        hole in what its rooms heard; a page still connected elsewhere fills it
+        so. Nothing is recorded here: the caller decides what is new. Empty when
+        the socket is not connected or the server answers anything but ``ok``.
+        """
+        if not self.connected:
+            return []
+        try:
+            reply = await self.client.call("replay", {"after": after}, timeout=timeout)
+        except socketio.exceptions.SocketIOError:
+            return []
+        if not (isinstance(reply, dict) and reply.get("ok")):
+            return []
+        return list(reply.get("events") or [])
+
     def of_type(self, type_: str) -> list[dict]:
         """The data of every received event of ``type_``, in order of arrival."""
         return [e.data for e in self.events if e.type == type_]
