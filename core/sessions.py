@@ -513,7 +513,11 @@ def export(session_id: int):
     # Who runs it and may use the backlog: the file carries the backlog's part too. The
     # download is written to the audit log as every download is (access.audit_request).
     session = access.check(access.BACKLOG, session_id)
-    data = transfer.export_json(session)
+    try:
+        data = transfer.export_json(session)
+    except transfer.ExportRefused as refusal:
+        flash(refusal.message, "error")
+        return redirect(url_for("sessions.run", session_id=session.id))
     name = f"palabre-session-{session.id}-{utcnow():%Y%m%d}.json"
     return Response(
         data,

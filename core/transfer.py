@@ -13,13 +13,16 @@ contributions (hidden ones with their text and fields emptied, as in
 every other place they are shown), votes and ratings, and the part of the
 backlog that came from the session (its needs and actions, their
 provenance and support, the stakeholders and custom themes they name),
-plus what plugins add through the ``export_session`` hook. The live event
-log is not exported: it only serves phones connected to the old instance.
+plus what plugins add through the ``export_session`` hook. A session with
+sessions of its own (a citizen dialogue's meetings) carries them, each with
+its links, participants, contributions and votes, and the backlog part is
+the whole family's. The live event log is not exported: it only serves
+phones connected to the old instance.
 
 An import checks the whole file before writing anything, then writes it in
-one transaction: a new session (new ids, a new join code when its own is
-taken, new link keys, new participant tokens nobody holds), with every
-reference remapped, then the ``import_session`` hook, which lets plugins
+one transaction: a new session and its own sessions (new ids, a new join
+code when one is taken, new link keys, new participant tokens nobody
+holds), with every reference remapped, then the ``import_session`` hook, which lets plugins
 remap the ids they keep in JSON or restore their own rows. Nothing already
 on the instance is changed: stakeholders and themes of the same name are
 reused as they are, others are added. A file imported once is refused the
@@ -73,13 +76,19 @@ from .plugin_host import plugin_host
 
 #: What the file says it is, and the version of its format.
 FORMAT = "palabre-session"
-VERSION = 1
+VERSION = 2
+#: Older versions an import still reads (see :func:`_upgrade`).
+READABLE_VERSIONS = (1, VERSION)
 #: The largest file an import reads, in bytes (the ``IMPORT_MAX_BYTES`` setting overrides it).
 IMPORT_MAX_BYTES = 30 * 1024 * 1024
 
 
 class ImportRefused(Refused):
     """A file that cannot be imported; ``message`` says why, in the reader's language."""
+
+
+class ExportRefused(Refused):
+    """A session that cannot be exported on its own; ``message`` says why."""
 
 
 # --- export ------------------------------------------------------------------------------
@@ -89,10 +98,11 @@ def _when(value: datetime | date | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _support(source, held: set[int]) -> dict:
-    """A source's support; its contribution only when the file holds it (``held``): a
-    dialogue's project rests on an idea of one of its meetings, a session of its own."""
+def _support(source, held: set[int], position: dict[int, int]) -> dict:
+    """A source's support, its session (a ``position`` in the file) and its contribution
+    when the file holds it (``held``)."""
     return {
+        "session": position[source.session_id],
         "contribution": source.contribution_id if source.contribution_id in held else None,
         "people": source.people,
         "dots": source.dots,
@@ -101,18 +111,26 @@ def _support(source, held: set[int]) -> dict:
     }
 
 
-def session_backlog(session: Session) -> tuple[list[Need], list[Action]]:
-    """The needs with provenance in ``session`` (not merged away), and the actions it concerns.
+def session_family(session: Session) -> list[Session]:
+    """``session`` then the sessions of its own (a dialogue's meetings), oldest first."""
+    children = db.session.scalars(
+        select(Session).where(Session.parent_id == session.id).order_by(Session.id)
+    ).all()
+    return [session, *children]
 
-    An action concerns the session when it was proposed from it, addresses
-    one of those needs ("you said, we did"), or was evaluated with it as
-    evidence (an audit's agreed finding).
+
+def family_backlog(session_ids: list[int]) -> tuple[list[Need], list[Action]]:
+    """The needs with provenance in these sessions (not merged away), and the actions they concern.
+
+    An action concerns them when it was proposed from one, addresses one of
+    those needs ("you said, we did"), or was evaluated with one as evidence
+    (an audit's agreed finding).
     """
     needs = db.session.scalars(
         select(Need)
         .where(
             Need.merged_into_id.is_(None),
-            Need.id.in_(select(NeedSource.need_id).where(NeedSource.session_id == session.id)),
+            Need.id.in_(select(NeedSource.need_id).where(NeedSource.session_id.in_(session_ids))),
         )
         .order_by(Need.id)
     ).all()
@@ -122,10 +140,10 @@ def session_backlog(session: Session) -> tuple[list[Need], list[Action]]:
         .where(
             or_(
                 Action.id.in_(
-                    select(ActionSource.action_id).where(ActionSource.session_id == session.id)
+                    select(ActionSource.action_id).where(ActionSource.session_id.in_(session_ids))
                 ),
                 Action.needs.any(Need.id.in_(need_ids)),
-                Action.updates.any(ActionUpdate.evidence_session_id == session.id),
+                Action.updates.any(ActionUpdate.evidence_session_id.in_(session_ids)),
             )
         )
         .order_by(Action.id)
@@ -133,33 +151,16 @@ def session_backlog(session: Session) -> tuple[list[Need], list[Action]]:
     return needs, actions
 
 
-def export_session(session: Session) -> dict:
-    """Everything the file holds about ``session``, as JSON-able data (see the module)."""
+def _session_part(session: Session) -> dict:
+    """One session of the file: its record, links, participants, contributions, votes, plugins."""
     rows = lambda model: db.session.scalars(  # noqa: E731
         select(model).where(model.session_id == session.id).order_by(model.id)
     ).all()
-    needs, actions = session_backlog(session)
-    stakeholders: dict[int, Stakeholder] = {}
-    for action in actions:
-        reporters = [update.reported_by for update in action.updates]
-        for stakeholder in (action.owner, *action.partners, *reporters):
-            if stakeholder is not None:
-                stakeholders[stakeholder.id] = stakeholder
-    theme_keys = {need.theme for need in needs}
-    themes = db.session.scalars(select(CustomTheme).where(CustomTheme.key.in_(theme_keys))).all()
-    exported_needs = {need.id for need in needs}
-    held = set(
-        db.session.scalars(select(Contribution.id).where(Contribution.session_id == session.id))
-    )
     plugins: dict = {}
     for part in plugin_host().hook.export_session(session=session):
         if part:
             plugins.update(part)
     return {
-        "format": FORMAT,
-        "version": VERSION,
-        "export_id": uuid.uuid4().hex,
-        "exported_at": _when(utcnow()),
         "session": {
             "method": session.method,
             "title": session.title,
@@ -232,6 +233,51 @@ def export_session(session: Session) -> dict:
             }
             for v in rows(Vote)
         ],
+        "plugins": plugins,
+    }
+
+
+def export_session(session: Session) -> dict:
+    """Everything the file holds about ``session`` and its own sessions (see the module).
+
+    A session that belongs to another (a dialogue's meeting) does not travel
+    alone: :class:`ExportRefused` says to export the one it belongs to.
+    """
+    if session.parent_id is not None:
+        raise ExportRefused(
+            _(
+                "This session is part of “%(title)s” and travels with it: export that one.",
+                title=session.parent.title,
+            )
+        )
+    family = session_family(session)
+    position = {member.id: n for n, member in enumerate(family)}
+    needs, actions = family_backlog(list(position))
+    stakeholders: dict[int, Stakeholder] = {}
+    for action in actions:
+        reporters = [update.reported_by for update in action.updates]
+        for stakeholder in (action.owner, *action.partners, *reporters):
+            if stakeholder is not None:
+                stakeholders[stakeholder.id] = stakeholder
+    theme_keys = {need.theme for need in needs}
+    themes = db.session.scalars(select(CustomTheme).where(CustomTheme.key.in_(theme_keys))).all()
+    exported_needs = {need.id for need in needs}
+    held = set(
+        db.session.scalars(
+            select(Contribution.id).where(Contribution.session_id.in_(list(position)))
+        )
+    )
+
+    def support(sources) -> list[dict]:
+        return [_support(s, held, position) for s in sources if s.session_id in position]
+
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "export_id": uuid.uuid4().hex,
+        "exported_at": _when(utcnow()),
+        **_session_part(session),
+        "children": [_session_part(child) for child in family[1:]],
         "themes": [{"key": t.key, "label": t.label, "keywords": t.keywords} for t in themes],
         "stakeholders": [
             {
@@ -254,7 +300,7 @@ def export_session(session: Session) -> dict:
                 "description": need.description,
                 "theme": need.theme,
                 "created_at": _when(need.created_at),
-                "sources": [_support(s, held) for s in need.sources if s.session_id == session.id],
+                "sources": support(need.sources),
             }
             for need in needs
         ],
@@ -277,9 +323,7 @@ def export_session(session: Session) -> dict:
                 "status": action.status,
                 "created_at": _when(action.created_at),
                 "needs": [n.id for n in action.needs if n.id in exported_needs],
-                "sources": [
-                    _support(s, held) for s in action.sources if s.session_id == session.id
-                ],
+                "sources": support(action.sources),
                 "updates": [
                     {
                         "kind": u.kind,
@@ -288,7 +332,8 @@ def export_session(session: Session) -> dict:
                         "body": u.body,
                         "reported_by": u.reported_by_id,
                         "method": u.method,
-                        "evidence_is_this_session": u.evidence_session_id == session.id,
+                        # The session it was evaluated with, when the file holds it.
+                        "evidence_session": position.get(u.evidence_session_id),
                         # The contribution it rests on (an audit's agreed finding), if held.
                         "evidence": u.evidence_contribution_id
                         if u.evidence_contribution_id in held
@@ -299,7 +344,6 @@ def export_session(session: Session) -> dict:
             }
             for action in actions
         ],
-        "plugins": plugins,
     }
 
 
@@ -445,6 +489,7 @@ SCHEMA: dict[str, dict[str, Callable]] = {
         "how_to_involve": _TEXT,
     },
     "sources": {
+        "session": _integer,
         "contribution": _optional(_integer),
         "people": _integer,
         "dots": _integer,
@@ -466,7 +511,7 @@ SCHEMA: dict[str, dict[str, Callable]] = {
         "body": _TEXT,
         "reported_by": _optional(_integer),
         "method": _text(200),
-        "evidence_is_this_session": _boolean,
+        "evidence_session": _optional(_integer),
         "evidence": _optional(_integer),
     },
     "actions": {
@@ -491,17 +536,10 @@ SCHEMA: dict[str, dict[str, Callable]] = {
         "updates": _list_of(_object),
     },
 }
-#: The lists of records a file holds, each checked against ``SCHEMA``.
-RECORD_LISTS = (
-    "role_links",
-    "participants",
-    "contributions",
-    "votes",
-    "themes",
-    "stakeholders",
-    "needs",
-    "actions",
-)
+#: The lists of records each session of a file holds, each checked against ``SCHEMA``.
+SESSION_LISTS = ("role_links", "participants", "contributions", "votes")
+#: The lists of records of the backlog part, once per file.
+BACKLOG_LISTS = ("themes", "stakeholders", "needs", "actions")
 
 
 def _record(kind: str, value, where: str) -> dict:
@@ -553,7 +591,7 @@ def parse_export(raw: bytes) -> dict:
         raise ImportRefused(_("This is not a Palabre session file: it is not JSON."))
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise ImportRefused(_("This is not a Palabre session file."))
-    if document.get("version") != VERSION:
+    if document.get("version") not in READABLE_VERSIONS:
         raise ImportRefused(
             _(
                 "This file is in version %(version)s of the format; this Palabre reads "
@@ -565,18 +603,17 @@ def parse_export(raw: bytes) -> dict:
     export_id = document.get("export_id")
     if not isinstance(export_id, str) or not export_id.isalnum() or len(export_id) != 32:
         raise ImportRefused(_("The file is damaged: %(where)s is not valid.", where="export_id"))
+    _upgrade(document)
+    children = document.get("children")
+    if not isinstance(children, list):
+        raise ImportRefused(_("The file is damaged: %(where)s is not valid.", where="children"))
     checked = {
         "export_id": export_id,
-        "session": _record("session", document.get("session"), "session"),
-        "plugins": document.get("plugins", {}),
+        **_part(document, ""),
+        "children": [_part(child, f"children[{n}].") for n, child in enumerate(children)],
     }
-    if not isinstance(checked["plugins"], dict):
-        raise ImportRefused(_("The file is damaged: %(where)s is not valid.", where="plugins"))
-    for name in RECORD_LISTS:
-        items = document.get(name)
-        if not isinstance(items, list):
-            raise ImportRefused(_("The file is damaged: it has no list of %(name)s.", name=name))
-        checked[name] = [_record(name, item, f"{name}[{n}]") for n, item in enumerate(items)]
+    for name in BACKLOG_LISTS:
+        checked[name] = _records(document, name, name)
     for need in checked["needs"]:
         need["sources"] = [_record("sources", s, "needs.sources") for s in need["sources"]]
     for action in checked["actions"]:
@@ -586,17 +623,70 @@ def parse_export(raw: bytes) -> dict:
     return checked
 
 
-def _check_references(document: dict) -> None:
-    """Refuse a file whose records point at ids it does not hold, or hold an id twice."""
-    ids = {}
-    for name in ("role_links", "participants", "contributions", "stakeholders", "needs", "actions"):
-        ids[name] = [record["id"] for record in document[name]]
-        if len(set(ids[name])) != len(ids[name]):
-            raise ImportRefused(_("The file is damaged: two %(name)s share an id.", name=name))
-        ids[name] = set(ids[name])
+def _upgrade(document: dict) -> None:
+    """Bring a file of version 1 to the current shape, in place.
 
-    def known(value, name: str, where: str) -> None:
-        if value is not None and value not in ids[name]:
+    Version 1 held one session: no ``children``, its sources without a
+    ``session`` (all this one) and ``evidence_is_this_session`` where
+    updates now say ``evidence_session``. Values of the wrong type are left
+    for the checks to refuse.
+    """
+    if document.get("version") != 1:
+        return
+    document.setdefault("children", [])
+    for item in (*_dicts(document.get("needs")), *_dicts(document.get("actions"))):
+        for source in _dicts(item.get("sources")):
+            source.setdefault("session", 0)
+        for entry in _dicts(item.get("updates")):
+            if "evidence_is_this_session" in entry:
+                entry["evidence_session"] = 0 if entry.pop("evidence_is_this_session") else None
+
+
+def _dicts(value) -> list[dict]:
+    """The dicts of ``value`` when it is a list, else nothing."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _records(document, name: str, where: str) -> list[dict]:
+    """The list ``name`` of ``document``, each record checked; refused when it is not a list."""
+    items = document.get(name) if isinstance(document, dict) else None
+    if not isinstance(items, list):
+        raise ImportRefused(_("The file is damaged: it has no list of %(name)s.", name=where))
+    return [_record(name, item, f"{where}[{n}]") for n, item in enumerate(items)]
+
+
+def _part(part, where: str) -> dict:
+    """One session of the file, checked: its record, its lists of records and its plugins."""
+    if not isinstance(part, dict):
+        raise ImportRefused(_("The file is damaged: %(where)s is not a record.", where=where[:-1]))
+    checked = {
+        "session": _record("session", part.get("session"), f"{where}session"),
+        "plugins": part.get("plugins", {}),
+    }
+    if not isinstance(checked["plugins"], dict):
+        raise ImportRefused(
+            _("The file is damaged: %(where)s is not valid.", where=f"{where}plugins")
+        )
+    for name in SESSION_LISTS:
+        checked[name] = _records(part, name, f"{where}{name}")
+    return checked
+
+
+def _check_references(document: dict) -> None:
+    """Refuse a file whose records point at ids it does not hold, or hold an id twice.
+
+    A session's participants, votes and replies point into that session; the
+    backlog's sources and evidence into any session of the file.
+    """
+    parts = [document, *document["children"]]
+
+    def unique(values: list, name: str) -> set:
+        if len(set(values)) != len(values):
+            raise ImportRefused(_("The file is damaged: two %(name)s share an id.", name=name))
+        return set(values)
+
+    def known(value, ids: set, name: str, where: str) -> None:
+        if value is not None and value not in ids:
             raise ImportRefused(
                 _(
                     "The file is damaged: a record of “%(where)s” refers to %(name)s %(id)d, "
@@ -607,27 +697,43 @@ def _check_references(document: dict) -> None:
                 )
             )
 
-    for p in document["participants"]:
-        known(p["role_link"], "role_links", "participants")
-    for c in document["contributions"]:
-        known(c["participant"], "participants", "contributions")
-        known(c["reply_to"], "contributions", "contributions")
-    for v in document["votes"]:
-        known(v["participant"], "participants", "votes")
-        known(v["contribution"], "contributions", "votes")
+    every = {
+        name: unique([r["id"] for part in parts for r in part[name]], name)
+        for name in ("role_links", "participants", "contributions")
+    }
+    for part in parts:
+        links = {r["id"] for r in part["role_links"]}
+        people = {r["id"] for r in part["participants"]}
+        notes = {r["id"] for r in part["contributions"]}
+        for p in part["participants"]:
+            known(p["role_link"], links, "role_links", "participants")
+        for c in part["contributions"]:
+            known(c["participant"], people, "participants", "contributions")
+            known(c["reply_to"], notes, "contributions", "contributions")
+        for v in part["votes"]:
+            known(v["participant"], people, "participants", "votes")
+            known(v["contribution"], notes, "contributions", "votes")
+    sessions = set(range(len(parts)))
+    stakeholders = unique([r["id"] for r in document["stakeholders"]], "stakeholders")
+    needs = unique([r["id"] for r in document["needs"]], "needs")
+    unique([r["id"] for r in document["actions"]], "actions")
     for need in document["needs"]:
         for source in need["sources"]:
-            known(source["contribution"], "contributions", "needs")
+            known(source["session"], sessions, "sessions", "needs")
+            known(source["contribution"], every["contributions"], "contributions", "needs")
     for action in document["actions"]:
-        known(action["owner"], "stakeholders", "actions")
+        known(action["owner"], stakeholders, "stakeholders", "actions")
         for partner in action["partners"]:
-            known(partner, "stakeholders", "actions")
+            known(partner, stakeholders, "stakeholders", "actions")
         for need in action["needs"]:
-            known(need, "needs", "actions")
+            known(need, needs, "needs", "actions")
         for source in action["sources"]:
-            known(source["contribution"], "contributions", "actions")
+            known(source["session"], sessions, "sessions", "actions")
+            known(source["contribution"], every["contributions"], "contributions", "actions")
         for entry in action["updates"]:
-            known(entry["reported_by"], "stakeholders", "actions")
+            known(entry["reported_by"], stakeholders, "stakeholders", "actions")
+            known(entry["evidence_session"], sessions, "sessions", "actions")
+            known(entry["evidence"], every["contributions"], "contributions", "actions")
 
 
 # --- import -------------------------------------------------------------------------------
@@ -697,7 +803,42 @@ def import_session(raw: bytes, owner: Facilitator | None = None, as_copy: bool =
     :class:`ImportRefused` with a translated message; then nothing is written.
     """
     document = parse_export(raw)
-    meta = document["session"]
+    parts = [document, *document["children"]]
+    for part in parts:
+        _check_against_method(part)
+    if not as_copy and (earlier := already_imported(document["export_id"])) is not None:
+        raise ImportRefused(_already_message(earlier))
+    try:
+        with write_transaction():
+            result = _write(document, owner, None if as_copy else document["export_id"])
+            for part, session in zip(parts, result.sessions, strict=True):
+                _plugins_take(part["plugins"], session, result.ids)
+    except IntegrityError:
+        earlier = already_imported(document["export_id"])
+        if earlier is None:
+            raise
+        raise ImportRefused(_already_message(earlier)) from None
+    return Imported(result.sessions[0], result.contributions, result.needs, result.actions)
+
+
+def _plugins_take(parts: dict, session: Session, ids: IdMap) -> None:
+    """The ``import_session`` hook for one new session; refused when a part is left over."""
+    taken: list = []
+    for keys in plugin_host().hook.import_session(session=session, parts=parts, ids=ids):
+        taken.extend(keys or [])
+    if missing := sorted(set(parts) - set(taken)):
+        raise ImportRefused(
+            _(
+                "This file holds data of a plugin not installed here (%(names)s). "
+                "Install it, then import the file again.",
+                names=", ".join(str(name)[:60] for name in missing),
+            )
+        )
+
+
+def _check_against_method(part: dict) -> None:
+    """Refuse a session of the file this instance cannot show: method, status, phase, kinds."""
+    meta = part["session"]
     method = plugin_host().methods.get(meta["method"])
     if method is None:
         raise ImportRefused(
@@ -707,37 +848,6 @@ def import_session(raw: bytes, owner: Facilitator | None = None, as_copy: bool =
                 method=meta["method"],
             )
         )
-    _check_against_method(document, method)
-    if not as_copy and (earlier := already_imported(document["export_id"])) is not None:
-        raise ImportRefused(_already_message(earlier))
-    unknown = set(document["plugins"])
-    try:
-        with write_transaction():
-            result = _write(document, owner, None if as_copy else document["export_id"])
-            taken: list = []
-            for keys in plugin_host().hook.import_session(
-                session=result.session, parts=document["plugins"], ids=result.ids
-            ):
-                taken.extend(keys or [])
-            if missing := sorted(unknown - set(taken)):
-                raise ImportRefused(
-                    _(
-                        "This file holds data of a plugin not installed here (%(names)s). "
-                        "Install it, then import the file again.",
-                        names=", ".join(str(name)[:60] for name in missing),
-                    )
-                )
-    except IntegrityError:
-        earlier = already_imported(document["export_id"])
-        if earlier is None:
-            raise
-        raise ImportRefused(_already_message(earlier)) from None
-    return Imported(result.session, result.contributions, result.needs, result.actions)
-
-
-def _check_against_method(document: dict, method) -> None:
-    """Refuse a file this instance's version of the method cannot show: status, phase, kinds."""
-    meta = document["session"]
     damaged = _("The file is damaged: %(where)s is not valid.", where="session")
     if meta["status"] not in {str(status) for status in Status}:
         raise ImportRefused(damaged)
@@ -755,7 +865,7 @@ def _check_against_method(document: dict, method) -> None:
                 method=method.title,
             )
         )
-    kinds = {c["kind"] for c in document["contributions"]} - set(method.contribution_kinds)
+    kinds = {c["kind"] for c in part["contributions"]} - set(method.contribution_kinds)
     if kinds:
         raise ImportRefused(
             _(
@@ -769,7 +879,7 @@ def _check_against_method(document: dict, method) -> None:
 
 @dataclass
 class _Written:
-    session: Session
+    sessions: list[Session]
     ids: IdMap
     contributions: int
     needs: int
@@ -778,99 +888,11 @@ class _Written:
 
 def _write(document: dict, owner: Facilitator | None, export_id: str | None) -> _Written:
     """Add the file's rows with new ids; runs inside the import's write transaction."""
-    meta = dict(document["session"])
-    code = meta.pop("code")
-    if db.session.scalar(select(Session.id).where(Session.code == code)) is not None or not code:
-        code = new_join_code()
-    session = Session(
-        **meta, code=code, created_by_id=owner.id if owner else None, imported_from=export_id
-    )
-    db.session.add(session)
-    db.session.flush()
     ids = IdMap()
-
-    def add_all(rows: list, old_ids: list[int], into: dict) -> None:
-        db.session.add_all(rows)
-        db.session.flush()
-        into.update({old: row.id for old, row in zip(old_ids, rows, strict=True)})
-
-    links = document["role_links"]
-    add_all(
-        [
-            RoleLink(
-                session_id=session.id,
-                key=secrets.token_urlsafe(16),
-                **{k: v for k, v in link.items() if k != "id"},
-            )
-            for link in links
-        ],
-        [link["id"] for link in links],
-        ids.role_links,
-    )
-    # The bulk of a file, participants, contributions and votes, goes in with one statement
-    # each (ids returned in order): the write lock is held for milliseconds, not a second.
-    people = document["participants"]
-    new_people = _insert_rows(
-        Participant,
-        [
-            {
-                "session_id": session.id,
-                # A token nobody holds: the people of the old instance do not carry over.
-                "token_hash": hash_token(secrets.token_urlsafe(24)),
-                "language": clean_text(p["language"]),
-                "group": clean_text(p["group"]) if p["group"] is not None else None,
-                "role": clean_text(p["role"]) if p["role"] is not None else None,
-                "role_link_id": ids.role_links.get(p["role_link"]),
-                "state": clean_json(p["state"]),
-                "joined_at": p["joined_at"],
-            }
-            for p in people
-        ],
-    )
-    ids.participants.update(zip((p["id"] for p in people), new_people, strict=True))
-    notes = document["contributions"]
-    new_notes = _insert_rows(
-        Contribution,
-        [
-            {
-                "session_id": session.id,
-                "participant_id": ids.participants.get(c["participant"]),
-                "client_id": clean_text(c["client_id"]),
-                "kind": c["kind"],
-                "phase_index": c["phase_index"],
-                "group": clean_text(c["group"]) if c["group"] is not None else None,
-                "body": clean_text(c["body"]),
-                "data": clean_json(c["data"]),
-                "transcribed": c["transcribed"],
-                "language": clean_text(c["language"]) if c["language"] is not None else None,
-                "hidden": c["hidden"],
-                "created_at": c["created_at"],
-            }
-            for c in notes
-        ],
-    )
-    ids.contributions.update(zip((c["id"] for c in notes), new_notes, strict=True))
-    replies = [
-        {"id": ids.contributions[c["id"]], "reply_to_id": ids.contributions[c["reply_to"]]}
-        for c in notes
-        if c["reply_to"] is not None
+    root = _write_session(document, owner, export_id, None, ids)
+    sessions = [root] + [
+        _write_session(child, owner, None, root, ids) for child in document["children"]
     ]
-    if replies:
-        db.session.execute(update(Contribution), replies)
-    _insert_rows(
-        Vote,
-        [
-            {
-                "session_id": session.id,
-                "participant_id": ids.participants[v["participant"]],
-                "contribution_id": ids.contributions[v["contribution"]],
-                "client_id": clean_text(v["client_id"]),
-                "value": v["value"],
-                "created_at": v["created_at"],
-            }
-            for v in document["votes"]
-        ],
-    )
     known_themes = {str(t) for t in Theme} | set(db.session.scalars(select(CustomTheme.key)))
     for theme in document["themes"]:
         if theme["key"] not in known_themes:
@@ -881,7 +903,7 @@ def _write(document: dict, owner: Facilitator | None, export_id: str | None) -> 
     def sources(model, items: list[dict]) -> list:
         return [
             model(
-                session_id=session.id,
+                session_id=sessions[s["session"]].id,
                 contribution_id=ids.contributions.get(s["contribution"]),
                 people=s["people"],
                 dots=s["dots"],
@@ -926,7 +948,9 @@ def _write(document: dict, owner: Facilitator | None, export_id: str | None) -> 
                 body=u["body"],
                 reported_by=stakeholders.get(u["reported_by"]),
                 method=u["method"],
-                evidence_session=session if u["evidence_is_this_session"] else None,
+                evidence_session=sessions[u["evidence_session"]]
+                if u["evidence_session"] is not None
+                else None,
                 evidence_contribution_id=ids.contributions.get(u["evidence"]),
             )
             for u in a["updates"]
@@ -935,7 +959,109 @@ def _write(document: dict, owner: Facilitator | None, export_id: str | None) -> 
     db.session.add_all(actions.values())
     db.session.flush()
     ids.actions.update({old: action.id for old, action in actions.items()})
-    return _Written(session, ids, len(notes), len(needs), len(actions))
+    contributions = sum(len(part["contributions"]) for part in [document, *document["children"]])
+    return _Written(sessions, ids, contributions, len(needs), len(actions))
+
+
+def _write_session(
+    part: dict,
+    owner: Facilitator | None,
+    export_id: str | None,
+    parent: Session | None,
+    ids: IdMap,
+) -> Session:
+    """Add one session of the file with its links, participants, contributions and votes."""
+    meta = dict(part["session"])
+    code = meta.pop("code")
+    if db.session.scalar(select(Session.id).where(Session.code == code)) is not None or not code:
+        code = new_join_code()
+    session = Session(
+        **meta,
+        code=code,
+        created_by_id=owner.id if owner else None,
+        imported_from=export_id,
+        parent_id=parent.id if parent else None,
+    )
+    db.session.add(session)
+    db.session.flush()
+    links = part["role_links"]
+    new_links = _insert_rows(
+        RoleLink,
+        [
+            {
+                "session_id": session.id,
+                "key": secrets.token_urlsafe(16),
+                **{k: v for k, v in link.items() if k != "id"},
+            }
+            for link in links
+        ],
+    )
+    ids.role_links.update(zip((link["id"] for link in links), new_links, strict=True))
+    # The bulk of a file, participants, contributions and votes, goes in with one statement
+    # each (ids returned in order): the write lock is held for milliseconds, not a second.
+    people = part["participants"]
+    new_people = _insert_rows(
+        Participant,
+        [
+            {
+                "session_id": session.id,
+                # A token nobody holds: the people of the old instance do not carry over.
+                "token_hash": hash_token(secrets.token_urlsafe(24)),
+                "language": clean_text(p["language"]),
+                "group": clean_text(p["group"]) if p["group"] is not None else None,
+                "role": clean_text(p["role"]) if p["role"] is not None else None,
+                "role_link_id": ids.role_links.get(p["role_link"]),
+                "state": clean_json(p["state"]),
+                "joined_at": p["joined_at"],
+            }
+            for p in people
+        ],
+    )
+    ids.participants.update(zip((p["id"] for p in people), new_people, strict=True))
+    notes = part["contributions"]
+    new_notes = _insert_rows(
+        Contribution,
+        [
+            {
+                "session_id": session.id,
+                "participant_id": ids.participants.get(c["participant"]),
+                "client_id": clean_text(c["client_id"]),
+                "kind": c["kind"],
+                "phase_index": c["phase_index"],
+                "group": clean_text(c["group"]) if c["group"] is not None else None,
+                "body": clean_text(c["body"]),
+                "data": clean_json(c["data"]),
+                "transcribed": c["transcribed"],
+                "language": clean_text(c["language"]) if c["language"] is not None else None,
+                "hidden": c["hidden"],
+                "created_at": c["created_at"],
+            }
+            for c in notes
+        ],
+    )
+    ids.contributions.update(zip((c["id"] for c in notes), new_notes, strict=True))
+    replies = [
+        {"id": ids.contributions[c["id"]], "reply_to_id": ids.contributions[c["reply_to"]]}
+        for c in notes
+        if c["reply_to"] is not None
+    ]
+    if replies:
+        db.session.execute(update(Contribution), replies)
+    _insert_rows(
+        Vote,
+        [
+            {
+                "session_id": session.id,
+                "participant_id": ids.participants[v["participant"]],
+                "contribution_id": ids.contributions[v["contribution"]],
+                "client_id": clean_text(v["client_id"]),
+                "value": v["value"],
+                "created_at": v["created_at"],
+            }
+            for v in part["votes"]
+        ],
+    )
+    return session
 
 
 def _insert_rows(model, rows: list[dict]) -> list[int]:
@@ -970,7 +1096,10 @@ def export_command(session_id: int, file: Path) -> None:
     if not file.resolve().parent.is_dir():
         raise click.ClickException(f"There is no folder {file.resolve().parent}: create it first.")
     with current_app.test_request_context():  # plugins may render or translate
-        data = export_json(session)
+        try:
+            data = export_json(session)
+        except ExportRefused as refusal:
+            raise click.ClickException(refusal.message) from None
     partial = file.with_name(f".{file.name}.partial")
     partial.write_bytes(data)
     # What participants wrote: readable by this account only, like a backup.

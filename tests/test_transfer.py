@@ -39,6 +39,7 @@ from palabre.printing import document_html
 from palabre.role_links import issue_role_link
 from palabre.testing.kit import close_app, make_app, new_cid, new_session, sign_in
 from palabre.transfer import (
+    ExportRefused,
     ImportRefused,
     export_command,
     export_session,
@@ -256,6 +257,16 @@ def content(app, session_id: int) -> dict:
         }
 
 
+def meeting_ids(app, session_id: int) -> list[int]:
+    """The ids of a session's own sessions (a dialogue's meetings), oldest first."""
+    with app.app_context():
+        return list(
+            db.session.scalars(
+                select(Session.id).where(Session.parent_id == session_id).order_by(Session.id)
+            )
+        )
+
+
 def report_html(app, session_id: int) -> str:
     """The session's report as printed, without the moment it was printed."""
     with app.test_request_context():
@@ -293,14 +304,13 @@ def test_a_session_moves_to_another_instance_with_its_backlog(app, target, slug)
     assert after == before
     assert before["needs"], "the session fed the backlog"
     there, here = report_html(target, new_id), report_html(app, ref.id)
+    assert there == here
     if slug == "citizen_dialogue":
-        # A dialogue's meetings are sessions of their own, not carried by its file (yet): the
-        # moved dialogue's report has every need and action, and no meeting.
-        assert "No dialogue meetings yet." in there and "No dialogue meetings yet." not in here
-        for title in [need[0] for need in before["needs"]]:
-            assert title in there
-    else:
-        assert there == here
+        # Its meetings are sessions of their own, carried by its file with what was said there.
+        assert "No dialogue meetings yet." not in there
+        assert [content(app, m) for m in meeting_ids(app, ref.id)] == [
+            content(target, m) for m in meeting_ids(target, new_id)
+        ]
     # What participants see on the closed session's page: the same needs and actions.
     with app.app_context():
         code = db.session.get(Session, ref.id).code
@@ -334,9 +344,25 @@ def test_plugins_ids_are_translated_to_the_new_ones(app, target):
         for theme in (c for c in by_id.values() if c.kind == "theme"):
             for ref in theme.data.get("answers", []):
                 assert by_id[int(ref.split(":")[0])].kind == "interview"
-        # A project's idea was said in a meeting, a session of its own: not in the file.
-        for project in (c for c in by_id.values() if c.kind == "project"):
-            assert project.data.get("idea") is None or project.data["idea"] in by_id
+        # A project's idea was said in a meeting, and a meeting's themes are the dialogue's.
+        meetings = db.session.scalars(select(Session).where(Session.parent_id == moved.id)).all()
+        assert meetings
+        said = {
+            c.id: c
+            for c in db.session.scalars(
+                select(Contribution).where(Contribution.session_id.in_([m.id for m in meetings]))
+            )
+        }
+        projects = [c for c in by_id.values() if c.kind == "project"]
+        assert any(p.data.get("idea") is not None for p in projects)
+        for project in projects:
+            idea = project.data.get("idea")
+            assert idea is None or said[idea].kind == "idea"
+        for meeting in meetings:
+            assert meeting.config["themes"]
+            assert all(by_id[t].kind == "theme" for t in meeting.config["themes"])
+        for view in said.values():
+            assert by_id[view.data["theme"]].kind == "theme"
         audit_there = db.session.scalar(select(Session).where(Session.method == "mystery_shopping"))
         link = db.session.scalar(select(RoleLink).where(RoleLink.session_id == audit_there.id))
         assert [a["link"] for a in audit_there.config["assignments"]] == [link.id]
@@ -410,12 +436,29 @@ def _rows(*models) -> list[int]:
 BAD_FILES = {
     "not JSON": (lambda d: None, "not JSON"),
     "not a session file": (lambda d: d.pop("format"), "not a Palabre session file"),
-    "a newer format": (_set(["version"], 2), "version 2 of the format"),
+    "a newer format": (_set(["version"], 3), "version 3 of the format"),
     "a missing key": (lambda d: d["contributions"][0].pop("kind"), "has no “kind”"),
     "a wrong type": (_set(["session", "phase_index"], "3"), "“phase_index” of session"),
     "a reference outside the file": (
         lambda d: d["votes"][0].__setitem__("contribution", 99999),
         "refers to contributions 99999",
+    ),
+    "a source in no session of the file": (
+        lambda d: d["needs"][0]["sources"][0].__setitem__("session", 1),
+        "refers to sessions 1",
+    ),
+    "a vote for another session's contribution": (
+        lambda d: d["children"].append(
+            {
+                "session": d["session"],
+                "role_links": [],
+                "participants": [],
+                "contributions": [],
+                "votes": [d["votes"][0]],
+                "plugins": {},
+            }
+        ),
+        "refers to participants",
     ),
     "a method not installed": (_set(["session", "method"], "idea_box"), "not installed here"),
     "a plugin's part nobody takes": (
@@ -525,3 +568,47 @@ def test_an_upload_over_the_limit_is_refused_on_the_form(app):
     assert "This file is too big: 2 MB at most." in sent.text
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Session)) == 0
+
+
+def _as_version_1(document: dict) -> dict:
+    """A file as version 1 of the format wrote it: one session, no ``children``."""
+    old = json.loads(json.dumps(document))
+    old["version"] = 1
+    assert old.pop("children") == []
+    for item in old["needs"] + old["actions"]:
+        for source in item["sources"]:
+            assert source.pop("session") == 0
+        for entry in item.get("updates", []):
+            entry["evidence_is_this_session"] = entry.pop("evidence_session") == 0
+    return old
+
+
+def test_a_file_of_the_first_version_still_imports(app, target):
+    ref = build_audit(app)
+    harvest_everything(app, ref)
+    with app.test_request_context():
+        document = export_session(db.session.get(Session, ref.id))
+    evaluated = [u for a in document["actions"] for u in a["updates"] if u["evidence_session"] == 0]
+    assert evaluated, "an action evaluated with the audit as evidence"
+    with target.test_request_context():
+        imported = import_session(json.dumps(_as_version_1(document)).encode())
+        new_id = imported.session.id
+        assert db.session.scalar(
+            select(func.count())
+            .select_from(ActionUpdate)
+            .where(ActionUpdate.evidence_session_id == new_id)
+        ) == len(evaluated)
+    assert content(target, new_id) == content(app, ref.id)
+
+
+def test_a_meeting_travels_only_with_its_dialogue(app):
+    ref = build_morsil(app)
+    meeting = meeting_ids(app, ref.id)[0]
+    with app.test_request_context(), pytest.raises(ExportRefused, match="travels with it"):
+        export_session(db.session.get(Session, meeting))
+    owner = sign_in(app.test_client())
+    assert f"/sessions/{meeting}/export.json" not in owner.get(f"/sessions/{meeting}").text
+    refused = owner.get(f"/sessions/{meeting}/export.json", follow_redirects=True)
+    assert "travels with it" in refused.text.replace("&#34;", '"')
+    done = app.test_cli_runner().invoke(export_command, [str(meeting), "/tmp/never.json"])
+    assert done.exit_code != 0 and "travels with it" in done.output
