@@ -8,10 +8,12 @@ may bring its own in a ``translations/`` folder beside its module (and its
 language is, in order: the one the person chose (kept in their cookie), the
 best match for their browser, English.
 
-Participants' pages (joining, every method's phone views, "you said, we
-did") speak every language of :data:`LANGUAGES`; staff pages (running a
-session, the backlog, printed reports, accounts) speak the first nine,
-:data:`STAFF_LANGUAGES`. A staff member who chose another language gets
+Participants' pages (joining, every method's phone views, the projector
+the room reads, "you said, we did") speak every language of
+:data:`LANGUAGES`; staff pages (running a session, the backlog, printed
+reports, accounts) speak :data:`STAFF_LANGUAGES`: the nine European
+languages of the cities' teams, and Arabic, whose staff pages were
+translated and reviewed before the other languages came. A staff member who chose another language gets
 staff pages in the best of their browser's languages among those, else
 English, and keeps their choice for participants' pages (the join page
 they check, the poster's blocks).
@@ -37,7 +39,7 @@ log = logging.getLogger(__name__)
 
 #: Languages with a complete catalog: code -> (name in that language, direction). The
 #: languages of the cities and of the people they work with; staff pages speak the first
-#: nine (:data:`STAFF_LANGUAGES`).
+#: ten (:data:`STAFF_LANGUAGES`).
 LANGUAGES: dict[str, tuple[str, str]] = {
     "en": ("English", "ltr"),
     "fr": ("Français", "ltr"),
@@ -57,11 +59,11 @@ LANGUAGES: dict[str, tuple[str, str]] = {
 }
 DEFAULT_LANGUAGE = "en"
 #: The languages of staff pages; on those, any other language falls back (:func:`select_locale`).
-STAFF_LANGUAGES: tuple[str, ...] = ("en", "fr", "de", "it", "es", "el", "fi", "cs", "hr")
+STAFF_LANGUAGES: tuple[str, ...] = ("en", "fr", "de", "it", "es", "el", "fi", "cs", "hr", "ar")
 #: The pages participants see, by blueprint or endpoint: in every language. The rest are
 #: staff pages. A request outside any route (a socket event, an unknown address) counts as
 #: a participant's.
-PARTICIPANT_PAGES = frozenset({"join", "city", "role_links.take", "static"})
+PARTICIPANT_PAGES = frozenset({"join", "city", "role_links.take", "sessions.projector", "static"})
 
 
 def for_participants() -> bool:
