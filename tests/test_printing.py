@@ -20,6 +20,7 @@ from pypdf import PdfReader
 from palabre import HOST, create_app, hookimpl
 from palabre.backlog import create_need
 from palabre.extensions import db
+from palabre.i18n import LANGUAGES
 from palabre.models import (
     Action,
     ActionStatus,
@@ -229,6 +230,34 @@ def test_poster_pdf(app, client, auth):
     assert "Français" in text
     assert "العربية" in text.replace(" ", "")
     assert_no_personal_data(text)
+
+
+def embedded_fonts(pdf: bytes) -> set[str]:
+    """The names of the fonts a PDF's pages use, without their subset prefix ("ABCDEF+")."""
+    names = set()
+    for page in PdfReader(io.BytesIO(pdf)).pages:
+        for font in page["/Resources"]["/Font"].values():
+            names.add(str(font.get_object()["/BaseFont"]).split("+", 1)[-1])
+    return names
+
+
+@pytest.mark.pdf
+def test_a_poster_in_all_fifteen_languages_fits_a_sheet_in_real_glyphs(app, client, auth):
+    """Greek, Cyrillic, Arabic, Farsi and Tigrinya print in fonts that have their letters
+    (no empty boxes), and every language's block fits on the one A4 sheet."""
+    session_id = make_cafe(app)
+    with app.app_context():
+        db.session.get(Session, session_id).languages = list(LANGUAGES)
+        db.session.commit()
+    auth.login()
+    response = client.get(f"/print/sessions/{session_id}/poster.pdf")
+    text = pdf_text(response).replace(" ", "")
+    assert page_count(response) == 1
+    for code, (name, _direction) in LANGUAGES.items():
+        assert name.replace(" ", "") in text, code
+    fonts = embedded_fonts(response.data)
+    assert {"Noto-Sans-Arabic", "Noto-Sans-Ethiopic-Bold"} <= fonts, fonts
+    assert all(font.startswith(("Noto-Sans", "DejaVu-Sans")) for font in fonts), fonts
 
 
 def test_printing_needs_a_facilitator(app, client):
