@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from palabre.extensions import db
+from palabre.i18n import LANGUAGES
 from palabre.models import Action, ActionSource, Contribution, Need, NeedSource, Session, Vote
 from palabre.plugins.forum_theatre import ForumTheatre
 from tests.conftest import FACILITATOR_EMAIL, csrf_token, join, new_cid, post_form
@@ -196,7 +197,7 @@ def test_the_form_offers_one_card_per_scene_with_a_text_per_language(client, aut
     # Each card: one title and description per instance language, the language in a list.
     for language in ("en", "fr", "ar"):
         assert f'<option value="{language}"' in page
-    assert page.count('name="config-scenes-0-versions-') == 9
+    assert page.count('name="config-scenes-0-versions-') == 3 * len(LANGUAGES)
     assert 'name="config-synopsis-versions-2-text"' in page
     # The buttons that shape the list post the form: they work without JavaScript.
     assert 'value="add"' in page and 'value="remove:2"' in page and 'value="up:1"' in page
