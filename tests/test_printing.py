@@ -175,6 +175,10 @@ def test_report_pdf(app, client, auth):
     assert "Centro Cívico Delicias" in text
     assert CODE in text
     assert "Français" in text
+    # A note written in Arabic is tagged so in the English report, as is the session's
+    # languages line's "العربية": a screen reader switches voice for each.
+    tagged = tagged_languages(PdfReader(io.BytesIO(response.data)))
+    assert tagged.count("ar") >= 2, tagged
     assert "What has helped you most since you arrived in the city?" in words
     for note in (
         "Finding a flat takes months",
@@ -258,6 +262,28 @@ def test_a_poster_in_all_fifteen_languages_fits_a_sheet_in_real_glyphs(app, clie
     fonts = embedded_fonts(response.data)
     assert {"Noto-Sans-Arabic", "Noto-Sans-Ethiopic-Bold"} <= fonts, fonts
     assert all(font.startswith(("Noto-Sans", "DejaVu-Sans")) for font in fonts), fonts
+    # Tagged: the document in the facilitator's language, each block in its own.
+    reader = PdfReader(io.BytesIO(response.data))
+    assert reader.trailer["/Root"]["/Lang"] == "en"
+    assert set(LANGUAGES) - {"en"} <= set(tagged_languages(reader)), tagged_languages(reader)
+
+
+def tagged_languages(reader) -> list[str]:
+    """The ``/Lang`` of every element of a PDF's structure tree, in reading order."""
+    found = []
+
+    def walk(node):
+        node = node.get_object()
+        if isinstance(node, dict):
+            if "/Lang" in node and node.get("/Type") == "/StructElem":
+                found.append(str(node["/Lang"]))
+            kids = node.get("/K", [])
+            for kid in kids if isinstance(kids, list) else [kids]:
+                if hasattr(kid, "get_object") or isinstance(kid, dict):
+                    walk(kid)
+
+    walk(reader.trailer["/Root"]["/StructTreeRoot"])
+    return found
 
 
 def test_printing_needs_a_facilitator(app, client):
