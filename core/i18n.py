@@ -13,10 +13,10 @@ the room reads, "you said, we did") speak every language of
 :data:`LANGUAGES`; staff pages (running a session, the backlog, printed
 reports, accounts) speak :data:`STAFF_LANGUAGES`: the nine European
 languages of the cities' teams, and Arabic, whose staff pages were
-translated and reviewed before the other languages came. A staff member who chose another language gets
-staff pages in the best of their browser's languages among those, else
-English, and keeps their choice for participants' pages (the join page
-they check, the poster's blocks).
+translated and reviewed before the other languages came. A staff member
+who chose another language gets staff pages in the best of their
+browser's languages among those, else English, and keeps their choice
+for participants' pages (the join page they check, the poster's blocks).
 """
 
 from __future__ import annotations
