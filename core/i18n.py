@@ -7,6 +7,16 @@ may bring its own in a ``translations/`` folder beside its module (and its
 :func:`compile_stale_catalogs` compiles when the app starts. A page's
 language is, in order: the one the person chose (kept in their cookie), the
 best match for their browser, English.
+
+Participants' pages (joining, every method's phone views, the projector
+the room reads, "you said, we did") speak every language of
+:data:`LANGUAGES`; staff pages (running a session, the backlog, printed
+reports, accounts) speak :data:`STAFF_LANGUAGES`: the nine European
+languages of the cities' teams, and Arabic, whose staff pages were
+translated and reviewed before the other languages came. A staff member
+who chose another language gets staff pages in the best of their
+browser's languages among those, else English, and keeps their choice
+for participants' pages (the join page they check, the poster's blocks).
 """
 
 from __future__ import annotations
@@ -27,21 +37,75 @@ CORE_TRANSLATIONS = Path(__file__).parent / "translations"
 
 log = logging.getLogger(__name__)
 
-#: Languages with a complete catalog: code -> (name in that language, direction).
+#: Languages with a complete catalog: code -> (name in that language, direction). The
+#: languages of the cities and of the people they work with; staff pages speak the first
+#: ten (:data:`STAFF_LANGUAGES`).
 LANGUAGES: dict[str, tuple[str, str]] = {
     "en": ("English", "ltr"),
     "fr": ("Français", "ltr"),
+    "de": ("Deutsch", "ltr"),
+    "it": ("Italiano", "ltr"),
+    "es": ("Español", "ltr"),
+    "el": ("Ελληνικά", "ltr"),
+    "fi": ("Suomi", "ltr"),
+    "cs": ("Čeština", "ltr"),
+    "hr": ("Hrvatski", "ltr"),
     "ar": ("العربية", "rtl"),
+    "fa": ("فارسی", "rtl"),
+    "uk": ("Українська", "ltr"),
+    "so": ("Soomaali", "ltr"),
+    "ti": ("ትግርኛ", "ltr"),
+    "tr": ("Türkçe", "ltr"),
 }
 DEFAULT_LANGUAGE = "en"
+#: The languages of staff pages; on those, any other language falls back (:func:`select_locale`).
+STAFF_LANGUAGES: tuple[str, ...] = ("en", "fr", "de", "it", "es", "el", "fi", "cs", "hr", "ar")
+#: The pages participants see, by blueprint or endpoint: in every language. The rest are
+#: staff pages. A request outside any route (a socket event, an unknown address) counts as
+#: a participant's.
+PARTICIPANT_PAGES = frozenset({"join", "city", "role_links.take", "sessions.projector", "static"})
+
+
+def for_participants() -> bool:
+    """Whether the current request is for a participant's page (:data:`PARTICIPANT_PAGES`)."""
+    endpoint = request.endpoint
+    return (
+        endpoint is None or endpoint in PARTICIPANT_PAGES or request.blueprint in PARTICIPANT_PAGES
+    )
+
+
+def page_languages() -> dict[str, tuple[str, str]]:
+    """The languages the current page may be read in: all, or the staff's."""
+    if for_participants():
+        return LANGUAGES
+    return {code: LANGUAGES[code] for code in STAFF_LANGUAGES}
+
+
+def browser_language(offered) -> str | None:
+    """The first of the browser's languages (Accept-Language, best first) among ``offered``.
+
+    ``fa-IR`` asks for ``fa``: unlike werkzeug's ``best_match``, which
+    takes a later exact ``en`` over an earlier ``fa-IR``, a phone set to
+    Persian (Iran) with English as its second language gets Persian.
+    """
+    for value, _quality in request.accept_languages:
+        code = value.lower().replace("_", "-").split("-")[0]
+        if code in offered:
+            return code
+    return None
 
 
 def select_locale() -> str:
-    """Flask-Babel's locale selector."""
+    """Flask-Babel's locale selector: the choice, else the browser's, else English.
+
+    Among the languages of the page (:func:`page_languages`): a choice
+    another kind of page does not speak is kept for the next page that does.
+    """
+    offered = page_languages()
     chosen = session.get("lang")
-    if chosen in LANGUAGES:
+    if chosen in offered:
         return chosen
-    return request.accept_languages.best_match(LANGUAGES) or DEFAULT_LANGUAGE
+    return browser_language(offered) or DEFAULT_LANGUAGE
 
 
 def current_language() -> str:
@@ -59,6 +123,7 @@ def template_globals() -> dict:
         "page_lang": language,
         "page_dir": direction(language),
         "languages": LANGUAGES,
+        "switch_languages": page_languages(),
     }
 
 

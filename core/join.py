@@ -43,7 +43,7 @@ from .errors import Refused, Unavailable
 from .events import FACILITATORS, PROJECTOR, announce, current_participant
 from .extensions import db
 from .forms import CleanForm, options
-from .i18n import LANGUAGES
+from .i18n import LANGUAGES, browser_language
 from .inputs import local_path
 from .models import Participant, RoleLink, Session, Status, hash_token
 from .phases import current_phase, plan
@@ -301,7 +301,7 @@ def _join_form(session: Session):
     if not form.language.data:
         # The language chosen on this phone before, else the phone's own, else the session's first.
         chosen = cookie.get("lang")
-        phone = request.accept_languages.best_match(offered)
+        phone = browser_language(offered)
         form.language.data = chosen if chosen in offered else phone or offered[0]
     if method.participants_choose_group(session.config):
         form.group.choices = options(method.groups(session.config))

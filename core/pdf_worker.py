@@ -74,6 +74,41 @@ def _rss_bytes() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def _tag_each_blocks_language() -> bool:
+    """Give each tagged element whose HTML element has a ``lang`` that ``/Lang`` (PDF/UA-1 7.2).
+
+    WeasyPrint (up to 70 at least) writes the document's language only, in
+    the catalog: a poster's Arabic block or a French note in an English
+    report would be read in the document's voice. Its tags are made by
+    ``weasyprint.pdf.tags._build_box_tree``, which calls itself through the
+    module's name for every box: wrapping that name sees each element as it
+    is made, and gives it its box's language. Children inherit ``/Lang``
+    in the structure tree, so only the elements that carry a ``lang`` need
+    it. Returns False, changing nothing, for a WeasyPrint made otherwise
+    (``tests/test_printing.py`` then fails on the poster's tags).
+    """
+    import pydyf
+    from weasyprint.pdf import tags
+
+    build = getattr(tags, "_build_box_tree", None)
+    if build is None or getattr(build, "tags_languages", False):
+        return build is not None
+
+    def build_with_languages(box, *args, **kwargs):
+        element = getattr(box, "element", None)
+        language = None
+        if element is not None and getattr(box, "element_tag", None) != "html":
+            language = element.get("lang")
+        for made in build(box, *args, **kwargs):
+            if language and "Lang" not in made:
+                made["Lang"] = pydyf.String(language)
+            yield made
+
+    build_with_languages.tags_languages = True
+    tags._build_box_tree = build_with_languages
+    return True
+
+
 def _read_request(source) -> tuple[str, str] | None:
     """The next document and its base URL; None at the end of input or when idle too long."""
     readable, _, _ = select.select([source], [], [], IDLE_EXIT_S)
@@ -93,6 +128,7 @@ def main() -> None:
     from weasyprint import HTML
 
     import_s = time.perf_counter() - started
+    _tag_each_blocks_language()
     os.nice(NICENESS)
     progress = logging.getLogger("weasyprint.progress")
     progress.setLevel(logging.INFO)
@@ -107,7 +143,7 @@ def main() -> None:
         try:
             document = HTML(string=html, base_url=base_url).render()
             # Tagged (PDF/UA-1): a screen reader follows headings, lists and tables, in the
-            # language of the document's <html lang>.
+            # language of the document's <html lang> and of each element with a lang.
             pdf = document.write_pdf(pdf_variant="pdf/ua-1")
         except Exception:  # noqa: BLE001  (reported to the server, the worker carries on)
             _send(out, {"error": traceback.format_exc()[-2000:]})

@@ -28,7 +28,7 @@ from .database import write_transaction
 from .events import current_participant
 from .extensions import db
 from .forms import ButtonForm
-from .i18n import LANGUAGES
+from .i18n import LANGUAGES, browser_language
 from .methods import Role
 from .models import Participant, RoleLink, Session, Status, utcnow
 from .plugin_host import get_method
@@ -158,9 +158,7 @@ def take(code: str, key: str):
         # The language this phone reads its pages in (chosen, else the browser's), as the
         # join form picks it: the rubric and scenarios then come in it when written in it.
         language = (
-            cookie.get("lang")
-            or request.accept_languages.best_match(LANGUAGES)
-            or (session.languages or ["en"])[0]
+            cookie.get("lang") or browser_language(LANGUAGES) or (session.languages or ["en"])[0]
         )
         add_participant(session, language, {"group": link.group}, role_link=link)
     else:

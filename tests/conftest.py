@@ -5,6 +5,7 @@ Each test gets its own app, instance folder and SQLite database.
 
 from __future__ import annotations
 
+import html
 import re
 import uuid
 from pathlib import Path
@@ -45,6 +46,22 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+def buttons_without_an_icon(page: str) -> list[str]:
+    """The words of each button in a page's ``<main>`` drawn without an icon
+    (components/icons.html): every participant action carries one, for people who read little."""
+    main = page[page.index("<main") : page.index("</main>")]
+    return [
+        re.sub(r"<[^>]+>|\s+", " ", inside).strip()
+        for inside in re.findall(r"<button\b[^>]*>(.*?)</button>", main, re.S)
+        if 'class="icon' not in inside
+    ]
+
+
+def read_aloud_targets(page: str) -> list[str]:
+    """The CSS selectors the page's "Listen" buttons read (components/icons.html's read_aloud)."""
+    return [html.unescape(target) for target in re.findall(r'data-read-aloud="([^"]+)"', page)]
 
 
 def csrf_token(response) -> str:

@@ -26,6 +26,7 @@ from palabre.plugins.citizen_dialogue.reach import SMALL_GROUPS, Row, filtered, 
 from palabre.plugins.citizen_dialogue.theming import suggestions
 from palabre.testing import new_cid, role_link
 from palabre.testing.kit import SessionRef
+from tests.conftest import buttons_without_an_icon, read_aloud_targets
 
 # The plan: 0 preparation, 1 listening, 2 theming, 3 meetings, 4 projects, 5 feedback, 6 closed.
 LISTENING, THEMING, MEETINGS, PROJECTS, FEEDBACK, CLOSED = 1, 2, 3, 4, 5, 6
@@ -177,6 +178,29 @@ def test_a_phone_sees_the_guide_in_its_language_else_the_sessions_first(
         "citizen_dialogue", config={**CONFIG, "guide": {"en": GUIDE["en"]}}, phase=LISTENING
     )
     assert "What is hard here?" in make_phone(only_english.code, language="ar").page().text
+
+
+def test_each_question_can_be_heard_in_its_language_and_every_action_carries_an_icon(
+    palabre_app, dialogue, make_phone, make_session, connector, go_to_phase
+):
+    """For people who read little: a "Listen" button per guide and feedback question, each
+    question marked with the language it is written in (the phone's, else the session's
+    first that has it)."""
+    session = dialogue()
+    for phone in (make_phone(session.code, language="ar"), connector(session.code, "ar")):
+        page = phone.page().text
+        assert read_aloud_targets(page) == ["#iv-q1-label", "#iv-q2-label", "#iv-q3-label"]
+        assert 'id="iv-q2-label" lang="ar" dir="auto">ما الصعب هنا؟</label>' in page
+        assert buttons_without_an_icon(page) == []
+    only_english = make_session(
+        "citizen_dialogue", config={**CONFIG, "guide": {"en": GUIDE["en"]}}, phase=LISTENING
+    )
+    page = make_phone(only_english.code, language="ar").page().text
+    assert 'id="iv-q2-label" lang="en" dir="auto">What is hard here?</label>' in page
+    go_to_phase(session, FEEDBACK)
+    page = make_phone(session.code, language="fr").page().text
+    assert read_aloud_targets(page) == ["#feedback-heard", "#feedback-express", "#feedback-change"]
+    assert buttons_without_an_icon(page) == []
 
 
 # --- listening -------------------------------------------------------------------------
@@ -615,6 +639,25 @@ def test_a_meeting_is_scheduled_as_an_evening_of_its_own(palabre_app, dialogue, 
     assert facilitator_client.get(f"/print/sessions/{first.id}/poster.pdf").status_code == 200
     assert facilitator_client.get("/sessions/new/dialogue_meeting").status_code == 404
     assert "/sessions/new/dialogue_meeting" not in facilitator_client.get("/sessions/").text
+
+
+def test_a_meetings_prompts_can_be_heard_in_their_language_and_its_actions_carry_icons(
+    palabre_app, dialogue, facilitator_client, make_phone, go_to_phase
+):
+    session, transport = themed_dialogue(palabre_app, dialogue, facilitator_client)
+    go_to_phase(session, MEETINGS)
+    schedule(facilitator_client, session, [transport.id])
+    (meeting,) = the_meetings(palabre_app, session)
+    go_to_phase(meeting, 0)
+    go_to_phase(meeting, MEETING_WORK)
+    prompt = f"#prompt-{transport.id}"
+    arabic, french = make_phone(meeting.code, language="ar"), make_phone(meeting.code, "fr")
+    page = arabic.page().text
+    assert read_aloud_targets(page) == [prompt]
+    assert f'id="prompt-{transport.id}" lang="ar"' in page
+    assert buttons_without_an_icon(page) == []
+    # No French prompt: the dialogue's first language that has one, marked so.
+    assert f'id="prompt-{transport.id}" lang="en"' in french.page().text
 
 
 def test_a_meeting_runs_on_its_themes_and_its_ideas_become_projects_in_the_backlog(

@@ -13,9 +13,18 @@ import pytest
 from sqlalchemy import select
 
 from palabre.extensions import db
+from palabre.i18n import LANGUAGES
 from palabre.models import Action, ActionSource, Contribution, Need, NeedSource, Session, Vote
 from palabre.plugins.forum_theatre import ForumTheatre
-from tests.conftest import FACILITATOR_EMAIL, csrf_token, join, new_cid, post_form
+from tests.conftest import (
+    FACILITATOR_EMAIL,
+    buttons_without_an_icon,
+    csrf_token,
+    join,
+    new_cid,
+    post_form,
+    read_aloud_targets,
+)
 
 ROUNDABOUT = {
     "play_title": "The Roundabout",
@@ -196,7 +205,7 @@ def test_the_form_offers_one_card_per_scene_with_a_text_per_language(client, aut
     # Each card: one title and description per instance language, the language in a list.
     for language in ("en", "fr", "ar"):
         assert f'<option value="{language}"' in page
-    assert page.count('name="config-scenes-0-versions-') == 9
+    assert page.count('name="config-scenes-0-versions-') == 3 * len(LANGUAGES)
     assert 'name="config-synopsis-versions-2-text"' in page
     # The buttons that shape the list post the form: they work without JavaScript.
     assert 'value="add"' in page and 'value="remove:2"' in page and 'value="up:1"' in page
@@ -352,6 +361,28 @@ def test_phones_show_the_synopsis_and_scene_in_their_language(app, make_forum):
     arabic.post("/language", data={"csrf_token": csrf_token(page), "language": "fr"})
     page = arabic.get(f"/j/{code}").text
     assert "Amal demande l’asile" in page and "L’entretien au ministère" in page
+
+
+def test_every_phone_action_has_an_icon_and_every_scene_and_question_a_listen_button(
+    app, make_forum
+):
+    """For people who read little: the scene (each part marked with the language it is
+    written in), the reflection's question and the forum's can be heard; every button
+    carries an icon."""
+    code = make_forum()
+    french = app.test_client()
+    join(french, code, language="fr")
+    page = french.get(f"/j/{code}").text
+    assert read_aloud_targets(page) == ["#scene > *"]
+    # The title was translated into French; the description was not, and stays English.
+    assert '<h1 class="question" dir="auto" lang="fr">L’entretien au ministère</h1>' in page
+    assert '<p class="lead" dir="auto" lang="en">Eight hours, no interpreter.</p>' in page
+    assert buttons_without_an_icon(page) == []
+    for index, target in ((REFLECTION, "#question"), (FORUM, "#forum-question")):
+        go(app, code, index)
+        page = french.get(f"/j/{code}").text
+        assert read_aloud_targets(page) == [target], index
+        assert buttons_without_an_icon(page) == [], index
 
 
 def test_a_tap_works_without_javascript(app, make_forum):

@@ -19,7 +19,7 @@ from babel.messages.pofile import read_po
 from sqlalchemy import select
 
 from palabre.extensions import db
-from palabre.i18n import DEFAULT_LANGUAGE, LANGUAGES
+from palabre.i18n import DEFAULT_LANGUAGE, LANGUAGES, STAFF_LANGUAGES
 from palabre.models import Session
 from palabre.plugin_host import BUILTIN_PLUGINS
 from palabre.printing import in_each_language
@@ -101,6 +101,20 @@ def extracted_files(template) -> set[str]:
 
 
 # --- the catalogs -------------------------------------------------------------
+
+
+@catalogs
+def test_every_language_has_its_catalog(catalog_folder):
+    """Each language of LANGUAGES but English has a catalog in every folder."""
+    missing = [code for code in TRANSLATED if not po_path(code, catalog_folder).is_file()]
+    assert missing == [], "pybabel init each (core/translations/README.md, a new language)"
+
+
+def test_every_language_has_a_name_of_its_own_and_a_direction():
+    assert len(LANGUAGES) == 15
+    assert {code for code, (_name, way) in LANGUAGES.items() if way == "rtl"} == {"ar", "fa"}
+    assert len({name for name, _way in LANGUAGES.values()}) == 15
+    assert list(STAFF_LANGUAGES) == list(LANGUAGES)[:10]  # Arabic's staff pages stay
 
 
 def test_each_built_in_plugin_has_its_catalog():
@@ -293,30 +307,89 @@ def test_facilitator_pages_in_french(client, auth):
     assert translation("fr", "Start a new session") in page.text
 
 
+def staff_language(language: str) -> str:
+    """The language of a staff page for someone whose browser asks only for ``language``."""
+    return language if language in STAFF_LANGUAGES else DEFAULT_LANGUAGE
+
+
 @pytest.mark.parametrize("language", TRANSLATED)
 def test_every_page_sets_lang_and_dir(app, client, auth, make_cafe, language):
+    """Participants' pages speak every language; staff pages the first ten, else English."""
     live = make_cafe(status="live", phase_index=1)
     with app.app_context():
         session_id = db.session.scalar(select(Session.id).where(Session.code == live))
-    urls = ["/", "/auth/login", f"/j/{live}", "/j/NOSUCH"]
+    urls = ["/", f"/j/{live}", "/j/NOSUCH", "/city/"]
     signed_in = [
+        "/auth/login",
         "/sessions/",
         "/sessions/new/world_cafe",
         f"/sessions/{session_id}",
-        f"/sessions/{session_id}/projector",
         "/backlog/",
         f"/backlog/from-session/{session_id}",
         "/backlog/actions/new",
     ]
-    expected = f'<html lang="{language}" dir="{LANGUAGES[language][1]}">'
     headers = {"Accept-Language": language}
     for url in urls:
-        assert expected in client.get(url, headers=headers).text, url
+        page = client.get(url, headers=headers).text
+        assert f'<html lang="{language}" dir="{LANGUAGES[language][1]}">' in page, url
     auth.login()
+    # The projector is read by the room.
+    page = client.get(f"/sessions/{session_id}/projector", headers=headers).text
+    assert f'<html lang="{language}" dir="{LANGUAGES[language][1]}">' in page
+    staff = staff_language(language)
+    expected = f'<html lang="{staff}" dir="{LANGUAGES[staff][1]}">'
     for url in signed_in:
         page = client.get(url, headers=headers)
         assert page.status_code == 200, url
         assert expected in page.text, url
+
+
+def switch_choices(page: str) -> list[str]:
+    """The language codes the top bar's switch offers on ``page``, in order."""
+    switch = page[page.index('id="language-select"') : page.index("</select>")]
+    return re.findall(r'<option value="(\w+)"', switch)
+
+
+def test_a_staff_member_in_a_participants_language_gets_staff_pages_in_their_browsers(
+    client, auth, make_cafe
+):
+    """Someone who chose Farsi reads the join page in Farsi, staff pages in the best of their
+    browser's staff languages (French here), and keeps Farsi for the next join page."""
+    code = make_cafe(status="live", phase_index=1)
+    auth.login()
+    headers = {"Accept-Language": "fa, fr;q=0.8, en;q=0.5"}
+    client.post("/language", data={"language": "fa", "next": "/sessions/"})
+    staff_page = client.get("/sessions/", headers=headers).text
+    assert '<html lang="fr" dir="ltr">' in staff_page
+    assert switch_choices(staff_page) == list(STAFF_LANGUAGES)
+    join_page = client.get(f"/j/{code}", headers=headers).text
+    assert '<html lang="fa" dir="rtl">' in join_page
+    assert switch_choices(join_page) == list(LANGUAGES)
+    # Without a staff language in the browser: English.
+    assert (
+        '<html lang="en" dir="ltr">'
+        in client.get("/sessions/", headers={"Accept-Language": "fa"}).text
+    )
+
+
+def test_each_language_is_named_in_its_own_language_and_direction(client, make_cafe):
+    code = make_cafe(status="live", phase_index=1, languages=tuple(LANGUAGES))
+    page = client.get(f"/j/{code}").text
+    for code_, (name, way) in LANGUAGES.items():
+        assert f'<span lang="{code_}" dir="{way}">{name}</span>' in page, code_
+        assert f'<option value="{code_}" lang="{code_}" dir="{way}"' in page, code_
+
+
+@pytest.mark.parametrize("language", ["fa", "ti", "uk", "el"])
+def test_the_phones_language_is_ticked_on_the_join_form(client, make_cafe, language):
+    code = make_cafe(status="live", phase_index=1, languages=tuple(LANGUAGES))
+    page = client.get(f"/j/{code}", headers={"Accept-Language": f"{language}-XX, en;q=0.5"}).text
+    ticked = re.search(
+        r'<input checked[^>]*name="language"[^>]*value="(\w+)"|'
+        r'<input[^>]*name="language"[^>]*value="(\w+)"[^>]*checked',
+        page,
+    )
+    assert ticked and language in ticked.groups()
 
 
 def test_poster_instructions_in_each_language_of_the_session(app, make_cafe):

@@ -33,6 +33,7 @@ from palabre.plugins.mystery_shopping.audit import default_audit, text_in
 from palabre.plugins.mystery_shopping.scorecard import spreadsheet_cell
 from palabre.role_links import issue_role_link, revoke_role_link
 from palabre.testing import TestPhone, csrf_token, new_cid
+from tests.conftest import buttons_without_an_icon, read_aloud_targets
 
 SERVICES = [
     {
@@ -301,6 +302,28 @@ def test_an_evaluator_reads_their_visits_in_their_language(palabre_app, make_ses
     # Someone who joined with the session's code is no evaluator.
     stranger = TestPhone(palabre_app, ref.code, palabre_app.test_client()).join()
     assert "This audit is for its evaluators" in stranger.page().text
+
+
+def test_an_evaluators_scenario_and_rubric_can_be_heard_and_every_action_has_an_icon(
+    palabre_app, make_session
+):
+    """For people who read little: "Listen" reads a scenario and the rubric, each text in
+    the language it is written in (the phone's, else the audit's first); the report's
+    button carries an icon."""
+    ref = make_audit(palabre_app, make_session, phase=PREPARATION)
+    phone, link_id = evaluator(palabre_app, ref, language="fr")
+    visit = assign(palabre_app, ref, link_id, "s1", "p9")
+    page = phone.page().text
+    assert read_aloud_targets(page) == [f"#scenario-{visit} > *", "#rubric > *"]
+    assert 'lang="fr">Une aidante avec un visa de conjointe' in page
+    assert 'lang="en">Her visa ends in two months.' in page  # not translated
+    assert buttons_without_an_icon(page) == []
+    fieldwork = make_audit(palabre_app, make_session, phase=FIELDWORK)
+    phone, link_id = evaluator(palabre_app, fieldwork, language="fr")
+    visit = assign(palabre_app, fieldwork, link_id, "s1", "p9")
+    page = phone.page().text
+    assert read_aloud_targets(page) == [f"#scenario-{visit} > *"]
+    assert buttons_without_an_icon(page) == []
 
 
 def test_an_evaluator_link_opened_on_an_arabic_phone_reads_the_rubric_in_arabic(

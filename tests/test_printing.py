@@ -20,6 +20,7 @@ from pypdf import PdfReader
 from palabre import HOST, create_app, hookimpl
 from palabre.backlog import create_need
 from palabre.extensions import db
+from palabre.i18n import LANGUAGES
 from palabre.models import (
     Action,
     ActionStatus,
@@ -174,6 +175,10 @@ def test_report_pdf(app, client, auth):
     assert "Centro Cívico Delicias" in text
     assert CODE in text
     assert "Français" in text
+    # A note written in Arabic is tagged so in the English report, as is the session's
+    # languages line's "العربية": a screen reader switches voice for each.
+    tagged = tagged_languages(PdfReader(io.BytesIO(response.data)))
+    assert tagged.count("ar") >= 2, tagged
     assert "What has helped you most since you arrived in the city?" in words
     for note in (
         "Finding a flat takes months",
@@ -229,6 +234,56 @@ def test_poster_pdf(app, client, auth):
     assert "Français" in text
     assert "العربية" in text.replace(" ", "")
     assert_no_personal_data(text)
+
+
+def embedded_fonts(pdf: bytes) -> set[str]:
+    """The names of the fonts a PDF's pages use, without their subset prefix ("ABCDEF+")."""
+    names = set()
+    for page in PdfReader(io.BytesIO(pdf)).pages:
+        for font in page["/Resources"]["/Font"].values():
+            names.add(str(font.get_object()["/BaseFont"]).split("+", 1)[-1])
+    return names
+
+
+@pytest.mark.pdf
+def test_a_poster_in_all_fifteen_languages_fits_a_sheet_in_real_glyphs(app, client, auth):
+    """Greek, Cyrillic, Arabic, Farsi and Tigrinya print in fonts that have their letters
+    (no empty boxes), and every language's block fits on the one A4 sheet."""
+    session_id = make_cafe(app)
+    with app.app_context():
+        db.session.get(Session, session_id).languages = list(LANGUAGES)
+        db.session.commit()
+    auth.login()
+    response = client.get(f"/print/sessions/{session_id}/poster.pdf")
+    text = pdf_text(response).replace(" ", "")
+    assert page_count(response) == 1
+    for code, (name, _direction) in LANGUAGES.items():
+        assert name.replace(" ", "") in text, code
+    fonts = embedded_fonts(response.data)
+    assert {"Noto-Sans-Arabic", "Noto-Sans-Ethiopic-Bold"} <= fonts, fonts
+    assert all(font.startswith(("Noto-Sans", "DejaVu-Sans")) for font in fonts), fonts
+    # Tagged: the document in the facilitator's language, each block in its own.
+    reader = PdfReader(io.BytesIO(response.data))
+    assert reader.trailer["/Root"]["/Lang"] == "en"
+    assert set(LANGUAGES) - {"en"} <= set(tagged_languages(reader)), tagged_languages(reader)
+
+
+def tagged_languages(reader) -> list[str]:
+    """The ``/Lang`` of every element of a PDF's structure tree, in reading order."""
+    found = []
+
+    def walk(node):
+        node = node.get_object()
+        if isinstance(node, dict):
+            if "/Lang" in node and node.get("/Type") == "/StructElem":
+                found.append(str(node["/Lang"]))
+            kids = node.get("/K", [])
+            for kid in kids if isinstance(kids, list) else [kids]:
+                if hasattr(kid, "get_object") or isinstance(kid, dict):
+                    walk(kid)
+
+    walk(reader.trailer["/Root"]["/StructTreeRoot"])
+    return found
 
 
 def test_printing_needs_a_facilitator(app, client):

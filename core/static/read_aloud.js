@@ -1,13 +1,18 @@
 /* "Listen" buttons (components/icons.html's read_aloud): read a question or prompt out loud
- * with the phone's own speech synthesis, in the language of the text. A button shows only
- * when the phone has a voice for that language; nothing leaves the phone.
+ * with the phone's own speech synthesis, in the language of the text. A button's target is a
+ * CSS selector: every element it matches is read in turn, each in its own language (a
+ * scenario's headings in the page's, its texts in theirs), skipping those the phone has no
+ * voice for. A button shows only when the phone has a voice for one of them; nothing leaves
+ * the phone.
  */
 (function () {
   "use strict";
   if (!("speechSynthesis" in window) || !window.SpeechSynthesisUtterance) return;
 
-  function target(button) {
-    try { return document.querySelector(button.dataset.readAloud); } catch (e) { return null; }
+  function targets(button) {
+    try {
+      return Array.prototype.slice.call(document.querySelectorAll(button.dataset.readAloud));
+    } catch (e) { return []; }
   }
 
   function languageOf(element) {
@@ -28,24 +33,30 @@
     return exact || near;
   }
 
+  // The elements of a button that the phone can read: text, and a voice for its language.
+  function readable(button) {
+    return targets(button).filter(function (text) {
+      return text.textContent.trim() && voiceFor(languageOf(text));
+    });
+  }
+
   function showButtons() {
     document.querySelectorAll("[data-read-aloud]").forEach(function (button) {
-      var text = target(button);
-      button.hidden = !(text && voiceFor(languageOf(text)));
+      button.hidden = readable(button).length === 0;
     });
   }
 
   document.addEventListener("click", function (e) {
     var button = e.target.closest && e.target.closest("[data-read-aloud]");
     if (!button) return;
-    var text = target(button);
-    if (!text) return;
     speechSynthesis.cancel(); // a second tap starts again rather than queueing
-    var utterance = new SpeechSynthesisUtterance(text.textContent.trim());
-    utterance.lang = languageOf(text);
-    utterance.voice = voiceFor(utterance.lang);
-    utterance.rate = 0.9; // a little slower than usual: the listener may be learning
-    speechSynthesis.speak(utterance);
+    readable(button).forEach(function (text) {
+      var utterance = new SpeechSynthesisUtterance(text.textContent.trim());
+      utterance.lang = languageOf(text);
+      utterance.voice = voiceFor(utterance.lang);
+      utterance.rate = 0.9; // a little slower than usual: the listener may be learning
+      speechSynthesis.speak(utterance);
+    });
   });
 
   // Voices arrive late on some phones.

@@ -62,7 +62,7 @@ from palabre import (
 )
 
 from . import meetings, reach, theming
-from .theming import first_text, theme_name, theme_prompt, themes_of
+from .theming import first_text, theme_name, theme_prompt, theme_prompt_language, themes_of
 
 CONNECTOR = "connector"
 MAX_QUESTIONS = 10
@@ -225,12 +225,18 @@ def parse_population_by_age(text) -> dict[str, int]:
     return found
 
 
-def in_language(per_language: dict, language: str | None, session) -> list[str]:
-    """Texts in ``language``, else in the session's first language that has them."""
+def language_in(per_language: dict, language: str | None, session) -> str | None:
+    """The language :func:`in_language` takes the texts in, ``None`` when there are none."""
     for code in (language, *(session.languages or ()), *per_language):
         if code and per_language.get(code):
-            return per_language[code]
-    return []
+            return code
+    return None
+
+
+def in_language(per_language: dict, language: str | None, session) -> list[str]:
+    """Texts in ``language``, else in the session's first language that has them."""
+    code = language_in(per_language, language, session)
+    return per_language[code] if code else []
 
 
 class CitizenDialogue(Method):
@@ -487,9 +493,11 @@ class CitizenDialogue(Method):
         }
         context = {
             "guide": in_language(session.config.get("guide", {}), language, session),
+            "guide_language": language_in(session.config.get("guide", {}), language, session),
             "feedback_questions": in_language(
                 session.config.get("feedback", {}), language, session
             ),
+            "feedback_language": language_in(session.config.get("feedback", {}), language, session),
             "place_types": reach.PLACE_TYPES,
             "interview_languages": reach.INTERVIEW_LANGUAGES,
             "respondent_types": respondent_types(session),
@@ -497,6 +505,9 @@ class CitizenDialogue(Method):
             "dialogue_themes": themes,
             "theme_names": theme_names,
             "theme_prompts": {t.id: theme_prompt(t, language, session) for t in themes},
+            "theme_prompt_languages": {
+                t.id: theme_prompt_language(t, language, session) for t in themes
+            },
             "scheduled_meetings": [(m, meeting_theme_names[m.id]) for m in scheduled],
             "projects": visible(session, kind="project"),
             "project_statuses": PROJECT_STATUSES,

@@ -51,7 +51,7 @@ from palabre import (
 )
 
 from . import reach
-from .theming import answers_of, theme_name, theme_prompt, themes_of
+from .theming import answers_of, theme_name, theme_prompt, theme_prompt_language, themes_of
 
 SLUG = "dialogue_meeting"
 DOTS_PER_MEETING = 3
@@ -121,6 +121,9 @@ class DialogueMeeting(Method):
             "meeting_themes": themes,
             "theme_names": {t.id: theme_name(t, language, dialogue) for t in themes},
             "theme_prompts": {t.id: theme_prompt(t, language, dialogue) for t in themes},
+            "theme_prompt_languages": {
+                t.id: theme_prompt_language(t, language, dialogue) for t in themes
+            },
             "totals": totals,
             "meeting_ideas": ranked(visible(session, kind="idea"), totals),
             "meeting_views": visible(session, kind="view"),

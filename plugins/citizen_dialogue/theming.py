@@ -121,12 +121,18 @@ def themes_of(session) -> list[Contribution]:
     return [t for t in visible(session, kind="theme") if not t.data.get("merged_into")]
 
 
-def first_text(texts: dict[str, str], session, language: str | None = None) -> str:
-    """The text in ``language``, else in the session's first language that has one."""
+def first_language(texts: dict[str, str], session, language: str | None = None) -> str | None:
+    """The language :func:`first_text` takes the text in, ``None`` when there is none."""
     for code in (language, *(session.languages or ()), *texts):
         if code and texts.get(code):
-            return texts[code]
-    return ""
+            return code
+    return None
+
+
+def first_text(texts: dict[str, str], session, language: str | None = None) -> str:
+    """The text in ``language``, else in the session's first language that has one."""
+    code = first_language(texts, session, language)
+    return texts[code] if code else ""
 
 
 def theme_name(theme, language, session) -> str:
@@ -135,3 +141,8 @@ def theme_name(theme, language, session) -> str:
 
 def theme_prompt(theme, language, session) -> str:
     return first_text(theme.data.get("prompts") or {}, session, language)
+
+
+def theme_prompt_language(theme, language, session) -> str | None:
+    """The language :func:`theme_prompt` gives the prompt in (for ``lang``, read-aloud)."""
+    return first_language(theme.data.get("prompts") or {}, session, language)

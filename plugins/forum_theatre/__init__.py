@@ -112,11 +112,19 @@ def default_synopsis() -> list[dict]:
 
 
 def scene_in(scene: dict, language: str) -> dict:
-    """A scene's title and description in ``language`` when translated, else as written."""
+    """A scene's title and description in ``language`` when translated, else as written.
+
+    ``title_language`` and ``description_language`` say which: ``language``
+    when translated, else the one the scene was written in (``None`` for
+    scenes stored before scenes said so).
+    """
     translated = (scene.get("translations") or {}).get(language) or {}
+    written = scene.get("language")
     return {
         "title": translated.get("title") or scene["title"],
         "description": translated.get("description") or scene.get("description", ""),
+        "title_language": language if translated.get("title") else written,
+        "description_language": language if translated.get("description") else written,
     }
 
 

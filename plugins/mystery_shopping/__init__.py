@@ -64,7 +64,7 @@ from palabre import (
     withdraw_evaluation,
 )
 
-from .audit import ITEMS, by_id, default_audit, save_item, text_in
+from .audit import ITEMS, by_id, default_audit, language_in, save_item, text_in
 from .scorecard import SMALL_NUMBER, payment_csv, payment_rows, scorecard
 
 SLUG = "mystery_shopping"
@@ -266,6 +266,8 @@ class MysteryShopping(Method):
         language = participant.language if participant else str(get_locale() or "en")
         context = {
             "tr": lambda texts: text_in(texts, language, session.languages),
+            # The language of what ``tr`` gives, for ``lang``: a screen reader's voice.
+            "tr_lang": lambda texts: language_in(texts, language, session.languages) or "",
             "services": config.get("services", []),
             "criteria": config.get("criteria", []),
             "scenarios": config.get("scenarios", []),

@@ -43,11 +43,17 @@ REQUIRED = {"service": ("name",), "criterion": ("title",), "scenario": ("persona
 LIMITS = {"name": MAX_NAME, "kind": MAX_NAME, "area": MAX_NAME, "title": MAX_NAME}
 
 
-def text_in(texts: dict | None, language: str, languages: list[str]) -> str:
-    """``texts`` in ``language``, else the audit's first language, else any written one."""
+def language_in(texts: dict | None, language: str, languages: list[str]) -> str | None:
+    """The language :func:`text_in` takes the text in, ``None`` when nothing is written."""
     texts = texts or {}
     first = languages[0] if languages else ""
-    return texts.get(language) or texts.get(first) or next(iter(texts.values()), "")
+    return next((code for code in (language, first, *texts) if code and texts.get(code)), None)
+
+
+def text_in(texts: dict | None, language: str, languages: list[str]) -> str:
+    """``texts`` in ``language``, else the audit's first language, else any written one."""
+    code = language_in(texts, language, languages)
+    return (texts or {})[code] if code else ""
 
 
 def _default_criteria() -> list[tuple[str, str]]:
