@@ -481,14 +481,14 @@ def open_needs() -> list[Need]:
     return sort_needs(needs, "sessions")
 
 
-def sort_needs(needs: list[Need], sort: str, *, visible: bool = False) -> list[Need]:
+def sort_needs(needs: list[Need], sort: str) -> list[Need]:
     """``needs`` in the order ``sort`` (a key of :data:`NEED_SORTS`) names.
 
-    ``visible`` ranks by the support participants may see (``visible_support``).
+    Support counts no hidden contribution (see :attr:`palabre.models.Need.support`).
     """
 
     def by_support(need):
-        s = need.visible_support if visible else need.support
+        s = need.support
         first = {
             "sessions": s.sessions,
             "people": s.people,
@@ -1341,8 +1341,8 @@ def session_needs(session: Session, *, include_hidden: bool = False) -> list[Nee
 
     A need whose every source in ``session`` is a hidden contribution is
     left out; a need with some hidden sources is kept, and its
-    :attr:`~palabre.models.Need.visible_sources` and ``visible_support``
-    say only what can still be seen. ``include_hidden=True`` keeps them all,
+    :attr:`~palabre.models.Need.visible_sources` and ``support`` say only
+    what can still be seen. ``include_hidden=True`` keeps them all,
     for the pages of those who run the session.
     """
     needs = db.session.scalars(
@@ -1354,7 +1354,7 @@ def session_needs(session: Session, *, include_hidden: bool = False) -> list[Nee
             .order_by(Need.id)
         )
     ).all()
-    return sort_needs(needs, "sessions", visible=not include_hidden)
+    return sort_needs(needs, "sessions")
 
 
 def session_actions(session: Session, *, include_hidden: bool = False) -> list[Action]:

@@ -467,10 +467,7 @@ def public_context() -> dict:
         action
         for action in all_actions()
         if action.status != ActionStatus.DROPPED
-        and (
-            any(need.id in shown_ids for need in action.needs)
-            or any(s.contribution is None or not s.contribution.hidden for s in action.sources)
-        )
+        and (any(need.id in shown_ids for need in action.needs) or action.visible_sources)
     ]
     themes: dict[str, list[Need]] = {}
     for need in needs:

@@ -671,7 +671,7 @@ def test_a_sessions_you_said_we_did_leaves_out_what_rests_on_hidden_contribution
         # Ranked by what can be seen: 2 dots, not 7.
         assert [n.title for n in needs] == ["Flats for families", "Evening language classes"]
         mixed = needs[0]
-        assert (mixed.support.dots, mixed.visible_support.dots, mixed.priority) == (7, 2, 2)
+        assert (mixed.support.dots, mixed.priority) == (2, 2)
         assert [s.contribution_id for s in mixed.visible_sources] == [kept]
         everything = session_needs(db.session.get(Session, session_id), include_hidden=True)
         assert len(everything) == 3
@@ -936,3 +936,94 @@ def test_the_action_plan_builds_in_few_queries(app, cafe):
             return len(queries)
 
     assert count_queries(5) == count_queries(40) <= 15
+
+
+@pytest.mark.pdf
+def test_a_hidden_contribution_counts_nowhere_in_the_printed_plan_nor_on_screens(
+    app, staff, cafe, make_cafe
+):
+    """Hiding a contribution takes its support (people, dots, ratings, its session) out of
+    the printed plan, the monitoring report, the backlog's pages and the exports."""
+    from pypdf import PdfReader
+    from weasyprint import HTML
+
+    from palabre.models import ActionSource
+    from palabre.policy_cycle import action_plan_context, monitoring_context
+    from palabre.printing import PACKAGE, document_html
+
+    session_id, _code, (kept, hidden) = cafe
+    other_code = make_cafe(status="live", phase_index=4)
+    with app.test_request_context():
+        other = db.session.scalar(select(Session).where(Session.code == other_code))
+        elsewhere = contributions.transcribe(
+            other,
+            client_id=new_cid(),
+            kind_name="insight",
+            body="Rents",
+            group="1",
+            phase_index=None,
+        ).id
+        with write_transaction():
+            need = Need(
+                title="Flats for families",
+                theme="housing",
+                sources=[
+                    NeedSource(
+                        session_id=session_id,
+                        contribution_id=hidden,
+                        dots=5,
+                        people=3,
+                        rating_sum=20,
+                        rating_count=4,
+                    ),
+                    NeedSource(session_id=session_id, contribution_id=kept, dots=2, people=1),
+                    NeedSource(session_id=other.id, contribution_id=elsewhere, dots=4),
+                ],
+            )
+            action = Action(
+                title="Rent guarantee fund",
+                status="planned",
+                needs=[need],
+                sources=[
+                    ActionSource(
+                        session_id=session_id, contribution_id=hidden, rating_sum=9, rating_count=3
+                    )
+                ],
+            )
+            db.session.add_all([need, action])
+
+    def printed() -> tuple[str, str]:
+        """The action plan's and the monitoring report's text, as printed."""
+        texts = []
+        with app.test_request_context():
+            for template, document, context in (
+                ("print/action_plan.html", "action-plan", action_plan_context()),
+                ("print/monitoring.html", "monitoring", monitoring_context(date(2020, 1, 1))),
+            ):
+                html = document_html(template, document, **context)
+                pdf = HTML(string=html, base_url=str(PACKAGE)).write_pdf()
+                pages = PdfReader(io.BytesIO(pdf)).pages
+                texts.append(" ".join(" ".join(p.extract_text() for p in pages).split()))
+        return texts[0], texts[1]
+
+    plan, _report = printed()
+    assert "11 dots" in plan and "4 people raised it" in plan and "2 sessions" in plan
+    assert "rated 5.0 on average by 4 people" in plan and "rated 3.0 on average by 3 people" in plan
+    with app.test_request_context():
+        contributions.set_hidden(db.session.get(Session, session_id), hidden, True)
+        contributions.set_hidden(other, elsewhere, True)
+
+    plan, report = printed()
+    for text in (plan, report):
+        assert "Flats for families" in text and "Rent guarantee fund" in text
+        assert "Help to rent a flat" not in text and "Rents" not in text
+    assert "2 dots" in plan and "1 person raised it" in plan and "1 session" in plan
+    for gone in ("11 dots", "9 dots", "4 people", "2 sessions", "on average by", "Proposed in"):
+        assert gone not in plan and gone not in report, gone
+    screens = staff.get("/backlog/").text + staff.get("/backlog/gaps").text
+    screens += staff.get(f"/backlog/actions/{action.id}").text
+    assert "2 dots" in screens and "1 person raised it" in screens
+    assert "11 dots" not in screens and "on average by" not in screens
+    exported = list(csv.DictReader(io.StringIO(staff.get("/backlog/export/needs.csv").text)))
+    row = next(r for r in exported if r["title"] == "Flats for families")
+    assert (row["people"], row["dots"], row["ratings"], row["sessions"]) == ("1", "2", "0", "1")
