@@ -467,7 +467,8 @@ class NeedSource(db.Model):
 
     need: Mapped[Need] = relationship(back_populates="sources")
     session: Mapped[Session] = relationship()
-    contribution: Mapped[Contribution | None] = relationship()
+    # Joined: whether it is hidden decides whether its support counts, wherever it is read.
+    contribution: Mapped[Contribution | None] = relationship(lazy="joined")
 
 
 def visible(sources: list) -> list:
@@ -604,7 +605,8 @@ class ActionSource(db.Model):
 
     action: Mapped[Action] = relationship(back_populates="sources")
     session: Mapped[Session] = relationship()
-    contribution: Mapped[Contribution | None] = relationship()
+    # Joined, as a need's source's is.
+    contribution: Mapped[Contribution | None] = relationship(lazy="joined")
 
 
 class UpdateKind(enum.StrEnum):

@@ -146,6 +146,85 @@ def test_needs_filtered_by_theme_method_session_status_and_date(app, staff, cafe
     assert staff.get("/backlog/?sort=nonsense&state=nonsense").status_code == 200
 
 
+def test_the_needs_and_actions_lists_come_in_pages_that_keep_filters_sort_and_place(app, staff):
+    """A city's backlog: pages of needs and of actions, each an address (a link, a bookmark,
+    no JavaScript) keeping the filters and the sort; counts per filter; and after editing a
+    need, the facilitator is back on the same page of the same list."""
+    import re
+    from html import unescape
+    from urllib.parse import parse_qs, urlencode, urlsplit
+
+    from palabre.backlog import ACTIONS_PER_PAGE, NEEDS_PER_PAGE, filtered_needs
+    from palabre.testing.large_backlog import fill_backlog
+
+    with app.app_context():
+        fill_backlog(needs=130, actions=60, sessions=6)
+        housing = filtered_needs(theme="housing", sort="dots")
+        everything = filtered_needs()
+    assert len(everything) == 130 and NEEDS_PER_PAGE < 130 and len(housing) > 3
+
+    def listed(page: str) -> list[str]:
+        return [
+            unescape(t)
+            for t in re.findall(r'<th scope="row"><a href="[^"]*" dir="auto">([^<]*)</a>', page)
+        ]
+
+    first = staff.get("/backlog/").text
+    assert listed(first) == [n.title for n in everything[:NEEDS_PER_PAGE]]
+    assert "130 needs match; 1 to 50 shown." in first and "Page 1 of 3" in first
+    assert first.count('class="card"') == ACTIONS_PER_PAGE
+    # Each choice of a filter says how many needs it lists, the other filters kept.
+    assert f"Housing ({len(housing)})</option>" in first
+    assert "All open needs (130)</option>" in first
+
+    url = "/backlog/?theme=housing&sort=dots"
+    page = staff.get(url).text
+    assert listed(page) == [n.title for n in housing[:NEEDS_PER_PAGE]]
+    sorted_by_dots = [n.support.dots for n in housing]
+    assert sorted_by_dots == sorted(sorted_by_dots, reverse=True)
+    # Past the last page: the last page, not an error.
+    assert staff.get("/backlog/?page=99").status_code == 200
+    assert "Page 3 of 3" in staff.get("/backlog/?page=99").text
+    second = staff.get("/backlog/?page=2&sort=title&action_status=planned").text
+    next_link = unescape(re.search(r'rel="next" href="([^"]*)"', second).group(1))
+    assert parse_qs(urlsplit(next_link).query) == {
+        "page": ["3"],
+        "sort": ["title"],
+        "action_status": ["planned"],
+    }
+    with app.app_context():
+        by_title = filtered_needs(sort="title")
+        planned = db.session.scalar(
+            select(db.func.count()).select_from(Action).where(Action.status == "planned")
+        )
+    assert listed(second) == [n.title for n in by_title[NEEDS_PER_PAGE : 2 * NEEDS_PER_PAGE]]
+    assert second.count('class="card"') == min(planned, ACTIONS_PER_PAGE)
+    assert f"Planned ({planned})" in second
+
+    # From a need on that page, editing it comes back to that page of that list.
+    here = "/backlog/?page=2&sort=title"
+    link = unescape(re.findall(r'<th scope="row"><a href="([^"]*)"', staff.get(here).text)[0])
+    assert parse_qs(urlsplit(link).query)["back"] == [here]
+    need_page = staff.get(link).text
+    assert f'href="{here.replace("&", "&amp;")}">Back to the backlog' in need_page
+    saved = post_form(
+        staff,
+        link,
+        link,
+        {"title": by_title[NEEDS_PER_PAGE].title, "theme": "housing", "submit": "1"},
+    )
+    assert saved.status_code == 302 and saved.location == here
+    # Only addresses of the backlog's list are followed back; anything else leads to its start.
+    for elsewhere in ("https://evil.example/backlog/", "//evil.example/backlog/", "/auth/login"):
+        saved = post_form(
+            staff,
+            link,
+            link.split("?")[0] + "?" + urlencode({"back": elsewhere}),
+            {"title": "A title", "theme": "housing", "submit": "1"},
+        )
+        assert saved.location == "/backlog/", elsewhere
+
+
 def test_duplicates_are_suggested_from_alike_titles(app):
     with app.test_request_context():
         first = create_need("Evening language classes for adults")
