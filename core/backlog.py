@@ -1169,7 +1169,6 @@ def need(need_id: int):
     """Edit a need, see where it came from and its support, merge it into another."""
     need = db.session.get(Need, need_id) or abort(404)
     form = _need_form(obj=need)
-    others = [n for n in open_needs() if n.id != need.id]
     if form.submit.data and form.validate_on_submit():
         with write_transaction():
             need.title = form.title.data.strip()
@@ -1177,10 +1176,6 @@ def need(need_id: int):
             need.theme = form.theme.data or suggest_theme(f"{need.title} {need.description}")
         flash(_("Need saved."), "success")
         return redirect(back_to_backlog())
-    similar = sorted(
-        ((other, similarity(need.title, other.title)) for other in others),
-        key=lambda pair: -pair[1],
-    )
     merges = db.session.scalars(
         select(NeedMerge)
         .where(NeedMerge.into_id == need.id, NeedMerge.undone_at.is_(None))
@@ -1190,11 +1185,40 @@ def need(need_id: int):
         "backlog/need.html",
         need=need,
         form=form,
-        others=others,
-        similar=[(other, score) for other, score in similar if score >= DUPLICATE_THRESHOLD][:5],
+        merge_picker=None if need.merged_into_id else merge_picker(need),
         merges=merges,
         undo_form=UndoForm(),
     )
+
+
+def merge_picker(need: Need, suggested: int = 5) -> dict | None:
+    """What the need page's merge form offers: the ``suggested`` open needs whose titles are
+    most alike (:func:`similarity`) first, then those the picker's search finds.
+
+    Reads titles only, so that it scales to a city's backlog; ``None`` when
+    there is no other open need to merge into. ``selected`` is the need chosen
+    before a search sent the form back (``?into=``).
+    """
+    others = db.session.execute(
+        select(Need.id, Need.title).where(Need.merged_into_id.is_(None), Need.id != need.id)
+    ).all()
+    if not others:
+        return None
+    scored = sorted(
+        ((similarity(need.title, o.title), o.id, o.title) for o in others), reverse=True
+    )
+    alike = [(i, title) for score, i, title in scored if score >= DUPLICATE_THRESHOLD][:suggested]
+    search = _picker_search()
+    found, total = find_needs(**search, leave_out={need.id, *(need_id for need_id, _t in alike)})
+    return {
+        **search,
+        "chosen": alike,
+        "selected": request.values.get("into", type=int),
+        "found": found,
+        "message": _found_message(len(found), total),
+        "themes": theme_choices(),
+        "sessions": db.session.scalars(select(Session).order_by(Session.created_at.desc())).all(),
+    }
 
 
 @bp.route("/needs/<int:need_id>/merge", methods=["GET", "POST"])

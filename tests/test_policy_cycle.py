@@ -309,6 +309,48 @@ def test_merge_and_undo_keep_provenance_and_support(app, staff, cafe):
     assert "Merge undone" in staff.get(f"/backlog/needs/{kept_id}").text
 
 
+def test_the_merge_form_picks_among_hundreds_of_needs_alike_titles_first(app, staff):
+    """The merge form lists no need by the hundred: alike titles first, then a search (a
+    button without JavaScript) by words, theme or session; the choice leads to the
+    confirmation, and the search keeps the facilitator's place in the list."""
+    with app.app_context():
+        with write_transaction():
+            db.session.add_all(Need(title=f"Need number {n}", theme="other") for n in range(300))
+            rent = Need(title="Help to rent a first flat", theme="housing")
+            alike = Need(title="Help renting a first flat", theme="housing")
+            deposit = Need(title="A rent deposit guarantee", theme="housing")
+            db.session.add_all([rent, alike, deposit])
+        rent_id, alike_id, deposit_id = rent.id, alike.id, deposit.id
+    page = staff.get(f"/backlog/needs/{rent_id}?back=/backlog/%3Fpage%3D2").text
+    merge_form = page.split('id="merge-heading"')[1]
+    # One alike title suggested first, then 30 of the others: never 302 options.
+    assert (
+        merge_form.count('type="radio" ') == 31
+        and "<option value=" not in merge_form.split('id="need-theme"')[0]
+    )
+    assert merge_form.index(f'value="{alike_id}"') < merge_form.index("Words in the need")
+    assert f'value="{rent_id}"' not in merge_form  # never into itself
+    assert 'name="back" value="/backlog/?page=2"' in merge_form
+    # Without JavaScript: "Find needs" comes back to this page with what it found.
+    assert f'formaction="/backlog/needs/{rent_id}#merge-heading"' in merge_form
+    found = staff.get(
+        f"/backlog/needs/{rent_id}",
+        query_string={"need_q": "DEPOSIT", "need_theme": "housing", "find_needs": "1"},
+    ).text.split('id="merge-heading"')[1]
+    assert found.count('type="radio" ') == 2 and "1 need found." in found
+    assert f'value="{deposit_id}"' in found and 'value="DEPOSIT"' in found
+    # With it: find.json leaves out the need itself and the suggestions, as the page says.
+    answer = staff.get(
+        "/backlog/needs/find.json",
+        query_string={"need_q": "flat", "chosen": [rent_id, alike_id]},
+    ).get_json()
+    assert answer["needs"] == []
+    confirm = staff.get(f"/backlog/needs/{rent_id}/merge?into={deposit_id}&back=/backlog/")
+    assert "Merge two needs?" in confirm.text and "A rent deposit guarantee" in confirm.text
+    nothing = staff.get(f"/backlog/needs/{rent_id}/merge")
+    assert nothing.status_code == 302 and nothing.location.startswith(f"/backlog/needs/{rent_id}")
+
+
 def test_merge_into_itself_or_into_a_cycle_is_refused(app):
     with app.test_request_context():
         a, b, c = (create_need(title) for title in ("A need", "B need", "C need"))
