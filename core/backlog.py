@@ -486,8 +486,9 @@ def open_needs() -> list[Need]:
     return sort_needs(needs, "sessions")
 
 
-def sort_needs(needs: list[Need], sort: str) -> list[Need]:
-    """``needs`` in the order ``sort`` (a key of :data:`NEED_SORTS`) names.
+def sort_needs(needs: list, sort: str) -> list:
+    """``needs`` (or their :class:`NeedFacts`) in the order ``sort`` (a key of
+    :data:`NEED_SORTS`) names.
 
     Support counts no hidden contribution (see :attr:`palabre.models.Need.support`).
     """
@@ -578,7 +579,8 @@ def _in_state(facts: NeedFacts, state: str) -> bool:
     return {"no_action": not facts.has_action, "with_action": facts.has_action}.get(state, True)
 
 
-#: Each filter of the needs list, and whether a need passes it (``None``: no filter).
+#: Each filter of the needs list, and whether a need passes it. An empty value filters
+#: nothing, but the state's: its "" keeps the open needs (see :data:`NEED_STATES`).
 _NEED_FILTERS = {
     "theme": lambda facts, theme: facts.theme == theme,
     "method": lambda facts, method: method in facts.methods,
