@@ -13,13 +13,16 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from datetime import date
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime
+from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import format_decimal, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload, subqueryload
 from wtforms import DateField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.fields import SelectMultipleField
@@ -44,8 +47,10 @@ from .models import (
     NeedSource,
     Session,
     Stakeholder,
+    Support,
     Theme,
     UpdateKind,
+    need_action,
     utcnow,
 )
 from .plugin_host import get_method, plugin_host
@@ -481,14 +486,15 @@ def open_needs() -> list[Need]:
     return sort_needs(needs, "sessions")
 
 
-def sort_needs(needs: list[Need], sort: str, *, visible: bool = False) -> list[Need]:
-    """``needs`` in the order ``sort`` (a key of :data:`NEED_SORTS`) names.
+def sort_needs(needs: list, sort: str) -> list:
+    """``needs`` (or their :class:`NeedFacts`) in the order ``sort`` (a key of
+    :data:`NEED_SORTS`) names.
 
-    ``visible`` ranks by the support participants may see (``visible_support``).
+    Support counts no hidden contribution (see :attr:`palabre.models.Need.support`).
     """
 
     def by_support(need):
-        s = need.visible_support if visible else need.support
+        s = need.support
         first = {
             "sessions": s.sessions,
             "people": s.people,
@@ -506,6 +512,112 @@ def sort_needs(needs: list[Need], sort: str, *, visible: bool = False) -> list[N
     return sorted(needs, key=by_support)
 
 
+#: Needs and actions the backlog's main page shows at once; the others are a page away.
+NEEDS_PER_PAGE = 50
+ACTIONS_PER_PAGE = 25
+
+
+@dataclass(frozen=True)
+class NeedFacts:
+    """What the needs list filters, counts and sorts a need by, read without loading it."""
+
+    id: int
+    title: str
+    theme: str
+    created_at: datetime
+    merged: bool
+    has_action: bool
+    sessions: frozenset[int]
+    methods: frozenset[str]
+    #: Counted as :attr:`palabre.models.Need.support` is: no hidden contribution.
+    support: Support
+
+
+def need_facts() -> list[NeedFacts]:
+    """Every need's :class:`NeedFacts`, in three light queries however large the backlog."""
+    shown = or_(Contribution.id.is_(None), Contribution.hidden.is_(False))
+    sources: dict[int, list] = {}
+    for row in db.session.execute(
+        select(
+            NeedSource.need_id,
+            NeedSource.session_id,
+            Session.method,
+            NeedSource.people,
+            NeedSource.dots,
+            NeedSource.rating_sum,
+            NeedSource.rating_count,
+        )
+        .join(Session, Session.id == NeedSource.session_id)
+        .outerjoin(Contribution, Contribution.id == NeedSource.contribution_id)
+        .where(shown)
+    ):
+        sources.setdefault(row.need_id, []).append(row)
+    with_action = set(db.session.scalars(select(need_action.c.need_id).distinct()))
+    return [
+        NeedFacts(
+            id=need.id,
+            title=need.title,
+            theme=need.theme,
+            created_at=need.created_at,
+            merged=need.merged_into_id is not None,
+            has_action=need.id in with_action,
+            sessions=frozenset(r.session_id for r in sources.get(need.id, ())),
+            methods=frozenset(r.method for r in sources.get(need.id, ())),
+            support=Support.of(sources.get(need.id, ())),
+        )
+        for need in db.session.execute(
+            select(Need.id, Need.title, Need.theme, Need.created_at, Need.merged_into_id)
+        )
+    ]
+
+
+def _in_state(facts: NeedFacts, state: str) -> bool:
+    if state == "merged":
+        return facts.merged
+    if facts.merged:
+        return False
+    return {"no_action": not facts.has_action, "with_action": facts.has_action}.get(state, True)
+
+
+#: Each filter of the needs list, and whether a need passes it. An empty value filters
+#: nothing, but the state's: its "" keeps the open needs (see :data:`NEED_STATES`).
+_NEED_FILTERS = {
+    "theme": lambda facts, theme: facts.theme == theme,
+    "method": lambda facts, method: method in facts.methods,
+    "session_id": lambda facts, session_id: session_id in facts.sessions,
+    "state": _in_state,
+    "since": lambda facts, since: facts.created_at.date() >= since,
+}
+
+
+def _passes(facts: NeedFacts, filters: dict, leave_out: str = "") -> bool:
+    """Whether ``facts`` passes every filter but ``leave_out`` (the one being counted)."""
+    return all(
+        check(facts, filters[name])
+        for name, check in _NEED_FILTERS.items()
+        if name != leave_out and (filters.get(name) or name == "state")
+    )
+
+
+def filter_counts(facts: list[NeedFacts], filters: dict) -> dict[str, Counter]:
+    """How many needs each choice of each filter would show, the other filters kept.
+
+    ``{"theme": Counter({"housing": 12, ...}), "method": ..., "session_id": ...,
+    "state": ...}``, so that a choice's count is what choosing it lists.
+    """
+    counts = {name: Counter() for name in ("theme", "method", "session_id", "state")}
+    for need in facts:
+        if _passes(need, filters, "theme"):
+            counts["theme"][need.theme] += 1
+        if _passes(need, filters, "method"):
+            counts["method"].update(need.methods)
+        if _passes(need, filters, "session_id"):
+            counts["session_id"].update(need.sessions)
+        if _passes(need, filters, "state"):
+            counts["state"].update(key for key in NEED_STATES if _in_state(need, key))
+    return counts
+
+
 def filtered_needs(
     *,
     theme: str = "",
@@ -514,31 +626,56 @@ def filtered_needs(
     state: str = "",
     since: date | None = None,
     sort: str = "sessions",
-) -> list[Need]:
-    """The needs list across all sessions and methods, filtered and sorted.
+    facts: list[NeedFacts] | None = None,
+) -> list[NeedFacts]:
+    """The needs list across all sessions and methods, filtered and sorted, as facts.
 
     ``state`` is a key of :data:`NEED_STATES`; ``since`` keeps needs added on
     or after that day; ``method`` and ``session_id`` keep needs with at
-    least one source from that method or session.
+    least one source from that method or session (hidden contributions
+    aside). Load the needs of one page with :func:`load_needs`.
     """
-    query = select(Need).order_by(Need.id)
-    query = query.where(
-        Need.merged_into_id.is_not(None) if state == "merged" else Need.merged_into_id.is_(None)
-    )
-    if theme:
-        query = query.where(Need.theme == theme)
-    if since:
-        query = query.where(Need.created_at >= since)
-    needs = db.session.scalars(_with_support(query)).all()
-    if method:
-        needs = [n for n in needs if any(s.session.method == method for s in n.sources)]
-    if session_id:
-        needs = [n for n in needs if any(s.session_id == session_id for s in n.sources)]
-    if state == "no_action":
-        needs = [n for n in needs if not n.actions]
-    elif state == "with_action":
-        needs = [n for n in needs if n.actions]
-    return sort_needs(needs, sort if sort in NEED_SORTS else "sessions")
+    filters = {
+        "theme": theme,
+        "method": method,
+        "session_id": session_id,
+        "state": state,
+        "since": since,
+    }
+    kept = [need for need in (need_facts() if facts is None else facts) if _passes(need, filters)]
+    return sort_needs(kept, sort if sort in NEED_SORTS else "sessions")
+
+
+def load_needs(ids: list[int]) -> list[Need]:
+    """The needs ``ids`` with their sources, support and actions, in the order of ``ids``."""
+    found = {
+        need.id: need
+        for need in db.session.scalars(_with_support(select(Need).where(Need.id.in_(ids))))
+    }
+    return [found[need_id] for need_id in ids if need_id in found]
+
+
+@dataclass
+class Page:
+    """One page of a list: its ``number`` (from 1), how many ``pages``, ``total`` rows."""
+
+    number: int
+    pages: int
+    total: int
+    size: int
+
+    @classmethod
+    def of(cls, asked: int | None, total: int, size: int) -> Page:
+        """The page ``asked`` for (any number: kept within the pages there are)."""
+        pages = max(1, -(-total // size))
+        return cls(number=min(max(asked or 1, 1), pages), pages=pages, total=total, size=size)
+
+    @property
+    def start(self) -> int:
+        return (self.number - 1) * self.size
+
+    def cut(self, rows: list) -> list:
+        return rows[self.start : self.start + self.size]
 
 
 def create_need(
@@ -747,18 +884,19 @@ def all_actions():
 
     (Subquery loads: see :func:`_with_support`.)
     """
-    return db.session.scalars(
-        select(Action)
-        .order_by(Action.id)
-        .options(
-            joinedload(Action.owner),
-            subqueryload(Action.partners),
-            subqueryload(Action.needs),
-            subqueryload(Action.updates).joinedload(ActionUpdate.reported_by),
-            subqueryload(Action.sources).joinedload(ActionSource.session),
-            subqueryload(Action.sources).joinedload(ActionSource.contribution),
-        )
-    ).all()
+    return db.session.scalars(_with_plan(select(Action).order_by(Action.id))).all()
+
+
+def _with_plan(query):
+    """``query`` of actions loading what pages and printouts read of them, eagerly."""
+    return query.options(
+        joinedload(Action.owner),
+        subqueryload(Action.partners),
+        subqueryload(Action.needs),
+        subqueryload(Action.updates).joinedload(ActionUpdate.reported_by),
+        subqueryload(Action.sources).joinedload(ActionSource.session),
+        subqueryload(Action.sources).joinedload(ActionSource.contribution),
+    )
 
 
 # --- harvest -------------------------------------------------------------------------
@@ -899,7 +1037,11 @@ def index():
 def _index_page() -> tuple[str, int]:
     """The backlog's main page for the filters in the address, and its status code.
 
-    A date that cannot be read is kept as typed with a message (answer 400).
+    Everything the page shows is in its address (filters, sort, the page of
+    needs and the page of actions), so that a link, a bookmark or a form
+    sent without JavaScript gives the same page. Only the needs and actions
+    of the pages shown are loaded in full. A date that cannot be read is
+    kept as typed with a message (answer 400).
     """
     args = request.args
     since_text = args.get("since", "").strip()
@@ -912,16 +1054,27 @@ def _index_page() -> tuple[str, int]:
     filters = {
         "theme": args.get("theme", ""),
         "method": args.get("method", ""),
-        "session_id": session_id,
+        "session_id": session_id if session_id and 0 < session_id < 2**31 else None,
         "state": args.get("state", "") if args.get("state", "") in NEED_STATES else "",
         "since": since,
         "sort": args.get("sort", "sessions") if args.get("sort") in NEED_SORTS else "sessions",
     }
-    needs = filtered_needs(**filters)
+    facts = need_facts()
+    listed = filtered_needs(**filters, facts=facts)
+    needs_page = Page.of(args.get("page", type=int), len(listed), NEEDS_PER_PAGE)
+    action_status = args.get("action_status", "")
+    action_status = action_status if action_status in STATUS_LABELS else ""
+    by_status = dict(
+        db.session.execute(select(Action.status, func.count()).group_by(Action.status)).all()
+    )
+    actions_total = by_status.get(action_status, 0) if action_status else sum(by_status.values())
+    actions_page = Page.of(args.get("actions_page", type=int), actions_total, ACTIONS_PER_PAGE)
     return render_template(
         "backlog/index.html",
-        needs=needs,
+        needs=load_needs([need.id for need in needs_page.cut(listed)]),
+        needs_page=needs_page,
         filters=filters,
+        counts=filter_counts(facts, filters),
         since_text=since_text,
         since_error=since_error,
         monitoring_form=MonitoringReportForm(formdata=None),
@@ -930,9 +1083,71 @@ def _index_page() -> tuple[str, int]:
         sessions=db.session.scalars(select(Session).order_by(Session.created_at.desc())).all(),
         sorts=NEED_SORTS,
         states=NEED_STATES,
-        duplicates=duplicate_suggestions(needs) if filters["state"] != "merged" else [],
-        actions=all_actions(),
+        duplicates=duplicate_suggestions(listed) if filters["state"] != "merged" else [],
+        actions=page_of_actions(action_status, actions_page),
+        actions_page=actions_page,
+        action_status=action_status,
+        actions_by_status=by_status,
+        status_labels=STATUS_LABELS,
     ), (400 if since_error else 200)
+
+
+@bp.app_template_global()
+def index_url(**changes) -> str:
+    """The backlog's main page as now (its filters, sort and pages), with ``changes``.
+
+    A change to a filter or the sort goes back to the first page of needs;
+    a value of ``None`` or ``""`` drops that part of the address.
+    """
+    args = {key: value for key, value in request.args.items() if value}
+    if set(changes) - {"page", "actions_page", "action_status"}:
+        args.pop("page", None)
+    if "action_status" in changes:
+        args.pop("actions_page", None)
+    args.update(changes)
+    for first in ("page", "actions_page"):
+        if args.get(first) in (1, "1"):
+            del args[first]
+    return url_for("backlog.index", **{k: v for k, v in args.items() if v not in (None, "")})
+
+
+def page_of_actions(status: str, page: Page) -> list[Action]:
+    """The actions of one page of the main page's list (of one ``status``, or all), as added."""
+    query = _with_plan(select(Action).order_by(Action.id))
+    if status:
+        query = query.where(Action.status == status)
+    return db.session.scalars(query.offset(page.start).limit(page.size)).all()
+
+
+@bp.app_template_global()
+def carry_back() -> dict[str, str]:
+    """``{"back": ...}`` for a link or redirect onwards when :func:`back_to_backlog` is a
+    page of the main list other than its first, else nothing."""
+    back = back_to_backlog()
+    return {"back": back} if back != url_for("backlog.index") else {}
+
+
+@bp.app_template_global()
+def back_to_backlog() -> str:
+    """Where "back" leads: the backlog's page and filters the facilitator came from.
+
+    That is the ``back`` value of the request when it is an address of the
+    backlog's main page on this server, else the main page itself. Links and
+    forms from the main page carry it, so that after editing, merging or
+    planning the facilitator lands on the same page of the same list.
+    """
+    back = request.values.get("back", "")
+    index = url_for("backlog.index")
+    parts = urlsplit(back)
+    if (
+        back.startswith(index)
+        and parts.path == index
+        and not (parts.scheme or parts.netloc)
+        and back.isprintable()
+        and len(back) < 2000
+    ):
+        return back
+    return index
 
 
 @bp.route("/needs/new", methods=["GET", "POST"])
@@ -947,7 +1162,7 @@ def add_need():
             _("Need added, under the theme “%(theme)s”.", theme=theme_label(need.theme)),
             "success",
         )
-        return redirect(url_for("backlog.index"))
+        return redirect(back_to_backlog())
     return render_template("backlog/new_need.html", form=form)
 
 
@@ -956,18 +1171,13 @@ def need(need_id: int):
     """Edit a need, see where it came from and its support, merge it into another."""
     need = db.session.get(Need, need_id) or abort(404)
     form = _need_form(obj=need)
-    others = [n for n in open_needs() if n.id != need.id]
     if form.submit.data and form.validate_on_submit():
         with write_transaction():
             need.title = form.title.data.strip()
             need.description = form.description.data
             need.theme = form.theme.data or suggest_theme(f"{need.title} {need.description}")
         flash(_("Need saved."), "success")
-        return redirect(url_for("backlog.index"))
-    similar = sorted(
-        ((other, similarity(need.title, other.title)) for other in others),
-        key=lambda pair: -pair[1],
-    )
+        return redirect(back_to_backlog())
     merges = db.session.scalars(
         select(NeedMerge)
         .where(NeedMerge.into_id == need.id, NeedMerge.undone_at.is_(None))
@@ -977,11 +1187,40 @@ def need(need_id: int):
         "backlog/need.html",
         need=need,
         form=form,
-        others=others,
-        similar=[(other, score) for other, score in similar if score >= DUPLICATE_THRESHOLD][:5],
+        merge_picker=None if need.merged_into_id else merge_picker(need),
         merges=merges,
         undo_form=UndoForm(),
     )
+
+
+def merge_picker(need: Need, suggested: int = 5) -> dict | None:
+    """What the need page's merge form offers: the ``suggested`` open needs whose titles are
+    most alike (:func:`similarity`) first, then those the picker's search finds.
+
+    Reads titles only, so that it scales to a city's backlog; ``None`` when
+    there is no other open need to merge into. ``selected`` is the need chosen
+    before a search sent the form back (``?into=``).
+    """
+    others = db.session.execute(
+        select(Need.id, Need.title).where(Need.merged_into_id.is_(None), Need.id != need.id)
+    ).all()
+    if not others:
+        return None
+    scored = sorted(
+        ((similarity(need.title, o.title), o.id, o.title) for o in others), reverse=True
+    )
+    alike = [(i, title) for score, i, title in scored if score >= DUPLICATE_THRESHOLD][:suggested]
+    search = _picker_search()
+    found, total = find_needs(**search, leave_out={need.id, *(need_id for need_id, _t in alike)})
+    return {
+        **search,
+        "chosen": alike,
+        "selected": request.values.get("into", type=int),
+        "found": found,
+        "message": _found_message(len(found), total),
+        "themes": theme_choices(),
+        "sessions": db.session.scalars(select(Session).order_by(Session.created_at.desc())).all(),
+    }
 
 
 @bp.route("/needs/<int:need_id>/merge", methods=["GET", "POST"])
@@ -992,16 +1231,16 @@ def merge(need_id: int):
     into = db.session.get(Need, into_id) if into_id else None
     if into is None:
         flash(_("Choose the need it repeats."), "error")
-        return redirect(url_for("backlog.need", need_id=need_id))
+        return redirect(url_for("backlog.need", need_id=need_id, **carry_back()))
     confirm = ConfirmForm()
     if request.form.get("confirmed") == "1" and confirm.validate_on_submit():
         try:
             merge_needs(duplicate, into)
         except MergeRefused as refused:
             flash(str(refused), "error")
-            return redirect(url_for("backlog.need", need_id=need_id))
+            return redirect(url_for("backlog.need", need_id=need_id, **carry_back()))
         flash(_("Needs merged. You can undo it below."), "success")
-        return redirect(url_for("backlog.need", need_id=into.id))
+        return redirect(url_for("backlog.need", need_id=into.id, **carry_back()))
     if duplicate.id == into.id or duplicate.merged_into_id or into.merged_into_id:
         flash(
             _("A need cannot be merged into itself.")
@@ -1009,7 +1248,7 @@ def merge(need_id: int):
             else _("One of these needs is already merged into another; choose an open need."),
             "error",
         )
-        return redirect(url_for("backlog.need", need_id=need_id))
+        return redirect(url_for("backlog.need", need_id=need_id, **carry_back()))
     return render_template("backlog/merge.html", duplicate=duplicate, into=into, form=confirm)
 
 
@@ -1022,7 +1261,7 @@ def undo(merge_id: int):
             flash(_("Merge undone: both needs are back as they were."), "success")
         except MergeRefused as refused:
             flash(str(refused), "error")
-    return redirect(url_for("backlog.need", need_id=merge.into_id))
+    return redirect(url_for("backlog.need", need_id=merge.into_id, **carry_back()))
 
 
 # --- the action form's picker of needs ----------------------------------------------------
@@ -1130,7 +1369,7 @@ def new_action():
     if not _searching_needs() and form.validate_on_submit():
         action = create_action(form)
         flash(_("Action added."), "success")
-        return redirect(url_for("backlog.action", action_id=action.id))
+        return redirect(url_for("backlog.action", action_id=action.id, **carry_back()))
     return render_template("backlog/action.html", form=form, action=None, picker=need_picker(form))
 
 
@@ -1150,7 +1389,7 @@ def action(action_id: int):
         with write_transaction():
             _fill_action(action, form)
         flash(_("Action saved."), "success")
-        return redirect(url_for("backlog.action", action_id=action.id))
+        return redirect(url_for("backlog.action", action_id=action.id, **carry_back()))
     update_form, evaluation_form = _update_forms()
     return render_template(
         "backlog/action.html",
@@ -1181,7 +1420,7 @@ def add_update(action_id: int):
                 )
             )
         flash(_("Progress recorded."), "success")
-        return redirect(url_for("backlog.action", action_id=action.id))
+        return redirect(url_for("backlog.action", action_id=action.id, **carry_back()))
     if "evaluation-submit" in request.form and evaluation_form.validate_on_submit():
         with write_transaction():
             db.session.add(
@@ -1195,7 +1434,7 @@ def add_update(action_id: int):
                 )
             )
         flash(_("Evaluation recorded."), "success")
-        return redirect(url_for("backlog.action", action_id=action.id))
+        return redirect(url_for("backlog.action", action_id=action.id, **carry_back()))
     form = _action_form(action)
     return render_template(
         "backlog/action.html",
@@ -1341,8 +1580,8 @@ def session_needs(session: Session, *, include_hidden: bool = False) -> list[Nee
 
     A need whose every source in ``session`` is a hidden contribution is
     left out; a need with some hidden sources is kept, and its
-    :attr:`~palabre.models.Need.visible_sources` and ``visible_support``
-    say only what can still be seen. ``include_hidden=True`` keeps them all,
+    :attr:`~palabre.models.Need.visible_sources` and ``support`` say only
+    what can still be seen. ``include_hidden=True`` keeps them all,
     for the pages of those who run the session.
     """
     needs = db.session.scalars(
@@ -1354,7 +1593,7 @@ def session_needs(session: Session, *, include_hidden: bool = False) -> list[Nee
             .order_by(Need.id)
         )
     ).all()
-    return sort_needs(needs, "sessions", visible=not include_hidden)
+    return sort_needs(needs, "sessions")
 
 
 def session_actions(session: Session, *, include_hidden: bool = False) -> list[Action]:

@@ -427,24 +427,23 @@ class Need(db.Model):
     actions: Mapped[list[Action]] = relationship(secondary=need_action, back_populates="needs")
 
     @property
-    def support(self) -> Support:
-        """People, dots, ratings and sessions behind this need, each kept apart."""
-        return Support.of(self.sources)
-
-    @property
     def visible_sources(self) -> list[NeedSource]:
-        """Its sources but those resting on a hidden contribution: what participants may see."""
-        return [s for s in self.sources if s.contribution is None or not s.contribution.hidden]
+        """Its sources but those resting on a hidden contribution: the only ones that count."""
+        return visible(self.sources)
 
     @property
-    def visible_support(self) -> Support:
-        """:attr:`support` counted on :attr:`visible_sources` only."""
+    def support(self) -> Support:
+        """People, dots, ratings and sessions behind this need, each kept apart.
+
+        Counted on :attr:`visible_sources` only: a contribution the
+        facilitators hid counts nowhere, on no screen and in no report.
+        """
         return Support.of(self.visible_sources)
 
     @property
     def priority(self) -> int:
         """The dots participants gave to what can still be seen (a café's report ranks by them)."""
-        return self.visible_support.dots
+        return self.support.dots
 
 
 class NeedSource(db.Model):
@@ -468,7 +467,13 @@ class NeedSource(db.Model):
 
     need: Mapped[Need] = relationship(back_populates="sources")
     session: Mapped[Session] = relationship()
-    contribution: Mapped[Contribution | None] = relationship()
+    # Joined: whether it is hidden decides whether its support counts, wherever it is read.
+    contribution: Mapped[Contribution | None] = relationship(lazy="joined")
+
+
+def visible(sources: list) -> list:
+    """The provenance rows of ``sources`` resting on no contribution or on one not hidden."""
+    return [s for s in sources if s.contribution is None or not s.contribution.hidden]
 
 
 class Support:
@@ -559,9 +564,17 @@ class Action(db.Model):
     )
 
     @property
+    def visible_sources(self) -> list[ActionSource]:
+        """Its sources but those resting on a hidden contribution: the only ones that count."""
+        return visible(self.sources)
+
+    @property
     def support(self) -> Support:
-        """How the audience judged it (ratings with their number) and the sessions it came from."""
-        return Support.of(self.sources)
+        """How the audience judged it (ratings with their number) and the sessions it came from.
+
+        Counted on :attr:`visible_sources` only, as a need's support is.
+        """
+        return Support.of(self.visible_sources)
 
     @property
     def monitoring(self) -> list[ActionUpdate]:
@@ -592,7 +605,8 @@ class ActionSource(db.Model):
 
     action: Mapped[Action] = relationship(back_populates="sources")
     session: Mapped[Session] = relationship()
-    contribution: Mapped[Contribution | None] = relationship()
+    # Joined, as a need's source's is.
+    contribution: Mapped[Contribution | None] = relationship(lazy="joined")
 
 
 class UpdateKind(enum.StrEnum):

@@ -33,9 +33,9 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import format_date, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
 from flask_wtf.file import FileField
 from markupsafe import Markup
 from sqlalchemy import select
@@ -300,30 +300,105 @@ def action_plan_context(theme: str = "") -> dict:
     }
 
 
-def monitoring_context(since: date) -> dict:
-    """What changed since ``since``: new needs, new or edited actions, progress, evaluations."""
+#: Where an open action stands, for those who oversee the plan (the monitoring report).
+PROGRESS_STATES = {
+    "on_track": _l("On track"),
+    "late": _l("Late"),
+    "blocked": _l("Blocked"),
+    "done": _l("Done"),
+    "not_planned": _l("Not planned yet"),
+    "dropped": _l("Dropped"),
+}
+#: The report's headline states, in its order; the others are counted apart.
+HEADLINE_STATES = ("on_track", "late", "blocked", "done")
+
+
+def progress_state(action: Action, today: date) -> tuple[str, str]:
+    """Where ``action`` stands on ``today``: a key of :data:`PROGRESS_STATES`, and why.
+
+    Done and dropped are its status. An open action is *blocked* when it has
+    no owner or no resources (nobody can carry it out); *late* when its end
+    has passed, or its start has while it is still proposed or planned; *not
+    planned yet* when it is proposed with no start date; else *on track*.
+    The reason is a short sentence for the report ("" when on track or done).
+    """
+    if action.status == ActionStatus.DONE:
+        return "done", ""
+    if action.status == ActionStatus.DROPPED:
+        return "dropped", ""
+    missing = []
+    if action.owner_id is None:
+        missing.append(_("no owner"))
+    if action.budget_amount is None and not action.in_kind.strip():
+        missing.append(_("no resources"))
+    if missing:
+        return "blocked", ", ".join(missing)
+    if action.end_date and action.end_date < today:
+        return "late", _("end was %(date)s", date=format_date(action.end_date, "medium"))
+    not_started = action.status in (ActionStatus.PROPOSED, ActionStatus.PLANNED)
+    if not_started and action.start_date and action.start_date < today:
+        return "late", _("start was %(date)s", date=format_date(action.start_date, "medium"))
+    if action.status == ActionStatus.PROPOSED and action.start_date is None:
+        return "not_planned", ""
+    return "on_track", ""
+
+
+def monitoring_context(since: date, today: date | None = None) -> dict:
+    """What those who oversee the plan read: where every action stands and what changed.
+
+    A summary (how many actions are on track, late, blocked or done, and
+    what changed since ``since``: new needs and actions, actions changed,
+    progress reports and evaluations), an overview of the states by theme,
+    the details only where they are needed (the late and blocked actions,
+    the progress and evaluations reported since ``since``, grouped by
+    action), and every open action on one line in an appendix. In a handful
+    of queries however large the backlog (see :func:`all_actions`).
+    """
+    today = today or utcnow().date()
     start = datetime.combine(since, time.min)
     actions = all_actions()
-    updates = db.session.scalars(
-        select(ActionUpdate)
-        .where(ActionUpdate.on_date >= since)
-        .order_by(ActionUpdate.on_date, ActionUpdate.id)
-        .options(
-            # Joined: one query however many updates (see backlog._with_support).
-            joinedload(ActionUpdate.action),
-            joinedload(ActionUpdate.reported_by),
-            joinedload(ActionUpdate.evidence_session),
-        )
-    ).all()
+    states = {action.id: progress_state(action, today) for action in actions}
+    counts = Counter(state for state, _why in states.values())
+    recent: dict[int, list[ActionUpdate]] = {}
+    for action in actions:
+        for update in action.updates:
+            if update.on_date >= since:
+                recent.setdefault(action.id, []).append(update)
+    groups = _action_groups(actions, "theme")
+    numbers = {a.id: n for n, a in enumerate((a for _label, g in groups for a in g), start=1)}
+    by_theme = [
+        (label, [sum(1 for a in group if states[a.id][0] == key) for key in PROGRESS_STATES])
+        for label, group in groups
+    ]
+    in_order = [a for _label, group in groups for a in group]
+    new_needs = [need for need in open_needs() if need.created_at >= start]
     return {
         "title": _("Integration strategy: monitoring report"),
         "since": since,
-        "new_needs": [need for need in open_needs() if need.created_at >= start],
-        "new_actions": [a for a in actions if a.created_at >= start],
-        "changed_actions": [a for a in actions if a.created_at < start <= a.updated_at],
-        "progress": [u for u in updates if u.kind == UpdateKind.MONITORING],
-        "evaluations": [u for u in updates if u.kind == UpdateKind.EVALUATION],
-        "actions_by_status": _by_status(actions),
+        "today": today,
+        "states": states,
+        "state_names": {key: str(label) for key, label in PROGRESS_STATES.items()},
+        "headline": [(key, counts[key]) for key in HEADLINE_STATES],
+        "others": [(key, counts[key]) for key in PROGRESS_STATES if key not in HEADLINE_STATES],
+        "by_theme": by_theme,
+        "theme_totals": [
+            sum(row[n] for _label, row in by_theme) for n in range(len(PROGRESS_STATES))
+        ],
+        "numbers": numbers,
+        "late": [a for a in in_order if states[a.id][0] == "late"],
+        "blocked": [a for a in in_order if states[a.id][0] == "blocked"],
+        "recent": [(a, recent[a.id]) for a in in_order if a.id in recent],
+        "open_actions": [a for a in in_order if states[a.id][0] not in ("done", "dropped")],
+        "closed_actions": [a for a in in_order if states[a.id][0] in ("done", "dropped")],
+        "new_needs": new_needs,
+        "new_actions": [a for a in in_order if a.created_at >= start],
+        "changed_actions": [a for a in in_order if a.created_at < start <= a.updated_at],
+        "progress_count": sum(
+            1 for ups in recent.values() for u in ups if u.kind == UpdateKind.MONITORING
+        ),
+        "evaluation_count": sum(
+            1 for ups in recent.values() for u in ups if u.kind == UpdateKind.EVALUATION
+        ),
     }
 
 
@@ -467,10 +542,7 @@ def public_context() -> dict:
         action
         for action in all_actions()
         if action.status != ActionStatus.DROPPED
-        and (
-            any(need.id in shown_ids for need in action.needs)
-            or any(s.contribution is None or not s.contribution.hidden for s in action.sources)
-        )
+        and (any(need.id in shown_ids for need in action.needs) or action.visible_sources)
     ]
     themes: dict[str, list[Need]] = {}
     for need in needs:

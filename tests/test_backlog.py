@@ -199,8 +199,12 @@ def test_merge_two_needs(app, staff, harvest):
     assert action.status_code == 302
 
     page = staff.get(f"/backlog/needs/{duplicate_id}")
-    # No need is chosen in advance: the first choice asks for one.
-    assert '<option value="">Choose the need it repeats</option>' in page.text
+    # No need is chosen in advance: the other need is offered, not ticked.
+    assert f'type="radio" id="into-{kept_id}" name="into" value="{kept_id}">' in page.text
+    assert (
+        'name="into" value="' in page.text
+        and "checked" not in page.text.split('id="merge-heading"')[1].split("</form>")[0]
+    )
     confirm = staff.get(f"/backlog/needs/{duplicate_id}/merge?into={kept_id}")
     assert confirm.status_code == 200
     assert "Merge two needs?" in confirm.text

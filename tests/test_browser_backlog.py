@@ -175,3 +175,29 @@ def test_from_closed_sessions_to_the_action_plan_and_the_public_page(server, bro
     ):
         assert expected in text, expected
     assert EMAIL not in text
+
+
+def test_the_merge_form_finds_the_need_as_it_is_typed(server, browser):
+    """need_picker.js on the merge form: the search follows the typing (Enter does not send
+    the form), a need found is chosen with its radio button, and the confirmation follows."""
+    facilitator = signed_in_facilitator(browser, server)
+    for title in ("Zebra crossing near the school", "Quiet room for homework", "Study hall"):
+        facilitator.goto(server + "/backlog/needs/new")
+        facilitator.fill("input[name=title]", title)
+        facilitator.click("form button[name=submit]")
+        facilitator.wait_for_selector("h1:text('Needs and actions')")
+    facilitator.click("a:text('Quiet room for homework')")
+    facilitator.wait_for_selector("#merge-heading")
+    facilitator.fill("#need-q", "zebra")
+    facilitator.press("#need-q", "Enter")
+    found = facilitator.locator(".found-needs label:has-text('Zebra crossing near the school')")
+    found.wait_for()
+    assert facilitator.locator(".found-needs li").count() == 1
+    assert "/merge" not in facilitator.url  # Enter searched, it did not send the form
+    found.locator("input[type=radio]").check()
+    # Chosen, it moves up with the suggestions, so that another search keeps it.
+    assert facilitator.locator(".chosen-needs input[type=radio]:checked").count() == 1
+    facilitator.click("button:text('Compare before merging')")
+    facilitator.wait_for_selector("h1:text('Merge two needs?')")
+    assert "Zebra crossing near the school" in facilitator.content()
+    facilitator.context.close()

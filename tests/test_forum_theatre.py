@@ -657,7 +657,7 @@ def test_harvest_turns_obstacles_into_needs_and_interventions_into_actions(
         "Asks for an interpreter before answering",
         "4.5 (2)",
         # The charts: "this happened" by scene, and each intervention's ratings with n.
-        '<title id="chart-happened-title">',
+        '<figcaption id="chart-happened-title">',
         "Intervention #1 (n = 2)",
         # Every answer as written, in the appendix, under its part of the play.
         "Appendix: what people wrote, as written",
@@ -665,7 +665,7 @@ def test_harvest_turns_obstacles_into_needs_and_interventions_into_actions(
         "Every office wants another form",
     ):
         assert expected in report
-    assert re.search(r'<svg [^>]*role="img" aria-labelledby="chart-rating-\d+-title', report)
+    assert re.search(r'<div [^>]*role="img" aria-labelledby="chart-rating-\d+-title', report)
     assert "<script>forms" not in report
     assert FACILITATOR_EMAIL not in report and "Fatou" not in report
 

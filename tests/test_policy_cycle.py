@@ -146,6 +146,85 @@ def test_needs_filtered_by_theme_method_session_status_and_date(app, staff, cafe
     assert staff.get("/backlog/?sort=nonsense&state=nonsense").status_code == 200
 
 
+def test_the_needs_and_actions_lists_come_in_pages_that_keep_filters_sort_and_place(app, staff):
+    """A city's backlog: pages of needs and of actions, each an address (a link, a bookmark,
+    no JavaScript) keeping the filters and the sort; counts per filter; and after editing a
+    need, the facilitator is back on the same page of the same list."""
+    import re
+    from html import unescape
+    from urllib.parse import parse_qs, urlencode, urlsplit
+
+    from palabre.backlog import ACTIONS_PER_PAGE, NEEDS_PER_PAGE, filtered_needs
+    from palabre.testing.large_backlog import fill_backlog
+
+    with app.app_context():
+        fill_backlog(needs=130, actions=60, sessions=6)
+        housing = filtered_needs(theme="housing", sort="dots")
+        everything = filtered_needs()
+    assert len(everything) == 130 and NEEDS_PER_PAGE < 130 and len(housing) > 3
+
+    def listed(page: str) -> list[str]:
+        return [
+            unescape(t)
+            for t in re.findall(r'<th scope="row"><a href="[^"]*" dir="auto">([^<]*)</a>', page)
+        ]
+
+    first = staff.get("/backlog/").text
+    assert listed(first) == [n.title for n in everything[:NEEDS_PER_PAGE]]
+    assert "130 needs match; 1 to 50 shown." in first and "Page 1 of 3" in first
+    assert first.count('class="card"') == ACTIONS_PER_PAGE
+    # Each choice of a filter says how many needs it lists, the other filters kept.
+    assert f"Housing ({len(housing)})</option>" in first
+    assert "All open needs (130)</option>" in first
+
+    url = "/backlog/?theme=housing&sort=dots"
+    page = staff.get(url).text
+    assert listed(page) == [n.title for n in housing[:NEEDS_PER_PAGE]]
+    sorted_by_dots = [n.support.dots for n in housing]
+    assert sorted_by_dots == sorted(sorted_by_dots, reverse=True)
+    # Past the last page: the last page, not an error.
+    assert staff.get("/backlog/?page=99").status_code == 200
+    assert "Page 3 of 3" in staff.get("/backlog/?page=99").text
+    second = staff.get("/backlog/?page=2&sort=title&action_status=planned").text
+    next_link = unescape(re.search(r'rel="next" href="([^"]*)"', second).group(1))
+    assert parse_qs(urlsplit(next_link).query) == {
+        "page": ["3"],
+        "sort": ["title"],
+        "action_status": ["planned"],
+    }
+    with app.app_context():
+        by_title = filtered_needs(sort="title")
+        planned = db.session.scalar(
+            select(db.func.count()).select_from(Action).where(Action.status == "planned")
+        )
+    assert listed(second) == [n.title for n in by_title[NEEDS_PER_PAGE : 2 * NEEDS_PER_PAGE]]
+    assert second.count('class="card"') == min(planned, ACTIONS_PER_PAGE)
+    assert f"Planned ({planned})" in second
+
+    # From a need on that page, editing it comes back to that page of that list.
+    here = "/backlog/?page=2&sort=title"
+    link = unescape(re.findall(r'<th scope="row"><a href="([^"]*)"', staff.get(here).text)[0])
+    assert parse_qs(urlsplit(link).query)["back"] == [here]
+    need_page = staff.get(link).text
+    assert f'href="{here.replace("&", "&amp;")}">Back to the backlog' in need_page
+    saved = post_form(
+        staff,
+        link,
+        link,
+        {"title": by_title[NEEDS_PER_PAGE].title, "theme": "housing", "submit": "1"},
+    )
+    assert saved.status_code == 302 and saved.location == here
+    # Only addresses of the backlog's list are followed back; anything else leads to its start.
+    for elsewhere in ("https://evil.example/backlog/", "//evil.example/backlog/", "/auth/login"):
+        saved = post_form(
+            staff,
+            link,
+            link.split("?")[0] + "?" + urlencode({"back": elsewhere}),
+            {"title": "A title", "theme": "housing", "submit": "1"},
+        )
+        assert saved.location == "/backlog/", elsewhere
+
+
 def test_duplicates_are_suggested_from_alike_titles(app):
     with app.test_request_context():
         first = create_need("Evening language classes for adults")
@@ -228,6 +307,48 @@ def test_merge_and_undo_keep_provenance_and_support(app, staff, cafe):
     assert [a.title for a in duplicate.actions] == ["Library open late"]
     assert kept.actions == []
     assert "Merge undone" in staff.get(f"/backlog/needs/{kept_id}").text
+
+
+def test_the_merge_form_picks_among_hundreds_of_needs_alike_titles_first(app, staff):
+    """The merge form lists no need by the hundred: alike titles first, then a search (a
+    button without JavaScript) by words, theme or session; the choice leads to the
+    confirmation, and the search keeps the facilitator's place in the list."""
+    with app.app_context():
+        with write_transaction():
+            db.session.add_all(Need(title=f"Need number {n}", theme="other") for n in range(300))
+            rent = Need(title="Help to rent a first flat", theme="housing")
+            alike = Need(title="Help renting a first flat", theme="housing")
+            deposit = Need(title="A rent deposit guarantee", theme="housing")
+            db.session.add_all([rent, alike, deposit])
+        rent_id, alike_id, deposit_id = rent.id, alike.id, deposit.id
+    page = staff.get(f"/backlog/needs/{rent_id}?back=/backlog/%3Fpage%3D2").text
+    merge_form = page.split('id="merge-heading"')[1]
+    # One alike title suggested first, then 30 of the others: never 302 options.
+    assert (
+        merge_form.count('type="radio" ') == 31
+        and "<option value=" not in merge_form.split('id="need-theme"')[0]
+    )
+    assert merge_form.index(f'value="{alike_id}"') < merge_form.index("Words in the need")
+    assert f'value="{rent_id}"' not in merge_form  # never into itself
+    assert 'name="back" value="/backlog/?page=2"' in merge_form
+    # Without JavaScript: "Find needs" comes back to this page with what it found.
+    assert f'formaction="/backlog/needs/{rent_id}#merge-heading"' in merge_form
+    found = staff.get(
+        f"/backlog/needs/{rent_id}",
+        query_string={"need_q": "DEPOSIT", "need_theme": "housing", "find_needs": "1"},
+    ).text.split('id="merge-heading"')[1]
+    assert found.count('type="radio" ') == 2 and "1 need found." in found
+    assert f'value="{deposit_id}"' in found and 'value="DEPOSIT"' in found
+    # With it: find.json leaves out the need itself and the suggestions, as the page says.
+    answer = staff.get(
+        "/backlog/needs/find.json",
+        query_string={"need_q": "flat", "chosen": [rent_id, alike_id]},
+    ).get_json()
+    assert answer["needs"] == []
+    confirm = staff.get(f"/backlog/needs/{rent_id}/merge?into={deposit_id}&back=/backlog/")
+    assert "Merge two needs?" in confirm.text and "A rent deposit guarantee" in confirm.text
+    nothing = staff.get(f"/backlog/needs/{rent_id}/merge")
+    assert nothing.status_code == 302 and nothing.location.startswith(f"/backlog/needs/{rent_id}")
 
 
 def test_merge_into_itself_or_into_a_cycle_is_refused(app):
@@ -590,8 +711,9 @@ def test_the_public_page_is_anonymous_and_shows_no_hidden_contribution(app, clie
     assert "Twenty learners so far" in text and "Learners: 20 / 40" in text
     assert "A hidden insight" not in text
     assert "facilitator@example.org" not in text and "Café on the intercultural plan" not in text
-    svg = text.split("<svg")[1]
-    assert "<title" in svg and "<desc" in svg
+    # Each chart is one image for screen readers, named by its title and description.
+    assert 'role="img" aria-labelledby="chart-status-title chart-status-desc"' in text
+    assert 'id="chart-status-title">Actions, by status<' in text
     arabic = client.post(
         "/language", data={"csrf_token": csrf_token(page), "language": "ar", "next": "/city/"}
     )
@@ -671,7 +793,7 @@ def test_a_sessions_you_said_we_did_leaves_out_what_rests_on_hidden_contribution
         # Ranked by what can be seen: 2 dots, not 7.
         assert [n.title for n in needs] == ["Flats for families", "Evening language classes"]
         mixed = needs[0]
-        assert (mixed.support.dots, mixed.visible_support.dots, mixed.priority) == (7, 2, 2)
+        assert (mixed.support.dots, mixed.priority) == (2, 2)
         assert [s.contribution_id for s in mixed.visible_sources] == [kept]
         everything = session_needs(db.session.get(Session, session_id), include_hidden=True)
         assert len(everything) == 3
@@ -936,3 +1058,94 @@ def test_the_action_plan_builds_in_few_queries(app, cafe):
             return len(queries)
 
     assert count_queries(5) == count_queries(40) <= 15
+
+
+@pytest.mark.pdf
+def test_a_hidden_contribution_counts_nowhere_in_the_printed_plan_nor_on_screens(
+    app, staff, cafe, make_cafe
+):
+    """Hiding a contribution takes its support (people, dots, ratings, its session) out of
+    the printed plan, the monitoring report, the backlog's pages and the exports."""
+    from pypdf import PdfReader
+    from weasyprint import HTML
+
+    from palabre.models import ActionSource
+    from palabre.policy_cycle import action_plan_context, monitoring_context
+    from palabre.printing import PACKAGE, document_html
+
+    session_id, _code, (kept, hidden) = cafe
+    other_code = make_cafe(status="live", phase_index=4)
+    with app.test_request_context():
+        other = db.session.scalar(select(Session).where(Session.code == other_code))
+        elsewhere = contributions.transcribe(
+            other,
+            client_id=new_cid(),
+            kind_name="insight",
+            body="Rents",
+            group="1",
+            phase_index=None,
+        ).id
+        with write_transaction():
+            need = Need(
+                title="Flats for families",
+                theme="housing",
+                sources=[
+                    NeedSource(
+                        session_id=session_id,
+                        contribution_id=hidden,
+                        dots=5,
+                        people=3,
+                        rating_sum=20,
+                        rating_count=4,
+                    ),
+                    NeedSource(session_id=session_id, contribution_id=kept, dots=2, people=1),
+                    NeedSource(session_id=other.id, contribution_id=elsewhere, dots=4),
+                ],
+            )
+            action = Action(
+                title="Rent guarantee fund",
+                status="planned",
+                needs=[need],
+                sources=[
+                    ActionSource(
+                        session_id=session_id, contribution_id=hidden, rating_sum=9, rating_count=3
+                    )
+                ],
+            )
+            db.session.add_all([need, action])
+
+    def printed() -> tuple[str, str]:
+        """The action plan's and the monitoring report's text, as printed."""
+        texts = []
+        with app.test_request_context():
+            for template, document, context in (
+                ("print/action_plan.html", "action-plan", action_plan_context()),
+                ("print/monitoring.html", "monitoring", monitoring_context(date(2020, 1, 1))),
+            ):
+                html = document_html(template, document, **context)
+                pdf = HTML(string=html, base_url=str(PACKAGE)).write_pdf()
+                pages = PdfReader(io.BytesIO(pdf)).pages
+                texts.append(" ".join(" ".join(p.extract_text() for p in pages).split()))
+        return texts[0], texts[1]
+
+    plan, _report = printed()
+    assert "11 dots" in plan and "4 people raised it" in plan and "2 sessions" in plan
+    assert "rated 5.0 on average by 4 people" in plan and "rated 3.0 on average by 3 people" in plan
+    with app.test_request_context():
+        contributions.set_hidden(db.session.get(Session, session_id), hidden, True)
+        contributions.set_hidden(other, elsewhere, True)
+
+    plan, report = printed()
+    for text in (plan, report):
+        assert "Flats for families" in text and "Rent guarantee fund" in text
+        assert "Help to rent a flat" not in text and "Rents" not in text
+    assert "2 dots" in plan and "1 person raised it" in plan and "1 session" in plan
+    for gone in ("11 dots", "9 dots", "4 people", "2 sessions", "on average by", "Proposed in"):
+        assert gone not in plan and gone not in report, gone
+    screens = staff.get("/backlog/").text + staff.get("/backlog/gaps").text
+    screens += staff.get(f"/backlog/actions/{action.id}").text
+    assert "2 dots" in screens and "1 person raised it" in screens
+    assert "11 dots" not in screens and "on average by" not in screens
+    exported = list(csv.DictReader(io.StringIO(staff.get("/backlog/export/needs.csv").text)))
+    row = next(r for r in exported if r["title"] == "Flats for families")
+    assert (row["people"], row["dots"], row["ratings"], row["sessions"]) == ("1", "2", "0", "1")

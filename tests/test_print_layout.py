@@ -174,6 +174,38 @@ def test_action_plan_page_breaks(app, size):
     assert problems == []
 
 
+@pytest.mark.parametrize("size", [3, 30, 300])
+def test_monitoring_report_page_breaks_and_summary(app, size):
+    """The monitoring report of a backlog of ``size`` needs and actions (a year of sessions:
+    palabre.testing.large_backlog), since the start of its updates: page breaks as above,
+    and a summary page that says where the actions stand and what changed."""
+    from datetime import date
+
+    from palabre.policy_cycle import monitoring_context
+    from palabre.testing.large_backlog import fill_backlog
+
+    with app.app_context():
+        fill_backlog(needs=size, actions=size, sessions=min(size, 24))
+    with app.test_request_context():
+        # A quarter's report: the backlog's last progress reports and its evaluations.
+        context = monitoring_context(date(2025, 10, 15), today=date(2026, 2, 1))
+        html = document_html("print/monitoring.html", "monitoring", **context)
+    problems, pdf = check_layout(html, "Integration strategy: monitoring report")
+    keep(pdf, f"monitoring-{size}.pdf")
+    assert problems == []
+    reader = PdfReader(io.BytesIO(pdf))
+    summary = " ".join(" ".join(p.extract_text() for p in reader.pages[:2]).split())
+    counts = dict(context["headline"])
+    assert sum(counts.values()) + sum(n for _key, n in context["others"]) == size
+    for key, label in (("on_track", "On track"), ("late", "Late"), ("blocked", "Blocked")):
+        assert f"{counts[key]} {label}" in summary, key
+    assert f"{counts['done']} Done" in summary
+    assert "What changed since October 15, 2025" in summary
+    if size == 300:
+        # A summary, an overview and the details where needed; every action on one line after.
+        assert len(reader.pages) <= 18, len(reader.pages)
+
+
 def test_the_checks_find_what_they_look_for():
     """A page that breaks every rule: each problem is named."""
     footer = '@page { size: A4; margin: 20mm; @bottom-center { content: "Page " counter(page) } }'

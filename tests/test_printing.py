@@ -412,3 +412,43 @@ def test_paper_cards_carry_the_questions_languages_and_join_code(app, client, au
     with app.test_request_context(), force_locale("fr"):
         assert flat(_(instructions)) in words
     assert_no_personal_data(text)
+
+
+@pytest.mark.pdf
+def test_chart_words_print_shaped_and_in_reading_order_in_every_script(app, tmp_path):
+    """Every chart of the PDFs writes its words as HTML text: pdftotext reads an Arabic
+    label in its logical order (WeasyPrint drew SVG <text> unshaped and reversed)."""
+    import subprocess
+
+    from flask import render_template_string
+    from weasyprint import HTML
+
+    from palabre.printing import PACKAGE
+
+    labels = ["مترجمون في المركز الصحي", "دروس مسائية", "Cours du soir"]
+    document = """<html lang="ar" dir="rtl"><head><style>{% include "print/print.css" %}
+      {% include "print/_policy_cycle.css" %}</style></head><body>
+      {% from "components/charts.html" import bar_chart, histogram %}
+      {% from "citizen_dialogue/_chart.html" import paired_bar_chart %}
+      {% from "backlog/_charts.html" import lines %}
+      {{ bar_chart("bars", "النقاط", rows) }}
+      {{ histogram("rating", "التقييم", [(1, 0), (2, 1), (3, 4), (4, 2), (5, 1)]) }}
+      {{ paired_bar_chart("المقارنة", pairs, "من استمعنا إليهم", "السكان") }}
+      {{ lines("history", "التقدم", "", dates, [("العامل 1", [0, 50, 100])]) }}
+      </body></html>"""
+    with app.test_request_context(), force_locale("ar"):
+        html = render_template_string(
+            document,
+            rows=[(label, n) for n, label in enumerate(labels, start=3)],
+            pairs=[(labels[1], 40, 25), (labels[0], 10, None)],
+            dates=[date(2026, 3, 1), date(2026, 9, 1), date(2027, 3, 1)],
+        )
+    # No SVG text but the line chart's axis (digits and %).
+    assert "<text" not in html.split('aria-labelledby="history-title')[0]
+    pdf = tmp_path / "charts.pdf"
+    pdf.write_bytes(HTML(string=html, base_url=str(PACKAGE)).write_pdf())
+    text = subprocess.run(
+        ["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    for label in labels:
+        assert text.count(label) >= 2, label  # in the picture and in its table

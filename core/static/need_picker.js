@@ -1,11 +1,14 @@
-/* The action form's picker of needs (templates/backlog/action.html), as one types.
+/* The picker of needs (templates/backlog/_need_picker.html), as one types: the action
+ * form's (several needs, checkboxes) and the merge form's (one need, radio buttons).
  *
  * Without this file, the picker's "Find needs" button sends the form back and
  * the server lists what it finds, keeping what was typed and ticked. With it,
  * the list follows the search as it is typed (the server's find.json), Enter
  * in the search box searches instead of sending the form, and a need ticked
  * in the list moves up among the chosen ones, so that the next search keeps
- * it. Titles are only ever inserted with textContent.
+ * it (a radio button chosen moves up too, replacing the one chosen before
+ * from a search; the suggestions stay). Titles are only ever inserted with
+ * textContent.
  */
 (function () {
   "use strict";
@@ -14,6 +17,9 @@
 
   function picker(box) {
     var url = box.getAttribute("data-need-picker");
+    var kind = box.getAttribute("data-kind") || "checkbox";
+    var name = box.getAttribute("data-field") || "needs";
+    var leaveOut = (box.getAttribute("data-leave-out") || "").split(" ").filter(Boolean);
     var chosen = box.querySelector(".chosen-needs");
     var found = box.querySelector(".found-needs");
     var count = box.querySelector(".need-count");
@@ -31,9 +37,9 @@
       var title = document.createElement("span");
       var small = document.createElement("small");
       label.className = "choice";
-      label.htmlFor = input.id = "need-" + need.id;
-      input.type = "checkbox";
-      input.name = "needs";
+      label.htmlFor = input.id = name + "-" + need.id;
+      input.type = kind;
+      input.name = name;
       input.value = need.id;
       title.dir = "auto";
       title.textContent = need.title;
@@ -54,9 +60,10 @@
       params.set("need_q", text.value);
       params.set("need_theme", theme.value);
       params.set("need_session", session.value);
-      chosen.querySelectorAll("input[name=needs]").forEach(function (input) {
+      chosen.querySelectorAll("input").forEach(function (input) {
         params.append("chosen", input.value);
       });
+      leaveOut.forEach(function (id) { params.append("chosen", id); });
       var mine = ++asked;
       fetch(url + "?" + params.toString(), { credentials: "same-origin" })
         .then(function (response) {
@@ -89,8 +96,14 @@
     });
     found.addEventListener("change", function (event) {
       var input = event.target;
-      if (input.name === "needs" && input.checked) {
-        chosen.appendChild(input.closest("li"));
+      if (input.name === name && input.checked) {
+        // A need chosen earlier from a search (not a suggestion) gives its place.
+        chosen.querySelectorAll("li[data-found]").forEach(function (li) {
+          if (kind === "radio") li.remove();
+        });
+        var li = input.closest("li");
+        li.setAttribute("data-found", "");
+        chosen.appendChild(li);
         input.focus();
       }
     });
