@@ -109,6 +109,16 @@ class Texts(Mapping):
                 texts[code] = text
         return cls(texts)
 
+    @classmethod
+    def from_form(cls, data: Mapping, name: str, languages: Iterable[str]) -> Texts:
+        """The text ``name`` posted by ``components/texts.html``'s ``texts_inputs`` (one input
+        ``<name>-<code>`` per language), in ``languages``; what a method action receives."""
+        return cls(
+            (code, value)
+            for code in languages
+            if isinstance(value := data.get(f"{name}-{code}"), str)
+        )
+
     def shown(self, language: str | None, languages: Iterable[str] = ()) -> Shown:
         """The version for a reader of ``language``: theirs, else the first of ``languages``
         (the session's) written, else the first written. A text of unknown language is

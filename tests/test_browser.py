@@ -978,7 +978,7 @@ def test_a_citizen_dialogue_from_interviews_to_the_perspective_report(server, br
     # Theming: one theme, both bus answers in it, one picked as the quote.
     advance(facilitator, "Theming")
     facilitator.goto(run_url)
-    facilitator.fill("input[name=name_en]", "Getting around")
+    facilitator.fill("input[name=name-en]", "Getting around")
     facilitator.fill("textarea[name=prompt_en]", "How could we get around without a car?")
     facilitator.click(".create-theme [type=submit]")
     for text in ("The bus to Järpen", "No bus in the evening"):

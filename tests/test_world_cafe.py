@@ -402,16 +402,13 @@ def test_a_question_missing_in_a_phones_language_shows_the_first_in_its_language
     """A café stored before questions had languages (a plain text and its translations)
     still works; a language without its version shows the session's first, marked so."""
     code = make_cafe()
-    with app.app_context():
-        with write_transaction():
-            session = session_by_code(code)
-            session.languages = ["fr", "en", "ar"]
-            session.config = {
-                **session.config,
-                "rounds": [
-                    {"question": "Qu’est-ce qui aide ?", "translations": {"en": "What helps?"}}
-                ],
-            }
+    with app.app_context(), write_transaction():
+        session = session_by_code(code)
+        session.languages = ["fr", "en", "ar"]
+        session.config = {
+            **session.config,
+            "rounds": [{"question": "Qu’est-ce qui aide ?", "translations": {"en": "What helps?"}}],
+        }
     go_to(app, code, 1)
     arabic = phone(app, code, language="ar").get(f"/j/{code}").text
     assert 'id="question" class="question" lang="fr" dir="ltr">Qu’est-ce qui aide ?' in arabic

@@ -807,11 +807,8 @@ def _chosen_filter() -> tuple[str | None, str | None]:
 
 
 def _texts_by_language(data: dict, prefix: str, limit: int) -> dict[str, str]:
-    return {
-        code: str(data.get(f"{prefix}_{code}")).strip()[:limit]
-        for code in LANGUAGES
-        if str(data.get(f"{prefix}_{code}") or "").strip()
-    }
+    """What ``texts_inputs`` posted for ``prefix``, in every language, each cut at ``limit``."""
+    return {code: text[:limit] for code, text in Texts.from_form(data, prefix, LANGUAGES).items()}
 
 
 def _required(data: dict, name: str, limit: int, message: str) -> str:

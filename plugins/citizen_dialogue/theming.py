@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from palabre import Contribution, visible
+from palabre import Contribution, Texts, visible
 
 #: Words too common to say two answers are about the same thing
 #: (English, French and Swedish; words under three letters are dropped anyway).
@@ -123,10 +123,7 @@ def themes_of(session) -> list[Contribution]:
 
 def first_text(texts: dict[str, str], session, language: str | None = None) -> str:
     """The text in ``language``, else in the session's first language that has one."""
-    for code in (language, *(session.languages or ()), *texts):
-        if code and texts.get(code):
-            return texts[code]
-    return ""
+    return Texts.of(texts).shown(language, session.languages or ()).text
 
 
 def theme_name(theme, language, session) -> str:
