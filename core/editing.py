@@ -48,7 +48,11 @@ def edit_session(session: Session, details: dict, languages: list[str], config_f
         _check_languages(session, languages)
         old_plan = phases.plan(session)
         old_groups = dict(method.groups(session.config))
-        config = method.edited_config(session, config_form) if config_form else session.config
+        config = (
+            method.edited_config(session, config_form)
+            if config_form is not None
+            else session.config
+        )
         new_plan = tuple(method.phases(config))
         if session.status != Status.DRAFT:
             _check_plan(session, old_plan, new_plan)

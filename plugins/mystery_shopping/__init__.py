@@ -168,6 +168,30 @@ class MysteryShopping(Method):
             "currency": form.currency.data.strip(),
         }
 
+    def form_data(self, session) -> dict:
+        config = session.config
+        return {
+            "scale": str(config.get("scale", 4)),
+            "hourly_rate": Decimal(config.get("hourly_rate", "0")),
+            "currency": config.get("currency", "EUR"),
+        }
+
+    def edited_config(self, session, form) -> dict:
+        """The pay and currency may change at any time (the payment sheet follows); the scale
+        only while no report scored against it, as the rubric."""
+        edited = self.config_from_form(form)
+        scale = edited["scale"]
+        if scale != session.config.get("scale") and (
+            session.phase_index > PREPARATION or _reports(session)
+        ):
+            raise Refused(_("The rubric is fixed once fieldwork has started."))
+        return {
+            **session.config,
+            "scale": scale,
+            "hourly_rate": edited["hourly_rate"],
+            "currency": edited["currency"],
+        }
+
     def phases(self, config: dict) -> list[Phase]:
         return [
             Phase(f"{SLUG}:preparation", _("Preparation")),
