@@ -26,9 +26,9 @@ import io
 import re
 
 from flask import Blueprint, Response, abort, request
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
 from sqlalchemy import func, select
 from wtforms import IntegerField, SelectMultipleField, TextAreaField
 from wtforms.validators import DataRequired, NumberRange, ValidationError
@@ -187,10 +187,16 @@ def parse_population_by_age(text) -> dict[str, int]:
 
 def in_language(per_language: dict, language: str | None, session) -> list[str]:
     """Texts in ``language``, else in the session's first language that has them."""
+    code = language_of(per_language, language, session)
+    return per_language[code] if code else []
+
+
+def language_of(per_language: dict, language: str | None, session) -> str | None:
+    """The language :func:`in_language` shows ``per_language`` in (for ``lang`` attributes)."""
     for code in (language, *(session.languages or ()), *per_language):
         if code and per_language.get(code):
-            return per_language[code]
-    return []
+            return code
+    return None
 
 
 class CitizenDialogue(Method):
@@ -464,7 +470,8 @@ class CitizenDialogue(Method):
 
     def view_context(self, session, view, participant=None):
         phase = self._phase(session)
-        language = participant.language if participant else None
+        # A phone follows the language it shows now (it may switch after joining).
+        language = str(get_locale()) if participant else None
         themes = themes_of(session)
         theme_names = {t.id: theme_name(t, language, session) for t in themes}
         scheduled = meetings.meetings_of(session)
@@ -475,6 +482,11 @@ class CitizenDialogue(Method):
         context = {
             "guide": in_language(session.config.get("guide", {}), language, session),
             "feedback_questions": in_language(
+                session.config.get("feedback", {}), language, session
+            ),
+            # The languages they are shown in, which "Listen" and screen readers use.
+            "guide_language": language_of(session.config.get("guide", {}), language, session),
+            "feedback_language": language_of(
                 session.config.get("feedback", {}), language, session
             ),
             "place_types": reach.PLACE_TYPES,

@@ -287,7 +287,8 @@ class MysteryShopping(Method):
 
     def view_context(self, session, view, participant=None):
         config = session.config
-        language = participant.language if participant else str(get_locale() or "en")
+        # A phone follows the language it shows now (it may switch after joining).
+        language = str(get_locale() or "en")
         context = {
             "tr": lambda texts: text_in(texts, language, session.languages),
             "services": config.get("services", []),
