@@ -486,9 +486,7 @@ class CitizenDialogue(Method):
             ),
             # The languages they are shown in, which "Listen" and screen readers use.
             "guide_language": language_of(session.config.get("guide", {}), language, session),
-            "feedback_language": language_of(
-                session.config.get("feedback", {}), language, session
-            ),
+            "feedback_language": language_of(session.config.get("feedback", {}), language, session),
             "place_types": reach.PLACE_TYPES,
             "interview_languages": reach.INTERVIEW_LANGUAGES,
             "respondent_types": respondent_types(session),
