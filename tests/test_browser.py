@@ -985,7 +985,7 @@ def test_a_citizen_dialogue_from_interviews_to_the_perspective_report(server, br
     advance(facilitator, "Theming")
     facilitator.goto(run_url)
     facilitator.fill("input[name=name-en]", "Getting around")
-    facilitator.fill("textarea[name=prompt_en]", "How could we get around without a car?")
+    facilitator.fill("textarea[name=prompt-en]", "How could we get around without a car?")
     facilitator.click(".create-theme [type=submit]")
     for text in ("The bus to Järpen", "No bus in the evening"):
         facilitator.locator(".answers li", has_text=text).locator("input[name=answers]").check()
