@@ -454,3 +454,28 @@ def test_paper_cards_are_typed_in_with_their_language_which_the_form_keeps(
             ("Les cours du soir sont pleins", "fr"),
             ("Il faut une crèche", "fr"),
         ]
+
+
+def test_a_phone_that_switches_language_sees_and_writes_in_its_new_one(app, make_cafe):
+    """The question follows the language the phone shows now, and so does what it writes."""
+    code = make_cafe()
+    with app.app_context(), write_transaction():
+        session = session_by_code(code)
+        session.config = {
+            **session.config,
+            "rounds": [{"question": {"en": "What helps?", "fr": "Qu’est-ce qui aide ?"}}],
+        }
+    client = phone(app, code, language="en")
+    page = client.get(f"/j/{code}")
+    assert 'lang="en" dir="ltr">What helps?</h1>' in page.text
+    client.post(
+        "/language",
+        data={"csrf_token": csrf_token(page), "language": "fr", "next": f"/j/{code}"},
+    )
+    assert 'lang="fr" dir="ltr">Qu’est-ce qui aide ?</h1>' in client.get(f"/j/{code}").text
+    post_note(client, code, "Les cours du soir")
+    with app.app_context():
+        note = db.session.scalar(
+            select(Contribution).where(Contribution.body == "Les cours du soir")
+        )
+        assert note.language == "fr"
