@@ -1223,12 +1223,8 @@ def test_evaluators_add_context_while_findings_are_recorded_as_evaluations(serve
 # --- citizen dialogue: interviews, a meeting's ideas and dots -------------------------------
 
 DIALOGUE = {
-    "guide_en": "What is good about living here?\nWhat is hard here?\nWhat would help?",
-    "feedback_en": "Did you feel heard?\nCould you express your views?\nCould you contribute?",
-    "guide_fr": "",
-    "guide_ar": "",
-    "feedback_fr": "",
-    "feedback_ar": "",
+    "guide-en": "What is good about living here?\nWhat is hard here?\nWhat would help?",
+    "feedback-en": "Did you feel heard?\nCould you express your views?\nCould you contribute?",
     "population": "875",
     "respondent_types": ["resident", "staff", "politician", "other"],
 }
