@@ -1334,7 +1334,7 @@ def test_a_dialogue_meeting_writes_views_and_ideas_then_gives_dots_at_once(serve
             dialogue = await facilitator.start_session("citizen_dialogue", DIALOGUE, phase=THEMING)
             for name in ("Getting around", "Learning Swedish"):
                 await facilitator.post_action(
-                    dialogue, "actions/theme.create", {"name": "theme.create", "name_en": name}
+                    dialogue, "actions/theme.create", {"name": "theme.create", "name-en": name}
                 )
             themes = [
                 row["id"]
