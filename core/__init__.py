@@ -73,6 +73,10 @@ _LAZY = {
     "parse_int": "inputs",
     # Languages Palabre speaks: code -> (name, direction).
     "LANGUAGES": "i18n",
+    # What a facilitator writes for the room, in each of the session's languages.
+    "Texts": "authored",
+    "TextsField": "authored",
+    "text_in": "authored",
     # What became of a session: its needs and actions in the backlog.
     "session_needs": "backlog",
     "session_actions": "backlog",
@@ -138,6 +142,7 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
         access,
         accounts,
         auth,
+        authored,
         backlog,
         delivery,
         health,
@@ -299,6 +304,8 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
     app.url_map.converters["int"] = DatabaseIdConverter
     app.context_processor(i18n.template_globals)
     app.add_template_global(settings.instance_settings)
+    app.add_template_filter(authored.in_language_filter, "in_language")
+    app.add_template_filter(authored.every_language_filter, "in_every_language")
     for blueprint in (
         auth.bp,
         sessions.bp,

@@ -28,7 +28,7 @@ from .events import (
     scrub_contribution_events,
 )
 from .extensions import db
-from .i18n import LANGUAGES
+from .i18n import LANGUAGES, current_language
 from .inputs import clean_text, is_clean, parse_int
 from .methods import VOTE, ContributionKind, contribute
 from .models import Contribution, Participant, Session, Status, Vote
@@ -217,9 +217,16 @@ def accept(
         body=body,
         data=dict(sent_fields),
         reply_to_id=answered.id if answered else None,
-        language=participant.language,
+        language=writing_language(session, participant),
     )
     return _store(session, contribution, participant)
+
+
+def writing_language(session: Session, participant: Participant) -> str:
+    """The language a phone writes in: the one it shows now (a phone may switch after
+    joining), if the session offers it, else the one it joined in."""
+    shown = current_language()
+    return shown if shown in (session.languages or ()) else participant.language
 
 
 def _clean_fields(kind: ContributionKind, fields) -> dict[str, str]:

@@ -43,7 +43,9 @@ class Phase:
     allows: frozenset[str] = frozenset()
     number: int | None = None
     minutes: int | None = None
-    question: str | None = None
+    #: What participants are asked: a :class:`palabre.Texts` (a text in each language) or a
+    #: plain string; templates show it with ``phase.question|in_language``.
+    question: object = None
 
     @property
     def name(self) -> str:
@@ -215,8 +217,41 @@ class Method:
         return self.config_from_form(form)
 
     def config_from_form(self, form) -> dict:
-        """Turn a validated :attr:`config_form` into a JSON-able dict."""
-        return {k: v for k, v in form.data.items() if k not in ("csrf_token", "submit")}
+        """Turn a validated :attr:`config_form` into a JSON-able dict.
+
+        The default keeps every field's data (a :class:`palabre.TextsField`'s as a
+        ``{language: text}`` dict).
+        """
+        from .authored import Texts
+
+        return {
+            k: v.to_json() if isinstance(v, Texts) else v
+            for k, v in form.data.items()
+            if k not in ("csrf_token", "submit")
+        }
+
+    def form_data(self, session) -> dict:
+        """A session's stored configuration as :attr:`config_form`'s data, to edit it.
+
+        The edit page builds the form with ``data=form_data(session)``. Default:
+        ``session.config`` itself, for a form whose fields are named as its keys;
+        override it when :meth:`config_from_form` reshapes the data.
+        """
+        return dict(session.config)
+
+    def edited_config(self, session, form) -> dict:
+        """The configuration of ``session`` once a facilitator has edited it.
+
+        Called by the edit page with the validated :attr:`config_form`, inside the
+        write transaction (read what you need; do not commit), after the core has
+        checked the session's details and languages and before it checks that the
+        phases already reached and the groups holding people or contributions are
+        kept. Raise :class:`palabre.Refused` with a translated message to refuse a
+        change the session's state does not allow (``session.status``,
+        ``session.phase_index``); nothing is saved. Default: the stored configuration
+        updated with :meth:`config_from_form`.
+        """
+        return {**session.config, **self.config_from_form(form)}
 
     @property
     def template_folder(self) -> Path:

@@ -8,6 +8,7 @@ session live; entering the last one closes it.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import timedelta
 from functools import lru_cache
 
@@ -45,12 +46,14 @@ def current_phase(session: Session) -> Phase:
 def phase_payload(session: Session) -> dict:
     """What clients need to show the current phase."""
     phase = current_phase(session)
+    question = phase.question
     return {
         "index": session.phase_index,
         "id": phase.id,
         "title": str(phase.title),
         "number": phase.number,
-        "question": phase.question,
+        # A text in each language is sent as its {language: text} object.
+        "question": dict(question) if isinstance(question, Mapping) else question,
         "status": session.status,
         "timer_ends_at": session.timer_ends_at.isoformat() + "Z" if session.timer_ends_at else None,
     }

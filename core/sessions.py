@@ -42,7 +42,9 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from . import (
     access,
     actions,
+    authored,
     contributions,
+    editing,
     phases,
     retention,
     role_links,
@@ -202,6 +204,8 @@ def create(slug: str):
     if method.part_of:
         abort(404)  # made from its parent session's screen
     form = SessionForm(languages=[current_language()] if request.method == "GET" else None)
+    # The configuration's texts are offered in the languages ticked (or the page's).
+    authored.offer_languages(form.languages.data or [current_language()])
     config_form = method.config_form(prefix="config") if method.config_form else None
     # A button that adds, removes or moves an entry of a list (a play's scenes): the
     # page again, as it was typed, with the change made; nothing is created.
@@ -262,6 +266,7 @@ def run(session_id: int):
 
 
 class EditDetailsForm(SessionDetailsForm):
+    languages = SessionForm.languages
     retention_months = IntegerField(
         _l("Keep what participants wrote for (months after it closes, optional)"),
         validators=[Optional(), NumberRange(min=0, max=600)],
@@ -275,16 +280,72 @@ class EditDetailsForm(SessionDetailsForm):
 
 @bp.route("/<int:session_id>/edit", methods=["GET", "POST"])
 def edit_details(session_id: int):
-    """Change a session's title, date, venue and Wi-Fi, even while it runs."""
+    """Change a session after it was made: its facts, languages and configuration.
+
+    What may change depends on its state (see :mod:`palabre.editing`); the
+    method's configuration form is shown filled with what is stored
+    (``Method.form_data``) and saved through ``Method.edited_config``.
+    """
     session = get_session(session_id)
+    method = get_method(session.method)
+    posted = request.method == "POST"
     form = EditDetailsForm(obj=session)
-    if form.validate_on_submit():
-        with write_transaction():
-            for name, value in form.details().items():
-                setattr(session, name, value)
-        flash(_("Saved. Reload the projector to show the change."), "success")
+    authored.offer_languages(form.languages.data if posted else session.languages)
+    config_form = None
+    if method.config_form:
+        # Filled with what is stored (a post's fields take precedence).
+        config_form = method.config_form(prefix="config", data=method.form_data(session))
+    page = {
+        "form": form,
+        "config_form": config_form,
+        "session": session,
+        "method": method,
+        "editable": _editable(session),
+    }
+    rearranging = callable(getattr(config_form, "rearrange", None))
+    if posted and rearranging and config_form.rearrange():
+        return render_template("sessions/edit.html", **page)
+    # A post without the configuration's fields (a script changing the venue) leaves it be.
+    config_posted = config_form is not None and any(
+        key.startswith(f"{config_form._prefix}") for key in request.form
+    )
+    config_ok = not config_posted or config_form.validate_on_submit()
+    if form.validate_on_submit() and config_ok:
+        try:
+            editing.edit_session(
+                session,
+                form.details(),
+                form.languages.data,
+                config_form if config_posted else None,
+            )
+        except Refused as refusal:
+            flash(refusal.message, "error")
+            return render_template("sessions/edit.html", **page), 400
+        if session.status in (Status.OPEN, Status.LIVE):
+            flash(_("Saved. Phones and the projector show the change now."), "success")
+        else:
+            flash(_("Saved."), "success")
         return _back(session)
-    return render_template("sessions/edit.html", form=form, session=session)
+    return render_template("sessions/edit.html", **page)
+
+
+def _editable(session: Session) -> str:
+    """What the edit page says may change, in the session's state."""
+    if session.status == Status.DRAFT:
+        return _("The session has not started: everything can change.")
+    if session.status == Status.CLOSED:
+        return _(
+            "The session is closed: fix its texts, languages and facts; to add parts, "
+            "reopen it first."
+        )
+    if session.status == Status.ARCHIVED:
+        return _("The session is archived: it cannot be changed.")
+    return _(
+        "The session is running: phones and the projector show each change at once. Fix "
+        "texts, add languages, tables, rounds or scenes still to come, change lengths (from "
+        "the next timer on). The parts already reached, tables with people or notes and the "
+        "languages people joined in stay; nothing anyone wrote is lost."
+    )
 
 
 @bp.get("/<int:session_id>/host-cards.pdf")

@@ -184,9 +184,9 @@ def cafe(play: Play) -> None:
 
 
 def forum(play: Play) -> None:
-    # The play's scenes as cards, one title and description per language.
+    # The play's scenes as cards, a title and a description in each language of the session.
     play.facilitator.goto(f"{play.base}/sessions/new/forum_theatre")
-    play.facilitator.locator("#config-scenes-0 summary").click()
+    play.facilitator.check("input[name=languages][value=ar]")
     play.facilitator.locator("#config-scenes").screenshot(path=OUT / "new-forum-scenes.png")
     print("docs/screens/new-forum-scenes.png")
     run_url, code = play.create(
@@ -194,7 +194,7 @@ def forum(play: Play) -> None:
         {
             "title": "Forum theatre at the Tron",
             "venue": "Tron Theatre",
-            "config-protagonist": "Amal",
+            "config-protagonist-en": "Amal",
         },
     )
     big = play.projector(run_url, 1920, 1080)

@@ -265,7 +265,9 @@ def _action(session, name, **data) -> None:
 
 def _themes(session) -> None:
     for name, category, prompt, _texts in THEMES:
-        _action(session, "theme.create", name_en=name, prompt_en=prompt, category=category)
+        _action(
+            session, "theme.create", **{"name-en": name}, **{"prompt-en": prompt}, category=category
+        )
     by_name = {theme.body: theme for theme in themes_of(session)}
     texts = {text: name for name, _c, _p, answers in THEMES for text in answers}
     refs: dict[str, list[str]] = {}

@@ -142,10 +142,15 @@ def test_a_world_cafe_from_qr_scan_to_printed_harvest(server, browser):
     facilitator.fill("input[name=title]", "Café on the intercultural plan")
     facilitator.fill("input[name=config-tables]", "2")
     facilitator.fill(
-        "textarea[name=config-questions]",
+        "textarea[name=config-questions-en]",
         "What helped you when you arrived?\nWhat should the city change?",
     )
+    # Ticking French brings its questions out of "Other languages" (texts_field.js).
     facilitator.check("input[name=languages][value=fr]")
+    facilitator.fill(
+        "textarea[name=config-questions-fr]",
+        "Qu’est-ce qui vous a aidé en arrivant ?\nQue devrait changer la ville ?",
+    )
     facilitator.check("input[name=config-assignment][value=choose]")
     run_url, code = create_and_open(facilitator)
 
@@ -246,25 +251,26 @@ def test_a_forum_theatre_evening_from_the_play_to_the_printed_report(server, bro
     facilitator = signed_in_facilitator(browser, server)
     facilitator.goto(server + "/sessions/new/forum_theatre")
     facilitator.fill("input[name=title]", "Forum theatre at the Tron")
-    facilitator.fill("input[name=config-play_title]", "The Roundabout")
+    facilitator.fill("input[name=config-play_title-en]", "The Roundabout")
     facilitator.fill(
-        "textarea[name=config-synopsis-versions-0-text]",
+        "textarea[name=config-synopsis-en]",
         "Amal seeks asylum and is sent round and round.",
     )
-    facilitator.locator("#config-synopsis summary").click()
-    facilitator.select_option("select[name=config-synopsis-versions-1-language]", "fr")
-    facilitator.fill("textarea[name=config-synopsis-versions-1-text]", "Amal tourne en rond.")
-    facilitator.fill("input[name=config-protagonist]", "Amal")
+    # Ticking French brings its inputs out of "Other languages" (texts_field.js).
+    facilitator.check("input[name=languages][value=fr]")
+    facilitator.fill("textarea[name=config-synopsis-fr]", "Amal tourne en rond.")
+    facilitator.fill("input[name=config-protagonist-en]", "Amal")
     # The scene cards: two of the three default ones rewritten, the third removed.
-    facilitator.fill("input[name=config-scenes-0-versions-0-title]", "The interview")
+    facilitator.fill("input[name=config-scenes-0-title-en]", "The interview")
+    facilitator.fill("input[name=config-scenes-0-title-fr]", "L’entretien")
+    facilitator.fill("textarea[name=config-scenes-0-description-en]", "Eight hours, no interpreter")
     facilitator.fill(
-        "textarea[name=config-scenes-0-versions-0-description]", "Eight hours, no interpreter"
+        "textarea[name=config-scenes-0-description-fr]", "Huit heures, sans interprète"
     )
-    facilitator.fill("input[name=config-scenes-1-versions-0-title]", "The housing office")
-    facilitator.fill("textarea[name=config-scenes-1-versions-0-description]", "A letter is missing")
+    facilitator.fill("input[name=config-scenes-1-title-en]", "The housing office")
+    facilitator.fill("textarea[name=config-scenes-1-description-en]", "A letter is missing")
     facilitator.click("#config-scenes-2 [data-scene-change=remove]")
     assert facilitator.locator("[data-scene]").count() == 2
-    facilitator.check("input[name=languages][value=fr]")
     run_url, code = create_and_open(facilitator)
     projector = browser.new_context(storage_state=facilitator.context.storage_state()).new_page()
     projector.goto(run_url + "/projector")
@@ -477,17 +483,17 @@ def test_scene_cards_are_added_moved_and_removed_in_the_page(server, browser):
     assert cards.count() == 3
     facilitator.click("[data-scene-change=add]")
     assert cards.count() == 4
-    new = facilitator.locator("input[name=config-scenes-3-versions-0-title]")
+    new = facilitator.locator("input[name=config-scenes-3-title-en]")
     assert new.input_value() == "" and new.evaluate("box => box === document.activeElement")
     new.fill("The appeal")
-    facilitator.locator("#config-scenes-3 summary").click()
-    facilitator.fill("input[name=config-scenes-3-versions-1-title]", "L’appel")
+    facilitator.check("input[name=languages][value=fr]")
+    facilitator.fill("input[name=config-scenes-3-title-fr]", "L’appel")
     # The new scene up to second place: renumbered, with its translation.
     facilitator.click("#config-scenes-3 [data-scene-change=up]")
     facilitator.click("#config-scenes-2 [data-scene-change=up]")
     assert facilitator.locator("#config-scenes-1 .scene-number").inner_text() == "Scene 2"
-    assert facilitator.input_value("input[name=config-scenes-1-versions-0-title]") == "The appeal"
-    assert facilitator.input_value("input[name=config-scenes-1-versions-1-title]") == "L’appel"
+    assert facilitator.input_value("input[name=config-scenes-1-title-en]") == "The appeal"
+    assert facilitator.input_value("input[name=config-scenes-1-title-fr]") == "L’appel"
     assert facilitator.locator("#config-scenes-0 [data-scene-change=up]").is_disabled()
     facilitator.click("#config-scenes-0 [data-scene-change=remove]")
     assert cards.count() == 3
@@ -978,8 +984,8 @@ def test_a_citizen_dialogue_from_interviews_to_the_perspective_report(server, br
     # Theming: one theme, both bus answers in it, one picked as the quote.
     advance(facilitator, "Theming")
     facilitator.goto(run_url)
-    facilitator.fill("input[name=name_en]", "Getting around")
-    facilitator.fill("textarea[name=prompt_en]", "How could we get around without a car?")
+    facilitator.fill("input[name=name-en]", "Getting around")
+    facilitator.fill("textarea[name=prompt-en]", "How could we get around without a car?")
     facilitator.click(".create-theme [type=submit]")
     for text in ("The bus to Järpen", "No bus in the evening"):
         facilitator.locator(".answers li", has_text=text).locator("input[name=answers]").check()

@@ -47,7 +47,7 @@ def test_from_closed_sessions_to_the_action_plan_and_the_public_page(server, bro
     facilitator.goto(server + "/sessions/new/world_cafe")
     facilitator.fill("input[name=title]", "Café on housing")
     facilitator.fill("input[name=config-tables]", "1")
-    facilitator.fill("textarea[name=config-questions]", "What should the city change?")
+    facilitator.fill("textarea[name=config-questions-en]", "What should the city change?")
     cafe_url, cafe_code = create_and_open(facilitator)
     amina = phone(browser, f"{server}/j/{cafe_code}")
     amina.click("button[type=submit], input[type=submit]")
@@ -66,7 +66,7 @@ def test_from_closed_sessions_to_the_action_plan_and_the_public_page(server, bro
     # A forum theatre: an obstacle named by two people, an intervention rated 4.5.
     facilitator.goto(server + "/sessions/new/forum_theatre")
     facilitator.fill("input[name=title]", "Forum theatre at the Tron")
-    facilitator.fill("input[name=config-scenes-0-versions-0-title]", "The interview")
+    facilitator.fill("input[name=config-scenes-0-title-en]", "The interview")
     for _ in range(2):  # one scene is enough here
         facilitator.click("[data-scene]:last-child [data-scene-change=remove]")
     forum_url, forum_code = create_and_open(facilitator)

@@ -132,12 +132,12 @@ def test_the_plan_has_every_stage_and_listening_goes_on_while_theming(palabre_ap
 def test_the_guide_is_entered_per_language_with_real_inputs(facilitator_client):
     page = facilitator_client.get("/sessions/new/citizen_dialogue").text
     for code in ("en", "fr", "ar"):
-        assert f'name="config-guide_{code}"' in page
-        assert f'name="config-feedback_{code}"' in page
-    arabic = re.search(r'<textarea[^>]*name="config-guide_ar"[^>]*>', page).group(0)
+        assert f'name="config-guide-{code}"' in page
+        assert f'name="config-feedback-{code}"' in page
+    arabic = re.search(r'<textarea[^>]*name="config-guide-ar"[^>]*>', page).group(0)
     assert 'dir="rtl"' in arabic and 'lang="ar"' in arabic
     # Each language's default questions are typed in that language, not copied from English.
-    french = page.split('name="config-guide_fr">')[1].split("</textarea>")[0]
+    french = re.search(r'name="config-guide-fr"[^>]*>(.*?)</textarea>', page, re.S).group(1)
     assert "Qu’est-ce qui est bien" in french
 
 
@@ -148,19 +148,15 @@ def test_guides_in_several_languages_must_have_as_many_questions(palabre_app):
         form = CitizenDialogueConfig(
             formdata=None,
             data={
-                "guide_en": "One?\nTwo?",
-                "guide_fr": "Un ?",
-                "guide_ar": "",
-                "feedback_en": "A?\nB?\nC?",
-                "feedback_fr": "",
-                "feedback_ar": "",
+                "guide": {"en": "One?\nTwo?", "fr": "Un ?", "ar": ""},
+                "feedback": {"en": "A?\nB?\nC?"},
                 "population": 100,
                 "respondent_types": ["resident"],
             },
             meta={"csrf": False},
         )
         assert not form.validate()
-        assert "same number of questions" in " ".join(form.guide_en.errors)
+        assert "same number of questions" in " ".join(form.guide.errors)
 
 
 def test_population_by_age_is_read_line_by_line():
@@ -513,9 +509,15 @@ def test_theming_create_rename_move_quote_merge(palabre_app, dialogue, facilitat
             interview(q1="Too few places in Swedish class", q2=""),
         ],
     )
-    act(facilitator_client, session, "theme.create", name_en="Transport", name_ar="النقل")
-    act(facilitator_client, session, "theme.create", name_en="Language", category="language")
-    refused = act(facilitator_client, session, "theme.create", name_en=" ")
+    act(
+        facilitator_client,
+        session,
+        "theme.create",
+        **{"name-en": "Transport"},
+        **{"name-ar": "النقل"},
+    )
+    act(facilitator_client, session, "theme.create", **{"name-en": "Language"}, category="language")
+    refused = act(facilitator_client, session, "theme.create", **{"name-en": " "})
     assert "Name the theme" in refused.text
     transport, language = (
         themes(palabre_app, session)["Transport"],
@@ -550,8 +552,8 @@ def test_theming_create_rename_move_quote_merge(palabre_app, dialogue, facilitat
         session,
         "theme.rename",
         theme=transport.id,
-        name_en="Buses",
-        name_fr="Bus",
+        **{"name-en": "Buses"},
+        **{"name-fr": "Bus"},
     )
     assert set(themes(palabre_app, session)) == {"Buses", "Language"}
     buses = themes(palabre_app, session)["Buses"]
@@ -578,9 +580,9 @@ def themed_dialogue(palabre_app, dialogue, facilitator_client):
         facilitator_client,
         session,
         "theme.create",
-        name_en="Transport",
-        prompt_en="How could we get around better?",
-        prompt_ar="كيف نتنقل بشكل أفضل؟",
+        **{"name-en": "Transport"},
+        **{"prompt-en": "How could we get around better?"},
+        **{"prompt-ar": "كيف نتنقل بشكل أفضل؟"},
         category="services",
     )
     transport = themes(palabre_app, session)["Transport"]

@@ -224,7 +224,8 @@ def test_example_plugin_runs_a_whole_session(example_app, monkeypatch):
         session = db.session.scalar(select(Session))
         session_id, code = session.id, session.code
         assert session.config == {
-            "question": "What would make the park better?",
+            # One text posted under the field's own name: the session's first language's.
+            "question": {"en": "What would make the park better?"},
             "minutes": 10,
             "dots": 2,
         }

@@ -274,6 +274,7 @@ def test_the_wifi_and_date_can_be_changed_while_the_session_runs(app, client, au
             "venue": "Casa de las Culturas",
             "wifi_name": "Casa-Invitados",
             "wifi_password": "bienvenida",
+            "languages": ["en", "fr", "ar"],
         },
     )
     assert saved.status_code == 302

@@ -62,7 +62,11 @@ def test_create_world_cafe_session(app, client, auth):
         assert session.languages == ["en", "fr"]
         assert session.config == {
             "tables": 4,
-            "rounds": [{"question": "What helped you?"}, {"question": "What was hard?"}],
+            # Posted as one text: the session's first language's.
+            "rounds": [
+                {"question": {"en": "What helped you?"}},
+                {"question": {"en": "What was hard?"}},
+            ],
             "round_minutes": 15,
             "assignment": "choose",
             "hosts_stay": True,

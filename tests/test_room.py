@@ -65,13 +65,12 @@ CAFE = {
 ROUND_1, ROUND_2, CAFE_HARVEST = 1, 2, 3
 
 THEATRE = {
-    "play_title": "The Roundabout",
-    "synopsis-versions-0-language": "en",
-    "synopsis-versions-0-text": "Amal seeks asylum and is sent from office to office, and back.",
-    "protagonist": "Amal",
-    # The scene cards, as the form posts them: one title and description per card.
+    "play_title-en": "The Roundabout",
+    "synopsis-en": "Amal seeks asylum and is sent from office to office, and back.",
+    "protagonist-en": "Amal",
+    # The scene cards, as the form posts them: a title and a description in each language.
     **{
-        f"scenes-{i}-versions-0-{name}": value
+        f"scenes-{i}-{name}-en": value
         for i, (title, description) in enumerate(
             [
                 ("The interview", "Eight hours, no interpreter."),
@@ -79,7 +78,7 @@ THEATRE = {
                 ("Back at the start", "The same form, again."),
             ]
         )
-        for name, value in (("language", "en"), ("title", title), ("description", description))
+        for name, value in (("title", title), ("description", description))
     },
     "on_stage": True,
 }
@@ -867,6 +866,78 @@ def test_phase_changes_reach_every_phone_while_the_room_writes(server):
     run(server, scenario())
 
 
+def test_a_facilitator_edits_a_running_cafe_while_the_room_writes(server):
+    """Fixing a question, adding a table and a language while 36 phones write: every note is
+    acknowledged and kept once, every socket hears ``session.changed``, phones get the new text."""
+
+    async def scenario():
+        async with live_room(server, "world_cafe", CAFE, seed=13) as (facilitator, session, room):
+            await room.join_all(spread_seconds=2)
+            await facilitator.go_to_phase(session, ROUND_1)
+            staff = await screens(facilitator, session)
+            await room.connect_all()
+            questions = CAFE["questions"].splitlines()
+            edits: list[str] = []
+
+            async def edit(version: int, tables: int, languages=("en",)) -> None:
+                await asyncio.sleep(0.8)
+                fixed = f"{questions[0]} (version {version})"
+                config = {
+                    **{k: v for k, v in CAFE.items() if k != "questions"},
+                    "questions-en": "\n".join([fixed, *questions[1:]]),
+                    "tables": tables,
+                }
+                if "fr" in languages:
+                    config["questions-fr"] = "Qu’est-ce qui vous a aidé ?\nEt la ville ?"
+                page = await facilitator.edit_session(session, config, languages=languages)
+                assert f"/sessions/{session.id}" in page.url and "/edit" not in page.url, page.text[
+                    :600
+                ]
+                edits.append(fixed)
+
+            human, _ = await asyncio.gather(
+                room.each(
+                    lambda p, k: p.contribute("note", f"Phone {p.number}, note {k}"),
+                    pace=HUMAN_PACE,
+                    times=3,
+                ),
+                edit(1, 3),
+            )
+            assert_acknowledged(human, "notes at human pace while the session is edited")
+            burst, _ = await asyncio.gather(
+                room.each(lambda p, k: p.contribute("note", f"Burst {k}"), times=2),
+                edit(2, 4, languages=("en", "fr")),
+            )
+            assert_acknowledged(burst, "notes in a burst while the session is edited")
+
+            def heard_edits(live) -> bool:
+                return len(live.of_type("session.changed")) == 2
+
+            for live in [*staff, *(p.socket for p in room.phones)]:
+                assert await live.wait_for(functools.partial(heard_edits, live)), live.name
+            last = staff[0].of_type("session.changed")[-1]
+            assert last["question"] == {
+                "en": edits[-1],
+                "fr": "Qu’est-ce qui vous a aidé ?",
+            }
+            # Like live.js, each phone reloads its page: the new text, in its language.
+            await room.connect_all()
+            for phone in room.phones[:5]:
+                page = await phone.get(f"/j/{session.code}")
+                assert f'lang="en" dir="ltr">{edits[-1]}</h1>' in page.text, phone.name
+            rows = assert_once_per_client_id(
+                server, "contribution", session, {a.payload["cid"] for a in human + burst}
+            )
+            assert len(rows) == PHONES * 5
+            (config,) = server.query(
+                "SELECT config FROM palabre_session WHERE id = ?", (session.id,)
+            )
+            assert stored_json(config["config"])["tables"] == 4
+            assert_held(room, *staff)
+
+    run(server, scenario())
+
+
 # --- visit reports ----------------------------------------------------------------------------
 
 
@@ -1154,9 +1225,9 @@ def test_evaluators_add_context_while_findings_are_recorded_as_evaluations(serve
 
 DIALOGUE = {
     # In English only: every other language's guide and feedback questions left empty.
-    **{f"{part}_{code}": "" for part in ("guide", "feedback") for code in LANGUAGES},
-    "guide_en": "What is good about living here?\nWhat is hard here?\nWhat would help?",
-    "feedback_en": "Did you feel heard?\nCould you express your views?\nCould you contribute?",
+    **{f"{part}-{code}": "" for part in ("guide", "feedback") for code in LANGUAGES},
+    "guide-en": "What is good about living here?\nWhat is hard here?\nWhat would help?",
+    "feedback-en": "Did you feel heard?\nCould you express your views?\nCould you contribute?",
     "population": "875",
     "respondent_types": ["resident", "staff", "politician", "other"],
 }
@@ -1266,7 +1337,7 @@ def test_a_dialogue_meeting_writes_views_and_ideas_then_gives_dots_at_once(serve
             dialogue = await facilitator.start_session("citizen_dialogue", DIALOGUE, phase=THEMING)
             for name in ("Getting around", "Learning Swedish"):
                 await facilitator.post_action(
-                    dialogue, "actions/theme.create", {"name": "theme.create", "name_en": name}
+                    dialogue, "actions/theme.create", {"name": "theme.create", "name-en": name}
                 )
             themes = [
                 row["id"]

@@ -402,12 +402,17 @@
         document.querySelectorAll("[data-timer]").forEach(function (timer) { timer.dataset.endsAt = data.timer_ends_at || ""; });
         updateTimers();
       },
-      "phase.changed": function () {
-        // Each phase has its own page; spread reloads so a full room does not arrive at once.
-        outbox.length ? setTimeout(function () { location.reload(); }, 1500) :
-          setTimeout(function () { location.reload(); }, Math.random() * 1200);
-      }
+      "phase.changed": reloadSpread,
+      // A facilitator edited the session (a question, a language, a table): the page again,
+      // as for a new phase. Drafts being typed come back (drafts.js).
+      "session.changed": reloadSpread
     };
+
+    function reloadSpread() {
+      // Each phase has its own page; spread reloads so a full room does not arrive at once.
+      outbox.length ? setTimeout(function () { location.reload(); }, 1500) :
+        setTimeout(function () { location.reload(); }, Math.random() * 1200);
+    }
 
     function apply(envelope) {
       var handler = handlers[envelope.type];

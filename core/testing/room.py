@@ -774,6 +774,24 @@ class Facilitator(Browser):
             )
         return LiveSession(int(match.group(1)), code.group(1), method)
 
+    async def edit_session(
+        self,
+        session: LiveSession,
+        config: dict | None = None,
+        *,
+        title: str = "Room test",
+        languages: Sequence[str] = ("en",),
+        venue: str = "Loopback community centre",
+    ) -> Page:
+        """Post the session's edit page (``/sessions/<id>/edit``) with these facts, languages
+        and configuration (form fields as for :meth:`create_session`); returns the answer
+        (the run page once saved, the edit page with the refusal otherwise)."""
+        fields = [("title", title), ("venue", venue)]
+        fields += [("languages", language) for language in languages]
+        fields += _form_fields(config or {})
+        path = f"/sessions/{session.id}/edit"
+        return await self.request("POST", path, data=[("csrf_token", await self._csrf()), *fields])
+
     async def _csrf(self) -> str:
         # Flask-WTF's token belongs to the browser's cookie session, not to a form.
         if self._token is None:

@@ -26,12 +26,12 @@ import io
 import re
 
 from flask import Blueprint, Response, abort, request
-from flask_babel import force_locale, ngettext
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from wtforms import IntegerField, SelectMultipleField, TextAreaField
-from wtforms.validators import DataRequired, NumberRange
+from wtforms.validators import DataRequired, NumberRange, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from palabre import (
@@ -47,6 +47,8 @@ from palabre import (
     Refused,
     Role,
     Session,
+    Texts,
+    TextsField,
     Theme,
     add_by_staff,
     contribute,
@@ -94,11 +96,6 @@ DEFAULT_FEEDBACK = (
 )
 
 
-def _lines_in(code: str, lines) -> str:
-    with force_locale(code):
-        return "\n".join(str(line) for line in lines)
-
-
 class MultiCheckboxField(SelectMultipleField):
     """Several choices as a list of checkboxes (a real input each, with its label)."""
 
@@ -106,14 +103,31 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
+def _default_lines(lines) -> Texts:
+    return Texts.from_catalog(lambda: "\n".join(str(line) for line in lines))
+
+
 class CitizenDialogueConfig(CleanForm):
-    """The guide and feedback questions per language, the area's population, the meetings.
+    """The guide and feedback questions in each language, the area's population, who is
+    interviewed. Each language's questions are a real input of their own, so that a
+    translation is typed, never guessed."""
 
-    The fields ``guide_<code>`` and ``feedback_<code>`` are added below for
-    every language Palabre speaks: each is a real input of its own, so that
-    a translation is typed, never guessed.
-    """
-
+    guide = TextsField(
+        _l("Interview guide, one question per line"),
+        default=lambda: _default_lines(DEFAULT_GUIDE),
+        description=_l("The same questions in the same order in each language."),
+        multiline=True,
+        required=True,
+        max_length=MAX_QUESTION,
+        rows=5,
+    )
+    feedback = TextsField(
+        _l("The three feedback questions, one per line"),
+        default=lambda: _default_lines(DEFAULT_FEEDBACK),
+        multiline=True,
+        required=True,
+        max_length=MAX_QUESTION,
+    )
     population = IntegerField(
         _l("People living in the area"),
         default=875,
@@ -133,80 +147,26 @@ class CitizenDialogueConfig(CleanForm):
         validators=[DataRequired(_l("Choose at least one."))],
     )
 
-    def validate(self, extra_validators=None):
-        valid = super().validate(extra_validators)
-        for prefix, exact, error in (
-            (
-                "guide",
-                None,
-                _("Give each language the same number of questions, or leave a language empty."),
-            ),
-            ("feedback", 3, _("Write the three feedback questions, one per line.")),
-        ):
-            counts = {}
-            for code in LANGUAGES:
-                field = getattr(self, f"{prefix}_{code}")
-                lines = _non_empty_lines(field.data)
-                if not lines:
-                    continue
-                if any(len(line) > MAX_QUESTION for line in lines):
-                    field.errors.append(
-                        ngettext(
-                            "At most %(num)d character per question.",
-                            "At most %(num)d characters per question.",
-                            MAX_QUESTION,
-                        )
-                    )
-                    valid = False
-                counts[code] = len(lines)
-            first = next(iter(LANGUAGES))
-            if not counts:
-                getattr(self, f"{prefix}_{first}").errors.append(
-                    _("Write the questions in at least one language.")
-                )
-                valid = False
-            elif (
-                exact and any(n != exact for n in counts.values()) or len(set(counts.values())) > 1
-            ):
-                getattr(self, f"{prefix}_{next(iter(counts))}").errors.append(error)
-                valid = False
-            elif prefix == "guide" and max(counts.values()) > MAX_QUESTIONS:
-                getattr(self, f"{prefix}_{next(iter(counts))}").errors.append(
-                    ngettext(
-                        "At most %(num)d question.", "At most %(num)d questions.", MAX_QUESTIONS
-                    )
-                )
-                valid = False
-        try:
-            parse_population_by_age(self.population_by_age.data)
-        except ValueError:
-            self.population_by_age.errors.append(
-                _("Write one age band per line, such as “18_29: 140”.")
+    def validate_guide(self, field):
+        counts = {len(lines) for lines in field.lines().values()}
+        if len(counts) > 1:
+            raise ValidationError(
+                _("Give each language the same number of questions, or leave a language empty.")
             )
-            valid = False
-        return valid
+        if max(counts, default=0) > MAX_QUESTIONS:
+            raise ValidationError(
+                ngettext("At most %(num)d question.", "At most %(num)d questions.", MAX_QUESTIONS)
+            )
 
+    def validate_feedback(self, field):
+        if any(len(lines) != len(FEEDBACK_FIELDS) for lines in field.lines().values()):
+            raise ValidationError(_("Write the three feedback questions, one per line."))
 
-for _code, (_name, _direction) in LANGUAGES.items():
-    setattr(
-        CitizenDialogueConfig,
-        f"guide_{_code}",
-        TextAreaField(
-            _l("Interview guide in %(language)s, one question per line", language=_name),
-            default=lambda code=_code: _lines_in(code, DEFAULT_GUIDE),
-            render_kw={"lang": _code, "dir": _direction},
-        ),
-    )
-for _code, (_name, _direction) in LANGUAGES.items():
-    setattr(
-        CitizenDialogueConfig,
-        f"feedback_{_code}",
-        TextAreaField(
-            _l("The three feedback questions in %(language)s, one per line", language=_name),
-            default=lambda code=_code: _lines_in(code, DEFAULT_FEEDBACK),
-            render_kw={"lang": _code, "dir": _direction},
-        ),
-    )
+    def validate_population_by_age(self, field):
+        try:
+            parse_population_by_age(field.data)
+        except ValueError:
+            raise ValidationError(_("Write one age band per line, such as “18_29: 140”.")) from None
 
 
 def _non_empty_lines(text) -> list[str]:
@@ -225,18 +185,18 @@ def parse_population_by_age(text) -> dict[str, int]:
     return found
 
 
-def language_in(per_language: dict, language: str | None, session) -> str | None:
-    """The language :func:`in_language` takes the texts in, ``None`` when there are none."""
+def in_language(per_language: dict, language: str | None, session) -> list[str]:
+    """Texts in ``language``, else in the session's first language that has them."""
+    code = language_of(per_language, language, session)
+    return per_language[code] if code else []
+
+
+def language_of(per_language: dict, language: str | None, session) -> str | None:
+    """The language :func:`in_language` shows ``per_language`` in (for ``lang`` attributes)."""
     for code in (language, *(session.languages or ()), *per_language):
         if code and per_language.get(code):
             return code
     return None
-
-
-def in_language(per_language: dict, language: str | None, session) -> list[str]:
-    """Texts in ``language``, else in the session's first language that has them."""
-    code = language_in(per_language, language, session)
-    return per_language[code] if code else []
 
 
 class CitizenDialogue(Method):
@@ -294,14 +254,41 @@ class CitizenDialogue(Method):
 
     def config_from_form(self, form) -> dict:
         return {
-            "guide": _per_language(form, "guide"),
-            "feedback": _per_language(form, "feedback"),
+            "guide": form.guide.lines(),
+            "feedback": form.feedback.lines(),
             "population": form.population.data,
             "population_by_age": parse_population_by_age(form.population_by_age.data),
             "respondent_types": [
                 key for key in reach.RESPONDENT_TYPES if key in (form.respondent_types.data or ())
             ],
         }
+
+    def form_data(self, session) -> dict:
+        config = session.config
+        by_age = config.get("population_by_age") or {}
+        return {
+            **config,
+            "guide": {code: "\n".join(lines) for code, lines in config.get("guide", {}).items()},
+            "feedback": {
+                code: "\n".join(lines) for code, lines in config.get("feedback", {}).items()
+            },
+            "population_by_age": "\n".join(f"{band}: {n}" for band, n in by_age.items()),
+        }
+
+    def edited_config(self, session, form) -> dict:
+        """Once interviews are in, their answers are numbered by the guide's questions: the
+        guide may be corrected and added to, never shortened."""
+        config = super().edited_config(session, form)
+        before = max((len(q) for q in session.config.get("guide", {}).values()), default=0)
+        after = max((len(q) for q in config.get("guide", {}).values()), default=0)
+        if after < before and _count(session, "interview"):
+            raise Refused(
+                _(
+                    "Interviews were recorded with this guide: keep its questions (correct "
+                    "them, or add new ones at the end)."
+                )
+            )
+        return config
 
     def phases(self, config: dict) -> list[Phase]:
         listening = frozenset({contribute("interview")})
@@ -483,7 +470,8 @@ class CitizenDialogue(Method):
 
     def view_context(self, session, view, participant=None):
         phase = self._phase(session)
-        language = participant.language if participant else None
+        # A phone follows the language it shows now (it may switch after joining).
+        language = str(get_locale()) if participant else None
         themes = themes_of(session)
         theme_names = {t.id: theme_name(t, language, session) for t in themes}
         scheduled = meetings.meetings_of(session)
@@ -493,11 +481,12 @@ class CitizenDialogue(Method):
         }
         context = {
             "guide": in_language(session.config.get("guide", {}), language, session),
-            "guide_language": language_in(session.config.get("guide", {}), language, session),
             "feedback_questions": in_language(
                 session.config.get("feedback", {}), language, session
             ),
-            "feedback_language": language_in(session.config.get("feedback", {}), language, session),
+            # The languages they are shown in, which "Listen" and screen readers use.
+            "guide_language": language_of(session.config.get("guide", {}), language, session),
+            "feedback_language": language_of(session.config.get("feedback", {}), language, session),
             "place_types": reach.PLACE_TYPES,
             "interview_languages": reach.INTERVIEW_LANGUAGES,
             "respondent_types": respondent_types(session),
@@ -830,21 +819,9 @@ def _chosen_filter() -> tuple[str | None, str | None]:
     return (field or None, value or None)
 
 
-def _per_language(form, prefix) -> dict[str, list[str]]:
-    found = {}
-    for code in LANGUAGES:
-        lines = _non_empty_lines(getattr(form, f"{prefix}_{code}").data)
-        if lines:
-            found[code] = lines
-    return found
-
-
 def _texts_by_language(data: dict, prefix: str, limit: int) -> dict[str, str]:
-    return {
-        code: str(data.get(f"{prefix}_{code}")).strip()[:limit]
-        for code in LANGUAGES
-        if str(data.get(f"{prefix}_{code}") or "").strip()
-    }
+    """What ``texts_inputs`` posted for ``prefix``, in every language, each cut at ``limit``."""
+    return {code: text[:limit] for code, text in Texts.from_form(data, prefix, LANGUAGES).items()}
 
 
 def _required(data: dict, name: str, limit: int, message: str) -> str:

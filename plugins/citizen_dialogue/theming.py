@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from palabre import Contribution, visible
+from palabre import Contribution, Texts, visible
 
 #: Words too common to say two answers are about the same thing
 #: (English, French and Swedish; words under three letters are dropped anyway).
@@ -121,18 +121,9 @@ def themes_of(session) -> list[Contribution]:
     return [t for t in visible(session, kind="theme") if not t.data.get("merged_into")]
 
 
-def first_language(texts: dict[str, str], session, language: str | None = None) -> str | None:
-    """The language :func:`first_text` takes the text in, ``None`` when there is none."""
-    for code in (language, *(session.languages or ()), *texts):
-        if code and texts.get(code):
-            return code
-    return None
-
-
 def first_text(texts: dict[str, str], session, language: str | None = None) -> str:
     """The text in ``language``, else in the session's first language that has one."""
-    code = first_language(texts, session, language)
-    return texts[code] if code else ""
+    return Texts.of(texts).shown(language, session.languages or ()).text
 
 
 def theme_name(theme, language, session) -> str:
@@ -145,4 +136,5 @@ def theme_prompt(theme, language, session) -> str:
 
 def theme_prompt_language(theme, language, session) -> str | None:
     """The language :func:`theme_prompt` gives the prompt in (for ``lang``, read-aloud)."""
-    return first_language(theme.data.get("prompts") or {}, session, language)
+    prompts = theme.data.get("prompts") or {}
+    return Texts.of(prompts).shown(language, session.languages or ()).lang if prompts else None

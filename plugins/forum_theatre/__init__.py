@@ -19,15 +19,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from sqlalchemy import func, select
-from wtforms import (
-    BooleanField,
-    FieldList,
-    FormField,
-    SelectField,
-    StringField,
-    TextAreaField,
-)
-from wtforms.validators import DataRequired, Length, ValidationError
+from wtforms import BooleanField, FieldList, FormField
+from wtforms.validators import ValidationError
 
 from palabre import (
     ACTION,
@@ -41,18 +34,20 @@ from palabre import (
     Participant,
     Phase,
     Refused,
+    Texts,
+    TextsField,
     Vote,
     add_by_staff,
     contribute,
     db,
     hookimpl,
     my_ratings,
-    options,
     parse_int,
     ratelimit,
     rating_summaries,
     session_actions,
     session_needs,
+    text_in,
     update_data,
     visible,
 )
@@ -69,197 +64,106 @@ SCALE = (1, 5)
 WAITING, CALLED, DONE = "waiting", "called", "done"
 
 
-def _versions(*texts: tuple[str, ...]) -> list[dict]:
-    """One version per instance language, the page's first: what a new entry offers to fill."""
-    first = str(get_locale())
-    first = first if first in LANGUAGES else next(iter(LANGUAGES))
-    codes = [first, *(code for code in LANGUAGES if code != first)]
-    filled = [dict(zip(("title", "description"), text, strict=False)) for text in texts]
-    return [
-        {"language": code, "title": "", "description": "", **(filled[i] if i < len(filled) else {})}
-        for i, code in enumerate(codes)
-    ]
-
-
 def default_scenes() -> list[dict]:
-    """The form's first three scenes, in the facilitator's language: The Roundabout's."""
+    """The form's first three scenes, The Roundabout's, in every language that has them."""
     return [
         {
-            "versions": _versions(
-                (_("At the reception desk"), _("She is sent to another office for a form."))
-            )
+            "title": Texts.from_catalog(lambda: _("At the reception desk")),
+            "description": Texts.from_catalog(
+                lambda: _("She is sent to another office for a form.")
+            ),
         },
         {
-            "versions": _versions(
-                (_("At the other office"), _("The form needs a letter from the first desk."))
-            )
+            "title": Texts.from_catalog(lambda: _("At the other office")),
+            "description": Texts.from_catalog(
+                lambda: _("The form needs a letter from the first desk.")
+            ),
         },
         {
-            "versions": _versions(
-                (_("Back at the start"), _("The first desk asks again for the same form."))
-            )
+            "title": Texts.from_catalog(lambda: _("Back at the start")),
+            "description": Texts.from_catalog(
+                lambda: _("The first desk asks again for the same form.")
+            ),
         },
     ]
 
 
-def default_synopsis() -> list[dict]:
-    """The form's synopsis, in the facilitator's language, the other languages to fill."""
-    text = _("A woman seeking asylum is sent from office to office, and back.")
-    return [
-        {"language": version["language"], "text": version["title"]}
-        for version in _versions((text,))
-    ]
+def scene_texts(scene: dict) -> dict[str, Texts]:
+    """A stored scene's title and description, each a :class:`Texts`.
 
-
-def scene_in(scene: dict, language: str) -> dict:
-    """A scene's title and description in ``language`` when translated, else as written.
-
-    ``title_language`` and ``description_language`` say which: ``language``
-    when translated, else the one the scene was written in (``None`` for
-    scenes stored before scenes said so).
+    Scenes stored before texts were kept per language
+    (``{"title", "description", "language", "translations": {code: {...}}}``)
+    are read the same way.
     """
-    translated = (scene.get("translations") or {}).get(language) or {}
-    written = scene.get("language")
+    written_in = scene.get("language", "")
+    translations = scene.get("translations") or {}
     return {
-        "title": translated.get("title") or scene["title"],
-        "description": translated.get("description") or scene.get("description", ""),
-        "title_language": language if translated.get("title") else written,
-        "description_language": language if translated.get("description") else written,
-    }
-
-
-class _LanguageChoice(SelectField):
-    """One of the instance's languages, by its own name."""
-
-    def __init__(self, label=None, **kwargs):
-        super().__init__(
-            label or _l("Language"),
-            choices=options((code, name) for code, (name, _dir) in LANGUAGES.items()),
-            # Checked only where something is written (see _Translatable.validate).
-            validate_choice=False,
-            **kwargs,
+        part: Texts(
+            {
+                **Texts.of(scene.get(part), written_in),
+                **{code: version.get(part, "") for code, version in translations.items()},
+            }
         )
-
-
-class _Translatable(CleanForm):
-    """Versions of one text in several languages, each language at most once."""
-
-    class Meta:
-        csrf = False
-
-    def filled(self) -> list:
-        """The versions with something written, in the form's order."""
-        return [v.form for v in self.versions if any(_written(v.form).values())]
-
-    def validate(self, extra_validators=None):
-        valid = super().validate(extra_validators)
-        seen = set()
-        for version in self.filled():
-            if version.language.data not in LANGUAGES:
-                version.language.errors.append(_("Choose the language this is written in."))
-                valid = False
-            elif version.language.data in seen:
-                version.language.errors.append(
-                    _(
-                        "%(language)s is chosen twice: choose another language, "
-                        "or empty one of them.",
-                        language=LANGUAGES.get(version.language.data, ("",))[0],
-                    )
-                )
-                valid = False
-            seen.add(version.language.data)
-        return self._errors_seen() and valid
-
-    def _errors_seen(self) -> bool:
-        """Errors added after the fields' own checks, made visible to the enclosing lists
-        (a list keeps a copy of its entries' errors, taken when it validated them)."""
-        found = [entry.errors for entry in self.versions.entries]
-        self.versions.errors = found if any(found) else []
-        return not any(found)
-
-
-def _written(version) -> dict[str, str]:
-    return {
-        name: (field.data or "").strip()
-        for name, field in version._fields.items()
-        if name != "language"
+        for part in ("title", "description")
     }
 
 
-class SceneVersionForm(CleanForm):
+class SceneForm(CleanForm):
+    """One scene: its title and what happens, in each language."""
+
     class Meta:
         csrf = False
 
-    language = _LanguageChoice()
-    title = StringField(_l("Title"), validators=[Length(max=MAX_SCENE_TITLE)])
-    description = TextAreaField(
-        _l("What happens (optional)"), validators=[Length(max=MAX_SCENE_DESCRIPTION)]
+    title = TextsField(_l("Title"), max_length=MAX_SCENE_TITLE)
+    description = TextsField(
+        _l("What happens (optional)"), multiline=True, rows=2, max_length=MAX_SCENE_DESCRIPTION
     )
 
     def validate_title(self, field):
-        if (self.description.data or "").strip() and not (field.data or "").strip():
-            raise ValidationError(_("Give the scene a title in this language too."))
-
-
-class SceneForm(_Translatable):
-    versions = FieldList(
-        FormField(SceneVersionForm), min_entries=len(LANGUAGES), max_entries=len(LANGUAGES)
-    )
-
-
-class SynopsisVersionForm(CleanForm):
-    class Meta:
-        csrf = False
-
-    language = _LanguageChoice()
-    text = TextAreaField(_l("Synopsis"), validators=[Length(max=MAX_SYNOPSIS)])
-
-
-class SynopsisForm(_Translatable):
-    versions = FieldList(
-        FormField(SynopsisVersionForm), min_entries=len(LANGUAGES), max_entries=len(LANGUAGES)
-    )
-
-    def validate(self, extra_validators=None):
-        valid = super().validate(extra_validators)
-        if not self.filled():
-            self.versions[0].form.text.errors.append(
-                _("Write the synopsis in at least one language.")
+        missing = [code for code in self.description.data if code not in field.data]
+        if missing:
+            raise ValidationError(
+                _(
+                    "Give the scene a title in %(language)s too.",
+                    language=LANGUAGES.get(missing[0], (missing[0],))[0],
+                )
             )
-        return self._errors_seen() and valid
 
 
-class TranslatedCards:
-    """Draws a list of per-language cards (scenes, or the synopsis) with its own fieldset.
+class SceneCards:
+    """Draws the list of scene cards with its own fieldset and its buttons.
 
     The page's field macro lets a widget with ``whole`` draw its label, help and errors.
     """
 
     whole = True
 
-    def __init__(self, template: str):
-        self.template = template
-
     def __call__(self, field, **kwargs):
-        return Markup(render_template(self.template, field=field))
+        return Markup(render_template("forum_theatre/_scenes_field.html", field=field))
 
 
 class ForumTheatreConfig(CleanForm):
-    play_title = StringField(
+    play_title = TextsField(
         _l("Title of the play"),
-        default=lambda: _("The Roundabout"),
-        validators=[DataRequired(), Length(max=200)],
+        default=lambda: Texts.from_catalog(lambda: _("The Roundabout")),
+        required=True,
+        max_length=200,
     )
-    synopsis = FormField(
-        SynopsisForm,
+    synopsis = TextsField(
         _l("Synopsis"),
-        default=lambda: {"versions": default_synopsis()},
-        widget=TranslatedCards("forum_theatre/_synopsis_field.html"),
+        default=lambda: Texts.from_catalog(
+            lambda: _("A woman seeking asylum is sent from office to office, and back.")
+        ),
+        description=_l("What the audience reads on their phones before the play."),
+        multiline=True,
+        required=True,
+        max_length=MAX_SYNOPSIS,
     )
-    protagonist = StringField(
+    protagonist = TextsField(
         _l("The protagonist"),
-        default=lambda: _("Amal"),
-        validators=[DataRequired(), Length(max=120)],
+        default=lambda: Texts.from_catalog(lambda: _("Amal")),
+        required=True,
+        max_length=120,
     )
     scenes = FieldList(
         FormField(SceneForm),
@@ -267,12 +171,12 @@ class ForumTheatreConfig(CleanForm):
         default=default_scenes,
         min_entries=1,
         max_entries=MAX_SCENES,
-        widget=TranslatedCards("forum_theatre/_scenes_field.html"),
+        widget=SceneCards(),
     )
     on_stage = BooleanField(_l("Spectators may ask to come on stage"), default=True)
 
     def validate_scenes(self, field):
-        if not any(entry.form.filled() for entry in field.entries):
+        if not any(entry.form.title.data for entry in field.entries):
             raise ValidationError(_("Write at least one scene."))
 
     def rearrange(self) -> bool:
@@ -286,10 +190,13 @@ class ForumTheatreConfig(CleanForm):
         verb, _sep, where = change.partition(":")
         if verb not in ("add", "remove", "up", "down"):
             return False
-        scenes = [_scene_data(entry.form) for entry in self.scenes.entries]
+        scenes = [
+            {"title": entry.form.title.data, "description": entry.form.description.data}
+            for entry in self.scenes.entries
+        ]
         index = parse_int(where, default=-1)
         if verb == "add" and len(scenes) < MAX_SCENES:
-            scenes.append({"versions": _versions()})
+            scenes.append({"title": Texts(), "description": Texts()})
         elif verb == "remove" and 0 <= index < len(scenes) and len(scenes) > 1:
             del scenes[index]
         elif verb == "up" and 0 < index < len(scenes):
@@ -300,36 +207,6 @@ class ForumTheatreConfig(CleanForm):
         self.scenes.entries, self.scenes.last_index = [], -1
         self.scenes.process(None, scenes)
         return True
-
-
-def scene_config(versions) -> dict:
-    """A scene as sessions store it: the first version written, the others its translations.
-
-    ``{"title", "description", "language", "translations": {code: {"title", "description"}}}``,
-    the shape sessions have always stored (``language`` is new, and optional).
-    """
-    first, *others = versions
-    scene = {
-        "title": first.title.data.strip(),
-        "description": first.description.data.strip(),
-        "language": first.language.data,
-    }
-    if others:
-        scene["translations"] = {
-            v.language.data: {
-                "title": v.title.data.strip(),
-                "description": v.description.data.strip(),
-            }
-            for v in others
-        }
-    return scene
-
-
-def _scene_data(scene) -> dict:
-    """What a scene card holds, as the form's data (every language slot kept)."""
-    return {
-        "versions": [{"language": v.form.language.data, **_written(v.form)} for v in scene.versions]
-    }
 
 
 class ForumTheatre(Method):
@@ -377,17 +254,29 @@ class ForumTheatre(Method):
     facilitator_actions = ("queue.call", "queue.done", "intervention.log", "obstacle.add")
 
     def config_from_form(self, form) -> dict:
-        synopsis = {v.language.data: v.text.data.strip() for v in form.synopsis.form.filled()}
         return {
-            "play_title": form.play_title.data.strip(),
-            "synopsis": synopsis,
-            "protagonist": form.protagonist.data.strip(),
+            "play_title": form.play_title.data.to_json(),
+            "synopsis": form.synopsis.data.to_json(),
+            "protagonist": form.protagonist.data.to_json(),
             "scenes": [
-                scene_config(entry.form.filled())
+                {
+                    "title": entry.form.title.data.to_json(),
+                    "description": entry.form.description.data.to_json(),
+                }
                 for entry in form.scenes.entries
-                if entry.form.filled()
+                if entry.form.title.data
             ],
             "on_stage": bool(form.on_stage.data),
+        }
+
+    def form_data(self, session) -> dict:
+        config = session.config
+        return {
+            **config,
+            "play_title": Texts.of(config.get("play_title")),
+            "synopsis": Texts.of(config.get("synopsis")),
+            "protagonist": Texts.of(config.get("protagonist")),
+            "scenes": [scene_texts(scene) for scene in config.get("scenes", [])],
         }
 
     def phases(self, config: dict) -> list[Phase]:
@@ -397,7 +286,7 @@ class ForumTheatre(Method):
                 _("Scene %(n)d", n=number),
                 allows=frozenset({contribute("happened")}),
                 number=number,
-                question=scene["title"],
+                question=scene_texts(scene)["title"],
             )
             for number, scene in enumerate(config.get("scenes", []), start=1)
         ]
@@ -411,7 +300,7 @@ class ForumTheatre(Method):
                 "forum_theatre:reflection",
                 _("Reflection"),
                 allows=frozenset({contribute("answer")}),
-                question=_("What stopped %(name)s?", name=config.get("protagonist", "")),
+                question=_("What stopped %(name)s?", name=_name(config)),
             ),
             Phase("forum_theatre:forum", _("Forum"), allows=frozenset(forum)),
             Phase("forum_theatre:harvest", _("Harvest")),
@@ -506,11 +395,12 @@ class ForumTheatre(Method):
 
     def view_context(self, session, view, participant=None):
         config = session.config
-        scenes = config.get("scenes", [])
+        scenes = [scene_texts(scene) for scene in config.get("scenes", [])]
         phase = self._phase(session)
         context = {
+            **play_texts(config),
             "scenes": scenes,
-            "scene": None,
+            "scene": scenes[phase.number - 1] if phase.name == "performance" else None,
             "happened_counts": happened_counts(session),
             "queue": _stops(session, WAITING),
             "called": _stops(session, CALLED),
@@ -520,12 +410,8 @@ class ForumTheatre(Method):
             "scale": range(SCALE[0], SCALE[1] + 1),
             "on_stage": config.get("on_stage", True),
         }
-        # A phone's page follows its current language (it can switch after joining); the
-        # staff screens and the projector, the session's first.
-        language = str(get_locale()) if participant else (session.languages or [""])[0]
-        context["synopsis"] = synopsis_in(config, language)
-        if phase.name == "performance":
-            context["scene"] = scene_in(scenes[phase.number - 1], language)
+        # Texts are Texts: each page shows them in its language (a phone's current one,
+        # even after switching), else the session's first; the projector in every language.
         if view == "participant":
             context["answers"] = visible(session, kind="answer")[::-1]
             context["my_happened"] = {c.phase_index for c in _mine(participant, "happened")}
@@ -582,10 +468,10 @@ class ForumTheatre(Method):
             )
         )
         return {
-            "scenes": session.config.get("scenes", []),
+            **play_texts(session.config),
+            "scenes": [scene_texts(scene) for scene in session.config.get("scenes", [])],
             "scene_rows": scene_rows(session, counts),
             "distributions": rating_distributions(session),
-            "synopsis": synopsis_in(session.config, (session.languages or [""])[0]),
             "happened_counts": counts,
             "obstacles": obstacles,
             "interventions": visible(session, kind="intervention"),
@@ -607,7 +493,7 @@ class ForumTheatre(Method):
     def backlog_candidates(self, session):
         """Obstacles become needs, with the people whose answers named them; interventions
         become proposed actions, with how the audience rated them, addressing the obstacles."""
-        play = session.config.get("play_title", session.title)
+        play = str(text_in(session.config.get("play_title"), session)) or session.title
         candidates = []
         obstacles = sorted(
             visible(session, kind="obstacle"), key=lambda o: (-len(o.data.get("answers", [])), o.id)
@@ -654,9 +540,15 @@ class ForumTheatre(Method):
 # --- queries -------------------------------------------------------------------
 
 
-def synopsis_in(config: dict, language: str) -> str:
-    synopsis = config.get("synopsis") or {}
-    return synopsis.get(language) or synopsis.get("") or next(iter(synopsis.values()), "")
+def play_texts(config: dict) -> dict[str, Texts]:
+    """The play's title, synopsis and protagonist, each a :class:`Texts` (a session made
+    before texts were kept per language stored the title and protagonist as plain text)."""
+    return {name: Texts.of(config.get(name)) for name in ("play_title", "synopsis", "protagonist")}
+
+
+def _name(config: dict) -> str:
+    """The protagonist's name in the page's language, else as first written."""
+    return str(Texts.of(config.get("protagonist")).shown(str(get_locale()), ()))
 
 
 def rating_distributions(session) -> dict[int, list[tuple[int, int]]]:
@@ -679,7 +571,10 @@ def rating_distributions(session) -> dict[int, list[tuple[int, int]]]:
 def scene_rows(session, counts: dict[int, int]) -> list[tuple[str, int]]:
     """``("1. <scene title>", taps)`` per scene, in the play's order, for charts."""
     scenes = session.config.get("scenes", [])
-    return [(f"{n}. {s['title']}", counts.get(n, 0)) for n, s in enumerate(scenes, start=1)]
+    return [
+        (f"{n}. {text_in(scene_texts(s)['title'], session)}", counts.get(n, 0))
+        for n, s in enumerate(scenes, start=1)
+    ]
 
 
 def _people(contributions) -> int:

@@ -64,7 +64,7 @@ from palabre import (
     withdraw_evaluation,
 )
 
-from .audit import ITEMS, by_id, default_audit, language_in, save_item, text_in
+from .audit import ITEMS, by_id, default_audit, save_item, text_in
 from .scorecard import SMALL_NUMBER, payment_csv, payment_rows, scorecard
 
 SLUG = "mystery_shopping"
@@ -168,6 +168,30 @@ class MysteryShopping(Method):
             "currency": form.currency.data.strip(),
         }
 
+    def form_data(self, session) -> dict:
+        config = session.config
+        return {
+            "scale": str(config.get("scale", 4)),
+            "hourly_rate": Decimal(config.get("hourly_rate", "0")),
+            "currency": config.get("currency", "EUR"),
+        }
+
+    def edited_config(self, session, form) -> dict:
+        """The pay and currency may change at any time (the payment sheet follows); the scale
+        only while no report scored against it, as the rubric."""
+        edited = self.config_from_form(form)
+        scale = edited["scale"]
+        if scale != session.config.get("scale") and (
+            session.phase_index > PREPARATION or _reports(session)
+        ):
+            raise Refused(_("The rubric is fixed once fieldwork has started."))
+        return {
+            **session.config,
+            "scale": scale,
+            "hourly_rate": edited["hourly_rate"],
+            "currency": edited["currency"],
+        }
+
     def phases(self, config: dict) -> list[Phase]:
         return [
             Phase(f"{SLUG}:preparation", _("Preparation")),
@@ -263,11 +287,11 @@ class MysteryShopping(Method):
 
     def view_context(self, session, view, participant=None):
         config = session.config
-        language = participant.language if participant else str(get_locale() or "en")
+        # A phone follows the language it shows now (it may switch after joining).
+        language = str(get_locale() or "en")
         context = {
             "tr": lambda texts: text_in(texts, language, session.languages),
             # The language of what ``tr`` gives, for ``lang``: a screen reader's voice.
-            "tr_lang": lambda texts: language_in(texts, language, session.languages) or "",
             "services": config.get("services", []),
             "criteria": config.get("criteria", []),
             "scenarios": config.get("scenarios", []),

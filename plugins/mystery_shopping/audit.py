@@ -19,10 +19,10 @@ audit's first, else whichever was written.
 
 from __future__ import annotations
 
-from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
-from palabre import LANGUAGES, Refused
+from palabre import Refused, Texts
 
 MAX_NAME = 120
 MAX_TEXT = 600
@@ -43,17 +43,9 @@ REQUIRED = {"service": ("name",), "criterion": ("title",), "scenario": ("persona
 LIMITS = {"name": MAX_NAME, "kind": MAX_NAME, "area": MAX_NAME, "title": MAX_NAME}
 
 
-def language_in(texts: dict | None, language: str, languages: list[str]) -> str | None:
-    """The language :func:`text_in` takes the text in, ``None`` when nothing is written."""
-    texts = texts or {}
-    first = languages[0] if languages else ""
-    return next((code for code in (language, first, *texts) if code and texts.get(code)), None)
-
-
 def text_in(texts: dict | None, language: str, languages: list[str]) -> str:
     """``texts`` in ``language``, else the audit's first language, else any written one."""
-    code = language_in(texts, language, languages)
-    return (texts or {})[code] if code else ""
+    return Texts.of(texts).shown(language, languages).text
 
 
 def _default_criteria() -> list[tuple[str, str]]:
@@ -110,40 +102,37 @@ def _default_scenario() -> dict[str, str]:
 def default_audit(scale: int) -> dict:
     """An audit's preparation before any editing: the guide's rubric and one scenario.
 
-    The defaults are written in every language Palabre speaks, so evaluators
-    read them in theirs whatever the facilitator's language.
+    The defaults are written in every language whose catalog has them, so
+    evaluators read them in theirs whatever the facilitator's language.
     """
-    criteria: dict[str, dict] = {}
-    scenario: dict[str, dict] = {}
-    for code in LANGUAGES:
-        with force_locale(code):
-            for number, (title, guidance) in enumerate(_default_criteria(), start=1):
-                criterion = criteria.setdefault(
-                    f"c{number}", {"id": f"c{number}", "title": {}, "guidance": {}}
-                )
-                criterion["title"][code] = title
-                criterion["guidance"][code] = guidance
-            for name, text in _default_scenario().items():
-                scenario.setdefault(name, {})[code] = text
+    count = len(_default_criteria())
+    criteria = [
+        {
+            "id": f"c{number}",
+            "title": Texts.from_catalog(lambda n=number: _default_criteria()[n - 1][0]).to_json(),
+            "guidance": Texts.from_catalog(
+                lambda n=number: _default_criteria()[n - 1][1]
+            ).to_json(),
+        }
+        for number in range(1, count + 1)
+    ]
+    scenario = {
+        name: Texts.from_catalog(lambda name=name: _default_scenario()[name]).to_json()
+        for name in _default_scenario()
+    }
     return {
         "scale": scale,
         "services": [],
-        "criteria": list(criteria.values()),
+        "criteria": criteria,
         "scenarios": [{"id": "p1", **scenario}],
         "assignments": [],
-        "next_id": len(criteria) + 2,
+        "next_id": count + 2,
     }
 
 
 def texts_from(data: dict, name: str, languages: list[str]) -> dict[str, str]:
     """The text ``name`` from a form's per-language inputs ``<name>-<lang>``, by language."""
-    texts = {}
-    for code in languages:
-        value = data.get(f"{name}-{code}")
-        value = value.strip() if isinstance(value, str) else ""
-        if value:
-            texts[code] = value
-    return texts
+    return Texts.from_form(data, name, languages).to_json()
 
 
 def save_item(config: dict, languages: list[str], item_type: str, data: dict) -> dict:

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import random
 
-from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy import func, select
-from wtforms import BooleanField, IntegerField, RadioField, TextAreaField
-from wtforms.validators import DataRequired, NumberRange, ValidationError
+from wtforms import BooleanField, IntegerField, RadioField
+from wtforms.validators import NumberRange, ValidationError
 
 from palabre import (
     HOST,
-    LANGUAGES,
     VOTE,
     BacklogCandidate,
     CleanForm,
@@ -30,6 +29,8 @@ from palabre import (
     Phase,
     Role,
     Session,
+    Texts,
+    TextsField,
     Vote,
     contribute,
     db,
@@ -47,13 +48,16 @@ MAX_ROUNDS = 8
 MAX_QUESTION = 300
 
 
-def default_questions() -> str:
-    return "\n".join(
-        [
-            _("What has helped you most since you arrived in the city?"),
-            _("What is hardest for you or your family here?"),
-            _("What should the city do first to make things better?"),
-        ]
+def default_questions() -> Texts:
+    """The first questions, in every language whose catalog has them, one per line."""
+    return Texts.from_catalog(
+        lambda: "\n".join(
+            [
+                _("What has helped you most since you arrived in the city?"),
+                _("What is hardest for you or your family here?"),
+                _("What should the city do first to make things better?"),
+            ]
+        )
     )
 
 
@@ -61,13 +65,20 @@ class WorldCafeConfig(CleanForm):
     tables = IntegerField(
         _l("Number of tables"), default=5, validators=[NumberRange(min=1, max=40)]
     )
-    questions = TextAreaField(
+    questions = TextsField(
         _l("Questions, one per round (one per line)"),
         default=default_questions,
-        validators=[DataRequired()],
+        multiline=True,
+        required=True,
+        max_length=MAX_QUESTION,
+        rows=4,
+        description=_l("The same questions in the same order in each language."),
     )
     round_minutes = IntegerField(
-        _l("Minutes per round"), default=20, validators=[NumberRange(min=3, max=120)]
+        _l("Minutes per round"),
+        default=20,
+        validators=[NumberRange(min=3, max=120)],
+        description=_l("Changed while a round runs: from the next round on."),
     )
     assignment = RadioField(
         _l("Seating"),
@@ -91,64 +102,22 @@ class WorldCafeConfig(CleanForm):
     )
 
     def validate_questions(self, field):
-        questions = _questions(field.data)
-        if not questions:
-            raise ValidationError(_("Write at least one question."))
-        if len(questions) > MAX_ROUNDS:
+        counts = {code: len(lines) for code, lines in field.lines().items()}
+        if len(set(counts.values())) > 1:
+            raise ValidationError(
+                _("Write as many questions in each language, one per line, in the same order.")
+            )
+        if max(counts.values(), default=0) > MAX_ROUNDS:
             raise ValidationError(
                 ngettext("At most %(num)d round.", "At most %(num)d rounds.", MAX_ROUNDS)
             )
-        if any(len(q) > MAX_QUESTION for q in questions):
-            raise ValidationError(
-                ngettext(
-                    "Keep each question under %(num)d character.",
-                    "Keep each question under %(num)d characters.",
-                    MAX_QUESTION,
-                )
-            )
 
 
-def _questions(text: str | None) -> list[str]:
-    return [line.strip() for line in (text or "").splitlines() if line.strip()]
-
-
-def _validate_translation(language: str):
-    def validate(form, field):
-        lines = _questions(field.data)
-        if len(lines) > len(_questions(form.questions.data)):
-            raise ValidationError(
-                _(
-                    "Write at most one line per question in %(language)s.",
-                    language=LANGUAGES[language][0],
-                )
-            )
-        if any(len(line) > MAX_QUESTION for line in lines):
-            raise ValidationError(
-                ngettext(
-                    "Keep each question under %(num)d character.",
-                    "Keep each question under %(num)d characters.",
-                    MAX_QUESTION,
-                )
-            )
-
-    return validate
-
-
-# One real text box per language for the questions' translations, line by line: phones
-# show each question in their language, falling back to the questions as written.
-for _code, (_name, _direction) in LANGUAGES.items():
-    setattr(
-        WorldCafeConfig,
-        f"questions_{_code}",
-        TextAreaField(
-            _l("Questions in %(language)s", language=_name),
-            description=_l(
-                "Optional: the same questions translated, one per line, in the same order."
-            ),
-            validators=[_validate_translation(_code)],
-            render_kw={"lang": _code, "dir": _direction},
-        ),
-    )
+def round_question(round_: dict) -> Texts:
+    """A round's question in each language; a round stored before questions had languages
+    (``{"question": <text>, "translations": {code: text}}``) is read the same way."""
+    question = Texts.of(round_.get("question"))
+    return Texts({**question, **(round_.get("translations") or {})})
 
 
 class WorldCafe(Method):
@@ -168,9 +137,14 @@ class WorldCafe(Method):
     roles = {HOST: Role(HOST, _l("Table host"), per_group=True)}
 
     def config_from_form(self, form) -> dict:
+        lines = form.questions.lines()
+        rounds = max((len(questions) for questions in lines.values()), default=0)
         return {
             "tables": form.tables.data,
-            "rounds": _rounds(form),
+            "rounds": [
+                {"question": {code: questions[n] for code, questions in lines.items()}}
+                for n in range(rounds)
+            ],
             "round_minutes": form.round_minutes.data,
             "assignment": form.assignment.data,
             "hosts_stay": bool(form.hosts_stay.data),
@@ -178,8 +152,19 @@ class WorldCafe(Method):
             "hide_totals": bool(form.hide_totals.data),
         }
 
+    def form_data(self, session) -> dict:
+        rounds = [round_question(r) for r in session.config.get("rounds", [])]
+        first = (session.languages or [""])[0]
+        languages = dict.fromkeys(
+            code for question in rounds for code in question.with_language(first)
+        )
+        questions = {
+            code: "\n".join(str(q.with_language(first).shown(code, [code])) for q in rounds)
+            for code in languages
+        }
+        return {**session.config, "questions": questions}
+
     def phases(self, config: dict) -> list[Phase]:
-        language = str(get_locale())
         rounds = [
             Phase(
                 "world_cafe:round",
@@ -187,7 +172,7 @@ class WorldCafe(Method):
                 allows=frozenset({contribute("note"), contribute("summary")}),
                 number=number,
                 minutes=config.get("round_minutes"),
-                question=(round_.get("translations") or {}).get(language) or round_["question"],
+                question=round_question(round_),
             )
             for number, round_ in enumerate(config.get("rounds", []), start=1)
         ]
@@ -375,27 +360,6 @@ class WorldCafe(Method):
             )
             for insight in insights
         ]
-
-
-def _rounds(form) -> list[dict]:
-    """Each round's question as written, and its translations by language code."""
-    questions = _questions(form.questions.data)
-    translated = {
-        code: _questions(form[f"questions_{code}"].data)
-        for code in LANGUAGES
-        if f"questions_{code}" in form
-    }
-    rounds = []
-    for index, question in enumerate(questions):
-        translations = {
-            code: lines[index]
-            for code, lines in translated.items()
-            if index < len(lines) and lines[index] != question
-        }
-        rounds.append(
-            {"question": question, **({"translations": translations} if translations else {})}
-        )
-    return rounds
 
 
 # --- queries -------------------------------------------------------------------
