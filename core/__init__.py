@@ -143,7 +143,7 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
         health,
         i18n,
         join,
-        live,  # noqa: F401  (importing it registers the socket events)
+        live,  # importing it registers the socket events
         logs,
         policy_cycle,
         printing,
@@ -261,6 +261,7 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
     babel.init_app(app, locale_selector=i18n.select_locale)
     csrf.init_app(app)
     login_manager.init_app(app)
+    app.session_interface = live.SocketAwareSessionInterface()
     socketio.init_app(
         app,
         # `palabre serve` patches the process for gevent: serve on it. Left to

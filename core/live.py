@@ -21,9 +21,10 @@ import threading
 
 from flask import current_app, request
 from flask import session as cookie
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext as _
 from flask_socketio import join_room
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -53,6 +54,21 @@ REPLAY_LIMIT = 500
 MAX_MESSAGE_BYTES = 64 * 1024
 
 # --- connection ---------------------------------------------------------
+
+
+class SocketAwareSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed cookie session, read once per live socket instead of at each of its events.
+
+    Flask-SocketIO runs each event of a socket in a request context made from
+    the socket's handshake, where Flask opens the cookie session again
+    (checking its signature, decoding it) only for Flask-SocketIO to replace
+    it with the socket's own copy, kept in the handshake's environ since the
+    first event (``saved_session``). That copy is what is opened instead.
+    """
+
+    def open_session(self, app, request):
+        saved = request.environ.get("saved_session")
+        return saved if saved is not None else super().open_session(app, request)
 
 
 def rooms_for(view: str, participant: Participant | None) -> list[str]:
@@ -143,6 +159,14 @@ def missed_events(session: Session, rooms: list[str], after: int, upto: int | No
     ]
 
 
+#: Asked at every event of a phone: built once (building costs more than running it).
+_SESSION_AND_PARTICIPANT = (
+    select(Session, Participant)
+    .join(Participant, Participant.session_id == Session.id)
+    .where(Session.id == bindparam("session_id"), Participant.id == bindparam("participant_id"))
+)
+
+
 def _connection() -> tuple[Session | None, Participant | None, str]:
     """The session, participant (for a phone) and view this socket connected as.
 
@@ -153,9 +177,7 @@ def _connection() -> tuple[Session | None, Participant | None, str]:
     if not participant_id:
         return db.session.get(Session, session_id), None, live.get("view", "")
     row = db.session.execute(
-        select(Session, Participant)
-        .join(Participant, Participant.session_id == Session.id)
-        .where(Session.id == session_id, Participant.id == participant_id)
+        _SESSION_AND_PARTICIPANT, {"session_id": session_id, "participant_id": participant_id}
     ).first()
     session, participant = row if row else (None, None)
     return session, participant, live.get("view", "")
