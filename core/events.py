@@ -110,14 +110,18 @@ def participant_token(session_id: int) -> str | None:
     return (cookie.get("p") or {}).get(str(session_id))
 
 
+#: Every page and socket of a phone asks: built once.
+_PARTICIPANT_BY_TOKEN = select(Participant).where(
+    Participant.session_id == bindparam("session_id"),
+    Participant.token_hash == bindparam("token_hash"),
+)
+
+
 def current_participant(session: Session) -> Participant | None:
     """The participant this browser is in ``session``, from its cookie."""
     token = participant_token(session.id)
     if not token:
         return None
     return db.session.scalar(
-        select(Participant).where(
-            Participant.session_id == session.id,
-            Participant.token_hash == hash_token(token),
-        )
+        _PARTICIPANT_BY_TOKEN, {"session_id": session.id, "token_hash": hash_token(token)}
     )

@@ -42,7 +42,7 @@ from .events import (
     room,
 )
 from .extensions import db, socketio
-from .inputs import is_clean, parse_int
+from .inputs import SQL_INT_MAX, is_clean, parse_int
 from .join import participant_count
 from .models import Event, HandledRequest, Participant, Session, Status
 
@@ -94,7 +94,7 @@ def on_connect(auth):
     code, view = auth.get("session"), auth.get("view", "participant")
     if not isinstance(code, str) or not is_clean(code) or len(code) > 20:
         return False
-    session = db.session.scalar(select(Session).where(Session.code == code))
+    session = db.session.scalar(_SESSION_BY_CODE, {"code": code})
     if session is None or view not in ("participant", "facilitator", "projector"):
         return False
     if session.status == Status.ARCHIVED:
@@ -139,16 +139,30 @@ def _replay(session: Session, rooms: list[str], last_seq) -> None:
         socketio.emit("event", envelope, to=request.sid)
 
 
+#: Asked at every connection: built once (building costs more than running it).
+_SESSION_BY_CODE = select(Session).where(Session.code == bindparam("code"))
+_EVENTS_AFTER = (
+    select(Event)
+    .where(
+        Event.session_id == bindparam("session_id"),
+        Event.seq > bindparam("after"),
+        Event.seq <= bindparam("upto"),
+    )
+    .order_by(Event.seq)
+    .limit(REPLAY_LIMIT + 1)
+)
+
+
 def missed_events(session: Session, rooms: list[str], after: int, upto: int | None = None):
     """The envelopes of ``session``'s events for ``rooms`` numbered after ``after``, in order.
 
     Up to ``upto`` inclusive when given. ``None`` when there are more than
     :data:`REPLAY_LIMIT` events to go through: reloading the page is faster.
     """
-    query = select(Event).where(Event.session_id == session.id, Event.seq > after)
-    if upto is not None:
-        query = query.where(Event.seq <= upto)
-    missed = db.session.scalars(query.order_by(Event.seq).limit(REPLAY_LIMIT + 1)).all()
+    missed = db.session.scalars(
+        _EVENTS_AFTER,
+        {"session_id": session.id, "after": after, "upto": SQL_INT_MAX if upto is None else upto},
+    ).all()
     if len(missed) > REPLAY_LIMIT:
         return None
     wanted = set(rooms)
