@@ -203,7 +203,7 @@ class WorldCafe(Method):
         ]
 
     def groups(self, config: dict) -> list[tuple[str, str]]:
-        return [(str(n), _("Table %(n)d", n=n)) for n in range(1, config.get("tables", 1) + 1)]
+        return [(table, _table_label(table)) for table in _tables(config)]
 
     def participants_choose_group(self, config: dict) -> bool:
         return config.get("assignment") == "choose"
@@ -218,7 +218,7 @@ class WorldCafe(Method):
     # --- seating -------------------------------------------------------
 
     def on_join(self, session, participant, choices):
-        tables = [value for value, _label in self.groups(session.config)]
+        tables = _tables(session.config)
         if choices.get("group") in tables:
             participant.group = choices["group"]
         elif session.phase_index > 0:
@@ -238,7 +238,7 @@ class WorldCafe(Method):
         round_number = phase.number
         if any(str(round_number) in p.state.get("seats", {}) for p in people):
             return []  # re-entering a round (going back) keeps its seating
-        tables = [value for value, _label in self.groups(session.config)]
+        tables = _tables(session.config)
         hosts_stay = session.config.get("hosts_stay", True)
         fixed = {p.id: p.group for p in people if p.is_host and hosts_stay and p.group in tables}
         if round_number == 1 and session.config.get("assignment") == "choose":
@@ -276,13 +276,13 @@ class WorldCafe(Method):
     def view_context(self, session, view, participant=None):
         plan = self.phases(session.config)
         phase = plan[session.phase_index]
-        labels = dict(self.groups(session.config))
-        context = {"table_labels": labels}
         if view == "participant":
             # A phone's page shows its current phase only (it reloads when the phase
             # changes): nothing is read for the others, in a burst of joins least of all.
             table = participant.group
-            context["table_label"] = labels.get(table, "")
+            context = {
+                "table_label": _table_label(table) if table in _tables(session.config) else ""
+            }
             context["notes"] = (
                 visible(session, kind="note", group=table, phase_index=session.phase_index)
                 if table and phase.name == "round"
@@ -305,6 +305,7 @@ class WorldCafe(Method):
             # "You said, we did": what became of the café's harvest.
             context["needs"] = session_needs(session) if phase.name == "closed" else []
             return context
+        context = {"table_labels": dict(self.groups(session.config))}
         totals = vote_totals(session)
         insights = sorted(
             visible(session, kind="insight"), key=lambda c: (-totals.get(c.id, 0), c.id)
@@ -421,6 +422,15 @@ def _participants(session: Session) -> list[Participant]:
     return db.session.scalars(
         select(Participant).where(Participant.session_id == session.id).order_by(Participant.id)
     ).all()
+
+
+def _tables(config: dict) -> list[str]:
+    """The café's tables, as participants' groups: "1", "2"..."""
+    return [str(n) for n in range(1, config.get("tables", 1) + 1)]
+
+
+def _table_label(table: str) -> str:
+    return _("Table %(n)d", n=int(table))
 
 
 def _table_sizes(session: Session, excluding: Participant) -> dict[str, int]:
