@@ -319,8 +319,8 @@ def insert_now(row):
     as if it had been flushed. Runs inside :func:`write_transaction`.
     """
     clean_row(row)
-    mapper = inspect(row).mapper
     state = inspect(row)
+    mapper = state.mapper
     values = {
         attribute.columns[0].key: state.dict[attribute.key]
         for attribute in mapper.column_attrs
