@@ -148,7 +148,7 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
         health,
         i18n,
         join,
-        live,  # noqa: F401  (importing it registers the socket events)
+        live,  # importing it registers the socket events
         logs,
         policy_cycle,
         printing,
@@ -266,6 +266,7 @@ def create_app(test_config: dict | None = None, plugins=()) -> Flask:
     babel.init_app(app, locale_selector=i18n.select_locale)
     csrf.init_app(app)
     login_manager.init_app(app)
+    app.session_interface = live.SocketAwareSessionInterface()
     socketio.init_app(
         app,
         # `palabre serve` patches the process for gevent: serve on it. Left to

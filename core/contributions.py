@@ -13,10 +13,10 @@ import uuid
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, case, func, select
 
 from . import ratelimit
-from .database import write_transaction
+from .database import insert_now, write_transaction
 from .errors import Refused
 from .events import (
     ALL,
@@ -30,7 +30,7 @@ from .events import (
 from .extensions import db
 from .i18n import LANGUAGES, current_language
 from .inputs import clean_text, is_clean, parse_int
-from .methods import VOTE, ContributionKind, contribute
+from .methods import VOTE, ContributionKind, Method, contribute
 from .models import Contribution, Participant, Session, Status, Vote
 from .phases import current_phase, plan
 from .plugin_host import get_method, plugin_host
@@ -79,12 +79,13 @@ def vote_totals(session: Session) -> dict[int, int]:
     return {contribution_id: int(total) for contribution_id, total in rows}
 
 
-def contribution_rooms(contribution: Contribution) -> list[str]:
+def contribution_rooms(method: Method, contribution: Contribution) -> list[str]:
     """Who sees a contribution live: its group (or everyone), staff, projector.
 
-    A ``staff_only`` kind goes to the staff, the projector and its sender only.
+    ``method`` is its session's. A ``staff_only`` kind goes to the staff,
+    the projector and its sender only.
     """
-    kind = get_method(contribution.session.method).contribution_kinds.get(contribution.kind)
+    kind = method.contribution_kinds.get(contribution.kind)
     if kind and kind.staff_only:
         sender = (
             [participant_room(contribution.participant_id)] if contribution.participant_id else []
@@ -126,12 +127,17 @@ def _clean_client_id(client_id) -> str:
     return client_id
 
 
-def _existing(session: Session, client_id: str) -> Contribution | None:
-    return db.session.scalar(
-        select(Contribution).where(
-            Contribution.session_id == session.id, Contribution.client_id == client_id
-        )
-    )
+#: Looked for at every note: built once (building costs more than running it).
+_STORED_ID = select(Contribution.id).where(
+    Contribution.session_id == bindparam("session_id"),
+    Contribution.client_id == bindparam("client_id"),
+)
+
+
+def _existing(session_id: int, client_id: str) -> Contribution | None:
+    """The contribution stored under ``client_id`` in session ``session_id``, if any."""
+    found = db.session.scalar(_STORED_ID, {"session_id": session_id, "client_id": client_id})
+    return None if found is None else db.session.get(Contribution, found)
 
 
 def _store(
@@ -141,23 +147,25 @@ def _store(
 
     For a participant's contribution, the method's ``prepare_contribution``
     runs first, inside the same transaction. The same write resent while
-    the first was on its way (a phone's outbox) passed the caller's check
-    for its client id as well: the check is made again here, under the
-    write lock, before the method's rules, which would otherwise refuse
-    the resend as a second report of what the first one stored.
+    the first was on its way (a phone's outbox) may have passed the
+    caller's checks: its client id is looked for here, under the write
+    lock, before the method's rules, which would otherwise refuse the
+    resend as a second report of what the first one stored. Nothing here
+    reads ``session`` under the lock (a method's rules may): the write
+    transaction has expired it, and reading it again is a query.
     """
+    method = get_method(session.method)
     with write_transaction():
-        existing = _existing(session, contribution.client_id)
+        existing = _existing(contribution.session_id, contribution.client_id)
         if existing is None:
             if participant is not None:
-                get_method(session.method).prepare_contribution(session, participant, contribution)
-            db.session.add(contribution)
-            db.session.flush()
+                method.prepare_contribution(session, participant, contribution)
+            insert_now(contribution)
             record_event(
                 session,
                 "contribution.added",
                 contribution_payload(contribution),
-                contribution_rooms(contribution),
+                contribution_rooms(method, contribution),
             )
     if existing is not None:
         return existing
@@ -186,27 +194,32 @@ def accept(
     session or current phase does not take this kind, the text is empty or
     too long, it answers nothing it may answer, the participant sends too
     fast, or the method's own rules say no. A ``client_id`` already stored
-    returns the stored contribution without checking anything again: the
+    returns the stored contribution, whatever the checks would say now: the
     phone is only resending something whose acknowledgement it missed.
     """
     client_id = _clean_client_id(client_id)
-    existing = _existing(session, client_id)
-    if existing is not None:
-        return existing
-    kind = _kind(session, kind_name)
-    _check_phase_takes(session, kind)
-    body = _clean_body(kind, body)
-    answered = _answered(session, kind, reply_to)
-    sent_fields = _clean_fields(kind, fields)
-    if kind.hosts_only and not participant.is_host:
-        raise Refused(_("Only the table's host can send this."))
-    method = get_method(session.method)
-    refusal = method.check_contribution(
-        session, participant, kind, {"body": body, "fields": sent_fields}
-    )
-    if refusal:
-        raise Refused(refusal)
-    _check_rate(participant)
+    try:
+        kind = _kind(session, kind_name)
+        _check_phase_takes(session, kind)
+        body = _clean_body(kind, body)
+        answered = _answered(session, kind, reply_to)
+        sent_fields = _clean_fields(kind, fields)
+        if kind.hosts_only and not participant.is_host:
+            raise Refused(_("Only the table's host can send this."))
+        method = get_method(session.method)
+        refusal = method.check_contribution(
+            session, participant, kind, {"body": body, "fields": sent_fields}
+        )
+        if refusal:
+            raise Refused(refusal)
+        _check_rate(participant)
+    except Refused:
+        # A resend of what is stored is answered as stored, whatever the checks now
+        # say; looked for only on a refusal, so that a new note costs one query less
+        # (_store looks again under the write lock).
+        if (existing := _existing(session.id, client_id)) is not None:
+            return existing
+        raise
     contribution = Contribution(
         session_id=session.id,
         participant_id=participant.id,
@@ -313,7 +326,7 @@ def transcribe(
     anything else is stored as not known).
     """
     client_id = _clean_client_id(client_id)
-    existing = _existing(session, client_id)
+    existing = _existing(session.id, client_id)
     if existing is not None:
         return existing
     kind = _kind(session, kind_name)
@@ -366,7 +379,7 @@ def add_by_staff(
         session,
         "contribution.added",
         contribution_payload(contribution),
-        contribution_rooms(contribution),
+        contribution_rooms(get_method(session.method), contribution),
     )
     return contribution
 
@@ -382,7 +395,7 @@ def update_data(session: Session, contribution: Contribution, **changes) -> None
         session,
         "contribution.changed",
         contribution_payload(contribution),
-        contribution_rooms(contribution),
+        contribution_rooms(get_method(session.method), contribution),
     )
 
 
@@ -406,7 +419,7 @@ def set_hidden(session: Session, contribution_id, hidden: bool) -> Contribution:
                 session,
                 "contribution.hidden" if hidden else "contribution.restored",
                 payload,
-                contribution_rooms(contribution),
+                contribution_rooms(get_method(session.method), contribution),
             )
     return contribution
 

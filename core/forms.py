@@ -9,6 +9,7 @@ from wtforms import SelectChoice
 from wtforms.fields import PasswordField, SelectMultipleField, StringField
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from .i18n import wtforms_translations
 from .inputs import clean_text
 
 
@@ -28,6 +29,9 @@ class CleanForm(FlaskForm):
                 filters = unbound_field.kwargs.get("filters", ())
                 options = {**options, "filters": [clean_text, *filters]}
             return super().bind_field(form, unbound_field, options)
+
+        def get_translations(self, form):
+            return wtforms_translations()
 
 
 def options(pairs: Iterable[tuple[object, object]]) -> list[SelectChoice]:

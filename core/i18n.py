@@ -21,16 +21,19 @@ for participants' pages (the join page they check, the poster's blocks).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
 import tempfile
 from pathlib import Path
 
+from babel import support
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import current_app, request, session
-from flask_babel import Domain, get_locale
+from flask_babel import Domain, _get_current_context, get_locale
+from wtforms.i18n import messages_path
 
 #: The core's own catalog folder.
 CORE_TRANSLATIONS = Path(__file__).parent / "translations"
@@ -138,6 +141,35 @@ class PerAppDomain(Domain):
 
     def get_translations_cache(self, ctx):
         return current_app.extensions.setdefault("palabre.translations_cache", {})
+
+    def get_translations(self):
+        """The catalog of the current locale, looked up once per request.
+
+        A page calls gettext a hundred times; Flask-Babel would find the
+        locale and its catalog again at each call. The catalog is kept where
+        Flask-Babel itself clears it when the locale changes
+        (``refresh()``, ``force_locale()``).
+        """
+        context = _get_current_context()
+        if context is None:
+            return super().get_translations()
+        translations = getattr(context, "babel_translations", None)
+        if translations is None:
+            translations = context.babel_translations = super().get_translations()
+        return translations
+
+
+@functools.cache
+def _wtforms_catalog(language: str) -> support.Translations:
+    return support.Translations.load(messages_path(), [language], domain="wtforms")
+
+
+def wtforms_translations() -> support.Translations:
+    """WTForms' own messages ("Not a valid choice.") in the page's language, loaded once.
+
+    Flask-WTF would read WTForms' catalog from disk for each request.
+    """
+    return _wtforms_catalog(current_language())
 
 
 def catalog_folders(host) -> list[Path]:

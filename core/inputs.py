@@ -163,13 +163,22 @@ def keep_stored_text_clean(session_factory) -> None:
 
 def _clean_rows(session, flush_context, instances) -> None:
     for row in (*session.new, *session.dirty):
-        for column in row.__mapper__.columns:
-            if not isinstance(column.type, String | JSON):
-                continue
-            name = row.__mapper__.get_property_by_column(column).key
-            value = getattr(row, name)
-            cleaned = clean_json(value) if isinstance(column.type, JSON) else value
-            if isinstance(cleaned, str):
-                cleaned = clean_text(cleaned)
-            if cleaned != value:
-                setattr(row, name, cleaned)
+        clean_row(row)
+
+
+def clean_row(row) -> None:
+    """Pass the text and JSON columns of ``row`` (an ORM object) through :func:`clean_text`.
+
+    What :func:`keep_stored_text_clean` does before each flush, for rows
+    written without one (:func:`palabre.database.insert_now`).
+    """
+    for column in row.__mapper__.columns:
+        if not isinstance(column.type, String | JSON):
+            continue
+        name = row.__mapper__.get_property_by_column(column).key
+        value = getattr(row, name)
+        cleaned = clean_json(value) if isinstance(column.type, JSON) else value
+        if isinstance(cleaned, str):
+            cleaned = clean_text(cleaned)
+        if cleaned != value:
+            setattr(row, name, cleaned)

@@ -32,13 +32,13 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import refresh
 from markupsafe import Markup
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from wtforms import HiddenField, RadioField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from . import contributions, ratelimit
 from .backlog import session_actions, session_needs
-from .database import write_transaction
+from .database import insert_now, write_transaction
 from .errors import Refused, Unavailable
 from .events import FACILITATORS, PROJECTOR, announce, current_participant
 from .extensions import db
@@ -193,18 +193,20 @@ class VoteForm(CleanForm):
 # --- pages ---------------------------------------------------------------------
 
 
+#: Every request of a phone asks: built once (building costs more than running it).
+_JOINABLE_SESSION = select(Session).where(
+    Session.code == bindparam("code"),
+    Session.status.in_([Status.OPEN, Status.LIVE, Status.CLOSED, Status.ARCHIVED]),
+)
+
+
 def _joinable_session(code: str) -> Session | None:
     """The session a code names, once open; closed and archived ones still show their results.
 
     An archived session stays reachable so that its participants' links keep
     showing what became of what they said ("you said, we did").
     """
-    return db.session.scalar(
-        select(Session).where(
-            Session.code == normalise_code(code),
-            Session.status.in_([Status.OPEN, Status.LIVE, Status.CLOSED, Status.ARCHIVED]),
-        )
-    )
+    return db.session.scalar(_JOINABLE_SESSION, {"code": normalise_code(code)})
 
 
 def participant_count(session: Session) -> int:
@@ -344,15 +346,15 @@ def add_participant(
     """
     token = secrets.token_urlsafe(32)
     with write_transaction():
-        participant = Participant(
-            session_id=session.id,
-            token_hash=hash_token(token),
-            language=language,
-            role=role_link.role if role_link else None,
-            role_link_id=role_link.id if role_link else None,
+        participant = insert_now(
+            Participant(
+                session_id=session.id,
+                token_hash=hash_token(token),
+                language=language,
+                role=role_link.role if role_link else None,
+                role_link_id=role_link.id if role_link else None,
+            )
         )
-        db.session.add(participant)
-        db.session.flush()
         get_method(session.method).on_join(session, participant, choices)
         announce(
             session,

@@ -21,9 +21,10 @@ import threading
 
 from flask import current_app, request
 from flask import session as cookie
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext as _
 from flask_socketio import join_room
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -41,7 +42,7 @@ from .events import (
     room,
 )
 from .extensions import db, socketio
-from .inputs import is_clean, parse_int
+from .inputs import SQL_INT_MAX, is_clean, parse_int
 from .join import participant_count
 from .models import Event, HandledRequest, Participant, Session, Status
 
@@ -53,6 +54,21 @@ REPLAY_LIMIT = 500
 MAX_MESSAGE_BYTES = 64 * 1024
 
 # --- connection ---------------------------------------------------------
+
+
+class SocketAwareSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed cookie session, read once per live socket instead of at each of its events.
+
+    Flask-SocketIO runs each event of a socket in a request context made from
+    the socket's handshake, where Flask opens the cookie session again
+    (checking its signature, decoding it) only for Flask-SocketIO to replace
+    it with the socket's own copy, kept in the handshake's environ since the
+    first event (``saved_session``). That copy is what is opened instead.
+    """
+
+    def open_session(self, app, request):
+        saved = request.environ.get("saved_session")
+        return saved if saved is not None else super().open_session(app, request)
 
 
 def rooms_for(view: str, participant: Participant | None) -> list[str]:
@@ -78,7 +94,7 @@ def on_connect(auth):
     code, view = auth.get("session"), auth.get("view", "participant")
     if not isinstance(code, str) or not is_clean(code) or len(code) > 20:
         return False
-    session = db.session.scalar(select(Session).where(Session.code == code))
+    session = db.session.scalar(_SESSION_BY_CODE, {"code": code})
     if session is None or view not in ("participant", "facilitator", "projector"):
         return False
     if session.status == Status.ARCHIVED:
@@ -123,16 +139,30 @@ def _replay(session: Session, rooms: list[str], last_seq) -> None:
         socketio.emit("event", envelope, to=request.sid)
 
 
+#: Asked at every connection: built once (building costs more than running it).
+_SESSION_BY_CODE = select(Session).where(Session.code == bindparam("code"))
+_EVENTS_AFTER = (
+    select(Event)
+    .where(
+        Event.session_id == bindparam("session_id"),
+        Event.seq > bindparam("after"),
+        Event.seq <= bindparam("upto"),
+    )
+    .order_by(Event.seq)
+    .limit(REPLAY_LIMIT + 1)
+)
+
+
 def missed_events(session: Session, rooms: list[str], after: int, upto: int | None = None):
     """The envelopes of ``session``'s events for ``rooms`` numbered after ``after``, in order.
 
     Up to ``upto`` inclusive when given. ``None`` when there are more than
     :data:`REPLAY_LIMIT` events to go through: reloading the page is faster.
     """
-    query = select(Event).where(Event.session_id == session.id, Event.seq > after)
-    if upto is not None:
-        query = query.where(Event.seq <= upto)
-    missed = db.session.scalars(query.order_by(Event.seq).limit(REPLAY_LIMIT + 1)).all()
+    missed = db.session.scalars(
+        _EVENTS_AFTER,
+        {"session_id": session.id, "after": after, "upto": SQL_INT_MAX if upto is None else upto},
+    ).all()
     if len(missed) > REPLAY_LIMIT:
         return None
     wanted = set(rooms)
@@ -141,6 +171,14 @@ def missed_events(session: Session, rooms: list[str], after: int, upto: int | No
         for event in missed
         if wanted.intersection(event.rooms)
     ]
+
+
+#: Asked at every event of a phone: built once (building costs more than running it).
+_SESSION_AND_PARTICIPANT = (
+    select(Session, Participant)
+    .join(Participant, Participant.session_id == Session.id)
+    .where(Session.id == bindparam("session_id"), Participant.id == bindparam("participant_id"))
+)
 
 
 def _connection() -> tuple[Session | None, Participant | None, str]:
@@ -153,9 +191,7 @@ def _connection() -> tuple[Session | None, Participant | None, str]:
     if not participant_id:
         return db.session.get(Session, session_id), None, live.get("view", "")
     row = db.session.execute(
-        select(Session, Participant)
-        .join(Participant, Participant.session_id == Session.id)
-        .where(Session.id == session_id, Participant.id == participant_id)
+        _SESSION_AND_PARTICIPANT, {"session_id": session_id, "participant_id": participant_id}
     ).first()
     session, participant = row if row else (None, None)
     return session, participant, live.get("view", "")

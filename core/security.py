@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import lru_cache
 
 from flask import g, request
 
@@ -25,6 +26,7 @@ HSTS_SECONDS = 365 * 24 * 3600
 MAX_REMEMBER = timedelta(days=30)
 
 
+@lru_cache(maxsize=64)  # the same for every response from a host: built once
 def content_security_policy(host: str, frame_ancestors: tuple[str, ...] = ()) -> str:
     """The policy for a page served at ``host``: this site only, no inline script or style.
 

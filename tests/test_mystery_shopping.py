@@ -17,7 +17,7 @@ from flask import url_for
 from sqlalchemy import select
 
 from palabre import contributions
-from palabre.database import write_transaction
+from palabre.database import WRITE_LOCK_KEY, write_transaction
 from palabre.extensions import db, socketio
 from palabre.models import (
     Action,
@@ -699,9 +699,10 @@ def test_a_report_sent_twice_is_stored_once(palabre_app, make_session):
 def test_a_report_resent_before_the_first_was_stored_gets_the_first_answer(
     palabre_app, make_session, monkeypatch
 ):
-    """Two copies at once (a phone's outbox resending): both pass the client-id check
-    before either holds the write lock. The second then meets the first under the lock
-    and gets its answer, instead of being refused as a second report of the visit."""
+    """Two copies at once (a phone's outbox resending): the second passes the checks made
+    before the write lock, as the first did (its client id is looked for there only when a
+    check refuses it). It then meets the first under the lock and gets its answer, instead
+    of being refused as a second report of the visit."""
     ref = make_audit(palabre_app, make_session)
     phone, link_id = evaluator(palabre_app, ref)
     visit = assign(palabre_app, ref, link_id, "s1")
@@ -714,17 +715,17 @@ def test_a_report_resent_before_the_first_was_stored_gets_the_first_answer(
         "followed": "no",
     }
     first = phone.socket.emit("contribute", payload, callback=True)
-    stored_check = contributions._existing
-    checks = []
+    look_for = contributions._existing
+    looked_under_the_lock = []
 
-    def made_before_the_first_was_stored(session, client_id):
-        checks.append(client_id)
-        return None if len(checks) == 1 else stored_check(session, client_id)
+    def looked_for(session_id, client_id):
+        looked_under_the_lock.append(palabre_app.extensions[WRITE_LOCK_KEY].held_by_current())
+        return look_for(session_id, client_id)
 
-    monkeypatch.setattr(contributions, "_existing", made_before_the_first_was_stored)
+    monkeypatch.setattr(contributions, "_existing", looked_for)
     again = phone.socket.emit("contribute", payload, callback=True)
     assert first["ok"] and again == first
-    assert len(checks) == 2
+    assert looked_under_the_lock == [True]
     assert len(stored(palabre_app, ref)) == 1
 
 

@@ -188,7 +188,7 @@ class WorldCafe(Method):
         ]
 
     def groups(self, config: dict) -> list[tuple[str, str]]:
-        return [(str(n), _("Table %(n)d", n=n)) for n in range(1, config.get("tables", 1) + 1)]
+        return [(table, _table_label(table)) for table in _tables(config)]
 
     def participants_choose_group(self, config: dict) -> bool:
         return config.get("assignment") == "choose"
@@ -203,7 +203,7 @@ class WorldCafe(Method):
     # --- seating -------------------------------------------------------
 
     def on_join(self, session, participant, choices):
-        tables = [value for value, _label in self.groups(session.config)]
+        tables = _tables(session.config)
         if choices.get("group") in tables:
             participant.group = choices["group"]
         elif session.phase_index > 0:
@@ -223,7 +223,7 @@ class WorldCafe(Method):
         round_number = phase.number
         if any(str(round_number) in p.state.get("seats", {}) for p in people):
             return []  # re-entering a round (going back) keeps its seating
-        tables = [value for value, _label in self.groups(session.config)]
+        tables = _tables(session.config)
         hosts_stay = session.config.get("hosts_stay", True)
         fixed = {p.id: p.group for p in people if p.is_host and hosts_stay and p.group in tables}
         if round_number == 1 and session.config.get("assignment") == "choose":
@@ -261,54 +261,71 @@ class WorldCafe(Method):
     def view_context(self, session, view, participant=None):
         plan = self.phases(session.config)
         phase = plan[session.phase_index]
-        labels = dict(self.groups(session.config))
-        totals = vote_totals(session)
-        context = {"table_labels": labels, "vote_totals": totals}
-        insights = sorted(
-            visible(session, kind="insight"), key=lambda c: (-totals.get(c.id, 0), c.id)
-        )
-        context["insights"] = insights
-        context["dot_rows"] = [(c.body, totals.get(c.id, 0)) for c in insights]
         if view == "participant":
+            # A phone's page shows its current phase only (it reloads when the phase
+            # changes): nothing is read for the others, in a burst of joins least of all.
             table = participant.group
-            context["table_label"] = labels.get(table, "")
+            context = {
+                "table_label": _table_label(table) if table in _tables(session.config) else ""
+            }
             context["notes"] = (
                 visible(session, kind="note", group=table, phase_index=session.phase_index)
-                if table
+                if table and phase.name == "round"
                 else []
             )
             previous = _previous_round_index(plan, session.phase_index)
+            round_ = phase.name == "round" and table and previous is not None
             context["previous_summary"] = (
                 visible(session, kind="summary", group=table, phase_index=previous)
-                if table and previous is not None
+                if round_
                 else []
             )
             context["previous_notes"] = (
                 visible(session, kind="note", group=table, phase_index=previous)
-                if table and previous is not None and participant.is_host
+                if round_ and participant.is_host
                 else []
             )
-            context["dots_left"] = self.vote_budget(session.config) - votes_used(participant)
-            context["show_totals"] = self.phones_see_vote_totals(session.config)
-            if not context["show_totals"]:
-                # Shown in the order they were written: the ranking would give the totals away.
-                context["insights"] = sorted(insights, key=lambda c: c.id)
-            context["my_votes"] = _my_votes(participant)
+            if phase.name == "harvest":
+                context.update(self._dots_context(session, participant))
             # "You said, we did": what became of the café's harvest.
             context["needs"] = session_needs(session) if phase.name == "closed" else []
-        else:
-            round_notes = _all_of_phase(
-                session, "note", session.phase_index, include_hidden=view != "projector"
-            )
-            context["notes_by_table"] = _by_group(round_notes)
-            context["newest_notes"] = round_notes[::-1]
-            context["summaries_by_table"] = _by_group(
-                _all_of_kind(session, "summary", include_hidden=view != "projector")
-            )
-            context["people_by_table"] = _people_by_table(session)
-            if view == "facilitator" and phase.name == "harvest":
-                context["all_insights"] = _all_of_kind(session, "insight", include_hidden=True)
+            return context
+        context = {"table_labels": dict(self.groups(session.config))}
+        totals = vote_totals(session)
+        insights = sorted(
+            visible(session, kind="insight"), key=lambda c: (-totals.get(c.id, 0), c.id)
+        )
+        context["vote_totals"] = totals
+        context["insights"] = insights
+        context["dot_rows"] = [(c.body, totals.get(c.id, 0)) for c in insights]
+        round_notes = _all_of_phase(
+            session, "note", session.phase_index, include_hidden=view != "projector"
+        )
+        context["notes_by_table"] = _by_group(round_notes)
+        context["newest_notes"] = round_notes[::-1]
+        context["summaries_by_table"] = _by_group(
+            _all_of_kind(session, "summary", include_hidden=view != "projector")
+        )
+        context["people_by_table"] = _people_by_table(session)
+        if view == "facilitator" and phase.name == "harvest":
+            context["all_insights"] = _all_of_kind(session, "insight", include_hidden=True)
         return context
+
+    def _dots_context(self, session, participant) -> dict:
+        """What a phone shows in the harvest: the insights, its dots given and left."""
+        totals = vote_totals(session)
+        show_totals = self.phones_see_vote_totals(session.config)
+        insights = visible(session, kind="insight")
+        if show_totals:
+            insights.sort(key=lambda c: (-totals.get(c.id, 0), c.id))
+        # Otherwise in the order they were written: the ranking would give the totals away.
+        return {
+            "vote_totals": totals,
+            "insights": insights,
+            "show_totals": show_totals,
+            "dots_left": self.vote_budget(session.config) - votes_used(participant),
+            "my_votes": _my_votes(participant),
+        }
 
     def report_context(self, session):
         plan = self.phases(session.config)
@@ -369,6 +386,15 @@ def _participants(session: Session) -> list[Participant]:
     return db.session.scalars(
         select(Participant).where(Participant.session_id == session.id).order_by(Participant.id)
     ).all()
+
+
+def _tables(config: dict) -> list[str]:
+    """The café's tables, as participants' groups: "1", "2"..."""
+    return [str(n) for n in range(1, config.get("tables", 1) + 1)]
+
+
+def _table_label(table: str) -> str:
+    return _("Table %(n)d", n=int(table))
 
 
 def _table_sizes(session: Session, excluding: Participant) -> dict[str, int]:
