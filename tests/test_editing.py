@@ -11,6 +11,7 @@ from sqlalchemy import select
 from palabre import Texts, text_in
 from palabre.database import write_transaction
 from palabre.extensions import db
+from palabre.i18n import LANGUAGES
 from palabre.models import Session
 
 
@@ -84,7 +85,9 @@ def test_the_form_as_stored_saves_unchanged_for_every_method(
 ):
     """Every method's edit page is its creation form filled with what is stored."""
     for method in ("world_cafe", "forum_theatre", "citizen_dialogue", "mystery_shopping"):
-        session = make_session(method, phase=0)
+        # In every language: the default texts are written in each language that has a
+        # catalog, and the form keeps only the session's languages.
+        session = make_session(method, phase=0, languages=list(LANGUAGES))
         before = stored(palabre_app, session.id).config
         response = save(facilitator_client, session.id, edit_form(facilitator_client, session.id))
         assert response.status_code == 302, (method, response.text[-3000:])

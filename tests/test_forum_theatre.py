@@ -370,8 +370,8 @@ def test_every_phone_action_has_an_icon_and_every_scene_and_question_a_listen_bu
     page = french.get(f"/j/{code}").text
     assert read_aloud_targets(page) == ["#scene > *"]
     # The title was translated into French; the description was not, and stays English.
-    assert '<h1 class="question" dir="auto" lang="fr">L’entretien au ministère</h1>' in page
-    assert '<p class="lead" dir="auto" lang="en">Eight hours, no interpreter.</p>' in page
+    assert '<h1 class="question" lang="fr" dir="ltr">L’entretien au ministère</h1>' in page
+    assert '<p class="lead" lang="en" dir="ltr">Eight hours, no interpreter.</p>' in page
     assert buttons_without_an_icon(page) == []
     for index, target in ((REFLECTION, "#question"), (FORUM, "#forum-question")):
         go(app, code, index)

@@ -315,8 +315,8 @@ def test_an_evaluators_scenario_and_rubric_can_be_heard_and_every_action_has_an_
     visit = assign(palabre_app, ref, link_id, "s1", "p9")
     page = phone.page().text
     assert read_aloud_targets(page) == [f"#scenario-{visit} > *", "#rubric > *"]
-    assert 'lang="fr">Une aidante avec un visa de conjointe' in page
-    assert 'lang="en">Her visa ends in two months.' in page  # not translated
+    assert 'lang="fr" dir="ltr">Une aidante avec un visa de conjointe' in page
+    assert 'lang="en" dir="ltr">Her visa ends in two months.' in page  # not translated
     assert buttons_without_an_icon(page) == []
     fieldwork = make_audit(palabre_app, make_session, phase=FIELDWORK)
     phone, link_id = evaluator(palabre_app, fieldwork, language="fr")
@@ -939,7 +939,8 @@ def test_an_agreed_finding_is_recorded_as_an_evaluation_of_the_actions_it_evalua
     from palabre.policy_cycle import monitoring_context
 
     with palabre_app.test_request_context():
-        monitored = monitoring_context(date.today() - timedelta(days=1))["evaluations"]
+        recent = monitoring_context(date.today() - timedelta(days=1))["recent"]
+        monitored = [u for _action, updates in recent for u in updates if u.kind == "evaluation"]
         assert {u.evidence_session_id for u in monitored if u.method != "Survey"} == {toynbee.id}
 
     # Unlinked from one action, its entry there goes; the team's own entry stays.
