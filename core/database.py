@@ -55,16 +55,17 @@ lock, the write's statements, ``COMMIT``), each well under a millisecond.
 Left to psycopg's gevent-friendly wait, each round trip would also hand the
 event loop to every other greenlet ready to run (a burst's other phones,
 the broadcasts of the writes before), and the writer would get it back only
-once they all yielded: measured under a burst of 144 dots on two busy
-cores, a write then held the lock 34 ms instead of two or three, and writes
-queued for seconds. So, once its turn has come, a writer waits for the
-database *without yielding* (:func:`_wait_holding_the_lock`), as SQLite's
-writes do: the whole transaction holds the event loop for its few
-milliseconds and no more. Waiting for another process's writer (the
-advisory lock taken) still yields, and so does a transaction that has
-blocked the event loop for :data:`POSTGRESQL_BLOCKING_BUDGET_S` already (a
-database that is slow to answer, a large import): its remaining waits let
-the other greenlets run, as before. ``STRICT_WRITES`` then watches a
+once they all yielded: measured under a burst of 144 dots on the shared,
+overloaded 2-core test machine, a write held the lock 34 ms (median), and
+writes queued for seconds. So, once its turn has come, a writer waits for
+the database *without yielding* (:func:`_wait_holding_the_lock`), as
+SQLite's writes do: the whole transaction holds the event loop for its own
+round trips and no more (13 ms, median, in the same conditions). Waiting
+for another process's writer (the advisory lock taken) still yields, and so
+does a transaction that has blocked the event loop for
+:data:`POSTGRESQL_BLOCKING_BUDGET_S` already (a database that is slow to
+answer, a large import): its remaining waits let the other greenlets run,
+as before. ``STRICT_WRITES`` then watches a
 PostgreSQL writer as it does a SQLite one, these waits for the database
 excepted.
 """
@@ -104,8 +105,9 @@ POSTGRESQL_KEY = "palabre.postgresql"
 #: Key of the PostgreSQL advisory lock every write transaction holds (any number, fixed).
 POSTGRESQL_WRITE_LOCK = 0x9A1AB7E
 #: How long one write transaction on PostgreSQL may keep the event loop waiting for
-#: the database before its waits yield to other greenlets again. A write takes 2 to 5 ms
-#: on a busy 2-core machine; a phone's socket tolerates seconds (ping timeout 25 s).
+#: the database before its waits yield to other greenlets again. A write took 13 ms
+#: (median; 25 ms p95) on the shared, overloaded 2-core test machine, a few on a quiet one;
+#: a phone's socket tolerates seconds (ping timeout 25 s).
 POSTGRESQL_BLOCKING_BUDGET_S = 0.05
 
 
