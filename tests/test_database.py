@@ -247,9 +247,12 @@ def test_a_full_disk_refuses_the_write_and_keeps_what_was_stored(
     assert "kept" in bodies
 
 
-@pytest.mark.sqlite_only("STRICT_WRITES watches the process's SQLite write lock")
 def test_strict_writes_catch_a_yield_inside_the_transaction(app, make_cafe):
-    """Under gevent, code that switches greenlets while holding the write lock fails loudly."""
+    """Under gevent, code that switches greenlets while holding the write lock fails loudly.
+
+    On either database: on PostgreSQL the holder's waits for the database do
+    not yield (see the next test), so a switch is the code's own.
+    """
     gevent = pytest.importorskip("gevent")
     code = make_cafe()
     outcome = {}
@@ -270,6 +273,70 @@ def test_strict_writes_catch_a_yield_inside_the_transaction(app, make_cafe):
     with app.app_context():
         # Rolled back: nothing half-done is stored.
         assert db.session.scalar(select(Session.venue).where(Session.code == code)) != "changed"
+
+
+@pytest.mark.postgresql_only("how a writer waits for PostgreSQL's answers")
+@pytest.mark.parametrize("budget_s", [10.0, 0.0])
+def test_a_postgresql_writer_waits_without_yielding_until_its_budget_is_spent(
+    app, make_cafe, monkeypatch, budget_s
+):
+    """Within its budget a write's round trips keep the event loop; past it they yield.
+
+    A greenlet counts while the writer writes. Within the budget it never
+    runs: the write holds the lock for its own round trips only, as on
+    SQLite. With the budget spent (a slow database), the waits let it run,
+    and STRICT_WRITES does not take those switches for the code's own.
+    """
+    import select as real_select
+
+    import psycopg.waiting
+
+    gevent = pytest.importorskip("gevent")
+    gevent_select = pytest.importorskip("gevent.select")
+
+    # What `palabre serve` has after patching: a poll() that yields to other
+    # greenlets, and psycopg waiting with it.
+    patched = type("PatchedSelect", (), {})()
+    for name in ("POLLIN", "POLLOUT", "POLLERR", "POLLHUP", "POLLNVAL"):
+        setattr(patched, name, getattr(real_select, name))
+    patched.poll = gevent_select.poll
+    monkeypatch.setattr(database, "select", patched)
+    monkeypatch.setattr(psycopg.waiting, "select", patched)
+    monkeypatch.setattr(psycopg.waiting, "wait", psycopg.waiting.wait_poll)
+    monkeypatch.setattr(database, "POSTGRESQL_BLOCKING_BUDGET_S", budget_s)
+    assert app.config["STRICT_WRITES"]
+    code = make_cafe()
+    ticks, seen = [0], {}
+
+    def count():
+        while True:
+            ticks[0] += 1
+            gevent.sleep(0)
+
+    def write():
+        with app.test_request_context():
+            session = db.session.scalar(select(Session).where(Session.code == code))
+            with write_transaction():
+                seen["before"] = ticks[0]
+                session.venue = "Centro cívico"
+                db.session.flush()
+                db.session.execute(text("SELECT pg_sleep(0.05)"))
+                seen["after"] = ticks[0]
+            db.session.remove()
+
+    counter = gevent.spawn(count)
+    try:
+        gevent.spawn(write).get(timeout=30)
+    finally:
+        counter.kill()
+    if budget_s:
+        assert seen["after"] == seen["before"], "the writer yielded within its budget"
+    else:
+        assert seen["after"] > seen["before"], "the writer never yielded"
+    with app.app_context():
+        assert (
+            db.session.scalar(select(Session.venue).where(Session.code == code)) == "Centro cívico"
+        )
 
 
 @pytest.mark.sqlite_only("the process's SQLite write lock")
