@@ -26,7 +26,7 @@ import pytest
 from palabre.i18n import LANGUAGES, STAFF_LANGUAGES
 from palabre.testing import Facilitator
 from tests.test_browser import EMAIL, PASSWORD, browser, server  # noqa: F401  (fixtures)
-from tests.test_room import CAFE, DIALOGUE, ROUND_1, THEATRE
+from tests.test_room import CAFE, DIALOGUE, FORUM, ROUND_1, THEATRE
 
 pytestmark = pytest.mark.browser
 
@@ -51,6 +51,7 @@ def sessions(server):
             for name, method, config, phase in (
                 ("cafe", "world_cafe", CAFE, ROUND_1),
                 ("theatre", "forum_theatre", THEATRE, 1),
+                ("forum", "forum_theatre", THEATRE, FORUM),
                 ("dialogue", "citizen_dialogue", DIALOGUE, None),
                 ("audit", "mystery_shopping", {"scale": "4"}, None),
                 ("closed", "world_cafe", CAFE, None),
@@ -242,13 +243,32 @@ def test_without_javascript_no_page_promises_to_change_by_itself(server, browser
     page.context.close()
 
 
-@pytest.mark.parametrize("language", ["en", "ar"])
+#: Languages whose phone pages are checked for sideways overflow: English and Arabic, the
+#: longest words (German, Finnish, Greek), Farsi (right to left) and Tigrinya (Ge'ez script).
+NARROW_LANGUAGES = ["en", "ar", "de", "fi", "el", "fa", "ti"]
+#: Each box of text whose content is wider than the box: cut off, or spilling over its
+#: neighbours (a page can hide that from the document's own scroll width).
+SPILLING_TEXT = """() => Array.from(document.querySelectorAll(
+    'h1, h2, h3, p, label, legend, button, a, summary, li, dt, dd, .badge, .phase-card'))
+  .filter(e => e.offsetParent !== null && e.clientWidth > 1)  // shown, not screen-reader-only
+  .filter(e => e.scrollWidth > e.clientWidth + 1)
+  .map(e => e.tagName + ' ' + e.textContent.trim().slice(0, 40) + ' '
+            + (e.scrollWidth - e.clientWidth) + 'px')"""
+
+
+@pytest.mark.parametrize("language", NARROW_LANGUAGES)
 def test_phone_pages_fit_320_pixels_and_double_text_size(server, browser, sessions, language):
-    """At 320 CSS px (a 640 px phone at 200% zoom), and with the text twice as big, nothing
-    needs scrolling sideways (WCAG 1.4.4 and 1.4.10)."""
-    for name in ("cafe", "theatre", "dialogue"):
+    """At 360 CSS px, at 320 (a 640 px phone at 200% zoom), and with the text twice as big,
+    nothing needs scrolling sideways and no text spills out of its box (WCAG 1.4.4 and
+    1.4.10), in the languages with the longest words and in both other scripts' directions."""
+    spilling = {}
+    for name in ("cafe", "forum", "dialogue", "audit"):
         code = sessions[name].code
-        context = browser.new_context(viewport={"width": 320, "height": 640}, is_mobile=True)
+        context = browser.new_context(
+            viewport={"width": 320, "height": 640},
+            is_mobile=True,
+            extra_http_headers={"Accept-Language": language},
+        )
         page = context.new_page()
         for step in ("home", "join", "participant"):
             if step == "home":
@@ -259,13 +279,19 @@ def test_phone_pages_fit_320_pixels_and_double_text_size(server, browser, sessio
                 page.check(f"input[name=language][value={language}]")
                 page.click(f"form[action$='/j/{code}'] [type=submit]")
                 page.wait_for_selector(".phase-card")
-            for text_size in ("100%", "200%"):
+            assert page.locator("html").get_attribute("lang") == language
+            for width, text_size in ((360, "100%"), (320, "100%"), (320, "200%")):
+                page.set_viewport_size({"width": width, "height": 640})
                 page.evaluate(f"document.documentElement.style.fontSize = '{text_size}'")
+                where = f"{name} {step} at {width}px, {text_size} text"
                 overflow = page.evaluate(
                     "document.documentElement.scrollWidth - document.documentElement.clientWidth"
                 )
-                assert overflow <= 1, f"{name} {step} at {text_size} text: {overflow}px sideways"
+                assert overflow <= 1, f"{where}: {overflow}px sideways"
+                spilling[where] = page.evaluate(SPILLING_TEXT)
+            page.evaluate("document.documentElement.style.fontSize = ''")
         context.close()
+    assert not any(spilling.values()), {where: found for where, found in spilling.items() if found}
 
 
 # Tap targets on a phone page and what each is: a radio button or checkbox counts with the
