@@ -105,6 +105,23 @@ def browser():
         browser.close()
 
 
+def wait_until(page, expression: str, timeout: float = 15) -> None:
+    """Wait until the JavaScript ``expression`` is true on ``page``, polling with
+    ``page.evaluate``: Playwright's ``wait_for_function`` compiles its predicate inside the
+    page, which the Content-Security-Policy (no ``unsafe-eval``) refuses when it has to poll."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if page.evaluate(expression):
+                return
+        except PlaywrightError:  # the page reloading itself (a new phase): ask the next one
+            pass
+        assert time.monotonic() < deadline, f"still false after {timeout} s: {expression}"
+        page.wait_for_timeout(50)
+
+
 def phone(browser, url):
     context = browser.new_context(viewport={"width": 390, "height": 800}, is_mobile=True)
     page = context.new_page()
@@ -225,7 +242,7 @@ def test_phone_offline_keeps_its_note_and_sends_it_later(server, browser):
     amina.click("button[type=submit], input[type=submit]")
     advance(facilitator, "Round 1")
     amina.wait_for_selector(".note-form")
-    amina.wait_for_function("document.documentElement.classList.contains('live-connected')")
+    wait_until(amina, "document.documentElement.classList.contains('live-connected')")
 
     amina.context.set_offline(True)
     amina.evaluate("window.palabreLive.socket.io.engine.close()")
@@ -234,7 +251,7 @@ def test_phone_offline_keeps_its_note_and_sends_it_later(server, browser):
     assert "Sent from the basement" in amina.evaluate("JSON.stringify(localStorage)")
     amina.context.set_offline(False)
     facilitator.wait_for_selector("text=Sent from the basement", timeout=30000)
-    amina.wait_for_function("!JSON.stringify(localStorage).includes('Sent from the basement')")
+    wait_until(amina, "!JSON.stringify(localStorage).includes('Sent from the basement')")
 
 
 def test_sockets_from_another_origin_are_refused(server):
@@ -458,13 +475,14 @@ def test_a_half_typed_note_survives_the_facilitator_moving_on(server, browser):
     amina.click("button[type=submit], input[type=submit]")
     advance(facilitator, "Round 1")
     amina.wait_for_selector(".note-form textarea")
-    amina.wait_for_function("document.documentElement.classList.contains('live-connected')")
+    wait_until(amina, "document.documentElement.classList.contains('live-connected')")
     amina.locator(".note-form textarea").press_sequentially("Half a thought about the bus")
     # The facilitator moves on: the phone reloads by itself, and the text is still there.
     advance(facilitator, "Round 2")
     amina.wait_for_selector("text=What is hardest for you or your family here?")
-    amina.wait_for_function(
-        "document.querySelector('.note-form textarea').value === 'Half a thought about the bus'"
+    wait_until(
+        amina,
+        "document.querySelector('.note-form textarea').value === 'Half a thought about the bus'",
     )
     # Sent, the draft is gone: a later reload shows an empty box.
     amina.click(".note-form [type=submit]")
@@ -540,7 +558,7 @@ def test_dots_disable_at_zero_and_can_be_taken_back(server, browser):
     for step in ("Round 1", "Round 2", "Round 3", "Harvest"):
         advance(facilitator, step)
     amina.wait_for_selector("details.insight-form summary")
-    amina.wait_for_function("document.documentElement.classList.contains('live-connected')")
+    wait_until(amina, "document.documentElement.classList.contains('live-connected')")
     amina.locator("details.insight-form summary").click()
     amina.fill("details.insight-form textarea", "A buddy for each family")
     amina.click("details.insight-form [type=submit]")
@@ -844,7 +862,7 @@ def test_a_mystery_shopping_audit_from_preparation_to_the_printed_report(server,
     assert amina.input_value(".visit-form textarea[name=note-c2]").startswith("Right about the fee")
 
     # Amina reports from the street, without a connection: the report waits on her phone.
-    amina.wait_for_function("document.documentElement.classList.contains('live-connected')")
+    wait_until(amina, "document.documentElement.classList.contains('live-connected')")
     amina.context.set_offline(True)
     amina.evaluate("window.palabreLive.socket.io.engine.close()")
     amina.check("input[name=score-c1][value='2']")
@@ -857,7 +875,7 @@ def test_a_mystery_shopping_audit_from_preparation_to_the_printed_report(server,
     assert "no free option named" in amina.evaluate("JSON.stringify(localStorage)")
     amina.context.set_offline(False)
     facilitator.wait_for_selector("#reports li:has-text('no free option named')", timeout=30000)
-    amina.wait_for_function("!JSON.stringify(localStorage).includes('no free option named')")
+    wait_until(amina, "!JSON.stringify(localStorage).includes('no free option named')")
 
     # Bilal flags an ethics concern: it reaches the facilitator's screen at once, no reload.
     bilal.wait_for_selector(".visit-form")
@@ -958,7 +976,7 @@ def test_a_citizen_dialogue_from_interviews_to_the_perspective_report(server, br
     assert "localhost" not in link and link.startswith(server)
     connector = phone(browser, link)
     connector.wait_for_selector("text=C-01")
-    connector.wait_for_function("document.documentElement.classList.contains('live-connected')")
+    wait_until(connector, "document.documentElement.classList.contains('live-connected')")
 
     def record(answers, place):
         connector.select_option("#iv-respondent", "resident")
@@ -979,7 +997,7 @@ def test_a_citizen_dialogue_from_interviews_to_the_perspective_report(server, br
     assert connector.input_value(".interview-form textarea[name=q2]") == ""
     connector.context.set_offline(False)
     connector.wait_for_selector(".outbox li.sent >> nth=1", timeout=30000)
-    connector.wait_for_function("!JSON.stringify(localStorage).includes('No bus in the evening')")
+    wait_until(connector, "!JSON.stringify(localStorage).includes('No bus in the evening')")
 
     # Theming: one theme, both bus answers in it, one picked as the quote.
     advance(facilitator, "Theming")
