@@ -15,7 +15,14 @@ import pytest
 from pypdf import PdfReader
 
 from tests import test_browser
-from tests.test_browser import EMAIL, advance, create_and_open, phone, signed_in_facilitator
+from tests.test_browser import (
+    EMAIL,
+    advance,
+    create_and_open,
+    phone,
+    signed_in_facilitator,
+    wait_until,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -192,6 +199,8 @@ def test_the_merge_form_finds_the_need_as_it_is_typed(server, browser):
     facilitator.press("#need-q", "Enter")
     found = facilitator.locator(".found-needs label:has-text('Zebra crossing near the school')")
     found.wait_for()
+    # The list narrows as the answer to the search arrives: wait for it, not for the first match.
+    wait_until(facilitator, "document.querySelectorAll('.found-needs li').length === 1")
     assert facilitator.locator(".found-needs li").count() == 1
     assert "/merge" not in facilitator.url  # Enter searched, it did not send the form
     found.locator("input[type=radio]").check()
