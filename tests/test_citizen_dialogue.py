@@ -643,14 +643,23 @@ def test_a_meeting_is_scheduled_as_an_evening_of_its_own(palabre_app, dialogue, 
     assert "/sessions/new/dialogue_meeting" not in facilitator_client.get("/sessions/").text
 
 
-def test_a_meetings_prompts_can_be_heard_in_their_language_and_its_actions_carry_icons(
-    palabre_app, dialogue, facilitator_client, make_phone, go_to_phase
-):
+def opened_meeting(palabre_app, dialogue, facilitator_client, go_to_phase):
+    """A themed dialogue with one meeting on its transport theme, the meeting open:
+    ``(dialogue session, transport theme, meeting)``."""
     session, transport = themed_dialogue(palabre_app, dialogue, facilitator_client)
     go_to_phase(session, MEETINGS)
     schedule(facilitator_client, session, [transport.id])
     (meeting,) = the_meetings(palabre_app, session)
     go_to_phase(meeting, 0)
+    return session, transport, meeting
+
+
+def test_a_meetings_prompts_can_be_heard_in_their_language_and_its_actions_carry_icons(
+    palabre_app, dialogue, facilitator_client, make_phone, go_to_phase
+):
+    session, transport, meeting = opened_meeting(
+        palabre_app, dialogue, facilitator_client, go_to_phase
+    )
     go_to_phase(meeting, MEETING_WORK)
     prompt = f"#prompt-{transport.id}"
     arabic, french = make_phone(meeting.code, language="ar"), make_phone(meeting.code, "fr")
@@ -665,11 +674,9 @@ def test_a_meetings_prompts_can_be_heard_in_their_language_and_its_actions_carry
 def test_a_meeting_runs_on_its_themes_and_its_ideas_become_projects_in_the_backlog(
     palabre_app, dialogue, facilitator_client, make_phone, go_to_phase
 ):
-    session, transport = themed_dialogue(palabre_app, dialogue, facilitator_client)
-    go_to_phase(session, MEETINGS)
-    schedule(facilitator_client, session, [transport.id])
-    (meeting,) = the_meetings(palabre_app, session)
-    go_to_phase(meeting, 0)
+    session, transport, meeting = opened_meeting(
+        palabre_app, dialogue, facilitator_client, go_to_phase
+    )
     phone = make_phone(meeting.code, language="ar")
     assert "كيف نتنقل بشكل أفضل؟" in phone.page().text
     # The dialogue's own phones are told when and where, not sent to the meeting.

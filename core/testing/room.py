@@ -712,6 +712,15 @@ class LiveSession:
     method: str
 
 
+def _session_fields(
+    title: str, venue: str, languages: Sequence[str], config: dict | None
+) -> list[tuple[str, str]]:
+    """The session form's fields as the pages that make and edit a session post them."""
+    fields = [("title", title), ("venue", venue)]
+    fields += [("languages", language) for language in languages]
+    return fields + _form_fields(config or {})
+
+
 def _form_fields(config: dict) -> list[tuple[str, str]]:
     """A method's configuration as the new-session form posts it (``config-<name>``)."""
     pairs = []
@@ -761,10 +770,7 @@ class Facilitator(Browser):
         has them filled in already; give every required field.
         """
         path = f"/sessions/new/{method}"
-        fields = [("title", title), ("venue", venue)]
-        fields += [("languages", language) for language in languages]
-        fields += _form_fields(config or {})
-        done = await self.post_form(path, path, fields)
+        done = await self.post_form(path, path, _session_fields(title, venue, languages, config))
         match = _SESSION_URL.search(done.url)
         code = _JOIN_CODE.search(done.text)
         if not match or not code:
@@ -786,9 +792,7 @@ class Facilitator(Browser):
         """Post the session's edit page (``/sessions/<id>/edit``) with these facts, languages
         and configuration (form fields as for :meth:`create_session`); returns the answer
         (the run page once saved, the edit page with the refusal otherwise)."""
-        fields = [("title", title), ("venue", venue)]
-        fields += [("languages", language) for language in languages]
-        fields += _form_fields(config or {})
+        fields = _session_fields(title, venue, languages, config)
         path = f"/sessions/{session.id}/edit"
         return await self.request("POST", path, data=[("csrf_token", await self._csrf()), *fields])
 
