@@ -136,7 +136,7 @@ def test_host_summary_is_carried_into_the_next_round(app, make_cafe):
     post_note(host, code, "Table wants childcare and evening classes", kind="summary")
     go_to(app, code, 2)
     guest_page = guest.get(f"/j/{code}").text
-    assert "Last round at this table" in guest_page
+    assert "Previous round at this table" in guest_page
     assert "Table wants childcare and evening classes" in guest_page
     host_page = host.get(f"/j/{code}").text
     assert "Childcare during language classes" in host_page  # previous round's notes
