@@ -21,10 +21,12 @@ from flask import (
     url_for,
 )
 from flask import session as cookie
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.file import FileField
+from markupsafe import Markup
 from sqlalchemy import func, select
 from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms import (
@@ -364,22 +366,64 @@ def host_cards(session_id: int):
     )
 
 
+#: Up to this many languages, a paper card carries them all; beyond, each language gets
+#: a sheet of its own (fifteen languages' questions would not fit half a page).
+LANGUAGES_ON_ONE_PAPER_CARD = 3
+
+
 @bp.get("/<int:session_id>/paper-cards.pdf")
 def paper_cards(session_id: int):
     """Cards to write on, for those without a phone: the session's questions, a box for
     the card's language, lines, and the join QR code. Two to an A4 page, to cut in half;
-    staff type them in afterwards (``transcribe``), and they count like any note."""
+    staff type them in afterwards (``transcribe``), and they count like any note.
+
+    ``?language=xx`` (one of the session's): a sheet of cards wholly in that language.
+    """
     session = get_session(session_id)
     questions = list(dict.fromkeys(p.question for p in phases.plan(session) if p.question))
-    offered = [code for code in session.languages or () if code in LANGUAGES] or list(LANGUAGES)
     return render_document(
         "print/paper_cards.html",
         "paper_cards",
         session,
-        questions=questions,
-        card_languages=offered,
-        instructions=in_each_language(session, "print/paper_card_instructions.html"),
+        sheets=paper_card_sheets(session, questions, request.args.get("language")),
     )
+
+
+def paper_card_sheets(session: Session, questions: list, language: str | None) -> list[Markup]:
+    """One rendered card per sheet: in every session language on one sheet when they are
+    few (:data:`LANGUAGES_ON_ONE_PAPER_CARD`), else (or for ``language``) one sheet per
+    language, rendered in it."""
+    codes = authored.session_languages(session)
+    if language in codes:
+        codes = [language]
+    elif 1 < len(codes) <= LANGUAGES_ON_ONE_PAPER_CARD:
+        return [
+            Markup(
+                render_template(
+                    "print/paper_card.html",
+                    session=session,
+                    questions=questions,
+                    card_languages=codes,
+                    instructions=in_each_language(session, "print/paper_card_instructions.html"),
+                )
+            )
+        ]
+    sheets = []
+    for code in codes:
+        with force_locale(code):
+            instructions = render_template("print/paper_card_instructions.html", session=session)
+            sheets.append(
+                Markup(
+                    render_template(
+                        "print/paper_card.html",
+                        session=session,
+                        questions=questions,
+                        card_languages=[code],
+                        instructions=[Markup(instructions)],
+                    )
+                )
+            )
+    return sheets
 
 
 @bp.get("/<int:session_id>/projector")

@@ -409,9 +409,46 @@ def test_paper_cards_carry_the_questions_languages_and_join_code(app, client, au
         "Write one idea per card, in your own language. "
         "Give it to a facilitator: it counts like a note sent from a phone."
     )
+    how_to = "Tick your language below, or scan the code to join from a phone."
     with app.test_request_context(), force_locale("fr"):
         assert flat(_(instructions)) in words
+        assert flat(_(how_to)) in words
+    # Every instruction is in each of the card's languages, none in the staff's alone.
+    assert words.count(how_to) == 2
+    assert "Or join from a phone" not in words and "Language of this card" not in words
     assert_no_personal_data(text)
+
+
+@pytest.mark.pdf
+def test_paper_cards_of_many_languages_come_a_sheet_per_language(app, client, auth):
+    """Fifteen languages' questions would not fit half a page: each language gets its
+    sheet of two cards, wholly in it (questions, instructions, its box ticked); one
+    language can be asked for alone."""
+    session_id = make_cafe(app)
+    with app.app_context():
+        db.session.get(Session, session_id).languages = list(LANGUAGES)
+        db.session.commit()
+    auth.login()
+    response = client.get(f"/sessions/{session_id}/paper-cards.pdf")
+    reader = PdfReader(io.BytesIO(response.data))
+    assert len(reader.pages) == len(LANGUAGES)
+    how_to = "Tick your language below, or scan the code to join from a phone."
+    question = "What has helped you most since you arrived in the city?"
+    for page, code in zip(reader.pages, LANGUAGES):
+        words = flat(page.extract_text())
+        with app.test_request_context(), force_locale(code):
+            if code not in ("ar", "fa"):  # pypdf reads right-to-left lines out of order
+                assert words.count(flat(_(how_to))) == 2, code
+                assert words.count(flat(_(question))) == 2, code
+        assert words.count(f"/j/{CODE}") == 2
+        assert "☒" in words and "☐" not in words
+    # Tigrinya alone: one sheet, in Tigrinya only.
+    response = client.get(f"/sessions/{session_id}/paper-cards.pdf?language=ti")
+    words = flat(pdf_text(response))
+    assert page_count(response) == 1
+    with app.test_request_context(), force_locale("ti"):
+        assert words.count(flat(_(how_to))) == 2
+    assert how_to not in words and "ቋንቋ" in words
 
 
 @pytest.mark.pdf
