@@ -434,7 +434,7 @@ def test_paper_cards_of_many_languages_come_a_sheet_per_language(app, client, au
     assert len(reader.pages) == len(LANGUAGES)
     how_to = "Tick your language below, or scan the code to join from a phone."
     question = "What has helped you most since you arrived in the city?"
-    for page, code in zip(reader.pages, LANGUAGES):
+    for page, code in zip(reader.pages, LANGUAGES, strict=True):
         words = flat(page.extract_text())
         with app.test_request_context(), force_locale(code):
             if code not in ("ar", "fa"):  # pypdf reads right-to-left lines out of order
