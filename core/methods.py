@@ -17,6 +17,7 @@ from pathlib import Path
 
 from flask_babel import gettext as _
 
+from .authored import Shown
 from .errors import Refused
 
 # Features a phase may allow. ``contribute:<kind>`` lets participants send
@@ -344,14 +345,17 @@ class Method:
         """Return the template variables of the printable report."""
         return {}
 
-    def raw_answers(self, session, *, leave_out=()) -> list[tuple[str, list[str]]]:
+    def raw_answers(self, session, *, leave_out=()) -> list[tuple[str, list[str | Shown]]]:
         """Return the report's appendix: what people wrote, as written, in groups.
 
         A list of ``(heading, texts)``; the report prints it last, each text in its
         own writing direction, so a reader can check the summary against what was
-        said. Hidden contributions never appear. The default takes every visible
+        said. A text may be a :class:`~palabre.authored.Shown` naming the language
+        it was written in, which the PDF then marks (``lang``) for screen readers.
+        Hidden contributions never appear. The default takes every visible
         contribution with text, grouped by part of the session, then table (for
-        methods with groups), then kind; kinds named in ``leave_out`` are left out.
+        methods with groups), then kind, each with its language where known; kinds
+        named in ``leave_out`` are left out.
         Override it to group otherwise, or to leave out what must stay off paper.
         """
         from .contributions import visible
@@ -369,7 +373,8 @@ class Method:
                 contribution.group or "",
                 kind.title if kind else contribution.kind,
             )
-            grouped.setdefault(where, []).append(contribution.body)
+            written = Shown(contribution.body, contribution.language or "")
+            grouped.setdefault(where, []).append(written)
         order = {value: n for n, value in enumerate(tables)}
         return [
             (

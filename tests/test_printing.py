@@ -286,6 +286,35 @@ def tagged_languages(reader) -> list[str]:
     return found
 
 
+def test_report_appendix_marks_each_text_with_the_language_it_was_written_in(app):
+    """Method.raw_answers gives each contribution's language where known, and the
+    appendix marks it (lang), so the PDF tags it for screen readers."""
+    from palabre.plugin_host import get_method
+    from palabre.printing import document_html
+
+    session_id = make_cafe(app)
+    with app.test_request_context():
+        session = db.session.get(Session, session_id)
+        method = get_method(session.method)
+        groups = method.raw_answers(session)
+        html = document_html(
+            method.template("report"),
+            "report",
+            session,
+            method=method,
+            **method.report_context(session),
+        )
+    written = {str(text): text.lang for _heading, texts in groups for text in texts}
+    assert written["Evening language classes are full"] == "ar"
+    assert written["Finding a flat takes months"] == ""  # not known: not guessed
+    appendix = html.split('class="appendix raw-answers')[1]
+    assert (
+        '<li dir="ltr" lang="ar"><span class="user-text">Evening language classes are full'
+        in appendix
+    )
+    assert '<li dir="ltr"><span class="user-text">Finding a flat takes months' in appendix
+
+
 def test_printing_needs_a_facilitator(app, client):
     session_id = make_cafe(app)
     for url in (
