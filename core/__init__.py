@@ -77,6 +77,7 @@ _LAZY = {
     "Texts": "authored",
     "TextsField": "authored",
     "text_in": "authored",
+    "Shown": "authored",
     # What became of a session: its needs and actions in the backlog.
     "session_needs": "backlog",
     "session_actions": "backlog",

@@ -350,7 +350,7 @@ class Method:
 
         A list of ``(heading, texts)``; the report prints it last, each text in its
         own writing direction, so a reader can check the summary against what was
-        said. A text may be a :class:`~palabre.authored.Shown` naming the language
+        said. A text may be a :class:`palabre.Shown` naming the language
         it was written in, which the PDF then marks (``lang``) for screen readers.
         Hidden contributions never appear. The default takes every visible
         contribution with text, grouped by part of the session, then table (for
