@@ -145,10 +145,17 @@ def test_sockets_of_a_sign_in_ended_in_another_worker_close_at_the_next_sweep(
     assert not stale.is_connected() and participant.is_connected()
 
 
-def test_changing_the_password_signs_out_every_other_device(app, client):
+def test_changing_the_password_signs_out_every_other_device(app, client, make_cafe):
+    code = make_cafe()
     sign_in(client)
     other_device = app.test_client()
-    sign_in(other_device)
+    sign_in(other_device, remember="y")
+    only_remember = app.test_client()
+    copy_cookies(other_device, only_remember, only={"remember_token"})
+    screen = socketio.test_client(
+        app, flask_test_client=other_device, auth={"session": code, "view": "projector"}
+    )
+    assert screen.is_connected() and signed_in(only_remember)
     page = client.get("/auth/password")
     response = client.post(
         "/auth/password",
@@ -157,6 +164,8 @@ def test_changing_the_password_signs_out_every_other_device(app, client):
     assert response.status_code == 302
     assert signed_in(client), "the device that changed the password stays signed in"
     assert not signed_in(other_device)
+    assert not signed_in(only_remember), "the remember token outlived the password change"
+    assert not screen.is_connected(), "a screen of the old sign-in stayed open"
     assert sign_in(app.test_client(), password=STRONG).status_code == 302
 
 
@@ -235,6 +244,22 @@ def test_signing_in_without_remember_me_drops_an_older_remember_cookie(client):
     assert "remember_token" in cookie_jar(client)
     sign_in(client)
     assert "remember_token" not in cookie_jar(client)
+
+
+def test_joining_a_session_on_a_signed_in_browser_keeps_the_sign_in_to_the_browser(
+    client, make_cafe
+):
+    """A facilitator trying the phone's view did not ask to be remembered for 30 days."""
+    code = make_cafe()
+    sign_in(client)
+    page = client.get(f"/j/{code}")
+    joined = client.post(
+        f"/j/{code}", data={"csrf_token": csrf_token(page), "language": "en", "group": "1"}
+    )
+    assert joined.status_code == 302
+    cookies = joined.headers.getlist("Set-Cookie")
+    assert cookies and all("Expires" not in cookie for cookie in cookies), cookies
+    assert signed_in(client) and client.get(f"/j/{code}").status_code == 200
 
 
 def test_remember_me_lasts_30_days_whatever_the_configuration(tmp_path):
@@ -441,6 +466,27 @@ def test_second_factor_asked_after_the_password_and_each_code_used_once(app, cli
     page = again.get("/auth/login/code")
     replay = again.post("/auth/login/code", data={"csrf_token": csrf_token(page), "code": code})
     assert replay.status_code == 200 and not signed_in(again), "a code was accepted twice"
+
+
+def test_codes_of_the_second_factor_are_throttled(app, client, monkeypatch):
+    """Six digits are a million guesses: after five wrong codes, even the right one waits."""
+    now = [time.time()]
+    monkeypatch.setattr(auth_module, "throttle_clock", lambda: now[0])
+    secret = pyotp.random_base32()
+    with app.app_context(), write_transaction():
+        db.session.scalar(select(Facilitator)).totp_secret = secret
+
+    def send_code(code):
+        page = client.get("/auth/login/code")
+        return client.post("/auth/login/code", data={"csrf_token": csrf_token(page), "code": code})
+
+    assert sign_in(client).location == "/auth/login/code"
+    for _ in range(auth_module.FREE_FAILURES):
+        assert send_code("000000").status_code == 200
+    waiting = send_code(pyotp.TOTP(secret).now())
+    assert waiting.status_code == 429 and not signed_in(client)
+    now[0] += auth_module.FIRST_WAIT_S + 1
+    assert send_code(pyotp.TOTP(secret).now()).location == "/sessions/"
 
 
 def test_the_code_page_without_a_password_first_goes_to_sign_in(client):
