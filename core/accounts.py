@@ -106,6 +106,7 @@ def accounts():
                         credentials_version=0,
                     )
                 )
+            access.audit_this(email=form.email.data.strip(), role=form.role.data)
             flash(_("Account created."), "success")
             return redirect(url_for("accounts.accounts"))
     everyone = db.session.scalars(select(Facilitator).order_by(Facilitator.name)).all()
@@ -137,6 +138,7 @@ def change_role(account_id: int):
     else:
         with write_transaction():
             db.session.get(Facilitator, account.id).role = form.role.data
+        access.audit_this(email=account.email, role=form.role.data)
     return redirect(url_for("accounts.accounts"))
 
 
@@ -155,6 +157,7 @@ def disable(account_id: int):
         db.session.get(Facilitator, account.id).disabled = not enable
     if not enable:
         revoke_sign_ins(account)
+    access.audit_this(email=account.email, enabled=enable)
     flash(_("Account enabled.") if enable else _("Account disabled."), "success")
     return redirect(url_for("accounts.accounts"))
 

@@ -555,6 +555,57 @@ def test_an_invitation_link_works_once_and_for_one_session_only(instance):
     assert guest.get("/backlog/").status_code == 403
 
 
+def new_invitation_link(instance) -> tuple[int, str]:
+    """The owner makes an invitation link to A; its id and path."""
+    owner = instance.people["owner"]
+    page = owner.get(f"/sessions/{instance.a}/team/")
+    owner.post(
+        f"/sessions/{instance.a}/team/invite",
+        data={"csrf_token": csrf_token(page.text), "hours": "6"},
+    )
+    link = re.search(r'class="invitation-link">([^<]+)<', owner.get(page.request.path).text)
+    with instance.app.app_context():
+        newest = db.session.scalar(select(Invitation.id).order_by(Invitation.id.desc()))
+    return newest, urlsplit(link.group(1)).path
+
+
+def test_an_invitation_link_not_taken_up_in_time_or_cancelled_opens_nothing(instance):
+    from palabre.models import utcnow
+
+    owner = instance.people["owner"]
+    late_id, late = new_invitation_link(instance)
+    with instance.app.app_context(), write_transaction():
+        db.session.get(Invitation, late_id).expires_at = utcnow()
+    assert instance.app.test_client().get(late).status_code == 404
+    # Cancelled by the owner while a stranger had its form open: the form takes nothing.
+    cancelled_id, cancelled = new_invitation_link(instance)
+    stranger = instance.app.test_client()
+    assert stranger.get(cancelled).status_code == 302
+    form = stranger.get("/invitation/")
+    assert form.status_code == 200
+    page = owner.get(f"/sessions/{instance.a}/team/")
+    owner.post(
+        f"/sessions/{instance.a}/team/invitations/{cancelled_id}/revoke",
+        data={"csrf_token": csrf_token(page.text)},
+    )
+    taken = stranger.post(
+        "/invitation/",
+        data={
+            "csrf_token": csrf_token(form.text),
+            "name": "Mallory",
+            "email": "mallory@example.org",
+            "password": PASSWORD,
+        },
+    )
+    assert taken.status_code == 404
+    assert stranger.get(f"/sessions/{instance.a}").status_code != 200
+    with instance.app.app_context():
+        assert (
+            db.session.scalar(select(Facilitator).where(Facilitator.email == "mallory@example.org"))
+            is None
+        )
+
+
 def test_a_guests_access_ends_with_the_invitation(instance):
     from palabre.models import CoFacilitator, utcnow
 
@@ -649,6 +700,42 @@ def test_the_audit_log_says_who_did_what_without_what_participants_wrote(instanc
     assert secret_note not in log.text
     assert "owner" in log.text and "Ilse" in log.text
     assert owner.get("/admin/audit").status_code == 403
+
+
+def test_the_audit_log_says_which_account_an_administrator_changed_and_how(instance):
+    administrator = instance.people["administrator"]
+    page = administrator.get("/admin/accounts")
+    token = csrf_token(page.text)
+    administrator.post(
+        "/admin/accounts",
+        data={
+            "csrf_token": token,
+            "name": "Noor",
+            "email": "noor@example.org",
+            "role": AccountRole.FACILITATOR,
+            "password": PASSWORD,
+        },
+    )
+    spare = instance.spare_id
+    administrator.post(
+        f"/admin/accounts/{spare}/role",
+        data={"csrf_token": token, "role": AccountRole.ADMINISTRATOR},
+    )
+    administrator.post(f"/admin/accounts/{spare}/disable", data={"csrf_token": token})
+    with instance.app.app_context():
+        entries = db.session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
+        logged = [(entry.action, entry.detail) for entry in entries][-3:]
+    assert logged == [
+        ("accounts.accounts", {"email": "noor@example.org", "role": AccountRole.FACILITATOR}),
+        (
+            "accounts.change_role",
+            {"account_id": spare, "email": "spare@example.org", "role": "administrator"},
+        ),
+        (
+            "accounts.disable",
+            {"account_id": spare, "email": "spare@example.org", "enabled": False},
+        ),
+    ]
 
 
 # --- headers: inline styles and frames ----------------------------------------------------
