@@ -489,6 +489,22 @@ def test_codes_of_the_second_factor_are_throttled(app, client, monkeypatch):
     assert send_code(pyotp.TOTP(secret).now()).location == "/sessions/"
 
 
+def test_a_code_typed_in_groups_or_with_arabic_digits_is_read_as_its_digits():
+    """Apps show "123 456"; an Arabic or Persian phone keyboard types ١٢٣٤٥٦ or ۱۲۳۴۵۶."""
+    from palabre import totp
+
+    secret, now = pyotp.random_base32(), time.time()
+    code = pyotp.TOTP(secret).at(now)
+    arabic = code.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    persian = code.translate(str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹"))
+    expected = totp.matching_step(secret, code, now=now)
+    assert expected is not None
+    for typed in (f"{code[:3]} {code[3:]}", arabic, persian):
+        assert totp.matching_step(secret, typed, now=now) == expected, typed
+    for wrong in ("12345６", "1e5", "", "１２３４５６"):
+        assert totp.matching_step(secret, wrong, now=now) is None
+
+
 def test_the_code_page_without_a_password_first_goes_to_sign_in(client):
     assert client.get("/auth/login/code").location == "/auth/login"
 
