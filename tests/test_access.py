@@ -1,4 +1,4 @@
-"""Who may use what: every route and every socket event, tried as eight kinds of visitor.
+"""Who may use what: every route and every socket event, tried as nine kinds of visitor.
 
 The tables below hold one row per route (endpoint and method) and per socket
 event; the tests fail when the app has a route or an event without a row, so
@@ -13,6 +13,7 @@ harvest) and session B (another facilitator's café):
 * host: the host of another table of A (table 2);
 * other_facilitator: a facilitator who owns B, not A;
 * co_facilitator: an external facilitator who took up A's invitation link (a guest);
+* co_runner: a facilitator whom A's owner added to its team;
 * owner: the facilitator who created A;
 * administrator: the instance's administrator.
 
@@ -72,21 +73,24 @@ VISITORS = (
     "host",
     "other_facilitator",
     "co_facilitator",
+    "co_runner",
     "owner",
     "administrator",
 )
+#: Facilitators who are not guests, but not A's owner either.
+_OTHER_FACILITATORS = {"other_facilitator", "co_runner"}
 ALLOWED = {
     ANYONE: set(VISITORS),
     PARTICIPANT: {"participant", "host"},
-    STAFF: {"other_facilitator", "co_facilitator", "owner", "administrator"},
-    FACILITATOR: {"other_facilitator", "owner", "administrator"},
-    RUNS: {"co_facilitator", "owner", "administrator"},
-    RUNS_BACKLOG: {"owner", "administrator"},
-    BACKLOG: {"other_facilitator", "owner", "administrator"},
+    STAFF: {*_OTHER_FACILITATORS, "co_facilitator", "owner", "administrator"},
+    FACILITATOR: {*_OTHER_FACILITATORS, "owner", "administrator"},
+    RUNS: {"co_facilitator", "co_runner", "owner", "administrator"},
+    RUNS_BACKLOG: {"co_runner", "owner", "administrator"},
+    BACKLOG: {*_OTHER_FACILITATORS, "owner", "administrator"},
     OWNER: {"owner", "administrator"},
     ADMINISTRATOR: {"administrator"},
     NOBODY: set(),
-    CONNECTED: {"participant", "host", "co_facilitator", "owner", "administrator"},
+    CONNECTED: {"participant", "host", "co_facilitator", "co_runner", "owner", "administrator"},
 }
 #: Who gets in where the administrators closed the backlog to facilitators.
 ALLOWED_BACKLOG_CLOSED = {**ALLOWED, BACKLOG: {"administrator"}, RUNS_BACKLOG: {"administrator"}}
@@ -291,6 +295,7 @@ class Instance:
         self.app = app
         owner_id = add_account(app, "owner@example.org")
         other_id = add_account(app, "other@example.org")
+        co_runner_id = add_account(app, "corunner@example.org")
         self.spare_id = add_account(app, "spare@example.org")
         self.a, self.code = owned_session(app, owner_id, phase=4)  # the harvest
         self.b, self.code_b = owned_session(app, other_id, phase=1)
@@ -303,9 +308,16 @@ class Instance:
             "host": app.test_client(),
             "other_facilitator": sign_in_as(app.test_client(), "other@example.org"),
             "co_facilitator": take_up_invitation(app, owner, self.a, "ilse@example.org"),
+            "co_runner": sign_in_as(app.test_client(), "corunner@example.org"),
             "owner": owner,
             "administrator": administrator,
         }
+        team = owner.get(f"/sessions/{self.a}/team/")
+        added = owner.post(
+            f"/sessions/{self.a}/team/add",
+            data={"csrf_token": csrf_token(team.text), "facilitator": str(co_runner_id)},
+        )
+        assert added.status_code == 302
         join(self.people["participant"], self.code, group="1")
         join(self.people["host"], self.code, group="2")
         join(self.people["other_participant"], self.code_b, group="1")
@@ -357,7 +369,7 @@ class Instance:
             "job_id": "no-such-job",
         }
 
-        #: Pages seen with inline styles: (url, visitor, the styles).
+        #: Pages seen with inline styles or scripts: (url, visitor, what was found).
         self.styled = []
 
     def url(self, rule) -> str:
@@ -387,17 +399,30 @@ def refused(response) -> bool:
 INLINE_STYLE = re.compile(r"<style[\s>]|<[^>]*\sstyle\s*=", re.IGNORECASE)
 
 
+#: An inline script: a ``<script>`` without ``src``, an ``on...=`` handler, a ``javascript:`` link.
+INLINE_SCRIPT = re.compile(
+    r"<script\b(?![^>]*\ssrc\s*=)[^>]*>"
+    r"|<[a-z][^>]*\son[a-z]+\s*="
+    r"|<[^>]*\s(?:href|src|action|formaction)\s*=\s*[\"']?\s*javascript:",
+    re.IGNORECASE,
+)
+
+
 def inline_styles(response) -> list[str]:
-    """The inline styles of an HTML page (none allowed: the policy would drop them)."""
+    """The inline styles and scripts of an HTML page (none allowed: the policy drops them)."""
     if response.mimetype != "text/html":
         return []
-    return [match.group(0)[:120] for match in INLINE_STYLE.finditer(response.text)]
+    return [
+        match.group(0)[:120]
+        for pattern in (INLINE_STYLE, INLINE_SCRIPT)
+        for match in pattern.finditer(response.text)
+    ]
 
 
 def try_route(instance, visitor: str, rule, method: str) -> bool:
     """Use ``rule`` as ``visitor``; ``True`` when they got through.
 
-    Every page seen is searched for inline styles, kept in ``instance.styled``.
+    Every page seen is searched for inline styles and scripts, kept in ``instance.styled``.
     """
     client = instance.people[visitor]
     url = instance.url(rule)
@@ -452,7 +477,9 @@ def test_every_route_lets_in_whom_it_should_and_nobody_else(instance, backlog):
             if got_in != (visitor in allowed[ROUTES[endpoint, method]]):
                 wrong.append((method, endpoint, visitor, "got in" if got_in else "refused"))
     assert wrong == [], "\n".join(map(str, wrong))
-    assert instance.styled == [], "no inline style: the Content-Security-Policy refuses them"
+    assert instance.styled == [], (
+        "no inline style nor script: the Content-Security-Policy refuses them"
+    )
 
 
 def test_the_backlog_closed_to_facilitators_leaves_no_way_in_nor_link(instance):
@@ -541,6 +568,7 @@ def test_each_facilitator_lists_only_the_sessions_they_run(instance):
     assert listed("owner") == {instance.code}
     assert listed("other_facilitator") == {instance.code_b}
     assert listed("co_facilitator") == {instance.code}
+    assert listed("co_runner") == {instance.code}
     assert listed("administrator") == {instance.code, instance.code_b}
 
 
