@@ -27,6 +27,8 @@ from .auth import (
     find_facilitator,
     lock_out_for_reset,
     revoke_sign_ins,
+    throttle,
+    wait_message,
 )
 from .database import write_transaction
 from .extensions import db
@@ -246,13 +248,19 @@ def second_factor():
 @bp.post("/account/second-factor/off")
 @access.staff_required
 def second_factor_off():
-    """Turn the second factor off; it takes a current code."""
+    """Turn the second factor off; it takes a current code, throttled as when signing in."""
     form = CodeForm()
+    key = f"totp:{current_user.id}"
+    if wait := throttle().wait(key):
+        flash(wait_message(wait), "error")
+        return redirect(url_for("accounts.account"))
     if form.validate_on_submit() and totp.accepted_step(current_user, form.code.data) is not None:
+        throttle().succeeded(key)
         with write_transaction():
             me = db.session.get(Facilitator, current_user.id)
             me.totp_secret, me.totp_last_step = None, 0
         flash(_("Second factor off."), "success")
     else:
+        throttle().failed(key)
         flash(_("This code is not right. Type the code your app shows now."), "error")
     return redirect(url_for("accounts.account"))

@@ -179,6 +179,28 @@ def test_changing_the_password_needs_the_current_one(client):
     assert response.status_code == 200 and 'role="alert"' in response.text
 
 
+def test_guessing_the_current_password_with_a_stolen_cookie_is_throttled(client, monkeypatch):
+    """A copied cookie must not be a way to find the password by trying, then change it."""
+    now = [time.time()]
+    monkeypatch.setattr(auth_module, "throttle_clock", lambda: now[0])
+    sign_in(client)
+
+    def change(current):
+        page = client.get("/auth/password")
+        return client.post(
+            "/auth/password",
+            data={"csrf_token": csrf_token(page), "current": current, "password": STRONG},
+        )
+
+    for _ in range(auth_module.FREE_FAILURES):
+        assert change("a wrong guess").status_code == 200
+    waiting = change(FACILITATOR_PASSWORD)
+    assert waiting.status_code == 429 and "Try again in 1 minute" in waiting.text
+    assert sign_in(client.application.test_client(), password=STRONG).status_code == 200
+    now[0] += auth_module.FIRST_WAIT_S + 1
+    assert change(FACILITATOR_PASSWORD).status_code == 302
+
+
 def test_resetting_a_password_from_the_command_line_signs_out_everywhere(app, client, runner):
     sign_in(client)
     result = runner.invoke(args=["create-facilitator", FACILITATOR_EMAIL, "--password", STRONG])
@@ -503,6 +525,29 @@ def test_a_code_typed_in_groups_or_with_arabic_digits_is_read_as_its_digits():
         assert totp.matching_step(secret, typed, now=now) == expected, typed
     for wrong in ("12345６", "1e5", "", "１２３４５６"):
         assert totp.matching_step(secret, wrong, now=now) is None
+
+
+def test_turning_the_second_factor_off_is_throttled_as_signing_in(app, client, monkeypatch):
+    now = [time.time()]
+    monkeypatch.setattr(auth_module, "throttle_clock", lambda: now[0])
+    sign_in(client)
+    secret = turn_on_second_factor(client)
+
+    def turn_off(code):
+        page = client.get("/account")
+        client.post(
+            "/account/second-factor/off", data={"csrf_token": csrf_token(page), "code": code}
+        )
+        with app.app_context():
+            return db.session.scalar(select(Facilitator.totp_secret)) is None
+
+    for _ in range(auth_module.FREE_FAILURES):
+        assert not turn_off("000000")
+    otp = pyotp.TOTP(secret)
+    assert not turn_off(otp.at(time.time() + otp.interval)), "turned off while waiting"
+    assert "Try again in 1 minute" in client.get("/account").text
+    now[0] += auth_module.FIRST_WAIT_S + 1
+    assert turn_off(otp.at(time.time() + otp.interval))
 
 
 def test_the_code_page_without_a_password_first_goes_to_sign_in(client):
