@@ -700,6 +700,26 @@ def test_a_phone_connected_before_the_archive_replays_nothing(instance):
     assert refused_replay == {"ok": False, "error": "You are not part of this session."}
 
 
+def test_sockets_open_when_the_session_is_archived_can_do_nothing_more(instance):
+    """Before the sweep closes a screen, and while a phone stays connected: every event refused."""
+    phone = connect(instance, "participant", "participant")
+    screen = connect(instance, "owner", "facilitator")
+    assert phone.is_connected() and screen.is_connected()
+    with instance.app.app_context(), write_transaction():
+        db.session.get(Session, instance.a).status = "archived"
+    answers = {}
+    for event, example in EXAMPLES.items():
+        payload = {"cid": uuid.uuid4().hex, **example}
+        for key in ("contribution", "id"):
+            if key in payload:
+                payload[key] = instance.contribution
+        for name, sock in (("phone", phone), ("screen", screen)):
+            answers[event, name] = sock.emit(event, payload, callback=True)
+    assert [key for key, ack in answers.items() if ack.get("ok")] == []
+    with instance.app.app_context():
+        assert db.session.get(Session, instance.a).phase_index == 4, "the archive was changed"
+
+
 def test_an_archived_sessions_phones_and_screens_cannot_connect(instance):
     with instance.app.app_context(), write_transaction():
         db.session.get(Session, instance.a).status = "archived"
