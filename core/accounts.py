@@ -30,6 +30,7 @@ from .auth import (
     throttle,
     wait_message,
 )
+from .backlog import Page
 from .database import write_transaction
 from .extensions import db
 from .forms import ButtonForm, CleanForm, options
@@ -199,15 +200,21 @@ def reset_password(account_id: int):
 @bp.get("/admin/audit")
 @access.admin_required
 def audit_log():
-    """Who did what, newest first; ``?session=<id>`` for one session's."""
-    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(AUDIT_PAGE)
+    """Who did what, newest first, :data:`AUDIT_PAGE` entries a page (``?page=``).
+
+    ``?session=<id>`` shows one session's entries only.
+    """
+    query = select(AuditEntry)
     session_id = parse_int(request.args.get("session"))
     shown = db.session.get(Session, session_id) if session_id else None
     if shown is not None:
         query = query.where(AuditEntry.session_id == shown.id)
-    return render_template(
-        "accounts/audit.html", entries=db.session.scalars(query).all(), shown=shown
-    )
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    page = Page.of(parse_int(request.args.get("page"), low=1), total, AUDIT_PAGE)
+    entries = db.session.scalars(
+        query.order_by(AuditEntry.id.desc()).offset(page.start).limit(page.size)
+    ).all()
+    return render_template("accounts/audit.html", entries=entries, shown=shown, page=page)
 
 
 # --- one's own account ------------------------------------------------------------

@@ -786,6 +786,33 @@ def test_the_audit_log_says_which_account_an_administrator_changed_and_how(insta
     ]
 
 
+def test_the_audit_log_goes_back_page_by_page_to_its_first_entry(instance, monkeypatch):
+    from palabre import accounts
+
+    monkeypatch.setattr(accounts, "AUDIT_PAGE", 2)
+    with instance.app.app_context():
+        everything = db.session.scalars(select(AuditEntry.id).order_by(AuditEntry.id)).all()
+        of_a = db.session.scalars(
+            select(AuditEntry.id).where(AuditEntry.session_id == instance.a)
+        ).all()
+    assert len(everything) > 2 and len(of_a) > 2, "too few entries to need pages"
+    administrator = instance.people["administrator"]
+    for first_page, ids in (
+        ("/admin/audit", everything),
+        (f"/admin/audit?session={instance.a}", of_a),
+    ):
+        seen, url = [], first_page
+        while url:
+            page = administrator.get(url)
+            assert page.status_code == 200
+            seen += [int(n) for n in re.findall(r'<tr data-entry="(\d+)"', page.text)]
+            found = re.search(r'rel="next" href="([^"]+)"', page.text)
+            url = found.group(1).replace("&amp;", "&") if found else None
+        assert seen == sorted(ids, reverse=True), first_page
+    beyond = administrator.get("/admin/audit?page=999")
+    assert beyond.status_code == 200 and 'rel="prev"' in beyond.text
+
+
 # --- headers: inline styles and frames ----------------------------------------------------
 
 
