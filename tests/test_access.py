@@ -28,7 +28,7 @@ import uuid
 from urllib.parse import urlsplit
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from palabre import HOST, printing, settings
 from palabre.auth import close_revoked_sockets
@@ -480,6 +480,27 @@ def test_every_route_lets_in_whom_it_should_and_nobody_else(instance, backlog):
     assert instance.styled == [], (
         "no inline style nor script: the Content-Security-Policy refuses them"
     )
+
+
+def test_every_post_without_its_csrf_token_is_refused(instance):
+    """A forged form from another site carries the cookie but not the page's token."""
+    rules = {rule.endpoint: rule for rule in instance.app.url_map.iter_rules()}
+    administrator, participant = instance.people["administrator"], instance.people["participant"]
+    with instance.app.app_context():
+        entries_before = db.session.scalar(select(func.count()).select_from(AuditEntry))
+    accepted = []
+    for endpoint, method in ROUTES:
+        if method != "POST":
+            continue
+        url = instance.url(rules[endpoint])
+        for visitor in (administrator, participant):
+            data = {"cid": uuid.uuid4().hex, "kind": "insight", "body": "Forged", "title": "Forged"}
+            answer = visitor.post(url, data=data)
+            if answer.status_code != 400:
+                accepted.append((endpoint, answer.status_code))
+    assert accepted == [], accepted
+    with instance.app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(AuditEntry)) == entries_before
 
 
 def test_the_backlog_closed_to_facilitators_leaves_no_way_in_nor_link(instance):
