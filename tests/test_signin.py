@@ -57,7 +57,20 @@ def signed_in(client) -> bool:
 
 
 @pytest.mark.parametrize(
-    "target", ["/%09/evil.example/phish", "/\t/evil.example/phish", "/%5Cevil.example", "/ /x"]
+    "target",
+    [
+        "/%09/evil.example/phish",
+        "/\t/evil.example/phish",
+        "/%5Cevil.example",
+        "/ /x",
+        "//evil.example",
+        "https://evil.example/phish",
+        "/\\evil.example",
+        "/%2F%2Fevil.example",
+        "/%2f/evil.example",
+        "javascript:alert(1)",
+        "/\r\nSet-Cookie:x=1",
+    ],
 )
 def test_next_and_language_never_leave_the_site(client, target):
     """The issue's ``/auth/login?next=/%09/evil.example/phish`` became ``//evil.example``."""
