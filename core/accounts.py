@@ -27,7 +27,10 @@ from .auth import (
     find_facilitator,
     lock_out_for_reset,
     revoke_sign_ins,
+    throttle,
+    wait_message,
 )
+from .backlog import Page
 from .database import write_transaction
 from .extensions import db
 from .forms import ButtonForm, CleanForm, options
@@ -106,6 +109,7 @@ def accounts():
                         credentials_version=0,
                     )
                 )
+            access.audit_this(email=form.email.data.strip(), role=form.role.data)
             flash(_("Account created."), "success")
             return redirect(url_for("accounts.accounts"))
     everyone = db.session.scalars(select(Facilitator).order_by(Facilitator.name)).all()
@@ -137,6 +141,7 @@ def change_role(account_id: int):
     else:
         with write_transaction():
             db.session.get(Facilitator, account.id).role = form.role.data
+        access.audit_this(email=account.email, role=form.role.data)
     return redirect(url_for("accounts.accounts"))
 
 
@@ -155,6 +160,7 @@ def disable(account_id: int):
         db.session.get(Facilitator, account.id).disabled = not enable
     if not enable:
         revoke_sign_ins(account)
+    access.audit_this(email=account.email, enabled=enable)
     flash(_("Account enabled.") if enable else _("Account disabled."), "success")
     return redirect(url_for("accounts.accounts"))
 
@@ -194,15 +200,21 @@ def reset_password(account_id: int):
 @bp.get("/admin/audit")
 @access.admin_required
 def audit_log():
-    """Who did what, newest first; ``?session=<id>`` for one session's."""
-    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(AUDIT_PAGE)
+    """Who did what, newest first, :data:`AUDIT_PAGE` entries a page (``?page=``).
+
+    ``?session=<id>`` shows one session's entries only.
+    """
+    query = select(AuditEntry)
     session_id = parse_int(request.args.get("session"))
     shown = db.session.get(Session, session_id) if session_id else None
     if shown is not None:
         query = query.where(AuditEntry.session_id == shown.id)
-    return render_template(
-        "accounts/audit.html", entries=db.session.scalars(query).all(), shown=shown
-    )
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    page = Page.of(parse_int(request.args.get("page"), low=1), total, AUDIT_PAGE)
+    entries = db.session.scalars(
+        query.order_by(AuditEntry.id.desc()).offset(page.start).limit(page.size)
+    ).all()
+    return render_template("accounts/audit.html", entries=entries, shown=shown, page=page)
 
 
 # --- one's own account ------------------------------------------------------------
@@ -243,13 +255,19 @@ def second_factor():
 @bp.post("/account/second-factor/off")
 @access.staff_required
 def second_factor_off():
-    """Turn the second factor off; it takes a current code."""
+    """Turn the second factor off; it takes a current code, throttled as when signing in."""
     form = CodeForm()
+    key = f"totp:{current_user.id}"
+    if wait := throttle().wait(key):
+        flash(wait_message(wait), "error")
+        return redirect(url_for("accounts.account"))
     if form.validate_on_submit() and totp.accepted_step(current_user, form.code.data) is not None:
+        throttle().succeeded(key)
         with write_transaction():
             me = db.session.get(Facilitator, current_user.id)
             me.totp_secret, me.totp_last_step = None, 0
         flash(_("Second factor off."), "success")
     else:
+        throttle().failed(key)
         flash(_("This code is not right. Type the code your app shows now."), "error")
     return redirect(url_for("accounts.account"))

@@ -198,7 +198,8 @@ def throttle() -> LoginThrottle:
     return current_app.extensions.setdefault("palabre_login_throttle", LoginThrottle())
 
 
-def _wait_message(seconds: int) -> str:
+def wait_message(seconds: int) -> str:
+    """What a throttled account reads: how many minutes to wait, rounded up."""
     minutes = max(1, math.ceil(seconds / 60))
     return ngettext(
         "Too many failed attempts for this account. Try again in %(num)d minute.",
@@ -381,7 +382,7 @@ def login():
     if form.validate_on_submit():
         email = form.email.data
         if wait := throttle().wait(email):
-            flash(_wait_message(wait), "error")
+            flash(wait_message(wait), "error")
             return render_template("auth/login.html", form=form), 429
         facilitator = check_credentials(email, form.password.data)
         if facilitator is None:
@@ -416,7 +417,7 @@ def second_factor():
     if form.validate_on_submit():
         key = f"totp:{facilitator.id}"
         if wait := throttle().wait(key):
-            flash(_wait_message(wait), "error")
+            flash(wait_message(wait), "error")
             return render_template("auth/second_factor.html", form=form), 429
         step = totp.accepted_step(facilitator, form.code.data)
         if step is None:
@@ -452,14 +453,24 @@ class PasswordChangeForm(CleanForm):
 @bp.route("/password", methods=["GET", "POST"])
 @access.staff_required
 def change_password():
-    """Change one's own password; every other sign-in of the account ends."""
+    """Change one's own password; every other sign-in of the account ends.
+
+    Wrong current passwords are throttled as sign-ins are: a stolen cookie
+    must not be a way to guess the password, then change it.
+    """
     form = PasswordChangeForm()
     me = access.signed_in()
     if form.validate_on_submit():
+        key = f"password:{me.id}"
+        if wait := throttle().wait(key):
+            form.current.errors.append(wait_message(wait))
+            return render_template("auth/password.html", form=form), 429
         db.session.commit()  # no read transaction held while the slow check waits
         if not me.check_password(form.current.data):
+            throttle().failed(key)
             form.current.errors.append(_("This is not your current password."))
         else:
+            throttle().succeeded(key)
             password_hash = hash_password(form.password.data)
             with write_transaction():
                 db.session.get(Facilitator, me.id).password_hash = password_hash

@@ -31,6 +31,7 @@ from flask import session as cookie
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import refresh
+from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import bindparam, func, select
 from wtforms import HiddenField, RadioField, StringField, SubmitField, TextAreaField
@@ -343,6 +344,9 @@ def add_participant(
     Only the token's hash is stored. A participant arriving through a
     personal link holds its role from the start. The method places the
     participant (``on_join``) and the staff screens hear the new head count.
+    The token outlives the browser, but not when a staff member signed in
+    on this browser without "keep me signed in": the cookie holds that
+    sign-in too, which must end with the browser.
     """
     token = secrets.token_urlsafe(32)
     with write_transaction():
@@ -362,7 +366,8 @@ def add_participant(
             {"count": participant_count(session)},
             [FACILITATORS, PROJECTOR],
         )
-    cookie.permanent = True
+    if not current_user.is_authenticated:
+        cookie.permanent = True
     cookie["p"] = {**(cookie.get("p") or {}), str(session.id): token}
     return participant
 

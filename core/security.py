@@ -58,10 +58,10 @@ def allow_framing_by(origins: list[str]) -> None:
 
 def init_app(app) -> None:
     """Add the headers to every response; mark cookies ``Secure`` behind an https ``BASE_URL``."""
-    # "Keep me signed in" lasts 30 days at most, whatever the configuration says.
-    app.config["REMEMBER_COOKIE_DURATION"] = min(
-        app.config["REMEMBER_COOKIE_DURATION"], MAX_REMEMBER
-    )
+    # "Keep me signed in" lasts 30 days at most, whatever the configuration says: the
+    # remember-me cookie, and the cookie session, which holds the sign-in when it is kept.
+    for setting in ("REMEMBER_COOKIE_DURATION", "PERMANENT_SESSION_LIFETIME"):
+        app.config[setting] = min(app.config[setting], MAX_REMEMBER)
     https = str(app.config.get("BASE_URL") or "").lower().startswith("https://")
     if https:
         app.config["SESSION_COOKIE_SECURE"] = True

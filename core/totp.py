@@ -27,15 +27,21 @@ def provisioning_uri(secret: str, email: str, issuer: str = "Palabre") -> str:
     return pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=issuer)
 
 
+#: Arabic-Indic (Arabic) and Eastern Arabic-Indic (Persian, Urdu) digits, as ASCII ones.
+_ARABIC_INDIC_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "0123456789" * 2)
+
+
 def matching_step(secret: str, code, last_step: int = 0, now: float | None = None) -> int | None:
     """The time step whose code is ``code``, if it is recent and later than ``last_step``.
 
     ``None`` for a wrong, old or already used code. Spaces in the code are
-    ignored (apps show it as two groups of three digits).
+    ignored (apps show it as two groups of three digits), and Arabic-Indic
+    digits read as the ones they stand for (a phone's Arabic or Persian
+    keyboard types them).
     """
     if not isinstance(code, str):
         return None
-    code = "".join(code.split())
+    code = "".join(code.split()).translate(_ARABIC_INDIC_DIGITS)
     if not code.isascii() or not code.isdigit():
         return None
     otp = pyotp.TOTP(secret)

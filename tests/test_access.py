@@ -1,4 +1,4 @@
-"""Who may use what: every route and every socket event, tried as eight kinds of visitor.
+"""Who may use what: every route and every socket event, tried as nine kinds of visitor.
 
 The tables below hold one row per route (endpoint and method) and per socket
 event; the tests fail when the app has a route or an event without a row, so
@@ -13,6 +13,7 @@ harvest) and session B (another facilitator's café):
 * host: the host of another table of A (table 2);
 * other_facilitator: a facilitator who owns B, not A;
 * co_facilitator: an external facilitator who took up A's invitation link (a guest);
+* co_runner: a facilitator whom A's owner added to its team;
 * owner: the facilitator who created A;
 * administrator: the instance's administrator.
 
@@ -27,7 +28,7 @@ import uuid
 from urllib.parse import urlsplit
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from palabre import HOST, printing, settings
 from palabre.auth import close_revoked_sockets
@@ -72,21 +73,24 @@ VISITORS = (
     "host",
     "other_facilitator",
     "co_facilitator",
+    "co_runner",
     "owner",
     "administrator",
 )
+#: Facilitators who are not guests, but not A's owner either.
+_OTHER_FACILITATORS = {"other_facilitator", "co_runner"}
 ALLOWED = {
     ANYONE: set(VISITORS),
     PARTICIPANT: {"participant", "host"},
-    STAFF: {"other_facilitator", "co_facilitator", "owner", "administrator"},
-    FACILITATOR: {"other_facilitator", "owner", "administrator"},
-    RUNS: {"co_facilitator", "owner", "administrator"},
-    RUNS_BACKLOG: {"owner", "administrator"},
-    BACKLOG: {"other_facilitator", "owner", "administrator"},
+    STAFF: {*_OTHER_FACILITATORS, "co_facilitator", "owner", "administrator"},
+    FACILITATOR: {*_OTHER_FACILITATORS, "owner", "administrator"},
+    RUNS: {"co_facilitator", "co_runner", "owner", "administrator"},
+    RUNS_BACKLOG: {"co_runner", "owner", "administrator"},
+    BACKLOG: {*_OTHER_FACILITATORS, "owner", "administrator"},
     OWNER: {"owner", "administrator"},
     ADMINISTRATOR: {"administrator"},
     NOBODY: set(),
-    CONNECTED: {"participant", "host", "co_facilitator", "owner", "administrator"},
+    CONNECTED: {"participant", "host", "co_facilitator", "co_runner", "owner", "administrator"},
 }
 #: Who gets in where the administrators closed the backlog to facilitators.
 ALLOWED_BACKLOG_CLOSED = {**ALLOWED, BACKLOG: {"administrator"}, RUNS_BACKLOG: {"administrator"}}
@@ -291,6 +295,7 @@ class Instance:
         self.app = app
         owner_id = add_account(app, "owner@example.org")
         other_id = add_account(app, "other@example.org")
+        co_runner_id = add_account(app, "corunner@example.org")
         self.spare_id = add_account(app, "spare@example.org")
         self.a, self.code = owned_session(app, owner_id, phase=4)  # the harvest
         self.b, self.code_b = owned_session(app, other_id, phase=1)
@@ -303,9 +308,16 @@ class Instance:
             "host": app.test_client(),
             "other_facilitator": sign_in_as(app.test_client(), "other@example.org"),
             "co_facilitator": take_up_invitation(app, owner, self.a, "ilse@example.org"),
+            "co_runner": sign_in_as(app.test_client(), "corunner@example.org"),
             "owner": owner,
             "administrator": administrator,
         }
+        team = owner.get(f"/sessions/{self.a}/team/")
+        added = owner.post(
+            f"/sessions/{self.a}/team/add",
+            data={"csrf_token": csrf_token(team.text), "facilitator": str(co_runner_id)},
+        )
+        assert added.status_code == 302
         join(self.people["participant"], self.code, group="1")
         join(self.people["host"], self.code, group="2")
         join(self.people["other_participant"], self.code_b, group="1")
@@ -357,7 +369,7 @@ class Instance:
             "job_id": "no-such-job",
         }
 
-        #: Pages seen with inline styles: (url, visitor, the styles).
+        #: Pages seen with inline styles or scripts: (url, visitor, what was found).
         self.styled = []
 
     def url(self, rule) -> str:
@@ -387,17 +399,30 @@ def refused(response) -> bool:
 INLINE_STYLE = re.compile(r"<style[\s>]|<[^>]*\sstyle\s*=", re.IGNORECASE)
 
 
+#: An inline script: a ``<script>`` without ``src``, an ``on...=`` handler, a ``javascript:`` link.
+INLINE_SCRIPT = re.compile(
+    r"<script\b(?![^>]*\ssrc\s*=)[^>]*>"
+    r"|<[a-z][^>]*\son[a-z]+\s*="
+    r"|<[^>]*\s(?:href|src|action|formaction)\s*=\s*[\"']?\s*javascript:",
+    re.IGNORECASE,
+)
+
+
 def inline_styles(response) -> list[str]:
-    """The inline styles of an HTML page (none allowed: the policy would drop them)."""
+    """The inline styles and scripts of an HTML page (none allowed: the policy drops them)."""
     if response.mimetype != "text/html":
         return []
-    return [match.group(0)[:120] for match in INLINE_STYLE.finditer(response.text)]
+    return [
+        match.group(0)[:120]
+        for pattern in (INLINE_STYLE, INLINE_SCRIPT)
+        for match in pattern.finditer(response.text)
+    ]
 
 
 def try_route(instance, visitor: str, rule, method: str) -> bool:
     """Use ``rule`` as ``visitor``; ``True`` when they got through.
 
-    Every page seen is searched for inline styles, kept in ``instance.styled``.
+    Every page seen is searched for inline styles and scripts, kept in ``instance.styled``.
     """
     client = instance.people[visitor]
     url = instance.url(rule)
@@ -452,7 +477,30 @@ def test_every_route_lets_in_whom_it_should_and_nobody_else(instance, backlog):
             if got_in != (visitor in allowed[ROUTES[endpoint, method]]):
                 wrong.append((method, endpoint, visitor, "got in" if got_in else "refused"))
     assert wrong == [], "\n".join(map(str, wrong))
-    assert instance.styled == [], "no inline style: the Content-Security-Policy refuses them"
+    assert instance.styled == [], (
+        "no inline style nor script: the Content-Security-Policy refuses them"
+    )
+
+
+def test_every_post_without_its_csrf_token_is_refused(instance):
+    """A forged form from another site carries the cookie but not the page's token."""
+    rules = {rule.endpoint: rule for rule in instance.app.url_map.iter_rules()}
+    administrator, participant = instance.people["administrator"], instance.people["participant"]
+    with instance.app.app_context():
+        entries_before = db.session.scalar(select(func.count()).select_from(AuditEntry))
+    accepted = []
+    for endpoint, method in ROUTES:
+        if method != "POST":
+            continue
+        url = instance.url(rules[endpoint])
+        for visitor in (administrator, participant):
+            data = {"cid": uuid.uuid4().hex, "kind": "insight", "body": "Forged", "title": "Forged"}
+            answer = visitor.post(url, data=data)
+            if answer.status_code != 400:
+                accepted.append((endpoint, answer.status_code))
+    assert accepted == [], accepted
+    with instance.app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(AuditEntry)) == entries_before
 
 
 def test_the_backlog_closed_to_facilitators_leaves_no_way_in_nor_link(instance):
@@ -541,6 +589,7 @@ def test_each_facilitator_lists_only_the_sessions_they_run(instance):
     assert listed("owner") == {instance.code}
     assert listed("other_facilitator") == {instance.code_b}
     assert listed("co_facilitator") == {instance.code}
+    assert listed("co_runner") == {instance.code}
     assert listed("administrator") == {instance.code, instance.code_b}
 
 
@@ -553,6 +602,57 @@ def test_an_invitation_link_works_once_and_for_one_session_only(instance):
     assert guest.get(f"/sessions/{instance.b}").status_code == 403
     assert guest.get("/sessions/new/world_cafe").status_code == 403
     assert guest.get("/backlog/").status_code == 403
+
+
+def new_invitation_link(instance) -> tuple[int, str]:
+    """The owner makes an invitation link to A; its id and path."""
+    owner = instance.people["owner"]
+    page = owner.get(f"/sessions/{instance.a}/team/")
+    owner.post(
+        f"/sessions/{instance.a}/team/invite",
+        data={"csrf_token": csrf_token(page.text), "hours": "6"},
+    )
+    link = re.search(r'class="invitation-link">([^<]+)<', owner.get(page.request.path).text)
+    with instance.app.app_context():
+        newest = db.session.scalar(select(Invitation.id).order_by(Invitation.id.desc()))
+    return newest, urlsplit(link.group(1)).path
+
+
+def test_an_invitation_link_not_taken_up_in_time_or_cancelled_opens_nothing(instance):
+    from palabre.models import utcnow
+
+    owner = instance.people["owner"]
+    late_id, late = new_invitation_link(instance)
+    with instance.app.app_context(), write_transaction():
+        db.session.get(Invitation, late_id).expires_at = utcnow()
+    assert instance.app.test_client().get(late).status_code == 404
+    # Cancelled by the owner while a stranger had its form open: the form takes nothing.
+    cancelled_id, cancelled = new_invitation_link(instance)
+    stranger = instance.app.test_client()
+    assert stranger.get(cancelled).status_code == 302
+    form = stranger.get("/invitation/")
+    assert form.status_code == 200
+    page = owner.get(f"/sessions/{instance.a}/team/")
+    owner.post(
+        f"/sessions/{instance.a}/team/invitations/{cancelled_id}/revoke",
+        data={"csrf_token": csrf_token(page.text)},
+    )
+    taken = stranger.post(
+        "/invitation/",
+        data={
+            "csrf_token": csrf_token(form.text),
+            "name": "Mallory",
+            "email": "mallory@example.org",
+            "password": PASSWORD,
+        },
+    )
+    assert taken.status_code == 404
+    assert stranger.get(f"/sessions/{instance.a}").status_code != 200
+    with instance.app.app_context():
+        assert (
+            db.session.scalar(select(Facilitator).where(Facilitator.email == "mallory@example.org"))
+            is None
+        )
 
 
 def test_a_guests_access_ends_with_the_invitation(instance):
@@ -621,6 +721,26 @@ def test_a_phone_connected_before_the_archive_replays_nothing(instance):
     assert refused_replay == {"ok": False, "error": "You are not part of this session."}
 
 
+def test_sockets_open_when_the_session_is_archived_can_do_nothing_more(instance):
+    """Before the sweep closes a screen, and while a phone stays connected: every event refused."""
+    phone = connect(instance, "participant", "participant")
+    screen = connect(instance, "owner", "facilitator")
+    assert phone.is_connected() and screen.is_connected()
+    with instance.app.app_context(), write_transaction():
+        db.session.get(Session, instance.a).status = "archived"
+    answers = {}
+    for event, example in EXAMPLES.items():
+        payload = {"cid": uuid.uuid4().hex, **example}
+        for key in ("contribution", "id"):
+            if key in payload:
+                payload[key] = instance.contribution
+        for name, sock in (("phone", phone), ("screen", screen)):
+            answers[event, name] = sock.emit(event, payload, callback=True)
+    assert [key for key, ack in answers.items() if ack.get("ok")] == []
+    with instance.app.app_context():
+        assert db.session.get(Session, instance.a).phase_index == 4, "the archive was changed"
+
+
 def test_an_archived_sessions_phones_and_screens_cannot_connect(instance):
     with instance.app.app_context(), write_transaction():
         db.session.get(Session, instance.a).status = "archived"
@@ -649,6 +769,69 @@ def test_the_audit_log_says_who_did_what_without_what_participants_wrote(instanc
     assert secret_note not in log.text
     assert "owner" in log.text and "Ilse" in log.text
     assert owner.get("/admin/audit").status_code == 403
+
+
+def test_the_audit_log_says_which_account_an_administrator_changed_and_how(instance):
+    administrator = instance.people["administrator"]
+    page = administrator.get("/admin/accounts")
+    token = csrf_token(page.text)
+    administrator.post(
+        "/admin/accounts",
+        data={
+            "csrf_token": token,
+            "name": "Noor",
+            "email": "noor@example.org",
+            "role": AccountRole.FACILITATOR,
+            "password": PASSWORD,
+        },
+    )
+    spare = instance.spare_id
+    administrator.post(
+        f"/admin/accounts/{spare}/role",
+        data={"csrf_token": token, "role": AccountRole.ADMINISTRATOR},
+    )
+    administrator.post(f"/admin/accounts/{spare}/disable", data={"csrf_token": token})
+    with instance.app.app_context():
+        entries = db.session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
+        logged = [(entry.action, entry.detail) for entry in entries][-3:]
+    assert logged == [
+        ("accounts.accounts", {"email": "noor@example.org", "role": AccountRole.FACILITATOR}),
+        (
+            "accounts.change_role",
+            {"account_id": spare, "email": "spare@example.org", "role": "administrator"},
+        ),
+        (
+            "accounts.disable",
+            {"account_id": spare, "email": "spare@example.org", "enabled": False},
+        ),
+    ]
+
+
+def test_the_audit_log_goes_back_page_by_page_to_its_first_entry(instance, monkeypatch):
+    from palabre import accounts
+
+    monkeypatch.setattr(accounts, "AUDIT_PAGE", 2)
+    with instance.app.app_context():
+        everything = db.session.scalars(select(AuditEntry.id).order_by(AuditEntry.id)).all()
+        of_a = db.session.scalars(
+            select(AuditEntry.id).where(AuditEntry.session_id == instance.a)
+        ).all()
+    assert len(everything) > 2 and len(of_a) > 2, "too few entries to need pages"
+    administrator = instance.people["administrator"]
+    for first_page, ids in (
+        ("/admin/audit", everything),
+        (f"/admin/audit?session={instance.a}", of_a),
+    ):
+        seen, url = [], first_page
+        while url:
+            page = administrator.get(url)
+            assert page.status_code == 200
+            seen += [int(n) for n in re.findall(r'<tr data-entry="(\d+)"', page.text)]
+            found = re.search(r'rel="next" href="([^"]+)"', page.text)
+            url = found.group(1).replace("&amp;", "&") if found else None
+        assert seen == sorted(ids, reverse=True), first_page
+    beyond = administrator.get("/admin/audit?page=999")
+    assert beyond.status_code == 200 and 'rel="prev"' in beyond.text
 
 
 # --- headers: inline styles and frames ----------------------------------------------------

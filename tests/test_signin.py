@@ -57,7 +57,20 @@ def signed_in(client) -> bool:
 
 
 @pytest.mark.parametrize(
-    "target", ["/%09/evil.example/phish", "/\t/evil.example/phish", "/%5Cevil.example", "/ /x"]
+    "target",
+    [
+        "/%09/evil.example/phish",
+        "/\t/evil.example/phish",
+        "/%5Cevil.example",
+        "/ /x",
+        "//evil.example",
+        "https://evil.example/phish",
+        "/\\evil.example",
+        "/%2F%2Fevil.example",
+        "/%2f/evil.example",
+        "javascript:alert(1)",
+        "/\r\nSet-Cookie:x=1",
+    ],
 )
 def test_next_and_language_never_leave_the_site(client, target):
     """The issue's ``/auth/login?next=/%09/evil.example/phish`` became ``//evil.example``."""
@@ -145,10 +158,17 @@ def test_sockets_of_a_sign_in_ended_in_another_worker_close_at_the_next_sweep(
     assert not stale.is_connected() and participant.is_connected()
 
 
-def test_changing_the_password_signs_out_every_other_device(app, client):
+def test_changing_the_password_signs_out_every_other_device(app, client, make_cafe):
+    code = make_cafe()
     sign_in(client)
     other_device = app.test_client()
-    sign_in(other_device)
+    sign_in(other_device, remember="y")
+    only_remember = app.test_client()
+    copy_cookies(other_device, only_remember, only={"remember_token"})
+    screen = socketio.test_client(
+        app, flask_test_client=other_device, auth={"session": code, "view": "projector"}
+    )
+    assert screen.is_connected() and signed_in(only_remember)
     page = client.get("/auth/password")
     response = client.post(
         "/auth/password",
@@ -157,6 +177,8 @@ def test_changing_the_password_signs_out_every_other_device(app, client):
     assert response.status_code == 302
     assert signed_in(client), "the device that changed the password stays signed in"
     assert not signed_in(other_device)
+    assert not signed_in(only_remember), "the remember token outlived the password change"
+    assert not screen.is_connected(), "a screen of the old sign-in stayed open"
     assert sign_in(app.test_client(), password=STRONG).status_code == 302
 
 
@@ -168,6 +190,28 @@ def test_changing_the_password_needs_the_current_one(client):
         data={"csrf_token": csrf_token(page), "current": "not it", "password": STRONG},
     )
     assert response.status_code == 200 and 'role="alert"' in response.text
+
+
+def test_guessing_the_current_password_with_a_stolen_cookie_is_throttled(client, monkeypatch):
+    """A copied cookie must not be a way to find the password by trying, then change it."""
+    now = [time.time()]
+    monkeypatch.setattr(auth_module, "throttle_clock", lambda: now[0])
+    sign_in(client)
+
+    def change(current):
+        page = client.get("/auth/password")
+        return client.post(
+            "/auth/password",
+            data={"csrf_token": csrf_token(page), "current": current, "password": STRONG},
+        )
+
+    for _ in range(auth_module.FREE_FAILURES):
+        assert change("a wrong guess").status_code == 200
+    waiting = change(FACILITATOR_PASSWORD)
+    assert waiting.status_code == 429 and "Try again in 1 minute" in waiting.text
+    assert sign_in(client.application.test_client(), password=STRONG).status_code == 200
+    now[0] += auth_module.FIRST_WAIT_S + 1
+    assert change(FACILITATOR_PASSWORD).status_code == 302
 
 
 def test_resetting_a_password_from_the_command_line_signs_out_everywhere(app, client, runner):
@@ -237,10 +281,31 @@ def test_signing_in_without_remember_me_drops_an_older_remember_cookie(client):
     assert "remember_token" not in cookie_jar(client)
 
 
+def test_joining_a_session_on_a_signed_in_browser_keeps_the_sign_in_to_the_browser(
+    client, make_cafe
+):
+    """A facilitator trying the phone's view did not ask to be remembered for 30 days."""
+    code = make_cafe()
+    sign_in(client)
+    page = client.get(f"/j/{code}")
+    joined = client.post(
+        f"/j/{code}", data={"csrf_token": csrf_token(page), "language": "en", "group": "1"}
+    )
+    assert joined.status_code == 302
+    cookies = joined.headers.getlist("Set-Cookie")
+    assert cookies and all("Expires" not in cookie for cookie in cookies), cookies
+    assert signed_in(client) and client.get(f"/j/{code}").status_code == 200
+
+
 def test_remember_me_lasts_30_days_whatever_the_configuration(tmp_path):
-    app = make_app(tmp_path, REMEMBER_COOKIE_DURATION=timedelta(days=365))
+    year = timedelta(days=365)
+    app = make_app(tmp_path, REMEMBER_COOKIE_DURATION=year, PERMANENT_SESSION_LIFETIME=year)
     try:
-        assert app.config["REMEMBER_COOKIE_DURATION"] == timedelta(days=30)
+        response = sign_in(app.test_client(), remember="y")
+        for cookie in response.headers.getlist("Set-Cookie"):
+            name = cookie.split("=", 1)[0]
+            expires = parsedate_to_datetime(SimpleCookie(cookie)[name]["expires"])
+            assert expires - datetime.now(UTC) <= timedelta(days=30), name
     finally:
         close_app(app)
 
@@ -441,6 +506,66 @@ def test_second_factor_asked_after_the_password_and_each_code_used_once(app, cli
     page = again.get("/auth/login/code")
     replay = again.post("/auth/login/code", data={"csrf_token": csrf_token(page), "code": code})
     assert replay.status_code == 200 and not signed_in(again), "a code was accepted twice"
+
+
+def test_codes_of_the_second_factor_are_throttled(app, client, monkeypatch):
+    """Six digits are a million guesses: after five wrong codes, even the right one waits."""
+    now = [time.time()]
+    monkeypatch.setattr(auth_module, "throttle_clock", lambda: now[0])
+    secret = pyotp.random_base32()
+    with app.app_context(), write_transaction():
+        db.session.scalar(select(Facilitator)).totp_secret = secret
+
+    def send_code(code):
+        page = client.get("/auth/login/code")
+        return client.post("/auth/login/code", data={"csrf_token": csrf_token(page), "code": code})
+
+    assert sign_in(client).location == "/auth/login/code"
+    for _ in range(auth_module.FREE_FAILURES):
+        assert send_code("000000").status_code == 200
+    waiting = send_code(pyotp.TOTP(secret).now())
+    assert waiting.status_code == 429 and not signed_in(client)
+    now[0] += auth_module.FIRST_WAIT_S + 1
+    assert send_code(pyotp.TOTP(secret).now()).location == "/sessions/"
+
+
+def test_a_code_typed_in_groups_or_with_arabic_digits_is_read_as_its_digits():
+    """Apps show "123 456"; an Arabic or Persian phone keyboard types ١٢٣٤٥٦ or ۱۲۳۴۵۶."""
+    from palabre import totp
+
+    secret, now = pyotp.random_base32(), time.time()
+    code = pyotp.TOTP(secret).at(now)
+    arabic = code.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    persian = code.translate(str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹"))
+    expected = totp.matching_step(secret, code, now=now)
+    assert expected is not None
+    for typed in (f"{code[:3]} {code[3:]}", arabic, persian):
+        assert totp.matching_step(secret, typed, now=now) == expected, typed
+    for wrong in ("12345６", "1e5", "", "１２３４５６"):
+        assert totp.matching_step(secret, wrong, now=now) is None
+
+
+def test_turning_the_second_factor_off_is_throttled_as_signing_in(app, client, monkeypatch):
+    now = [time.time()]
+    monkeypatch.setattr(auth_module, "throttle_clock", lambda: now[0])
+    sign_in(client)
+    secret = turn_on_second_factor(client)
+
+    def turn_off(code):
+        page = client.get("/account")
+        client.post(
+            "/account/second-factor/off", data={"csrf_token": csrf_token(page), "code": code}
+        )
+        with app.app_context():
+            return db.session.scalar(select(Facilitator.totp_secret)) is None
+
+    for _ in range(auth_module.FREE_FAILURES):
+        assert not turn_off("000000")
+    otp = pyotp.TOTP(secret)
+    assert not turn_off(otp.at(time.time() + otp.interval)), "turned off while waiting"
+    assert "Try again in 1 minute" in client.get("/account").text
+    now[0] += auth_module.FIRST_WAIT_S + 1
+    assert turn_off(otp.at(time.time() + otp.interval))
 
 
 def test_the_code_page_without_a_password_first_goes_to_sign_in(client):
