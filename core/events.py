@@ -64,19 +64,6 @@ def record_event(session: Session, type: str, data: dict, rooms: list[str]) -> i
     return seq
 
 
-def announce(session: Session, type: str, data: dict, rooms: list[str]) -> None:
-    """Broadcast a passing state, such as a head count, once the transaction commits.
-
-    Unlike :func:`record_event` nothing is stored and no sequence number is
-    taken: a burst of 500 phones joining must not fill the replay log that
-    every one of them reads when its socket connects. A client that
-    reconnects is sent the current state instead (see ``palabre.live``).
-    """
-    envelope = {"type": type, "data": data}
-    targets = [room(session.id, name) for name in rooms]
-    after_commit(lambda: socketio.emit("event", envelope, to=targets))
-
-
 #: Events that carry a contribution's text, keyed on its id.
 TEXT_EVENTS = ("contribution.added", "contribution.changed", "contribution.restored")
 
