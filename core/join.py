@@ -44,7 +44,7 @@ from . import contributions, ratelimit
 from .backlog import session_actions, session_needs
 from .database import insert_now, write_transaction
 from .errors import Refused, Unavailable
-from .events import FACILITATORS, PROJECTOR, current_participant, room
+from .events import FACILITATORS, PROJECTOR, announce, current_participant
 from .extensions import db, socketio
 from .forms import CleanForm, options
 from .i18n import LANGUAGES, browser_language
@@ -477,8 +477,7 @@ def head_count_changed(session_id: int) -> None:
 def _send_head_count(counts: dict, session_id: int) -> None:
     counts["sent"][session_id] = time.monotonic()
     count = db.session.scalar(_HEAD_COUNT, {"session_id": session_id})
-    targets = [room(session_id, FACILITATORS), room(session_id, PROJECTOR)]
-    socketio.emit("event", {"type": "participants.changed", "data": {"count": count}}, to=targets)
+    announce(session_id, "participants.changed", {"count": count}, [FACILITATORS, PROJECTOR])
 
 
 def participant_view(
