@@ -47,6 +47,9 @@ _LAZY = {
     # Changing contributions inside Method.run_action.
     "add_by_staff": "contributions",
     "update_data": "contributions",
+    # A session's plan of phases, and its current phase (built once per configuration and language).
+    "plan": "phases",
+    "current_phase": "phases",
     # Rooms a method's events go to.
     "ALL": "events",
     "FACILITATORS": "events",

@@ -64,17 +64,17 @@ def record_event(session: Session, type: str, data: dict, rooms: list[str]) -> i
     return seq
 
 
-def announce(session: Session, type: str, data: dict, rooms: list[str]) -> None:
-    """Broadcast a passing state, such as a head count, once the transaction commits.
+def announce(session_id: int, type: str, data: dict, rooms: list[str]) -> None:
+    """Broadcast a passing state, such as a head count, now.
 
     Unlike :func:`record_event` nothing is stored and no sequence number is
     taken: a burst of 500 phones joining must not fill the replay log that
     every one of them reads when its socket connects. A client that
     reconnects is sent the current state instead (see ``palabre.live``).
+    It emits: never call it inside a write transaction.
     """
-    envelope = {"type": type, "data": data}
-    targets = [room(session.id, name) for name in rooms]
-    after_commit(lambda: socketio.emit("event", envelope, to=targets))
+    targets = [room(session_id, name) for name in rooms]
+    socketio.emit("event", {"type": type, "data": data}, to=targets)
 
 
 #: Events that carry a contribution's text, keyed on its id.

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import io
 import ipaddress
+import json
 import secrets
+import time
 import uuid
 from urllib.parse import urlsplit
 
@@ -28,10 +30,11 @@ from flask import (
     url_for,
 )
 from flask import session as cookie
+from flask_babel import get_locale, refresh
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_babel import refresh
 from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 from sqlalchemy import bindparam, func, select
 from wtforms import HiddenField, RadioField, StringField, SubmitField, TextAreaField
@@ -42,7 +45,7 @@ from .backlog import session_actions, session_needs
 from .database import insert_now, write_transaction
 from .errors import Refused, Unavailable
 from .events import FACILITATORS, PROJECTOR, announce, current_participant
-from .extensions import db
+from .extensions import db, socketio
 from .forms import CleanForm, options
 from .i18n import LANGUAGES, browser_language
 from .inputs import local_path
@@ -195,9 +198,10 @@ class VoteForm(CleanForm):
 
 
 #: Every request of a phone asks: built once (building costs more than running it).
+#: Every status but a draft's (open, live, closed, archived); not an ``IN`` list, whose
+#: parameters SQLAlchemy expands again at every execution.
 _JOINABLE_SESSION = select(Session).where(
-    Session.code == bindparam("code"),
-    Session.status.in_([Status.OPEN, Status.LIVE, Status.CLOSED, Status.ARCHIVED]),
+    Session.code == bindparam("code"), Session.status != Status.DRAFT
 )
 
 
@@ -210,10 +214,15 @@ def _joinable_session(code: str) -> Session | None:
     return db.session.scalar(_JOINABLE_SESSION, {"code": normalise_code(code)})
 
 
+_HEAD_COUNT = (
+    select(func.count())
+    .select_from(Participant)
+    .where(Participant.session_id == bindparam("session_id"))
+)
+
+
 def participant_count(session: Session) -> int:
-    return db.session.scalar(
-        select(func.count()).select_from(Participant).where(Participant.session_id == session.id)
-    )
+    return db.session.scalar(_HEAD_COUNT, {"session_id": session.id})
 
 
 def _visitor_key() -> str:
@@ -298,18 +307,6 @@ def join(code: str):
 
 def _join_form(session: Session):
     method = get_method(session.method)
-    form = JoinForm()
-    offered = [lang for lang in session.languages if lang in LANGUAGES] or list(LANGUAGES)
-    form.language.choices = options((lang, LANGUAGES[lang][0]) for lang in offered)
-    if not form.language.data:
-        # The language chosen on this phone before, else the phone's own, else the session's first.
-        chosen = cookie.get("lang")
-        phone = browser_language(offered)
-        form.language.data = chosen if chosen in offered else phone or offered[0]
-    if method.participants_choose_group(session.config):
-        form.group.choices = options(method.groups(session.config))
-    else:
-        del form.group
     if session.status in (Status.CLOSED, Status.ARCHIVED):
         return render_template(
             "join/closed.html",
@@ -317,6 +314,21 @@ def _join_form(session: Session):
             needs=session_needs(session),
             actions=session_actions(session),
         )
+    offered = [lang for lang in session.languages if lang in LANGUAGES] or list(LANGUAGES)
+    # The language chosen on this phone before, else the phone's own, else the session's first.
+    chosen = cookie.get("lang")
+    preselected = chosen if chosen in offered else browser_language(offered) or offered[0]
+    page_key = _join_page_key(session, preselected)
+    if page_key is not None and (page := _join_pages().get(page_key)) is not None:
+        return page.replace(_CSRF_PLACEHOLDER, generate_csrf())
+    form = JoinForm()
+    form.language.choices = options((lang, LANGUAGES[lang][0]) for lang in offered)
+    if not form.language.data:
+        form.language.data = preselected
+    if method.participants_choose_group(session.config):
+        form.group.choices = options(method.groups(session.config))
+    else:
+        del form.group
     if form.validate_on_submit():
         if not ratelimit.allow(f"joins:{session.id}", current_app.config["RATE_LIMIT_JOINS"]):
             # Ask them to wait in the language they have just chosen.
@@ -333,7 +345,57 @@ def _join_form(session: Session):
         add_participant(session, form.language.data, {"group": chosen})
         cookie["lang"] = form.language.data
         return redirect(url_for("join.join", code=session.code))
-    return render_template("join/join.html", session=session, form=form, method=method)
+    page = render_template("join/join.html", session=session, form=form, method=method)
+    if page_key is not None:
+        _keep_join_page(page_key, page.replace(generate_csrf(), _CSRF_PLACEHOLDER))
+    return page
+
+
+#: Join pages kept rendered, per app: a burst of phones scanning the QR code asks
+#: for the same few pages (one per session and language) hundreds of times.
+JOIN_PAGES_KEY = "palabre.join_pages"
+JOIN_PAGES_KEPT = 64
+#: Where a kept page had its browser's CSRF token: each browser gets its own.
+_CSRF_PLACEHOLDER = "\x00csrf-token\x00"
+
+
+def _join_page_key(session: Session, preselected: str) -> tuple | None:
+    """What the join form's page shows depends on, when it may be kept; ``None`` otherwise.
+
+    Everything the page shows but the CSRF token: the session's fields it
+    shows or decides from (a change makes a new key, so an edited session
+    is never shown as it was), the page's language, the language ticked,
+    the address the language switch comes back to. Not kept: a post (it
+    may show errors), a page with a message flashed, a signed-in account's
+    page (its menu).
+    """
+    if request.method != "GET" or "_flashes" in cookie or current_user.is_authenticated:
+        return None
+    config = json.dumps(session.config, sort_keys=True, default=str)
+    return (
+        session.id,
+        session.code,
+        session.method,
+        session.status,
+        session.title,
+        session.venue,
+        tuple(session.languages or ()),
+        config,
+        str(get_locale()),
+        preselected,
+        request.full_path,
+    )
+
+
+def _join_pages() -> dict:
+    return current_app.extensions.setdefault(JOIN_PAGES_KEY, {})
+
+
+def _keep_join_page(key: tuple, page: str) -> None:
+    pages = _join_pages()
+    if len(pages) >= JOIN_PAGES_KEPT:
+        pages.pop(next(iter(pages)))  # the oldest kept
+    pages[key] = page
 
 
 def add_participant(
@@ -360,16 +422,66 @@ def add_participant(
             )
         )
         get_method(session.method).on_join(session, participant, choices)
-        announce(
-            session,
-            "participants.changed",
-            {"count": participant_count(session)},
-            [FACILITATORS, PROJECTOR],
-        )
+    head_count_changed(participant.session_id)
     if not current_user.is_authenticated:
         cookie.permanent = True
     cookie["p"] = {**(cookie.get("p") or {}), str(session.id): token}
     return participant
+
+
+#: A session's staff screens hear its head count at most this often: a burst of 500
+#: joins costs a few counts and broadcasts, not 500 of each, and the last one sent
+#: always counts every join.
+HEAD_COUNT_INTERVAL_S = 0.5
+#: Where an app keeps, per session, when its head count was last sent and whether
+#: a later one is due (``app.extensions``).
+HEAD_COUNTS_KEY = "palabre.head_counts"
+
+
+def head_count_changed(session_id: int) -> None:
+    """Tell the session's staff screens and projector its head count, now or shortly.
+
+    Called after a join's commit, never under the write lock. The first
+    join after a quiet :data:`HEAD_COUNT_INTERVAL_S` is announced at once;
+    the joins that follow within it are announced together when it ends, by
+    one count read then. ``participants.changed`` is a passing state: not
+    stored, not numbered, not replayed (500 joins must not fill the replay
+    log every connecting phone reads); a staff socket that connects is sent
+    the current count instead (``palabre.live``). The flag saying a count is
+    cleared before that count is read, so a join committed after the read
+    finds no count due and sends or schedules its own: the last count sent
+    includes every join.
+    """
+    app = current_app._get_current_object()
+    counts = app.extensions.setdefault(HEAD_COUNTS_KEY, {"sent": {}, "due": set()})
+    if session_id in counts["due"]:
+        return  # the count due reads the database after this join's commit
+    wait = counts["sent"].get(session_id, -HEAD_COUNT_INTERVAL_S) + HEAD_COUNT_INTERVAL_S
+    wait -= time.monotonic()
+    if wait <= 0:
+        _send_head_count(counts, session_id)
+        return
+    counts["due"].add(session_id)
+    server = socketio.server
+
+    def later():
+        socketio.sleep(wait)
+        if socketio.server is not server:
+            return  # another app is served now (tests make one after another): nobody to tell
+        with app.app_context():
+            counts["due"].discard(session_id)
+            try:
+                _send_head_count(counts, session_id)
+            except Exception:  # a database hiccup: the next join or staff connection says it
+                app.logger.exception("could not send a session's head count")
+
+    socketio.start_background_task(later)
+
+
+def _send_head_count(counts: dict, session_id: int) -> None:
+    counts["sent"][session_id] = time.monotonic()
+    count = db.session.scalar(_HEAD_COUNT, {"session_id": session_id})
+    announce(session_id, "participants.changed", {"count": count}, [FACILITATORS, PROJECTOR])
 
 
 def participant_view(

@@ -77,6 +77,13 @@ FILES_PER_CONNECTION = 2
 FEW_FILES = 4096
 #: Seconds requests under way may take to finish once the server is asked to stop.
 STOP_GRACE_S = 3
+#: The garbage collector's thresholds while serving: young collections every 20,000
+#: allocations instead of 700, the next generation every 20 of those, a full collection
+#: at most every 100 of these (the defaults: 700, 10, 10). A burst of phones
+#: allocates fast; at the defaults the collector ran 1,600 times in a join and a write
+#: burst and 13 times in full, each full run stopping every phone for about 50 ms; with
+#: these, 48 times and never in full: its share of the server's CPU went from 5.5% to 2.7%.
+GC_THRESHOLDS = (20_000, 20, 100)
 #: What the server records as every client's address.
 NO_ADDRESS = "-"
 #: Connections waiting to be accepted, per worker (the kernel's backlog).
@@ -269,6 +276,7 @@ def serve(host: str, port: int, workers: int, worker: bool) -> None:
     # the garbage collector's full collections need not walk it again, each time with
     # hundreds of phones waiting.
     gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
     server.serve_forever(stop_timeout=STOP_GRACE_S)
     purger.kill(block=False)
     if database is not None:

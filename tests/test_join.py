@@ -234,6 +234,44 @@ def test_join_without_csrf_token_is_refused(app, client, make_cafe):
     assert participants(app) == []
 
 
+def test_the_join_page_kept_rendered_gives_each_phone_its_token_and_follows_the_session(
+    app, client, auth, make_cafe
+):
+    """A burst of phones asks for the same join page: it is rendered once per session and
+    language, yet each phone gets its own CSRF token, and a changed session shows at once."""
+    code = make_cafe(status="open", languages=("en", "fr"))
+    phones = [app.test_client() for _ in range(3)]
+    pages = [phone.get(f"/j/{code}") for phone in phones]
+    tokens = [csrf_token(page) for page in pages]
+    assert len(set(tokens)) == 3
+    assert "\x00" not in pages[1].text
+    assert pages[1].text.replace(tokens[1], "") == pages[2].text.replace(tokens[2], "")
+    # Each token is the one its phone's own cookie signs: each phone joins with it,
+    # and a phone cannot join with another's.
+    assert (
+        phones[0].post(f"/j/{code}", data={"csrf_token": tokens[1], "language": "fr"}).status_code
+        == 400
+    )
+    for phone, token in zip(phones, tokens, strict=True):
+        response = phone.post(f"/j/{code}", data={"csrf_token": token, "language": "fr"})
+        assert response.status_code == 302
+    assert len(participants(app)) == 3
+    # The same page in another language, and for the phone's own language ticked.
+    french = app.test_client().get(f"/j/{code}", headers={"Accept-Language": "fr"})
+    assert '<html lang="fr" dir="ltr">' in french.text
+    assert re.search(r'<input checked[^>]*value="fr"|value="fr"[^>]*checked', french.text)
+    # A renamed session shows its new name on the next phone's page.
+    with app.app_context():
+        session = db.session.scalar(select(Session).where(Session.code == code))
+        session.title = "Café on housing"
+        db.session.commit()
+    assert "Café on housing" in app.test_client().get(f"/j/{code}").text
+    # A signed-in facilitator's page has their menu; a phone's never does.
+    auth.login()
+    assert "Sign out" in client.get(f"/j/{code}").text
+    assert "Sign out" not in app.test_client().get(f"/j/{code}").text
+
+
 def test_participants_choose_their_table(app, client, make_cafe):
     code = make_cafe(status="open", assignment="choose", tables=3)
     page = client.get(f"/j/{code}")

@@ -52,6 +52,7 @@ from palabre import (
     Theme,
     add_by_staff,
     contribute,
+    current_phase,
     db,
     hookimpl,
     options,
@@ -309,7 +310,7 @@ class CitizenDialogue(Method):
         ]
 
     def _phase(self, session) -> Phase:
-        return self.phases(session.config)[session.phase_index]
+        return current_phase(session)
 
     # --- participants' contributions ---------------------------------------------
 

@@ -39,6 +39,7 @@ from palabre import (
     Vote,
     add_by_staff,
     contribute,
+    current_phase,
     db,
     hookimpl,
     my_ratings,
@@ -389,7 +390,7 @@ class ForumTheatre(Method):
         return []
 
     def _phase(self, session) -> Phase:
-        return self.phases(session.config)[session.phase_index]
+        return current_phase(session)
 
     # --- views -------------------------------------------------------------------
 

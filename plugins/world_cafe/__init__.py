@@ -33,6 +33,7 @@ from palabre import (
     TextsField,
     Vote,
     contribute,
+    current_phase,
     db,
     hookimpl,
     options,
@@ -40,6 +41,9 @@ from palabre import (
     visible,
     vote_totals,
     votes_used,
+)
+from palabre import (
+    plan as phases_of,
 )
 
 from .seating import encounters, seat
@@ -245,8 +249,7 @@ class WorldCafe(Method):
         return []
 
     def _round_number(self, session) -> int:
-        phase = self.phases(session.config)[session.phase_index]
-        return phase.number or 0
+        return current_phase(session).number or 0
 
     def check_contribution(self, session, participant, kind, data):
         if kind.grouped and not participant.group:
@@ -259,7 +262,7 @@ class WorldCafe(Method):
     # --- views ---------------------------------------------------------
 
     def view_context(self, session, view, participant=None):
-        plan = self.phases(session.config)
+        plan = phases_of(session)
         phase = plan[session.phase_index]
         if view == "participant":
             # A phone's page shows its current phase only (it reloads when the phase
@@ -328,7 +331,7 @@ class WorldCafe(Method):
         }
 
     def report_context(self, session):
-        plan = self.phases(session.config)
+        plan = phases_of(session)
         totals = vote_totals(session)
         rounds = []
         for index, phase in enumerate(plan):
