@@ -458,6 +458,33 @@ def test_reach_on_screen_and_in_the_export_hides_small_groups(
     )
 
 
+def test_how_interviews_came_in_and_per_connector_hides_small_groups(
+    palabre_app, dialogue, facilitator_client
+):
+    """Three residents answered alone, two interviews by C-02: each a small group of people
+    heard, pooled on the run screen so that no total subtracts back to it."""
+    from palabre.contributions import add_by_staff
+    from palabre.database import write_transaction
+    from palabre.plugins.citizen_dialogue import interview_body, interview_data
+
+    session = dialogue()
+    ways = [("connector", "C-01")] * 6 + [("connector", "C-02")] * 2 + [("paper", None)] * 6
+    ways += [("self", None)] * 3
+    with palabre_app.test_request_context(), write_transaction():
+        s = db.session.get(Session, session.id)
+        for by, code in ways:
+            data = interview_data(s, interview(), by=by, connector=code, language="ar")
+            add_by_staff(s, "interview", interview_body(data), data)
+    screen = figures_of(facilitator_client.get(f"/sessions/{session.id}").text)
+    reach = " ".join(re.sub("<[^>]+>", " ", screen).split())
+    # The 3 alone are pooled with the 6 from paper; the connectors' 8 are shown.
+    assert "Recorded by community connectors: 8" in reach
+    assert "Answered alone" not in reach and "Typed in from paper" not in reach
+    assert "pooled so that no group of fewer than 5 people can be seen: 9" in reach
+    # C-02's 2 interviews are counted with C-01's 6, both codes named.
+    assert "C-01 · C-02 8" in reach and "C-02 2" not in reach and "C-01 6" not in reach
+
+
 def test_the_projector_charts_the_reach_while_listening(palabre_app, dialogue, facilitator_client):
     session = dialogue()
     fill(

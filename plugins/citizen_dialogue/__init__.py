@@ -524,7 +524,6 @@ class CitizenDialogue(Method):
                 (idea, summary) for summary in summaries for idea in summary["ideas"]
             ]
             context["feedback"] = feedback_summary(session)
-            context["connectors"] = interviews_by_connector(session)
             context["categories"] = list(Theme)
             context["project_of_idea"] = {p.data.get("idea"): p for p in context["projects"]}
         if view == "projector":
@@ -741,9 +740,8 @@ def reach_context(session, by, value) -> dict:
         "reached": len(interviews),
         "residents_reached": residents,
         "reached_share": round(100 * residents / population, 1) if population else None,
-        "by_connector": sum(1 for i in interviews if i.data.get("by") == CONNECTOR),
-        "by_self": sum(1 for i in interviews if i.data.get("by") == "self"),
-        "by_paper": sum(1 for i in interviews if i.data.get("by") == "paper"),
+        "recorded_by": reach.recorded_by(interviews),
+        "connectors": reach.per_connector(interviews),
         "reach_filter": {"by": by, "value": value, "refused": refusal, "count": len(chosen)},
         "reach_filters": reach.FILTERS,
         "reach_tables": [] if refusal else reach.reach_tables(chosen, by_age),
@@ -799,15 +797,6 @@ def feedback_summary(session) -> dict:
         "comments": [f.body for f in forms if f.body and f.body != "-"],
         "minimum_group": reach.MINIMUM_GROUP,
     }
-
-
-def interviews_by_connector(session) -> list[tuple[str, int]]:
-    counts: dict[str, int] = {}
-    for interview in visible(session, kind="interview"):
-        code = interview.data.get("connector")
-        if code:
-            counts[code] = counts.get(code, 0) + 1
-    return sorted(counts.items())
 
 
 # --- small helpers -----------------------------------------------------------------
