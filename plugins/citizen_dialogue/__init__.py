@@ -470,8 +470,9 @@ class CitizenDialogue(Method):
 
     def view_context(self, session, view, participant=None):
         phase = self._phase(session)
-        # A phone follows the language it shows now (it may switch after joining).
-        language = str(get_locale()) if participant else None
+        # A phone follows the language it shows now (it may switch after joining), and so
+        # does the projector; the run screen shows every language's texts side by side.
+        language = str(get_locale()) if participant or view == "projector" else None
         themes = themes_of(session)
         theme_names = {t.id: theme_name(t, language, session) for t in themes}
         scheduled = meetings.meetings_of(session)
@@ -547,7 +548,7 @@ class CitizenDialogue(Method):
         """Interview answers by question of the guide, then the meetings' views, ideas and
         feedback by part of the session (not in the perspective report, which stops before
         the meetings). Themes and projects are the team's own words, left out."""
-        questions = in_language(session.config.get("guide", {}), None, session)
+        questions = in_language(session.config.get("guide", {}), str(get_locale()), session)
         by_question: dict[int, list[str]] = {}
         for answer in theming.answers_of(visible(session, kind="interview")).values():
             by_question.setdefault(answer["question"], []).append(answer["text"])
@@ -563,15 +564,24 @@ class CitizenDialogue(Method):
         return interviews + later
 
     def report_context(self, session):
-        """The final report; with ``?part=perspective``, the perspective report only."""
+        """The final report; with ``?part=perspective``, the perspective report only.
+
+        The team's texts (guide, feedback questions, theme names and prompts) are
+        printed in the language the report is printed in, where the team wrote
+        them in it, else in the session's first language.
+        """
         themes = themes_of(session)
         interviews = visible(session, kind="interview")
+        language = str(get_locale())
         return {
             "perspective": request.args.get("part") == "perspective",
-            "guide": in_language(session.config.get("guide", {}), None, session),
-            "feedback_questions": in_language(session.config.get("feedback", {}), None, session),
+            "guide": in_language(session.config.get("guide", {}), language, session),
+            "feedback_questions": in_language(
+                session.config.get("feedback", {}), language, session
+            ),
             "themes": sorted(themes, key=lambda t: (-len(t.data.get("answers", [])), t.id)),
-            "theme_names": {t.id: theme_name(t, None, session) for t in themes},
+            "theme_names": {t.id: theme_name(t, language, session) for t in themes},
+            "theme_prompts": {t.id: theme_prompt(t, language, session) for t in themes},
             "answers": theming.answers_of(interviews),
             "meetings": [meetings.meeting_summary(m) for m in meetings.meetings_of(session)],
             "projects": visible(session, kind="project"),
