@@ -507,10 +507,11 @@ def test_the_projector_charts_the_reach_while_listening(palabre_app, dialogue, f
     assert '<figure class="chart bar-chart" id="chart-projector-share">' in projector
 
 
-def test_the_projector_shows_the_questions_in_its_language(
+def test_the_projector_and_run_screen_show_the_questions_in_their_language(
     palabre_app, facilitator_client, dialogue
 ):
-    """Switched to Arabic, the big screen shows the Arabic feedback questions, as phones do."""
+    """Switched to Arabic, the big screen and the run screen show the Arabic feedback
+    questions, as phones do."""
     arabic = [
         "هل شعرت أنه تم الاستماع إليك؟",
         "هل استطعت التعبير عن آرائك؟",
@@ -522,10 +523,10 @@ def test_the_projector_shows_the_questions_in_its_language(
     )
     feedback_forms(palabre_app, session, [(4, 4, 4)] * 5)
     assert "Heard?" in facilitator_client.get(f"/sessions/{session.id}/projector").text
-    projector = facilitator_client.get(
-        f"/sessions/{session.id}/projector", headers={"Accept-Language": "ar"}
-    ).text
-    assert arabic[0] in projector and "Heard?" not in projector
+    for screen in (f"/sessions/{session.id}/projector", f"/sessions/{session.id}"):
+        page = facilitator_client.get(screen, headers={"Accept-Language": "ar"}).text
+        chart = page.split('id="chart-feedback-heard"')[1].split("</figure>")[0]
+        assert arabic[0] in chart and "Heard?" not in chart
 
 
 def test_the_reach_export_is_for_facilitators_only(dialogue, palabre_app):

@@ -470,9 +470,10 @@ class CitizenDialogue(Method):
 
     def view_context(self, session, view, participant=None):
         phase = self._phase(session)
-        # A phone follows the language it shows now (it may switch after joining), and so
-        # does the projector; the run screen shows every language's texts side by side.
-        language = str(get_locale()) if participant or view == "projector" else None
+        # Every screen shows the team's texts in the language it is read in, where the team
+        # wrote them in it: a phone may switch after joining, a projector or a run screen
+        # may be set to another language than the session's first.
+        language = str(get_locale())
         themes = themes_of(session)
         theme_names = {t.id: theme_name(t, language, session) for t in themes}
         scheduled = meetings.meetings_of(session)

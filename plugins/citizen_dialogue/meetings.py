@@ -112,10 +112,8 @@ class DialogueMeeting(Method):
         return []
 
     def view_context(self, session, view, participant=None):
-        # The projector shows the themes in the language chosen for it, as a phone does.
-        language = participant.language if participant else None
-        if view == "projector":
-            language = str(get_locale())
+        # The projector and run screen show the themes in the language they are read in.
+        language = participant.language if participant else str(get_locale())
         dialogue = session.parent
         themes = meeting_themes(session)
         totals = vote_totals(session)
