@@ -1075,6 +1075,10 @@ def test_the_final_report_tells_the_whole_process(morsil, facilitator_client, tm
     assert "Did you feel heard?" in squashed and "Could you contribute to change?" in squashed
     assert "24 forms, 6 of them from paper." in squashed
     assert "For the first time someone asked me." in squashed
+    # The appendix lists the feedback's comments, not a dash for each form without one.
+    appendix = squashed.split("Appendix")[-1]
+    assert "Feedback · Comments (2 texts) 1. For the first time someone asked me." in appendix
+    assert not re.search(r"\d\. - ", appendix)
     for label in SMALL_GROUP_LABELS:
         assert label not in squashed, label
     assert len(pdf_pages(response.data, tmp_path, "final")) >= 4

@@ -560,8 +560,12 @@ class CitizenDialogue(Method):
         if request.args.get("part") == "perspective":
             return interviews
         later = super().raw_answers(
-            session, leave_out=("interview", "theme", "project", *leave_out)
+            session, leave_out=("interview", "theme", "project", "feedback", *leave_out)
         )
+        # The feedback's comments only: a form from paper without one is stored as "-".
+        comments = feedback_summary(session)["comments"] if "feedback" not in leave_out else []
+        if comments:
+            later.append((f"{_('Feedback')} · {_('Comments')}", comments))
         return interviews + later
 
     def report_context(self, session):
