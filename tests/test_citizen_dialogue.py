@@ -1077,7 +1077,7 @@ def test_the_final_report_tells_the_whole_process(morsil, facilitator_client, tm
     assert "For the first time someone asked me." in squashed
     # The appendix lists the feedback's comments, not a dash for each form without one.
     appendix = squashed.split("Appendix")[-1]
-    assert "Feedback · Comments (2 texts) 1. For the first time someone asked me." in appendix
+    assert "Feedback · Feedback (2 texts) 1. For the first time someone asked me." in appendix
     assert not re.search(r"\d\. - ", appendix)
     for label in SMALL_GROUP_LABELS:
         assert label not in squashed, label

@@ -560,13 +560,11 @@ class CitizenDialogue(Method):
         if request.args.get("part") == "perspective":
             return interviews
         later = super().raw_answers(
-            session, leave_out=("interview", "theme", "project", "feedback", *leave_out)
+            session, leave_out=("interview", "theme", "project", *leave_out)
         )
-        # The feedback's comments only: a form from paper without one is stored as "-".
-        comments = feedback_summary(session)["comments"] if "feedback" not in leave_out else []
-        if comments:
-            later.append((f"{_('Feedback')} · {_('Comments')}", comments))
-        return interviews + later
+        # A feedback form from paper without a comment is stored as "-": not a text.
+        written = [(heading, [t for t in texts if str(t) != "-"]) for heading, texts in later]
+        return interviews + [(heading, texts) for heading, texts in written if texts]
 
     def report_context(self, session):
         """The final report; with ``?part=perspective``, the perspective report only.
