@@ -458,6 +458,33 @@ def test_reach_on_screen_and_in_the_export_hides_small_groups(
     )
 
 
+def test_how_interviews_came_in_and_per_connector_hides_small_groups(
+    palabre_app, dialogue, facilitator_client
+):
+    """Three residents answered alone, two interviews by C-02: each a small group of people
+    heard, pooled on the run screen so that no total subtracts back to it."""
+    from palabre.contributions import add_by_staff
+    from palabre.database import write_transaction
+    from palabre.plugins.citizen_dialogue import interview_body, interview_data
+
+    session = dialogue()
+    ways = [("connector", "C-01")] * 6 + [("connector", "C-02")] * 2 + [("paper", None)] * 6
+    ways += [("self", None)] * 3
+    with palabre_app.test_request_context(), write_transaction():
+        s = db.session.get(Session, session.id)
+        for by, code in ways:
+            data = interview_data(s, interview(), by=by, connector=code, language="ar")
+            add_by_staff(s, "interview", interview_body(data), data)
+    screen = figures_of(facilitator_client.get(f"/sessions/{session.id}").text)
+    reach = " ".join(re.sub("<[^>]+>", " ", screen).split())
+    # The 3 alone are pooled with the 6 from paper; the connectors' 8 are shown.
+    assert "Recorded by community connectors: 8" in reach
+    assert "Answered alone" not in reach and "Typed in from paper" not in reach
+    assert "pooled so that no group of fewer than 5 people can be seen: 9" in reach
+    # C-02's 2 interviews are counted with C-01's 6, both codes named.
+    assert "C-01 · C-02 8" in reach and "C-02 2" not in reach and "C-01 6" not in reach
+
+
 def test_the_projector_charts_the_reach_while_listening(palabre_app, dialogue, facilitator_client):
     session = dialogue()
     fill(
@@ -478,6 +505,28 @@ def test_the_projector_charts_the_reach_while_listening(palabre_app, dialogue, f
     assert "65 or older" not in projector
     # The charts come from the same component as on the run screen and in print.
     assert '<figure class="chart bar-chart" id="chart-projector-share">' in projector
+
+
+def test_the_projector_and_run_screen_show_the_questions_in_their_language(
+    palabre_app, facilitator_client, dialogue
+):
+    """Switched to Arabic, the big screen and the run screen show the Arabic feedback
+    questions, as phones do."""
+    arabic = [
+        "هل شعرت أنه تم الاستماع إليك؟",
+        "هل استطعت التعبير عن آرائك؟",
+        "هل ساهمت في التغيير؟",
+    ]
+    session = dialogue(
+        phase=FEEDBACK,
+        feedback={"en": ["Heard?", "Expressed?", "Changed?"], "ar": arabic},
+    )
+    feedback_forms(palabre_app, session, [(4, 4, 4)] * 5)
+    assert "Heard?" in facilitator_client.get(f"/sessions/{session.id}/projector").text
+    for screen in (f"/sessions/{session.id}/projector", f"/sessions/{session.id}"):
+        page = facilitator_client.get(screen, headers={"Accept-Language": "ar"}).text
+        chart = page.split('id="chart-feedback-heard"')[1].split("</figure>")[0]
+        assert arabic[0] in chart and "Heard?" not in chart
 
 
 def test_the_reach_export_is_for_facilitators_only(dialogue, palabre_app):
@@ -1026,6 +1075,10 @@ def test_the_final_report_tells_the_whole_process(morsil, facilitator_client, tm
     assert "Did you feel heard?" in squashed and "Could you contribute to change?" in squashed
     assert "24 forms, 6 of them from paper." in squashed
     assert "For the first time someone asked me." in squashed
+    # The appendix lists the feedback's comments, not a dash for each form without one.
+    appendix = squashed.split("Appendix")[-1]
+    assert "Feedback · Feedback (2 texts) 1. For the first time someone asked me." in appendix
+    assert not re.search(r"\d\. - ", appendix)
     for label in SMALL_GROUP_LABELS:
         assert label not in squashed, label
     assert len(pdf_pages(response.data, tmp_path, "final")) >= 4
@@ -1051,10 +1104,19 @@ def test_a_meetings_printout_carries_its_themes_from_the_perspective_report(
 
 
 def test_the_report_prints_in_arabic_right_to_left(morsil, facilitator_client, tmp_path):
-    facilitator_client.post("/language", data={"language": "ar"})
-    response = facilitator_client.get(f"/print/sessions/{morsil.id}/report.pdf")
+    response = facilitator_client.get(
+        f"/print/sessions/{morsil.id}/report.pdf", headers={"Accept-Language": "ar"}
+    )
     assert response.mimetype == "application/pdf"
-    assert "Mörsil" in pdf_text(response.data, tmp_path, "arabic")
+    # pdftotext marks each run of text with its direction (U+202A to U+202E): left out.
+    text = re.sub("[\u202a-\u202e]", "", pdf_text(response.data, tmp_path, "arabic"))
+    text = " ".join(text.split())
+    # (The colon of "Citizen dialogue: final report" comes out of its place.)
+    assert "حوار المواطنين" in text and "التقرير النهائي" in text and "لقاءات الحوار" in text
+    # The guide as the team wrote it in Arabic, not the session's first language.
+    assert "ما الجيد في العيش في مورسيل؟" in text
+    assert "What is good about living in Mörsil?" not in text
+    assert "Citizen dialogue in Mörsil" in text
 
 
 def figures_of(page: str) -> str:

@@ -1330,6 +1330,104 @@ def test_connectors_and_residents_send_interviews_at_once(server):
     run(server, scenario())
 
 
+FEEDBACK = 5
+
+
+def feedback_payload(phone, cid: str | None = None) -> dict:
+    return {
+        "cid": cid or new_cid(),
+        "kind": "feedback",
+        "body": f"Phone {phone.number}: good evenings",
+        "heard": str(1 + phone.number % 5),
+        "express": "4",
+        "change": "3",
+    }
+
+
+def test_feedback_forms_count_each_phone_once_while_paper_forms_are_typed_in(server):
+    """Half the room answers at human pace while staff type in paper forms, the other half
+    all at once, each form tapped twice (two client ids) and resent (the same one)."""
+
+    async def scenario():
+        async with live_room(server, "citizen_dialogue", DIALOGUE, seed=13) as (
+            facilitator,
+            session,
+            room,
+        ):
+            await room.join_all()
+            await facilitator.go_to_phase(session, FEEDBACK)
+            staff = await screens(facilitator, session)
+            await room.connect_all()
+            calm, hurried = room.phones[: PHONES // 2], room.phones[PHONES // 2 :]
+
+            async def paper_forms():
+                # Typed in one after the other, as staff do from a pile of paper forms.
+                for n in range(5):
+                    await asyncio.sleep(0.3)
+                    await facilitator.post_action(
+                        session,
+                        "actions/feedback.transcribe",
+                        {
+                            "name": "feedback.transcribe",
+                            "heard": str(1 + n),
+                            "express": "5",
+                            "change": "2",
+                        },
+                    )
+
+            human, _typed = await asyncio.gather(
+                room.each(
+                    lambda p, k: p.send("contribute", feedback_payload(p)),
+                    pace=HUMAN_PACE,
+                    phones=calm,
+                ),
+                paper_forms(),
+            )
+            assert_acknowledged(human, "feedback forms at human pace")
+
+            async def tapped_twice_and_resent(phone, k):
+                first = feedback_payload(phone)
+                return list(
+                    await asyncio.gather(
+                        phone.send("contribute", first),
+                        phone.send("contribute", dict(first)),
+                        phone.send("contribute", feedback_payload(phone)),
+                    )
+                )
+
+            burst = flat(await room.each(tapped_twice_and_resent, phones=hurried))
+            assert_prompt(burst, "feedback forms in a burst")
+            for same, resent_, other in zip(burst[::3], burst[1::3], burst[2::3], strict=True):
+                # The resend is the same form; of the two taps, exactly one counts.
+                assert same.reply == resent_.reply
+                assert same.ok != other.ok, (same.reply, other.reply)
+                refused = other if same.ok else same
+                assert "already counted" in refused.error
+
+            counted = [a for a in human + burst if a.ok]
+            rows = assert_once_per_client_id(
+                server, "contribution", session, {a.payload["cid"] for a in counted}
+            )
+            by_phone = collections.Counter(
+                r["participant_id"] for r in rows.values() if r["participant_id"] is not None
+            )
+            assert len(by_phone) == PHONES and set(by_phone.values()) == {1}
+            paper = server.query(
+                "SELECT data FROM contribution WHERE session_id = ? AND kind = 'feedback' "
+                "AND participant_id IS NULL",
+                (session.id,),
+            )
+            assert len(paper) == 5 and all(stored_json(r["data"])["paper"] for r in paper)
+            forms = {r["id"] for r in rows.values() if r["participant_id"] is not None}
+            await assert_received(staff[:1], added("feedback"), forms, "feedback forms")
+            # A form is for the staff only: a phone hears of its own, no other.
+            for phone in room.phones:
+                assert len(added("feedback")(phone.socket)) <= 1
+            assert_held(room, *staff)
+
+    run(server, scenario())
+
+
 def test_a_dialogue_meeting_writes_views_and_ideas_then_gives_dots_at_once(server):
     """A meeting scheduled from the dialogue, held in its own session: its own room of phones."""
 

@@ -471,8 +471,10 @@ class CitizenDialogue(Method):
 
     def view_context(self, session, view, participant=None):
         phase = self._phase(session)
-        # A phone follows the language it shows now (it may switch after joining).
-        language = str(get_locale()) if participant else None
+        # Every screen shows the team's texts in the language it is read in, where the team
+        # wrote them in it: a phone may switch after joining, a projector or a run screen
+        # may be set to another language than the session's first.
+        language = str(get_locale())
         themes = themes_of(session)
         theme_names = {t.id: theme_name(t, language, session) for t in themes}
         scheduled = meetings.meetings_of(session)
@@ -525,7 +527,6 @@ class CitizenDialogue(Method):
                 (idea, summary) for summary in summaries for idea in summary["ideas"]
             ]
             context["feedback"] = feedback_summary(session)
-            context["connectors"] = interviews_by_connector(session)
             context["categories"] = list(Theme)
             context["project_of_idea"] = {p.data.get("idea"): p for p in context["projects"]}
         if view == "projector":
@@ -549,7 +550,7 @@ class CitizenDialogue(Method):
         """Interview answers by question of the guide, then the meetings' views, ideas and
         feedback by part of the session (not in the perspective report, which stops before
         the meetings). Themes and projects are the team's own words, left out."""
-        questions = in_language(session.config.get("guide", {}), None, session)
+        questions = in_language(session.config.get("guide", {}), str(get_locale()), session)
         by_question: dict[int, list[str]] = {}
         for answer in theming.answers_of(visible(session, kind="interview")).values():
             by_question.setdefault(answer["question"], []).append(answer["text"])
@@ -562,18 +563,29 @@ class CitizenDialogue(Method):
         later = super().raw_answers(
             session, leave_out=("interview", "theme", "project", *leave_out)
         )
-        return interviews + later
+        # A feedback form from paper without a comment is stored as "-": not a text.
+        written = [(heading, [t for t in texts if str(t) != "-"]) for heading, texts in later]
+        return interviews + [(heading, texts) for heading, texts in written if texts]
 
     def report_context(self, session):
-        """The final report; with ``?part=perspective``, the perspective report only."""
+        """The final report; with ``?part=perspective``, the perspective report only.
+
+        The team's texts (guide, feedback questions, theme names and prompts) are
+        printed in the language the report is printed in, where the team wrote
+        them in it, else in the session's first language.
+        """
         themes = themes_of(session)
         interviews = visible(session, kind="interview")
+        language = str(get_locale())
         return {
             "perspective": request.args.get("part") == "perspective",
-            "guide": in_language(session.config.get("guide", {}), None, session),
-            "feedback_questions": in_language(session.config.get("feedback", {}), None, session),
+            "guide": in_language(session.config.get("guide", {}), language, session),
+            "feedback_questions": in_language(
+                session.config.get("feedback", {}), language, session
+            ),
             "themes": sorted(themes, key=lambda t: (-len(t.data.get("answers", [])), t.id)),
-            "theme_names": {t.id: theme_name(t, None, session) for t in themes},
+            "theme_names": {t.id: theme_name(t, language, session) for t in themes},
+            "theme_prompts": {t.id: theme_prompt(t, language, session) for t in themes},
             "answers": theming.answers_of(interviews),
             "meetings": [meetings.meeting_summary(m) for m in meetings.meetings_of(session)],
             "projects": visible(session, kind="project"),
@@ -742,9 +754,8 @@ def reach_context(session, by, value) -> dict:
         "reached": len(interviews),
         "residents_reached": residents,
         "reached_share": round(100 * residents / population, 1) if population else None,
-        "by_connector": sum(1 for i in interviews if i.data.get("by") == CONNECTOR),
-        "by_self": sum(1 for i in interviews if i.data.get("by") == "self"),
-        "by_paper": sum(1 for i in interviews if i.data.get("by") == "paper"),
+        "recorded_by": reach.recorded_by(interviews),
+        "connectors": reach.per_connector(interviews),
         "reach_filter": {"by": by, "value": value, "refused": refusal, "count": len(chosen)},
         "reach_filters": reach.FILTERS,
         "reach_tables": [] if refusal else reach.reach_tables(chosen, by_age),
@@ -800,15 +811,6 @@ def feedback_summary(session) -> dict:
         "comments": [f.body for f in forms if f.body and f.body != "-"],
         "minimum_group": reach.MINIMUM_GROUP,
     }
-
-
-def interviews_by_connector(session) -> list[tuple[str, int]]:
-    counts: dict[str, int] = {}
-    for interview in visible(session, kind="interview"):
-        code = interview.data.get("connector")
-        if code:
-            counts[code] = counts.get(code, 0) + 1
-    return sorted(counts.items())
 
 
 # --- small helpers -----------------------------------------------------------------

@@ -26,9 +26,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import func, select
 
@@ -112,7 +112,8 @@ class DialogueMeeting(Method):
         return []
 
     def view_context(self, session, view, participant=None):
-        language = participant.language if participant else None
+        # The projector and run screen show the themes in the language they are read in.
+        language = participant.language if participant else str(get_locale())
         dialogue = session.parent
         themes = meeting_themes(session)
         totals = vote_totals(session)

@@ -34,6 +34,14 @@ PLACE_TYPES = {
     "other": _l("Elsewhere"),
 }
 
+#: How an interview came in: by a connector's phone, from a resident's own phone through
+#: the public QR code, or typed in by staff from paper.
+RECORDED_BY = {
+    "connector": _l("Recorded by community connectors"),
+    "self": _l("Answered alone through the public QR code"),
+    "paper": _l("Typed in from paper"),
+}
+
 #: Who an interview was with: the guide heard residents, the municipality's
 #: staff and local politicians. A dialogue offers the ones it chose (its
 #: ``respondent_types``), all but ``association`` by default.
@@ -168,6 +176,28 @@ def profile_counts(interviews, field: str) -> dict[str, int]:
         value = (data.get("profile") or {}).get(field) if field in PROFILE else data.get(field)
         counts[value or NOT_STATED] += 1
     return dict(counts)
+
+
+def recorded_by(interviews) -> list[Row]:
+    """How the interviews came in (:data:`RECORDED_BY`), protected: the people who answered
+    alone, say, are a group like any other."""
+    return protect(dict(Counter((i.data or {}).get("by") for i in interviews)), RECORDED_BY)
+
+
+def per_connector(interviews) -> list[Row]:
+    """Interviews per connector code, protected, the codes pooled away named in their row.
+
+    A connector's code names no one heard, but each count is a group of people
+    heard: under five it is pooled, its code still shown, so that the facilitator
+    knows whom to ask how the listening goes.
+    """
+    counts = Counter((i.data or {}).get("connector") for i in interviews)
+    counts.pop(None, None)
+    codes = {code: code for code in sorted(counts)}
+    rows = protect(dict(counts), codes)
+    shown = {row.key for row in rows}
+    pooled = " · ".join(code for code in codes if code not in shown)
+    return [Row(r.key, pooled, r.count) if r.key == SMALL_GROUPS else r for r in rows]
 
 
 def residents(interviews) -> list:
