@@ -1031,15 +1031,19 @@ def test_the_audit_report_prints_scorecards_quotes_and_findings_but_no_codes(
         palabre_app,
         facilitator_client,
         toynbee,
-        "Waiting times at the law centre are long.",
+        "Waiting times at the law centre are <em>long</em>.",
         service="s1",
     )
+    # Written in the debrief but never agreed: it stays off the report for the services.
+    action(facilitator_client, toynbee, "finding.add", body="Draft: the desk seemed rude.")
     go_to_phase(toynbee, REPORT)
     response = facilitator_client.get(f"/print/sessions/{toynbee.id}/report.pdf")
     assert response.status_code == 200 and response.data.startswith(b"%PDF")
     text = " ".join(pdf_text(response.data).split())
     assert "MYSTERY SHOPPING AUDIT REPORT" in text.upper()
-    assert "Waiting times at the law centre are long." in text
+    # In the agreed findings and under its service; the appendix holds what evaluators wrote.
+    assert text.count("Waiting times at the law centre are <em>long</em>.") == 2
+    assert "the desk seemed rude" not in text
     assert "Scores given to Tower Hamlets Law Centre, by criterion" in text
     assert text.count("Fewer than 3 reports on this service") == 2
     assert "<i>long wait</i>" in text  # HTML printed as text
