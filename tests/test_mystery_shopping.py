@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import subprocess
 from datetime import date, timedelta
 
@@ -534,6 +535,23 @@ def test_a_report_may_be_posted_without_javascript(palabre_app, make_session):
     assert data["scores"] == {"c1": 4}
     assert data["expenses"] == "2.40" and data["followed"] == "partly"
     assert "The report of this visit was already sent." in phone.page().text
+
+
+def test_the_first_visit_still_to_report_is_open_on_the_phone(palabre_app, make_session):
+    ref = make_audit(palabre_app, make_session)
+    phone, link_id = evaluator(palabre_app, ref)
+    first, second = assign(palabre_app, ref, link_id, "s1"), assign(palabre_app, ref, link_id, "s2")
+
+    def opened(page: str) -> list[str]:
+        return re.findall(r'<details class="visit card" open>\s*<summary[^>]*>([^<]*)<', page)
+
+    assert opened(phone.page().text) == ["Tower Hamlets Law Centre · To report"]
+    assert f'value="{first}"' in phone.page().text
+    assert report(phone, first, scores=[3])["ok"]
+    page = phone.page().text
+    assert opened(page) == ["East End Advice Desk · To report"]
+    assert "Tower Hamlets Law Centre · Report sent</summary>" in page
+    assert f'name="assignment" value="{second}"' in page
 
 
 def test_a_report_refused_without_javascript_comes_back_with_every_field_and_each_problem(
