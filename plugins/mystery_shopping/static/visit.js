@@ -98,6 +98,11 @@
       // The visit's heading says it is sent, as after a reload.
       var summary = form.closest("details") && form.closest("details").querySelector("summary[data-sent-summary]");
       if (summary) summary.textContent = summary.dataset.sentSummary;
+      // And the next visit still to report opens, as it would after a reload.
+      var next = Array.prototype.find.call(forms, function (other) {
+        return !other.elements.body.disabled && other.closest("details");
+      });
+      if (next) next.closest("details").open = true;
     } else {
       restore(form, read(form));
       status(form, ack && ack.error);
