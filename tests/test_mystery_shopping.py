@@ -855,8 +855,33 @@ def test_a_criterion_scored_fewer_than_three_times_shows_no_figures(palabre_app,
 def test_the_small_number_rule_holds_on_screen(facilitator_client, toynbee):
     run = facilitator_client.get(f"/sessions/{toynbee.id}").text
     assert run.count('class="score-chart"') == 2
-    assert run.count("Fewer than 3 reports on this service") == 2
+    assert run.count("Fewer than 3 reports on this service (2)") == 1
+    assert run.count("No visit report on this service.") == 1
     assert "<title" in run and "<desc" in run
+
+
+def test_the_projector_shows_the_agreed_findings_and_the_scorecard_in_the_report(
+    facilitator_client, go_to_phase, toynbee
+):
+    def projector() -> str:
+        return facilitator_client.get(f"/sessions/{toynbee.id}/projector").text
+
+    # In the debrief the room reads context and findings, not yet the charts.
+    assert 'class="score-chart"' not in projector()
+    action(facilitator_client, toynbee, "finding.add", body="Waits are <b>long</b>.", service="s1")
+    [finding] = stored(facilitator_client.application, toynbee, "finding")
+    action(facilitator_client, toynbee, "finding.agree", id=finding["id"], agreed="1")
+    action(facilitator_client, toynbee, "finding.add", body="Not agreed, not shown.")
+    go_to_phase(toynbee, REPORT)
+    shown = projector()
+    assert "Waits are &lt;b&gt;long&lt;/b&gt;." in shown and "Not agreed, not shown." not in shown
+    assert shown.count('class="score-chart"') == 2
+    assert "Fewer than 3 reports on this service (2)" in shown
+    assert "No visit report on this service." in shown
+    # A service's name keeps its own direction inside a heading that follows the page.
+    heading = '<h3><span dir="ltr">Tower Hamlets Law Centre</span> <small>6 reports</small></h3>'
+    assert heading in shown
+    assert "E-0" not in shown
 
 
 # --- findings, the backlog and the report ------------------------------------------------
@@ -1063,7 +1088,8 @@ def test_the_audit_report_prints_scorecards_quotes_and_findings_but_no_codes(
     assert text.count("Waiting times at the law centre are <em>long</em>.") == 2
     assert "the desk seemed rude" not in text
     assert "Scores given to Tower Hamlets Law Centre, by criterion" in text
-    assert text.count("Fewer than 3 reports on this service") == 2
+    assert text.count("Fewer than 3 reports on this service (2)") == 1
+    assert text.count("No visit report on this service.") == 1
     assert "<i>long wait</i>" in text  # HTML printed as text
     assert "E-01" not in text and "E-06" not in text
     assert date.today().isoformat() not in text
