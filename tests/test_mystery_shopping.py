@@ -348,11 +348,23 @@ def test_the_address_warning_shows_until_a_public_address_is_set(
     palabre_app, make_session, facilitator_client
 ):
     ref = make_audit(palabre_app, make_session, phase=PREPARATION)
+    cafe = make_session("world_cafe")
+    warning = "These links are opened away from the venue, but Palabre has no public address"
+
+    def cards(session_id, role) -> str:
+        return facilitator_client.get(f"/sessions/{session_id}/links/{role}/cards").text
+
     palabre_app.config["BASE_URL"] = None
     assert "This audit needs a public address" in facilitator_client.get(f"/sessions/{ref.id}").text
+    # The printable cards say so too, on the page, not on paper; a café's hosts are in the room.
+    assert f'<p class="no-print flash flash-warning" role="note">{warning}' in cards(
+        ref.id, "evaluator"
+    )
+    assert warning not in cards(cafe.id, "host")
     palabre_app.config["BASE_URL"] = "https://palabre.city.example"
     run = facilitator_client.get(f"/sessions/{ref.id}").text
     assert "This audit needs a public address" not in run
+    assert warning not in cards(ref.id, "evaluator")
 
 
 # --- the stages' rules -----------------------------------------------------------------

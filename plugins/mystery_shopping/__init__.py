@@ -158,7 +158,8 @@ class MysteryShopping(Method):
         "finding.agree",
         "finding.link",
     )
-    roles = {EVALUATOR: Role(EVALUATOR, _l("Evaluator"), code_prefix="E")}
+    # Evaluators open their links on their visits, away from the venue.
+    roles = {EVALUATOR: Role(EVALUATOR, _l("Evaluator"), code_prefix="E", away=True)}
 
     def config_from_form(self, form) -> dict:
         rate = form.hourly_rate.data if form.hourly_rate.data is not None else Decimal("0")
