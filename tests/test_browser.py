@@ -762,6 +762,9 @@ def test_every_methods_projector_is_readable_from_the_back(server, browser, widt
     advance(facilitator, "Debrief")
     debrief = projector_of(run_url)
     assert_readable(debrief, "audit debrief")
+    advance(facilitator, "Report")
+    debrief.reload()
+    assert_readable(debrief, "audit report")
     context.close()
 
 
