@@ -110,13 +110,16 @@ class Role:
     code) made for them; opening it gives that phone the role until the
     facilitator withdraws the link. Nobody's name is stored: a link has a
     short code such as ``C-03`` (``code_prefix`` and a number) or, when
-    ``per_group``, the group it is for (one link per café table).
+    ``per_group``, the group it is for (one link per café table). A role
+    whose links are opened ``away`` from the venue (an evaluator's visits)
+    has its printable cards warn when Palabre has no public address.
     """
 
     name: str
     title: str
     per_group: bool = False
     code_prefix: str = ""
+    away: bool = False
 
 
 @dataclass

@@ -17,7 +17,16 @@ from __future__ import annotations
 
 import secrets
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask import session as cookie
 from flask_babel import gettext as _
 from markupsafe import Markup
@@ -215,7 +224,12 @@ def withdraw(session_id: int, link_id: int):
 @bp.get("/sessions/<int:session_id>/links/<role_name>/cards")
 @access.session_required
 def cards(session_id: int, role_name: str):
-    """Printable cards, one per active link of a role, each with its QR code."""
+    """Printable cards, one per active link of a role, each with its QR code.
+
+    For a role used ``away`` from the venue, the page (not the print) warns
+    while Palabre has no public address: the cards would lead phones to this
+    computer on the local network.
+    """
     session = _facilitated_session(session_id)
     method = get_method(session.method)
     role = method.roles.get(role_name) or abort(404)
@@ -226,4 +240,5 @@ def cards(session_id: int, role_name: str):
         role=role,
         links=role_links_of(session, role_name),
         group_labels=dict(method.groups(session.config)),
+        needs_public_address=role.away and not current_app.config.get("BASE_URL"),
     )

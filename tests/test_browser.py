@@ -762,6 +762,9 @@ def test_every_methods_projector_is_readable_from_the_back(server, browser, widt
     advance(facilitator, "Debrief")
     debrief = projector_of(run_url)
     assert_readable(debrief, "audit debrief")
+    advance(facilitator, "Report")
+    debrief.reload()
+    assert_readable(debrief, "audit report")
     context.close()
 
 
@@ -884,6 +887,8 @@ def test_a_mystery_shopping_audit_from_preparation_to_the_printed_report(server,
     bilal.check(".visit-form input[name=ethics]")
     bilal.click(".visit-form [type=submit]")
     facilitator.wait_for_selector("#concerns li:has-text('asked for cash upfront')", timeout=15000)
+    # His phone says the visit is reported, as a reload would.
+    bilal.wait_for_selector("details.visit > summary:has-text('Report sent')")
     assert "E-02" in facilitator.inner_text("#concerns")
     # Complete at once, as a reload would show it: service, scenario, scores, time, expenses.
     concern = facilitator.locator("#concerns li", has_text="asked for cash upfront")

@@ -69,6 +69,36 @@ def sessions(server):
         return thread.submit(asyncio.run, create()).result()
 
 
+@pytest.fixture(scope="module")
+def evaluator_link(server) -> str:
+    """The path of an evaluator's link to an audit in its fieldwork, with a visit to report."""
+
+    async def create():
+        async with Facilitator(server) as facilitator:
+            await facilitator.sign_in(EMAIL, PASSWORD)
+            audit = await facilitator.start_session(
+                "mystery_shopping",
+                {"scale": "4"},
+                phase=1,
+                title="Axe fieldwork",
+                languages=tuple(LANGUAGES),
+            )
+            await facilitator.post_action(audit, "actions/service.save", {"name-en": "Law Centre"})
+            await facilitator.post_action(audit, "links/evaluator")
+            run = (await facilitator.get(f"/sessions/{audit.id}")).text
+            visit = {
+                name: re.search(
+                    rf'<select id="assign-{name}" name="{name}"><option value="(\w+)"', run
+                ).group(1)
+                for name in ("link", "service", "scenario")
+            }
+            await facilitator.post_action(audit, "actions/assignment.add", visit)
+            return (await facilitator.role_links(audit, "evaluator"))["E-01"]
+
+    with concurrent.futures.ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, create()).result()
+
+
 def scanning_context(browser, **options):
     """A browser context whose pages all carry axe-core from their first script on."""
     context = browser.new_context(**options)
@@ -101,9 +131,10 @@ def scan(page, url: str | None, found: dict, language: str) -> None:
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_phone_pages_break_no_wcag_rule(server, browser, sessions, language):
+def test_phone_pages_break_no_wcag_rule(server, browser, sessions, evaluator_link, language):
     """The home page, each method's join form and phone page, and a closed session's "you
-    said, we did", in the language the phone chose on the join form."""
+    said, we did", in the language the phone chose on the join form; an evaluator's visit
+    report, in the phone's language."""
     found: dict[str, list[str]] = {}
     context = scanning_context(
         browser,
@@ -122,6 +153,10 @@ def test_phone_pages_break_no_wcag_rule(server, browser, sessions, language):
             page.click(f"form[action$='/j/{sessions[name].code}'] [type=submit]")
             page.wait_for_selector(".phase-card")
             scan(page, None, found, language)
+    context.clear_cookies()
+    page.goto(server + evaluator_link)
+    page.wait_for_selector(".visit-form")
+    scan(page, None, found, language)
     context.close()
     assert not found, found
 

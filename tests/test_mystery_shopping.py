@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import subprocess
 from datetime import date, timedelta
 
@@ -347,11 +348,23 @@ def test_the_address_warning_shows_until_a_public_address_is_set(
     palabre_app, make_session, facilitator_client
 ):
     ref = make_audit(palabre_app, make_session, phase=PREPARATION)
+    cafe = make_session("world_cafe")
+    warning = "These links are opened away from the venue, but Palabre has no public address"
+
+    def cards(session_id, role) -> str:
+        return facilitator_client.get(f"/sessions/{session_id}/links/{role}/cards").text
+
     palabre_app.config["BASE_URL"] = None
     assert "This audit needs a public address" in facilitator_client.get(f"/sessions/{ref.id}").text
+    # The printable cards say so too, on the page, not on paper; a café's hosts are in the room.
+    assert f'<p class="no-print flash flash-warning" role="note">{warning}' in cards(
+        ref.id, "evaluator"
+    )
+    assert warning not in cards(cafe.id, "host")
     palabre_app.config["BASE_URL"] = "https://palabre.city.example"
     run = facilitator_client.get(f"/sessions/{ref.id}").text
     assert "This audit needs a public address" not in run
+    assert warning not in cards(ref.id, "evaluator")
 
 
 # --- the stages' rules -----------------------------------------------------------------
@@ -534,6 +547,23 @@ def test_a_report_may_be_posted_without_javascript(palabre_app, make_session):
     assert data["scores"] == {"c1": 4}
     assert data["expenses"] == "2.40" and data["followed"] == "partly"
     assert "The report of this visit was already sent." in phone.page().text
+
+
+def test_the_first_visit_still_to_report_is_open_on_the_phone(palabre_app, make_session):
+    ref = make_audit(palabre_app, make_session)
+    phone, link_id = evaluator(palabre_app, ref)
+    first, second = assign(palabre_app, ref, link_id, "s1"), assign(palabre_app, ref, link_id, "s2")
+
+    def opened(page: str) -> list[str]:
+        return re.findall(r'<details class="visit card" open>\s*<summary[^>]*>([^<]*)<', page)
+
+    assert opened(phone.page().text) == ["Tower Hamlets Law Centre · To report"]
+    assert f'value="{first}"' in phone.page().text
+    assert report(phone, first, scores=[3])["ok"]
+    page = phone.page().text
+    assert opened(page) == ["East End Advice Desk · To report"]
+    assert "Tower Hamlets Law Centre · Report sent</summary>" in page
+    assert f'name="assignment" value="{second}"' in page
 
 
 def test_a_report_refused_without_javascript_comes_back_with_every_field_and_each_problem(
@@ -837,8 +867,29 @@ def test_a_criterion_scored_fewer_than_three_times_shows_no_figures(palabre_app,
 def test_the_small_number_rule_holds_on_screen(facilitator_client, toynbee):
     run = facilitator_client.get(f"/sessions/{toynbee.id}").text
     assert run.count('class="score-chart"') == 2
-    assert run.count("Fewer than 3 reports on this service") == 2
+    assert run.count("Fewer than 3 reports on this service (2)") == 1
+    assert run.count("No visit report on this service.") == 1
     assert "<title" in run and "<desc" in run
+
+
+def test_the_projector_shows_only_the_agreed_findings_in_the_report(
+    facilitator_client, go_to_phase, toynbee
+):
+    def projector() -> str:
+        return facilitator_client.get(f"/sessions/{toynbee.id}/projector").text
+
+    assert "Context from the evaluators" in projector()
+    action(facilitator_client, toynbee, "finding.add", body="Waits are <b>long</b>.", service="s1")
+    [finding] = stored(facilitator_client.application, toynbee, "finding")
+    go_to_phase(toynbee, REPORT)
+    assert "No findings were agreed." in projector()
+    go_to_phase(toynbee, DEBRIEF)
+    action(facilitator_client, toynbee, "finding.agree", id=finding["id"], agreed="1")
+    action(facilitator_client, toynbee, "finding.add", body="Not agreed, not shown.")
+    go_to_phase(toynbee, REPORT)
+    shown = projector()
+    assert "Waits are &lt;b&gt;long&lt;/b&gt;." in shown and "Not agreed, not shown." not in shown
+    assert "No findings were agreed." not in shown and "E-0" not in shown
 
 
 # --- findings, the backlog and the report ------------------------------------------------
@@ -1031,17 +1082,22 @@ def test_the_audit_report_prints_scorecards_quotes_and_findings_but_no_codes(
         palabre_app,
         facilitator_client,
         toynbee,
-        "Waiting times at the law centre are long.",
+        "Waiting times at the law centre are <em>long</em>.",
         service="s1",
     )
+    # Written in the debrief but never agreed: it stays off the report for the services.
+    action(facilitator_client, toynbee, "finding.add", body="Draft: the desk seemed rude.")
     go_to_phase(toynbee, REPORT)
     response = facilitator_client.get(f"/print/sessions/{toynbee.id}/report.pdf")
     assert response.status_code == 200 and response.data.startswith(b"%PDF")
     text = " ".join(pdf_text(response.data).split())
     assert "MYSTERY SHOPPING AUDIT REPORT" in text.upper()
-    assert "Waiting times at the law centre are long." in text
+    # In the agreed findings and under its service; the appendix holds what evaluators wrote.
+    assert text.count("Waiting times at the law centre are <em>long</em>.") == 2
+    assert "the desk seemed rude" not in text
     assert "Scores given to Tower Hamlets Law Centre, by criterion" in text
-    assert text.count("Fewer than 3 reports on this service") == 2
+    assert text.count("Fewer than 3 reports on this service (2)") == 1
+    assert text.count("No visit report on this service.") == 1
     assert "<i>long wait</i>" in text  # HTML printed as text
     assert "E-01" not in text and "E-06" not in text
     assert date.today().isoformat() not in text

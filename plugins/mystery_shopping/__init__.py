@@ -158,7 +158,8 @@ class MysteryShopping(Method):
         "finding.agree",
         "finding.link",
     )
-    roles = {EVALUATOR: Role(EVALUATOR, _l("Evaluator"), code_prefix="E")}
+    # Evaluators open their links on their visits, away from the venue.
+    roles = {EVALUATOR: Role(EVALUATOR, _l("Evaluator"), code_prefix="E", away=True)}
 
     def config_from_form(self, form) -> dict:
         rate = form.hourly_rate.data if form.hourly_rate.data is not None else Decimal("0")
@@ -342,8 +343,12 @@ class MysteryShopping(Method):
         return context
 
     def raw_answers(self, session, *, leave_out=()):
-        """What was said at each service, then the debrief's findings and context, as
-        written; never an evaluator's code, date or private notes."""
+        """What was said at each service, then the evaluators' context from the debrief, as
+        written; never an evaluator's code, date or private notes.
+
+        The findings are not repeated here: the agreed ones are the report itself, and one
+        the group did not agree must not reach the audited services.
+        """
         services = by_id(session.config, "services")
         language = str(get_locale() or "en")
         said: dict[str, list[str]] = {}
@@ -365,10 +370,9 @@ class MysteryShopping(Method):
         others = [text for sid, texts in said.items() if sid not in services for text in texts]
         if others:
             groups.append((_("Said at other services"), others))
-        for kind in ("finding", "context"):
-            texts = [c.body for c in visible(session, kind=kind) if c.body.strip()]
-            if texts and kind not in leave_out:
-                groups.append((str(self.contribution_kinds[kind].title), texts))
+        texts = [c.body for c in visible(session, kind="context") if c.body.strip()]
+        if texts and "context" not in leave_out:
+            groups.append((str(self.contribution_kinds["context"].title), texts))
         return groups
 
     def report_context(self, session):

@@ -95,6 +95,14 @@
       try { localStorage.removeItem(key(form)); } catch (err) { /* private mode */ }
       status(form, messages.sent);
       form.querySelectorAll("input, textarea, button").forEach(function (el) { el.disabled = true; });
+      // The visit's heading says it is sent, as after a reload.
+      var summary = form.closest("details") && form.closest("details").querySelector("summary[data-sent-summary]");
+      if (summary) summary.textContent = summary.dataset.sentSummary;
+      // And the next visit still to report opens, as it would after a reload.
+      var next = Array.prototype.find.call(forms, function (other) {
+        return !other.elements.body.disabled && other.closest("details");
+      });
+      if (next) next.closest("details").open = true;
     } else {
       restore(form, read(form));
       status(form, ack && ack.error);
