@@ -276,6 +276,22 @@ def test_a_withdrawn_connector_link_is_refused_and_its_interviews_kept(
         assert [i.data["connector"] for i in kept] == ["C-01"]
 
 
+def test_connector_cards_warn_when_there_is_no_public_address(
+    palabre_app, dialogue, connector, facilitator_client
+):
+    """Connectors interview people at home, in shops and schools: their links must work
+    away from the venue, so the cards say when Palabre has no public address."""
+    session = dialogue()
+    connector(session.code)
+    warning = "These links are opened away from the venue, but Palabre has no public address"
+    palabre_app.config["BASE_URL"] = None
+    cards = facilitator_client.get(f"/sessions/{session.id}/links/connector/cards").text
+    assert warning in cards
+    palabre_app.config["BASE_URL"] = "https://palabre.city.example"
+    cards = facilitator_client.get(f"/sessions/{session.id}/links/connector/cards").text
+    assert warning not in cards and "https://palabre.city.example/j/" in cards
+
+
 def test_interviews_stop_when_the_meetings_start(dialogue, connector):
     phone = connector(dialogue(phase=MEETINGS).code)
     refused = phone.contribute("interview", **interview())

@@ -208,7 +208,8 @@ class CitizenDialogue(Method):
         "report; dialogue meetings on the themes leading to citizen-led projects; a feedback form."
     )
     config_form = CitizenDialogueConfig
-    roles = {CONNECTOR: Role(CONNECTOR, _l("Community connector"), code_prefix="C")}
+    # Connectors interview people where they are (homes, shops, schools), away from any venue.
+    roles = {CONNECTOR: Role(CONNECTOR, _l("Community connector"), code_prefix="C", away=True)}
     contribution_kinds = {
         "interview": ContributionKind(
             "interview",
