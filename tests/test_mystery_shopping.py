@@ -29,7 +29,13 @@ from palabre.models import (
     RoleLink,
     Session,
 )
-from palabre.plugins.mystery_shopping import DEBRIEF, FIELDWORK, PREPARATION, REPORT
+from palabre.plugins.mystery_shopping import (
+    DEBRIEF,
+    FIELDWORK,
+    PREPARATION,
+    REPORT,
+    MysteryShopping,
+)
 from palabre.plugins.mystery_shopping.audit import default_audit, text_in
 from palabre.plugins.mystery_shopping.scorecard import spreadsheet_cell
 from palabre.role_links import issue_role_link, revoke_role_link
@@ -1106,6 +1112,11 @@ def test_the_audit_report_prints_scorecards_quotes_and_findings_but_no_codes(
         ["pdftoppm", "-png", "-r", "40", "-", str(pages)], input=response.data, check=True
     )
     assert len(list(tmp_path.glob("page*.png"))) >= 2
+    # Each text of the appendix names the language it was written in, for the PDF's tags.
+    with palabre_app.test_request_context():
+        session = db.session.get(Session, toynbee.id)
+        written = [t for _h, texts in MysteryShopping().raw_answers(session) for t in texts]
+    assert written and {text.lang for text in written} == {"en"}
 
 
 # --- the payment sheet ---------------------------------------------------------------------

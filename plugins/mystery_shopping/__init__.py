@@ -46,6 +46,7 @@ from palabre import (
     Role,
     RoleLink,
     Session,
+    Shown,
     Theme,
     add_by_staff,
     contribute,
@@ -344,17 +345,19 @@ class MysteryShopping(Method):
 
     def raw_answers(self, session, *, leave_out=()):
         """What was said at each service, then the evaluators' context from the debrief, as
-        written; never an evaluator's code, date or private notes.
+        written and in the language each was written in; never an evaluator's code, date or
+        private notes.
 
         The findings are not repeated here: the agreed ones are the report itself, and one
         the group did not agree must not reach the audited services.
         """
         services = by_id(session.config, "services")
         language = str(get_locale() or "en")
-        said: dict[str, list[str]] = {}
+        said: dict[str, list[Shown]] = {}
         for visit in _reports(session):
             if visit.body.strip():
-                said.setdefault(visit.data.get("service") or "", []).append(visit.body)
+                written = Shown(visit.body, visit.language or "")
+                said.setdefault(visit.data.get("service") or "", []).append(written)
         # By service, in the audit's order of services; a report's code and date stay off.
         groups = [
             (
@@ -370,7 +373,11 @@ class MysteryShopping(Method):
         others = [text for sid, texts in said.items() if sid not in services for text in texts]
         if others:
             groups.append((_("Said at other services"), others))
-        texts = [c.body for c in visible(session, kind="context") if c.body.strip()]
+        texts = [
+            Shown(c.body, c.language or "")
+            for c in visible(session, kind="context")
+            if c.body.strip()
+        ]
         if texts and "context" not in leave_out:
             groups.append((str(self.contribution_kinds["context"].title), texts))
         return groups
