@@ -19,7 +19,7 @@ from palabre.extensions import db
 from palabre.models import Action, Contribution, Facilitator, Need, Session
 from palabre.plugins.citizen_dialogue import (
     CitizenDialogue,
-    parse_population_by_age,
+    parse_population,
 )
 from palabre.plugins.citizen_dialogue.meetings import DialogueMeeting, meetings_of
 from palabre.plugins.citizen_dialogue.reach import SMALL_GROUPS, Row, filtered, protect
@@ -159,10 +159,56 @@ def test_guides_in_several_languages_must_have_as_many_questions(palabre_app):
         assert "same number of questions" in " ".join(form.guide.errors)
 
 
-def test_population_by_age_is_read_line_by_line():
-    assert parse_population_by_age("18_29: 140\n65_plus=90\n") == {"18_29": 140, "65_plus": 90}
-    with pytest.raises(ValueError):
-        parse_population_by_age("young people: 12")
+def test_the_population_by_each_profile_question_is_read_line_by_line():
+    assert parse_population("18_29: 140\n65_plus=90\n", "age") == {"18_29": 140, "65_plus": 90}
+    assert parse_population("woman: 430\n\nman = 410", "gender") == {"woman": 430, "man": 410}
+    for text, field in (
+        ("young people: 12", "age"),
+        ("18_29: 12", "gender"),
+        ("ar: many", "home_language"),
+    ):
+        with pytest.raises(ValueError):
+            parse_population(text, field)
+
+
+def test_the_form_takes_the_population_by_gender_and_refuses_unknown_keys(palabre_app):
+    from werkzeug.datastructures import MultiDict
+
+    from palabre.plugins.citizen_dialogue import CitizenDialogueConfig
+
+    def form(gender):
+        return CitizenDialogueConfig(
+            formdata=MultiDict(
+                {
+                    "guide-en": "One?",
+                    "feedback-en": "A?\nB?\nC?",
+                    "population": "875",
+                    "population_by_age": "18_29: 150",
+                    "population_by_gender": gender,
+                    "respondent_types": "resident",
+                }
+            ),
+            meta={"csrf": False},
+        )
+
+    with palabre_app.test_request_context(method="POST"):
+        page = str(form("").population_by_gender.label)
+        assert "Gender: people living in the area, where known" in page
+        assert "keys: woman, man, other" in page
+        good = form("woman: 430\nman: 410")
+        assert good.validate(), good.errors
+        config = CitizenDialogue().config_from_form(good)
+        assert config["population_by_gender"] == {"woman": 430, "man": 410}
+        # Age keeps the key it always had, so that the sessions made before read as they were.
+        assert config["population_by_age"] == {"18_29": 150}
+        bad = form("women: 430")
+        assert not bad.validate()
+        assert bad.errors == {
+            "population_by_gender": [
+                "Write one answer per line, one of the keys listed and a number, such as "
+                "“woman: 140”."
+            ]
+        }
 
 
 def test_a_phone_sees_the_guide_in_its_language_else_the_sessions_first(
@@ -517,7 +563,7 @@ def test_the_projector_charts_the_reach_while_listening(palabre_app, dialogue, f
     assert "17 people heard so far." in projector
     who = projector.split('id="chart-projector-respondent"')[1].split("</figure>")[0]
     assert "A resident" in who and "A local politician" not in who
-    assert "Those heard against the population, by age" in projector
+    assert "Age: those heard against the area’s population" in projector
     assert "65 or older" not in projector
     # The charts come from the same component as on the run screen and in print.
     assert '<figure class="chart bar-chart" id="chart-projector-share">' in projector
@@ -1069,7 +1115,7 @@ def test_the_perspective_report_prints_themes_quotes_and_reach(
     assert "“The bus to Järpen runs twice a day, never in the evening.”" in squashed
     assert "What is good about living in Mörsil?" in squashed
     assert "Answers per theme" in squashed
-    assert "Those heard against the population, by age" in squashed
+    assert "Age: those heard against the area’s population" in squashed
     # The perspective report stops before the meetings.
     assert "Dialogue meeting 1" not in squashed and "Car pool to Järpen" not in squashed
     for label in SMALL_GROUP_LABELS:
@@ -1139,6 +1185,48 @@ def figures_of(page: str) -> str:
     """The reach section of the run screen, without its filter's lists of choices."""
     section = page.split('<section class="reach"')[1].split("</section>")[0]
     return re.sub(r"<select.*?</select>", "", section, flags=re.S)
+
+
+def test_those_heard_are_compared_with_the_population_by_gender_small_groups_pooled(
+    palabre_app, dialogue, facilitator_client, tmp_path
+):
+    session = dialogue(population_by_gender={"woman": 450, "man": 400, "other": 25})
+    fill(
+        palabre_app,
+        session,
+        [interview(gender="woman")] * 10
+        + [interview(gender="man")] * 6
+        + [interview(gender="other")] * 3,
+    )
+    screen = figures_of(facilitator_client.get(f"/sessions/{session.id}").text)
+    heading = "Gender: those heard against the area’s population"
+    table = screen.split(f"<h3>{heading}</h3>")[1].split("</table>")[0]
+    cells = [
+        re.findall(r"<t[hd][^>]*>([^<]*)</t[hd]>", row)
+        for row in re.findall(r"<tr>(.*?)</tr>", table, re.S)
+    ]
+    # The three who answered "in another way" are too few: the men join them, as for age,
+    # so that neither group can be told from the other, nor from the population's figures.
+    assert cells == [
+        ["Gender", "Heard", "Share of those heard", "Share of the population"],
+        ["Woman", "10", "53 %", "51 %"],
+        [
+            "Others, pooled so that no group of fewer than 5 people can be seen",
+            "9",
+            "47 %",
+            "–",
+        ],
+    ]
+    assert f'<figcaption id="reach-against-gender-caption">{heading}</figcaption>' in screen
+    assert "In another way" not in screen
+    # Age keeps its comparison, read from the key sessions always had.
+    assert "Age: those heard against the area’s population" in screen
+    projector = facilitator_client.get(f"/sessions/{session.id}/projector").text
+    assert heading in projector and "In another way" not in projector
+    pdf = facilitator_client.get(f"/print/sessions/{session.id}/report.pdf?part=perspective")
+    printed = " ".join(pdf_text(pdf.data, tmp_path, "gender").split())
+    assert heading in printed and "53 %" in printed and "51 %" in printed
+    assert "In another way" not in printed
 
 
 def test_every_screen_of_the_morsil_dialogue_hides_small_groups(

@@ -82,7 +82,7 @@ PROJECT_STATUSES = {
     "done": _l("Carried out"),
     "dropped": _l("Given up"),
 }
-_AGE_LINE = re.compile(r"^\s*([\w+]+)\s*[:=]\s*(\d+)\s*$")
+_POPULATION_LINE = re.compile(r"^\s*([\w+]+)\s*[:=]\s*(\d+)\s*$")
 
 DEFAULT_GUIDE = (
     _l("What is good about living here?"),
@@ -102,6 +102,41 @@ class MultiCheckboxField(SelectMultipleField):
 
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
+
+
+def _population_example(field: str) -> str:
+    return f"{next(iter(reach.PROFILE[field][1]))}: 140"
+
+
+def population_field(field: str) -> TextAreaField:
+    """The area's population by the :data:`reach.PROFILE` question ``field``, where known:
+    "key: people" lines, the keys listed in the label (read by :func:`parse_population`)."""
+    title, answers = reach.PROFILE[field]
+    example = _population_example(field)
+
+    def lines_of_known_keys(form, text_field):
+        try:
+            parse_population(text_field.data, field)
+        except ValueError:
+            raise ValidationError(
+                _(
+                    "Write one answer per line, one of the keys listed and a number, "
+                    "such as “%(example)s”.",
+                    example=example,
+                )
+            ) from None
+
+    return TextAreaField(
+        _l(
+            "%(question)s: people living in the area, where known (one per line, such as "
+            "“%(example)s”; keys: %(keys)s)",
+            question=title,
+            example=example,
+            keys=", ".join(answers),
+        ),
+        default="",
+        validators=[lines_of_known_keys],
+    )
 
 
 def _default_lines(lines) -> Texts:
@@ -134,13 +169,10 @@ class CitizenDialogueConfig(CleanForm):
         default=875,
         validators=[NumberRange(min=1, max=MAX_POPULATION)],
     )
-    population_by_age = TextAreaField(
-        _l(
-            "People living in the area by age band, where known "
-            "(one per line, such as “18_29: 140”; bands: under_18, 18_29, 30_44, 45_64, 65_plus)"
-        ),
-        default="",
-    )
+    population_by_age = population_field("age")
+    population_by_gender = population_field("gender")
+    population_by_time_in_city = population_field("time_in_city")
+    population_by_home_language = population_field("home_language")
     respondent_types = MultiCheckboxField(
         _l("Who the interviews may be with"),
         choices=options(reach.RESPONDENT_TYPES.items()),
@@ -163,24 +195,19 @@ class CitizenDialogueConfig(CleanForm):
         if any(len(lines) != len(FEEDBACK_FIELDS) for lines in field.lines().values()):
             raise ValidationError(_("Write the three feedback questions, one per line."))
 
-    def validate_population_by_age(self, field):
-        try:
-            parse_population_by_age(field.data)
-        except ValueError:
-            raise ValidationError(_("Write one age band per line, such as “18_29: 140”.")) from None
-
 
 def _non_empty_lines(text) -> list[str]:
     return [line.strip() for line in (text or "").splitlines() if line.strip()]
 
 
-def parse_population_by_age(text) -> dict[str, int]:
-    """``{"18_29": 140, ...}`` from "band: people" lines; ``ValueError`` on anything else."""
-    bands = reach.PROFILE["age"][1]
+def parse_population(text, field: str) -> dict[str, int]:
+    """``{"18_29": 140, ...}`` from "key: people" lines, each key an answer to the
+    :data:`reach.PROFILE` question ``field``; ``ValueError`` on anything else."""
+    answers = reach.PROFILE[field][1]
     found = {}
     for line in _non_empty_lines(text):
-        match = _AGE_LINE.match(line)
-        if not match or match.group(1) not in bands:
+        match = _POPULATION_LINE.match(line)
+        if not match or match.group(1) not in answers:
             raise ValueError(line)
         found[match.group(1)] = int(match.group(2))
     return found
@@ -259,7 +286,12 @@ class CitizenDialogue(Method):
             "guide": form.guide.lines(),
             "feedback": form.feedback.lines(),
             "population": form.population.data,
-            "population_by_age": parse_population_by_age(form.population_by_age.data),
+            **{
+                reach.population_key(field): parse_population(
+                    form[reach.population_key(field)].data, field
+                )
+                for field in reach.PROFILE
+            },
             "respondent_types": [
                 key for key in reach.RESPONDENT_TYPES if key in (form.respondent_types.data or ())
             ],
@@ -267,14 +299,19 @@ class CitizenDialogue(Method):
 
     def form_data(self, session) -> dict:
         config = session.config
-        by_age = config.get("population_by_age") or {}
         return {
             **config,
             "guide": {code: "\n".join(lines) for code, lines in config.get("guide", {}).items()},
             "feedback": {
                 code: "\n".join(lines) for code, lines in config.get("feedback", {}).items()
             },
-            "population_by_age": "\n".join(f"{band}: {n}" for band, n in by_age.items()),
+            **{
+                reach.population_key(field): "\n".join(
+                    f"{key}: {n}"
+                    for key, n in (config.get(reach.population_key(field)) or {}).items()
+                )
+                for field in reach.PROFILE
+            },
         }
 
     def edited_config(self, session, form) -> dict:
@@ -736,7 +773,8 @@ def feedback_data(fields: dict) -> dict:
 
 
 def reach_context(session, by, value) -> dict:
-    """The reach, protected: share of the population, profile tables, age against population.
+    """The reach, protected: share of the population, profile tables, each profile question
+    against the population where the facilitator gave it.
 
     The share of the area's population counts the residents heard (and those
     who did not say who they are), not staff or politicians, unless these are
@@ -745,7 +783,7 @@ def reach_context(session, by, value) -> dict:
     interviews = visible(session, kind="interview")
     chosen, refusal = reach.filtered(interviews, by, value)
     population = session.config.get("population") or 0
-    by_age = session.config.get("population_by_age") or {}
+    by_profile = reach.populations(session.config)
     residents = len(reach.residents(interviews))
     if 0 < len(interviews) - residents < reach.MINIMUM_GROUP:
         # Staff and politicians fewer than five: counted in, lest the share tell their number.
@@ -759,10 +797,17 @@ def reach_context(session, by, value) -> dict:
         "connectors": reach.per_connector(interviews),
         "reach_filter": {"by": by, "value": value, "refused": refusal, "count": len(chosen)},
         "reach_filters": reach.FILTERS,
-        "reach_tables": [] if refusal else reach.reach_tables(chosen, by_age),
-        "age_against_population": reach.age_against_population(chosen, by_age)
-        if by_age and not refusal
-        else [],
+        "reach_tables": [] if refusal else reach.reach_tables(chosen, by_profile),
+        "against_population": []
+        if refusal
+        else [
+            {
+                "field": field,
+                "title": str(reach.PROFILE[field][0]),
+                "rows": reach.against_population(chosen, field, known),
+            }
+            for field, known in by_profile.items()
+        ],
         "minimum_group": reach.MINIMUM_GROUP,
     }
 

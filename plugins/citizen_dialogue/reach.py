@@ -229,12 +229,31 @@ def filtered(interviews, field: str | None, value: str | None):
     return matching, None
 
 
-def reach_tables(interviews, population_by_age: dict[str, int] | None = None) -> list[dict]:
+def population_key(field: str) -> str:
+    """The configuration key of the area's population by a :data:`PROFILE` field.
+
+    ``population_by_age`` was the only one before the others, and keeps its name.
+    """
+    return f"population_by_{field}"
+
+
+def populations(config: dict) -> dict[str, dict[str, int]]:
+    """The area's population by each :data:`PROFILE` field the facilitator gave it for."""
+    return {
+        field: config[population_key(field)]
+        for field in PROFILE
+        if config.get(population_key(field))
+    }
+
+
+def reach_tables(interviews, population: dict[str, dict[str, int]] | None = None) -> list[dict]:
     """Every protected table of the reach: respondent types, the profile, places, languages.
 
-    Each table is ``{"field", "title", "rows"}``; the age table's rows carry
-    the population of each band where the facilitator gave it.
+    Each table is ``{"field", "title", "rows"}``; a profile table's rows carry
+    the population of each answer where the facilitator gave it (``population``
+    maps a :data:`PROFILE` field to its answers' populations).
     """
+    population = population or {}
     tables = [
         {
             "field": "respondent",
@@ -244,8 +263,9 @@ def reach_tables(interviews, population_by_age: dict[str, int] | None = None) ->
     ]
     for field, (title, labels) in PROFILE.items():
         rows = protect(profile_counts(interviews, field), labels)
-        if field == "age" and population_by_age:
-            rows = [Row(r.key, r.label, r.count, population_by_age.get(r.key)) for r in rows]
+        if population.get(field):
+            known = population[field]
+            rows = [Row(r.key, r.label, r.count, known.get(r.key)) for r in rows]
         tables.append({"field": field, "title": str(title), "rows": rows})
     tables.append(
         {
@@ -264,28 +284,30 @@ def reach_tables(interviews, population_by_age: dict[str, int] | None = None) ->
     return tables
 
 
-def age_against_population(interviews, population_by_age: dict[str, int]) -> list[dict]:
-    """Share of each age band among those heard and in the population, where known.
+def against_population(interviews, field: str, population: dict[str, int]) -> list[dict]:
+    """Share of each answer to the :data:`PROFILE` question ``field`` among those heard and
+    in the area's ``population`` (answer key to people), where known.
 
-    Only bands with at least five people heard are compared; the others are
-    pooled as in :func:`protect`, without a population to compare with.
+    Only answers given by at least five people heard are compared; the others
+    are pooled as in :func:`protect`, without a population to compare with.
+    Those who did not answer count in neither share.
     """
-    heard = profile_counts(interviews, "age")
-    known_total = sum(population_by_age.values())
+    heard = profile_counts(interviews, field)
+    known_total = sum(population.values())
     stated = sum(n for key, n in heard.items() if key != NOT_STATED)
     rows = []
-    for row in protect(heard, PROFILE["age"][1]):
-        if row.key in (NOT_STATED,):
+    for row in protect(heard, PROFILE[field][1]):
+        if row.key == NOT_STATED:
             continue
-        population = population_by_age.get(row.key)
+        people = population.get(row.key)
         rows.append(
             {
                 "label": row.label,
                 "heard": row.count,
                 "heard_share": round(100 * row.count / stated) if row.count and stated else None,
-                "population": population,
-                "population_share": round(100 * population / known_total)
-                if population and known_total
+                "population": people,
+                "population_share": round(100 * people / known_total)
+                if people and known_total
                 else None,
             }
         )
