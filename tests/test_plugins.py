@@ -30,7 +30,7 @@ from palabre.methods import ContributionKind, Method, Phase, contribute
 from palabre.models import Contribution, Need, Participant, Session
 from palabre.plugin_host import BUILTIN_PLUGINS, ENTRY_POINT_GROUP, InvalidMethod
 from palabre.plugins.world_cafe import WorldCafe
-from palabre.testing.kit import make_app, sign_in
+from palabre.testing.kit import close_app, make_app, sign_in
 from tests.conftest import csrf_token, join, new_cid
 
 
@@ -38,9 +38,25 @@ def hook_names() -> list[str]:
     return [name for name, _ in inspect.getmembers(hookspecs, inspect.isfunction)]
 
 
+#: The apps this module's tests made, closed after each test (:func:`close_apps`).
+_made_apps: list = []
+
+
+@pytest.fixture(autouse=True)
+def close_apps():
+    """Close every app a test made with :func:`app_with`: on PostgreSQL an app left open
+    keeps its connections until the garbage collector closes them, with a ResourceWarning
+    that fails whichever test is running then, and its schema until the run ends."""
+    yield
+    while _made_apps:
+        close_app(_made_apps.pop())
+
+
 def app_with(tmp_path, *plugins, **config):
-    """A test app with these extra plugin objects."""
-    return make_app(tmp_path, plugins=plugins, **config)
+    """A test app with these extra plugin objects, closed after the test."""
+    app = make_app(tmp_path, plugins=plugins, **config)
+    _made_apps.append(app)
+    return app
 
 
 class Recorder:
@@ -537,24 +553,24 @@ def greeting_page(app, language="fr") -> str:
 
 def test_an_installed_plugin_brings_its_translations(tmp_path, translated_method):
     # An app without the plugin speaks French first: each app keeps its own catalogs.
-    without = make_app(tmp_path / "without", DISABLED_PLUGINS="greeting")
+    without = app_with(tmp_path / "without", DISABLED_PLUGINS="greeting")
     home = without.test_client().get("/", headers={"Accept-Language": "fr"}).text
     assert '<html lang="fr" dir="ltr">' in home and "Rejoindre une séance" in home
-    app = make_app(tmp_path / "with")
+    app = app_with(tmp_path / "with")
     assert (translated_method / "messages.mo").is_file()  # compiled when the app started
     page = greeting_page(app)
     assert "Glissez votre idée dans la boîte" in page and "Votre idée" in page
     # The plugin's catalog comes before the core's: the core's own wording wins.
     assert "Envoyer" in page and "Expédier" not in page
-    assert "Drop your idea in the box" in greeting_page(make_app(tmp_path / "en"), "en")
+    assert "Drop your idea in the box" in greeting_page(app_with(tmp_path / "en"), "en")
 
 
 def test_a_stale_plugin_catalog_is_compiled_again(tmp_path, translated_method):
-    make_app(tmp_path / "first")
+    app_with(tmp_path / "first")
     po, mo = translated_method / "messages.po", translated_method / "messages.mo"
     po.write_text(po.read_text().replace("Glissez votre idée", "Déposez votre idée"))
     os.utime(mo, (mo.stat().st_atime, po.stat().st_mtime - 10))  # the .mo is now older
-    assert "Déposez votre idée dans la boîte" in greeting_page(make_app(tmp_path / "second"))
+    assert "Déposez votre idée dans la boîte" in greeting_page(app_with(tmp_path / "second"))
 
 
 def test_a_plugin_catalog_that_cannot_be_compiled_is_logged(
@@ -564,7 +580,7 @@ def test_a_plugin_catalog_that_cannot_be_compiled_is_logged(
         raise OSError(30, "Read-only file system")
 
     monkeypatch.setattr("palabre.i18n.tempfile.mkstemp", read_only)
-    app = make_app(tmp_path)
+    app = app_with(tmp_path)
     assert "not compiled (OSError: [Errno 30] Read-only file system)" in caplog.text
     assert str(translated_method / "messages.po") in caplog.text
     assert not list(translated_method.glob("*.mo*"))  # nothing half-written left behind

@@ -18,8 +18,9 @@ import re
 import pytest
 
 from palabre import create_app
+from palabre.extensions import db
 from palabre.testing import served_palabre
-from palabre.testing.kit import close_app, csrf_token
+from palabre.testing.kit import csrf_token
 from palabre.testing.large_backlog import fill_backlog
 
 from .test_room import (
@@ -45,15 +46,15 @@ def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("room-backlog")
     with served_palabre(folder, STRICT_WRITES="true") as server:
         server.create_facilitator()
-        app = create_app(
-            {"SECRET_KEY": "test", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{server.database}"}
-        )
+        app = create_app({"SECRET_KEY": "test", "SQLALCHEMY_DATABASE_URI": server.database_uri})
         app.instance_path = str(server.instance)
-        try:
-            with app.app_context():
+        with app.app_context():
+            try:
                 fill_backlog(needs=NEEDS, actions=ACTIONS)
-        finally:
-            close_app(app)
+            finally:
+                # Only its connections: the database is the server's (close_app would drop it).
+                db.session.remove()
+                db.engine.dispose()
         yield server
 
 
