@@ -86,43 +86,48 @@ BASELINE_CODE = "BASE01"
 
 
 class CpuWindow:
-    """CPU time the measured server and this harness used from now until :meth:`close`."""
+    """CPU time the measured server and this harness used from now until :meth:`close`.
+
+    After :meth:`close`: ``wall``, ``server_cpu`` and ``harness_cpu`` in seconds.
+    """
 
     def __init__(self, server: ServerProcess):
         self.server = server
-        self.wall = time.perf_counter()
-        self.server_cpu = server.cpu_seconds()
-        self.harness_cpu = time.process_time()
+        self.started = (time.perf_counter(), server.cpu_seconds(), time.process_time())
 
     def close(self, until: CpuWindow | None = None) -> None:
         """End the window now, or where ``until`` started."""
-        if until is not None:
-            end = (until.wall, until.server_cpu, until.harness_cpu)
-        else:
-            end = (time.perf_counter(), self.server.cpu_seconds(), time.process_time())
-        self.wall = end[0] - self.wall
-        self.server_cpu = end[1] - self.server_cpu
-        self.harness_cpu = end[2] - self.harness_cpu
+        end = (
+            until.started
+            if until is not None
+            else (time.perf_counter(), self.server.cpu_seconds(), time.process_time())
+        )
+        self.wall, self.server_cpu, self.harness_cpu = (
+            e - s for e, s in zip(end, self.started, strict=True)
+        )
 
 
-def cpu_figures(steady: CpuWindow, storm: CpuWindow, victims: int) -> dict:
+def cpu_figures(steady: CpuWindow, storm: CpuWindow, victims: int, away_s: float) -> dict:
     """What the server and the harness spent on the comeback, beside the steady writing.
 
     ``per_reconnect_ms``: the server's CPU from the fault until every phone
     was back and resynchronised, less what the steady writing cost over as
     long (its rate before the fault), per phone that came back. CPU time is
-    the figure a loaded machine does not inflate; ``server_cpus`` (CPU over
-    wall time) below 1 while phones wait says the server was starved or
-    waiting, not busy.
+    the figure a loaded machine does not inflate. ``comeback_server_cpus``
+    and ``comeback_harness_cpus``: CPU over wall time from the phones' return
+    (``away_s`` after the fault) until the last was resynchronised; well
+    below 1 for both while phones wait says they were starved by other work
+    on the machine, not busy.
     """
     steady_rate = steady.server_cpu / steady.wall if steady.wall else 0.0
     extra = storm.server_cpu - steady_rate * storm.wall
+    back = storm.wall - away_s
     return {
         "steady_server_cpus": round(steady_rate, 3),
         "comeback_wall_s": round(storm.wall, 3),
         "comeback_server_cpu_s": round(storm.server_cpu, 3),
-        "comeback_server_cpus": round(storm.server_cpu / storm.wall, 3) if storm.wall else None,
-        "comeback_harness_cpus": round(storm.harness_cpu / storm.wall, 3) if storm.wall else None,
+        "comeback_server_cpus": round(storm.server_cpu / back, 3) if back > 0 else None,
+        "comeback_harness_cpus": round(storm.harness_cpu / back, 3) if back > 0 else None,
         "per_reconnect_ms": round(1000 * extra / victims, 2) if victims else None,
     }
 
@@ -190,8 +195,8 @@ async def scenario(
                 ),
                 bound_s=BOUND_S,
             )
-            storm.close()
             steady.close(until=storm)
+            storm.close()
             await asyncio.sleep(args.after)
     finally:
         gc.enable()
@@ -206,7 +211,7 @@ async def scenario(
         "writers": len(writers),
         "comeback": comeback.figures(),
         "busy_cpus": round((machine_busy_seconds() - busy_before) / wall, 2),
-        "cpu": cpu_figures(steady, storm, len(victims_room)),
+        "cpu": cpu_figures(steady, storm, len(victims_room), comeback.away_s),
     }
     if palabre:
         outcome = await heard_everything(database, session_id, phones, outboxes.values(), start)
