@@ -31,6 +31,7 @@ Why what is kept stays true:
 from __future__ import annotations
 
 import bisect
+import threading
 import time
 from dataclasses import dataclass
 
@@ -49,6 +50,8 @@ REPLAY_LIMIT = 500
 RECENT = REPLAY_LIMIT + 1
 #: A session nobody reconnected to for this long is forgotten.
 IDLE_S = 120.0
+#: How long a socket waits for another one reading a session's latest events.
+LOAD_WAIT_S = 10.0
 #: Statuses whose sessions are kept: their stored events change only by a hide.
 KEPT_STATUSES = (Status.OPEN, Status.LIVE)
 #: Event types recorded together with a rewrite of earlier stored events.
@@ -141,13 +144,15 @@ class Replays:
 
     def __init__(self):
         self.sessions: dict[int, tuple[RecentEvents, float]] = {}
+        #: Sessions whose latest events a socket is reading now, and when it is done.
+        self.loading: dict[int, threading.Event] = {}
 
     def recent(self, session: Session) -> RecentEvents:
         """``session``'s recent events, up to date with the database now."""
         now = time.monotonic()
-        kept = self.sessions.get(session.id)
+        kept = self.sessions.get(session.id) or self._kept_by_another(session.id)
         if kept is None:
-            recent = self._latest(session.id)
+            recent = self._load(session.id, now)
         else:
             rows = db.session.execute(
                 _AFTER, {"session_id": session.id, "after": kept[0].high}
@@ -156,12 +161,40 @@ class Replays:
                 recent = self._latest(session.id)
             else:
                 recent = kept[0].extended(rows)
-        # Another socket may have kept a newer state meanwhile: never go back to an older one.
-        latest = self.sessions.get(session.id)
-        if latest is None or latest[0].high <= recent.high:
-            self.sessions[session.id] = (recent, now)
+        self._keep(session.id, recent, now)
         self._forget_idle(now)
         return recent
+
+    def _kept_by_another(self, session_id: int) -> tuple[RecentEvents, float] | None:
+        """What another socket reading the session's latest events kept, once it is done.
+
+        A storm on a worker that kept nothing yet: one socket reads them, the
+        others wait for it, then ask only for what came after. ``None`` when
+        no other socket is reading them.
+        """
+        loading = self.loading.get(session_id)
+        if loading is None:
+            return None
+        loading.wait(LOAD_WAIT_S)
+        return self.sessions.get(session_id)
+
+    def _load(self, session_id: int, now: float) -> RecentEvents:
+        """Read and keep the session's latest events, the other sockets waiting meanwhile."""
+        self.loading[session_id] = done = threading.Event()
+        try:
+            recent = self._latest(session_id)
+            self._keep(session_id, recent, now)
+            return recent
+        finally:
+            if self.loading.get(session_id) is done:
+                del self.loading[session_id]
+            done.set()
+
+    def _keep(self, session_id: int, recent: RecentEvents, now: float) -> None:
+        # Another socket may have kept a newer state meanwhile: never go back to an older one.
+        latest = self.sessions.get(session_id)
+        if latest is None or latest[0].high <= recent.high:
+            self.sessions[session_id] = (recent, now)
 
     def forget(self, session_id: int) -> None:
         self.sessions.pop(session_id, None)
