@@ -139,73 +139,77 @@ class RecentEvents:
         return list(self.events[start:end])
 
 
+#: What identifies a session here: its id and its join code, so that a database
+#: put back from a copy, or an id given again, never meets another session's events.
+SessionKey = tuple[int, str]
+
+
 class Replays:
-    """The :class:`RecentEvents` of the sessions this process replayed lately, by id."""
+    """The :class:`RecentEvents` of the sessions this process replayed lately."""
 
     def __init__(self):
-        self.sessions: dict[int, tuple[RecentEvents, float]] = {}
+        self.sessions: dict[SessionKey, tuple[RecentEvents, float]] = {}
         #: Sessions whose latest events a socket is reading now, and when it is done.
-        self.loading: dict[int, threading.Event] = {}
+        self.loading: dict[SessionKey, threading.Event] = {}
 
     def recent(self, session: Session) -> RecentEvents:
         """``session``'s recent events, up to date with the database now."""
         now = time.monotonic()
-        kept = self.sessions.get(session.id) or self._kept_by_another(session.id)
+        key = (session.id, session.code)
+        kept = self.sessions.get(key) or self._kept_by_another(key)
         if kept is None:
-            recent = self._load(session.id, now)
+            recent = self._load(key, now)
         else:
-            rows = db.session.execute(
-                _AFTER, {"session_id": session.id, "after": kept[0].high}
-            ).all()
+            rows = db.session.execute(_AFTER, {"session_id": key[0], "after": kept[0].high}).all()
             if len(rows) == RECENT or any(row.type in REWRITES_EARLIER for row in rows):
-                recent = self._latest(session.id)
+                recent = self._latest(key)
             else:
                 recent = kept[0].extended(rows)
-        self._keep(session.id, recent, now)
+        self._keep(key, recent, now)
         self._forget_idle(now)
         return recent
 
-    def _kept_by_another(self, session_id: int) -> tuple[RecentEvents, float] | None:
+    def _kept_by_another(self, key: SessionKey) -> tuple[RecentEvents, float] | None:
         """What another socket reading the session's latest events kept, once it is done.
 
         A storm on a worker that kept nothing yet: one socket reads them, the
         others wait for it, then ask only for what came after. ``None`` when
         no other socket is reading them.
         """
-        loading = self.loading.get(session_id)
+        loading = self.loading.get(key)
         if loading is None:
             return None
         loading.wait(LOAD_WAIT_S)
-        return self.sessions.get(session_id)
+        return self.sessions.get(key)
 
-    def _load(self, session_id: int, now: float) -> RecentEvents:
+    def _load(self, key: SessionKey, now: float) -> RecentEvents:
         """Read and keep the session's latest events, the other sockets waiting meanwhile."""
-        self.loading[session_id] = done = threading.Event()
+        self.loading[key] = done = threading.Event()
         try:
-            recent = self._latest(session_id)
-            self._keep(session_id, recent, now)
+            recent = self._latest(key)
+            self._keep(key, recent, now)
             return recent
         finally:
-            if self.loading.get(session_id) is done:
-                del self.loading[session_id]
+            if self.loading.get(key) is done:
+                del self.loading[key]
             done.set()
 
-    def _keep(self, session_id: int, recent: RecentEvents, now: float) -> None:
+    def _keep(self, key: SessionKey, recent: RecentEvents, now: float) -> None:
         # Another socket may have kept a newer state meanwhile: never go back to an older one.
-        latest = self.sessions.get(session_id)
+        latest = self.sessions.get(key)
         if latest is None or latest[0].high <= recent.high:
-            self.sessions[session_id] = (recent, now)
+            self.sessions[key] = (recent, now)
 
-    def forget(self, session_id: int) -> None:
-        self.sessions.pop(session_id, None)
+    def forget(self, session: Session) -> None:
+        self.sessions.pop((session.id, session.code), None)
 
-    def _latest(self, session_id: int) -> RecentEvents:
-        return RecentEvents.latest(db.session.execute(_LATEST, {"session_id": session_id}).all())
+    def _latest(self, key: SessionKey) -> RecentEvents:
+        return RecentEvents.latest(db.session.execute(_LATEST, {"session_id": key[0]}).all())
 
     def _forget_idle(self, now: float) -> None:
-        idle = [sid for sid, (_r, used) in self.sessions.items() if now - used > IDLE_S]
-        for session_id in idle:
-            del self.sessions[session_id]
+        idle = [key for key, (_recent, used) in self.sessions.items() if now - used > IDLE_S]
+        for key in idle:
+            del self.sessions[key]
 
 
 def _replays() -> Replays:
@@ -239,7 +243,7 @@ def missed(
     if session.status in KEPT_STATUSES:
         events = replays.recent(session).between(after, upto)
     else:
-        replays.forget(session.id)
+        replays.forget(session)
     if events is None:
         rows = db.session.execute(
             _ROWS_AFTER,
