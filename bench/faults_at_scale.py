@@ -48,6 +48,7 @@ import os
 import platform
 import signal
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -84,6 +85,53 @@ BOUND_S = 30
 BASELINE_CODE = "BASE01"
 
 
+class CpuWindow:
+    """CPU time the measured server and this harness used from now until :meth:`close`.
+
+    After :meth:`close`: ``wall``, ``server_cpu`` and ``harness_cpu`` in seconds.
+    """
+
+    def __init__(self, server: ServerProcess):
+        self.server = server
+        self.started = (time.perf_counter(), server.cpu_seconds(), time.process_time())
+
+    def close(self, until: CpuWindow | None = None) -> None:
+        """End the window now, or where ``until`` started."""
+        end = (
+            until.started
+            if until is not None
+            else (time.perf_counter(), self.server.cpu_seconds(), time.process_time())
+        )
+        self.wall, self.server_cpu, self.harness_cpu = (
+            e - s for e, s in zip(end, self.started, strict=True)
+        )
+
+
+def cpu_figures(steady: CpuWindow, storm: CpuWindow, victims: int, away_s: float) -> dict:
+    """What the server and the harness spent on the comeback, beside the steady writing.
+
+    ``per_reconnect_ms``: the server's CPU from the fault until every phone
+    was back and resynchronised, less what the steady writing cost over as
+    long (its rate before the fault), per phone that came back. CPU time is
+    the figure a loaded machine does not inflate. ``comeback_server_cpus``
+    and ``comeback_harness_cpus``: CPU over wall time from the phones' return
+    (``away_s`` after the fault) until the last was resynchronised; well
+    below 1 for both while phones wait says they were starved by other work
+    on the machine, not busy.
+    """
+    steady_rate = steady.server_cpu / steady.wall if steady.wall else 0.0
+    extra = storm.server_cpu - steady_rate * storm.wall
+    back = storm.wall - away_s
+    return {
+        "steady_server_cpus": round(steady_rate, 3),
+        "comeback_wall_s": round(storm.wall, 3),
+        "comeback_server_cpu_s": round(storm.server_cpu, 3),
+        "comeback_server_cpus": round(storm.server_cpu / back, 3) if back > 0 else None,
+        "comeback_harness_cpus": round(storm.harness_cpu / back, 3) if back > 0 else None,
+        "per_reconnect_ms": round(1000 * extra / victims, 2) if victims else None,
+    }
+
+
 async def seated(url: str, code: str, phones: int, seed: int) -> Room:
     """``phones`` joined and connected (50 at a time), or a :class:`BenchError`."""
     room = Room(url, code, phones, seed=seed)
@@ -110,6 +158,7 @@ async def scenario(
     fault,
     args,
     *,
+    measured: ServerProcess,
     database: PalabreServer | None,
     session_id: int | None,
     reconnect_to: str | None = None,
@@ -129,7 +178,9 @@ async def scenario(
     gc.disable()
     try:
         async with writing([outboxes[p] for p in writers], args.pace, seed=len(phones)):
+            steady = CpuWindow(measured)
             await asyncio.sleep(args.before)
+            storm = CpuWindow(measured)
             comeback = await drop_and_return(
                 victims_room.phones,
                 outboxes,
@@ -144,6 +195,8 @@ async def scenario(
                 ),
                 bound_s=BOUND_S,
             )
+            steady.close(until=storm)
+            storm.close()
             await asyncio.sleep(args.after)
     finally:
         gc.enable()
@@ -158,6 +211,7 @@ async def scenario(
         "writers": len(writers),
         "comeback": comeback.figures(),
         "busy_cpus": round((machine_busy_seconds() - busy_before) / wall, 2),
+        "cpu": cpu_figures(steady, storm, len(victims_room), comeback.away_s),
     }
     if palabre:
         outcome = await heard_everything(database, session_id, phones, outboxes.values(), start)
@@ -194,6 +248,7 @@ async def storm(server: ServerProcess, args) -> dict:
             steady,
             drop,
             args,
+            measured=server,
             database=server if palabre else None,
             session_id=session_id,
             away_s=args.away,
@@ -229,6 +284,7 @@ async def kill(doomed: ServerProcess, survivor: ServerProcess, args) -> dict:
             on_survivor,
             kill_9,
             args,
+            measured=survivor,
             database=survivor if palabre else None,
             session_id=session_id,
             reconnect_to=survivor.url,
@@ -275,7 +331,9 @@ def report(row: dict) -> dict:
     c, o = row["comeback"], row["outcome"]
     line = (
         f"  {row['server']}: {c['reconnected']}/{c['phones']} back, reconnect p95 "
-        f"{c['reconnect']['p95_s']} s"
+        f"{c['reconnect']['p95_s']} s; server CPU {row['cpu']['per_reconnect_ms']} ms per "
+        f"reconnect, {row['cpu']['comeback_server_cpus']} CPUs while they came back (harness "
+        f"{row['cpu']['comeback_harness_cpus']})"
     )
     if "lost" in o:
         line += (

@@ -28,7 +28,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from . import access, actions, capacity, contributions, phases
+from . import access, actions, capacity, contributions, phases, replay
 from .auth import staff_socket_room
 from .database import busy_message, write_transaction
 from .errors import Refused, Unavailable
@@ -42,12 +42,10 @@ from .events import (
     room,
 )
 from .extensions import db, socketio
-from .inputs import SQL_INT_MAX, is_clean, parse_int
+from .inputs import is_clean, parse_int
 from .join import participant_count
-from .models import Event, HandledRequest, Participant, Session, Status
+from .models import HandledRequest, Participant, Session, Status
 
-#: Replaying more events than this is slower than reloading the page.
-REPLAY_LIMIT = 500
 #: The largest Socket.IO message accepted; a bigger one closes the connection.
 #: The largest legitimate one is far smaller: a 2,000-character note, or a
 #: facilitator action's few fields of at most 4,000 characters each.
@@ -122,7 +120,7 @@ def on_connect(auth):
     if view != "participant":
         # Head counts are not in the replay log: send the current one.
         envelope = {"type": "participants.changed", "data": {"count": participant_count(session)}}
-        socketio.emit("event", envelope, to=request.sid)
+        socketio.emit("event", envelope, to=request.sid, ignore_queue=True)
     capacity.admit_socket(capacity.socket_owner(participant))
 
 
@@ -131,46 +129,15 @@ def _replay(session: Session, rooms: list[str], last_seq) -> None:
     last_seq = parse_int(last_seq)
     if last_seq is None:
         return
-    missed = missed_events(session, rooms, last_seq)
+    missed = replay.missed(session, rooms, last_seq)
     if missed is None:
-        socketio.emit("resync", {"seq": session.seq}, to=request.sid)
+        socketio.emit("resync", {"seq": session.seq}, to=request.sid, ignore_queue=True)
         return
-    for envelope in missed:
-        socketio.emit("event", envelope, to=request.sid)
+    replay.send(missed)
 
 
 #: Asked at every connection: built once (building costs more than running it).
 _SESSION_BY_CODE = select(Session).where(Session.code == bindparam("code"))
-_EVENTS_AFTER = (
-    select(Event)
-    .where(
-        Event.session_id == bindparam("session_id"),
-        Event.seq > bindparam("after"),
-        Event.seq <= bindparam("upto"),
-    )
-    .order_by(Event.seq)
-    .limit(REPLAY_LIMIT + 1)
-)
-
-
-def missed_events(session: Session, rooms: list[str], after: int, upto: int | None = None):
-    """The envelopes of ``session``'s events for ``rooms`` numbered after ``after``, in order.
-
-    Up to ``upto`` inclusive when given. ``None`` when there are more than
-    :data:`REPLAY_LIMIT` events to go through: reloading the page is faster.
-    """
-    missed = db.session.scalars(
-        _EVENTS_AFTER,
-        {"session_id": session.id, "after": after, "upto": SQL_INT_MAX if upto is None else upto},
-    ).all()
-    if len(missed) > REPLAY_LIMIT:
-        return None
-    wanted = set(rooms)
-    return [
-        {"seq": event.seq, "type": event.type, "data": event.data}
-        for event in missed
-        if wanted.intersection(event.rooms)
-    ]
 
 
 #: Asked at every event of a phone: built once (building costs more than running it).
@@ -262,10 +229,10 @@ def on_replay(data):
     # Read the session's number first: every event up to it is committed
     # (events commit in the order of their numbers), so the answer has no hole.
     upto = session.seq
-    missed = missed_events(session, rooms_for(view, participant), after, upto)
+    missed = replay.missed(session, rooms_for(view, participant), after, upto)
     if missed is None:
         return {"ok": False, "resync": True}
-    return {"ok": True, "seq": upto, "events": missed}
+    return {"ok": True, "seq": upto, "events": [event.envelope for event in missed]}
 
 
 # --- whatever else arrives --------------------------------------------------
