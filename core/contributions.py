@@ -16,7 +16,7 @@ from flask_babel import ngettext
 from sqlalchemy import bindparam, case, func, select
 
 from . import ratelimit
-from .database import insert_now, write_transaction
+from .database import execute_core, insert_now, write_transaction
 from .errors import Refused
 from .events import (
     ALL,
@@ -127,16 +127,17 @@ def _clean_client_id(client_id) -> str:
     return client_id
 
 
-#: Looked for at every note: built once (building costs more than running it).
-_STORED_ID = select(Contribution.id).where(
-    Contribution.session_id == bindparam("session_id"),
-    Contribution.client_id == bindparam("client_id"),
+#: Looked for at every note: built once (building costs more than running it), on the
+#: table's columns, to be run by :func:`execute_core`.
+_STORED_ID = select(Contribution.__table__.c.id).where(
+    Contribution.__table__.c.session_id == bindparam("session_id"),
+    Contribution.__table__.c.client_id == bindparam("client_id"),
 )
 
 
 def _existing(session_id: int, client_id: str) -> Contribution | None:
     """The contribution stored under ``client_id`` in session ``session_id``, if any."""
-    found = db.session.scalar(_STORED_ID, {"session_id": session_id, "client_id": client_id})
+    found = execute_core(_STORED_ID, {"session_id": session_id, "client_id": client_id}).scalar()
     return None if found is None else db.session.get(Contribution, found)
 
 

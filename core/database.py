@@ -74,6 +74,7 @@ from __future__ import annotations
 
 import os
 import select
+import sqlite3
 import threading
 import time
 import traceback
@@ -104,6 +105,7 @@ WRITE_LOCK_KEY = "palabre.write_lock"
 #: ``app.extensions`` key of the :class:`GroupCommit` (SQLite file under gevent only).
 GROUP_COMMIT_KEY = "palabre.group_commit"
 _BEGIN_OPTION = "palabre_begin"
+_BEGIN_STATEMENTS = {"DEFERRED": "BEGIN DEFERRED", "IMMEDIATE": "BEGIN IMMEDIATE"}
 #: ``app.extensions`` key set when the database is PostgreSQL.
 POSTGRESQL_KEY = "palabre.postgresql"
 #: Key of the PostgreSQL advisory lock every write transaction holds (any number, fixed).
@@ -161,7 +163,14 @@ def configure_engine(app, engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
         mode = connection.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        # Straight to the driver: every note begins two transactions, and SQLAlchemy's
+        # execution layer costs more than SQLite's BEGIN. Its errors (a busy database)
+        # are raised as SQLAlchemy would have, for the callers that wait and retry.
+        statement = _BEGIN_STATEMENTS[mode]
+        try:
+            connection.connection.driver_connection.execute(statement)
+        except sqlite3.Error as error:
+            raise DBAPIError.instance(statement, None, error, sqlite3.Error) from error
 
 
 def _without_nul(connection, cursor, statement, parameters, context, executemany):
@@ -425,6 +434,17 @@ def after_commit(callback: Callable[[], None]) -> None:
     db.session.info.setdefault("after_commit", []).append(callback)
 
 
+def execute_core(statement, parameters=None):
+    """Run a Core statement (on tables, not mapped classes) in the session's transaction.
+
+    For the statements every note, dot or join runs: going through
+    ``db.session.execute`` adds the ORM's execution layer, which costs more
+    than SQLite running the statement. Pending ORM changes are not flushed
+    first, so use it for statements that do not depend on them.
+    """
+    return db.session.connection().execute(statement, parameters)
+
+
 def insert_now(row):
     """Insert ``row``, a new ORM object, with one statement, and return it as stored.
 
@@ -444,7 +464,7 @@ def insert_now(row):
         for attribute in mapper.column_attrs
         if attribute.key in state.dict
     }
-    stored = db.session.execute(_insert_returning_all(mapper.local_table), values).one()
+    stored = execute_core(_insert_returning_all(mapper.local_table), values).one()
     for attribute in mapper.column_attrs:
         set_committed_value(row, attribute.key, stored._mapping[attribute.columns[0]])
     make_transient_to_detached(row)

@@ -10,7 +10,7 @@ from flask import session as cookie
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
-from .database import after_commit, stored_id
+from .database import after_commit, execute_core, stored_id
 from .extensions import db, socketio
 from .inputs import clean_json
 from .models import Event, Participant, Session, hash_token
@@ -49,12 +49,12 @@ def record_event(session: Session, type: str, data: dict, rooms: list[str]) -> i
     number.
     """
     session_id = stored_id(session)
-    seq = db.session.execute(_NEXT_SEQ, {"session_id": session_id}).scalar_one()
+    seq = execute_core(_NEXT_SEQ, {"session_id": session_id}).scalar_one()
     # Keep the object in step without marking it changed.
     set_committed_value(session, "seq", seq)
     # The text is cleaned as a flush would (palabre.inputs.keep_stored_text_clean).
     data = clean_json(data)
-    db.session.execute(
+    execute_core(
         _INSERT_EVENT,
         {"session_id": session_id, "seq": seq, "type": type, "data": data, "rooms": rooms},
     )
