@@ -33,7 +33,7 @@ from wtforms import BooleanField, EmailField, PasswordField, StringField, Submit
 from wtforms.validators import DataRequired, Email, Length, ValidationError
 from zxcvbn import zxcvbn
 
-from . import access, capacity, totp
+from . import access, capacity, events, totp
 from .database import write_transaction
 from .extensions import db, login_manager, socketio
 from .forms import CleanForm
@@ -360,18 +360,62 @@ def close_revoked_sockets() -> int:
     return closed
 
 
+def close_session_sockets(session_id: int) -> int:
+    """Send this process's sockets of a session ``resync``, then close them; how many.
+
+    For an archived session, which takes nothing more: its phones and
+    screens reload to its read-only page (``live.js`` reloads on
+    ``resync``, and the page of an archived session opens no socket), and
+    the sockets stop holding connections the room's phones may need.
+    """
+    everyone = events.room(session_id, events.ALL)  # every socket of a session is in it
+    socketio.emit("resync", {}, to=everyone, ignore_queue=True)
+    open_sockets = [
+        sid
+        for sid, _eio_sid in socketio.server.manager.get_participants(capacity.NAMESPACE, everyone)
+    ]
+    for sid in open_sockets:
+        socketio.server.disconnect(sid, namespace=capacity.NAMESPACE)
+    return len(open_sockets)
+
+
+def close_archived_sessions_sockets() -> int:
+    """Close this process's sockets of sessions archived meanwhile; how many were closed.
+
+    The process that archives a session closes its own sockets at once
+    (:func:`close_session_sockets`); this is how the other worker processes
+    close theirs. One read of the sessions concerned.
+    """
+    session_ids = set()
+    for name in socketio.server.manager.rooms.get(capacity.NAMESPACE, {}):
+        if isinstance(name, str) and name.startswith("s") and name.endswith(f":{events.ALL}"):
+            session_id = parse_int(name[1 : -len(events.ALL) - 1])
+            if session_id is not None:
+                session_ids.add(session_id)
+    if not session_ids:
+        return 0
+    archived = db.session.scalars(
+        select(Session.id).where(Session.id.in_(session_ids), Session.status == Status.ARCHIVED)
+    ).all()
+    db.session.commit()  # no read transaction held while sockets close
+    return sum(close_session_sockets(session_id) for session_id in archived)
+
+
 def sweep_revoked_sockets(app) -> None:
-    """Run :func:`close_revoked_sockets` every :data:`REVOKED_SWEEP_S` seconds, for ever.
+    """Every :data:`REVOKED_SWEEP_S` seconds, for ever, close the sockets whose access ended.
 
     Started by ``palabre serve`` in each worker process: a sign-out closes
-    that process's sockets at once, the others' at their next sweep, and a
-    guest's screens close when the invitation ends.
+    that process's sockets at once, the others' at their next sweep
+    (:func:`close_revoked_sockets`); a guest's screens close when the
+    invitation ends; the phones and screens of an archived session close
+    too (:func:`close_archived_sessions_sockets`).
     """
     while True:
         socketio.sleep(REVOKED_SWEEP_S)
         with app.app_context():
             try:
                 close_revoked_sockets()
+                close_archived_sessions_sockets()
             except Exception:  # a database hiccup: the next sweep tries again
                 app.logger.exception("could not look for revoked sign-ins")
 

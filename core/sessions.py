@@ -54,6 +54,7 @@ from . import (
     settings,
     transfer,
 )
+from .auth import close_session_sockets
 from .charts import participation
 from .database import write_transaction
 from .errors import Refused
@@ -590,6 +591,8 @@ def archive(session_id: int):
             session.status = Status.ARCHIVED
         else:
             flash(_("Close the session before archiving it."), "error")
+    if session.status == Status.ARCHIVED:
+        close_session_sockets(session.id)  # other worker processes: at their next sweep
     return redirect(url_for("sessions.index"))
 
 

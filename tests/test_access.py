@@ -31,7 +31,7 @@ import pytest
 from sqlalchemy import func, select
 
 from palabre import HOST, printing, settings
-from palabre.auth import close_revoked_sockets
+from palabre.auth import close_archived_sessions_sockets, close_revoked_sockets
 from palabre.database import write_transaction
 from palabre.extensions import db, socketio
 from palabre.models import (
@@ -739,6 +739,42 @@ def test_sockets_open_when_the_session_is_archived_can_do_nothing_more(instance)
     assert [key for key, ack in answers.items() if ack.get("ok")] == []
     with instance.app.app_context():
         assert db.session.get(Session, instance.a).phase_index == 4, "the archive was changed"
+
+
+def test_archiving_a_session_reloads_and_closes_its_phones_and_screens(instance):
+    """They would otherwise hold the server's connections for nothing: every event is refused."""
+    phone = connect(instance, "participant", "participant")
+    screen = connect(instance, "owner", "facilitator")
+    elsewhere = connect(instance, "other_participant", "participant", instance.code_b)
+    assert phone.is_connected() and screen.is_connected() and elsewhere.is_connected()
+    for sock in (phone, screen, elsewhere):
+        sock.get_received()
+    owner = instance.people["owner"]
+    with instance.app.app_context(), write_transaction():
+        db.session.get(Session, instance.a).status = "closed"
+    page = owner.get(f"/sessions/{instance.a}")
+    archived = owner.post(
+        f"/sessions/{instance.a}/archive", data={"csrf_token": csrf_token(page.text)}
+    )
+    assert archived.status_code == 302
+    for sock in (phone, screen):
+        assert not sock.is_connected()
+        # live.js reloads on resync, sent first: the page of an archived session is read-only.
+        assert [message["name"] for message in sock.queue] == ["resync"]
+    assert elsewhere.is_connected() and elsewhere.get_received() == []
+
+
+def test_the_sweep_closes_sockets_of_a_session_another_process_archived(instance):
+    phone = connect(instance, "participant", "participant")
+    projector = connect(instance, "owner", "projector")
+    elsewhere = connect(instance, "other_participant", "participant", instance.code_b)
+    with instance.app.app_context():
+        assert close_archived_sessions_sockets() == 0, "a session still running was closed"
+        with write_transaction():  # as another worker process would
+            db.session.get(Session, instance.a).status = "archived"
+        assert close_archived_sessions_sockets() == 2
+    assert not phone.is_connected() and not projector.is_connected()
+    assert elsewhere.is_connected()
 
 
 def test_an_archived_sessions_phones_and_screens_cannot_connect(instance):
