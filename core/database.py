@@ -425,6 +425,27 @@ def _watch_switches() -> None:
     greenlet.settrace(both)
 
 
+class ChangedMeanwhile(Exception):
+    """What a write relied on changed before it took the write lock; nothing was stored.
+
+    Raised by :func:`write_transaction` when a check given to
+    :func:`confirm_under_lock` fails: the caller reads afresh and writes again.
+    """
+
+
+def confirm_under_lock(check: Callable[[], bool]) -> None:
+    """Have this request's next write transaction run ``check`` first, under the lock.
+
+    For what a request read before its write from a copy kept between
+    requests (:mod:`palabre.connections`): ``check`` compares it with the
+    database, inside the transaction, and returns whether it still holds;
+    if not, the transaction raises :class:`ChangedMeanwhile`. A check given
+    before and not run yet is replaced. ``check`` must not yield, like
+    everything under the lock.
+    """
+    db.session.info["confirm"] = check
+
+
 def after_commit(callback: Callable[[], None]) -> None:
     """Run ``callback`` once the current write transaction has committed.
 
@@ -614,6 +635,8 @@ def write_transaction() -> Iterator[None]:
             # What was read before the lock may have changed meanwhile: read afresh.
             db.session.expire_all()
             try:
+                if (check := db.session.info.pop("confirm", None)) and not check():
+                    raise ChangedMeanwhile()
                 yield
                 if lock is not None and lock.yielded_at:
                     raise YieldedInsideWrite(

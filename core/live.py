@@ -28,7 +28,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from . import access, actions, capacity, contributions, phases, replay
+from . import access, actions, capacity, connections, contributions, phases, replay
 from .auth import staff_socket_room
 from .database import busy_message, write_transaction
 from .errors import Refused, Unavailable
@@ -164,6 +164,19 @@ def _connection() -> tuple[Session | None, Participant | None, str]:
     return session, participant, live.get("view", "")
 
 
+def _as_participant(write):
+    """``write(session, participant)`` for this socket's phone (see :mod:`palabre.connections`).
+
+    Raises :class:`Refused` for a socket that is not a phone's, or whose
+    participant or session is gone.
+    """
+    live = cookie.get("live") or {}
+    session_id, participant_id = live.get("session_id"), live.get("participant_id")
+    if not session_id or not participant_id:
+        raise Refused(_("You are not part of this session."))
+    return connections.as_participant(session_id, participant_id, write)
+
+
 def _payload(data) -> dict:
     return data if isinstance(data, dict) else {}
 
@@ -288,19 +301,18 @@ def on_contribute(data):
     method filled in, such as a queue number); the ``contribution.added``
     event goes to the sender's group, the facilitators and the projector.
     """
-    session, participant, _view = _connection()
-    if session is None or participant is None:
-        return _refused(_("You are not part of this session."))
     data = _payload(data)
     try:
-        contribution = contributions.accept(
-            session,
-            participant,
-            client_id=data.get("cid"),
-            kind_name=_text(data, "kind"),
-            body=_text(data, "body"),
-            reply_to=data.get("reply_to"),
-            fields=data,
+        contribution = _as_participant(
+            lambda session, participant: contributions.accept(
+                session,
+                participant,
+                client_id=data.get("cid"),
+                kind_name=_text(data, "kind"),
+                body=_text(data, "body"),
+                reply_to=data.get("reply_to"),
+                fields=data,
+            )
         )
     except Refused as refusal:
         return _refused(refusal.message, refusal.fields)
@@ -319,17 +331,16 @@ def on_vote(data):
     whose kind has a ``rating`` scale); the ``votes.changed`` event goes to
     everyone in the session.
     """
-    session, participant, _view = _connection()
-    if session is None or participant is None:
-        return _refused(_("You are not part of this session."))
     data = _payload(data)
     try:
-        result = contributions.vote(
-            session,
-            participant,
-            client_id=data.get("cid"),
-            contribution_id=data.get("contribution"),
-            value=data.get("value", 1),
+        result = _as_participant(
+            lambda session, participant: contributions.vote(
+                session,
+                participant,
+                client_id=data.get("cid"),
+                contribution_id=data.get("contribution"),
+                value=data.get("value", 1),
+            )
         )
     except Refused as refusal:
         return _refused(refusal.message)

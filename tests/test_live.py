@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 
+from palabre.database import write_transaction
 from palabre.extensions import db, socketio
 from palabre.join import HEAD_COUNT_INTERVAL_S
-from palabre.models import Contribution, Event, Session
+from palabre.models import Contribution, Event, Participant, Session
 from tests.conftest import join, new_cid
 
 
@@ -317,3 +318,84 @@ def test_joins_are_announced_but_not_kept_for_replay(app, make_cafe, staff, sock
     assert events_of(again, "participants.changed") == [
         {"type": "participants.changed", "data": {"count": 5}}
     ]
+
+
+# --- what each worker keeps of a phone's rows (palabre.connections) -------------------------
+
+
+def stored_notes(app) -> list[tuple[str, int, str]]:
+    with app.app_context():
+        rows = db.session.execute(
+            select(Contribution.body, Contribution.phase_index, Contribution.group).order_by(
+                Contribution.id
+            )
+        )
+        return [tuple(row) for row in rows]
+
+
+def test_a_note_after_a_phase_change_is_stored_in_the_new_phase(app, phones, staff):
+    code, (alice,) = phones(count=1)
+    facilitator, _projector = staff(code)
+    assert note(alice, "In round 1")["ok"]
+    assert facilitator.emit("phase.go", {"index": 2}, callback=True)["ok"]
+    assert note(alice, "In round 2")["ok"]
+    assert [(body, phase) for body, phase, _table in stored_notes(app)] == [
+        ("In round 1", 1),
+        ("In round 2", 2),
+    ]
+
+
+def test_a_refusal_is_decided_again_on_what_changed_meanwhile(app, make_cafe, socket_client, staff):
+    """A phone refused before the first round (its rows then kept) may write once it starts."""
+    code = make_cafe(status="open")
+    client = app.test_client()
+    join(client, code)
+    alice = socket_client(client, code=code)
+    facilitator, _projector = staff(code)
+    assert note(alice, "Too early")["ok"] is False
+    assert facilitator.emit("phase.go", {"index": 1}, callback=True)["ok"]
+    ack = note(alice, "Now we talk")
+    assert ack["ok"] is True, ack
+    assert [body for body, _phase, _table in stored_notes(app)] == ["Now we talk"]
+
+
+def test_a_change_another_process_made_reaches_the_next_write(app, make_cafe, socket_client):
+    """Rows changed without this worker's ORM (another worker, a script) are read afresh."""
+    code = make_cafe(tables=2, assignment="choose")
+    client = app.test_client()
+    join(client, code, group="1")
+    alice = socket_client(client, code=code)
+    assert note(alice, "At table 1")["ok"]
+    with app.app_context(), write_transaction():
+        db.session.execute(update(Participant.__table__).values(group="2"))
+    assert note(alice, "At table 2")["ok"]
+    assert [(body, table) for body, _phase, table in stored_notes(app)] == [
+        ("At table 1", "1"),
+        ("At table 2", "2"),
+    ]
+    with app.app_context(), write_transaction():
+        db.session.execute(update(Session.__table__).values(status="closed"))
+    closed = note(alice, "After the end")
+    assert closed["ok"] is False and "not part" not in closed["error"]
+    with app.app_context(), write_transaction():
+        db.session.execute(delete(Contribution.__table__))
+        db.session.execute(delete(Participant.__table__))
+    assert note(alice, "Gone") == {"ok": False, "error": "You are not part of this session."}
+
+
+def test_each_worker_keeps_a_bounded_number_of_phones_rows(
+    app, make_cafe, socket_client, monkeypatch
+):
+    from palabre import connections
+
+    monkeypatch.setattr(connections, "KEPT_MOST", 2)
+    code = make_cafe()
+    socks = []
+    for _ in range(3):
+        client = app.test_client()
+        join(client, code)
+        socks.append(socket_client(client, code=code))
+    for n, sock in enumerate(socks * 2):
+        assert note(sock, f"Note {n}")["ok"]
+    assert len(app.extensions[connections.KEPT_KEY]) == 2
+    assert len(stored_notes(app)) == 6
