@@ -36,12 +36,17 @@ from .errors import Refused, Unavailable
 from .extensions import db
 from .models import Participant, Session
 
-#: Where a worker keeps its copies (``app.extensions``), and how many phones' at most:
-#: beyond it the longest unused is dropped (read again at its next event).
+#: Where a worker keeps its copies (``app.extensions``): ``{"phones": {(session id,
+#: participant id): _Kept}, "sessions": {session id: (columns, copy)}}``. The phones of
+#: a session share one copy of it: a session's configuration may be kilobytes.
 KEPT_KEY = "palabre.kept_connections"
+#: How many phones' rows, and sessions, at most: beyond it the longest unused is
+#: dropped (read again at its next event).
 KEPT_MOST = 5000
 
 _SESSIONS, _PARTICIPANTS = Session.__table__, Participant.__table__
+#: How many of :data:`_COLUMNS` are the session's; the participant's follow.
+_SESSION_WIDTH = len(_SESSIONS.columns) - 1
 
 #: Both rows, every column but the session's ``seq``, as the driver gives them: they are
 #: only compared, so no conversion (JSON, dates) is paid for.
@@ -65,9 +70,19 @@ _SESSION_AND_PARTICIPANT = (
 
 @dataclass(frozen=True)
 class _Kept:
-    columns: tuple
+    """A phone's rows as last read: their columns (see :data:`_COLUMNS`) and copies."""
+
+    session_columns: tuple
+    participant_columns: tuple
     session: Session
     participant: Participant
+
+    def holds(self, columns) -> bool:
+        return (
+            columns is not None
+            and tuple(columns[_SESSION_WIDTH:]) == self.participant_columns
+            and tuple(columns[:_SESSION_WIDTH]) == self.session_columns
+        )
 
 
 T = TypeVar("T")
@@ -99,18 +114,26 @@ def as_participant(session_id: int, participant_id: int, write: Callable[..., T]
     raise Unavailable(busy_message())
 
 
-def _kept_copies() -> dict[tuple[int, int], _Kept]:
-    return current_app.extensions.setdefault(KEPT_KEY, {})
+def _kept_copies() -> dict[str, dict]:
+    return current_app.extensions.setdefault(KEPT_KEY, {"phones": {}, "sessions": {}})
+
+
+def _keep(kept: dict, key, value) -> None:
+    """Keep ``value`` under ``key``, last (most recently used), within :data:`KEPT_MOST`."""
+    kept.pop(key, None)
+    if len(kept) >= KEPT_MOST:
+        kept.pop(next(iter(kept)))
+    kept[key] = value
 
 
 def _rows(session_id: int, participant_id: int, *, fresh: bool):
     """``(session, participant, kept)``, ``kept`` saying they are copies; ``None`` if gone."""
     copies, key = _kept_copies(), (session_id, participant_id)
     params = {"session_id": session_id, "participant_id": participant_id}
-    entry = None if fresh else copies.pop(key, None)
+    entry = None if fresh else copies["phones"].get(key)
     kept = entry is not None
     if kept:
-        copies[key] = entry  # the most recently used, last
+        _keep(copies["phones"], key, entry)
         session = db.session.merge(entry.session, load=False)
         participant = db.session.merge(entry.participant, load=False)
     else:
@@ -119,25 +142,29 @@ def _rows(session_id: int, participant_id: int, *, fresh: bool):
         columns = execute_core(_COLUMNS, params).first()
         row = db.session.execute(_SESSION_AND_PARTICIPANT, params).first()
         if columns is None or row is None:
-            copies.pop(key, None)
+            copies["phones"].pop(key, None)
             return None
         session, participant = row
-        entry = _Kept(tuple(columns), _detached_copy(session), _detached_copy(participant))
-        if len(copies) >= KEPT_MOST:
-            copies.pop(next(iter(copies)))
-        copies[key] = entry
+        session_columns = tuple(columns[:_SESSION_WIDTH])
+        shared = copies["sessions"].get(session_id)
+        if shared is None or shared[0] != session_columns:
+            shared = (session_columns, _detached_copy(session))
+        _keep(copies["sessions"], session_id, shared)
+        entry = _Kept(
+            shared[0], tuple(columns[_SESSION_WIDTH:]), shared[1], _detached_copy(participant)
+        )
+        _keep(copies["phones"], key, entry)
     confirm_under_lock(lambda: _unchanged(key, entry, params))
     return session, participant, kept
 
 
 def _unchanged(key: tuple[int, int], entry: _Kept, params: dict) -> bool:
     """Whether the rows are still as kept; drops the copy when not. Under the write lock."""
-    columns = execute_core(_COLUMNS, params).first()
-    if columns is not None and tuple(columns) == entry.columns:
+    if entry.holds(execute_core(_COLUMNS, params).first()):
         return True
-    copies = _kept_copies()
-    if copies.get(key) is entry:
-        del copies[key]
+    phones = _kept_copies()["phones"]
+    if phones.get(key) is entry:
+        del phones[key]
     return False
 
 

@@ -397,5 +397,9 @@ def test_each_worker_keeps_a_bounded_number_of_phones_rows(
         socks.append(socket_client(client, code=code))
     for n, sock in enumerate(socks * 2):
         assert note(sock, f"Note {n}")["ok"]
-    assert len(app.extensions[connections.KEPT_KEY]) == 2
+    kept = app.extensions[connections.KEPT_KEY]
+    assert len(kept["phones"]) == 2
+    # The phones of a session share one copy of it.
+    first, second = kept["phones"].values()
+    assert first.session is second.session and len(kept["sessions"]) == 1
     assert len(stored_notes(app)) == 6
