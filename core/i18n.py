@@ -33,6 +33,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import current_app, request, session
 from flask_babel import Domain, _get_current_context, get_locale
+from markupsafe import Markup
 from wtforms.i18n import messages_path
 
 #: The core's own catalog folder.
@@ -122,12 +123,32 @@ def direction(language: str) -> str:
 
 def template_globals() -> dict:
     language = current_language()
+    switch = page_languages()
     return {
         "page_lang": language,
         "page_dir": direction(language),
         "languages": LANGUAGES,
-        "switch_languages": page_languages(),
+        "switch_languages": switch,
+        "language_options": _language_options(language, tuple(switch)),
     }
+
+
+@functools.lru_cache(maxsize=64)
+def _language_options(selected: str, codes: tuple[str, ...]) -> Markup:
+    """The language switch's ``<option>`` list, ``selected`` ticked: built once per page language.
+
+    Every page shows it; escaping fifteen languages' names at each page of a
+    burst of joins costs more than the rest of the switch.
+    """
+    return Markup("").join(
+        Markup('<option value="{0}" lang="{0}" dir="{1}"{2}>{3}</option>').format(
+            code,
+            LANGUAGES[code][1],
+            Markup(" selected") if code == selected else "",
+            LANGUAGES[code][0],
+        )
+        for code in codes
+    )
 
 
 class PerAppDomain(Domain):
