@@ -38,8 +38,8 @@ from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 from sqlalchemy import bindparam, func, select
-from wtforms import HiddenField, RadioField, StringField, SubmitField, TextAreaField
 from werkzeug.local import LocalProxy
+from wtforms import HiddenField, RadioField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from . import contributions, ratelimit
