@@ -127,7 +127,7 @@ def on_connect(auth):
 def _replay(session: Session, rooms: list[str], last_seq) -> None:
     """Send this socket the events it missed since ``last_seq``."""
     last_seq = parse_int(last_seq)
-    if last_seq is None:
+    if last_seq is None or replay.nothing_after(session, last_seq):
         return
     missed = replay.missed(session, rooms, last_seq)
     if missed is None:
