@@ -68,6 +68,19 @@ class SocketAwareSessionInterface(SecureCookieSessionInterface):
         saved = request.environ.get("saved_session")
         return saved if saved is not None else super().open_session(app, request)
 
+    def get_signing_serializer(self, app):
+        """Flask's signing serializer, built once per app and keys, not at each open and save."""
+        keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        kept = app.extensions.get(SIGNING_SERIALIZER_KEY)
+        if kept is None or kept[0] != keys:
+            kept = (keys, super().get_signing_serializer(app))
+            app.extensions[SIGNING_SERIALIZER_KEY] = kept
+        return kept[1]
+
+
+#: Where an app keeps its cookie's signing serializer, with the keys it was built from.
+SIGNING_SERIALIZER_KEY = "palabre.signing_serializer"
+
 
 def rooms_for(view: str, participant: Participant | None) -> list[str]:
     """The relative rooms a socket joins for its view."""
