@@ -37,7 +37,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Select, and_, bindparam, func, select
 from werkzeug.local import LocalProxy
 from wtforms import HiddenField, RadioField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length
@@ -216,6 +216,46 @@ def _joinable_session(code: str) -> Session | None:
     return db.session.scalar(_JOINABLE_SESSION, {"code": normalise_code(code)})
 
 
+def with_participant(sessions: Select) -> Select:
+    """``sessions`` (a select of :class:`Session`), with this browser's participant in each.
+
+    For :func:`session_and_participant`: the participant is found among
+    those whose token the cookie holds (``token_hashes``), ``None`` if none.
+    """
+    return sessions.add_columns(Participant).outerjoin(
+        Participant,
+        and_(
+            Participant.session_id == Session.id,
+            Participant.token_hash.in_(bindparam("token_hashes", expanding=True)),
+        ),
+    )
+
+
+def session_and_participant(
+    statement: Select, values: dict
+) -> tuple[Session | None, Participant | None]:
+    """The session ``statement`` finds and this browser's participant in it, in one query.
+
+    ``statement`` is built by :func:`with_participant`. The same answer as
+    :func:`palabre.events.current_participant` after the session's own
+    query: the participant whose token the cookie holds for that session.
+    """
+    tokens = cookie.get("p") or {}
+    hashes = [hash_token(token) for token in tokens.values()]
+    row = db.session.execute(statement, {**values, "token_hashes": hashes}).first()
+    if row is None:
+        return None, None
+    session, participant = row
+    token = tokens.get(str(session.id))
+    if participant is not None and (not token or participant.token_hash != hash_token(token)):
+        participant = None
+    return session, participant
+
+
+#: A phone's page asks for its session and its participant together: built once.
+_JOINABLE_SESSION_AND_PARTICIPANT = with_participant(_JOINABLE_SESSION)
+
+
 _HEAD_COUNT = (
     select(func.count())
     .select_from(Participant)
@@ -295,12 +335,13 @@ def choose_language():
 @bp.route("/j/<code>", methods=["GET", "POST"])
 def join(code: str):
     """The join URL in the QR code: the join form, then the participant view."""
-    session = _joinable_session(code)
+    session, participant = session_and_participant(
+        _JOINABLE_SESSION_AND_PARTICIPANT, {"code": normalise_code(code)}
+    )
     if session is None:
         return unknown_code(code)
     if code != session.code:
         return redirect(url_for("join.join", code=session.code))
-    participant = current_participant(session)
     if participant is None or session.purged_at is not None:
         # Once purged, a phone that took part sees the closing page too: the text is gone.
         return _join_form(session)

@@ -36,14 +36,13 @@ from .events import (
     ALL,
     FACILITATORS,
     PROJECTOR,
-    current_participant,
     group_room,
     participant_room,
     room,
 )
 from .extensions import db, socketio
 from .inputs import is_clean, parse_int
-from .join import participant_count
+from .join import participant_count, session_and_participant, with_participant
 from .models import HandledRequest, Participant, Session, Status
 
 #: The largest Socket.IO message accepted; a bigger one closes the connection.
@@ -105,14 +104,16 @@ def on_connect(auth):
     code, view = auth.get("session"), auth.get("view", "participant")
     if not isinstance(code, str) or not is_clean(code) or len(code) > 20:
         return False
-    session = db.session.scalar(_SESSION_BY_CODE, {"code": code})
-    if session is None or view not in ("participant", "facilitator", "projector"):
-        return False
-    if session.status == Status.ARCHIVED:
+    if view not in ("participant", "facilitator", "projector"):
         return False
     participant = None
     if view == "participant":
-        participant = current_participant(session)
+        session, participant = session_and_participant(_SESSION_AND_PHONE, {"code": code})
+    else:
+        session = db.session.scalar(_SESSION_BY_CODE, {"code": code})
+    if session is None or session.status == Status.ARCHIVED:
+        return False
+    if view == "participant":
         if participant is None:
             return False
     elif not access.may_run(access.signed_in(), session):
@@ -151,6 +152,8 @@ def _replay(session: Session, rooms: list[str], last_seq) -> None:
 
 #: Asked at every connection: built once (building costs more than running it).
 _SESSION_BY_CODE = select(Session).where(Session.code == bindparam("code"))
+#: A phone's connection: its session and, by its cookie, its participant, in one query.
+_SESSION_AND_PHONE = with_participant(_SESSION_BY_CODE)
 
 
 #: Asked at every event of a phone: built once (building costs more than running it).
