@@ -216,44 +216,44 @@ def _joinable_session(code: str) -> Session | None:
     return db.session.scalar(_JOINABLE_SESSION, {"code": normalise_code(code)})
 
 
-def with_participant(sessions: Select) -> Select:
-    """``sessions`` (a select of :class:`Session`), with this browser's participant in each.
+class SessionAndPhone:
+    """Find a session and this browser's participant in it, in one query.
 
-    For :func:`session_and_participant`: the participant is found among
-    those whose token the cookie holds (``token_hashes``), ``None`` if none.
+    ``sessions`` selects :class:`Session` rows; the same select, joined to
+    the participants whose tokens the cookie holds, is built once here. The
+    answer is :func:`palabre.events.current_participant`'s after the
+    session's own query: the participant whose token the cookie holds for
+    that session.
     """
-    return sessions.add_columns(Participant).outerjoin(
-        Participant,
-        and_(
-            Participant.session_id == Session.id,
-            Participant.token_hash.in_(bindparam("token_hashes", expanding=True)),
-        ),
-    )
 
+    def __init__(self, sessions: Select):
+        self.sessions = sessions
+        self.with_participant = sessions.add_columns(Participant).outerjoin(
+            Participant,
+            and_(
+                Participant.session_id == Session.id,
+                Participant.token_hash.in_(bindparam("token_hashes", expanding=True)),
+            ),
+        )
 
-def session_and_participant(
-    statement: Select, values: dict
-) -> tuple[Session | None, Participant | None]:
-    """The session ``statement`` finds and this browser's participant in it, in one query.
-
-    ``statement`` is built by :func:`with_participant`. The same answer as
-    :func:`palabre.events.current_participant` after the session's own
-    query: the participant whose token the cookie holds for that session.
-    """
-    tokens = cookie.get("p") or {}
-    hashes = [hash_token(token) for token in tokens.values()]
-    row = db.session.execute(statement, {**values, "token_hashes": hashes}).first()
-    if row is None:
-        return None, None
-    session, participant = row
-    token = tokens.get(str(session.id))
-    if participant is not None and (not token or participant.token_hash != hash_token(token)):
-        participant = None
-    return session, participant
+    def find(self, values: dict) -> tuple[Session | None, Participant | None]:
+        """The session the select finds with ``values``, and this browser's participant."""
+        tokens = cookie.get("p") or {}
+        if not tokens:  # a phone that has joined nothing yet: the session alone costs less
+            return db.session.scalar(self.sessions, values), None
+        hashes = [hash_token(token) for token in tokens.values()]
+        row = db.session.execute(self.with_participant, {**values, "token_hashes": hashes}).first()
+        if row is None:
+            return None, None
+        session, participant = row
+        token = tokens.get(str(session.id))
+        if participant is not None and (not token or participant.token_hash != hash_token(token)):
+            participant = None
+        return session, participant
 
 
 #: A phone's page asks for its session and its participant together: built once.
-_JOINABLE_SESSION_AND_PARTICIPANT = with_participant(_JOINABLE_SESSION)
+_JOINABLE_SESSION_AND_PHONE = SessionAndPhone(_JOINABLE_SESSION)
 
 
 _HEAD_COUNT = (
@@ -335,9 +335,7 @@ def choose_language():
 @bp.route("/j/<code>", methods=["GET", "POST"])
 def join(code: str):
     """The join URL in the QR code: the join form, then the participant view."""
-    session, participant = session_and_participant(
-        _JOINABLE_SESSION_AND_PARTICIPANT, {"code": normalise_code(code)}
-    )
+    session, participant = _JOINABLE_SESSION_AND_PHONE.find({"code": normalise_code(code)})
     if session is None:
         return unknown_code(code)
     if code != session.code:

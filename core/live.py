@@ -42,7 +42,7 @@ from .events import (
 )
 from .extensions import db, socketio
 from .inputs import is_clean, parse_int
-from .join import participant_count, session_and_participant, with_participant
+from .join import SessionAndPhone, participant_count
 from .models import HandledRequest, Participant, Session, Status
 
 #: The largest Socket.IO message accepted; a bigger one closes the connection.
@@ -108,7 +108,7 @@ def on_connect(auth):
         return False
     participant = None
     if view == "participant":
-        session, participant = session_and_participant(_SESSION_AND_PHONE, {"code": code})
+        session, participant = _SESSION_AND_PHONE.find({"code": code})
     else:
         session = db.session.scalar(_SESSION_BY_CODE, {"code": code})
     if session is None or session.status == Status.ARCHIVED:
@@ -153,7 +153,7 @@ def _replay(session: Session, rooms: list[str], last_seq) -> None:
 #: Asked at every connection: built once (building costs more than running it).
 _SESSION_BY_CODE = select(Session).where(Session.code == bindparam("code"))
 #: A phone's connection: its session and, by its cookie, its participant, in one query.
-_SESSION_AND_PHONE = with_participant(_SESSION_BY_CODE)
+_SESSION_AND_PHONE = SessionAndPhone(_SESSION_BY_CODE)
 
 
 #: Asked at every event of a phone: built once (building costs more than running it).
