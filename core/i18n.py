@@ -32,7 +32,9 @@ from babel import support
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import current_app, request, session
-from flask_babel import Domain, _get_current_context, get_locale
+from flask_babel import Domain, _get_current_context, get_locale, get_translations
+from jinja2 import pass_context
+from markupsafe import Markup
 from wtforms.i18n import messages_path
 
 #: The core's own catalog folder.
@@ -122,12 +124,52 @@ def direction(language: str) -> str:
 
 def template_globals() -> dict:
     language = current_language()
+    switch = page_languages()
     return {
         "page_lang": language,
         "page_dir": direction(language),
         "languages": LANGUAGES,
-        "switch_languages": page_languages(),
+        "switch_languages": switch,
+        "language_options": _language_options(language, tuple(switch)),
+        # Overrides the environment's gettext (Jinja's ``_()`` looks it up in the
+        # context) for this page: its catalog found once, not at each of its strings.
+        "gettext": _page_gettext(get_translations().ugettext),
     }
+
+
+def _page_gettext(translate):
+    """Jinja's new-style ``gettext`` (as Flask-Babel installs it) over ``translate``.
+
+    The same result as the environment's: escaped when the template is, and
+    always a ``%`` format string (``%%`` for a percent sign).
+    """
+
+    @pass_context
+    def gettext(context, string: str, **variables) -> str:
+        translated = translate(string)
+        if context.eval_ctx.autoescape:
+            translated = Markup(translated)
+        return translated % variables
+
+    return gettext
+
+
+@functools.lru_cache(maxsize=64)
+def _language_options(selected: str, codes: tuple[str, ...]) -> Markup:
+    """The language switch's ``<option>`` list, ``selected`` ticked: built once per page language.
+
+    Every page shows it; escaping fifteen languages' names at each page of a
+    burst of joins costs more than the rest of the switch.
+    """
+    return Markup("").join(
+        Markup('<option value="{0}" lang="{0}" dir="{1}"{2}>{3}</option>').format(
+            code,
+            LANGUAGES[code][1],
+            Markup(" selected") if code == selected else "",
+            LANGUAGES[code][0],
+        )
+        for code in codes
+    )
 
 
 class PerAppDomain(Domain):

@@ -36,14 +36,13 @@ from .events import (
     ALL,
     FACILITATORS,
     PROJECTOR,
-    current_participant,
     group_room,
     participant_room,
     room,
 )
 from .extensions import db, socketio
 from .inputs import is_clean, parse_int
-from .join import participant_count
+from .join import SessionAndPhone, participant_count
 from .models import HandledRequest, Participant, Session, Status
 
 #: The largest Socket.IO message accepted; a bigger one closes the connection.
@@ -67,6 +66,19 @@ class SocketAwareSessionInterface(SecureCookieSessionInterface):
     def open_session(self, app, request):
         saved = request.environ.get("saved_session")
         return saved if saved is not None else super().open_session(app, request)
+
+    def get_signing_serializer(self, app):
+        """Flask's signing serializer, built once per app and keys, not at each open and save."""
+        keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        kept = app.extensions.get(SIGNING_SERIALIZER_KEY)
+        if kept is None or kept[0] != keys:
+            kept = (keys, super().get_signing_serializer(app))
+            app.extensions[SIGNING_SERIALIZER_KEY] = kept
+        return kept[1]
+
+
+#: Where an app keeps its cookie's signing serializer, with the keys it was built from.
+SIGNING_SERIALIZER_KEY = "palabre.signing_serializer"
 
 
 def rooms_for(view: str, participant: Participant | None) -> list[str]:
@@ -92,14 +104,16 @@ def on_connect(auth):
     code, view = auth.get("session"), auth.get("view", "participant")
     if not isinstance(code, str) or not is_clean(code) or len(code) > 20:
         return False
-    session = db.session.scalar(_SESSION_BY_CODE, {"code": code})
-    if session is None or view not in ("participant", "facilitator", "projector"):
-        return False
-    if session.status == Status.ARCHIVED:
+    if view not in ("participant", "facilitator", "projector"):
         return False
     participant = None
     if view == "participant":
-        participant = current_participant(session)
+        session, participant = _SESSION_AND_PHONE.find({"code": code})
+    else:
+        session = db.session.scalar(_SESSION_BY_CODE, {"code": code})
+    if session is None or session.status == Status.ARCHIVED:
+        return False
+    if view == "participant":
         if participant is None:
             return False
     elif not access.may_run(access.signed_in(), session):
@@ -127,7 +141,7 @@ def on_connect(auth):
 def _replay(session: Session, rooms: list[str], last_seq) -> None:
     """Send this socket the events it missed since ``last_seq``."""
     last_seq = parse_int(last_seq)
-    if last_seq is None:
+    if last_seq is None or replay.nothing_after(session, last_seq):
         return
     missed = replay.missed(session, rooms, last_seq)
     if missed is None:
@@ -138,6 +152,8 @@ def _replay(session: Session, rooms: list[str], last_seq) -> None:
 
 #: Asked at every connection: built once (building costs more than running it).
 _SESSION_BY_CODE = select(Session).where(Session.code == bindparam("code"))
+#: A phone's connection: its session and, by its cookie, its participant, in one query.
+_SESSION_AND_PHONE = SessionAndPhone(_SESSION_BY_CODE)
 
 
 #: Asked at every event of a phone: built once (building costs more than running it).

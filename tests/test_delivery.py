@@ -64,6 +64,24 @@ def test_a_changed_file_gets_a_new_address(app, tmp_path, monkeypatch):
     assert first != second and first.startswith("/static/palabre.css?v=")
 
 
+def test_a_page_links_a_changed_file_by_its_new_address(app, tmp_path, monkeypatch):
+    """Templates keep static addresses between pages, but never past a change of the file."""
+    monkeypatch.setattr(app, "static_folder", str(tmp_path))
+    (tmp_path / "palabre.css").write_text("body { color: black }")
+    link = "{{ url_for('static', filename='palabre.css') }}"
+    with app.test_request_context():
+        from flask import render_template_string
+
+        first, again = render_template_string(link), render_template_string(link)
+        (tmp_path / "palabre.css").write_text("body { color: navy }")
+        changed = render_template_string(link)
+        (tmp_path / "palabre.css").unlink()
+        gone = render_template_string(link)
+    assert first == again and first.startswith("/static/palabre.css?v=")
+    assert changed != first and changed.startswith("/static/palabre.css?v=")
+    assert gone == "/static/palabre.css"
+
+
 def test_each_version_is_compressed_once(app, client):
     delivery._gzipped.cache_clear()
     url = STATIC_URL.search(client.get("/j/NOCODE").text)

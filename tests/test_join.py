@@ -228,6 +228,26 @@ def test_joining_twice_keeps_one_participant(app, client, make_cafe):
     assert len(participants(app)) == 1
 
 
+def test_a_phone_in_two_sessions_is_itself_in_each_and_only_by_each_token(
+    app, client, make_cafe, socket_client
+):
+    """The page and the socket find a phone's participant by the token kept for that session."""
+    first, second = make_cafe(status="open"), make_cafe(status="open")
+    join(client, first)
+    join(client, second)
+    for code in (first, second):
+        assert 'id="language-0"' not in client.get(f"/j/{code}").text  # the participant page
+        assert socket_client(client, code=code).is_connected()
+    first_id, second_id = session_by_code(app, first).id, session_by_code(app, second).id
+    with client.session_transaction() as cookie:
+        tokens = cookie["p"]
+        # The second session's token kept for the first one: it names nobody there.
+        cookie["p"] = {str(first_id): tokens[str(second_id)]}
+    assert 'id="language-0"' in client.get(f"/j/{first}").text  # the join form again
+    assert not socket_client(client, code=first).is_connected()
+    assert not socket_client(client, code=second).is_connected()
+
+
 def test_join_without_csrf_token_is_refused(app, client, make_cafe):
     code = make_cafe(status="open")
     assert client.post(f"/j/{code}", data={"language": "en"}).status_code == 400

@@ -108,3 +108,52 @@ def test_a_closed_session_replays_from_the_database(app, make_cafe, socket_clien
     back = socket_client(phone, code=code, last_seq=0)
     assert [e["data"]["body"] for e in events_of(back, "contribution.added")] == ["before closing"]
     assert not app.extensions["palabre.replays"].sessions
+
+
+def test_a_phone_up_to_date_reads_no_event_when_it_connects(app, make_cafe, socket_client):
+    """Connecting with its page's number costs no query; what comes after still arrives."""
+    from sqlalchemy import event
+
+    code = make_cafe(tables=1)
+    writer, reader = app.test_client(), app.test_client()
+    join(writer, code)
+    join(reader, code)
+    writing = socket_client(writer, code=code)
+    assert note(writing, "before")["ok"]
+    with app.app_context():
+        seq = db.session.scalar(select(Session.seq).where(Session.code == code))
+    statements = []
+
+    def seen(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        up_to_date = socket_client(reader, code=code, last_seq=seq)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert up_to_date.is_connected() and up_to_date.get_received() == []
+    assert not [s for s in statements if "FROM event" in s], statements
+    assert note(writing, "after")["ok"]
+    assert [e["data"]["body"] for e in events_of(up_to_date, "contribution.added")] == ["after"]
+    behind = socket_client(reader, code=code, last_seq=seq - 1)
+    assert [e["data"]["body"] for e in events_of(behind, "contribution.added")] == [
+        "before",
+        "after",
+    ]
+
+
+def test_events_this_process_kept_beyond_a_sessions_count_are_still_replayed(app, make_cafe):
+    """A later event a socket of this process read is not skipped on the session's word."""
+    from palabre.replay import RecentEvents, Replays, nothing_after
+
+    code = make_cafe(tables=1)
+    with app.test_request_context():
+        session = db.session.scalar(select(Session).where(Session.code == code))
+        assert nothing_after(session, session.seq)
+        assert not nothing_after(session, session.seq - 1)
+        replays = app.extensions.setdefault("palabre.replays", Replays())
+        replays.sessions[(session.id, session.code)] = (RecentEvents(session.seq + 1, (), ()), 0.0)
+        assert not nothing_after(session, session.seq)

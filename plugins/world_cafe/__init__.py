@@ -13,7 +13,7 @@ import random
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from wtforms import BooleanField, IntegerField, RadioField
 from wtforms.validators import NumberRange, ValidationError
 
@@ -400,12 +400,21 @@ def _table_label(table: str) -> str:
     return _("Table %(n)d", n=int(table))
 
 
+#: Every phone joining during the café asks: built once (building costs more than running it).
+_TABLE_SIZES = (
+    select(Participant.group, func.count())
+    .where(
+        Participant.session_id == bindparam("session_id"),
+        Participant.id != bindparam("excluding_id"),
+    )
+    .group_by(Participant.group)
+)
+
+
 def _table_sizes(session: Session, excluding: Participant) -> dict[str, int]:
     """How many participants sit at each table, ``excluding`` one."""
     rows = db.session.execute(
-        select(Participant.group, func.count())
-        .where(Participant.session_id == session.id, Participant.id != excluding.id)
-        .group_by(Participant.group)
+        _TABLE_SIZES, {"session_id": session.id, "excluding_id": excluding.id}
     )
     return {group: count for group, count in rows if group is not None}
 
