@@ -61,7 +61,8 @@ _COLUMNS = (
     )
 )
 
-_SESSION_AND_PARTICIPANT = (
+#: A phone's session and participant by their ids, through the ORM.
+SESSION_AND_PARTICIPANT = (
     select(Session, Participant)
     .join(Participant, Participant.session_id == Session.id)
     .where(Session.id == bindparam("session_id"), Participant.id == bindparam("participant_id"))
@@ -140,7 +141,7 @@ def _rows(session_id: int, participant_id: int, *, fresh: bool):
         # The columns first: should a change come between the two reads, the copy is
         # newer than the columns it is kept with, and its first write reads afresh.
         columns = execute_core(_COLUMNS, params).first()
-        row = db.session.execute(_SESSION_AND_PARTICIPANT, params).first()
+        row = db.session.execute(SESSION_AND_PARTICIPANT, params).first()
         if columns is None or row is None:
             copies["phones"].pop(key, None)
             return None

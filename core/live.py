@@ -156,25 +156,18 @@ _SESSION_BY_CODE = select(Session).where(Session.code == bindparam("code"))
 _SESSION_AND_PHONE = SessionAndPhone(_SESSION_BY_CODE)
 
 
-#: Asked at every event of a phone: built once (building costs more than running it).
-_SESSION_AND_PARTICIPANT = (
-    select(Session, Participant)
-    .join(Participant, Participant.session_id == Session.id)
-    .where(Session.id == bindparam("session_id"), Participant.id == bindparam("participant_id"))
-)
-
-
 def _connection() -> tuple[Session | None, Participant | None, str]:
-    """The session, participant (for a phone) and view this socket connected as.
+    """The session, participant (for a phone) and view this socket connected as, read afresh.
 
-    Every event asks, so a phone's session and participant come in one query.
+    A phone's writes use the rows its worker keeps instead (:func:`_as_participant`).
     """
     live = cookie.get("live") or {}
     session_id, participant_id = live.get("session_id") or 0, live.get("participant_id")
     if not participant_id:
         return db.session.get(Session, session_id), None, live.get("view", "")
     row = db.session.execute(
-        _SESSION_AND_PARTICIPANT, {"session_id": session_id, "participant_id": participant_id}
+        connections.SESSION_AND_PARTICIPANT,
+        {"session_id": session_id, "participant_id": participant_id},
     ).first()
     session, participant = row if row else (None, None)
     return session, participant, live.get("view", "")
