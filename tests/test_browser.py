@@ -902,13 +902,13 @@ def test_a_mystery_shopping_audit_from_preparation_to_the_printed_report(server,
     assert "Right about the fee, wrong about the deadline." in amina_item.inner_text()
     assert "Sent" in facilitator.locator("[data-report-status-for]").first.text_content()
 
-    # An action of the plan this audit evaluates.
-    backlog = facilitator.context.new_page()
-    backlog.goto(server + "/backlog/actions/new")
-    backlog.fill("input[name=title]", "Train the staff of the East End Advice Desk")
-    backlog.click("form [type=submit]:has-text('Save the action')")
-    action_url = backlog.url
-    backlog.close()
+    # An action of the plan this audit evaluates, written in the backlog meanwhile.
+    facilitator.goto(server + "/backlog/actions/new")
+    facilitator.fill("input[name=title]", "Train the staff of the East End Advice Desk")
+    facilitator.click("form [type=submit]:has-text('Save the action')")
+    facilitator.wait_for_url(lambda url: "/actions/new" not in url)
+    action_url = facilitator.url
+    facilitator.goto(run_url)
 
     advance(facilitator, "Debrief")
     amina.wait_for_selector("textarea#context-body")
