@@ -80,14 +80,14 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from functools import cache
+from functools import cache, lru_cache
 
 import greenlet
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import Table, event, insert, inspect, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound, OperationalError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -455,15 +455,117 @@ def after_commit(callback: Callable[[], None]) -> None:
     db.session.info.setdefault("after_commit", []).append(callback)
 
 
-def execute_core(statement, parameters=None):
+def execute_core(statement, parameters: Mapping | None = None):
     """Run a Core statement (on tables, not mapped classes) in the session's transaction.
 
     For the statements every note, dot or join runs: going through
     ``db.session.execute`` adds the ORM's execution layer, which costs more
     than SQLite running the statement. Pending ORM changes are not flushed
     first, so use it for statements that do not depend on them.
+
+    On SQLite the statement goes to the driver itself, compiled once per
+    set of parameter names (:class:`_DriverStatement`): SQLAlchemy's
+    per-execution work still cost about three times SQLite's. Returns a
+    result with ``first()``, ``one()``, ``scalar()`` and ``scalar_one()``,
+    whose rows are read by position.
     """
-    return db.session.connection().execute(statement, parameters)
+    connection = db.session.connection()
+    if connection.dialect.name != "sqlite":
+        return connection.execute(statement, parameters)
+    parameters = parameters or {}
+    prepared = _driver_statement(statement, tuple(parameters), connection.dialect)
+    return prepared.run(connection.connection.driver_connection, parameters)
+
+
+@lru_cache(maxsize=256)
+def _driver_statement(statement, names: tuple[str, ...], dialect) -> _DriverStatement:
+    return _DriverStatement(statement, names, dialect)
+
+
+class _DriverStatement:
+    """A Core statement compiled for SQLite, run on the driver with SQLAlchemy's conversions.
+
+    Does per statement, once, what SQLAlchemy's execution context does at
+    each execution: the compiled SQL and its parameters' order, each
+    parameter's conversion (JSON, dates), the Python-side defaults of the
+    columns an ``INSERT`` leaves out (``default=utcnow``) or an ``UPDATE``
+    does not set (``onupdate``), and the returned columns' conversions.
+    Expanding parameters (``IN`` lists) are not supported.
+    """
+
+    def __init__(self, statement, names: tuple[str, ...], dialect):
+        compiled = statement.compile(dialect=dialect, column_keys=list(names))
+        if compiled.literal_execute_params or compiled.post_compile_params:
+            raise ValueError("execute_core cannot run expanding or literal-execute parameters")
+        self.compiled = compiled
+        self.sql = compiled.string
+        self.order = tuple(compiled.positiontup)
+        convert = {
+            name: bind.type.dialect_impl(dialect).bind_processor(dialect)
+            for name, bind in compiled.binds.items()
+        }
+        self.conversions = tuple(convert.get(name) for name in self.order)
+        self.defaults = tuple(
+            (column.key, column.default)
+            for column in (*compiled.insert_prefetch, *compiled.update_prefetch)
+        )
+        returned = statement.selected_columns if statement.is_select else statement.exported_columns
+        self.results = tuple(
+            column.type.dialect_impl(dialect).result_processor(dialect, None)
+            for column in (returned if compiled.returning or statement.is_select else ())
+        )
+
+    def run(self, driver, parameters: Mapping) -> DriverResult:
+        values = self.compiled.construct_params(parameters)
+        for key, default in self.defaults:
+            default_value = default.arg(None) if default.is_callable else default.arg
+            values[key] = default_value
+        arguments = [
+            value if convert is None else convert(value)
+            for value, convert in zip(
+                (values[name] for name in self.order), self.conversions, strict=True
+            )
+        ]
+        try:
+            rows = driver.execute(self.sql, arguments).fetchall()
+        except sqlite3.Error as error:  # as SQLAlchemy would have raised it
+            raise DBAPIError.instance(self.sql, arguments, error, sqlite3.Error) from error
+        if any(self.results):
+            rows = [
+                tuple(
+                    value if convert is None else convert(value)
+                    for value, convert in zip(row, self.results, strict=True)
+                )
+                for row in rows
+            ]
+        return DriverResult(rows)
+
+
+class DriverResult:
+    """The rows a statement run by :func:`execute_core` returned, as tuples."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self, rows: list[tuple]):
+        self.rows = rows
+
+    def first(self) -> tuple | None:
+        return self.rows[0] if self.rows else None
+
+    def one(self) -> tuple:
+        if len(self.rows) != 1:
+            raise (
+                NoResultFound("expected one row")
+                if not self.rows
+                else MultipleResultsFound("expected one row")
+            )
+        return self.rows[0]
+
+    def scalar(self):
+        return self.rows[0][0] if self.rows else None
+
+    def scalar_one(self):
+        return self.one()[0]
 
 
 def insert_now(row):
@@ -485,9 +587,12 @@ def insert_now(row):
         for attribute in mapper.column_attrs
         if attribute.key in state.dict
     }
-    stored = execute_core(_insert_returning_all(mapper.local_table), values).one()
+    table = mapper.local_table
+    stored = dict(
+        zip(table.columns, execute_core(_insert_returning_all(table), values).one(), strict=True)
+    )
     for attribute in mapper.column_attrs:
-        set_committed_value(row, attribute.key, stored._mapping[attribute.columns[0]])
+        set_committed_value(row, attribute.key, stored[attribute.columns[0]])
     make_transient_to_detached(row)
     db.session.add(row)
     return row

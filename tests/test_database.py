@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from contextlib import nullcontext
 
 import pytest
 from sqlalchemy import event, func, select, text
@@ -518,3 +519,67 @@ def test_only_a_gevent_server_on_a_database_file_groups_its_commits(tmp_path):
 @pytest.mark.sqlite_only("PRAGMA synchronous")
 def test_a_process_without_gevent_syncs_every_commit(app):
     assert database.GROUP_COMMIT_KEY not in app.extensions
+
+
+def test_core_statements_store_and_read_what_the_orm_would(app, make_cafe):
+    """``execute_core`` runs SQLite statements on the driver: conversions and defaults hold."""
+    from sqlalchemy import bindparam, insert, update
+    from sqlalchemy.exc import IntegrityError
+
+    from palabre.models import Event
+
+    code = make_cafe()
+    with app.test_request_context():
+        session = db.session.scalar(select(Session).where(Session.code == code))
+        with write_transaction():
+            # JSON converted, the Python-side default (created_at) filled in, as on a flush.
+            database.execute_core(
+                insert(Event.__table__),
+                {
+                    "session_id": session.id,
+                    "seq": 900,
+                    "type": "t",
+                    "data": {"é": [1]},
+                    "rooms": ["all"],
+                },
+            )
+            seq = database.execute_core(
+                update(Session.__table__)
+                .where(Session.__table__.c.id == bindparam("session_id"))
+                .values(seq=Session.__table__.c.seq + 1)
+                .returning(Session.__table__.c.seq),
+                {"session_id": session.id},
+            ).scalar_one()
+        stored = db.session.scalar(select(Event).where(Event.seq == 900))
+        assert stored.data == {"é": [1]} and stored.rooms == ["all"]
+        assert stored.created_at is not None and stored.created_at.year >= 2024
+        assert seq == db.session.scalar(select(Session.seq).where(Session.id == session.id))
+        # The driver's errors come as SQLAlchemy's, which callers catch (busy, full disk).
+        with pytest.raises(IntegrityError), write_transaction():
+            database.execute_core(
+                insert(Event.__table__),
+                {"session_id": session.id, "seq": 900, "type": "t", "data": {}, "rooms": []},
+            )
+        # On SQLite (run on the driver), an expanding IN list is refused, not run wrong.
+        with pytest.raises(ValueError) if db.engine.dialect.name == "sqlite" else nullcontext():
+            database.execute_core(
+                select(Event.__table__.c.id).where(
+                    Event.__table__.c.seq.in_(bindparam("seqs", expanding=True))
+                ),
+                {"seqs": [900]},
+            )
+        # Read statements return rows by position, and None when there is none.
+        found = database.execute_core(
+            select(Event.__table__.c.seq, Event.__table__.c.data).where(
+                Event.__table__.c.seq == bindparam("seq")
+            ),
+            {"seq": 900},
+        )
+        assert found.first() == (900, {"é": [1]})
+        assert (
+            database.execute_core(
+                select(Event.__table__.c.seq).where(Event.__table__.c.seq == bindparam("seq")),
+                {"seq": 901},
+            ).scalar()
+            is None
+        )
