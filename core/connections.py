@@ -34,7 +34,7 @@ from sqlalchemy.types import NullType
 from .database import ChangedMeanwhile, busy_message, confirm_under_lock, execute_core
 from .errors import Refused, Unavailable
 from .extensions import db
-from .models import Participant, Session
+from .models import Participant, Session, Status, hash_token
 
 #: Where a worker keeps its copies (``app.extensions``): ``{"phones": {(session id,
 #: participant id): _Kept}, "sessions": {session id: (columns, copy)}}``. The phones of
@@ -67,6 +67,21 @@ SESSION_AND_PARTICIPANT = (
     .join(Participant, Participant.session_id == Session.id)
     .where(Session.id == bindparam("session_id"), Participant.id == bindparam("participant_id"))
 )
+
+
+#: A session's columns by its join code, as :data:`_COLUMNS` has them, then its ``seq``.
+_SESSION_BY_CODE = select(
+    *(type_coerce(c, NullType()) for c in _SESSIONS.columns if c.name != "seq"),
+    _SESSIONS.c.seq,
+).where(_SESSIONS.c.code == bindparam("code"))
+#: A participant's columns, as :data:`_COLUMNS` has them, by its session and token.
+_PARTICIPANT_BY_TOKEN = select(*(type_coerce(c, NullType()) for c in _PARTICIPANTS.columns)).where(
+    _PARTICIPANTS.c.session_id == bindparam("session_id"),
+    _PARTICIPANTS.c.token_hash == bindparam("token_hash"),
+)
+_SESSION_ID = [c.name for c in _SESSIONS.columns if c.name != "seq"].index("id")
+_SESSION_STATUS = [c.name for c in _SESSIONS.columns if c.name != "seq"].index("status")
+_PARTICIPANT_ID = [c.name for c in _PARTICIPANTS.columns].index("id")
 
 
 @dataclass(frozen=True)
@@ -157,6 +172,56 @@ def _rows(session_id: int, participant_id: int, *, fresh: bool):
         _keep(copies["phones"], key, entry)
     confirm_under_lock(lambda: _unchanged(key, entry, params))
     return session, participant, kept
+
+
+def session_and_phone(
+    code: str, token_of: Callable[[int], str | None], *, drafts: bool = True
+) -> tuple[Session | None, Participant | None]:
+    """The session a join code names and the participant ``token_of(session id)`` is, as now.
+
+    For a phone's pages and its socket's connection, which ask for both at
+    every request: two statements read the rows' columns, and the copies
+    this worker keeps are used when their columns are the same (a
+    ``merge(load=False)``, no query), else the rows are read through the
+    ORM and kept. Either way the objects are as the rows are now, the
+    session's ``seq`` included. ``drafts=False`` finds no draft session.
+    ``(None, None)`` for a code that names no session; ``(session, None)``
+    for a browser without a token, or with a token for no participant.
+    """
+    row = execute_core(_SESSION_BY_CODE, {"code": code}).first()
+    if row is None or (not drafts and row[_SESSION_STATUS] == Status.DRAFT):
+        return None, None
+    session_columns, seq = tuple(row[:-1]), row[-1]
+    session_id = session_columns[_SESSION_ID]
+    copies = _kept_copies()
+    shared = copies["sessions"].get(session_id)
+    if shared is None or shared[0] != session_columns:
+        loaded = db.session.get(Session, session_id)
+        if loaded is None:  # deleted between the two reads
+            return None, None
+        shared = (session_columns, _detached_copy(loaded))
+    _keep(copies["sessions"], session_id, shared)
+    session = db.session.merge(shared[1], load=False)
+    set_committed_value(session, "seq", seq)
+    token = token_of(session_id)
+    if not token:
+        return session, None
+    columns = execute_core(
+        _PARTICIPANT_BY_TOKEN, {"session_id": session_id, "token_hash": hash_token(token)}
+    ).first()
+    if columns is None:
+        return session, None
+    participant_columns, key = tuple(columns), (session_id, columns[_PARTICIPANT_ID])
+    entry = copies["phones"].get(key)
+    if entry is None or entry.participant_columns != participant_columns:
+        loaded = db.session.get(Participant, key[1])
+        if loaded is None:  # deleted between the two reads
+            return session, None
+        entry = _Kept(shared[0], participant_columns, shared[1], _detached_copy(loaded))
+    elif entry.session is not shared[1]:  # the session changed, the participant did not
+        entry = _Kept(shared[0], participant_columns, shared[1], entry.participant)
+    _keep(copies["phones"], key, entry)
+    return session, db.session.merge(entry.participant, load=False)
 
 
 def _unchanged(key: tuple[int, int], entry: _Kept, params: dict) -> bool:

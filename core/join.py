@@ -37,16 +37,16 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
-from sqlalchemy import Select, and_, bindparam, func, select
+from sqlalchemy import bindparam, func, select
 from werkzeug.local import LocalProxy
 from wtforms import HiddenField, RadioField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from . import contributions, ratelimit
+from . import connections, contributions, ratelimit
 from .backlog import session_actions, session_needs
 from .database import insert_now, write_transaction
 from .errors import Refused, Unavailable
-from .events import FACILITATORS, PROJECTOR, announce, current_participant
+from .events import FACILITATORS, PROJECTOR, announce, current_participant, participant_token
 from .extensions import db, socketio
 from .forms import CleanForm, options
 from .i18n import LANGUAGES, browser_language
@@ -216,46 +216,6 @@ def _joinable_session(code: str) -> Session | None:
     return db.session.scalar(_JOINABLE_SESSION, {"code": normalise_code(code)})
 
 
-class SessionAndPhone:
-    """Find a session and this browser's participant in it, in one query.
-
-    ``sessions`` selects :class:`Session` rows; the same select, joined to
-    the participants whose tokens the cookie holds, is built once here. The
-    answer is :func:`palabre.events.current_participant`'s after the
-    session's own query: the participant whose token the cookie holds for
-    that session.
-    """
-
-    def __init__(self, sessions: Select):
-        self.sessions = sessions
-        self.with_participant = sessions.add_columns(Participant).outerjoin(
-            Participant,
-            and_(
-                Participant.session_id == Session.id,
-                Participant.token_hash.in_(bindparam("token_hashes", expanding=True)),
-            ),
-        )
-
-    def find(self, values: dict) -> tuple[Session | None, Participant | None]:
-        """The session the select finds with ``values``, and this browser's participant."""
-        tokens = cookie.get("p") or {}
-        if not tokens:  # a phone that has joined nothing yet: the session alone costs less
-            return db.session.scalar(self.sessions, values), None
-        hashes = [hash_token(token) for token in tokens.values()]
-        row = db.session.execute(self.with_participant, {**values, "token_hashes": hashes}).first()
-        if row is None:
-            return None, None
-        session, participant = row
-        token = tokens.get(str(session.id))
-        if participant is not None and (not token or participant.token_hash != hash_token(token)):
-            participant = None
-        return session, participant
-
-
-#: A phone's page asks for its session and its participant together: built once.
-_JOINABLE_SESSION_AND_PHONE = SessionAndPhone(_JOINABLE_SESSION)
-
-
 _HEAD_COUNT = (
     select(func.count())
     .select_from(Participant)
@@ -335,7 +295,9 @@ def choose_language():
 @bp.route("/j/<code>", methods=["GET", "POST"])
 def join(code: str):
     """The join URL in the QR code: the join form, then the participant view."""
-    session, participant = _JOINABLE_SESSION_AND_PHONE.find({"code": normalise_code(code)})
+    session, participant = connections.session_and_phone(
+        normalise_code(code), participant_token, drafts=False
+    )
     if session is None:
         return unknown_code(code)
     if code != session.code:

@@ -38,11 +38,12 @@ from .events import (
     PROJECTOR,
     group_room,
     participant_room,
+    participant_token,
     room,
 )
 from .extensions import db, socketio
 from .inputs import is_clean, parse_int
-from .join import SessionAndPhone, participant_count
+from .join import participant_count
 from .models import HandledRequest, Participant, Session, Status
 
 #: The largest Socket.IO message accepted; a bigger one closes the connection.
@@ -108,7 +109,7 @@ def on_connect(auth):
         return False
     participant = None
     if view == "participant":
-        session, participant = _SESSION_AND_PHONE.find({"code": code})
+        session, participant = connections.session_and_phone(code, participant_token)
     else:
         session = db.session.scalar(_SESSION_BY_CODE, {"code": code})
     if session is None or session.status == Status.ARCHIVED:
@@ -152,8 +153,6 @@ def _replay(session: Session, rooms: list[str], last_seq) -> None:
 
 #: Asked at every connection: built once (building costs more than running it).
 _SESSION_BY_CODE = select(Session).where(Session.code == bindparam("code"))
-#: A phone's connection: its session and, by its cookie, its participant, in one query.
-_SESSION_AND_PHONE = SessionAndPhone(_SESSION_BY_CODE)
 
 
 def _connection() -> tuple[Session | None, Participant | None, str]:
