@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TypeVar
 
 from flask import current_app
@@ -196,10 +197,9 @@ def session_and_phone(
     copies = _kept_copies()
     shared = copies["sessions"].get(session_id)
     if shared is None or shared[0] != session_columns:
-        loaded = db.session.get(Session, session_id)
-        if loaded is None:  # deleted between the two reads
+        if (copy := _copy_of_columns(Session, session_columns)) is None:
             return None, None
-        shared = (session_columns, _detached_copy(loaded))
+        shared = (session_columns, copy)
     _keep(copies["sessions"], session_id, shared)
     session = db.session.merge(shared[1], load=False)
     set_committed_value(session, "seq", seq)
@@ -214,10 +214,9 @@ def session_and_phone(
     participant_columns, key = tuple(columns), (session_id, columns[_PARTICIPANT_ID])
     entry = copies["phones"].get(key)
     if entry is None or entry.participant_columns != participant_columns:
-        loaded = db.session.get(Participant, key[1])
-        if loaded is None:  # deleted between the two reads
+        if (participant := _copy_of_columns(Participant, participant_columns)) is None:
             return session, None
-        entry = _Kept(shared[0], participant_columns, shared[1], _detached_copy(loaded))
+        entry = _Kept(shared[0], participant_columns, shared[1], participant)
     elif entry.session is not shared[1]:  # the session changed, the participant did not
         entry = _Kept(shared[0], participant_columns, shared[1], entry.participant)
     _keep(copies["phones"], key, entry)
@@ -232,6 +231,41 @@ def _unchanged(key: tuple[int, int], entry: _Kept, params: dict) -> bool:
     if phones.get(key) is entry:
         del phones[key]
     return False
+
+
+def _copy_of_columns(model, columns: tuple):
+    """A detached ``model`` object (a session or participant) holding a row's ``columns``.
+
+    ``columns`` are read as :data:`_COLUMNS` reads them: as the driver gives
+    them, in the table's order, a session's without its ``seq``. On SQLite
+    they are converted here as a query through the ORM would (JSON, dates),
+    which saves reading the row again; on other databases, whose drivers
+    convert some types themselves, the row is read again through the ORM.
+    ``None`` when it is gone meanwhile.
+    """
+    keys, conversions = _conversions(model, db.session.get_bind().dialect)
+    if conversions is None:
+        loaded = db.session.get(model, columns[keys.index("id")])
+        return None if loaded is None else _detached_copy(loaded)
+    copy = inspect(model).class_manager.new_instance()
+    for key, convert, value in zip(keys, conversions, columns, strict=True):
+        set_committed_value(copy, key, value if convert is None else convert(value))
+    make_transient_to_detached(copy)
+    return copy
+
+
+@lru_cache(maxsize=16)
+def _conversions(model, dialect) -> tuple[tuple[str, ...], tuple | None]:
+    """The attribute keys of ``model``'s columns as :data:`_COLUMNS` reads them, and their
+    conversions on ``dialect`` (``None`` where the driver converts some itself)."""
+    mapper = inspect(model)
+    columns = [c for c in mapper.local_table.columns if model is not Session or c.name != "seq"]
+    keys = tuple(mapper.get_property_by_column(column).key for column in columns)
+    if dialect.name != "sqlite":
+        return keys, None
+    return keys, tuple(
+        c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
+    )
 
 
 def _detached_copy(row):

@@ -248,6 +248,43 @@ def test_a_phone_in_two_sessions_is_itself_in_each_and_only_by_each_token(
     assert not socket_client(client, code=second).is_connected()
 
 
+def test_a_phones_pages_use_kept_rows_as_they_are_now(app, client, make_cafe):
+    """A phone's session and participant come from the rows this worker keeps, never stale.
+
+    Rows changed without this worker's ORM (another worker, a script) show
+    at the next page; and what is kept holds what the ORM would have read.
+    """
+    from sqlalchemy import inspect, update
+
+    from palabre import connections
+    from palabre.database import write_transaction
+
+    code = make_cafe(status="live", tables=2, assignment="choose")
+    join(client, code, group="1")
+    assert "Table 1" in client.get(f"/j/{code}").text
+    with app.app_context(), write_transaction():
+        db.session.execute(update(Participant.__table__).values(group="2"))
+        db.session.execute(update(Session.__table__).values(title="Evening café"))
+    page = client.get(f"/j/{code}").text
+    assert "Table 2" in page and "Evening café" in page
+    with client.application.test_request_context():
+        with client.session_transaction() as cookie:
+            tokens = dict(cookie["p"])
+
+        def token_of(session_id):
+            return tokens.get(str(session_id))
+
+        kept_session, kept_participant = connections.session_and_phone(code, token_of)
+        db.session.expunge_all()
+        for kept in (kept_session, kept_participant):
+            loaded = db.session.get(type(kept), kept.id)
+            for attribute in inspect(type(kept)).column_attrs:
+                assert getattr(kept, attribute.key) == getattr(loaded, attribute.key), attribute
+    with app.app_context(), write_transaction():
+        db.session.execute(update(Session.__table__).values(status="draft"))
+    assert client.get(f"/j/{code}").status_code == 404  # a draft is joined by nobody
+
+
 def test_join_without_csrf_token_is_refused(app, client, make_cafe):
     code = make_cafe(status="open")
     assert client.post(f"/j/{code}", data={"language": "en"}).status_code == 400
