@@ -1,4 +1,4 @@
-"""The session and participant a phone's socket writes as, kept by each worker between events.
+"""A phone's session and participant, kept by each worker between its requests and events.
 
 Every note or dot a phone sends needs its session and participant. Loading
 both through the ORM at each event cost about a fifth of a note's server
@@ -16,6 +16,10 @@ raised, and the event runs again on rows read afresh
 (:func:`as_participant`). A refusal decided on a kept copy is decided again
 on fresh rows as well: no phone is told "not now", or has its note stored
 under an old table or phase, because of a copy.
+
+A phone's pages and its socket's connection (:func:`session_and_phone`)
+read both rows' columns at each request, with two statements, and use the
+copies when the columns are the same: cheaper than one ORM query.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from sqlalchemy.types import NullType
 
 from .database import ChangedMeanwhile, busy_message, confirm_under_lock, execute_core
 from .errors import Refused, Unavailable
+from .events import participant_token
 from .extensions import db
 from .models import Participant, Session, Status, hash_token
 
@@ -176,15 +181,15 @@ def _rows(session_id: int, participant_id: int, *, fresh: bool):
 
 
 def session_and_phone(
-    code: str, token_of: Callable[[int], str | None], *, drafts: bool = True
+    code: str, *, drafts: bool = True
 ) -> tuple[Session | None, Participant | None]:
-    """The session a join code names and the participant ``token_of(session id)`` is, as now.
+    """The session a join code names and, by its cookie's token, this browser's participant.
 
     For a phone's pages and its socket's connection, which ask for both at
     every request: two statements read the rows' columns, and the copies
     this worker keeps are used when their columns are the same (a
-    ``merge(load=False)``, no query), else the rows are read through the
-    ORM and kept. Either way the objects are as the rows are now, the
+    ``merge(load=False)``, no query), else new copies are made of the
+    columns and kept. Either way the objects are as the rows are now, the
     session's ``seq`` included. ``drafts=False`` finds no draft session.
     ``(None, None)`` for a code that names no session; ``(session, None)``
     for a browser without a token, or with a token for no participant.
@@ -203,7 +208,7 @@ def session_and_phone(
     _keep(copies["sessions"], session_id, shared)
     session = db.session.merge(shared[1], load=False)
     set_committed_value(session, "seq", seq)
-    token = token_of(session_id)
+    token = participant_token(session_id)
     if not token:
         return session, None
     columns = execute_core(

@@ -518,8 +518,7 @@ class _DriverStatement:
     def run(self, driver, parameters: Mapping) -> DriverResult:
         values = self.compiled.construct_params(parameters)
         for key, default in self.defaults:
-            default_value = default.arg(None) if default.is_callable else default.arg
-            values[key] = default_value
+            values[key] = default.arg(None) if default.is_callable else default.arg
         arguments = [
             value if convert is None else convert(value)
             for value, convert in zip(

@@ -46,7 +46,7 @@ from . import connections, contributions, ratelimit
 from .backlog import session_actions, session_needs
 from .database import insert_now, write_transaction
 from .errors import Refused, Unavailable
-from .events import FACILITATORS, PROJECTOR, announce, current_participant, participant_token
+from .events import FACILITATORS, PROJECTOR, announce, current_participant
 from .extensions import db, socketio
 from .forms import CleanForm, options
 from .i18n import LANGUAGES, browser_language
@@ -295,9 +295,7 @@ def choose_language():
 @bp.route("/j/<code>", methods=["GET", "POST"])
 def join(code: str):
     """The join URL in the QR code: the join form, then the participant view."""
-    session, participant = connections.session_and_phone(
-        normalise_code(code), participant_token, drafts=False
-    )
+    session, participant = connections.session_and_phone(normalise_code(code), drafts=False)
     if session is None:
         return unknown_code(code)
     if code != session.code:

@@ -38,7 +38,6 @@ from .events import (
     PROJECTOR,
     group_room,
     participant_room,
-    participant_token,
     room,
 )
 from .extensions import db, socketio
@@ -109,7 +108,7 @@ def on_connect(auth):
         return False
     participant = None
     if view == "participant":
-        session, participant = connections.session_and_phone(code, participant_token)
+        session, participant = connections.session_and_phone(code)
     else:
         session = db.session.scalar(_SESSION_BY_CODE, {"code": code})
     if session is None or session.status == Status.ARCHIVED:
