@@ -31,12 +31,14 @@ import functools
 from datetime import datetime
 
 from flask import abort, g, request
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import or_, select
 
 from .database import write_transaction
 from .extensions import db, login_manager
 from .models import AccountRole, AuditEntry, CoFacilitator, Facilitator, Session, utcnow
+from .plugin_host import plugin_host
 
 #: What each level lets in, from the widest to the narrowest.
 STAFF = "staff"  # any signed-in, enabled account, guests included
@@ -165,6 +167,8 @@ def protect(blueprint, level: str = STAFF) -> None:
     session. A route may ask for more with one of the decorators below.
     """
 
+    blueprint.palabre_access = level  # as a decorated route's, for tests and tools to read
+
     @blueprint.before_request
     def check_access():
         session_id = (request.view_args or {}).get("session_id")
@@ -199,6 +203,105 @@ backlog_required = _required(BACKLOG, with_session=False)
 
 
 # --- the audit log -------------------------------------------------------------
+
+#: What the audit log says was done, by the code each entry is written with (a
+#: route's endpoint, a facilitator's socket event, or a name given to
+#: :func:`audit`): the past tense, the person who did it being the subject. A
+#: built-in or installed method names its own routes' in ``Method.audit_phrases``;
+#: an entry with no phrase shows its code alone.
+AUDIT_PHRASES = {
+    # Signing in, and one's own account
+    "auth.login": _l("Signed in"),
+    "auth.change_password": _l("Changed their password"),
+    "auth.reset_password": _l("Set a new password with a reset link"),
+    "accounts.second_factor": _l("Turned on their second factor"),
+    "accounts.second_factor_off": _l("Turned off their second factor"),
+    "invitations.accept": _l("Took up an invitation to run a session"),
+    # Accounts and instance settings (administrators)
+    "accounts.accounts": _l("Created an account"),
+    "accounts.change_role": _l("Changed an account’s role"),
+    "accounts.disable": _l("Disabled an account"),
+    "accounts.reset_password": _l("Made a password reset link for an account"),
+    "settings.edit": _l("Changed the instance settings"),
+    # Sessions
+    "sessions.create": _l("Created a session"),
+    "sessions.edit_details": _l("Changed the session’s details"),
+    "sessions.import_session": _l("Imported a session from a file"),
+    "sessions.open_session": _l("Opened the session to participants"),
+    "sessions.go_to_phase": _l("Moved the session to another part"),
+    "phase.go": _l("Moved the session to another part"),
+    "sessions.extend_timer": _l("Added time to the timer"),
+    "timer.extend": _l("Added time to the timer"),
+    "sessions.hide": _l("Hid a contribution"),
+    "contribution.hide": _l("Hid a contribution"),
+    "sessions.transcribe": _l("Typed in a note written on paper"),
+    "contribution.transcribe": _l("Typed in a note written on paper"),
+    "sessions.method_action": _l("Used one of the method’s tools"),
+    "method.action": _l("Used one of the method’s tools"),
+    "sessions.close": _l("Closed the session"),
+    "sessions.reopen": _l("Reopened the session"),
+    "sessions.archive": _l("Archived the session"),
+    "role_links.new_link": _l("Made a new personal link"),
+    "role_links.withdraw": _l("Withdrew a personal link"),
+    # Who runs a session
+    "team.add": _l("Added a co-facilitator"),
+    "team.remove": _l("Removed a co-facilitator"),
+    "team.invite": _l("Made an invitation link for an external facilitator"),
+    "team.revoke": _l("Cancelled an invitation link"),
+    # The backlog and the policy cycle
+    "backlog.add_need": _l("Added a need"),
+    "backlog.need": _l("Changed a need"),
+    "backlog.merge": _l("Merged two needs"),
+    "backlog.undo": _l("Undid the merging of two needs"),
+    "backlog.new_action": _l("Added an action"),
+    "backlog.action": _l("Changed an action"),
+    "backlog.add_update": _l("Recorded progress on an action"),
+    "backlog.from_session": _l("Took a session’s needs and actions into the backlog"),
+    "backlog.themes": _l("Added a theme"),
+    "backlog.remove_theme": _l("Removed a theme"),
+    "policy_cycle.assessment": _l("Updated the self-assessment"),
+    "policy_cycle.import_csv": _l("Imported actions from a spreadsheet"),
+    "policy_cycle.stakeholders": _l("Added a stakeholder"),
+    "policy_cycle.stakeholder": _l("Changed a stakeholder"),
+    # Prints and downloads
+    "printing.report": _l("Printed the session report"),
+    "printing.poster": _l("Printed the join poster"),
+    "printing.job_pdf": _l("Downloaded a printed document"),
+    "sessions.host_cards": _l("Printed the hosts’ cards"),
+    "sessions.paper_cards": _l("Printed the paper cards"),
+    "role_links.cards": _l("Printed the cards with personal links"),
+    "sessions.export": _l("Exported the session to a file"),
+    "join.qr_code_png": _l("Downloaded the join QR code"),
+    "policy_cycle.action_plan": _l("Printed the action plan"),
+    "policy_cycle.monitoring_report": _l("Printed the monitoring report"),
+    "policy_cycle.assessment_pdf": _l("Printed the self-assessment"),
+    "policy_cycle.export": _l("Exported the backlog to a file"),
+}
+
+#: Where an entry's detail says it went the other way: (code, detail key, value) -> phrase.
+_AUDIT_PHRASES_REVERSED = {
+    ("contribution.hide", "hidden", False): _l("Showed a hidden contribution again"),
+    ("sessions.hide", "hidden", False): _l("Showed a hidden contribution again"),
+    ("accounts.disable", "enabled", True): _l("Enabled an account again"),
+}
+
+
+def audit_phrase(action: str, detail: dict | None = None) -> str | None:
+    """What the audit log entry ``action`` (with its ``detail``) says was done, or ``None``.
+
+    Looks in :data:`AUDIT_PHRASES`, then in each method's ``audit_phrases``;
+    ``None`` for a code nobody named (a plugin's route without a phrase).
+    """
+    for (code, key, value), phrase in _AUDIT_PHRASES_REVERSED.items():
+        if code == action and (detail or {}).get(key) == value:
+            return phrase
+    if action in AUDIT_PHRASES:
+        return AUDIT_PHRASES[action]
+    for method in plugin_host().methods.values():
+        if action in method.audit_phrases:
+            return method.audit_phrases[action]
+    return None
+
 
 #: Fields of a facilitator's socket event worth keeping: never a text.
 _AUDITED_FIELDS = ("name", "index", "minutes", "id", "hidden", "phase_index", "group", "kind")
@@ -298,3 +401,4 @@ def init_app(app) -> None:
     app.register_error_handler(403, _forbidden)
     app.add_template_global(session_owned_by_me)
     app.add_template_global(may_use_backlog)
+    app.add_template_global(audit_phrase)

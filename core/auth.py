@@ -446,6 +446,7 @@ def login():
             }
             return redirect(url_for("auth.second_factor"))
         start_session(facilitator, remember=bool(form.remember.data))
+        access.audit("auth.login", by=facilitator)
         return redirect(target)
     return render_template("auth/login.html", form=form)
 
@@ -472,6 +473,7 @@ def second_factor():
         with write_transaction():
             db.session.get(Facilitator, facilitator.id).totp_last_step = step
         start_session(facilitator, remember=bool(pending.get("remember")))
+        access.audit("auth.login", by=facilitator, second_factor=True)
         return redirect(local_path(pending.get("next"), url_for("sessions.index")))
     return render_template("auth/second_factor.html", form=form)
 

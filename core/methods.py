@@ -199,6 +199,10 @@ class Method:
     #: sessions are made from their parent (:func:`palabre.add_session`),
     #: never from the list of methods.
     part_of: str | None = None
+    #: What the audit log says was done by the method's own routes, by endpoint
+    #: (``"<blueprint>.<view>"``): a past-tense phrase (``lazy_gettext``), such as
+    #: "Downloaded the payment sheet". A route without one shows its endpoint.
+    audit_phrases: dict[str, str] = {}
 
     # --- declared data -------------------------------------------------
 

@@ -502,8 +502,10 @@ def extend_timer(session_id: int):
 def hide(session_id: int, contribution_id: int):
     """Hide an abusive contribution everywhere (``hidden=0`` restores it)."""
     session = _checked_action(session_id)
+    hidden = request.form.get("hidden", "1") == "1"
+    access.audit_this(hidden=hidden)  # the log says whether it was hidden or shown again
     try:
-        contributions.set_hidden(session, contribution_id, request.form.get("hidden", "1") == "1")
+        contributions.set_hidden(session, contribution_id, hidden)
     except Refused as refusal:
         flash(refusal.message, "error")
     return _back_to_the_page(session)

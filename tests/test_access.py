@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import re
 import uuid
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import func, select
 
-from palabre import HOST, printing, settings
+from palabre import HOST, access, printing, settings
 from palabre.auth import close_archived_sessions_sockets, close_revoked_sockets
 from palabre.database import write_transaction
 from palabre.extensions import db, socketio
@@ -805,6 +806,106 @@ def test_the_audit_log_says_who_did_what_without_what_participants_wrote(instanc
     assert secret_note not in log.text
     assert "owner" in log.text and "Ilse" in log.text
     assert owner.get("/admin/audit").status_code == 403
+
+
+def audit_rows(page: str) -> list[str]:
+    """The audit log page's entries, each row's HTML."""
+    return re.findall(r'<tr data-entry="\d+">(.*?)</tr>', page, re.S)
+
+
+def test_the_audit_log_says_in_words_what_was_done_in_the_readers_language(instance):
+    """Each entry says what was done in words, its code and detail kept after it, left to right."""
+    owner = instance.people["owner"]
+    sock = connect(instance, "owner", "facilitator")
+    assert sock.emit("phase.go", {"cid": uuid.uuid4().hex, "index": 3}, callback=True)["ok"]
+    assert owner.get(f"/print/sessions/{instance.a}/report.pdf").status_code == 200
+    # Signing in and the owner's adding a co-runner to A's team were done by the instance.
+    done = {
+        "auth.login": {"en": "Signed in", "fr": "S’est connecté·e"},
+        "team.add": {"en": "Added a co-facilitator", "fr": "A ajouté un·e co-animateur·rice"},
+        "phase.go": {
+            "en": "Moved the session to another part",
+            "fr": "A fait passer la séance à une autre partie",
+        },
+        "printing.report": {
+            "en": "Printed the session report",
+            "fr": "A imprimé le rapport de la séance",
+        },
+    }
+    administrator = instance.people["administrator"]
+    for language in ("en", "fr"):
+        page = administrator.get("/admin/audit", headers={"Accept-Language": language})
+        assert f'<html lang="{language}"' in page.text
+        rows = audit_rows(page.text)
+        for code, phrases in done.items():
+            row = next(row for row in rows if f"<code>{code}</code>" in row)
+            assert f'<span class="audit-phrase">{phrases[language]}</span>' in row, (code, row)
+            assert '<bdi dir="ltr"><code>' in row, "the code reads left to right"
+    report_row = next(row for row in rows if "<code>printing.report</code>" in row)
+    assert f"<small>file=palabre-report-{instance.code}.pdf</small>" in report_row
+
+
+def test_every_action_the_audit_log_can_record_has_a_phrase(instance):
+    """Every checked staff post, facilitator socket event and named entry says what it did.
+
+    A code without a phrase would show as a bare endpoint to the administrators; a
+    phrase whose code nothing writes any more would be a stale one.
+    """
+    app = instance.app
+    guarded_posts = set()
+    for rule in app.url_map.iter_rules():
+        blueprint = app.blueprints.get(rule.endpoint.rpartition(".")[0])
+        checked = getattr(app.view_functions[rule.endpoint], "palabre_access", None) or getattr(
+            blueprint, "palabre_access", None
+        )
+        if "POST" in rule.methods and checked:
+            guarded_posts.add(rule.endpoint)
+    facilitator_events = {event for event, level in EVENTS.items() if level == RUNS}
+    named = {
+        code
+        for module in Path(access.__file__).parent.glob("*.py")
+        for code in re.findall(r'access\.audit\(\s*"([\w.]+)"', module.read_text())
+    }
+    assert {"auth.login", "auth.reset_password", "invitations.accept"} <= named
+    recorded = guarded_posts | facilitator_events | named
+    with app.test_request_context():
+        missing = sorted(code for code in recorded if access.audit_phrase(code) is None)
+        assert missing == [], "give these a phrase in palabre.access.AUDIT_PHRASES"
+        # The downloads, printed PDFs and exports, each written by who took it.
+        downloads = {
+            "printing.report",
+            "printing.poster",
+            "printing.job_pdf",
+            "sessions.host_cards",
+            "sessions.paper_cards",
+            "sessions.export",
+            "role_links.cards",
+            "join.qr_code_png",
+            "policy_cycle.action_plan",
+            "policy_cycle.monitoring_report",
+            "policy_cycle.assessment_pdf",
+            "policy_cycle.export",
+            "citizen_dialogue.reach_csv",
+            "citizen_dialogue.feedback_csv",
+            "mystery_shopping.payments",
+        }
+        assert [code for code in sorted(downloads) if access.audit_phrase(code) is None] == []
+        endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
+        stale = set(access.AUDIT_PHRASES) - endpoints - set(EVENTS) - named
+        assert stale == set(), "phrases for codes nothing writes"
+        assert access.audit_phrase("some_plugin.its_own_route") is None, "shown as its code"
+
+
+def test_an_entry_whose_detail_says_it_was_undone_says_so(instance):
+    with instance.app.test_request_context():
+        for code, detail, phrase in (
+            ("contribution.hide", {"hidden": True}, "Hid a contribution"),
+            ("contribution.hide", {"hidden": False}, "Showed a hidden contribution again"),
+            ("sessions.hide", {"contribution_id": 4, "hidden": False}, "Showed a hidden"),
+            ("accounts.disable", {"enabled": False}, "Disabled an account"),
+            ("accounts.disable", {"enabled": True}, "Enabled an account again"),
+        ):
+            assert str(access.audit_phrase(code, detail)).startswith(phrase), (code, detail)
 
 
 def test_the_audit_log_says_which_account_an_administrator_changed_and_how(instance):

@@ -508,6 +508,36 @@ def test_second_factor_asked_after_the_password_and_each_code_used_once(app, cli
     assert replay.status_code == 200 and not signed_in(again), "a code was accepted twice"
 
 
+def sign_ins_audited(app) -> list[dict]:
+    with app.app_context():
+        return [
+            entry.detail
+            for entry in db.session.scalars(
+                select(models.AuditEntry)
+                .where(models.AuditEntry.action == "auth.login")
+                .order_by(models.AuditEntry.id)
+            )
+        ]
+
+
+def test_a_sign_in_is_in_the_audit_log_once_it_is_complete(app, client):
+    """With the password alone, or once the second factor's code follows it; never a failure."""
+    assert sign_in(app.test_client(), password="not the password").status_code == 200
+    assert sign_ins_audited(app) == []
+    sign_in(client)
+    assert sign_ins_audited(app) == [{}]
+    secret = turn_on_second_factor(client)
+    phone = app.test_client()
+    assert sign_in(phone).location == "/auth/login/code"
+    assert sign_ins_audited(app) == [{}], "the password alone does not sign this account in"
+    otp = pyotp.TOTP(secret)
+    page = phone.get("/auth/login/code")
+    code = otp.at(time.time() + otp.interval)
+    phone.post("/auth/login/code", data={"csrf_token": csrf_token(page), "code": code})
+    assert signed_in(phone)
+    assert sign_ins_audited(app) == [{}, {"second_factor": True}]
+
+
 def test_codes_of_the_second_factor_are_throttled(app, client, monkeypatch):
     """Six digits are a million guesses: after five wrong codes, even the right one waits."""
     now = [time.time()]
@@ -645,7 +675,7 @@ def test_an_administrators_reset_signs_the_account_out_everywhere(app, client, m
     )
     with app.app_context():
         audited = db.session.scalars(select(models.AuditEntry)).all()
-        assert [(e.action, e.detail) for e in audited] == [
+        assert [(e.action, e.detail) for e in audited if e.action != "auth.login"] == [
             (
                 "accounts.reset_password",
                 {"account_id": facilitator_id, "email": "fatima@example.org"},
@@ -673,10 +703,11 @@ def test_a_reset_link_sets_a_strong_password_once(app, make_cafe):
     assert again.get(link).location == "/auth/login", "a reset link works once"
     assert "does not work any more" in again.get("/auth/login").text
     with app.app_context():
-        last = db.session.scalars(select(models.AuditEntry).order_by(models.AuditEntry.id)).all()[
-            -1
+        last = db.session.scalars(select(models.AuditEntry).order_by(models.AuditEntry.id)).all()
+        assert [(entry.action, entry.facilitator_id) for entry in last[-2:]] == [
+            ("auth.reset_password", facilitator_id),
+            ("auth.login", facilitator_id),  # with the new password
         ]
-        assert (last.action, last.facilitator_id) == ("auth.reset_password", facilitator_id)
 
 
 def test_a_reset_link_expires_and_a_newer_one_replaces_it(app, make_cafe, monkeypatch):

@@ -266,6 +266,10 @@ class CitizenDialogue(Method):
         "theme": ContributionKind("theme", _l("Theme"), max_length=200, grouped=False),
         "project": ContributionKind("project", _l("Project"), max_length=200, grouped=False),
     }
+    audit_phrases = {
+        "citizen_dialogue.reach_csv": _l("Downloaded who was heard, as a spreadsheet"),
+        "citizen_dialogue.feedback_csv": _l("Downloaded the feedback figures, as a spreadsheet"),
+    }
     facilitator_actions = (
         "interview.transcribe",
         "theme.create",
