@@ -256,7 +256,7 @@ AUDIT_PHRASES = {
     "backlog.new_action": _l("Added an action"),
     "backlog.action": _l("Changed an action"),
     "backlog.add_update": _l("Recorded progress on an action"),
-    "backlog.from_session": _l("Took a session’s needs and actions into the backlog"),
+    "backlog.from_session": _l("Harvested a session into the backlog"),
     "backlog.themes": _l("Added a theme"),
     "backlog.remove_theme": _l("Removed a theme"),
     "policy_cycle.assessment": _l("Updated the self-assessment"),

@@ -267,8 +267,8 @@ class CitizenDialogue(Method):
         "project": ContributionKind("project", _l("Project"), max_length=200, grouped=False),
     }
     audit_phrases = {
-        "citizen_dialogue.reach_csv": _l("Downloaded who was heard, as a spreadsheet"),
-        "citizen_dialogue.feedback_csv": _l("Downloaded the feedback figures, as a spreadsheet"),
+        "citizen_dialogue.reach_csv": _l("Downloaded the reach, as a spreadsheet"),
+        "citizen_dialogue.feedback_csv": _l("Downloaded the feedback, as a spreadsheet"),
     }
     facilitator_actions = (
         "interview.transcribe",

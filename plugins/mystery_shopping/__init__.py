@@ -148,7 +148,7 @@ class MysteryShopping(Method):
             "finding", _l("Finding"), max_length=MAX_FINDING, grouped=False
         ),
     }
-    audit_phrases = {"mystery_shopping.payments": _l("Downloaded the evaluators’ payment sheet")}
+    audit_phrases = {"mystery_shopping.payments": _l("Downloaded the payment sheet")}
     facilitator_actions = (
         "service.save",
         "criterion.save",
