@@ -21,8 +21,9 @@ Everything goes through :func:`check`:
 
 A method's views and actions go through the core's routes and events, so a
 new method is covered without writing anything. Staff requests that change
-something are written to the audit log (:func:`audit`), never with a
-participant's data.
+something, downloads and sign-ins are written to the audit log
+(:func:`audit`), never with a participant's data; :data:`AUDIT_PHRASES` says
+in words what each entry did.
 """
 
 from __future__ import annotations
