@@ -208,8 +208,8 @@ backlog_required = _required(BACKLOG, with_session=False)
 #: What the audit log says was done, by the code each entry is written with (a
 #: route's endpoint, a facilitator's socket event, or a name given to
 #: :func:`audit`): the past tense, the person who did it being the subject. A
-#: built-in or installed method names its own routes' in ``Method.audit_phrases``;
-#: an entry with no phrase shows its code alone.
+#: built-in or installed method names its own routes' and facilitator actions' in
+#: ``Method.audit_phrases``; an entry with no phrase shows its code alone.
 AUDIT_PHRASES = {
     # Signing in, and one's own account
     "auth.login": _l("Signed in"),
@@ -287,15 +287,31 @@ _AUDIT_PHRASES_REVERSED = {
 }
 
 
-def audit_phrase(action: str, detail: dict | None = None) -> str | None:
+#: The codes of a method's facilitator action, by socket and by form: the detail's
+#: ``name`` says which action.
+_METHOD_ACTIONS = ("method.action", "sessions.method_action")
+
+
+def audit_phrase(
+    action: str, detail: dict | None = None, session: Session | None = None
+) -> str | None:
     """What the audit log entry ``action`` (with its ``detail``) says was done, or ``None``.
 
-    Looks in :data:`AUDIT_PHRASES`, then in each method's ``audit_phrases``;
+    A method action done in ``session`` (the entry's) is said by the phrase its
+    method gives the action's name in ``audit_phrases``, else by the generic one.
+    Otherwise looks in :data:`AUDIT_PHRASES`, then in each method's ``audit_phrases``;
     ``None`` for a code nobody named (a plugin's route without a phrase).
     """
+    detail = detail or {}
     for (code, key, value), phrase in _AUDIT_PHRASES_REVERSED.items():
-        if code == action and (detail or {}).get(key) == value:
+        if code == action and detail.get(key) == value:
             return phrase
+    if action in _METHOD_ACTIONS and session is not None:
+        # A method that is no longer installed has no phrases: the generic one is said.
+        method = plugin_host().methods.get(session.method)
+        name = detail.get("name")
+        if method is not None and isinstance(name, str) and name in method.audit_phrases:
+            return method.audit_phrases[name]
     if action in AUDIT_PHRASES:
         return AUDIT_PHRASES[action]
     for method in plugin_host().methods.values():

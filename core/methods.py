@@ -199,9 +199,11 @@ class Method:
     #: sessions are made from their parent (:func:`palabre.add_session`),
     #: never from the list of methods.
     part_of: str | None = None
-    #: What the audit log says was done by the method's own routes, by endpoint
-    #: (``"<blueprint>.<view>"``): a past-tense phrase (``lazy_gettext``), such as
-    #: "Downloaded the payment sheet". A route without one shows its endpoint.
+    #: What the audit log says was done, as a past-tense phrase (``lazy_gettext``),
+    #: by the name of one of :attr:`facilitator_actions` ("Merged two themes") and by
+    #: the endpoint (``"<blueprint>.<view>"``) of one of the method's own routes
+    #: ("Downloaded the payment sheet"). An action without one is said as "Used one
+    #: of the method's tools"; a route without one shows its endpoint.
     audit_phrases: dict[str, str] = {}
 
     # --- declared data -------------------------------------------------

@@ -46,6 +46,7 @@ from palabre.models import (
     Session,
     Vote,
 )
+from palabre.plugin_host import plugin_host
 from palabre.settings import FACILITATORS_BACKLOG, save_settings
 from palabre.testing.kit import FACILITATOR_EMAIL, FACILITATOR_PASSWORD, csrf_token, new_session
 
@@ -894,6 +895,113 @@ def test_every_action_the_audit_log_can_record_has_a_phrase(instance):
         stale = set(access.AUDIT_PHRASES) - endpoints - set(EVENTS) - named
         assert stale == set(), "phrases for codes nothing writes"
         assert access.audit_phrase("some_plugin.its_own_route") is None, "shown as its code"
+
+
+def test_every_action_of_every_built_in_method_says_what_it_did(app):
+    """Each facilitator action of a built-in method is said by a phrase of its own.
+
+    The phrase is looked up in the method of the entry's session, whether the action came
+    by socket or by form; a phrase that names neither one of the method's actions nor a
+    route would be a stale one.
+    """
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
+    with app.test_request_context():
+        host = plugin_host()
+        generic = str(access.AUDIT_PHRASES["method.action"])
+        built_in = [
+            slug for plugin in host.loaded if plugin.source == "built-in" for slug in plugin.methods
+        ]
+        assert {"forum_theatre", "citizen_dialogue", "dialogue_meeting", "mystery_shopping"} <= set(
+            built_in
+        )
+        for slug in built_in:
+            method = host.methods[slug]
+            said = {}
+            for name in method.facilitator_actions:
+                for code in ("method.action", "sessions.method_action"):
+                    phrase = access.audit_phrase(code, {"name": name}, Session(method=slug))
+                    said[name] = str(phrase)
+                    assert said[name] != generic, f"give {slug}'s {name} a phrase in audit_phrases"
+            assert len(set(said.values())) == len(said), f"{slug}: two actions said alike"
+            stale = set(method.audit_phrases) - set(method.facilitator_actions) - endpoints
+            assert stale == set(), f"{slug}: phrases for nothing it does"
+        # An action nobody named, a method no longer installed, no session: the generic phrase.
+        for detail, session in (
+            ({"name": "no.such.action"}, Session(method="forum_theatre")),
+            ({"name": "queue.call"}, Session(method="no_such_method")),
+            ({"name": "queue.call"}, None),
+            ({"name": ["queue.call"]}, Session(method="forum_theatre")),
+        ):
+            assert str(access.audit_phrase("method.action", detail, session)) == generic
+
+
+def test_the_audit_log_says_which_tool_of_its_method_a_facilitator_used(instance):
+    """One action of each method with actions, by form or by socket, in the reader's language."""
+    app, administrator = instance.app, instance.people["administrator"]
+    token = instance.tokens["administrator"]
+
+    def act(session_id: int, name: str, **data):
+        answer = administrator.post(
+            f"/sessions/{session_id}/actions/{name}", data={"csrf_token": token, **data}
+        )
+        assert answer.status_code == 302
+        refusal = re.search(
+            r'class="flash flash-error" role="alert">([^<]+)<',
+            administrator.get(answer.location).text,
+        )
+        assert refusal is None, f"{name} was refused: {refusal.group(1)}"
+
+    dialogue = new_session(app, "citizen_dialogue", title="Dialogue")
+    act(dialogue.id, "theme.create", **{"name-en": "Housing"})
+    with app.app_context():
+        theme = db.session.scalar(
+            select(Contribution.id).where(
+                Contribution.session_id == dialogue.id, Contribution.kind == "theme"
+            )
+        )
+    act(
+        dialogue.id,
+        "meeting.schedule",
+        starts_at="2026-12-03T18:30",
+        venue="Library",
+        themes=str(theme),
+    )
+    with app.app_context():
+        meeting = db.session.scalar(select(Session.id).where(Session.parent_id == dialogue.id))
+    act(meeting, "meeting.themes", themes=str(theme))
+    audit = new_session(app, "mystery_shopping", title="Audit")
+    act(audit.id, "service.save", **{"name-en": "Town hall"})
+    theatre = new_session(app, "forum_theatre", title="Theatre")
+    sock = connect(instance, "administrator", "facilitator", theatre.code)
+    done = sock.emit(
+        "method.action",
+        {"cid": uuid.uuid4().hex, "name": "obstacle.add", "title": "No interpreter"},
+        callback=True,
+    )
+    assert done["ok"], done
+    said = {
+        "theme.create": {"en": "Added a theme", "fr": "A ajouté un thème"},
+        "meeting.themes": {
+            "en": "Chose the meeting’s themes",
+            "fr": "A choisi les thèmes de la rencontre",
+        },
+        "service.save": {
+            "en": "Added or changed a service to audit",
+            "fr": "A ajouté ou modifié un service à auditer",
+        },
+        "obstacle.add": {
+            "en": "Grouped answers into an obstacle",
+            "fr": "A regroupé des réponses en un obstacle",
+        },
+    }
+    for language in ("en", "fr"):
+        page = administrator.get("/admin/audit", headers={"Accept-Language": language})
+        rows = audit_rows(page.text)
+        for name, phrases in said.items():
+            row = next(row for row in rows if f"<small>name={name}</small>" in row)
+            assert f'<span class="audit-phrase">{phrases[language]}</span>' in row, (name, row)
+        socket_row = next(row for row in rows if "<small>name=obstacle.add</small>" in row)
+        assert "<code>method.action</code>" in socket_row
 
 
 def test_an_entry_says_whether_it_hid_or_showed_again_disabled_or_enabled(instance):

@@ -269,6 +269,17 @@ class CitizenDialogue(Method):
     audit_phrases = {
         "citizen_dialogue.reach_csv": _l("Downloaded the reach, as a spreadsheet"),
         "citizen_dialogue.feedback_csv": _l("Downloaded the feedback, as a spreadsheet"),
+        # What each of the facilitator’s actions did.
+        "interview.transcribe": _l("Typed in an interview written on paper"),
+        "theme.create": _l("Added a theme"),
+        "theme.rename": _l("Renamed a theme"),
+        "theme.merge": _l("Merged two themes"),
+        "answers.move": _l("Moved answers to another theme"),
+        "quote.toggle": _l("Picked an answer as a quote, or undid it"),
+        "meeting.schedule": _l("Scheduled a dialogue meeting"),
+        "project.propose": _l("Made an idea a project proposal"),
+        "project.update": _l("Updated a project"),
+        "feedback.transcribe": _l("Typed in a feedback form filled in on paper"),
     }
     facilitator_actions = (
         "interview.transcribe",

@@ -78,6 +78,7 @@ class DialogueMeeting(Method):
     }
     votable_kinds = ("idea",)
     facilitator_actions = ("meeting.themes",)
+    audit_phrases = {"meeting.themes": _l("Chose the meeting’s themes")}
 
     def phases(self, config: dict) -> list[Phase]:
         return [

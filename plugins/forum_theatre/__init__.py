@@ -253,6 +253,12 @@ class ForumTheatre(Method):
     }
     votable_kinds = ("intervention",)
     facilitator_actions = ("queue.call", "queue.done", "intervention.log", "obstacle.add")
+    audit_phrases = {
+        "queue.call": _l("Called the next person in the queue to the stage"),
+        "queue.done": _l("Ended the turn of the person on stage"),
+        "intervention.log": _l("Logged an intervention"),
+        "obstacle.add": _l("Grouped answers into an obstacle"),
+    }
 
     def config_from_form(self, form) -> dict:
         return {

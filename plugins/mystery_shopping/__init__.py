@@ -148,7 +148,19 @@ class MysteryShopping(Method):
             "finding", _l("Finding"), max_length=MAX_FINDING, grouped=False
         ),
     }
-    audit_phrases = {"mystery_shopping.payments": _l("Downloaded the payment sheet")}
+    audit_phrases = {
+        "mystery_shopping.payments": _l("Downloaded the payment sheet"),
+        # What each of the facilitator’s actions did.
+        "service.save": _l("Added or changed a service to audit"),
+        "criterion.save": _l("Added or changed a criterion of the rubric"),
+        "scenario.save": _l("Added or changed a scenario"),
+        "item.remove": _l("Removed a service, a criterion or a scenario"),
+        "assignment.add": _l("Assigned a visit to an evaluator"),
+        "assignment.remove": _l("Removed an assigned visit"),
+        "finding.add": _l("Added a finding"),
+        "finding.agree": _l("Marked a finding as agreed, or undid it"),
+        "finding.link": _l("Linked a finding to the plan’s actions"),
+    }
     facilitator_actions = (
         "service.save",
         "criterion.save",
