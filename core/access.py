@@ -366,6 +366,15 @@ def audit_this(**detail) -> None:
     g.palabre_audit_detail = {**g.get("palabre_audit_detail", {}), **detail}
 
 
+def audit_as_about(session: Session) -> None:
+    """Write this request's audit entry as about ``session``, one it has just made.
+
+    A checked request's entry names the session it checked; one that creates
+    or imports a session had none to check, and its entry would name none.
+    """
+    g.palabre_session = session
+
+
 #: The longest query value kept in the audit log (a filter such as a theme or a date).
 _AUDITED_QUERY_CHARS = 40
 

@@ -76,6 +76,11 @@ def test_create_world_cafe_session(app, client, auth):
         }
         assert re.fullmatch(r"[34679ACDEFGHJKMNPQRTUVWXY]{6}", session.code)
         assert session.created_by.email == FACILITATOR_EMAIL
+        # The audit log's entry names the session made, though the request checked none.
+        from palabre.models import AuditEntry
+
+        entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "sessions.create"))
+        assert entry.session_id == session.id
 
 
 def test_create_session_shows_errors(app, client, auth):

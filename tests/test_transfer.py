@@ -522,6 +522,13 @@ def test_the_web_export_and_import(app, target):
     assert sent.status_code == 302
     page = staff.get(sent.headers["Location"])
     assert "Session imported" in page.text
+    with target.app_context():  # the audit log's entry names the session imported
+        from palabre.models import AuditEntry
+
+        entry = db.session.scalar(
+            select(AuditEntry).where(AuditEntry.action == "sessions.import_session")
+        )
+        assert sent.headers["Location"].endswith(f"/sessions/{entry.session_id}")
     again = staff.post(
         "/sessions/import",
         data={"csrf_token": token, "file": (io.BytesIO(download.data), "s.json")},
