@@ -366,7 +366,7 @@ def audit_this(**detail) -> None:
     g.palabre_audit_detail = {**g.get("palabre_audit_detail", {}), **detail}
 
 
-def audit_as_about(session: Session) -> None:
+def audit_about(session: Session) -> None:
     """Write this request's audit entry as about ``session``, one it has just made.
 
     A checked request's entry names the session it checked; one that creates

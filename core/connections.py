@@ -156,28 +156,16 @@ def _rows(session_id: int, participant_id: int, *, fresh: bool):
     kept = entry is not None
     if kept:
         _keep(copies["phones"], key, entry)
-        session = db.session.merge(entry.session, load=False)
-        participant = db.session.merge(entry.participant, load=False)
-    else:
-        # The columns first: should a change come between the two reads, the copy is
-        # newer than the columns it is kept with, and its first write reads afresh.
+    else:  # the rows' columns read now, and copies of them (those kept, if the same)
         columns = execute_core(_COLUMNS, params).first()
-        row = db.session.execute(SESSION_AND_PARTICIPANT, params).first()
-        if columns is None or row is None:
+        shared = columns and _kept_session(tuple(columns[:_SESSION_WIDTH]))
+        entry = shared and _kept_phone(shared, tuple(columns[_SESSION_WIDTH:]))
+        if not entry:
             copies["phones"].pop(key, None)
             return None
-        session, participant = row
-        session_columns = tuple(columns[:_SESSION_WIDTH])
-        shared = copies["sessions"].get(session_id)
-        if shared is None or shared[0] != session_columns:
-            shared = (session_columns, _detached_copy(session))
-        _keep(copies["sessions"], session_id, shared)
-        entry = _Kept(
-            shared[0], tuple(columns[_SESSION_WIDTH:]), shared[1], _detached_copy(participant)
-        )
-        _keep(copies["phones"], key, entry)
     confirm_under_lock(lambda: _unchanged(key, entry, params))
-    return session, participant, kept
+    session = db.session.merge(entry.session, load=False)
+    return session, db.session.merge(entry.participant, load=False), kept
 
 
 def session_and_phone(
@@ -198,34 +186,55 @@ def session_and_phone(
     if row is None or (not drafts and row[_SESSION_STATUS] == Status.DRAFT):
         return None, None
     session_columns, seq = tuple(row[:-1]), row[-1]
-    session_id = session_columns[_SESSION_ID]
-    copies = _kept_copies()
-    shared = copies["sessions"].get(session_id)
-    if shared is None or shared[0] != session_columns:
-        if (copy := _copy_of_columns(Session, session_columns)) is None:
-            return None, None
-        shared = (session_columns, copy)
-    _keep(copies["sessions"], session_id, shared)
+    if (shared := _kept_session(session_columns)) is None:
+        return None, None
     session = db.session.merge(shared[1], load=False)
     set_committed_value(session, "seq", seq)
+    session_id = session_columns[_SESSION_ID]
     token = participant_token(session_id)
     if not token:
         return session, None
     columns = execute_core(
         _PARTICIPANT_BY_TOKEN, {"session_id": session_id, "token_hash": hash_token(token)}
     ).first()
-    if columns is None:
-        return session, None
-    participant_columns, key = tuple(columns), (session_id, columns[_PARTICIPANT_ID])
-    entry = copies["phones"].get(key)
-    if entry is None or entry.participant_columns != participant_columns:
-        if (participant := _copy_of_columns(Participant, participant_columns)) is None:
-            return session, None
-        entry = _Kept(shared[0], participant_columns, shared[1], participant)
+    entry = columns and _kept_phone(shared, tuple(columns))
+    return session, db.session.merge(entry.participant, load=False) if entry else None
+
+
+def _kept_session(columns: tuple) -> tuple | None:
+    """``(columns, copy)``: this worker's copy of the session whose columns these are.
+
+    The copy kept, when kept with the same columns; else a new one made of
+    them, kept. ``None`` when the row is gone meanwhile.
+    """
+    sessions, session_id = _kept_copies()["sessions"], columns[_SESSION_ID]
+    shared = sessions.get(session_id)
+    if shared is None or shared[0] != columns:
+        if (copy := _copy_of_columns(Session, columns)) is None:
+            return None
+        shared = (columns, copy)
+    _keep(sessions, session_id, shared)
+    return shared
+
+
+def _kept_phone(shared: tuple, columns: tuple) -> _Kept | None:
+    """This worker's copies of a participant whose columns these are, with its session's.
+
+    ``shared`` is the session's, from :func:`_kept_session`. The participant's
+    copy kept, when kept with the same columns; else a new one made of them.
+    ``None`` when the row is gone meanwhile.
+    """
+    phones = _kept_copies()["phones"]
+    key = (shared[0][_SESSION_ID], columns[_PARTICIPANT_ID])
+    entry = phones.get(key)
+    if entry is None or entry.participant_columns != columns:
+        if (participant := _copy_of_columns(Participant, columns)) is None:
+            return None
+        entry = _Kept(shared[0], columns, shared[1], participant)
     elif entry.session is not shared[1]:  # the session changed, the participant did not
-        entry = _Kept(shared[0], participant_columns, shared[1], entry.participant)
-    _keep(copies["phones"], key, entry)
-    return session, db.session.merge(entry.participant, load=False)
+        entry = _Kept(shared[0], columns, shared[1], entry.participant)
+    _keep(phones, key, entry)
+    return entry
 
 
 def _unchanged(key: tuple[int, int], entry: _Kept, params: dict) -> bool:

@@ -227,7 +227,7 @@ def create(slug: str):
                 config=method.config_from_form(config_form) if config_form else {},
                 created_by_id=current_user.id,
             )
-        access.audit_as_about(session)
+        access.audit_about(session)
         flash(_("Session created. Open it when you are ready for people to join."), "success")
         return redirect(url_for("sessions.run", session_id=session.id))
     return render_template(
@@ -700,6 +700,6 @@ def import_session():
             ),
             "success",
         )
-        access.audit_as_about(imported.session)
+        access.audit_about(imported.session)
         return redirect(url_for("sessions.run", session_id=imported.session.id))
     return render_template("sessions/import.html", form=form)
