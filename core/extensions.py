@@ -1,10 +1,12 @@
 """Flask extensions, created once here and bound in :func:`palabre.create_app`."""
 
+import greenlet
 from flask_babel import Babel
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_socketio import SocketIO
 from flask_sqlalchemy import SQLAlchemy
+from flask_sqlalchemy.session import Session
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
@@ -26,11 +28,33 @@ class Base(DeclarativeBase):
     )
 
 
+#: The connection each greenlet that holds a SQLite write lock writes on
+#: (filled by :func:`palabre.database.write_transaction`).
+WRITING: dict = {}
+
+
+class WritingSession(Session):
+    """The ORM session: inside a SQLite write transaction, on that transaction's connection.
+
+    A write transaction there begins on a connection each process keeps for
+    its writes (:func:`palabre.database.write_transaction`); what the block
+    reads or changes through the ORM joins it, and the session neither
+    commits nor closes it.
+    """
+
+    def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
+        if WRITING and (connection := WRITING.get(greenlet.getcurrent())) is not None:
+            return connection
+        return super().get_bind(mapper, clause, bind, **kwargs)
+
+
 # Objects keep what was just committed instead of reloading it on the next
 # read: a phone's acknowledgement and broadcast cost no extra query. Reads
 # that must be fresh are: palabre.database.write_transaction expires everything
 # when it takes the write lock.
-db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
+db = SQLAlchemy(
+    model_class=Base, session_options={"expire_on_commit": False, "class_": WritingSession}
+)
 migrate = Migrate()
 babel = Babel()
 # Catalogs cached per app, not per process: apps differ by their plugins' catalogs.

@@ -583,3 +583,63 @@ def test_core_statements_store_and_read_what_the_orm_would(app, make_cafe):
             ).scalar()
             is None
         )
+
+
+def test_orm_and_core_statements_of_a_write_share_its_transaction(app, make_cafe):
+    """The ORM and ``execute_core`` write in one transaction: each sees the other's rows
+    before the commit, an exception undoes both, and the commit keeps both."""
+    from sqlalchemy import insert
+
+    from palabre.models import Event
+
+    code = make_cafe()
+
+    def event_row(seq: int) -> dict:
+        return {"session_id": session_id, "seq": seq, "type": "t", "data": {}, "rooms": []}
+
+    def events(seq: int) -> int:
+        return db.session.scalar(select(func.count(Event.id)).where(Event.seq == seq))
+
+    with app.test_request_context():
+        session = db.session.scalar(select(Session).where(Session.code == code))
+        session_id, venue = session.id, session.venue
+        with pytest.raises(RuntimeError), write_transaction():
+            database.execute_core(insert(Event.__table__), event_row(901))
+            assert events(901) == 1  # the ORM reads what Core wrote, uncommitted
+            session.venue = "changed, then undone"
+            db.session.flush()
+            assert (
+                database.execute_core(
+                    select(Session.__table__.c.venue).where(Session.__table__.c.id == session_id)
+                ).scalar()
+                == "changed, then undone"
+            )  # and Core what the ORM flushed
+            raise RuntimeError("the write fails")
+        db.session.remove()
+        assert events(901) == 0
+        assert db.session.get(Session, session_id).venue == venue
+        with write_transaction():
+            database.execute_core(insert(Event.__table__), event_row(902))
+            db.session.get(Session, session_id).venue = "kept"
+        db.session.remove()
+        assert events(902) == 1 and db.session.get(Session, session_id).venue == "kept"
+
+
+@pytest.mark.sqlite_only("the connection SQLite's writes run on")
+def test_disposing_of_the_engine_closes_the_writes_connection(app, make_cafe):
+    """A restored or replaced database file is not written through a connection to the old one."""
+    code = make_cafe()
+    lock = app.extensions[database.WRITE_LOCK_KEY]
+    with app.test_request_context():
+        with write_transaction():
+            db.session.scalar(select(Session).where(Session.code == code)).venue = "first"
+        writer = lock.connection
+        assert writer is not None and not writer.closed
+        db.session.remove()
+        db.engine.dispose()
+        assert writer.closed and lock.connection is None
+        with write_transaction():  # a new one, on the file as it is now
+            db.session.scalar(select(Session).where(Session.code == code)).venue = "second"
+        assert lock.connection is not writer
+        db.session.remove()
+        assert db.session.scalar(select(Session.venue).where(Session.code == code)) == "second"
