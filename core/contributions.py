@@ -14,6 +14,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy import bindparam, case, func, select
+from sqlalchemy.orm.attributes import set_committed_value
 
 from . import ratelimit
 from .database import execute_core, insert_now, write_transaction
@@ -162,6 +163,9 @@ def _store(
             if participant is not None:
                 method.prepare_contribution(session, participant, contribution)
             insert_now(contribution)
+            # Its relationships, as a loaded contribution has them, for the hooks below.
+            set_committed_value(contribution, "session", session)
+            set_committed_value(contribution, "participant", participant)
             record_event(
                 session,
                 "contribution.added",

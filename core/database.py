@@ -601,8 +601,10 @@ def insert_now(row):
     have only column attributes set (foreign key ids, not relationships);
     the columns' defaults fill the others, the text is cleaned as before a
     flush (:func:`palabre.inputs.keep_stored_text_clean`), and ``row``
-    comes back with its id, every column loaded, and part of the session,
-    as if it had been flushed. Runs inside :func:`write_transaction`.
+    comes back with its id and every column loaded, detached: not part of
+    the ORM session, which a write of Core statements only then never
+    begins. ``db.session.add(row)`` it to change it further in the same
+    transaction. Runs inside :func:`write_transaction`.
     """
     clean_row(row)
     state = inspect(row)
@@ -619,7 +621,6 @@ def insert_now(row):
     for attribute in mapper.column_attrs:
         set_committed_value(row, attribute.key, stored[attribute.columns[0]])
     make_transient_to_detached(row)
-    db.session.add(row)
     return row
 
 

@@ -422,6 +422,7 @@ def add_participant(
                 role_link_id=role_link.id if role_link else None,
             )
         )
+        db.session.add(participant)  # the method seats it
         get_method(session.method).on_join(session, participant, choices)
     head_count_changed(participant.session_id)
     if not current_user.is_authenticated:

@@ -29,8 +29,26 @@ def plan(session: Session) -> tuple[Phase, ...]:
     Every write asks for the current phase; the plan is built once per
     method, configuration and language, not once per phone.
     """
-    config = json.dumps(session.config, sort_keys=True, default=str)
-    return _plan(get_method(session.method), config, str(get_locale()))
+    return _plan(get_method(session.method), _config_key(session.config), str(get_locale()))
+
+
+#: Configurations' keys in :func:`_plan`, by the configuration object's id: the phones of
+#: a session share one copy of it (:mod:`palabre.connections`), so each write need not
+#: serialise it again. The object is kept with its key, so its id is not reused meanwhile;
+#: a configuration is replaced, never changed in place (its JSON column would not store it).
+_config_keys: dict[int, tuple[dict, str]] = {}
+CONFIG_KEYS_KEPT = 256
+
+
+def _config_key(config: dict) -> str:
+    kept = _config_keys.get(id(config))
+    if kept is not None and kept[0] is config:
+        return kept[1]
+    key = json.dumps(config, sort_keys=True, default=str)
+    if len(_config_keys) >= CONFIG_KEYS_KEPT:
+        _config_keys.pop(next(iter(_config_keys)))
+    _config_keys[id(config)] = (config, key)
+    return key
 
 
 @lru_cache(maxsize=512)
