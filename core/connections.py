@@ -75,11 +75,14 @@ SESSION_AND_PARTICIPANT = (
 )
 
 
-#: A session's columns by its join code, as :data:`_COLUMNS` has them, then its ``seq``.
-_SESSION_BY_CODE = select(
+#: A session's columns, as :data:`_COLUMNS` has them, then its ``seq``: by its join code,
+#: and by its id.
+_SESSION_ROW = select(
     *(type_coerce(c, NullType()) for c in _SESSIONS.columns if c.name != "seq"),
     _SESSIONS.c.seq,
-).where(_SESSIONS.c.code == bindparam("code"))
+)
+_SESSION_BY_CODE = _SESSION_ROW.where(_SESSIONS.c.code == bindparam("code"))
+_SESSION_BY_ID = _SESSION_ROW.where(_SESSIONS.c.id == bindparam("session_id"))
 #: A participant's columns, as :data:`_COLUMNS` has them, by its session and token.
 _PARTICIPANT_BY_TOKEN = select(*(type_coerce(c, NullType()) for c in _PARTICIPANTS.columns)).where(
     _PARTICIPANTS.c.session_id == bindparam("session_id"),
@@ -185,12 +188,10 @@ def session_and_phone(
     row = execute_core(_SESSION_BY_CODE, {"code": code}).first()
     if row is None or (not drafts and row[_SESSION_STATUS] == Status.DRAFT):
         return None, None
-    session_columns, seq = tuple(row[:-1]), row[-1]
-    if (shared := _kept_session(session_columns)) is None:
+    session, shared = _session_of_row(row)
+    if session is None:
         return None, None
-    session = db.session.merge(shared[1], load=False)
-    set_committed_value(session, "seq", seq)
-    session_id = session_columns[_SESSION_ID]
+    session_id = session.id
     token = participant_token(session_id)
     if not token:
         return session, None
@@ -199,6 +200,28 @@ def session_and_phone(
     ).first()
     entry = columns and _kept_phone(shared, tuple(columns))
     return session, db.session.merge(entry.participant, load=False) if entry else None
+
+
+def session_as_now(session_id: int) -> Session | None:
+    """The session as its row is now, read without the ORM; ``None`` if it is gone.
+
+    For a write that needs the session under the write lock (a join's
+    seating), where :func:`palabre.database.write_transaction` has expired
+    it: one statement reads its columns, and this worker's copy is used
+    when they are the same, as for :func:`session_and_phone`.
+    """
+    row = execute_core(_SESSION_BY_ID, {"session_id": session_id}).first()
+    return None if row is None else _session_of_row(row)[0]
+
+
+def _session_of_row(row) -> tuple[Session | None, tuple | None]:
+    """The session whose columns :data:`_SESSION_BY_CODE` read, in the ORM session, and its
+    kept ``(columns, copy)``; ``(None, None)`` if the row is gone meanwhile."""
+    if (shared := _kept_session(tuple(row[:-1]))) is None:
+        return None, None
+    session = db.session.merge(shared[1], load=False)
+    set_committed_value(session, "seq", row[-1])
+    return session, shared
 
 
 def _kept_session(columns: tuple) -> tuple | None:

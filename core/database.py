@@ -779,17 +779,18 @@ def write_transaction() -> Iterator[None]:
     :class:`Unavailable` when the database stays busy or the disk is full:
     nothing of the block was stored, and the sender should try again.
     """
-    if db.session().in_transaction():
-        db.session.commit()
-    db.session.info.pop("after_commit", None)
+    orm = db.session()  # looked up once: the scoped session's proxy costs at each use
+    if orm.in_transaction():
+        orm.commit()
+    orm.info.pop("after_commit", None)
     group_commit: GroupCommit | None = current_app.extensions.get(GROUP_COMMIT_KEY)
     ticket = 0
     try:
         with _write_lock() as lock:
             # What was read before the lock may have changed meanwhile: read afresh.
-            db.session.expire_all()
+            orm.expire_all()
             try:
-                if (check := db.session.info.pop("confirm", None)) and not check():
+                if (check := orm.info.pop("confirm", None)) and not check():
                     raise ChangedMeanwhile()
                 yield
                 if lock is not None and lock.yielded_at:
@@ -797,16 +798,16 @@ def write_transaction() -> Iterator[None]:
                         "yielded to another greenlet inside a write transaction at:\n"
                         + lock.yielded_at
                     )
-                if db.session().in_transaction():
-                    db.session.commit()  # on SQLite, flushes to the transaction below
+                if orm.in_transaction():
+                    orm.commit()  # on SQLite, flushes to the transaction below
                 if lock is not None and lock.transaction is not None:
                     lock.transaction.commit()
                 if group_commit is not None:
                     ticket = group_commit.committed()
             except BaseException:
-                if db.session().in_transaction():
-                    db.session.rollback()
-                db.session.info.pop("after_commit", None)
+                if orm.in_transaction():
+                    orm.rollback()
+                orm.info.pop("after_commit", None)
                 raise
     except OperationalError as error:
         if _is_busy(error):
@@ -814,7 +815,7 @@ def write_transaction() -> Iterator[None]:
         if _is_full(error):
             raise Unavailable(_full_message()) from error
         raise
-    callbacks = db.session.info.pop("after_commit", [])
+    callbacks = orm.info.pop("after_commit", [])
     if ticket:
         # Announce and acknowledge only what is on disk. Should the sync fail,
         # nothing is announced: the sender resends and, writes being

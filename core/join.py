@@ -412,10 +412,13 @@ def add_participant(
     sign-in too, which must end with the browser.
     """
     token = secrets.token_urlsafe(32)
+    session_id, method = session.id, get_method(session.method)
     with write_transaction():
+        # Seated by the session as it is now, under the lock, read without an ORM query.
+        session = connections.session_as_now(session_id) or session
         participant = insert_now(
             Participant(
-                session_id=session.id,
+                session_id=session_id,
                 token_hash=hash_token(token),
                 language=language,
                 role=role_link.role if role_link else None,
@@ -423,7 +426,7 @@ def add_participant(
             )
         )
         db.session.add(participant)  # the method seats it
-        get_method(session.method).on_join(session, participant, choices)
+        method.on_join(session, participant, choices)
     head_count_changed(participant.session_id)
     if not current_user.is_authenticated:
         cookie.permanent = True
