@@ -357,7 +357,13 @@ def pooled(rows: list[dict], burst: str, server: str) -> dict | None:
 
 
 def ratio(a, b) -> float | None:
-    return round(a / b, 2) if a is not None and b else None
+    """``a / b``, unrounded: targets are judged on it (:func:`shown` rounds it to print)."""
+    return a / b if a is not None and b else None
+
+
+def shown(value: float | None) -> str:
+    """A ratio as printed: four decimals, so that one just short of a target shows it."""
+    return "n/a" if value is None else f"{value:.4f}"
 
 
 def verdicts(summary: list[dict]) -> list[str]:
@@ -376,8 +382,8 @@ def verdicts_of(summary: list[dict], name: str) -> list[str]:
         met = met and palabre["lost"] == 0
         out.append(
             f"join burst{on} (p95 within {JOIN_P95_RATIO}x of bare, no resync, every phone "
-            f"connected): {'MET' if met else 'NOT MET'} (p95 {r}x, resyncs {palabre['resyncs']}, "
-            f"not connected {palabre['lost']})"
+            f"connected): {'MET' if met else 'NOT MET'} (p95 {shown(r)}x, "
+            f"resyncs {palabre['resyncs']}, not connected {palabre['lost']})"
         )
     palabre, bare = line.get(("write", name)), line.get(("write", "baseline"))
     if palabre and bare:
@@ -391,8 +397,8 @@ def verdicts_of(summary: list[dict], name: str) -> list[str]:
         out.append(
             f"write burst{on} (at least {WRITE_RATE_RATIO}x bare's notes/s, p95 ack within "
             f"{WRITE_P95_RATIO}x, every note acknowledged): {'MET' if met else 'NOT MET'} "
-            f"(notes/s {rate}x, p95 {p95r}x, unacknowledged {palabre['lost']}; "
-            f"95th-percentile phone done {fair}x bare's)"
+            f"(notes/s {shown(rate)}x, p95 {shown(p95r)}x, unacknowledged {palabre['lost']}; "
+            f"95th-percentile phone done {shown(fair)}x bare's)"
         )
     palabre, bare = line.get(("dots", name)), line.get(("dots", "baseline"))
     if palabre and bare:
@@ -400,8 +406,8 @@ def verdicts_of(summary: list[dict], name: str) -> list[str]:
         out.append(
             f"dot burst{on} (every dot acknowledged): {'MET' if met else 'NOT MET'} "
             f"(unacknowledged {palabre['lost']}, refused {palabre['refused']}, "
-            f"p95 {ratio(palabre['p95_ms'], bare['p95_ms'])}x bare, "
-            f"dots/s {ratio(palabre['per_second'], bare['per_second'])}x bare)"
+            f"p95 {shown(ratio(palabre['p95_ms'], bare['p95_ms']))}x bare, "
+            f"dots/s {shown(ratio(palabre['per_second'], bare['per_second']))}x bare)"
         )
     return out
 

@@ -153,8 +153,11 @@ def _store(
     caller's checks: its client id is looked for here, under the write
     lock, before the method's rules, which would otherwise refuse the
     resend as a second report of what the first one stored. Nothing here
-    reads ``session`` under the lock (a method's rules may): the write
-    transaction has expired it, and reading it again is a query.
+    reads ``session`` under the lock (a method's rules may): a staff
+    member's is the ORM's, which the write transaction has expired, and
+    reading it again is a query. A phone's session and participant are its
+    worker's read-only copies (:mod:`palabre.connections`), confirmed under
+    the lock.
     """
     method = get_method(session.method)
     with write_transaction():

@@ -822,3 +822,33 @@ def test_refusals_say_what_is_wrong_with_the_kind(statements):
     assert comment(sock, None, kind="statement")["error"] == (
         "“Statement” is not taken in this part of the session."
     )
+
+
+def test_a_phones_write_reads_its_workers_copies_and_changes_none(statements, monkeypatch):
+    """The method's rules read the rows its worker keeps for the phone, read-only: detached,
+    the participant's session loaded with it. A rule that changes one is refused where writes
+    are strict, and the copies are dropped, so that the next event reads the rows again."""
+    import sqlalchemy
+
+    from palabre import connections
+
+    app, code, (first, _second), sock = statements
+    seen = []
+
+    def check(self, session, participant, kind, data):
+        states = sqlalchemy.inspect(session), sqlalchemy.inspect(participant)
+        seen.append((states[0].detached, states[1].detached, participant.session is session))
+
+    monkeypatch.setattr(Statements, "check_contribution", check)
+    assert comment(sock, first)["ok"] is True
+    assert comment(sock, first)["ok"] is True
+    assert seen == [(True, True, True)] * 2
+
+    def meddle(self, session, participant, contribution):
+        participant.group = "3"
+
+    monkeypatch.setattr(Statements, "prepare_contribution", meddle)
+    assert comment(sock, first)["ok"] is False
+    assert not app.extensions[connections.KEPT_KEY]["phones"]
+    with app.app_context():
+        assert db.session.scalars(select(Participant.group)).all() == [None]
