@@ -92,7 +92,7 @@ from contextlib import contextmanager
 from functools import cache, lru_cache
 
 import greenlet
-from flask import current_app
+from flask import current_app, g
 from flask_babel import gettext as _
 from sqlalchemy import Table, event, insert, inspect, text
 from sqlalchemy.engine import Connection, Engine, RootTransaction
@@ -469,7 +469,7 @@ def confirm_under_lock(check: Callable[[], bool]) -> None:
     before and not run yet is replaced. ``check`` must not yield, like
     everything under the lock.
     """
-    db.session.info["confirm"] = check
+    g.palabre_confirm = check
 
 
 def after_commit(callback: Callable[[], None]) -> None:
@@ -478,7 +478,13 @@ def after_commit(callback: Callable[[], None]) -> None:
     Used for live broadcasts and hooks, so nothing is announced that could
     still be rolled back, and nothing that can yield runs under the lock.
     """
-    db.session.info.setdefault("after_commit", []).append(callback)
+    g.setdefault("palabre_after_commit", []).append(callback)
+
+
+def _orm_session():
+    """This request's ORM session, if anything used it: a note's write never makes one."""
+    registry = db.session.registry
+    return registry() if registry.has() else None
 
 
 def execute_core(statement, parameters: Mapping | None = None):
@@ -779,18 +785,18 @@ def write_transaction() -> Iterator[None]:
     :class:`Unavailable` when the database stays busy or the disk is full:
     nothing of the block was stored, and the sender should try again.
     """
-    orm = db.session()  # looked up once: the scoped session's proxy costs at each use
-    if orm.in_transaction():
+    if (orm := _orm_session()) is not None and orm.in_transaction():
         orm.commit()
-    orm.info.pop("after_commit", None)
+    g.pop("palabre_after_commit", None)
     group_commit: GroupCommit | None = current_app.extensions.get(GROUP_COMMIT_KEY)
     ticket = 0
     try:
         with _write_lock() as lock:
             # What was read before the lock may have changed meanwhile: read afresh.
-            orm.expire_all()
+            if orm is not None:
+                orm.expire_all()
             try:
-                if (check := orm.info.pop("confirm", None)) and not check():
+                if (check := g.pop("palabre_confirm", None)) and not check():
                     raise ChangedMeanwhile()
                 yield
                 if lock is not None and lock.yielded_at:
@@ -798,16 +804,16 @@ def write_transaction() -> Iterator[None]:
                         "yielded to another greenlet inside a write transaction at:\n"
                         + lock.yielded_at
                     )
-                if orm.in_transaction():
+                if (orm := _orm_session()) is not None and orm.in_transaction():
                     orm.commit()  # on SQLite, flushes to the transaction below
                 if lock is not None and lock.transaction is not None:
                     lock.transaction.commit()
                 if group_commit is not None:
                     ticket = group_commit.committed()
             except BaseException:
-                if orm.in_transaction():
+                if (orm := _orm_session()) is not None and orm.in_transaction():
                     orm.rollback()
-                orm.info.pop("after_commit", None)
+                g.pop("palabre_after_commit", None)
                 raise
     except OperationalError as error:
         if _is_busy(error):
@@ -815,7 +821,7 @@ def write_transaction() -> Iterator[None]:
         if _is_full(error):
             raise Unavailable(_full_message()) from error
         raise
-    callbacks = orm.info.pop("after_commit", [])
+    callbacks = g.pop("palabre_after_commit", ())
     if ticket:
         # Announce and acknowledge only what is on disk. Should the sync fail,
         # nothing is announced: the sender resends and, writes being

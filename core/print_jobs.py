@@ -30,7 +30,7 @@ from flask import Flask, current_app
 from sqlalchemy import event
 from sqlalchemy.orm import Session as OrmSession
 
-from .database import WRITE_LOCK_KEY
+from .database import WRITE_LOCK_KEY, after_commit
 from .models import (
     Action,
     ActionSource,
@@ -326,7 +326,7 @@ def _after_commit(session: OrmSession) -> None:
     lock = app.extensions.get(WRITE_LOCK_KEY)
     if lock is not None and lock.held_by_current():
         # Inside write_transaction: after the lock is released, with its other callbacks.
-        session.info.setdefault("after_commit", []).append(jobs.bump)
+        after_commit(jobs.bump)
     else:
         jobs.bump()
 
