@@ -753,11 +753,31 @@ def _write_lock() -> Iterator[WriteLock | None]:
     try:
         yield lock
     finally:
-        if transaction.is_active:  # not committed: an exception
-            transaction.rollback()
-        del WRITING[lock.holder]
-        lock.transaction = None
-        lock.release()
+        try:
+            _end_uncommitted(lock)
+        finally:
+            del WRITING[lock.holder]
+            lock.transaction = None
+            lock.release()
+
+
+def _end_uncommitted(lock: WriteLock) -> None:
+    """After every write: roll back what it did not commit, even when its commit failed.
+
+    SQLite may keep a transaction open after a failed ``COMMIT``, which the
+    next ``BEGIN`` on the connection would trip on. A connection that cannot
+    even roll back is dropped, and the next write makes a new one.
+    """
+    connection = lock.connection
+    try:
+        # Still the connection's after an exception, or a failed commit (then inactive).
+        if connection.get_transaction() is lock.transaction:
+            lock.transaction.rollback()
+        if connection.connection.driver_connection.in_transaction:
+            connection.connection.driver_connection.rollback()
+    except Exception:
+        connection.invalidate()
+        lock.connection = None
 
 
 def writing_connection() -> Connection | None:

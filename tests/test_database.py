@@ -643,3 +643,28 @@ def test_disposing_of_the_engine_closes_the_writes_connection(app, make_cafe):
         assert lock.connection is not writer
         db.session.remove()
         assert db.session.scalar(select(Session.venue).where(Session.code == code)) == "second"
+
+
+@pytest.mark.sqlite_only("a COMMIT that fails leaves SQLite's transaction open")
+def test_a_write_whose_commit_fails_leaves_the_next_write_whole(app, make_cafe):
+    """A commit refused (here a foreign key checked at COMMIT) rolls back, and writes go on."""
+    from sqlalchemy import insert
+    from sqlalchemy.exc import IntegrityError
+
+    from palabre.models import Event
+
+    code = make_cafe()
+    with app.test_request_context():
+        with pytest.raises(IntegrityError), write_transaction():
+            db.session.execute(text("PRAGMA defer_foreign_keys=ON"))
+            database.execute_core(
+                insert(Event.__table__),
+                {"session_id": 987654, "seq": 1, "type": "t", "data": {}, "rooms": []},
+            )
+        db.session.remove()
+        with write_transaction():
+            db.session.scalar(select(Session).where(Session.code == code)).venue = "after"
+        db.session.remove()
+        assert db.session.scalar(select(Session.venue).where(Session.code == code)) == "after"
+        orphans = select(func.count(Event.id)).where(Event.session_id == 987654)
+        assert db.session.scalar(orphans) == 0
