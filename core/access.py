@@ -213,6 +213,7 @@ backlog_required = _required(BACKLOG, with_session=False)
 AUDIT_PHRASES = {
     # Signing in, and one's own account
     "auth.login": _l("Signed in"),
+    "auth.logout": _l("Signed out"),
     "auth.change_password": _l("Changed their password"),
     "auth.reset_password": _l("Set a new password with a reset link"),
     "accounts.second_factor": _l("Turned on their second factor"),

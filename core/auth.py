@@ -483,6 +483,7 @@ def logout():
     """Sign out everywhere: every cookie of the account stops working, its sockets close."""
     if current_user.is_authenticated:
         revoke_sign_ins(current_user)
+        access.audit("auth.logout", by=current_user._get_current_object())
         logout_user()
         kept = {key: session[key] for key in KEPT_ON_SIGN_IN if key in session}
         session.clear()

@@ -508,16 +508,32 @@ def test_second_factor_asked_after_the_password_and_each_code_used_once(app, cli
     assert replay.status_code == 200 and not signed_in(again), "a code was accepted twice"
 
 
-def sign_ins_audited(app) -> list[dict]:
+def sign_ins_audited(app, action: str = "auth.login") -> list[dict]:
     with app.app_context():
         return [
             entry.detail
             for entry in db.session.scalars(
                 select(models.AuditEntry)
-                .where(models.AuditEntry.action == "auth.login")
+                .where(models.AuditEntry.action == action)
                 .order_by(models.AuditEntry.id)
             )
         ]
+
+
+def test_signing_out_is_in_the_audit_log_with_who_signed_out(app, client):
+    """A sign-out is logged under its account; a browser signed in to nothing logs nothing."""
+    sign_in(client)
+    sign_out(client)
+    assert not signed_in(client)
+    assert sign_ins_audited(app, "auth.logout") == [{}]
+    with app.app_context():
+        entry = db.session.scalar(
+            select(models.AuditEntry).where(models.AuditEntry.action == "auth.logout")
+        )
+        assert entry.facilitator_id == db.session.scalar(select(Facilitator.id))
+    page = client.get("/auth/login")
+    client.post("/auth/logout", data={"csrf_token": csrf_token(page)})
+    assert sign_ins_audited(app, "auth.logout") == [{}]
 
 
 def test_a_sign_in_is_in_the_audit_log_once_it_is_complete(app, client):
