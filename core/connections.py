@@ -220,7 +220,12 @@ def session_and_phone(
         _PARTICIPANT_BY_TOKEN, {"session_id": session_id, "token_hash": hash_token(token)}
     ).first()
     entry = columns and _kept_phone(shared, tuple(columns))
-    return session, db.session.merge(entry.participant, load=False) if entry else None
+    if not entry:
+        return session, None
+    participant = db.session.merge(entry.participant, load=False)
+    # Merging the participant merges its session's copy too, whose seq may be an older one.
+    set_committed_value(session, "seq", row[-1])
+    return session, participant
 
 
 def session_as_now(session_id: int) -> Session | None:

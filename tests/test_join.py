@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from palabre.extensions import db
 from palabre.models import Participant, Session, Status, hash_token
-from tests.conftest import FACILITATOR_EMAIL, csrf_token, join, post_form
+from tests.conftest import FACILITATOR_EMAIL, csrf_token, join, new_cid, post_form
 
 CAFE_FORM = {
     "title": "Café on the intercultural plan",
@@ -253,7 +253,7 @@ def test_a_phone_in_two_sessions_is_itself_in_each_and_only_by_each_token(
     assert not socket_client(client, code=second).is_connected()
 
 
-def test_a_phones_pages_use_kept_rows_as_they_are_now(app, client, make_cafe):
+def test_a_phones_pages_use_kept_rows_as_they_are_now(app, client, make_cafe, socket_client):
     """A phone's session and participant come from the rows this worker keeps, never stale.
 
     Rows changed without this worker's ORM (another worker, a script) show
@@ -281,6 +281,15 @@ def test_a_phones_pages_use_kept_rows_as_they_are_now(app, client, make_cafe):
             loaded = db.session.get(type(kept), kept.id)
             for attribute in inspect(type(kept)).column_attrs:
                 assert getattr(kept, attribute.key) == getattr(loaded, attribute.key), attribute
+    # This worker's note numbers an event on the copies it keeps; then only the event number
+    # moves (another worker's note): the page has the new number, not the copy's.
+    phone = socket_client(client, code=code)
+    note = {"cid": new_cid(), "kind": "note", "body": "Hola"}
+    assert phone.emit("contribute", note, callback=True)["ok"]
+    with app.app_context(), write_transaction():
+        db.session.execute(update(Session.__table__).values(seq=Session.__table__.c.seq + 7))
+        moved = db.session.scalar(select(Session.seq))
+    assert f"data-seq='{moved}'" in client.get(f"/j/{code}").text
     with app.app_context(), write_transaction():
         db.session.execute(update(Session.__table__).values(status="draft"))
     assert client.get(f"/j/{code}").status_code == 404  # a draft is joined by nobody
