@@ -241,7 +241,7 @@ def session_as_now(session_id: int) -> Session | None:
 
 
 def _session_of_row(row) -> tuple[Session | None, tuple | None]:
-    """The session whose columns :data:`_SESSION_BY_CODE` read, in the ORM session, and its
+    """The session whose columns :data:`_SESSION_ROW` read, in the ORM session, and its
     kept ``(columns, copy)``; ``(None, None)`` if the row is gone meanwhile."""
     if (shared := _kept_session(tuple(row[:-1]))) is None:
         return None, None

@@ -102,7 +102,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from .concurrency import served_by_gevent
 from .errors import Unavailable
-from .extensions import WRITING, db
+from .extensions import WRITING, db, writing_connection
 from .inputs import clean_row
 
 #: SQLite's own (thread-blocking) wait for another process's write lock.
@@ -778,11 +778,6 @@ def _end_uncommitted(lock: WriteLock) -> None:
     except Exception:
         connection.invalidate()
         lock.connection = None
-
-
-def writing_connection() -> Connection | None:
-    """The connection of the SQLite write transaction this greenlet runs, if any."""
-    return WRITING.get(greenlet.getcurrent()) if WRITING else None
 
 
 def _writer(lock: WriteLock) -> Connection:

@@ -29,8 +29,13 @@ class Base(DeclarativeBase):
 
 
 #: The connection each greenlet that holds a SQLite write lock writes on
-#: (filled by :func:`palabre.database.write_transaction`).
+#: (filled by :func:`palabre.database.write_transaction` while it holds the lock).
 WRITING: dict = {}
+
+
+def writing_connection():
+    """The connection of the SQLite write transaction this greenlet runs, if any."""
+    return WRITING.get(greenlet.getcurrent()) if WRITING else None
 
 
 class WritingSession(Session):
@@ -43,9 +48,7 @@ class WritingSession(Session):
     """
 
     def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
-        if WRITING and (connection := WRITING.get(greenlet.getcurrent())) is not None:
-            return connection
-        return super().get_bind(mapper, clause, bind, **kwargs)
+        return writing_connection() or super().get_bind(mapper, clause, bind, **kwargs)
 
 
 # Objects keep what was just committed instead of reloading it on the next
